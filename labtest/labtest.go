@@ -1,0 +1,52 @@
+// Package labtest starts labs for tests: each test gets a lab of its own with a unique
+// name, skipped without privileges (failed under CI=true) and removed by t.Cleanup.
+package labtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"regexp"
+	"testing"
+
+	"github.com/pktlab/pktlab/internal/privtest"
+	"github.com/pktlab/pktlab/testlab"
+)
+
+var nameLine = regexp.MustCompile(`(?m)^name:[ \t]*\S+[ \t]*$`)
+
+// Start parses the topology, renames the lab to a unique name (so tests in parallel
+// packages never clash), starts it and removes it when the test ends. It fails the
+// test on any error.
+func Start(t testing.TB, topologyYAML string) *testlab.Lab {
+	t.Helper()
+	privtest.Require(t)
+	src := []byte(topologyYAML)
+	name := UniqueName()
+	if nameLine.Match(src) {
+		src = nameLine.ReplaceAll(src, []byte("name: "+name))
+	} else {
+		src = append([]byte("name: "+name+"\n"), src...)
+	}
+	topo, err := testlab.Parse(src)
+	if err != nil {
+		t.Fatalf("labtest: topology: %v", err)
+	}
+	lab, err := testlab.Start(context.Background(), topo)
+	if err != nil {
+		t.Fatalf("labtest: start lab: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := lab.Close(); err != nil {
+			t.Errorf("labtest: close lab %s: %v", lab.Name(), err)
+		}
+	})
+	return lab
+}
+
+// UniqueName returns a fresh lab name: "t" and 8 hex digits.
+func UniqueName() string {
+	var b [4]byte
+	rand.Read(b[:])
+	return "t" + hex.EncodeToString(b[:])
+}

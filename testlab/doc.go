@@ -1,0 +1,17 @@
+// Package testlab builds labs: network namespaces joined by veth links, with
+// addresses, routes, forwarding and sysctls, described by a YAML topology.
+//
+// A lab named "nat" with a node "client" lives in the namespace pktlab-nat-client,
+// bind-mounted under /run/netns so that `ip netns exec pktlab-nat-client …` works, and
+// its state is kept in /run/pktlab/nat.json so that another pktlab process can Open it.
+//
+// What testlab owns: creating and removing namespaces, veth pairs, bridges, addresses,
+// routes and per-node sysctls, and running code or programs inside a node.
+//
+// What it must not touch: the host's own network namespace. Veth pairs are created
+// from a netlink handle inside the first node's namespace with the peer placed directly
+// into the second node's namespace, so no lab link ever exists in the host namespace,
+// even for an instant. Sysctls are written only from a thread inside the node. Only
+// addresses from 198.18.0.0/15 and 2001:db8::/32 are accepted, and only "net." sysctls,
+// since only those are per namespace.
+package testlab

@@ -1,0 +1,484 @@
+package testlab
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Limits on names. Interface names are bounded by the kernel's IFNAMSIZ (16 with the
+// NUL); lab and node names are kept short so namespace names stay readable.
+const (
+	MaxLabName   = 20
+	MaxNodeName  = 20
+	MaxIfaceName = 15
+)
+
+var (
+	labNameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+	nodeNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+	ifaceNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+	sysctlKeyRE = regexp.MustCompile(`^net(\.[A-Za-z0-9_-]+)+$`)
+)
+
+// Error is one problem in a topology, at a position in its file.
+type Error struct {
+	File      string
+	Line, Col int
+	Msg       string
+}
+
+func (e *Error) Error() string {
+	f := e.File
+	if f == "" {
+		f = "<topology>"
+	}
+	if e.Line == 0 {
+		return f + ": " + e.Msg
+	}
+	return fmt.Sprintf("%s:%d:%d: %s", f, e.Line, e.Col, e.Msg)
+}
+
+// ErrorList is every problem found in a topology, in file order. It unwraps to its
+// elements, so errors.As(err, new(*Error)) finds the first.
+type ErrorList []*Error
+
+func (l ErrorList) Error() string {
+	s := make([]string, len(l))
+	for i, e := range l {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// Unwrap returns the individual errors.
+func (l ErrorList) Unwrap() []error {
+	out := make([]error, len(l))
+	for i, e := range l {
+		out[i] = e
+	}
+	return out
+}
+
+// IsInvalid reports whether err says the topology itself is bad (as opposed to a
+// failure while creating it).
+func IsInvalid(err error) bool {
+	var e *Error
+	return errors.As(err, &e)
+}
+
+// Load reads and validates a topology file.
+func Load(path string) (*Topology, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{File: path, Msg: fmt.Sprintf("cannot read topology: %v", err)}
+	}
+	return parse(path, b)
+}
+
+// Parse validates a topology given as YAML text.
+func Parse(src []byte) (*Topology, error) { return parse("", src) }
+
+// ParseFile is Parse with a file name for error positions.
+func ParseFile(name string, src []byte) (*Topology, error) { return parse(name, src) }
+
+// parser walks the YAML node tree, collecting errors with positions.
+type parser struct {
+	file string
+	errs ErrorList
+}
+
+func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
+	e := &Error{File: p.file, Msg: fmt.Sprintf(format, args...)}
+	if n != nil {
+		e.Line, e.Col = n.Line, n.Column
+	}
+	p.errs = append(p.errs, e)
+}
+
+func parse(file string, src []byte) (*Topology, error) {
+	p := &parser{file: file}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		return nil, ErrorList{yamlError(file, err)}
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil, ErrorList{{File: file, Line: 1, Col: 1, Msg: "empty topology: want a mapping with name, nodes and links"}}
+	}
+	t := &Topology{File: file, Source: src}
+	pos := p.topology(doc.Content[0], t)
+	if len(p.errs) == 0 {
+		p.validate(t, pos)
+	}
+	if len(p.errs) > 0 {
+		return nil, p.errs
+	}
+	return t, nil
+}
+
+// yamlError turns a yaml.v3 syntax error ("yaml: line 3: …") into a positioned Error.
+func yamlError(file string, err error) *Error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if i := strings.Index(rest, ":"); i > 0 {
+			if n, err := strconv.Atoi(rest[:i]); err == nil {
+				line, msg = n, strings.TrimSpace(rest[i+1:])
+			}
+		}
+	}
+	e := &Error{File: file, Line: line, Msg: "bad YAML: " + msg}
+	if line > 0 {
+		e.Col = 1
+	}
+	return e
+}
+
+// positions remembers where each named thing was written, for errors found after the
+// tree walk.
+type positions struct {
+	node  map[string]*yaml.Node // node name -> its key
+	iface map[Endpoint]*yaml.Node
+	addr  map[Endpoint][]*yaml.Node
+	route map[string][]*yaml.Node
+	link  []*yaml.Node
+	ep    [][2]*yaml.Node
+	name  *yaml.Node
+}
+
+// mapping checks that n is a mapping with only the allowed keys and calls fn for each
+// key/value pair in order.
+func (p *parser) mapping(n *yaml.Node, what string, allowed []string, fn func(k, v *yaml.Node)) {
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n, "%s must be a mapping, not %s", what, kindName(n))
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if seen[k.Value] {
+			p.errorf(k, "%s: %q is given twice", what, k.Value)
+			continue
+		}
+		seen[k.Value] = true
+		if allowed != nil && !contains(allowed, k.Value) {
+			p.errorf(k, "unknown key %q in %s (known: %s)", k.Value, what, strings.Join(allowed, ", "))
+			continue
+		}
+		fn(k, v)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("the scalar %q", n.Value)
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return "nothing"
+}
+
+func (p *parser) scalar(n *yaml.Node, what string) (string, bool) {
+	if n.Kind != yaml.ScalarNode {
+		p.errorf(n, "%s must be a scalar, not %s", what, kindName(n))
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (p *parser) topology(root *yaml.Node, t *Topology) *positions {
+	pos := &positions{
+		node:  map[string]*yaml.Node{},
+		iface: map[Endpoint]*yaml.Node{},
+		addr:  map[Endpoint][]*yaml.Node{},
+		route: map[string][]*yaml.Node{},
+	}
+	var haveNodes bool
+	p.mapping(root, "topology", []string{"name", "nodes", "links"}, func(k, v *yaml.Node) {
+		switch k.Value {
+		case "name":
+			pos.name = v
+			if s, ok := p.scalar(v, "name"); ok {
+				t.Name = s
+				if len(s) > MaxLabName || !labNameRE.MatchString(s) {
+					p.errorf(v, "lab name %q must be 1 to %d characters of a-z, 0-9 and '-', starting with a letter or digit", s, MaxLabName)
+				}
+			}
+		case "nodes":
+			haveNodes = true
+			p.mapping(v, "nodes", nil, func(k, v *yaml.Node) {
+				pos.node[k.Value] = k
+				t.Nodes = append(t.Nodes, p.node(k, v, pos))
+			})
+		case "links":
+			if v.Kind != yaml.SequenceNode {
+				p.errorf(v, "links must be a list, not %s", kindName(v))
+				return
+			}
+			for _, l := range v.Content {
+				ls, eps := p.link(l)
+				if ls != nil {
+					t.Links = append(t.Links, ls)
+					pos.link = append(pos.link, l)
+					pos.ep = append(pos.ep, eps)
+				}
+			}
+		}
+	})
+	if root.Kind == yaml.MappingNode {
+		if pos.name == nil {
+			p.errorf(root, "the topology has no name")
+		}
+		if !haveNodes {
+			p.errorf(root, "the topology has no nodes")
+		}
+	}
+	return pos
+}
+
+func (p *parser) node(k, v *yaml.Node, pos *positions) *NodeSpec {
+	n := &NodeSpec{Name: k.Value}
+	if len(n.Name) > MaxNodeName || !nodeNameRE.MatchString(n.Name) {
+		p.errorf(k, "node name %q must be 1 to %d characters of a-z, 0-9 and '-', starting with a letter or digit", n.Name, MaxNodeName)
+	}
+	if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+		p.errorf(v, "node %s has no interfaces", n.Name)
+		return n
+	}
+	p.mapping(v, "node "+n.Name, []string{"kind", "forward", "interfaces", "routes", "sysctls"}, func(k, v *yaml.Node) {
+		switch k.Value {
+		case "kind":
+			if s, ok := p.scalar(v, "kind"); ok {
+				switch s {
+				case "host", "":
+					n.Kind = KindHost
+				case "bridge":
+					n.Kind = KindBridge
+				default:
+					p.errorf(v, "node %s: unknown kind %q (want host or bridge)", n.Name, s)
+				}
+			}
+		case "forward":
+			var b bool
+			if err := v.Decode(&b); err != nil {
+				p.errorf(v, "node %s: forward must be true or false, not %q", n.Name, v.Value)
+			}
+			n.Forward = b
+		case "interfaces":
+			p.mapping(v, "interfaces of "+n.Name, nil, func(k, v *yaml.Node) {
+				ep := Endpoint{n.Name, k.Value}
+				pos.iface[ep] = k
+				n.Interfaces = append(n.Interfaces, p.iface(ep, k, v, pos))
+			})
+		case "routes":
+			if v.Kind != yaml.SequenceNode {
+				p.errorf(v, "node %s: routes must be a list, not %s", n.Name, kindName(v))
+				return
+			}
+			for _, r := range v.Content {
+				if s, ok := p.scalar(r, "a route"); ok {
+					rt, err := parseRoute(s)
+					if err != nil {
+						p.errorf(r, "node %s: %v", n.Name, err)
+						continue
+					}
+					n.Routes = append(n.Routes, rt)
+					pos.route[n.Name] = append(pos.route[n.Name], r)
+				}
+			}
+		case "sysctls":
+			p.mapping(v, "sysctls of "+n.Name, nil, func(k, v *yaml.Node) {
+				if !sysctlKeyRE.MatchString(k.Value) {
+					p.errorf(k, "node %s: sysctl %q: only net.* sysctls are per namespace, so only those may be set in a lab", n.Name, k.Value)
+					return
+				}
+				if s, ok := p.scalar(v, "sysctl value"); ok {
+					n.Sysctls = append(n.Sysctls, Sysctl{k.Value, s})
+				}
+			})
+		}
+	})
+	return n
+}
+
+func (p *parser) iface(ep Endpoint, k, v *yaml.Node, pos *positions) *InterfaceSpec {
+	i := &InterfaceSpec{Name: k.Value}
+	if len(i.Name) > MaxIfaceName || !ifaceNameRE.MatchString(i.Name) {
+		p.errorf(k, "interface name %q must be 1 to %d characters of letters, digits, '_', '.', '-' (the kernel's IFNAMSIZ)", i.Name, MaxIfaceName)
+	}
+	addrs := func(v *yaml.Node) {
+		if v.Kind != yaml.SequenceNode {
+			p.errorf(v, "addresses of %s must be a list, not %s", ep, kindName(v))
+			return
+		}
+		for _, a := range v.Content {
+			s, ok := p.scalar(a, "an address")
+			if !ok {
+				continue
+			}
+			pfx, err := netip.ParsePrefix(s)
+			if err != nil {
+				p.errorf(a, "%s: bad address %q: want an address with its prefix length, like 198.18.1.2/24 or 2001:db8:1::2/64", ep, s)
+				continue
+			}
+			i.Addrs = append(i.Addrs, pfx)
+			pos.addr[ep] = append(pos.addr[ep], a)
+		}
+	}
+	switch v.Kind {
+	case yaml.SequenceNode:
+		addrs(v)
+	case yaml.ScalarNode:
+		if v.Tag != "!!null" {
+			p.errorf(v, "interface %s must be a list of addresses or a mapping, not %s", ep, kindName(v))
+		}
+	default:
+		p.mapping(v, "interface "+ep.String(), []string{"addresses", "mtu", "mac"}, func(k, v *yaml.Node) {
+			switch k.Value {
+			case "addresses":
+				addrs(v)
+			case "mtu":
+				i.MTU = p.mtu(v, ep.String())
+			case "mac":
+				if s, ok := p.scalar(v, "mac"); ok {
+					mac, err := net.ParseMAC(s)
+					if err != nil || len(mac) != 6 {
+						p.errorf(v, "%s: bad MAC %q: want six hex bytes like 02:00:00:00:02:01", ep, s)
+					} else if mac[0]&1 != 0 {
+						p.errorf(v, "%s: MAC %s is a multicast address; an interface needs a unicast one", ep, s)
+					} else {
+						i.MAC = mac
+					}
+				}
+			}
+		})
+	}
+	return i
+}
+
+// mtu parses an MTU: 68 (RFC 791's minimum) to 65535. IPv6 needs 1280; that is
+// checked in validate, where the addresses are known.
+func (p *parser) mtu(v *yaml.Node, what string) int {
+	n, err := strconv.Atoi(v.Value)
+	if v.Kind != yaml.ScalarNode || err != nil || n < 68 || n > 65535 {
+		p.errorf(v, "%s: bad mtu %q: want a number from 68 to 65535", what, v.Value)
+		return 0
+	}
+	return n
+}
+
+func (p *parser) link(n *yaml.Node) (*LinkSpec, [2]*yaml.Node) {
+	l := &LinkSpec{}
+	var eps [2]*yaml.Node
+	var list *yaml.Node
+	switch n.Kind {
+	case yaml.SequenceNode:
+		list = n
+	case yaml.MappingNode:
+		p.mapping(n, "link", []string{"endpoints", "mtu"}, func(k, v *yaml.Node) {
+			switch k.Value {
+			case "endpoints":
+				list = v
+			case "mtu":
+				l.MTU = p.mtu(v, "link")
+			}
+		})
+		if list == nil {
+			p.errorf(n, "link has no endpoints")
+			return nil, eps
+		}
+	default:
+		p.errorf(n, "a link must be [node:iface, node:iface] or {endpoints: [...], mtu: N}, not %s", kindName(n))
+		return nil, eps
+	}
+	if list.Kind != yaml.SequenceNode || len(list.Content) != 2 {
+		p.errorf(list, "a link has exactly two endpoints, node:iface each")
+		return nil, eps
+	}
+	for j, e := range list.Content {
+		s, ok := p.scalar(e, "an endpoint")
+		if !ok {
+			return nil, eps
+		}
+		node, iface, found := strings.Cut(s, ":")
+		if !found || node == "" || iface == "" {
+			p.errorf(e, "bad endpoint %q: want node:interface, like router:eth1", s)
+			return nil, eps
+		}
+		eps[j] = e
+		if j == 0 {
+			l.A = Endpoint{node, iface}
+		} else {
+			l.B = Endpoint{node, iface}
+		}
+	}
+	return l, eps
+}
+
+// parseRoute reads "default via 198.18.1.1", "198.19.0.0/16 via 198.18.1.1",
+// "2001:db8:2::/64 dev eth0" and combinations of via and dev.
+func parseRoute(s string) (Route, error) {
+	f := strings.Fields(s)
+	if len(f) < 3 || len(f)%2 == 0 {
+		return Route{}, fmt.Errorf("bad route %q: want \"DEST via GATEWAY\" or \"DEST dev IFACE\", DEST being default or a prefix", s)
+	}
+	var r Route
+	for i := 1; i < len(f); i += 2 {
+		switch f[i] {
+		case "via":
+			a, err := netip.ParseAddr(f[i+1])
+			if err != nil {
+				return Route{}, fmt.Errorf("bad route %q: gateway %q is not an address", s, f[i+1])
+			}
+			r.Via = a
+		case "dev":
+			r.Dev = f[i+1]
+		default:
+			return Route{}, fmt.Errorf("bad route %q: unknown word %q (want via or dev)", s, f[i])
+		}
+	}
+	if f[0] == "default" {
+		switch {
+		case r.Via.Is6():
+			r.Dst = netip.MustParsePrefix("::/0")
+		case r.Via.Is4():
+			r.Dst = netip.MustParsePrefix("0.0.0.0/0")
+		default:
+			return Route{}, fmt.Errorf("bad route %q: a default route needs a gateway (via) to know its family", s)
+		}
+		return r, nil
+	}
+	d, err := netip.ParsePrefix(f[0])
+	if err != nil {
+		return Route{}, fmt.Errorf("bad route %q: destination %q is neither default nor a prefix", s, f[0])
+	}
+	if d != d.Masked() {
+		return Route{}, fmt.Errorf("bad route %q: destination %s has host bits set (did you mean %s?)", s, d, d.Masked())
+	}
+	if r.Via.IsValid() && r.Via.Is4() != d.Addr().Is4() {
+		return Route{}, fmt.Errorf("bad route %q: gateway and destination are of different families", s)
+	}
+	r.Dst = d
+	return r, nil
+}

@@ -1,0 +1,245 @@
+//go:build linux
+
+package testlab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Start creates the lab described by t. On any error, or when ctx is cancelled, what
+// was created is removed before Start returns.
+func Start(ctx context.Context, t *Topology) (_ *Lab, err error) {
+	if t == nil || t.Name == "" {
+		return nil, errors.New("testlab: Start needs a parsed topology")
+	}
+	if err := claim(t); err != nil {
+		return nil, err
+	}
+	l := &Lab{topo: t, owned: true}
+	defer func() {
+		if err != nil {
+			l.Close()
+		}
+	}()
+	for _, spec := range t.Nodes {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("testlab: lab %s: interrupted while creating nodes: %w", t.Name, err)
+		}
+		n, err := newNode(l, spec)
+		if err != nil {
+			return nil, err
+		}
+		l.nodes = append(l.nodes, n)
+	}
+	for _, link := range t.Links {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("testlab: lab %s: interrupted while creating links: %w", t.Name, err)
+		}
+		if err := l.addLink(link); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range l.nodes {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("testlab: lab %s: interrupted while configuring nodes: %w", t.Name, err)
+		}
+		if err := n.configure(); err != nil {
+			return nil, err
+		}
+	}
+	if err := markUp(t); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// newNode creates the node's namespace, mounted under /run/netns, with loopback up
+// and the sysctls that must precede its interfaces (DAD off, forwarding).
+func newNode(l *Lab, spec *NodeSpec) (*Node, error) {
+	name := NamespaceName(l.topo.Name, spec.Name)
+	var h netns.NsHandle
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		h, err = netns.NewNamed(name) // switches this thread into the new namespace
+		var serr error
+		if err == nil {
+			serr = initNamespace(spec)
+		}
+		if err := netns.Set(orig); err != nil {
+			errc <- fmt.Errorf("leave new namespace: %w (thread discarded)", err)
+			return // the thread stays locked and dies with this goroutine
+		}
+		runtime.UnlockOSThread()
+		errc <- errors.Join(err, serr)
+	}()
+	if err := <-errc; err != nil {
+		if h.IsOpen() {
+			h.Close()
+		}
+		if errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("testlab: namespace %s already exists: a lab %s is up or was left by a crash (pktlab lab down %s)", name, l.topo.Name, l.topo.Name)
+		}
+		deleteNamespace(name)
+		return nil, fmt.Errorf("testlab: create namespace %s: %w", name, err)
+	}
+	return &Node{lab: l, spec: spec, ns: h}, nil
+}
+
+// initNamespace runs on a thread inside the new namespace.
+func initNamespace(spec *NodeSpec) error {
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("find loopback: %w", err)
+	}
+	if err := netlink.LinkSetUp(lo); err != nil {
+		return fmt.Errorf("loopback up: %w", err)
+	}
+	// DAD off before any interface exists, so that new interfaces inherit it from
+	// "default" and addresses are usable at once instead of tentative for ~1 s.
+	settings := []Sysctl{
+		{"net.ipv6.conf.default.accept_dad", "0"},
+		{"net.ipv6.conf.all.accept_dad", "0"},
+	}
+	if spec.Forward {
+		settings = append(settings,
+			Sysctl{"net.ipv4.ip_forward", "1"},
+			Sysctl{"net.ipv6.conf.all.forwarding", "1"})
+	}
+	for _, s := range settings {
+		if err := writeSysctl(s.Key, s.Value); err != nil {
+			return fmt.Errorf("sysctl %s=%s: %w", s.Key, s.Value, err)
+		}
+	}
+	return nil
+}
+
+// addLink creates a veth pair from a netlink handle inside A's namespace, with the
+// peer created directly in B's namespace: no end ever exists in the host namespace.
+func (l *Lab) addLink(ls *LinkSpec) error {
+	a, b := l.Node(ls.A.Node), l.Node(ls.B.Node)
+	h, err := a.Handle()
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	veth := &netlink.Veth{
+		LinkAttrs: netlink.LinkAttrs{
+			Name:         ls.A.Interface,
+			MTU:          l.topo.mtuOf(ls.A, ls),
+			HardwareAddr: l.topo.macOf(ls.A),
+		},
+		PeerName:         ls.B.Interface,
+		PeerMTU:          uint32(l.topo.mtuOf(ls.B, ls)),
+		PeerHardwareAddr: l.topo.macOf(ls.B),
+		PeerNamespace:    netlink.NsFd(int(b.ns)),
+	}
+	if err := h.LinkAdd(veth); err != nil {
+		return fmt.Errorf("testlab: lab %s: create veth %s <-> %s: %w", l.topo.Name, ls.A, ls.B, err)
+	}
+	return nil
+}
+
+// configure brings the node's interfaces up with their addresses, joins bridge ports,
+// adds routes and applies the node's sysctls.
+func (n *Node) configure() error {
+	h, err := n.Handle()
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	var br netlink.Link
+	if n.spec.Kind == KindBridge {
+		if br, err = n.addBridge(h); err != nil {
+			return err
+		}
+	}
+	for _, is := range n.spec.Interfaces {
+		link, err := h.LinkByName(is.Name)
+		if err != nil {
+			return n.errorf("find interface %s: %w", is.Name, err)
+		}
+		for _, p := range is.Addrs {
+			a := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
+			if p.Addr().Is6() {
+				a.Flags = unix.IFA_F_NODAD
+			}
+			if err := h.AddrAdd(link, a); err != nil {
+				return n.errorf("add %s to %s: %w", p, is.Name, err)
+			}
+		}
+		if br != nil {
+			if err := h.LinkSetMaster(link, br); err != nil {
+				return n.errorf("join %s to bridge %s: %w", is.Name, BridgeName, err)
+			}
+		}
+		if err := h.LinkSetUp(link); err != nil {
+			return n.errorf("bring %s up: %w", is.Name, err)
+		}
+	}
+	for _, r := range n.spec.Routes {
+		if err := n.addRoute(h, r); err != nil {
+			return err
+		}
+	}
+	for _, s := range n.spec.Sysctls {
+		if err := n.SetSysctl(s.Key, s.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (n *Node) addBridge(h *netlink.Handle) (netlink.Link, error) {
+	// A new bridge has STP off, so its ports forward at once (br_make_forwarding in
+	// net/bridge/br_stp.c skips the listening/learning delay without STP), as on an
+	// unmanaged switch.
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: BridgeName}}
+	if err := h.LinkAdd(br); err != nil {
+		return nil, n.errorf("create bridge %s: %w", BridgeName, err)
+	}
+	if err := h.LinkSetUp(br); err != nil {
+		return nil, n.errorf("bring bridge %s up: %w", BridgeName, err)
+	}
+	return br, nil
+}
+
+func (n *Node) addRoute(h *netlink.Handle, r Route) error {
+	rt := &netlink.Route{
+		Dst: &net.IPNet{IP: r.Dst.Addr().AsSlice(), Mask: net.CIDRMask(r.Dst.Bits(), r.Dst.Addr().BitLen())},
+	}
+	if r.Via.IsValid() {
+		rt.Gw = r.Via.AsSlice()
+	}
+	if r.Dev != "" {
+		link, err := h.LinkByName(r.Dev)
+		if err != nil {
+			return n.errorf("route %s: find %s: %w", r, r.Dev, err)
+		}
+		rt.LinkIndex = link.Attrs().Index
+	}
+	if err := h.RouteAdd(rt); err != nil {
+		return n.errorf("add route %s: %w", r, err)
+	}
+	return nil
+}
+
+func (n *Node) errorf(format string, args ...any) error {
+	return fmt.Errorf("testlab: lab %s, node %s: %w", n.lab.topo.Name, n.spec.Name, fmt.Errorf(format, args...))
+}
