@@ -116,7 +116,6 @@ func isCobraUsage(err error) bool {
 	return false
 }
 
-
 // cobraArgs wraps a cobra positional-argument validator so its errors exit 2.
 func cobraArgs(v cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
