@@ -1,0 +1,188 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Opt is a socket option the agent can set.
+type Opt string
+
+// Socket options; the value's meaning is given beside each (see socket(7), tcp(7)).
+const (
+	OptLinger    Opt = "linger"    // seconds; SO_LINGER {1, v}; a negative value turns lingering off
+	OptReuseAddr Opt = "reuseaddr" // 0 or 1; SO_REUSEADDR
+	OptNoDelay   Opt = "nodelay"   // 0 or 1; TCP_NODELAY
+	OptCork      Opt = "cork"      // 0 or 1; TCP_CORK
+	OptKeepAlive Opt = "keepalive" // 0 or 1; SO_KEEPALIVE
+	OptKeepIdle  Opt = "keepidle"  // seconds; TCP_KEEPIDLE
+	OptKeepIntvl Opt = "keepintvl" // seconds; TCP_KEEPINTVL
+	OptKeepCnt   Opt = "keepcnt"   // probes; TCP_KEEPCNT
+	OptRcvBuf    Opt = "rcvbuf"    // bytes; SO_RCVBUF (the kernel doubles it)
+	OptSndBuf    Opt = "sndbuf"    // bytes; SO_SNDBUF (the kernel doubles it)
+	OptMaxSeg    Opt = "maxseg"    // bytes; TCP_MAXSEG
+)
+
+// optLevel maps an option to its level and name.
+var optLevel = map[Opt]struct {
+	level, name int
+	cname       string
+}{
+	OptLinger:    {unix.SOL_SOCKET, unix.SO_LINGER, "SO_LINGER"},
+	OptReuseAddr: {unix.SOL_SOCKET, unix.SO_REUSEADDR, "SO_REUSEADDR"},
+	OptNoDelay:   {unix.IPPROTO_TCP, unix.TCP_NODELAY, "TCP_NODELAY"},
+	OptCork:      {unix.IPPROTO_TCP, unix.TCP_CORK, "TCP_CORK"},
+	OptKeepAlive: {unix.SOL_SOCKET, unix.SO_KEEPALIVE, "SO_KEEPALIVE"},
+	OptKeepIdle:  {unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, "TCP_KEEPIDLE"},
+	OptKeepIntvl: {unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, "TCP_KEEPINTVL"},
+	OptKeepCnt:   {unix.IPPROTO_TCP, unix.TCP_KEEPCNT, "TCP_KEEPCNT"},
+	OptRcvBuf:    {unix.SOL_SOCKET, unix.SO_RCVBUF, "SO_RCVBUF"},
+	OptSndBuf:    {unix.SOL_SOCKET, unix.SO_SNDBUF, "SO_SNDBUF"},
+	OptMaxSeg:    {unix.IPPROTO_TCP, unix.TCP_MAXSEG, "TCP_MAXSEG"},
+}
+
+// Opts lists the option names, for error messages.
+func Opts() []string {
+	return []string{"linger", "reuseaddr", "nodelay", "cork", "keepalive", "keepidle", "keepintvl", "keepcnt", "rcvbuf", "sndbuf", "maxseg"}
+}
+
+// ValidOpt reports whether o is an option the agent knows.
+func ValidOpt(o Opt) bool { _, ok := optLevel[o]; return ok }
+
+// SetOpt sets one socket option (setsockopt(2)).
+func (a *Agent) SetOpt(name string, o Opt, v int) (Call, error) {
+	s, err := a.lookup(name)
+	if err != nil {
+		return Call{}, err
+	}
+	lv, ok := optLevel[o]
+	if !ok {
+		return Call{}, fmt.Errorf("agent: unknown socket option %q (one of %s)", o, strings.Join(Opts(), ", "))
+	}
+	if o == OptLinger {
+		l := &unix.Linger{Onoff: 1, Linger: int32(v)}
+		if v < 0 {
+			l = &unix.Linger{}
+		}
+		c := a.begin(name, OpSetsockopt, fmt.Sprintf("SO_LINGER {onoff %d, linger %d}", l.Onoff, l.Linger))
+		return a.finish(c, unix.SetsockoptLinger(s.fd, lv.level, lv.name, l)), nil
+	}
+	c := a.begin(name, OpSetsockopt, fmt.Sprintf("%s %d", lv.cname, v))
+	return a.finish(c, unix.SetsockoptInt(s.fd, lv.level, lv.name, v)), nil
+}
+
+// EpollMode selects edge- or level-triggered readiness (epoll(7)).
+type EpollMode int
+
+// Epoll modes.
+const (
+	Level EpollMode = iota
+	Edge
+)
+
+func (m EpollMode) String() string {
+	if m == Edge {
+		return "EPOLLET"
+	}
+	return "level"
+}
+
+// EpollWait registers the socket (once, or again when mode or events change) in its own
+// epoll instance and waits up to timeout for readiness (epoll_wait(2)). Ret is the number
+// of ready descriptors (0 or 1) and Info names the events ("EPOLLIN|EPOLLRDHUP").
+func (a *Agent) EpollWait(ctx context.Context, name string, mode EpollMode, events uint32, timeout time.Duration) (Call, error) {
+	s, err := a.lookup(name)
+	if err != nil {
+		return Call{}, err
+	}
+	want := events
+	if mode == Edge {
+		want |= unix.EPOLLET
+	}
+	c := a.begin(name, OpEpollWait, fmt.Sprintf("%s, %s", EventString(want), timeout))
+	if s.epfd < 0 {
+		ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+		if err != nil {
+			return a.finish(c, err), nil
+		}
+		s.epfd = ep
+		ev := unix.EpollEvent{Events: want, Fd: int32(s.fd)}
+		if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, s.fd, &ev); err != nil {
+			return a.finish(c, err), nil
+		}
+		s.epmode = want
+	} else if s.epmode != want {
+		ev := unix.EpollEvent{Events: want, Fd: int32(s.fd)}
+		if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_MOD, s.fd, &ev); err != nil {
+			return a.finish(c, err), nil
+		}
+		s.epmode = want
+	}
+	deadline := time.Now().Add(timeout)
+	evs := make([]unix.EpollEvent, 1)
+	for {
+		left := time.Until(deadline)
+		ms := int(min(left, 20*time.Millisecond) / time.Millisecond)
+		if ms < 0 {
+			ms = 0
+		}
+		n, err := unix.EpollWait(s.epfd, evs, ms)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return a.finish(c, err), nil
+		}
+		if n > 0 {
+			c.Ret = n
+			c.Info = EventString(evs[0].Events)
+			return a.finish(c, nil), nil
+		}
+		if ctx.Err() != nil || time.Until(deadline) <= 0 {
+			c.Info = "no events"
+			return a.finish(c, nil), nil
+		}
+	}
+}
+
+var eventNames = []struct {
+	bit  uint32
+	name string
+}{
+	{unix.EPOLLIN, "EPOLLIN"}, {unix.EPOLLOUT, "EPOLLOUT"}, {unix.EPOLLRDHUP, "EPOLLRDHUP"},
+	{unix.EPOLLPRI, "EPOLLPRI"}, {unix.EPOLLERR, "EPOLLERR"}, {unix.EPOLLHUP, "EPOLLHUP"},
+	{unix.EPOLLET, "EPOLLET"},
+}
+
+// EventString names the bits of an epoll event mask, joined by "|".
+func EventString(ev uint32) string {
+	var parts []string
+	for _, e := range eventNames {
+		if ev&e.bit != 0 {
+			parts = append(parts, e.name)
+		}
+	}
+	if len(parts) == 0 {
+		return "0"
+	}
+	return strings.Join(parts, "|")
+}
+
+// ParseEvent returns the epoll bit for a name such as "in", "out", "rdhup" or
+// "EPOLLRDHUP".
+func ParseEvent(s string) (uint32, bool) {
+	u := strings.ToUpper(s)
+	if !strings.HasPrefix(u, "EPOLL") {
+		u = "EPOLL" + u
+	}
+	for _, e := range eventNames {
+		if e.name == u {
+			return e.bit, true
+		}
+	}
+	return 0, false
+}
