@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -55,6 +56,9 @@ func Start(ctx context.Context, t *Topology) (_ *Lab, err error) {
 		if err := n.configure(); err != nil {
 			return nil, err
 		}
+	}
+	if err := l.waitOperUp(ctx); err != nil {
+		return nil, err
 	}
 	if err := markUp(t); err != nil {
 		return nil, err
@@ -132,6 +136,13 @@ func initNamespace(spec *NodeSpec) error {
 
 // addLink creates a veth pair from a netlink handle inside A's namespace, with the
 // peer created directly in B's namespace: no end ever exists in the host namespace.
+//
+// The A end gets an explicit ifindex, firstLinkIndex plus the link's number, because
+// both ends would otherwise get the same small index in their own namespaces, and
+// linkwatch_urgent_event() (net/core/link_watch.c) treats a device whose ifindex equals
+// its iflink as not urgent: its carrier change then waits for the rate-limited
+// linkwatch run, up to a second, and frames sent meanwhile are dropped. With distinct
+// indexes, both ends are activated at once.
 func (l *Lab) addLink(ls *LinkSpec) error {
 	a, b := l.Node(ls.A.Node), l.Node(ls.B.Node)
 	h, err := a.Handle()
@@ -142,6 +153,7 @@ func (l *Lab) addLink(ls *LinkSpec) error {
 	veth := &netlink.Veth{
 		LinkAttrs: netlink.LinkAttrs{
 			Name:         ls.A.Interface,
+			Index:        firstLinkIndex + l.linkNumber(ls),
 			MTU:          l.topo.mtuOf(ls.A, ls),
 			HardwareAddr: l.topo.macOf(ls.A),
 		},
@@ -154,6 +166,19 @@ func (l *Lab) addLink(ls *LinkSpec) error {
 		return fmt.Errorf("testlab: lab %s: create veth %s <-> %s: %w", l.topo.Name, ls.A, ls.B, err)
 	}
 	return nil
+}
+
+// firstLinkIndex is the ifindex of the first link's A end; automatically numbered
+// interfaces start at 2 (after lo), far below it.
+const firstLinkIndex = 1000
+
+func (l *Lab) linkNumber(ls *LinkSpec) int {
+	for i, x := range l.topo.Links {
+		if x == ls {
+			return i
+		}
+	}
+	return 0
 }
 
 // configure brings the node's interfaces up with their addresses, joins bridge ports,
@@ -242,4 +267,55 @@ func (n *Node) addRoute(h *netlink.Handle, r Route) error {
 
 func (n *Node) errorf(format string, args ...any) error {
 	return fmt.Errorf("testlab: lab %s, node %s: %w", n.lab.topo.Name, n.spec.Name, fmt.Errorf(format, args...))
+}
+
+// operUpTimeout bounds the wait for links to become operational.
+const operUpTimeout = 5 * time.Second
+
+// waitOperUp waits until every interface is operationally up. The kernel turns a
+// veth's carrier on when both ends are up, but the operational state and the real
+// qdisc follow from the linkwatch work queue (net/core/link_watch.c), asynchronously;
+// until then frames are dropped. Waiting here means an experiment's first frame is
+// never lost to lab start-up.
+func (l *Lab) waitOperUp(ctx context.Context) error {
+	deadline := time.Now().Add(operUpTimeout)
+	for _, n := range l.nodes {
+		h, err := n.Handle()
+		if err != nil {
+			return err
+		}
+		for {
+			down := ""
+			links, err := h.LinkList()
+			if err != nil {
+				h.Close()
+				return n.errorf("list links: %w", err)
+			}
+			for _, ln := range links {
+				a := ln.Attrs()
+				if a.Name == "lo" || (n.spec.Kind == KindBridge && a.Name == BridgeName) {
+					continue
+				}
+				if a.OperState != netlink.OperUp {
+					down = a.Name
+					break
+				}
+			}
+			if down == "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				h.Close()
+				return n.errorf("interface %s is still not operationally up after %v", down, operUpTimeout)
+			}
+			select {
+			case <-ctx.Done():
+				h.Close()
+				return fmt.Errorf("testlab: lab %s: interrupted while waiting for links: %w", l.topo.Name, ctx.Err())
+			case <-time.After(time.Millisecond):
+			}
+		}
+		h.Close()
+	}
+	return nil
 }

@@ -76,7 +76,7 @@ func ReadState(name string) (*State, error) {
 	b, err := os.ReadFile(statePath(name))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("no lab named %q is up (see pktlab lab ls): %w", name, os.ErrNotExist)
+			return nil, noLabError(name)
 		}
 		return nil, fmt.Errorf("testlab: read state of lab %s: %w", name, err)
 	}
@@ -204,3 +204,12 @@ func DownAll() (Removed, error) {
 	}
 	return r, errors.Join(errs...)
 }
+
+// noLabError says a lab is not up; errors.Is(err, os.ErrNotExist) holds for it.
+type noLabError string
+
+func (e noLabError) Error() string {
+	return fmt.Sprintf("no lab named %q is up (see pktlab lab ls)", string(e))
+}
+
+func (e noLabError) Is(target error) bool { return target == os.ErrNotExist }
