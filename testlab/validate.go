@@ -15,6 +15,10 @@ func (p *parser) validate(t *Topology, pos *positions) {
 func (p *parser) validateLinks(t *Topology, pos *positions) {
 	used := map[Endpoint]bool{}
 	for i, l := range t.Links {
+		if l.A == l.B {
+			p.errorf(pos.link[i], "link %s to itself: a link joins two different interfaces", l.A)
+			continue
+		}
 		for j, ep := range []Endpoint{l.A, l.B} {
 			at := pos.ep[i][j]
 			n := t.Node(ep.Node)
@@ -27,9 +31,6 @@ func (p *parser) validateLinks(t *Topology, pos *positions) {
 				p.errorf(at, "interface %s is already in another link; an interface is one end of one veth pair", ep)
 			}
 			used[ep] = true
-		}
-		if l.A == l.B {
-			p.errorf(pos.link[i], "link %s to itself: a link joins two different interfaces", l.A)
 		}
 	}
 	for _, n := range t.Nodes {
