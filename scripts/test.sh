@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Runs every pktlab test, unit and privileged, and proves two things around them:
+#  - the host's own network namespace is the same after the suite as before it
+#    (links, addresses, routes, rules, nftables ruleset, network sysctls);
+#  - nothing a lab created is left behind (namespaces, state files, links).
+# Run it as root: privileged tests skip without CAP_NET_ADMIN/CAP_NET_RAW, and under
+# CI=true any skipped test fails the run.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# The host's network state, without counters or anything that changes by itself.
+snapshot() {
+  {
+    echo "## links"; ip -d -o link show 2>&1 | sed -E 's/ (qlen|alias) [^ ]+//g'
+    echo "## addresses"; ip -o addr show 2>&1 | sed -E 's/valid_lft [^ ]+ preferred_lft [^ ]+//'
+    echo "## routes"; ip route show table all 2>&1; ip -6 route show table all 2>&1 | grep -v ' expires '
+    echo "## rules"; ip rule 2>&1; ip -6 rule 2>&1
+    echo "## nftables"; nft list ruleset 2>&1
+    echo "## sysctls"
+    for k in net.ipv4.ip_forward net.ipv6.conf.all.forwarding net.ipv4.tcp_timestamps \
+             net.ipv4.tcp_sack net.ipv4.tcp_window_scaling net.ipv4.tcp_ecn \
+             net.ipv4.ip_local_port_range net.ipv4.tcp_syn_retries net.ipv4.tcp_retries2 \
+             net.ipv4.tcp_tw_reuse net.ipv6.conf.all.accept_dad net.ipv6.conf.default.accept_dad \
+             net.ipv4.tcp_keepalive_time net.core.somaxconn; do
+      printf '%s = %s\n' "$k" "$(cat /proc/sys/${k//.//} 2>&1)"
+    done
+  } >"$1"
+}
+
+snapshot "$work/before"
+skiplog="$work/skipped"; : >"$skiplog"
+export PKTLAB_SKIP_LOG="$skiplog"
+
+go test -count=1 -timeout 45m -v ./... >"$work/log" 2>&1
+rc=$?
+
+# What go test said, without the per-test chatter of -v.
+grep -E '^(ok|FAIL|---|panic:|\s+--- FAIL|\s+[a-z_]+\.go:[0-9]+:)|cannot|build failed|\[setup failed\]' "$work/log" \
+  | grep -vE '^\s*--- (PASS|SKIP)' | grep -v '^=== ' || true
+
+passed=$(grep -cE '^\s*--- PASS' "$work/log")
+failed=$(grep -cE '^\s*--- FAIL' "$work/log")
+skipped=$(grep -cE '^\s*--- SKIP' "$work/log")
+
+status=0
+if [ "$rc" -ne 0 ]; then
+  echo "go test failed (exit $rc); full log follows"; echo "-----"; grep -vE '^\s*--- PASS|^=== (RUN|PAUSE|CONT|NAME)' "$work/log" | tail -n 400
+  status=1
+fi
+
+snapshot "$work/after"
+if ! diff -u "$work/before" "$work/after" >"$work/hostdiff"; then
+  echo "HOST NAMESPACE CHANGED during the tests (a ground-rule violation):"; cat "$work/hostdiff"
+  status=1
+else
+  echo "host namespace: unchanged (links, addresses, routes, rules, nftables, sysctls)"
+fi
+
+left=$( (ls /run/netns 2>/dev/null | grep '^pktlab'; ls /run/pktlab 2>/dev/null | grep -v '^\.'; ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep '^pktlab') | tr '\n' ' ')
+if [ -n "$left" ]; then
+  echo "LEFTOVERS after the tests: $left"; status=1
+else
+  echo "leftovers: none (no pktlab namespace, state file or link)"
+fi
+
+if [ "$skipped" -gt 0 ]; then
+  echo "skipped tests:"; grep -E '^\s*--- SKIP' -A1 "$work/log" | sed 's/^/  /'
+  if [ "${CI:-}" = "true" ]; then
+    echo "CI=true: skipped tests are failures (privileged tests must run in CI)"; status=1
+  fi
+fi
+if [ -s "$skiplog" ]; then
+  echo "privileged tests that skipped:"; sed 's/^/  /' "$skiplog"
+  [ "${CI:-}" = "true" ] && status=1
+fi
+
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+exit $status
