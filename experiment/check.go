@@ -1,0 +1,82 @@
+package experiment
+
+import (
+	"strings"
+
+	"github.com/pktlab/pktlab/testlab"
+	"gopkg.in/yaml.v3"
+)
+
+type sockRef struct {
+	node, sock string
+	n          *yaml.Node
+}
+
+// check resolves names once the whole file is read: nodes and interfaces against the
+// lab, step ids against the steps, sockets against the steps that open them.
+func (p *parser) check(f *File) {
+	t := f.Lab
+	var nodes []string
+	for _, n := range t.Nodes {
+		nodes = append(nodes, n.Name)
+	}
+	for _, r := range p.nodeRefs {
+		if t.Node(r.name) == nil {
+			p.errorf(r.n, "no node %q in the lab (nodes: %s)", r.name, strings.Join(nodes, ", "))
+		}
+	}
+	for _, r := range p.endpoints {
+		n := t.Node(r.ep.Node)
+		if n == nil {
+			p.errorf(r.n, "no node %q in the lab (nodes: %s)", r.ep.Node, strings.Join(nodes, ", "))
+		} else if n.Interface(r.ep.Interface) == nil {
+			p.errorf(r.n, "node %s has no interface %q", r.ep.Node, r.ep.Interface)
+		}
+	}
+	for _, r := range p.stepRefs {
+		if _, ok := p.ids[r.name]; !ok {
+			p.errorf(r.n, "no step has id %q (give the step id: %s)", r.name, r.name)
+		}
+	}
+	open := map[string]bool{}
+	p.checkSockets(f.Steps, open)
+	if len(f.Capture) == 0 {
+		f.Capture = allEndpoints(t)
+	}
+}
+
+// checkSockets walks the steps in order, so a socket used before any step opens it is
+// reported at the step that uses it.
+func (p *parser) checkSockets(steps []*Step, open map[string]bool) {
+	for _, s := range steps {
+		key := s.Node + "/" + s.Sock
+		switch s.Action {
+		case ActSocket, ActListen:
+			open[key] = true
+		case ActConnect:
+			open[key] = true
+		case ActAccept:
+			if !open[key] {
+				p.errs = append(p.errs, &Error{Pos: s.Pos, Msg: "accept on " + s.Sock + ": no earlier step on node " + s.Node + " opens it (listen first)"})
+			}
+			open[s.Node+"/"+s.As] = true
+		case ActSend, ActRecv, ActShutdown, ActClose, ActSetsockopt, ActSockError, ActEpoll:
+			if !open[key] {
+				p.errs = append(p.errs, &Error{Pos: s.Pos, Msg: string(s.Action) + " on socket " + s.Sock + ": no earlier step on node " + s.Node + " opens it"})
+			}
+		case ActParallel:
+			for _, b := range s.Branches {
+				p.checkSockets(b, open)
+			}
+		}
+	}
+}
+
+// allEndpoints lists both ends of every link.
+func allEndpoints(t *testlab.Topology) []testlab.Endpoint {
+	var out []testlab.Endpoint
+	for _, l := range t.Links {
+		out = append(out, l.A, l.B)
+	}
+	return out
+}

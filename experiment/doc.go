@@ -1,0 +1,24 @@
+// Package experiment reads pktlab experiment files and runs them: it builds the lab,
+// applies nftables rulesets and sysctls, captures every link, runs the steps (kernel
+// socket agent calls, sysctl and nft changes, sleeps, waits, programs) in order or in
+// parallel groups, records everything on one timeline and checks the expectations.
+//
+// An experiment file is YAML:
+//
+//	lab: labs/two-nodes.yaml          # or an inline topology (see testlab)
+//	sysctls: {client: {net.ipv4.tcp_timestamps: 0}}
+//	nft: {server: "table inet f { … }"}
+//	capture: [client:eth0]            # default: both ends of every link
+//	steps:
+//	  - {node: server, listen: l, addr: 198.18.1.1:80}
+//	  - {node: client, connect: c, addr: 198.18.1.1:80, id: conn}
+//	expect:
+//	  - frame: {on: client:eth0, flags: S, seq: 0}
+//	  - call: {step: conn, errno: 0}
+//
+// Every error in a file is reported as file:line:col with what is wrong, and a file with
+// errors creates nothing. The package owns the file format, the runner and the
+// assertions; it does not own the lab (testlab), frame capture and parsing (rawsock),
+// socket calls (agent) or kernel socket tables (sockdiag), and it never prints: a run
+// returns a Result holding the timeline and each expectation's outcome.
+package experiment

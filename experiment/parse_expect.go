@@ -1,0 +1,254 @@
+package experiment
+
+import (
+	"strings"
+
+	"github.com/pktlab/pktlab/sockdiag"
+	"gopkg.in/yaml.v3"
+)
+
+func (p *parser) expects(n *yaml.Node) []*Expect {
+	if n.Kind != yaml.SequenceNode {
+		p.errorf(n, "expect must be a list, not %s", kindName(n))
+		return nil
+	}
+	var out []*Expect
+	for _, c := range n.Content {
+		if e := p.expect(c); e != nil {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+var expectKinds = []string{"frame", "call", "socket"}
+
+// expect parses one expectation: a mapping with one kind key (and an optional desc).
+func (p *parser) expect(n *yaml.Node) *Expect {
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n, "an expectation must be a mapping like {frame: {...}} or {call: {...}}, not %s", kindName(n))
+		return nil
+	}
+	e := &Expect{Pos: p.pos(n)}
+	p.mapping(n, "expectation", append([]string{"desc"}, expectKinds...), func(k, v *yaml.Node) {
+		if k.Value == "desc" {
+			e.Desc, _ = p.scalar(v, "desc")
+			return
+		}
+		if e.Kind != "" {
+			p.errorf(k, "an expectation checks one thing: it has both %q and %q", e.Kind, k.Value)
+			return
+		}
+		e.Kind = ExpectKind(k.Value)
+		switch e.Kind {
+		case ExpFrame:
+			e.Frame = p.frameMatch(v)
+		case ExpCall:
+			e.Call = p.callMatch(v)
+		case ExpSocket:
+			e.Socket = p.socketMatch(v)
+		}
+	})
+	if e.Kind == "" {
+		p.errorf(n, "expectation has no kind: give one of %s", strings.Join(expectKinds, ", "))
+		return nil
+	}
+	return e
+}
+
+var frameKeys = []string{"on", "proto", "src", "dst", "sport", "dport", "flags", "has_flags",
+	"seq", "ack", "options", "has_options", "no_options", "mss", "wscale", "ttl", "len",
+	"icmp_type", "icmp_code", "mtu", "window", "ecn", "count", "min_count", "none", "after",
+	"before", "within", "gaps", "tolerance"}
+
+var protos = []string{"tcp", "udp", "icmp", "icmp6", "arp"}
+
+func (p *parser) frameMatch(n *yaml.Node) *FrameMatch {
+	m := &FrameMatch{SPort: -1, DPort: -1, Seq: -1, Ack: -1, MSS: -1, WScale: -1, TTL: -1,
+		Len: -1, ICMPType: -1, ICMPCode: -1, MTU: -1, Window: -1, Count: -1, Tol: 0.3}
+	p.mapping(n, "frame", frameKeys, func(k, v *yaml.Node) {
+		switch k.Value {
+		case "on":
+			if s, ok := p.scalar(v, "on"); ok {
+				ep, ok := parseEndpoint(s)
+				if !ok {
+					p.errorf(v, "on %q must be node:interface", s)
+				}
+				m.On = &ep
+				p.endpoints = append(p.endpoints, epRef{ep, v})
+			}
+		case "proto":
+			if s, ok := p.scalar(v, "proto"); ok {
+				if !contains(protos, s) {
+					p.errorf(v, "proto %q must be one of %s", s, strings.Join(protos, ", "))
+				}
+				m.Proto = s
+			}
+		case "src":
+			m.Src = p.addr(v, "src")
+		case "dst":
+			m.Dst = p.addr(v, "dst")
+		case "sport":
+			m.SPort = p.integer(v, "sport", 0, 65535)
+		case "dport":
+			m.DPort = p.integer(v, "dport", 0, 65535)
+		case "flags", "has_flags":
+			if s, ok := p.scalar(v, k.Value); ok {
+				if bad := strings.Trim(s, "SFRPUEW."); bad != "" {
+					p.errorf(v, "%s %q: TCP flags are written as tcpdump does: S F R P U E W and . for ACK", k.Value, s)
+				}
+				if k.Value == "flags" {
+					m.Flags = s
+				} else {
+					m.HasFlags = s
+				}
+			}
+		case "seq":
+			m.Seq = int64(p.integer(v, "seq", 0, 1<<32-1))
+		case "ack":
+			m.Ack = int64(p.integer(v, "ack", 0, 1<<32-1))
+		case "options", "has_options", "no_options":
+			var list []string
+			for _, o := range p.stringList(v, k.Value) {
+				if !contains(optionNames, o.Value) {
+					p.errorf(o, "TCP option %q: write it as tcpdump does (%s)", o.Value, strings.Join(optionNames, ", "))
+				}
+				list = append(list, o.Value)
+			}
+			if list == nil {
+				list = []string{}
+			}
+			switch k.Value {
+			case "options":
+				m.Options = list
+			case "has_options":
+				m.HasOpt = list
+			default:
+				m.NoOpt = list
+			}
+		case "mss":
+			m.MSS = p.integer(v, "mss", 0, 65535)
+		case "wscale":
+			m.WScale = p.integer(v, "wscale", 0, 14)
+		case "ttl":
+			m.TTL = p.integer(v, "ttl", 0, 255)
+		case "len":
+			m.Len = p.integer(v, "len", 0, 65535)
+		case "icmp_type":
+			m.ICMPType = p.integer(v, "icmp_type", 0, 255)
+		case "icmp_code":
+			m.ICMPCode = p.integer(v, "icmp_code", 0, 255)
+		case "mtu":
+			m.MTU = p.integer(v, "mtu", 0, 65535)
+		case "window":
+			m.Window = p.integer(v, "window", 0, 1<<30)
+		case "ecn":
+			if s, ok := p.scalar(v, "ecn"); ok {
+				if !contains([]string{"not-ect", "ect0", "ect1", "ce"}, s) {
+					p.errorf(v, "ecn %q must be not-ect, ect0, ect1 or ce", s)
+				}
+				m.ECN = s
+			}
+		case "count":
+			m.Count = p.integer(v, "count", 0, 1<<20)
+		case "min_count":
+			m.MinCount = p.integer(v, "min_count", 1, 1<<20)
+		case "none":
+			m.None = p.boolean(v, "none")
+		case "after", "before":
+			if s, ok := p.scalar(v, k.Value); ok {
+				p.stepRefs = append(p.stepRefs, stepRef{s, v})
+				if k.Value == "after" {
+					m.After = s
+				} else {
+					m.Before = s
+				}
+			}
+		case "within":
+			m.Within = p.duration(v, "within")
+		case "gaps":
+			if v.Kind != yaml.SequenceNode {
+				p.errorf(v, "gaps must be a list of durations, like [1s, 2s, 4s]")
+				return
+			}
+			for _, g := range v.Content {
+				m.Gaps = append(m.Gaps, p.duration(g, "gap"))
+			}
+		case "tolerance":
+			m.Tol = float64(p.integer(v, "tolerance (percent)", 0, 100)) / 100
+		}
+	})
+	if m.None && (m.Count >= 0 || m.MinCount > 0) {
+		p.errorf(n, "frame: none: true cannot be combined with count or min_count")
+	}
+	return m
+}
+
+// optionNames are TCP options as tcpdump prints them.
+var optionNames = []string{"mss", "nop", "eol", "wscale", "sackOK", "sack", "TS", "md5", "tfo", "mptcp", "unknown"}
+
+func (p *parser) callMatch(n *yaml.Node) *CallMatch {
+	m := &CallMatch{}
+	p.mapping(n, "call", []string{"step", "errno", "ret", "data", "info", "blocked"}, func(k, v *yaml.Node) {
+		switch k.Value {
+		case "step":
+			if s, ok := p.scalar(v, "step"); ok {
+				m.Step = s
+				p.stepRefs = append(p.stepRefs, stepRef{s, v})
+			}
+		case "errno":
+			if s, ok := p.scalar(v, "errno"); ok {
+				if s != "0" && !strings.HasPrefix(s, "E") {
+					p.errorf(v, "errno %q must be 0 or a name such as ECONNREFUSED", s)
+				}
+				m.Errno = s
+			}
+		case "ret":
+			r := p.integer(v, "ret", -1, 1<<31)
+			m.Ret = &r
+		case "data":
+			d, _ := p.scalar(v, "data")
+			m.Data = &d
+		case "info":
+			m.Info, _ = p.scalar(v, "info")
+		case "blocked":
+			b := p.boolean(v, "blocked")
+			m.Blocked = &b
+		}
+	})
+	if m.Step == "" {
+		p.errorf(n, "call needs step: the id of the step whose result it checks")
+	}
+	return m
+}
+
+func (p *parser) socketMatch(n *yaml.Node) *SocketMatch {
+	m := &SocketMatch{Count: -1}
+	p.mapping(n, "socket", []string{"node", "local", "remote", "state", "count", "min_timer"}, func(k, v *yaml.Node) {
+		switch k.Value {
+		case "node":
+			m.Node, _ = p.scalar(v, "node")
+			p.nodeRefs = append(p.nodeRefs, stepRef{m.Node, v})
+		case "local":
+			m.Local = p.addrPort(v, "local")
+		case "remote":
+			m.Remote = p.addrPort(v, "remote")
+		case "state":
+			if s, ok := p.scalar(v, "state"); ok {
+				st, ok := sockdiag.ParseState(s)
+				if !ok {
+					p.errorf(v, "TCP state %q is not one of %s", s, strings.Join(sockdiag.StateNames(), ", "))
+				}
+				m.State = st.String()
+			}
+		case "count":
+			m.Count = p.integer(v, "count", 0, 1<<20)
+		case "min_timer":
+			m.MinTimer = p.duration(v, "min_timer")
+		}
+	})
+	if m.Node == "" {
+		p.errorf(n, "socket needs node: whose kernel socket table to read")
+	}
+	return m
+}

@@ -1,0 +1,254 @@
+package experiment
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/pktlab/pktlab/agent"
+	"gopkg.in/yaml.v3"
+)
+
+// actionArgs lists, for each action, the keys it accepts besides node, id, timeout and
+// expect.
+var actionArgs = map[Action][]string{
+	ActSocket:     {"udp", "v6", "bind", "opts"},
+	ActListen:     {"addr", "backlog", "opts"},
+	ActConnect:    {"addr", "nonblock", "bind", "opts", "udp"},
+	ActAccept:     {"as"},
+	ActSend:       {"data", "size", "to", "nonblock"},
+	ActRecv:       {"size", "nonblock"},
+	ActShutdown:   {"how"},
+	ActClose:      {},
+	ActSetsockopt: {"opts"},
+	ActSockError:  {},
+	ActEpoll:      {"mode", "events"},
+	ActSysctl:     {},
+	ActNFT:        {},
+	ActSleep:      {},
+	ActExec:       {"ok"},
+	ActWait:       {},
+	ActParallel:   {"steps"},
+}
+
+var commonKeys = []string{"node", "id", "timeout", "expect"}
+
+func actionNames() []string {
+	var out []string
+	for a := range actionArgs {
+		out = append(out, string(a))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (p *parser) steps(n *yaml.Node) []*Step {
+	if n.Kind != yaml.SequenceNode {
+		p.errorf(n, "steps must be a list, not %s", kindName(n))
+		return nil
+	}
+	var out []*Step
+	for _, c := range n.Content {
+		if s := p.step(c); s != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (p *parser) step(n *yaml.Node) *Step {
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n, "a step must be a mapping like {node: client, connect: c, addr: 198.18.1.1:80}, not %s", kindName(n))
+		return nil
+	}
+	s := &Step{Pos: p.pos(n), Timeout: DefaultStepTimeout, Backlog: 16, Size: 65536, Mode: "level"}
+	var actKey, actVal *yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if _, ok := actionArgs[Action(n.Content[i].Value)]; ok {
+			if actKey != nil {
+				p.errorf(n.Content[i], "a step does one thing: it has both %q and %q (split it into two steps)", actKey.Value, n.Content[i].Value)
+				return nil
+			}
+			actKey, actVal = n.Content[i], n.Content[i+1]
+		}
+	}
+	if actKey == nil {
+		p.errorf(n, "step has no action: give one of %s", strings.Join(actionNames(), ", "))
+		return nil
+	}
+	s.Action = Action(actKey.Value)
+	allowed := append(append([]string{actKey.Value}, commonKeys...), actionArgs[s.Action]...)
+	p.mapping(n, string(s.Action)+" step", allowed, func(k, v *yaml.Node) { p.stepKey(s, k, v) })
+	p.action(s, actKey, actVal)
+	needNode := s.Action != ActSleep && s.Action != ActParallel && s.Action != ActWait
+	if needNode && s.Node == "" {
+		p.errorf(n, "%s step needs node: which lab node it runs on", s.Action)
+	}
+	if (s.Action == ActListen || s.Action == ActConnect) && !hasKey(n, "addr") {
+		p.errorf(actKey, "%s needs addr: the address:port to %s", s.Action, s.Action)
+	}
+	if s.Action == ActAccept && s.As == "" {
+		p.errorf(actKey, "accept needs as: the name of the accepted socket")
+	}
+	if s.Action == ActSend && s.Data == nil {
+		p.errorf(actKey, "send needs data: (text) or size: (bytes)")
+	}
+	if s.Action == ActShutdown && s.How == "" {
+		p.errorf(actKey, "shutdown needs how: rd, wr or rdwr")
+	}
+	if s.ID != "" {
+		if prev, dup := p.ids[s.ID]; dup {
+			p.errorf(n, "step id %q is already used at line %d", s.ID, prev.Pos.Line)
+		} else {
+			if p.ids == nil {
+				p.ids = map[string]*Step{}
+			}
+			p.ids[s.ID] = s
+		}
+	}
+	return s
+}
+
+func (p *parser) stepKey(s *Step, k, v *yaml.Node) {
+	switch k.Value {
+	case "node":
+		s.Node, _ = p.scalar(v, "node")
+		p.nodeRefs = append(p.nodeRefs, stepRef{s.Node, v})
+	case "id":
+		s.ID, _ = p.scalar(v, "id")
+	case "timeout":
+		s.Timeout = p.duration(v, "timeout")
+	case "expect":
+		s.Expect = p.expects(v)
+	case "addr":
+		s.Addr = p.addrPort(v, "addr")
+		s.V6 = s.Addr.Addr().Is6() && !s.Addr.Addr().Is4In6()
+	case "bind":
+		s.Bind, s.HasBind = p.addrPort(v, "bind"), true
+		s.V6 = s.V6 || s.Bind.Addr().Is6() && !s.Bind.Addr().Is4In6()
+	case "to":
+		s.To, s.HasTo = p.addrPort(v, "to"), true
+	case "backlog":
+		s.Backlog = p.integer(v, "backlog", 0, 65535)
+	case "nonblock":
+		s.Nonblock = p.boolean(v, "nonblock")
+	case "udp":
+		s.UDP = p.boolean(v, "udp")
+	case "v6":
+		s.V6 = p.boolean(v, "v6")
+	case "ok":
+		s.MustOK = p.boolean(v, "ok")
+	case "as":
+		s.As, _ = p.scalar(v, "as")
+	case "data":
+		if d, ok := p.scalar(v, "data"); ok {
+			s.Data = []byte(d)
+		}
+	case "size":
+		s.Size = p.integer(v, "size", 0, 1<<30)
+		if s.Action == ActSend {
+			s.Data = make([]byte, s.Size)
+			for i := range s.Data {
+				s.Data[i] = 'a' + byte(i%26)
+			}
+		}
+	case "how":
+		if h, ok := p.scalar(v, "how"); ok {
+			if h != "rd" && h != "wr" && h != "rdwr" {
+				p.errorf(v, "how %q must be rd, wr or rdwr", h)
+			}
+			s.How = h
+		}
+	case "mode":
+		if m, ok := p.scalar(v, "mode"); ok {
+			if m != "edge" && m != "level" {
+				p.errorf(v, "mode %q must be edge or level", m)
+			}
+			s.Mode = m
+		}
+	case "events":
+		for _, e := range p.stringList(v, "events") {
+			if _, ok := agent.ParseEvent(e.Value); !ok {
+				p.errorf(e, "unknown epoll event %q (in, out, rdhup, pri, err, hup)", e.Value)
+			}
+			s.Events = append(s.Events, e.Value)
+		}
+	case "opts":
+		p.mapping(v, "opts", nil, func(ok, ov *yaml.Node) {
+			if !agent.ValidOpt(agent.Opt(ok.Value)) {
+				p.errorf(ok, "unknown socket option %q (one of %s)", ok.Value, strings.Join(agent.Opts(), ", "))
+				return
+			}
+			val := 0
+			if ov.Value == "true" || ov.Value == "false" {
+				if p.boolean(ov, ok.Value) {
+					val = 1
+				}
+			} else {
+				val = p.integer(ov, ok.Value, -1, 1<<30)
+			}
+			s.Opts = append(s.Opts, SockOpt{ok.Value, val})
+		})
+	case "steps":
+		p.branches(s, v)
+	}
+}
+
+// action parses the value of the action key.
+func (p *parser) action(s *Step, k, v *yaml.Node) {
+	switch s.Action {
+	case ActSysctl:
+		s.Sysctls = p.settings(s.Node, v)
+	case ActNFT:
+		s.Ruleset, _ = p.scalar(v, "nft ruleset")
+	case ActSleep:
+		s.Duration = p.duration(v, "sleep")
+	case ActExec:
+		for _, a := range p.stringList(v, "exec") {
+			s.Argv = append(s.Argv, a.Value)
+		}
+		if len(s.Argv) == 0 {
+			p.errorf(v, "exec needs a program and its arguments")
+		}
+	case ActWait:
+		s.Until = p.expect(v)
+	case ActParallel:
+		s.ID, _ = p.scalar(v, "parallel group name")
+	default:
+		if name, ok := p.scalar(v, string(s.Action)+" socket name"); ok {
+			if name == "" {
+				p.errorf(v, "%s needs a socket name", s.Action)
+			}
+			s.Sock = name
+		}
+	}
+}
+
+// branches parses a parallel group: each entry is a step or a list of steps run in
+// order.
+func (p *parser) branches(s *Step, v *yaml.Node) {
+	if v.Kind != yaml.SequenceNode {
+		p.errorf(v, "parallel steps must be a list, not %s", kindName(v))
+		return
+	}
+	for _, c := range v.Content {
+		if c.Kind == yaml.SequenceNode {
+			s.Branches = append(s.Branches, p.steps(c))
+			continue
+		}
+		if st := p.step(c); st != nil {
+			s.Branches = append(s.Branches, []*Step{st})
+		}
+	}
+	if len(s.Branches) == 0 {
+		p.errorf(v, "parallel group has no steps")
+	}
+}
+
+func hasKey(n *yaml.Node, key string) bool {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
+}

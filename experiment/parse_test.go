@@ -1,0 +1,108 @@
+package experiment
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseOK(t *testing.T) {
+	f, err := Load("testdata/ok.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Comment != "The handshake." {
+		t.Errorf("comment = %q", f.Comment)
+	}
+	if len(f.Steps) != 3 || f.Steps[2].Action != ActParallel || len(f.Steps[2].Branches) != 2 || len(f.Steps[2].Branches[1]) != 2 {
+		t.Errorf("steps parsed wrong: %+v", f.Steps)
+	}
+	if got := f.Steps[2].Branches[1][0].Duration; got != 10*time.Millisecond {
+		t.Errorf("sleep = %v", got)
+	}
+	if len(f.Capture) != 2 || f.Capture[0].String() != "client:eth0" {
+		t.Errorf("default capture = %v, want both ends of the link", f.Capture)
+	}
+	if len(f.Sysctls) != 1 || f.Sysctls[0].Key != "net.ipv4.tcp_timestamps" {
+		t.Errorf("sysctls = %+v", f.Sysctls)
+	}
+	fm := f.Expect[0].Frame
+	if fm.Flags != "S" || fm.Seq != 0 || fm.Ack != -1 || fm.On.Node != "client" {
+		t.Errorf("frame match = %+v", fm)
+	}
+}
+
+const labOK = `lab:
+  nodes:
+    client: {interfaces: {eth0: [198.18.1.2/24]}}
+    server: {interfaces: {eth0: [198.18.1.1/24]}}
+  links:
+    - [client:eth0, server:eth0]
+`
+
+// TestParseErrors checks every kind of error with its exact position.
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, src string
+		want      []string
+	}{
+		{"yaml syntax", "lab: [\n", []string{"x.yaml:1:1: bad YAML: did not find expected node content"}},
+		{"empty", "", []string{"x.yaml:1:1: empty experiment: want a mapping with lab, steps and expect"}},
+		{"no lab", "steps: []\n", []string{"x.yaml:1:1: the experiment has no lab: give a topology inline or a path to one"}},
+		{"unknown top key", labOK + "step: []\n", []string{"x.yaml:7:1: unknown key \"step\" in experiment (known: lab, sysctls, nft, capture, timeout, steps, expect)"}},
+		{"no steps", labOK, []string{"x.yaml:1:1: the experiment has no steps"}},
+		{"lab error position", "lab:\n  nodes:\n    client: {interfaces: {eth0: [10.0.0.1/24]}}\nsteps: [{sleep: 1s}]\n",
+			[]string{"x.yaml:3:27: lab: interface client:eth0 is in no link; add it to links or remove it", "x.yaml:3:34: lab: client:eth0: address 10.0.0.1/24 is outside the lab ranges"}},
+		{"lab path missing", "lab: nope.yaml\nsteps: [{sleep: 1s}]\n", []string{"x.yaml:1:6: lab \"nope.yaml\": open testdata/nope.yaml: no such file or directory"}},
+		{"bad duration", labOK + "steps: [{sleep: 2 seconds}]\n", []string{"x.yaml:7:17: sleep \"2 seconds\" is not a duration: write it in Go syntax, like 500ms, 2s or 1m30s"}},
+		{"no action", labOK + "steps: [{node: client}]\n", []string{"x.yaml:7:9: step has no action: give one of accept, close, connect, epoll, exec, listen, nft, parallel, recv, send, setsockopt, shutdown, sleep, sockerror, socket, sysctl, wait"}},
+		{"two actions", labOK + "steps: [{node: client, close: c, connect: c}]\n", []string{"x.yaml:7:34: a step does one thing: it has both \"close\" and \"connect\" (split it into two steps)"}},
+		{"unknown step key", labOK + "steps: [{node: client, connect: c, addr: 198.18.1.1:80, port: 80}]\n", []string{"x.yaml:7:57: unknown key \"port\" in connect step (known: connect, node, id, timeout, expect, addr, nonblock, bind, opts, udp)"}},
+		{"no node", labOK + "steps: [{connect: c, addr: 198.18.1.1:80}]\n", []string{"x.yaml:7:9: connect step needs node: which lab node it runs on"}},
+		{"unknown node", labOK + "steps: [{node: router, connect: c, addr: 198.18.1.1:80}]\n", []string{"x.yaml:7:16: no node \"router\" in the lab (nodes: client, server)"}},
+		{"no addr", labOK + "steps: [{node: client, connect: c}]\n", []string{"x.yaml:7:24: connect needs addr: the address:port to connect"}},
+		{"bad addr", labOK + "steps: [{node: client, connect: c, addr: 198.18.1.1}]\n", []string{"x.yaml:7:42: addr \"198.18.1.1\" must be address:port, like 198.18.1.1:80 or [2001:db8::1]:80"}},
+		{"outside lab range", labOK + "steps: [{node: client, connect: c, addr: 8.8.8.8:53}]\n", []string{"x.yaml:7:42: addr 8.8.8.8 is outside the lab ranges: use 198.18.0.0/15 or 2001:db8::/32"}},
+		{"bad option", labOK + "steps: [{node: client, connect: c, addr: 198.18.1.1:80, opts: {lingr: 0}}]\n", []string{"x.yaml:7:64: unknown socket option \"lingr\" (one of linger, reuseaddr, nodelay, cork, keepalive, keepidle, keepintvl, keepcnt, rcvbuf, sndbuf, maxseg)"}},
+		{"bad how", labOK + "steps: [{node: client, connect: c, addr: 198.18.1.1:80}, {node: client, shutdown: c, how: write}]\n", []string{"x.yaml:7:91: how \"write\" must be rd, wr or rdwr"}},
+		{"socket not open", labOK + "steps: [{node: client, close: c}]\n", []string{"x.yaml:7:9: close on socket c: no earlier step on node client opens it"}},
+		{"accept without listener", labOK + "steps: [{node: server, accept: l, as: s}]\n", []string{"x.yaml:7:9: accept on l: no earlier step on node server opens it (listen first)"}},
+		{"duplicate id", labOK + "steps: [{sleep: 1s, id: a}, {sleep: 1s, id: a}]\n", []string{"x.yaml:7:29: step id \"a\" is already used at line 7"}},
+		{"bad flags", labOK + "steps: [{sleep: 1s}]\nexpect: [{frame: {flags: SYN}}]\n", []string{"x.yaml:8:26: flags \"SYN\": TCP flags are written as tcpdump does: S F R P U E W and . for ACK"}},
+		{"bad option name", labOK + "steps: [{sleep: 1s}]\nexpect: [{frame: {options: [mss, timestamp]}}]\n", []string{"x.yaml:8:34: TCP option \"timestamp\": write it as tcpdump does (mss, nop, eol, wscale, sackOK, sack, TS, md5, tfo, mptcp, unknown)"}},
+		{"unknown endpoint", labOK + "steps: [{sleep: 1s}]\nexpect: [{frame: {on: client:eth9}}]\n", []string{"x.yaml:8:23: node client has no interface \"eth9\""}},
+		{"unknown step ref", labOK + "steps: [{sleep: 1s}]\nexpect: [{call: {step: conn, errno: ECONNREFUSED}}]\n", []string{"x.yaml:8:24: no step has id \"conn\" (give the step id: conn)"}},
+		{"bad errno", labOK + "steps: [{sleep: 1s, id: s}]\nexpect: [{call: {step: s, errno: refused}}]\n", []string{"x.yaml:8:34: errno \"refused\" must be 0 or a name such as ECONNREFUSED"}},
+		{"bad state", labOK + "steps: [{sleep: 1s}]\nexpect: [{socket: {node: client, state: TIMEWAIT}}]\n", []string{"x.yaml:8:41: TCP state \"TIMEWAIT\" is not one of ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT1, FIN_WAIT2, TIME_WAIT, CLOSE, CLOSE_WAIT, LAST_ACK, LISTEN, CLOSING, NEW_SYN_RECV"}},
+		{"expect no kind", labOK + "steps: [{sleep: 1s}]\nexpect: [{desc: x}]\n", []string{"x.yaml:8:10: expectation has no kind: give one of frame, call, socket"}},
+		{"none with count", labOK + "steps: [{sleep: 1s}]\nexpect: [{frame: {none: true, count: 2}}]\n", []string{"x.yaml:8:18: frame: none: true cannot be combined with count or min_count"}},
+		{"sysctl not net", labOK + "sysctls: {client: {kernel.pid_max: 5}}\nsteps: [{sleep: 1s}]\n", []string{"x.yaml:7:20: sysctl \"kernel.pid_max\": only net.* sysctls are per namespace"}},
+		{"bad capture", labOK + "capture: [client]\nsteps: [{sleep: 1s}]\n", []string{"x.yaml:7:11: capture \"client\" must be node:interface"}},
+		{"two errors in order", labOK + "steps: [{sleep: 1x}, {sleep: 2y}]\n", []string{"x.yaml:7:17: sleep \"1x\"", "x.yaml:7:30: sleep \"2y\""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("testdata/x.yaml", []byte(tt.src))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !IsInvalid(err) {
+				t.Errorf("IsInvalid(%v) = false", err)
+			}
+			list := err.(ErrorList)
+			var got []string
+			for i, e := range list {
+				s := strings.Replace(e.Error(), "testdata/x.yaml", "x.yaml", 1)
+				if i < len(tt.want) && strings.HasPrefix(s, tt.want[i]) {
+					s = tt.want[i]
+				}
+				got = append(got, s)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("errors (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -1,0 +1,202 @@
+package experiment
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/pktlab/pktlab/testlab"
+)
+
+// Pos is a position in an experiment file.
+type Pos struct {
+	File      string
+	Line, Col int
+}
+
+func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
+
+// File is a parsed, checked experiment.
+type File struct {
+	Path    string
+	Comment string            // the file's opening comment: what to look at and why
+	Lab     *testlab.Topology // validated topology
+	LabSrc  []byte            // topology text, as given or extracted from the file
+	Sysctls []NodeSetting     // in file order
+	NFT     []NodeRuleset     // in file order
+	Capture []testlab.Endpoint
+	Timeout time.Duration // whole run; default DefaultTimeout
+	Steps   []*Step
+	Expect  []*Expect
+}
+
+// DefaultTimeout bounds a whole run unless the file says otherwise.
+const DefaultTimeout = 2 * time.Minute
+
+// DefaultStepTimeout bounds one blocking step unless it says otherwise.
+const DefaultStepTimeout = 10 * time.Second
+
+// NodeSetting is one sysctl on one node.
+type NodeSetting struct {
+	Node, Key, Value string
+	Pos              Pos
+}
+
+// NodeRuleset is an nftables ruleset, in nft syntax, for one node.
+type NodeRuleset struct {
+	Node, Ruleset string
+	Pos           Pos
+}
+
+// Action names what a step does.
+type Action string
+
+// Step actions.
+const (
+	ActSocket     Action = "socket"     // open a socket (udp, v6, bind, opts)
+	ActListen     Action = "listen"     // open, options, bind addr, listen backlog
+	ActConnect    Action = "connect"    // open unless open, options, bind, connect addr
+	ActAccept     Action = "accept"     // accept on a listener, naming the new socket "as"
+	ActSend       Action = "send"       // send data or size bytes (to: for unconnected UDP)
+	ActRecv       Action = "recv"       // receive up to size bytes
+	ActShutdown   Action = "shutdown"   // shutdown how: rd|wr|rdwr
+	ActClose      Action = "close"      // close
+	ActSetsockopt Action = "setsockopt" // set opts
+	ActSockError  Action = "sockerror"  // getsockopt SO_ERROR
+	ActEpoll      Action = "epoll"      // epoll_wait in mode edge|level for events
+	ActSysctl     Action = "sysctl"     // set sysctls on the node
+	ActNFT        Action = "nft"        // apply an nftables ruleset on the node
+	ActSleep      Action = "sleep"      // wait a duration
+	ActExec       Action = "exec"       // run a program in the node
+	ActWait       Action = "wait"       // wait until an expectation holds, or timeout
+	ActParallel   Action = "parallel"   // run branches at the same time
+)
+
+// Step is one thing the experiment does.
+type Step struct {
+	Pos     Pos
+	ID      string // for expectations; "" if none given
+	Node    string
+	Action  Action
+	Sock    string // the socket the action works on (the action key's value)
+	Timeout time.Duration
+
+	Addr     netip.AddrPort // listen/connect address
+	Bind     netip.AddrPort // explicit bind before connect (socket/connect)
+	HasBind  bool
+	Backlog  int
+	Nonblock bool
+	UDP      bool
+	V6       bool
+	Opts     []SockOpt
+	As       string // accept: name of the new socket
+	Data     []byte // send
+	To       netip.AddrPort
+	HasTo    bool
+	Size     int    // recv: max bytes
+	How      string // shutdown: rd|wr|rdwr
+	Mode     string // epoll: edge|level
+	Events   []string
+	Sysctls  []NodeSetting
+	Ruleset  string
+	Duration time.Duration // sleep
+	Argv     []string      // exec
+	MustOK   bool          // exec: fail the run when the program fails
+	Until    *Expect       // wait
+	Branches [][]*Step     // parallel
+	Expect   []*Expect     // checked right after the step
+}
+
+// Label names the step for humans: its id, or action and socket.
+func (s *Step) Label() string {
+	if s.ID != "" {
+		return s.ID
+	}
+	if s.Sock != "" {
+		return fmt.Sprintf("%s %s %s", s.Node, s.Action, s.Sock)
+	}
+	if s.Node != "" {
+		return fmt.Sprintf("%s %s", s.Node, s.Action)
+	}
+	return string(s.Action)
+}
+
+// SockOpt is one socket option with its value.
+type SockOpt struct {
+	Name  string
+	Value int
+}
+
+// ExpectKind names what an expectation checks.
+type ExpectKind string
+
+// Expectation kinds.
+const (
+	ExpFrame  ExpectKind = "frame"  // frames seen (or not) on captured links
+	ExpCall   ExpectKind = "call"   // a step's result and errno
+	ExpSocket ExpectKind = "socket" // kernel TCP sockets in a node (sock_diag)
+)
+
+// Expect is one assertion.
+type Expect struct {
+	Pos    Pos
+	Kind   ExpectKind
+	Desc   string // optional "what this shows"
+	Frame  *FrameMatch
+	Call   *CallMatch
+	Socket *SocketMatch
+}
+
+// FrameMatch selects frames and says how many must be seen. Unset fields match
+// anything.
+type FrameMatch struct {
+	On       *testlab.Endpoint
+	Proto    string // tcp, udp, icmp, icmp6, arp
+	Src, Dst netip.Addr
+	SPort    int // -1 unset
+	DPort    int
+	Flags    string // exact TCP flag set in tcpdump letters: S, S., F., R., P., R
+	HasFlags string // flags that must be set among others
+	Seq, Ack int64  // relative, -1 unset
+	Options  []string
+	HasOpt   []string
+	NoOpt    []string
+	MSS      int
+	WScale   int
+	TTL      int
+	Len      int // payload length
+	ICMPType int
+	ICMPCode int
+	MTU      int // ICMP frag-needed next-hop MTU
+	Window   int
+	ECN      string // not-ect, ect0, ect1, ce
+
+	Count    int // exact; -1 means at least one (or MinCount)
+	MinCount int
+	None     bool
+	After    string // step id: only frames from that step's start on
+	Before   string // step id: only frames before that step's start
+	Within   time.Duration
+	Gaps     []time.Duration // successive gaps between matching frames, each ± Tolerance
+	Tol      float64
+}
+
+// CallMatch checks a step's system call result.
+type CallMatch struct {
+	Step    string
+	Errno   string // "" unset, "0" success, else a name such as ECONNREFUSED
+	Ret     *int
+	Data    *string
+	Info    string // substring of the call's info
+	Blocked *bool
+}
+
+// SocketMatch checks a node's kernel TCP sockets.
+type SocketMatch struct {
+	Node     string
+	Local    netip.AddrPort
+	Remote   netip.AddrPort
+	State    string
+	Count    int // exact; -1 means at least one
+	MinTimer time.Duration
+}
