@@ -31,7 +31,17 @@ snapshot() {
   } >"$1"
 }
 
+# Everything named pktlab-* now: namespaces, state files, host links.
+pktlab_objects() {
+  (ls /run/netns 2>/dev/null | grep '^pktlab'; ls /run/pktlab 2>/dev/null | grep -v '^\.'
+   ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep '^pktlab') | sort
+}
+
 snapshot "$work/before"
+pktlab_objects >"$work/objects-before"
+if [ -s "$work/objects-before" ]; then
+  echo "note: pktlab objects existed before the tests (not counted as leftovers): $(tr '\n' ' ' <"$work/objects-before")"
+fi
 skiplog="$work/skipped"; : >"$skiplog"
 export PKTLAB_SKIP_LOG="$skiplog"
 
@@ -60,7 +70,8 @@ else
   echo "host namespace: unchanged (links, addresses, routes, rules, nftables, sysctls)"
 fi
 
-left=$( (ls /run/netns 2>/dev/null | grep '^pktlab'; ls /run/pktlab 2>/dev/null | grep -v '^\.'; ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep '^pktlab') | tr '\n' ' ')
+pktlab_objects >"$work/objects-after"
+left=$(comm -13 "$work/objects-before" "$work/objects-after" | tr '\n' ' ')
 if [ -n "$left" ]; then
   echo "LEFTOVERS after the tests: $left"; status=1
 else
