@@ -1,0 +1,146 @@
+package timeline
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Summary renders a frame as one tcpdump-style line (without time or interface):
+// "IP 198.18.1.2.40000 > 198.18.1.1.80: Flags [S], seq 0, win 64240, options [mss 1460], length 0".
+func (f *Frame) Summary() string {
+	p := &f.Packet
+	ip := "IP"
+	if p.Src.Is6() {
+		ip = "IP6"
+	}
+	switch p.Proto {
+	case "tcp":
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s %s.%d > %s.%d: Flags [%s]", ip, p.Src, p.SPort, p.Dst, p.DPort, p.Flags)
+		if p.PayloadLen > 0 || strings.ContainsAny(p.Flags, "SF") {
+			end := f.RelSeq + uint32(p.PayloadLen)
+			if p.PayloadLen > 0 {
+				fmt.Fprintf(&b, ", seq %d:%d", f.RelSeq, end)
+			} else {
+				fmt.Fprintf(&b, ", seq %d", f.RelSeq)
+			}
+		} else if strings.Contains(p.Flags, "R") {
+			fmt.Fprintf(&b, ", seq %d", f.RelSeq)
+		}
+		if strings.Contains(p.Flags, ".") {
+			fmt.Fprintf(&b, ", ack %d", f.RelAck)
+		}
+		fmt.Fprintf(&b, ", win %d", p.Window)
+		if len(p.OptText) > 0 {
+			fmt.Fprintf(&b, ", options [%s]", strings.Join(p.OptText, ","))
+		}
+		fmt.Fprintf(&b, ", length %d", p.PayloadLen)
+		if p.Flags == "S" || p.Flags == "SEW" {
+			fmt.Fprintf(&b, " (isn %d)", p.Seq)
+		}
+		return b.String()
+	case "udp":
+		return fmt.Sprintf("%s %s.%d > %s.%d: UDP, length %d", ip, p.Src, p.SPort, p.Dst, p.DPort, p.PayloadLen)
+	case "icmp", "icmp6":
+		return fmt.Sprintf("%s %s > %s: %s", ip, p.Src, p.Dst, icmpText(p))
+	case "arp":
+		if p.ARPOp == 1 {
+			return fmt.Sprintf("ARP, Request who-has %s tell %s, length %d", p.Dst, p.Src, p.Len)
+		}
+		return fmt.Sprintf("ARP, Reply %s is-at %s, length %d", p.Src, p.SrcMAC, p.Len)
+	case "ip", "ip6":
+		s := fmt.Sprintf("%s %s > %s: ip-proto, length %d", ip, p.Src, p.Dst, p.Len)
+		if p.MF || p.FragOff > 0 {
+			s += fmt.Sprintf(" (frag id %d offset %d%s)", p.IPID, p.FragOff, map[bool]string{true: " MF"}[p.MF])
+		}
+		return s
+	}
+	return fmt.Sprintf("ethertype %s, length %d", p.Proto, p.Len)
+}
+
+func icmpText(p *Packet) string {
+	var s string
+	if p.Proto == "icmp" {
+		switch {
+		case p.ICMPType == 8:
+			s = "ICMP echo request"
+		case p.ICMPType == 0:
+			s = "ICMP echo reply"
+		case p.ICMPType == 3 && p.ICMPCode == 4:
+			s = fmt.Sprintf("ICMP unreachable - need to frag (mtu %d)", p.MTU)
+		case p.ICMPType == 3:
+			s = fmt.Sprintf("ICMP %s unreachable", map[int]string{0: "net", 1: "host", 3: "port", 10: "host admin prohibited", 13: "admin prohibited"}[p.ICMPCode])
+		case p.ICMPType == 11:
+			s = "ICMP time exceeded in-transit"
+		default:
+			s = fmt.Sprintf("ICMP type %d code %d", p.ICMPType, p.ICMPCode)
+		}
+	} else {
+		switch p.ICMPType {
+		case 128:
+			s = "ICMP6, echo request"
+		case 129:
+			s = "ICMP6, echo reply"
+		case 1:
+			s = fmt.Sprintf("ICMP6, destination unreachable code %d", p.ICMPCode)
+		case 2:
+			s = fmt.Sprintf("ICMP6, packet too big, mtu %d", p.MTU)
+		case 135:
+			s = "ICMP6, neighbor solicitation"
+		case 136:
+			s = "ICMP6, neighbor advertisement"
+		default:
+			s = fmt.Sprintf("ICMP6, type %d code %d", p.ICMPType, p.ICMPCode)
+		}
+	}
+	if in := p.Inner; in != nil && in.Proto != "" {
+		s += fmt.Sprintf(" (quoting %s %s:%d > %s:%d)", in.Proto, in.Src, in.SPort, in.Dst, in.DPort)
+	}
+	return s
+}
+
+// WriteText renders the timeline: one line per event, time relative to the start, a
+// frame seen on both ends of a veth shown once as "a:eth0 > b:eth0".
+func (tl *Timeline) WriteText(w io.Writer) error {
+	for _, e := range tl.Events() {
+		if e.Kind == KindFrame && e.Frame.Dup {
+			continue
+		}
+		if _, err := fmt.Fprintln(w, tl.Line(e)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Line renders one event.
+func (tl *Timeline) Line(e Event) string {
+	ts := fmtRel(e.Time.Sub(tl.Start))
+	switch e.Kind {
+	case KindFrame:
+		f := e.Frame
+		where := tl.Endpoints[f.Index].String()
+		if p := tl.Endpoints[f.Index].Peer; p >= 0 {
+			where += " > " + tl.Endpoints[p].String()
+		}
+		tag := "    "
+		if f.Flow > 0 {
+			tag = fmt.Sprintf("[f%d]", f.Flow)
+		}
+		return fmt.Sprintf("%s %s %-27s %s", ts, tag, where, f.Summary())
+	case KindCall:
+		return fmt.Sprintf("%s  ==  %s", ts, e.Call)
+	case KindStep:
+		return fmt.Sprintf("%s  --  %s", ts, e.Text)
+	default:
+		return fmt.Sprintf("%s  %-2s  %s %s", ts, kindMark[e.Kind], e.Node, e.Text)
+	}
+}
+
+var kindMark = map[Kind]string{KindState: "::", KindVerdict: "nf", KindCT: "ct", KindNote: "!!"}
+
+func fmtRel(d time.Duration) string {
+	return fmt.Sprintf("%4d.%06d", int64(d/time.Second), int64(d%time.Second/time.Microsecond))
+}

@@ -1,0 +1,185 @@
+package timeline
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/pktlab/pktlab/agent"
+)
+
+var (
+	macC = net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	macS = net.HardwareAddr{2, 0, 0, 0, 0, 2}
+	ipC  = net.IP{198, 18, 1, 2}
+	ipS  = net.IP{198, 18, 1, 1}
+)
+
+// tcpFrame builds an Ethernet/IPv4/TCP frame.
+func tcpFrame(t *testing.T, fromClient bool, seq, ack uint32, flags string, payload int, opts ...layers.TCPOption) []byte {
+	t.Helper()
+	eth := &layers.Ethernet{SrcMAC: macC, DstMAC: macS, EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: ipC, DstIP: ipS, Flags: layers.IPv4DontFragment}
+	tcp := &layers.TCP{SrcPort: 40000, DstPort: 80, Seq: seq, Ack: ack, Window: 64240, Options: opts}
+	if !fromClient {
+		eth.SrcMAC, eth.DstMAC = macS, macC
+		ip.SrcIP, ip.DstIP = ipS, ipC
+		tcp.SrcPort, tcp.DstPort = 80, 40000
+	}
+	tcp.SYN = strings.Contains(flags, "S")
+	tcp.ACK = strings.Contains(flags, ".")
+	tcp.FIN = strings.Contains(flags, "F")
+	tcp.RST = strings.Contains(flags, "R")
+	tcp.PSH = strings.Contains(flags, "P")
+	tcp.SetNetworkLayerForChecksum(ip)
+	buf := gopacket.NewSerializeBuffer()
+	err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
+		eth, ip, tcp, gopacket.Payload(make([]byte, payload)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func handshake(t *testing.T) *Timeline {
+	start := time.Unix(1000, 0)
+	tl := New(start, []Endpoint{{"client", "eth0", 1}, {"server", "eth0", 0}})
+	mss := layers.TCPOption{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{0x05, 0xb4}}
+	sack := layers.TCPOption{OptionType: layers.TCPOptionKindSACKPermitted, OptionLength: 2}
+	frames := []struct {
+		at     time.Duration
+		idx    int
+		client bool
+		seq    uint32
+		ack    uint32
+		flags  string
+		pay    int
+	}{
+		{100 * time.Microsecond, 0, true, 1000, 0, "S", 0},
+		{110 * time.Microsecond, 1, true, 1000, 0, "S", 0}, // same frame, far end of the veth
+		{200 * time.Microsecond, 1, false, 5000, 1001, "S.", 0},
+		{300 * time.Microsecond, 0, true, 1001, 5001, ".", 0},
+		{400 * time.Microsecond, 0, true, 1001, 5001, "P.", 5},
+	}
+	for _, f := range frames {
+		var opts []layers.TCPOption
+		if strings.Contains(f.flags, "S") {
+			opts = []layers.TCPOption{mss, sack}
+		}
+		tl.AddFrame(start.Add(f.at), f.idx, tcpFrame(t, f.client, f.seq, f.ack, f.flags, f.pay, opts...))
+	}
+	tl.AddCall(agent.Call{Start: start.Add(50 * time.Microsecond), Dur: 300 * time.Microsecond, Node: "client", Sock: "c", Op: agent.OpConnect, Args: "198.18.1.1:80"})
+	tl.Add(start.Add(350*time.Microsecond), KindState, "client", "198.18.1.2:40000 > 198.18.1.1:80 SYN_SENT → ESTABLISHED")
+	return tl
+}
+
+func TestTextRelativeAndDedup(t *testing.T) {
+	tl := handshake(t)
+	var b bytes.Buffer
+	if err := tl.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	want := `   0.000100 [f1] client:eth0 > server:eth0   IP 198.18.1.2.40000 > 198.18.1.1.80: Flags [S], seq 0, win 64240, options [mss 1460,sackOK,eol], length 0 (isn 1000)
+   0.000200 [f1] server:eth0 > client:eth0   IP 198.18.1.1.80 > 198.18.1.2.40000: Flags [S.], seq 0, ack 1, win 64240, options [mss 1460,sackOK,eol], length 0
+   0.000300 [f1] client:eth0 > server:eth0   IP 198.18.1.2.40000 > 198.18.1.1.80: Flags [.], ack 1, win 64240, length 0
+   0.000350  ==  client c connect(198.18.1.1:80) = 0
+   0.000350  ::  client 198.18.1.2:40000 > 198.18.1.1:80 SYN_SENT → ESTABLISHED
+   0.000400 [f1] client:eth0 > server:eth0   IP 198.18.1.2.40000 > 198.18.1.1.80: Flags [P.], seq 1:6, ack 1, win 64240, length 5
+`
+	if diff := cmp.Diff(want, b.String()); diff != "" {
+		t.Errorf("text (-want +got):\n%s", diff)
+	}
+	fr := tl.Frames()
+	if !fr[1].Frame.Dup || fr[0].Frame.Dup {
+		t.Errorf("dup flags: %v %v, want the far-end copy marked", fr[0].Frame.Dup, fr[1].Frame.Dup)
+	}
+}
+
+func TestJSONLines(t *testing.T) {
+	tl := handshake(t)
+	var b bytes.Buffer
+	if err := tl.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 7 {
+		t.Fatalf("%d JSON lines, want 7:\n%s", len(lines), b.String())
+	}
+	if !strings.Contains(lines[2], `"flags":"S.","seq":0,"ack":1`) {
+		t.Errorf("SYN-ACK line lacks relative seq/ack: %s", lines[2])
+	}
+	if !strings.Contains(lines[4], `"op":"connect"`) {
+		t.Errorf("call line: %s", lines[4])
+	}
+}
+
+func TestPcapngInterfacesAndComments(t *testing.T) {
+	tl := handshake(t)
+	var b bytes.Buffer
+	if err := tl.WritePcapng(&b); err != nil {
+		t.Fatal(err)
+	}
+	data := b.Bytes()
+	r, err := pcapgo.NewNgReader(bytes.NewReader(data), pcapgo.DefaultNgReaderOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ifaces []int
+	var comments []string
+	for {
+		_, ci, opts, err := r.ReadPacketDataWithOptions()
+		if err != nil {
+			break
+		}
+		ifaces = append(ifaces, ci.InterfaceIndex)
+		comments = append(comments, strings.Join(opts.Comments, " | "))
+	}
+	if diff := cmp.Diff([]int{0, 1, 1, 0, 0}, ifaces); diff != "" {
+		t.Errorf("interface ids (-want +got):\n%s", diff)
+	}
+	if r.NInterfaces() != 2 {
+		t.Fatalf("%d interfaces, want 2", r.NInterfaces())
+	}
+	if in, _ := r.Interface(1); in.Name != "server:eth0" {
+		t.Errorf("interface 1 name %q, want server:eth0", in.Name)
+	}
+	if !strings.Contains(comments[4], "client c connect(198.18.1.1:80) = 0") || !strings.Contains(comments[4], "SYN_SENT → ESTABLISHED") {
+		t.Errorf("comment on the frame after the connect returned: %q", comments[4])
+	}
+	tshark(t, data)
+}
+
+// tshark checks that Wireshark's reader shows the interface names and comments; it is
+// required under CI=true.
+func tshark(t *testing.T, data []byte) {
+	path, err := exec.LookPath("tshark")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("tshark not installed (CI needs the tshark package)")
+		}
+		t.Log("tshark not installed; skipping the Wireshark check")
+		return
+	}
+	f := t.TempDir() + "/run.pcapng"
+	if err := os.WriteFile(f, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(path, "-r", f, "-T", "fields", "-e", "frame.interface_name", "-e", "frame.comment").CombinedOutput()
+	if err != nil {
+		t.Fatalf("tshark: %v\n%s", err, out)
+	}
+	s := string(out)
+	for _, want := range []string{"client:eth0", "server:eth0", "connect(198.18.1.1:80) = 0", "relative seq 1 ack 1"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("tshark output lacks %q:\n%s", want, s)
+		}
+	}
+}
