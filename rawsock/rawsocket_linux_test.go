@@ -1,0 +1,41 @@
+//go:build linux
+
+package rawsock_test
+
+import (
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pktlab/pktlab/testlab"
+)
+
+// rawSocket opens socket(AF_PACKET, SOCK_RAW, proto) in node n without any library in
+// between, so the test controls exactly the value socket(2) receives.
+func rawSocket(t *testing.T, n *testlab.Node, proto int) int {
+	t.Helper()
+	var fd int
+	err := n.Do(func() (err error) {
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("socket(AF_PACKET, SOCK_RAW, %d) in %s: %v", proto, n.Name(), err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return fd
+}
+
+// drain counts the frames queued on a non-blocking socket.
+func drain(t *testing.T, fd int) int {
+	t.Helper()
+	buf := make([]byte, 65536)
+	for n := 0; ; n++ {
+		if _, _, err := unix.Recvfrom(fd, buf, 0); err != nil {
+			if err == unix.EAGAIN {
+				return n
+			}
+			t.Fatalf("recvfrom: %v", err)
+		}
+	}
+}

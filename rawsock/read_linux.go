@@ -1,0 +1,159 @@
+//go:build linux
+
+package rawsock
+
+import (
+	"context"
+	"encoding/binary"
+	"net"
+	"os"
+	"time"
+	"unsafe"
+
+	"github.com/mdlayher/packet"
+	"golang.org/x/sys/unix"
+)
+
+// PacketType is sll_pkttype: whom a received frame was addressed to
+// (linux/if_packet.h).
+type PacketType uint8
+
+// Packet types (linux/if_packet.h).
+const (
+	PacketHost      PacketType = unix.PACKET_HOST      // to us
+	PacketBroadcast PacketType = unix.PACKET_BROADCAST // to all
+	PacketMulticast PacketType = unix.PACKET_MULTICAST // to a group
+	PacketOtherHost PacketType = unix.PACKET_OTHERHOST // to someone else (promiscuous)
+	PacketOutgoing  PacketType = unix.PACKET_OUTGOING  // sent by this host, looped back
+)
+
+func (t PacketType) String() string {
+	switch t {
+	case PacketHost:
+		return "host"
+	case PacketBroadcast:
+		return "broadcast"
+	case PacketMulticast:
+		return "multicast"
+	case PacketOtherHost:
+		return "otherhost"
+	case PacketOutgoing:
+		return "outgoing"
+	}
+	return "pkttype(" + itoa(int(t)) + ")"
+}
+
+// Frame is one received frame. Data aliases the buffer given to ReadFrame.
+type Frame struct {
+	Data     []byte     // the frame; from the network header on for a cooked socket
+	Length   int        // length on the wire; more than len(Data) if the buffer was short
+	Time     time.Time  // kernel receive time (SO_TIMESTAMPNS)
+	Type     PacketType // sll_pkttype
+	Protocol Protocol   // sll_protocol, the frame's EtherType
+	HAType   uint16     // sll_hatype, ARPHRD_ETHER (1) on veth
+	AddrLen  int        // sll_halen
+	Addr     [8]byte    // sll_addr: the source link-layer address
+}
+
+// Truncated reports whether the buffer was too short for the frame.
+func (f *Frame) Truncated() bool { return f.Length > len(f.Data) }
+
+// ReadFrame waits for the next frame and reads it into buf, until ctx ends. A buffer
+// of the interface MTU plus 14 bytes (raw) holds any frame; a shorter one truncates.
+// It allocates nothing per frame.
+func (c *Conn) ReadFrame(ctx context.Context, buf []byte) (Frame, error) {
+	if len(buf) == 0 {
+		return Frame{}, c.opError("read", errShortBuffer)
+	}
+	undo := withDeadline(ctx, c.pc.SetReadDeadline)
+	defer undo()
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	c.iov.Base = &buf[0]
+	c.iov.SetLen(len(buf))
+	err := c.rc.Read(c.readFn)
+	if err == nil {
+		err = c.rerr
+	}
+	if err != nil {
+		return Frame{}, c.opError("read", c.ioError(ctx, err))
+	}
+	f := Frame{
+		Data:     buf[:min(c.rn, len(buf))],
+		Length:   c.rn,
+		Type:     PacketType(c.sa.Pkttype),
+		Protocol: Protocol(binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&c.sa.Protocol))[:])),
+		HAType:   c.sa.Hatype,
+		AddrLen:  int(c.sa.Halen),
+		Addr:     c.sa.Addr,
+	}
+	f.Time = c.timestamp()
+	return f, nil
+}
+
+// recvmsg is the syscall.RawConn read callback: one recvmsg(2) with MSG_TRUNC, so
+// that the return value is the frame's full length (packet(7)).
+func (c *Conn) recvmsg(fd uintptr) bool {
+	c.msg.Namelen = uint32(unsafe.Sizeof(c.sa))
+	c.msg.SetControllen(len(c.oob))
+	c.msg.Flags = 0
+	n, _, errno := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&c.msg)), unix.MSG_TRUNC)
+	if errno == unix.EAGAIN {
+		return false
+	}
+	c.rn, c.rerr = int(n), nil
+	if errno != 0 {
+		c.rn, c.rerr = 0, os.NewSyscallError("recvmsg", errno)
+	}
+	return true
+}
+
+// timestamp finds SCM_TIMESTAMPNS in the control data of the last recvmsg, without
+// allocating (unix.ParseSocketControlMessage would).
+func (c *Conn) timestamp() time.Time {
+	oob := c.oob[:c.msg.Controllen]
+	for len(oob) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		if h.Len < unix.SizeofCmsghdr || int(h.Len) > len(oob) {
+			break
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS &&
+			int(h.Len) >= unix.CmsgLen(int(unsafe.Sizeof(unix.Timespec{}))) {
+			ts := (*unix.Timespec)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
+			return time.Unix(ts.Unix())
+		}
+		oob = oob[min(unix.CmsgSpace(int(h.Len)-unix.CmsgLen(0)), len(oob)):]
+	}
+	return time.Now()
+}
+
+// WriteFrame sends a whole frame, link-layer header included, on a raw socket. The
+// kernel sends it as is: no checksum or length is fixed.
+func (c *Conn) WriteFrame(ctx context.Context, frame []byte) error {
+	if c.cooked {
+		return c.opError("write", errCookedWrite)
+	}
+	if len(frame) < 14 {
+		return c.opError("write", errShortFrame)
+	}
+	// For SOCK_RAW the kernel ignores sll_addr, but mdlayher/packet wants one.
+	return c.write(ctx, frame, net.HardwareAddr(frame[0:6]))
+}
+
+// WriteTo sends a packet without link-layer header on a cooked socket: the kernel
+// builds the header to dst with the socket's protocol as EtherType.
+func (c *Conn) WriteTo(ctx context.Context, pkt []byte, dst net.HardwareAddr) error {
+	if !c.cooked {
+		return c.opError("write", errRawWriteTo)
+	}
+	return c.write(ctx, pkt, dst)
+}
+
+func (c *Conn) write(ctx context.Context, b []byte, dst net.HardwareAddr) error {
+	undo := withDeadline(ctx, c.pc.SetWriteDeadline)
+	defer undo()
+	if _, err := c.pc.WriteTo(b, &packet.Addr{HardwareAddr: dst}); err != nil {
+		return c.opError("write", c.ioError(ctx, err))
+	}
+	return nil
+}
