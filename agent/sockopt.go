@@ -186,3 +186,7 @@ func ParseEvent(s string) (uint32, bool) {
 	}
 	return 0, false
 }
+
+// DefaultEpollEvents is what an epoll wait watches when the experiment names no events:
+// readable and peer-shutdown.
+const DefaultEpollEvents = unix.EPOLLIN | unix.EPOLLRDHUP

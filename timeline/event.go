@@ -43,10 +43,12 @@ type Frame struct {
 	Index  int    // capture interface index (pcapng interface id)
 	Data   []byte
 	Packet Packet // decoded
-	Dup    bool   // the same frame was already recorded on the other end of the link
+	Out    bool   // sent by this node (PACKET_OUTGOING), not received
+	Dup    bool   // the same frame is also recorded on the other end of the link, and this is the receiver's copy
 	Flow   int    // flow number (1-based), 0 when not TCP/UDP
 	RelSeq uint32 // sequence number relative to the flow direction's first
 	RelAck uint32
+	pair   *Frame // the copy on the other end of the link
 }
 
 // Endpoint is a captured interface.
@@ -72,12 +74,13 @@ func New(start time.Time, eps []Endpoint) *Timeline {
 	return &Timeline{Start: start, Endpoints: eps, flows: flowTable{byKey: map[flowKey]*flow{}}}
 }
 
-// AddFrame records a frame captured on endpoint idx at time t; it decodes the frame,
-// assigns its flow and relative numbers, and marks it Dup when the peer end of the link
-// recorded the same bytes within a few milliseconds.
-func (tl *Timeline) AddFrame(t time.Time, idx int, data []byte) {
+// AddFrame records a frame captured on endpoint idx at time t, sent by that node (out)
+// or received; it decodes the frame and assigns its flow and relative numbers. When the
+// other end of the link recorded the same bytes within a few milliseconds, the
+// receiver's copy is marked Dup, so each frame on a link is shown and counted once.
+func (tl *Timeline) AddFrame(t time.Time, idx int, data []byte, out bool) {
 	ep := tl.Endpoints[idx]
-	f := &Frame{Iface: ep.Iface, Index: idx, Data: data, Packet: Decode(data)}
+	f := &Frame{Iface: ep.Iface, Index: idx, Data: data, Packet: Decode(data), Out: out}
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
 	if ep.Peer >= 0 {
@@ -87,7 +90,12 @@ func (tl *Timeline) AddFrame(t time.Time, idx int, data []byte) {
 				break
 			}
 			if e.Kind == KindFrame && e.Frame.Index == ep.Peer && !e.Frame.Dup && string(e.Frame.Data) == string(data) && !tl.claimed(i) {
-				f.Dup = true
+				if out && !e.Frame.Out {
+					e.Frame.Dup = true // keep the sender's copy as the one shown
+				} else {
+					f.Dup = true
+				}
+				f.pair = e.Frame
 				break
 			}
 		}
@@ -96,11 +104,10 @@ func (tl *Timeline) AddFrame(t time.Time, idx int, data []byte) {
 	tl.events = append(tl.events, Event{Time: t, Kind: KindFrame, Node: ep.Node, Frame: f})
 }
 
-// claimed reports whether frame event i already has a duplicate recorded after it.
+// claimed reports whether frame event i is already paired with a copy recorded after it.
 func (tl *Timeline) claimed(i int) bool {
 	for j := i + 1; j < len(tl.events); j++ {
-		e := tl.events[j]
-		if e.Kind == KindFrame && e.Frame.Dup && string(e.Frame.Data) == string(tl.events[i].Frame.Data) {
+		if e := tl.events[j]; e.Kind == KindFrame && e.Frame.pair == tl.events[i].Frame {
 			return true
 		}
 	}

@@ -91,6 +91,10 @@ func icmpText(p *Packet) string {
 			s = "ICMP6, neighbor solicitation"
 		case 136:
 			s = "ICMP6, neighbor advertisement"
+		case 133:
+			s = "ICMP6, router solicitation"
+		case 143:
+			s = "ICMP6, multicast listener report v2"
 		default:
 			s = fmt.Sprintf("ICMP6, type %d code %d", p.ICMPType, p.ICMPCode)
 		}
@@ -123,7 +127,15 @@ func (tl *Timeline) Line(e Event) string {
 		f := e.Frame
 		where := tl.Endpoints[f.Index].String()
 		if p := tl.Endpoints[f.Index].Peer; p >= 0 {
-			where += " > " + tl.Endpoints[p].String()
+			if f.Out {
+				where += " > " + tl.Endpoints[p].String()
+			} else {
+				where = tl.Endpoints[p].String() + " > " + where
+			}
+		} else if f.Out {
+			where += " >"
+		} else {
+			where += " <"
 		}
 		tag := "    "
 		if f.Flow > 0 {
@@ -135,6 +147,9 @@ func (tl *Timeline) Line(e Event) string {
 	case KindStep:
 		return fmt.Sprintf("%s  --  %s", ts, e.Text)
 	default:
+		if e.Node == "" {
+			return fmt.Sprintf("%s  %-2s  %s", ts, kindMark[e.Kind], e.Text)
+		}
 		return fmt.Sprintf("%s  %-2s  %s %s", ts, kindMark[e.Kind], e.Node, e.Text)
 	}
 }

@@ -57,24 +57,25 @@ func handshake(t *testing.T) *Timeline {
 	frames := []struct {
 		at     time.Duration
 		idx    int
+		out    bool
 		client bool
 		seq    uint32
 		ack    uint32
 		flags  string
 		pay    int
 	}{
-		{100 * time.Microsecond, 0, true, 1000, 0, "S", 0},
-		{110 * time.Microsecond, 1, true, 1000, 0, "S", 0}, // same frame, far end of the veth
-		{200 * time.Microsecond, 1, false, 5000, 1001, "S.", 0},
-		{300 * time.Microsecond, 0, true, 1001, 5001, ".", 0},
-		{400 * time.Microsecond, 0, true, 1001, 5001, "P.", 5},
+		{100 * time.Microsecond, 1, false, true, 1000, 0, "S", 0}, // the receiver's copy first
+		{110 * time.Microsecond, 0, true, true, 1000, 0, "S", 0},  // same frame, sender's end
+		{200 * time.Microsecond, 1, true, false, 5000, 1001, "S.", 0},
+		{300 * time.Microsecond, 0, true, true, 1001, 5001, ".", 0},
+		{400 * time.Microsecond, 0, true, true, 1001, 5001, "P.", 5},
 	}
 	for _, f := range frames {
 		var opts []layers.TCPOption
 		if strings.Contains(f.flags, "S") {
 			opts = []layers.TCPOption{mss, sack}
 		}
-		tl.AddFrame(start.Add(f.at), f.idx, tcpFrame(t, f.client, f.seq, f.ack, f.flags, f.pay, opts...))
+		tl.AddFrame(start.Add(f.at), f.idx, tcpFrame(t, f.client, f.seq, f.ack, f.flags, f.pay, opts...), f.out)
 	}
 	tl.AddCall(agent.Call{Start: start.Add(50 * time.Microsecond), Dur: 300 * time.Microsecond, Node: "client", Sock: "c", Op: agent.OpConnect, Args: "198.18.1.1:80"})
 	tl.Add(start.Add(350*time.Microsecond), KindState, "client", "198.18.1.2:40000 > 198.18.1.1:80 SYN_SENT → ESTABLISHED")
@@ -87,7 +88,7 @@ func TestTextRelativeAndDedup(t *testing.T) {
 	if err := tl.WriteText(&b); err != nil {
 		t.Fatal(err)
 	}
-	want := `   0.000100 [f1] client:eth0 > server:eth0   IP 198.18.1.2.40000 > 198.18.1.1.80: Flags [S], seq 0, win 64240, options [mss 1460,sackOK,eol], length 0 (isn 1000)
+	want := `   0.000110 [f1] client:eth0 > server:eth0   IP 198.18.1.2.40000 > 198.18.1.1.80: Flags [S], seq 0, win 64240, options [mss 1460,sackOK,eol], length 0 (isn 1000)
    0.000200 [f1] server:eth0 > client:eth0   IP 198.18.1.1.80 > 198.18.1.2.40000: Flags [S.], seq 0, ack 1, win 64240, options [mss 1460,sackOK,eol], length 0
    0.000300 [f1] client:eth0 > server:eth0   IP 198.18.1.2.40000 > 198.18.1.1.80: Flags [.], ack 1, win 64240, length 0
    0.000350  ==  client c connect(198.18.1.1:80) = 0
@@ -98,7 +99,7 @@ func TestTextRelativeAndDedup(t *testing.T) {
 		t.Errorf("text (-want +got):\n%s", diff)
 	}
 	fr := tl.Frames()
-	if !fr[1].Frame.Dup || fr[0].Frame.Dup {
+	if !fr[0].Frame.Dup || fr[1].Frame.Dup {
 		t.Errorf("dup flags: %v %v, want the far-end copy marked", fr[0].Frame.Dup, fr[1].Frame.Dup)
 	}
 }
@@ -142,7 +143,7 @@ func TestPcapngInterfacesAndComments(t *testing.T) {
 		ifaces = append(ifaces, ci.InterfaceIndex)
 		comments = append(comments, strings.Join(opts.Comments, " | "))
 	}
-	if diff := cmp.Diff([]int{0, 1, 1, 0, 0}, ifaces); diff != "" {
+	if diff := cmp.Diff([]int{1, 0, 1, 0, 0}, ifaces); diff != "" {
 		t.Errorf("interface ids (-want +got):\n%s", diff)
 	}
 	if r.NInterfaces() != 2 {

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pktlab/pktlab/experiment"
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+)
+
+func init() { rootCmd.AddCommand(newRunCmd()) }
+
+type runFlags struct {
+	write string
+	keep  bool
+	json  bool
+	jobs  int
+}
+
+func newRunCmd() *cobra.Command {
+	var fl runFlags
+	cmd := &cobra.Command{
+		Use:   "run FILE|DIR...",
+		Short: "Run experiment files: build the lab, run the steps, show the timeline, check expectations",
+		Long: `run executes experiment files (see examples/README.md): each builds its lab, applies
+nftables rulesets and sysctls, captures every link, runs its steps (socket calls through
+the kernel socket agent, sysctl and nft changes, sleeps, waits), prints one timeline of
+frames, socket calls and TCP state changes, then checks each expectation and says what
+was seen instead when one fails. A directory runs every *.yaml file in it.
+
+Exit status: 0 when every expectation of every file holds, 1 otherwise, 2 when a file
+is invalid (then nothing is created).`,
+		Example: `  sudo pktlab run examples/C1.yaml
+  sudo pktlab run -w handshake.pcapng examples/C1.yaml && tshark -r handshake.pcapng
+  sudo pktlab run -j 4 examples/
+  sudo pktlab run --keep examples/E2.yaml   # then: pktlab lab ls`,
+		Args: cobraArgs(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runExperiments(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args, fl)
+		},
+		ValidArgsFunction: completeFiles,
+	}
+	cmd.Flags().StringVarP(&fl.write, "write", "w", "", "write the captured frames as pcapng to `FILE` (one interface per link end, annotations as packet comments); one experiment only")
+	cmd.Flags().BoolVar(&fl.keep, "keep", false, "leave the lab up after the run, to explore it with the other commands")
+	cmd.Flags().BoolVar(&fl.json, "json", false, "print the timeline and outcomes as JSON lines")
+	cmd.Flags().IntVarP(&fl.jobs, "jobs", "j", 1, "run up to `N` experiments at once, each in its own lab")
+	return cmd
+}
+
+// expandArgs turns the arguments into experiment files: directories give their *.yaml
+// files, sorted.
+func expandArgs(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		st, err := os.Stat(a)
+		if err != nil {
+			return nil, usageError("%v", err)
+		}
+		if !st.IsDir() {
+			out = append(out, a)
+			continue
+		}
+		m, _ := filepath.Glob(filepath.Join(a, "*.yaml"))
+		if len(m) == 0 {
+			return nil, usageError("directory %s holds no *.yaml experiment files", a)
+		}
+		sort.Strings(m)
+		out = append(out, m...)
+	}
+	return out, nil
+}
+
+func runExperiments(ctx context.Context, stdout, stderr io.Writer, args []string, fl runFlags) error {
+	paths, err := expandArgs(args)
+	if err != nil {
+		return err
+	}
+	if fl.write != "" && len(paths) != 1 {
+		return usageError("-w writes one experiment's frames; give one file (got %d)", len(paths))
+	}
+	if fl.jobs < 1 {
+		return usageError("-j must be at least 1")
+	}
+	var files []*experiment.File
+	var bad []string
+	for _, p := range paths {
+		f, err := experiment.Load(p)
+		if err != nil {
+			bad = append(bad, err.Error())
+			continue
+		}
+		files = append(files, f)
+	}
+	if len(bad) > 0 {
+		return usageError("invalid experiment file(s); nothing was run:\n%s", strings.Join(bad, "\n"))
+	}
+	if err := requireRoot(); err != nil {
+		return err
+	}
+	outs := make([]chan []byte, len(files))
+	fails := make([]bool, len(files))
+	sem := make(chan struct{}, fl.jobs)
+	var wg sync.WaitGroup
+	for i, f := range files {
+		outs[i] = make(chan []byte, 1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			var buf bytes.Buffer
+			fails[i] = !runOne(ctx, &buf, stderr, f, fl, len(files) == 1)
+			outs[i] <- buf.Bytes()
+		}()
+	}
+	for i := range files {
+		stdout.Write(<-outs[i])
+	}
+	wg.Wait()
+	failed := 0
+	for _, f := range fails {
+		if f {
+			failed++
+		}
+	}
+	if len(files) > 1 && !fl.json {
+		fmt.Fprintf(stdout, "\n%d of %d experiments passed\n", len(files)-failed, len(files))
+	}
+	if failed > 0 {
+		return exitWith(exitFailure, nil)
+	}
+	return nil
+}
+
+// runOne runs one experiment and writes its report to w; it reports whether every
+// expectation held.
+func runOne(ctx context.Context, w, stderr io.Writer, f *experiment.File, fl runFlags, single bool) bool {
+	opts := experiment.Options{Keep: fl.keep}
+	if single && isTerminal(stderr) {
+		opts.Progress = func(what string, elapsed, total time.Duration) {
+			fmt.Fprintf(stderr, "\r%s: %s of %s   ", what, elapsed.Round(time.Second), total)
+			if total-elapsed < time.Second {
+				fmt.Fprint(stderr, "\r\033[K")
+			}
+		}
+	}
+	res, err := experiment.Run(ctx, f, opts)
+	if opts.Progress != nil {
+		fmt.Fprint(stderr, "\r\033[K")
+	}
+	if fl.json {
+		writeRunJSON(w, f, res, err)
+	} else {
+		writeRunText(w, f, res, err)
+	}
+	if err == nil && fl.write != "" && res != nil {
+		if werr := writePcapng(fl.write, res); werr != nil {
+			fmt.Fprintf(w, "pktlab: %v\n", werr)
+			return false
+		}
+	}
+	if res != nil && res.Lab != nil {
+		fmt.Fprintf(w, "lab %s left up (--keep): explore with `pktlab lab show %s`, remove with `pktlab lab down %s`\n", res.LabName, res.LabName, res.LabName)
+		res.Lab.Release()
+	}
+	return err == nil && res.Passed()
+}
+
+func writePcapng(path string, res *experiment.Result) error {
+	out, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write pcapng: %w", err)
+	}
+	if err := res.Timeline.WritePcapng(out); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func writeRunText(w io.Writer, f *experiment.File, res *experiment.Result, err error) {
+	fmt.Fprintf(w, "=== %s", f.Path)
+	if res != nil {
+		fmt.Fprintf(w, " (lab %s)", res.LabName)
+	}
+	fmt.Fprintln(w)
+	if f.Comment != "" {
+		for _, l := range strings.Split(f.Comment, "\n") {
+			fmt.Fprintln(w, "# "+l)
+		}
+		fmt.Fprintln(w)
+	}
+	if res != nil && res.Timeline != nil {
+		res.Timeline.WriteText(w)
+	}
+	if err != nil {
+		fmt.Fprintf(w, "RUN FAILED: %v\n", err)
+	}
+	if res == nil {
+		return
+	}
+	fmt.Fprintln(w, "--- expectations")
+	pass := 0
+	for _, o := range res.Outcomes {
+		mark := "PASS"
+		if o.Pass {
+			pass++
+		} else {
+			mark = "FAIL"
+		}
+		fmt.Fprintf(w, "%s %s (%s)\n     want: %s\n     seen: %s\n", mark, o.Expect.Pos, o.Where, o.Want, o.Seen)
+	}
+	verdict := "PASS"
+	if pass != len(res.Outcomes) || err != nil {
+		verdict = "FAIL"
+	}
+	fmt.Fprintf(w, "=== %s %s: %d/%d expectations held (%s)\n", verdict, f.Path, pass, len(res.Outcomes), res.Duration.Round(time.Millisecond))
+}
+
+func writeRunJSON(w io.Writer, f *experiment.File, res *experiment.Result, err error) {
+	enc := json.NewEncoder(w)
+	head := map[string]any{"kind": "run", "file": f.Path}
+	if res != nil {
+		head["lab"] = res.LabName
+	}
+	enc.Encode(head)
+	if res != nil && res.Timeline != nil {
+		res.Timeline.WriteJSON(w)
+	}
+	sum := map[string]any{"kind": "summary", "file": f.Path}
+	if err != nil {
+		sum["error"] = err.Error()
+	}
+	if res != nil {
+		pass := 0
+		for _, o := range res.Outcomes {
+			if o.Pass {
+				pass++
+			}
+			enc.Encode(map[string]any{"kind": "expect", "file": f.Path, "pos": o.Expect.Pos.String(),
+				"where": o.Where, "pass": o.Pass, "want": o.Want, "seen": o.Seen})
+		}
+		sum["passed"], sum["total"] = pass, len(res.Outcomes)
+		sum["ok"] = err == nil && pass == len(res.Outcomes)
+	}
+	enc.Encode(sum)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}

@@ -1,0 +1,128 @@
+package experiment
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pktlab/pktlab/sockdiag"
+	"github.com/pktlab/pktlab/timeline"
+)
+
+func (r *run) check(ctx context.Context, e *Expect, where string) {
+	o := r.evaluate(ctx, e)
+	o.Where = where
+	r.record(o)
+}
+
+func (r *run) record(o Outcome) {
+	r.mu.Lock()
+	r.out = append(r.out, o)
+	r.mu.Unlock()
+	mark := "PASS"
+	if !o.Pass {
+		mark = "FAIL"
+	}
+	r.tl.Add(time.Now(), timeline.KindNote, "", fmt.Sprintf("%s %s: %s", mark, o.Expect.Pos, o.Want))
+}
+
+// evaluate checks one expectation against what has been seen so far.
+func (r *run) evaluate(ctx context.Context, e *Expect) Outcome {
+	o := Outcome{Expect: e}
+	switch e.Kind {
+	case ExpFrame:
+		o.Want, o.Pass, o.Seen = r.checkFrames(e.Frame)
+	case ExpCall:
+		o.Want, o.Pass, o.Seen = r.checkCall(e.Call)
+	case ExpSocket:
+		o.Want, o.Pass, o.Seen = r.checkSocket(e.Socket)
+	}
+	if e.Desc != "" {
+		o.Want = e.Desc + ": " + o.Want
+	}
+	return o
+}
+
+// checkCall compares a step's result with the expectation.
+func (r *run) checkCall(m *CallMatch) (want string, pass bool, seen string) {
+	var parts []string
+	if m.Errno != "" {
+		parts = append(parts, "errno "+m.Errno)
+	}
+	if m.Ret != nil {
+		parts = append(parts, fmt.Sprintf("return %d", *m.Ret))
+	}
+	if m.Data != nil {
+		parts = append(parts, fmt.Sprintf("data %q", *m.Data))
+	}
+	if m.Info != "" {
+		parts = append(parts, fmt.Sprintf("result mentioning %q", m.Info))
+	}
+	if m.Blocked != nil {
+		parts = append(parts, map[bool]string{true: "still blocked at its timeout", false: "not blocked"}[*m.Blocked])
+	}
+	want = fmt.Sprintf("step %s: %s", m.Step, strings.Join(parts, ", "))
+	r.mu.Lock()
+	c, ok := r.results[m.Step]
+	r.mu.Unlock()
+	if !ok {
+		return want, false, "the step made no socket call (did it run?)"
+	}
+	seen = c.String()
+	errno := c.ErrnoName()
+	if errno == "" {
+		errno = "0"
+	}
+	pass = (m.Errno == "" || m.Errno == errno) &&
+		(m.Ret == nil || *m.Ret == c.Ret) &&
+		(m.Data == nil || *m.Data == string(c.Data)) &&
+		(m.Info == "" || strings.Contains(c.Info, m.Info)) &&
+		(m.Blocked == nil || *m.Blocked == c.Timed)
+	return want, pass, seen
+}
+
+// checkSocket reads the node's kernel TCP table now.
+func (r *run) checkSocket(m *SocketMatch) (want string, pass bool, seen string) {
+	want = fmt.Sprintf("on %s, %s TCP socket(s)", m.Node, countWord(m.Count))
+	if m.State != "" {
+		want += " in " + m.State
+	}
+	if m.Local.IsValid() {
+		want += " local " + m.Local.String()
+	}
+	if m.Remote.IsValid() {
+		want += " remote " + m.Remote.String()
+	}
+	if m.MinTimer > 0 {
+		want += fmt.Sprintf(" with at least %s left on the timer", m.MinTimer)
+	}
+	socks, err := sockdiag.ListAt(r.lab.Node(m.Node).NetNSFd())
+	if err != nil {
+		return want, false, err.Error()
+	}
+	st, _ := sockdiag.ParseState(m.State)
+	got := sockdiag.Filter(socks, sockdiag.Match{Local: m.Local, Remote: m.Remote, State: st})
+	n := 0
+	for _, s := range got {
+		if s.Expires >= m.MinTimer {
+			n++
+		}
+	}
+	pass = m.Count < 0 && n > 0 || m.Count == n
+	var lines []string
+	for _, s := range socks {
+		lines = append(lines, s.String())
+	}
+	if len(lines) == 0 {
+		lines = []string{"no TCP sockets"}
+	}
+	return want, pass, fmt.Sprintf("%d matching; %s's table: %s", n, m.Node, strings.Join(lines, "; "))
+}
+
+func countWord(n int) string {
+	if n < 0 {
+		return "at least one"
+	}
+	return fmt.Sprint(n)
+}

@@ -1,0 +1,131 @@
+package experiment
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/sockdiag"
+	"github.com/pktlab/pktlab/testlab"
+	"github.com/pktlab/pktlab/timeline"
+)
+
+// captures reads every captured interface into the timeline until stopped.
+type captures struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	conns  []*rawsock.Conn
+}
+
+func startCaptures(lab *testlab.Lab, tl *timeline.Timeline) (*captures, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &captures{cancel: cancel}
+	for i, ep := range tl.Endpoints {
+		conn, err := rawsock.Open(lab.Node(ep.Node), ep.Iface, nil)
+		if err != nil {
+			c.stop()
+			return nil, fmt.Errorf("capture on %s: %w", ep, err)
+		}
+		c.conns = append(c.conns, conn)
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			buf := make([]byte, 65536)
+			for {
+				f, err := conn.ReadFrame(ctx, buf)
+				if err != nil {
+					return // cancelled, or the socket closed
+				}
+				tl.AddFrame(f.Time, i, append([]byte(nil), f.Data...), f.Type == rawsock.PacketOutgoing)
+			}
+		}()
+	}
+	return c, nil
+}
+
+func (c *captures) stop() {
+	if c == nil {
+		return
+	}
+	c.cancel()
+	c.wg.Wait()
+	for _, conn := range c.conns {
+		conn.Close()
+	}
+}
+
+// statePoller reads every node's kernel TCP table every few milliseconds and records
+// state changes on the timeline. Polling can miss a state that lasts less than the
+// interval (SYN_SENT on a veth lasts microseconds); the timeline says "seen by
+// sock_diag" so no reader mistakes it for a complete path.
+type statePoller struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+const pollInterval = 5 * time.Millisecond
+
+type sockKey struct {
+	node          string
+	local, remote netip.AddrPort
+}
+
+func startPoller(lab *testlab.Lab, tl *timeline.Timeline) *statePoller {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &statePoller{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		last := map[sockKey]sockdiag.State{}
+		tick := time.NewTicker(pollInterval)
+		defer tick.Stop()
+		for {
+			seen := map[sockKey]bool{}
+			now := time.Now()
+			for _, n := range lab.Nodes() {
+				socks, err := sockdiag.ListAt(n.NetNSFd())
+				now = time.Now() // the table as of the end of the dump
+				if err != nil {
+					continue
+				}
+				for _, s := range socks {
+					if s.State == sockdiag.Listen {
+						continue
+					}
+					k := sockKey{n.Name(), s.Local, s.Remote}
+					seen[k] = true
+					if old, ok := last[k]; !ok || old != s.State {
+						from := "new"
+						if ok {
+							from = old.String()
+						}
+						tl.Add(now, timeline.KindState, n.Name(), fmt.Sprintf("%s > %s: %s → %s (sock_diag)", s.Local, s.Remote, from, s.State))
+						last[k] = s.State
+					}
+				}
+			}
+			for k, st := range last {
+				if !seen[k] {
+					tl.Add(now, timeline.KindState, k.node, fmt.Sprintf("%s > %s: %s → gone (sock_diag)", k.local, k.remote, st))
+					delete(last, k)
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return p
+}
+
+func (p *statePoller) stop() {
+	if p == nil {
+		return
+	}
+	p.cancel()
+	<-p.done
+}

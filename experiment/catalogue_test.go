@@ -1,0 +1,110 @@
+package experiment_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pktlab/pktlab/experiment"
+	"github.com/pktlab/pktlab/internal/privtest"
+)
+
+// report renders a result for a failing test's log.
+func report(res *experiment.Result) string {
+	var b bytes.Buffer
+	if res.Timeline != nil {
+		res.Timeline.WriteText(&b)
+	}
+	for _, o := range res.Outcomes {
+		mark := "PASS"
+		if !o.Pass {
+			mark = "FAIL"
+		}
+		fmt.Fprintf(&b, "%s %s (%s)\n  want: %s\n  seen: %s\n", mark, o.Expect.Pos, o.Where, o.Want, o.Seen)
+	}
+	return b.String()
+}
+
+// TestCatalogue runs every experiment of examples/ in its own lab, in parallel, and
+// requires each expectation to hold: the catalogue is what pktlab promises to show.
+func TestCatalogue(t *testing.T) {
+	privtest.Require(t)
+	files, err := filepath.Glob("../examples/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no catalogue files in ../examples: %v", err)
+	}
+	for _, path := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".yaml"), func(t *testing.T) {
+			t.Parallel()
+			f, err := experiment.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			res, err := experiment.Run(ctx, f, experiment.Options{})
+			if err != nil {
+				if res != nil {
+					t.Log(report(res))
+				}
+				t.Fatal(err)
+			}
+			if len(res.Outcomes) == 0 {
+				t.Fatal("the experiment checked nothing")
+			}
+			if !res.Passed() {
+				t.Errorf("expectations failed:\n%s", report(res))
+			}
+		})
+	}
+}
+
+// TestWrongExpectationSaysWhatWasSeen runs a fixture whose expectations are
+// deliberately wrong, and checks each failure names what was expected and what was
+// seen instead.
+func TestWrongExpectationSaysWhatWasSeen(t *testing.T) {
+	privtest.Require(t)
+	f, err := experiment.Load("testdata/wrong.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := experiment.Run(context.Background(), f, experiment.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		pass       bool
+		want, seen []string
+	}{
+		{false, []string{"step conn: errno ECONNRESET"}, []string{"connect(198.18.1.1:80) = -1 ECONNREFUSED"}},
+		{false, []string{"flags [R.], seq 0, ack 2"}, []string{"0 matching frame(s)", "frames of the same kind that differ", "Flags [R.], seq 0, ack 1"}},
+		{false, []string{"on client, at least one TCP socket(s) in TIME_WAIT"}, []string{"0 matching", "no TCP sockets"}},
+		{true, []string{"flags [S]"}, []string{"1 matching frame(s)"}},
+	}
+	if len(res.Outcomes) != len(want) {
+		t.Fatalf("%d outcomes, want %d:\n%s", len(res.Outcomes), len(want), report(res))
+	}
+	for i, w := range want {
+		o := res.Outcomes[i]
+		if o.Pass != w.pass {
+			t.Errorf("outcome %d (%s): pass = %v, want %v", i, o.Expect.Pos, o.Pass, w.pass)
+		}
+		for _, s := range w.want {
+			if !strings.Contains(o.Want, s) {
+				t.Errorf("outcome %d: want text %q lacks %q", i, o.Want, s)
+			}
+		}
+		for _, s := range w.seen {
+			if !strings.Contains(o.Seen, s) {
+				t.Errorf("outcome %d: seen text %q lacks %q", i, o.Seen, s)
+			}
+		}
+	}
+	if res.Passed() {
+		t.Error("a run with failed expectations reports Passed")
+	}
+}

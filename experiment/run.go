@@ -1,0 +1,231 @@
+package experiment
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pktlab/pktlab/agent"
+	"github.com/pktlab/pktlab/testlab"
+	"github.com/pktlab/pktlab/timeline"
+)
+
+// Options change how a file runs. The zero value is fine.
+type Options struct {
+	// LabName names the lab; "" derives a unique one from the file name, so several
+	// files (or the same file twice) can run at once.
+	LabName string
+	// Keep leaves the lab up after the run (Result.Lab); the caller closes it.
+	Keep bool
+	// Progress, when set, is told about long waits (sleep, wait) every second:
+	// what is waited for, elapsed and expected time. It must not block.
+	Progress func(what string, elapsed, total time.Duration)
+}
+
+// Result is what a run saw and how each expectation came out.
+type Result struct {
+	File     *File
+	LabName  string
+	Lab      *testlab.Lab // non-nil only with Options.Keep
+	Timeline *timeline.Timeline
+	Outcomes []Outcome
+	Duration time.Duration
+}
+
+// Passed reports whether every expectation held.
+func (r *Result) Passed() bool {
+	for _, o := range r.Outcomes {
+		if !o.Pass {
+			return false
+		}
+	}
+	return true
+}
+
+// Outcome is one expectation's result.
+type Outcome struct {
+	Expect *Expect
+	Where  string // "end of run", or the step after which it was checked
+	Pass   bool
+	Want   string // what was expected, in words
+	Seen   string // what was seen (always filled, so a pass also shows the evidence)
+}
+
+// run is the state of one experiment run.
+type run struct {
+	f    *File
+	opts Options
+	lab  *testlab.Lab
+	tl   *timeline.Timeline
+	caps *captures
+	poll *statePoller
+
+	mu      sync.Mutex // guards agents, results, started
+	agents  map[string]*agent.Agent
+	results map[string]agent.Call // step id -> its (last or failing) call
+	started map[string]time.Time  // step id -> when it began
+	out     []Outcome
+}
+
+// Run builds the lab of f, runs the steps, checks the expectations and removes the lab
+// (unless opts.Keep). An error means the run itself failed (lab, capture, a step that
+// could not be carried out); failed expectations are in the Result, not errors.
+func Run(ctx context.Context, f *File, opts Options) (*Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, f.Timeout)
+	defer cancel()
+	name := opts.LabName
+	if name == "" {
+		name = labName(f.Path)
+	}
+	topo, err := testlab.ParseFile(f.Path, renameLab(f.LabSrc, name))
+	if err != nil {
+		return nil, fmt.Errorf("experiment %s: lab: %w", f.Path, err)
+	}
+	lab, err := testlab.Start(ctx, topo)
+	if err != nil {
+		return nil, fmt.Errorf("experiment %s: start lab %s: %w", f.Path, name, err)
+	}
+	res := &Result{File: f, LabName: name}
+	if opts.Keep {
+		res.Lab = lab
+	} else {
+		defer lab.Close()
+	}
+	r := &run{f: f, opts: opts, lab: lab, agents: map[string]*agent.Agent{},
+		results: map[string]agent.Call{}, started: map[string]time.Time{}}
+	defer r.closeAgents()
+	begin := time.Now()
+	if err := r.setup(ctx); err != nil {
+		return nil, err
+	}
+	res.Timeline = r.tl
+	err = r.steps(ctx, f.Steps)
+	// Let frames still in flight (a last ACK, an RST) reach the captures.
+	time.Sleep(150 * time.Millisecond)
+	if err == nil {
+		for _, e := range f.Expect {
+			r.check(ctx, e, "end of run")
+		}
+	}
+	r.poll.stop()
+	r.caps.stop()
+	res.Outcomes = r.out
+	res.Duration = time.Since(begin)
+	if err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// setup applies sysctls and rulesets, then starts captures and the state poller.
+func (r *run) setup(ctx context.Context) error {
+	for _, s := range r.f.Sysctls {
+		if err := r.lab.Node(s.Node).SetSysctl(s.Key, s.Value); err != nil {
+			return fmt.Errorf("%s: sysctl %s=%s on %s: %w", s.Pos, s.Key, s.Value, s.Node, err)
+		}
+	}
+	for _, n := range r.f.NFT {
+		if err := applyNFT(ctx, r.lab.Node(n.Node), n.Ruleset); err != nil {
+			return fmt.Errorf("%s: %w", n.Pos, err)
+		}
+	}
+	eps := endpoints(r.lab.Topology(), r.f.Capture)
+	r.tl = timeline.New(time.Now(), eps)
+	caps, err := startCaptures(r.lab, r.tl)
+	if err != nil {
+		return fmt.Errorf("experiment %s: %w", r.f.Path, err)
+	}
+	r.caps = caps
+	r.poll = startPoller(r.lab, r.tl)
+	return nil
+}
+
+// endpoints lists the captured interfaces with the index of each one's link peer.
+func endpoints(t *testlab.Topology, capture []testlab.Endpoint) []timeline.Endpoint {
+	idx := map[testlab.Endpoint]int{}
+	var out []timeline.Endpoint
+	for i, ep := range capture {
+		idx[ep] = i
+		out = append(out, timeline.Endpoint{Node: ep.Node, Iface: ep.Interface, Peer: -1})
+	}
+	for _, l := range t.Links {
+		a, okA := idx[l.A]
+		b, okB := idx[l.B]
+		if okA && okB {
+			out[a].Peer, out[b].Peer = b, a
+		}
+	}
+	return out
+}
+
+// applyNFT loads a ruleset with `nft -f -` inside the node (the reference parser of
+// nft syntax; the filter package checks rules in Go).
+func applyNFT(ctx context.Context, n *testlab.Node, ruleset string) error {
+	cmd := exec.CommandContext(ctx, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(ruleset)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := n.Start(cmd); err != nil {
+		return fmt.Errorf("nft on node %s: %w (is nft installed?)", n.Name(), err)
+	}
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("nft -f on node %s: %v: %s", n.Name(), err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+func (r *run) agent(node string) *agent.Agent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a := r.agents[node]
+	if a == nil {
+		n := r.lab.Node(node)
+		a = agent.New(agent.Config{Node: node, Do: n.Do, Emit: r.tl.AddCall})
+		r.agents[node] = a
+	}
+	return a
+}
+
+func (r *run) closeAgents() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, a := range r.agents {
+		a.Close()
+	}
+}
+
+var nameLine = regexp.MustCompile(`(?m)^name:[ \t]*\S+[ \t]*$`)
+
+// renameLab gives the topology text the lab name, keeping line numbers when it can.
+func renameLab(src []byte, name string) []byte {
+	if nameLine.Match(src) {
+		return nameLine.ReplaceAll(src, []byte("name: "+name))
+	}
+	return append([]byte("name: "+name+"\n"), src...)
+}
+
+// labName derives a unique lab name from the file name: "x-c1-1a2b3c".
+func labName(path string) string {
+	base := strings.ToLower(strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)))
+	var b strings.Builder
+	for _, c := range base {
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' {
+			b.WriteRune(c)
+		}
+	}
+	s := b.String()
+	if len(s) > 10 {
+		s = s[:10]
+	}
+	var rnd [3]byte
+	rand.Read(rnd[:])
+	return "x-" + s + "-" + hex.EncodeToString(rnd[:])
+}

@@ -1,0 +1,290 @@
+package experiment
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pktlab/pktlab/agent"
+	"github.com/pktlab/pktlab/timeline"
+)
+
+// steps runs steps in order. It stops at the first step that cannot be carried out
+// (not at a failed errno: that is an observation).
+func (r *run) steps(ctx context.Context, steps []*Step) error {
+	for _, s := range steps {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%s: run timed out before step %s (timeout %s; raise timeout: in the file)", s.Pos, s.Label(), r.f.Timeout)
+		}
+		if err := r.step(ctx, s); err != nil {
+			return err
+		}
+		for _, e := range s.Expect {
+			r.check(ctx, e, "after step "+s.Label())
+		}
+	}
+	return nil
+}
+
+func (r *run) step(ctx context.Context, s *Step) error {
+	now := time.Now()
+	if s.ID != "" {
+		r.mu.Lock()
+		r.started[s.ID] = now
+		r.mu.Unlock()
+	}
+	r.tl.Add(now, timeline.KindStep, s.Node, describe(s))
+	switch s.Action {
+	case ActSleep:
+		r.wait(ctx, fmt.Sprintf("sleep %s", s.Duration), s.Duration, nil)
+		return nil
+	case ActWait:
+		ok := r.wait(ctx, "wait until "+s.Until.Kind.String(), s.Timeout, func() bool {
+			return r.evaluate(ctx, s.Until).Pass
+		})
+		o := r.evaluate(ctx, s.Until)
+		o.Where = "wait step at " + s.Pos.String()
+		if !ok {
+			o.Pass = false
+			o.Seen = fmt.Sprintf("not reached within %s; last seen: %s", s.Timeout, o.Seen)
+			r.record(o)
+		}
+		return nil
+	case ActParallel:
+		return r.parallel(ctx, s)
+	case ActSysctl:
+		for _, kv := range s.Sysctls {
+			if err := r.lab.Node(s.Node).SetSysctl(kv.Key, kv.Value); err != nil {
+				return fmt.Errorf("%s: sysctl %s=%s on %s: %w", s.Pos, kv.Key, kv.Value, s.Node, err)
+			}
+		}
+		return nil
+	case ActNFT:
+		if err := applyNFT(ctx, r.lab.Node(s.Node), s.Ruleset); err != nil {
+			return fmt.Errorf("%s: %w", s.Pos, err)
+		}
+		return nil
+	case ActExec:
+		sctx, cancel := context.WithTimeout(ctx, s.Timeout)
+		out, err := r.lab.Node(s.Node).Exec(sctx, s.Argv...)
+		cancel()
+		text := strings.Join(s.Argv, " ")
+		if err != nil {
+			text += fmt.Sprintf(": %v", err)
+		}
+		if o := strings.TrimSpace(string(out)); o != "" {
+			text += "\n" + indent(o)
+		}
+		r.tl.Add(time.Now(), timeline.KindNote, s.Node, text)
+		if err != nil && s.MustOK {
+			return fmt.Errorf("%s: exec %s on %s failed: %v", s.Pos, strings.Join(s.Argv, " "), s.Node, err)
+		}
+		return nil
+	}
+	c, err := r.sockStep(ctx, s)
+	if err != nil {
+		return fmt.Errorf("%s: %s: %w", s.Pos, s.Label(), err)
+	}
+	if s.ID != "" {
+		r.mu.Lock()
+		r.results[s.ID] = c
+		r.mu.Unlock()
+	}
+	return nil
+}
+
+func indent(s string) string {
+	return "        " + strings.ReplaceAll(s, "\n", "\n        ")
+}
+
+// describe is the timeline's line for a step.
+func describe(s *Step) string {
+	var b strings.Builder
+	if s.ID != "" {
+		fmt.Fprintf(&b, "[%s] ", s.ID)
+	}
+	if s.Node != "" {
+		b.WriteString(s.Node + ": ")
+	}
+	b.WriteString(string(s.Action))
+	if s.Sock != "" {
+		b.WriteString(" " + s.Sock)
+	}
+	if s.Addr.IsValid() {
+		b.WriteString(" " + s.Addr.String())
+	}
+	switch s.Action {
+	case ActSleep:
+		b.WriteString(" " + s.Duration.String())
+	case ActExec:
+		b.WriteString(" " + strings.Join(s.Argv, " "))
+	case ActSysctl:
+		for _, kv := range s.Sysctls {
+			fmt.Fprintf(&b, " %s=%s", kv.Key, kv.Value)
+		}
+	}
+	return b.String()
+}
+
+// wait sleeps for d, or until cond holds (polled every 10 ms), reporting progress on
+// long waits. It returns whether cond held (true for a plain sleep that ran out).
+func (r *run) wait(ctx context.Context, what string, d time.Duration, cond func() bool) bool {
+	start := time.Now()
+	deadline := start.Add(d)
+	lastReport := start
+	for {
+		if cond != nil && cond() {
+			return true
+		}
+		now := time.Now()
+		if !now.Before(deadline) || ctx.Err() != nil {
+			return cond == nil
+		}
+		if r.opts.Progress != nil && d >= 2*time.Second && now.Sub(lastReport) >= time.Second {
+			r.opts.Progress(what, now.Sub(start), d)
+			lastReport = now
+		}
+		step := 10 * time.Millisecond
+		if cond == nil {
+			step = min(deadline.Sub(now), 100*time.Millisecond)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(step):
+		}
+	}
+}
+
+// parallel runs each branch in its own goroutine and waits for all.
+func (r *run) parallel(ctx context.Context, s *Step) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(s.Branches))
+	for i, b := range s.Branches {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = r.steps(ctx, b)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sockStep carries out an agent action; the returned call is the step's result: the
+// main call, or the first one that failed on the way (socket, setsockopt, bind).
+func (r *run) sockStep(ctx context.Context, s *Step) (agent.Call, error) {
+	a := r.agent(s.Node)
+	sctx, cancel := context.WithTimeout(ctx, s.Timeout)
+	defer cancel()
+	open := func(kind agent.Kind) (agent.Call, bool, error) {
+		fam := 4
+		if s.V6 {
+			fam = 6
+		}
+		c, err := a.Open(s.Sock, kind, fam)
+		if err != nil || !c.OK() {
+			return c, false, err
+		}
+		for _, o := range s.Opts {
+			if c, err := a.SetOpt(s.Sock, agent.Opt(o.Name), o.Value); err != nil || !c.OK() {
+				return c, false, err
+			}
+		}
+		if s.HasBind {
+			if c, err := a.Bind(s.Sock, s.Bind); err != nil || !c.OK() {
+				return c, false, err
+			}
+		}
+		return c, true, nil
+	}
+	kind := agent.TCP
+	if s.UDP {
+		kind = agent.UDP
+	}
+	switch s.Action {
+	case ActSocket:
+		c, _, err := open(kind)
+		return c, err
+	case ActListen:
+		if c, ok, err := open(agent.TCP); !ok {
+			return c, err
+		}
+		if c, err := a.Bind(s.Sock, s.Addr); err != nil || !c.OK() {
+			return c, err
+		}
+		return a.Listen(s.Sock, s.Backlog)
+	case ActConnect:
+		if !contains(a.Sockets(), s.Sock) {
+			if c, ok, err := open(kind); !ok {
+				return c, err
+			}
+		} else {
+			for _, o := range s.Opts {
+				if c, err := a.SetOpt(s.Sock, agent.Opt(o.Name), o.Value); err != nil || !c.OK() {
+					return c, err
+				}
+			}
+		}
+		c, err := a.Connect(sctx, s.Sock, s.Addr, s.Nonblock)
+		if err != nil && c.Timed {
+			return c, nil // still blocked at the step's timeout: an observation
+		}
+		return c, err
+	case ActAccept:
+		c, err := a.Accept(sctx, s.Sock, s.As)
+		if err != nil && c.Timed {
+			return c, nil
+		}
+		return c, err
+	case ActSend:
+		var to *netip.AddrPort
+		if s.HasTo {
+			to = &s.To
+		}
+		return a.Send(sctx, s.Sock, s.Data, to, s.Nonblock)
+	case ActRecv:
+		return a.Recv(sctx, s.Sock, s.Size, s.Nonblock)
+	case ActShutdown:
+		how := map[string]agent.How{"rd": agent.ShutRD, "wr": agent.ShutWR, "rdwr": agent.ShutRDWR}[s.How]
+		return a.Shutdown(s.Sock, how)
+	case ActClose:
+		return a.CloseSocket(s.Sock)
+	case ActSetsockopt:
+		var last agent.Call
+		for _, o := range s.Opts {
+			c, err := a.SetOpt(s.Sock, agent.Opt(o.Name), o.Value)
+			if err != nil || !c.OK() {
+				return c, err
+			}
+			last = c
+		}
+		return last, nil
+	case ActSockError:
+		return a.SocketError(s.Sock)
+	case ActEpoll:
+		var ev uint32
+		for _, e := range s.Events {
+			b, _ := agent.ParseEvent(e)
+			ev |= b
+		}
+		if ev == 0 {
+			ev = agent.DefaultEpollEvents
+		}
+		mode := agent.Level
+		if s.Mode == "edge" {
+			mode = agent.Edge
+		}
+		return a.EpollWait(sctx, s.Sock, mode, ev, s.Timeout)
+	}
+	return agent.Call{}, fmt.Errorf("action %s is not an agent action", s.Action)
+}
+
+func (k ExpectKind) String() string { return string(k) }
