@@ -74,6 +74,19 @@ func (r *run) checkFrames(m *FrameMatch) (want string, pass bool, seen string) {
 	if !pass || n == 0 {
 		show("frames of the same kind that differ", near)
 	}
+	if pass && m.DistinctISN {
+		seqs := map[uint32]bool{}
+		var list []string
+		for _, e := range match {
+			sq := e.Frame.Packet.Seq
+			if sq == 0 || seqs[sq] {
+				pass = false
+			}
+			seqs[sq] = true
+			list = append(list, fmt.Sprint(sq))
+		}
+		seen += "; absolute sequence numbers: " + strings.Join(list, ", ")
+	}
 	if pass && len(m.Gaps) > 0 {
 		ok, gs := gapsMatch(match, m.Gaps, m.Tol)
 		pass = ok
@@ -221,6 +234,9 @@ func describeFrame(m *FrameMatch) string {
 	}
 	if m.ECN != "" {
 		add("ecn %s", m.ECN)
+	}
+	if m.DistinctISN {
+		add("each with its own non-zero initial sequence number")
 	}
 	where := "on any link"
 	if m.On != nil {

@@ -59,7 +59,7 @@ func (p *parser) expect(n *yaml.Node) *Expect {
 var frameKeys = []string{"on", "proto", "src", "dst", "sport", "dport", "flags", "has_flags",
 	"seq", "ack", "options", "has_options", "no_options", "mss", "wscale", "ttl", "len",
 	"icmp_type", "icmp_code", "mtu", "window", "ecn", "count", "min_count", "none", "after",
-	"before", "within", "gaps", "tolerance"}
+	"before", "within", "gaps", "tolerance", "distinct_isn"}
 
 var protos = []string{"tcp", "udp", "icmp", "icmp6", "arp"}
 
@@ -174,6 +174,8 @@ func (p *parser) frameMatch(n *yaml.Node) *FrameMatch {
 			for _, g := range v.Content {
 				m.Gaps = append(m.Gaps, p.duration(g, "gap"))
 			}
+		case "distinct_isn":
+			m.DistinctISN = p.boolean(v, "distinct_isn")
 		case "tolerance":
 			m.Tol = float64(p.integer(v, "tolerance (percent)", 0, 100)) / 100
 		}

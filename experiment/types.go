@@ -171,6 +171,8 @@ type FrameMatch struct {
 	Window   int
 	ECN      string // not-ect, ect0, ect1, ce
 
+	DistinctISN bool // the matching frames' absolute sequence numbers are non-zero and all differ
+
 	Count    int // exact; -1 means at least one (or MinCount)
 	MinCount int
 	None     bool
