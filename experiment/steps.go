@@ -2,8 +2,10 @@ package experiment
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
+	"os/exec"
 	"strings"
 	"sync"
 	"time"
@@ -46,12 +48,12 @@ func (r *run) step(ctx context.Context, s *Step) error {
 			return r.evaluate(ctx, s.Until).Pass
 		})
 		o := r.evaluate(ctx, s.Until)
-		o.Where = "wait step at " + s.Pos.String()
+		o.Where = fmt.Sprintf("wait step at %s, after %s", s.Pos, time.Since(now).Round(time.Millisecond))
 		if !ok {
 			o.Pass = false
 			o.Seen = fmt.Sprintf("not reached within %s; last seen: %s", s.Timeout, o.Seen)
-			r.record(o)
 		}
+		r.record(o)
 		return nil
 	case ActParallel:
 		return r.parallel(ctx, s)
@@ -79,6 +81,21 @@ func (r *run) step(ctx context.Context, s *Step) error {
 			text += "\n" + indent(o)
 		}
 		r.tl.Add(time.Now(), timeline.KindNote, s.Node, text)
+		if s.ID != "" {
+			// The program's result, for call expectations: ret is the exit status and
+			// info the combined output.
+			c := agent.Call{Start: now, Dur: time.Since(now), Node: s.Node, Sock: s.Argv[0], Op: "exec", Args: strings.Join(s.Argv[1:], " "), Info: string(out)}
+			if err != nil {
+				c.Ret = -1
+				var ee *exec.ExitError
+				if errors.As(err, &ee) {
+					c.Ret = ee.ExitCode()
+				}
+			}
+			r.mu.Lock()
+			r.results[s.ID] = c
+			r.mu.Unlock()
+		}
 		if err != nil && s.MustOK {
 			return fmt.Errorf("%s: exec %s on %s failed: %v", s.Pos, strings.Join(s.Argv, " "), s.Node, err)
 		}
