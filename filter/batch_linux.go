@@ -1,0 +1,334 @@
+//go:build linux
+
+package filter
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// pktlab encodes its own batch instead of using nftables.Conn.AddSet because the
+// library always tags anonymous sets with NFTNL_UDATA_SET_KEYBYTEORDER "big endian";
+// nft reads that tag when it lists a set, so mark, ifname, ifindex, ct state and numgen
+// map keys (host byte order) would be listed wrongly. Expressions are still encoded by
+// google/nftables (expr.Marshal). Message layouts follow libnftnl's src/{table,chain,
+// set,set_elem,rule}.c.
+
+// Byte orders as nft stores them in set userdata (nft's include/datatype.h).
+const (
+	byteorderHost = 1
+	byteorderBig  = 2
+)
+
+func nftMsg(typ uint16, fam byte, flags netlink.HeaderFlags, attrs []netlink.Attribute) (netlink.Message, error) {
+	data, err := netlink.MarshalAttributes(attrs)
+	if err != nil {
+		return netlink.Message{}, err
+	}
+	return netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | typ), Flags: netlink.Request | netlink.Acknowledge | flags},
+		Data:   append([]byte{fam, unix.NFNETLINK_V0, 0, 0}, data...),
+	}, nil
+}
+
+func be32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+func cstr(s string) []byte { return append([]byte(s), 0) }
+
+func nested(typ uint16, attrs []netlink.Attribute) (netlink.Attribute, error) {
+	b, err := netlink.MarshalAttributes(attrs)
+	return netlink.Attribute{Type: unix.NLA_F_NESTED | typ, Data: b}, err
+}
+
+// encodeBatch turns compiled objects into the messages of one nftables batch.
+func encodeBatch(comp *Compiled) ([]netlink.Message, error) {
+	var msgs []netlink.Message
+	add := func(m netlink.Message, err error) error {
+		msgs = append(msgs, m)
+		return err
+	}
+	if comp.FlushRuleset {
+		if err := add(nftMsg(unix.NFT_MSG_DELTABLE, 0, 0, nil)); err != nil {
+			return nil, err
+		}
+	}
+	for _, t := range comp.Tables {
+		if err := add(nftMsg(unix.NFT_MSG_NEWTABLE, byte(t.Family), netlink.Create, []netlink.Attribute{
+			{Type: unix.NFTA_TABLE_NAME, Data: cstr(t.Name)}, {Type: unix.NFTA_TABLE_FLAGS, Data: be32(0)},
+		})); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range comp.Chains {
+		m, err := chainMsg(c)
+		if err := add(m, err); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range comp.Rules {
+		for _, s := range r.Sets {
+			m1, m2, err := setMsgs(s)
+			if err != nil {
+				return nil, err
+			}
+			msgs = append(msgs, m1, m2)
+		}
+		m, err := ruleMsg(r.Rule)
+		if err := add(m, err); err != nil {
+			return nil, err
+		}
+	}
+	return msgs, nil
+}
+
+func chainMsg(c *nftables.Chain) (netlink.Message, error) {
+	attrs := []netlink.Attribute{{Type: unix.NFTA_CHAIN_TABLE, Data: cstr(c.Table.Name)}, {Type: unix.NFTA_CHAIN_NAME, Data: cstr(c.Name)}}
+	if c.Hooknum != nil {
+		hook := []netlink.Attribute{{Type: unix.NFTA_HOOK_HOOKNUM, Data: be32(uint32(*c.Hooknum))},
+			{Type: unix.NFTA_HOOK_PRIORITY, Data: be32(uint32(*c.Priority))}}
+		if c.Device != "" {
+			hook = append(hook, netlink.Attribute{Type: unix.NFTA_HOOK_DEV, Data: cstr(c.Device)})
+		}
+		h, err := nested(unix.NFTA_CHAIN_HOOK, hook)
+		if err != nil {
+			return netlink.Message{}, err
+		}
+		attrs = append(attrs, h, netlink.Attribute{Type: unix.NFTA_CHAIN_TYPE, Data: cstr(string(c.Type))})
+		if c.Policy != nil {
+			attrs = append(attrs, netlink.Attribute{Type: unix.NFTA_CHAIN_POLICY, Data: be32(uint32(*c.Policy))})
+		}
+	}
+	return nftMsg(unix.NFT_MSG_NEWCHAIN, byte(c.Table.Family), netlink.Create, attrs)
+}
+
+// keyByteorder is the byte order nft records for a set's key type.
+func keyByteorder(t nftables.SetDatatype) uint32 {
+	switch t.GetNFTMagic() {
+	case nftables.TypeMark.GetNFTMagic(), nftables.TypeIFIndex.GetNFTMagic(), nftables.TypeIFName.GetNFTMagic(),
+		nftables.TypeCTState.GetNFTMagic(), nftables.TypeInteger.GetNFTMagic():
+		if t.Bytes > 1 {
+			return byteorderHost
+		}
+	}
+	return byteorderBig
+}
+
+func setMsgs(cs CompiledSet) (netlink.Message, netlink.Message, error) {
+	s := cs.Set
+	fam := byte(s.Table.Family)
+	flags := uint32(unix.NFT_SET_ANONYMOUS | unix.NFT_SET_CONSTANT)
+	if s.Interval {
+		flags |= unix.NFT_SET_INTERVAL
+	}
+	if s.IsMap {
+		flags |= unix.NFT_SET_MAP
+	}
+	desc, err := nested(unix.NFTA_SET_DESC, []netlink.Attribute{{Type: unix.NFTA_SET_DESC_SIZE, Data: be32(uint32(len(cs.Elems)))}})
+	if err != nil {
+		return netlink.Message{}, netlink.Message{}, err
+	}
+	attrs := []netlink.Attribute{
+		{Type: unix.NFTA_SET_TABLE, Data: cstr(s.Table.Name)},
+		{Type: unix.NFTA_SET_NAME, Data: cstr(s.Name)},
+		{Type: unix.NFTA_SET_FLAGS, Data: be32(flags)},
+		{Type: unix.NFTA_SET_KEY_TYPE, Data: be32(s.KeyType.GetNFTMagic())},
+		{Type: unix.NFTA_SET_KEY_LEN, Data: be32(s.KeyType.Bytes)},
+		{Type: unix.NFTA_SET_ID, Data: be32(s.ID)},
+	}
+	if s.IsMap {
+		attrs = append(attrs, netlink.Attribute{Type: unix.NFTA_SET_DATA_TYPE, Data: be32(s.DataType.GetNFTMagic())},
+			netlink.Attribute{Type: unix.NFTA_SET_DATA_LEN, Data: be32(s.DataType.Bytes)})
+	}
+	attrs = append(attrs, desc, netlink.Attribute{Type: unix.NFTA_SET_USERDATA,
+		Data: userdata.AppendUint32(nil, userdata.NFTNL_UDATA_SET_KEYBYTEORDER, keyByteorder(s.KeyType))})
+	m1, err := nftMsg(unix.NFT_MSG_NEWSET, fam, netlink.Create, attrs)
+	if err != nil {
+		return m1, netlink.Message{}, err
+	}
+	var list []netlink.Attribute
+	for _, e := range cs.Elems {
+		key, err := nested(unix.NFTA_SET_ELEM_KEY, []netlink.Attribute{{Type: unix.NFTA_DATA_VALUE, Data: e.Key}})
+		if err != nil {
+			return m1, netlink.Message{}, err
+		}
+		item := []netlink.Attribute{key}
+		if e.IntervalEnd {
+			item = append(item, netlink.Attribute{Type: unix.NFTA_SET_ELEM_FLAGS, Data: be32(unix.NFT_SET_ELEM_INTERVAL_END)})
+		}
+		if len(e.Val) > 0 {
+			val, err := nested(unix.NFTA_SET_ELEM_DATA, []netlink.Attribute{{Type: unix.NFTA_DATA_VALUE, Data: e.Val}})
+			if err != nil {
+				return m1, netlink.Message{}, err
+			}
+			item = append(item, val)
+		}
+		el, err := nested(unix.NFTA_LIST_ELEM, item)
+		if err != nil {
+			return m1, netlink.Message{}, err
+		}
+		list = append(list, el)
+	}
+	elems, err := nested(unix.NFTA_SET_ELEM_LIST_ELEMENTS, list)
+	if err != nil {
+		return m1, netlink.Message{}, err
+	}
+	m2, err := nftMsg(unix.NFT_MSG_NEWSETELEM, fam, netlink.Create, []netlink.Attribute{
+		{Type: unix.NFTA_SET_ELEM_LIST_TABLE, Data: cstr(s.Table.Name)},
+		{Type: unix.NFTA_SET_ELEM_LIST_SET, Data: cstr(s.Name)},
+		{Type: unix.NFTA_SET_ELEM_LIST_SET_ID, Data: be32(s.ID)},
+		elems,
+	})
+	return m1, m2, err
+}
+
+func ruleMsg(r *nftables.Rule) (netlink.Message, error) {
+	fam := byte(r.Table.Family)
+	var list []netlink.Attribute
+	for _, e := range r.Exprs {
+		b, err := expr.Marshal(fam, e)
+		if err != nil {
+			return netlink.Message{}, fmt.Errorf("encode %T: %w", e, err)
+		}
+		list = append(list, netlink.Attribute{Type: unix.NLA_F_NESTED | unix.NFTA_LIST_ELEM, Data: b})
+	}
+	exprs, err := nested(unix.NFTA_RULE_EXPRESSIONS, list)
+	if err != nil {
+		return netlink.Message{}, err
+	}
+	return nftMsg(unix.NFT_MSG_NEWRULE, fam, netlink.Create|netlink.Append, []netlink.Attribute{
+		{Type: unix.NFTA_RULE_TABLE, Data: cstr(r.Table.Name)},
+		{Type: unix.NFTA_RULE_CHAIN, Data: cstr(r.Chain.Name)},
+		exprs,
+	})
+}
+
+// sendBatch sends msgs as one nfnetlink batch on a NETLINK_NETFILTER socket inside the
+// namespace fd and collects one acknowledgement per message. The kernel applies the
+// batch atomically: if any message fails, none takes effect.
+func sendBatch(fd int, msgs []netlink.Message) error {
+	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: fd})
+	if err != nil {
+		return fmt.Errorf("dial netfilter netlink: %w", err)
+	}
+	defer conn.Close()
+	if err := conn.SetReadBuffer(8 << 20); err != nil {
+		return fmt.Errorf("set netlink read buffer: %w", err)
+	}
+	hdr := []byte{0, unix.NFNETLINK_V0}
+	hdr = binary.BigEndian.AppendUint16(hdr, unix.NFNL_SUBSYS_NFTABLES)
+	all := make([]netlink.Message, 0, len(msgs)+2)
+	all = append(all, netlink.Message{Header: netlink.Header{Type: unix.NFNL_MSG_BATCH_BEGIN, Flags: netlink.Request}, Data: hdr})
+	all = append(all, msgs...)
+	all = append(all, netlink.Message{Header: netlink.Header{Type: unix.NFNL_MSG_BATCH_END, Flags: netlink.Request}, Data: hdr})
+	sent, err := conn.SendMessages(all)
+	if err != nil {
+		return fmt.Errorf("send batch: %w", err)
+	}
+	want := map[uint32]bool{}
+	for _, m := range sent[1 : len(sent)-1] {
+		want[m.Header.Sequence] = true
+	}
+	var first error
+	if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		return fmt.Errorf("set netlink deadline: %w", err)
+	}
+	for len(want) > 0 {
+		replies, err := conn.Receive()
+		if err != nil && first != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			return first
+		}
+		if err != nil {
+			var oe *netlink.OpError
+			if errors.As(err, &oe) {
+				// mdlayher/netlink turns a non-zero NLMSG_ERROR into an OpError; it
+				// also consumes the message, so one fewer ack is outstanding.
+				if first == nil {
+					first = oe
+				}
+				if errors.Is(oe.Err, syscall.ENOBUFS) || errors.Is(oe.Err, os.ErrPermission) {
+					return first
+				}
+				delete(want, firstKey(want))
+				continue
+			}
+			return fmt.Errorf("receive batch acks: %w", err)
+		}
+		for _, r := range replies {
+			delete(want, r.Header.Sequence)
+		}
+	}
+	return first
+}
+
+func firstKey(m map[uint32]bool) uint32 {
+	var min uint32
+	first := true
+	for k := range m {
+		if first || k < min {
+			min, first = k, false
+		}
+	}
+	return min
+}
+
+// chainDevices returns the device of every netdev base chain ("table/chain" → device):
+// google/nftables does not decode NFTA_HOOK_DEV when it lists chains.
+func chainDevices(fd int) (map[string]string, error) {
+	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: fd})
+	if err != nil {
+		return nil, fmt.Errorf("dial netfilter netlink: %w", err)
+	}
+	defer conn.Close()
+	req := netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETCHAIN), Flags: netlink.Request | netlink.Dump},
+		Data:   []byte{unix.NFPROTO_NETDEV, unix.NFNETLINK_V0, 0, 0},
+	}
+	msgs, err := conn.Execute(req)
+	if err != nil {
+		return nil, fmt.Errorf("list netdev chains: %w", err)
+	}
+	out := map[string]string{}
+	for _, m := range msgs {
+		if len(m.Data) < 4 {
+			continue
+		}
+		ad, err := netlink.NewAttributeDecoder(m.Data[4:])
+		if err != nil {
+			return nil, err
+		}
+		var table, chain, dev string
+		for ad.Next() {
+			switch ad.Type() {
+			case unix.NFTA_CHAIN_TABLE:
+				table = ad.String()
+			case unix.NFTA_CHAIN_NAME:
+				chain = ad.String()
+			case unix.NFTA_CHAIN_HOOK:
+				ad.Nested(func(nad *netlink.AttributeDecoder) error {
+					for nad.Next() {
+						if nad.Type() == unix.NFTA_HOOK_DEV {
+							dev = nad.String()
+						}
+					}
+					return nil
+				})
+			}
+		}
+		if err := ad.Err(); err != nil {
+			return nil, err
+		}
+		if dev != "" {
+			out[table+"/"+chain] = dev
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,235 @@
+package filter
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+)
+
+// Compiled is a ruleset turned into google/nftables objects, in the order nft sends
+// them in its batch: tables, chains, then for each rule its anonymous sets and the rule.
+type Compiled struct {
+	FlushRuleset bool
+	Tables       []*nftables.Table
+	Chains       []*nftables.Chain
+	Rules        []CompiledRule
+}
+
+// CompiledRule is one rule with the anonymous sets it refers to.
+type CompiledRule struct {
+	Rule *nftables.Rule
+	Sets []CompiledSet
+}
+
+// CompiledSet is an anonymous set and its elements.
+type CompiledSet struct {
+	Set   *nftables.Set
+	Elems []nftables.SetElement
+}
+
+// Compile turns rs into nftables objects. It fails on rules that parse but cannot be
+// expressed for their table (for example an l4 protocol conflict).
+func Compile(rs *Ruleset) (*Compiled, error) {
+	out := &Compiled{FlushRuleset: rs.FlushRuleset}
+	c := &compiler{}
+	for _, t := range rs.Tables {
+		nt := &nftables.Table{Family: nftables.TableFamily(t.Family), Name: t.Name}
+		out.Tables = append(out.Tables, nt)
+		chains := map[string]*nftables.Chain{}
+		for _, ch := range t.Chains {
+			nc := &nftables.Chain{Name: ch.Name, Table: nt}
+			if b := ch.Base; b != nil {
+				nc.Type = nftables.ChainType(b.Type)
+				nc.Hooknum = nftables.ChainHookRef(nftables.ChainHook(b.Hook))
+				nc.Priority = nftables.ChainPriorityRef(nftables.ChainPriority(b.Priority))
+				nc.Device = b.Device
+				if b.Policy != nil {
+					pol := nftables.ChainPolicy(*b.Policy)
+					nc.Policy = &pol
+				}
+			}
+			chains[ch.Name] = nc
+			out.Chains = append(out.Chains, nc)
+		}
+		for _, ch := range t.Chains {
+			for _, r := range ch.Rules {
+				for _, s := range r.Stmts {
+					if v, ok := s.(*Verdict); ok && (v.Kind == VerdictJump || v.Kind == VerdictGoto) && chains[v.Chain] == nil {
+						return nil, &ParseError{Pos: r.Pos, Token: fmt.Sprintf("%q", v.Chain), Msg: fmt.Sprintf("%s to a chain that table %s %s does not have", v.Kind, t.Family, t.Name)}
+					}
+				}
+				exprs, sets, err := c.rule(t, r)
+				if err != nil {
+					return nil, &ParseError{Pos: r.Pos, Msg: err.Error()}
+				}
+				for _, s := range sets {
+					s.Set.Table = nt
+				}
+				out.Rules = append(out.Rules, CompiledRule{Rule: &nftables.Rule{Table: nt, Chain: chains[ch.Name], Exprs: exprs}, Sets: sets})
+			}
+		}
+	}
+	return out, nil
+}
+
+type compiler struct {
+	setID uint32
+}
+
+// item is a match or statement after nft's evaluation step: dependencies made explicit
+// and adjacent payload comparisons merged (nft's src/payload.c payload merge).
+type item struct {
+	stmt Stmt
+	// merged payload comparison, when stmt is nil.
+	load *expr.Payload
+	data []byte
+}
+
+// Dependency fields nft inserts (nft's payload_gen_dependency / meta dependencies).
+var (
+	fieldNfproto  = &Field{Name: "meta nfproto", kind: kindMeta, meta: expr.MetaKeyNFPROTO, dt: dtNfproto}
+	fieldProtocol = &Field{Name: "meta protocol", kind: kindMeta, meta: expr.MetaKeyPROTOCOL, dt: dtEthertype}
+	fieldL4proto  = lookupField("meta l4proto")
+)
+
+func single(b []byte) Value { return Value{Elems: []Elem{{From: b}}} }
+
+// l3Dep returns the dependency a network-header field of l3 needs in family fam.
+func l3Dep(fam, l3 Family) *Match {
+	switch fam {
+	case FamilyINet:
+		return &Match{Field: fieldNfproto, Value: single([]byte{byte(l3)})}
+	case FamilyNetdev:
+		et := map[Family]uint16{FamilyIP: unix.ETH_P_IP, FamilyIP6: unix.ETH_P_IPV6}[l3]
+		return &Match{Field: fieldProtocol, Value: single(binary.BigEndian.AppendUint16(nil, et))}
+	}
+	return nil
+}
+
+func l4Dep(proto uint8) *Match { return &Match{Field: fieldL4proto, Value: single([]byte{proto})} }
+
+// expand inserts the protocol dependencies nft would insert.
+func expand(t *Table, r *Rule) []Stmt {
+	var out, front []Stmt
+	var l3 Family
+	var l4 uint8
+	needTCP := false
+	for _, s := range r.Stmts {
+		switch s := s.(type) {
+		case *Match:
+			if s.Field.l3 != 0 && l3 == 0 {
+				if d := l3Dep(t.Family, s.Field.l3); d != nil {
+					out = append(out, d)
+				}
+				l3 = s.Field.l3
+			}
+			if s.Field.l4 != 0 && l4 == 0 {
+				out = append(out, l4Dep(s.Field.l4))
+				l4 = s.Field.l4
+			}
+			if (s.Field.Name == "meta l4proto" || s.Field.Name == "ip protocol") && s.Op != OpNeq && !s.Value.Set &&
+				s.Value.Elems[0].To == nil {
+				l4 = s.Value.Elems[0].From[0]
+			}
+		case *MatchTCPFlags:
+			if l4 == 0 {
+				out = append(out, l4Dep(protoTCP))
+				l4 = protoTCP
+			}
+		case *Reject:
+			switch {
+			case s.Type == rejectTCPReset:
+				needTCP = true
+			case s.Proto == "icmp" && t.Family == FamilyINet && l3 == 0:
+				front = append(front, l3Dep(t.Family, FamilyIP))
+			case s.Proto == "icmpv6" && t.Family == FamilyINet && l3 == 0:
+				front = append(front, l3Dep(t.Family, FamilyIP6))
+			}
+		}
+		out = append(out, s)
+	}
+	if needTCP && l4 == 0 {
+		front = append(front, l4Dep(protoTCP))
+	}
+	return append(front, out...)
+}
+
+// mergeable reports a payload comparison nft's payload merge may combine.
+func mergeable(s Stmt) (*Match, bool) {
+	m, ok := s.(*Match)
+	if !ok || m.Field.kind != kindPayload || m.Op == OpNeq || m.Value.Set {
+		return nil, false
+	}
+	e := m.Value.Elems[0]
+	return m, e.To == nil && e.Prefix == 0
+}
+
+func run0(s Stmt) *Match { m, _ := mergeable(s); return m }
+
+// merge combines runs of consecutive payload equality matches on adjacent bytes of the
+// same header into one load and compare, as nft does when the merged load still fits
+// its fast path (at most 4 bytes).
+func merge(stmts []Stmt) []item {
+	var out []item
+	for i := 0; i < len(stmts); {
+		if _, ok := mergeable(stmts[i]); !ok {
+			out = append(out, item{stmt: stmts[i]})
+			i++
+			continue
+		}
+		j := i
+		var run []*Match
+		for j < len(stmts) {
+			m, ok := mergeable(stmts[j])
+			if !ok || m.Field.base != run0(stmts[i]).Field.base {
+				break
+			}
+			run = append(run, m)
+			j++
+		}
+		slices.SortStableFunc(run, func(a, b *Match) int { return int(a.Field.offset) - int(b.Field.offset) })
+		for k := 0; k < len(run); {
+			cur := run[k]
+			off, data := cur.Field.offset, slices.Clone(cur.Value.Elems[0].From)
+			n := 1
+			for k+n < len(run) {
+				nx := run[k+n]
+				if nx.Field.base != cur.Field.base || nx.Field.offset != off+uint32(len(data)) || len(data)+len(nx.Value.Elems[0].From) > 4 {
+					break
+				}
+				data = append(data, nx.Value.Elems[0].From...)
+				n++
+			}
+			if n == 1 {
+				out = append(out, item{stmt: cur})
+			} else {
+				out = append(out, item{load: &expr.Payload{OperationType: expr.PayloadLoad, DestRegister: 1, Base: cur.Field.base, Offset: off, Len: uint32(len(data))}, data: data})
+			}
+			k += n
+		}
+		i = j
+	}
+	return out
+}
+
+func (c *compiler) rule(t *Table, r *Rule) ([]expr.Any, []CompiledSet, error) {
+	var exprs []expr.Any
+	var sets []CompiledSet
+	for _, it := range merge(expand(t, r)) {
+		if it.load != nil {
+			exprs = append(exprs, it.load, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: it.data})
+			continue
+		}
+		e, s, err := c.stmt(t, it.stmt)
+		if err != nil {
+			return nil, nil, err
+		}
+		exprs = append(exprs, e...)
+		sets = append(sets, s...)
+	}
+	return exprs, sets, nil
+}

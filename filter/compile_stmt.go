@@ -1,0 +1,209 @@
+package filter
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+)
+
+// stmt compiles one statement to the expressions nft emits for it (compare with
+// `nft --debug=netlink`).
+func (c *compiler) stmt(t *Table, s Stmt) ([]expr.Any, []CompiledSet, error) {
+	switch s := s.(type) {
+	case *Match:
+		return c.match(s)
+	case *MatchTCPFlags:
+		load := &expr.Payload{OperationType: expr.PayloadLoad, DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 13, Len: 1}
+		switch {
+		case s.Mask == 0 && s.Op == OpImplicit:
+			return []expr.Any{load, bitwise(1, []byte{byte(s.Flags)}), cmp(OpNeq, []byte{0})}, nil, nil
+		case s.Mask == 0:
+			return []expr.Any{load, cmp(s.Op, []byte{byte(s.Flags)})}, nil, nil
+		}
+		return []expr.Any{load, bitwise(1, []byte{byte(s.Mask)}), cmp(s.Op, []byte{byte(s.Flags)})}, nil, nil
+	case *MatchNumgen:
+		return []expr.Any{&expr.Numgen{Register: 1, Modulus: s.Mod, Type: s.Mode},
+			cmp(s.Op, binary.NativeEndian.AppendUint32(nil, s.Value))}, nil, nil
+	case *Counter:
+		return []expr.Any{&expr.Counter{Packets: s.Packets, Bytes: s.Bytes}}, nil, nil
+	case *Log:
+		// nft sets level 4 (warn) unless the packet goes to an nflog group (nft's
+		// src/netlink_linearize.c netlink_gen_log_stmt).
+		l := &expr.Log{}
+		if s.Prefix != "" {
+			l.Key |= 1 << unix.NFTA_LOG_PREFIX
+			l.Data = []byte(s.Prefix)
+		}
+		if s.HasGroup {
+			l.Key |= 1 << unix.NFTA_LOG_GROUP
+			l.Group = s.Group
+		} else {
+			l.Key |= 1 << unix.NFTA_LOG_LEVEL
+			l.Level = expr.LogLevelWarning
+		}
+		return []expr.Any{l}, nil, nil
+	case *MetaSet:
+		key, data := expr.MetaKeyMARK, binary.NativeEndian.AppendUint32(nil, s.Value)
+		if s.Key == "nftrace" {
+			key, data = expr.MetaKeyNFTRACE, []byte{byte(s.Value)}
+		}
+		return []expr.Any{&expr.Immediate{Register: 1, Data: data}, &expr.Meta{Key: key, SourceRegister: true, Register: 1}}, nil, nil
+	case *Verdict:
+		k := map[VerdictKind]expr.VerdictKind{VerdictAccept: expr.VerdictAccept, VerdictDrop: expr.VerdictDrop,
+			VerdictJump: expr.VerdictJump, VerdictGoto: expr.VerdictGoto, VerdictReturn: expr.VerdictReturn}[s.Kind]
+		return []expr.Any{&expr.Verdict{Kind: k, Chain: s.Chain}}, nil, nil
+	case *Reject:
+		return []expr.Any{&expr.Reject{Type: s.Type, Code: s.Code}}, nil, nil
+	case *NAT:
+		return c.nat(s)
+	case *Masquerade:
+		return []expr.Any{&expr.Masq{}}, nil, nil
+	case *Redirect:
+		if s.Port == 0 {
+			return []expr.Any{&expr.Redir{}}, nil, nil
+		}
+		return []expr.Any{&expr.Immediate{Register: 1, Data: binary.BigEndian.AppendUint16(nil, s.Port)},
+			&expr.Redir{RegisterProtoMin: 1, Flags: unix.NF_NAT_RANGE_PROTO_SPECIFIED}}, nil, nil
+	case *Notrack:
+		return []expr.Any{&expr.Notrack{}}, nil, nil
+	case *TTLSet:
+		// nft rewrites the 16-bit word holding TTL and protocol so that the IPv4
+		// checksum (RFC 1624 incremental update, csum at offset 10) stays right.
+		return []expr.Any{
+			&expr.Payload{OperationType: expr.PayloadLoad, DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 2},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 2, Mask: []byte{0x00, 0xff}, Xor: []byte{s.TTL, 0x00}},
+			&expr.Payload{OperationType: expr.PayloadWrite, SourceRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 2,
+				CsumType: expr.CsumTypeInet, CsumOffset: 10},
+		}, nil, nil
+	}
+	return nil, nil, fmt.Errorf("cannot compile %T", s)
+}
+
+func cmp(op Op, data []byte) *expr.Cmp {
+	o := expr.CmpOpEq
+	if op == OpNeq {
+		o = expr.CmpOpNeq
+	}
+	return &expr.Cmp{Op: o, Register: 1, Data: data}
+}
+
+func bitwise(n int, mask []byte) *expr.Bitwise {
+	return &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: uint32(n), Mask: mask, Xor: make([]byte, n)}
+}
+
+func load(f *Field, n int) expr.Any {
+	switch f.kind {
+	case kindMeta:
+		return &expr.Meta{Key: f.meta, Register: 1}
+	case kindCt:
+		return &expr.Ct{Key: expr.CtKeySTATE, Register: 1}
+	}
+	return &expr.Payload{OperationType: expr.PayloadLoad, DestRegister: 1, Base: f.base, Offset: f.offset, Len: uint32(n)}
+}
+
+func (c *compiler) match(m *Match) ([]expr.Any, []CompiledSet, error) {
+	f, size := m.Field, m.Field.dt.size()
+	if m.Value.Set {
+		cs := c.set(f.dt, m.Value.Elems)
+		return []expr.Any{load(f, size), &expr.Lookup{SourceRegister: 1, SetName: cs.Set.Name, SetID: cs.Set.ID, Invert: m.Op == OpNeq}}, []CompiledSet{cs}, nil
+	}
+	e := m.Value.Elems[0]
+	switch {
+	case f.dt == dtCtState:
+		// A bitmask type: the bare form means "any of these bits" (nft's
+		// OP_IMPLICIT on a bitmask becomes `& mask != 0`).
+		return []expr.Any{load(f, size), bitwise(size, e.From), cmp(OpNeq, make([]byte, size))}, nil, nil
+	case e.Prefix > 0 && e.Prefix%8 == 0:
+		// nft loads only the prefix bytes when the prefix ends on a byte boundary.
+		n := e.Prefix / 8
+		return []expr.Any{load(f, n), cmp(m.Op, e.From[:n])}, nil, nil
+	case e.Prefix > 0:
+		return []expr.Any{load(f, size), bitwise(size, prefixMask(size, e.Prefix)), cmp(m.Op, e.From)}, nil, nil
+	case e.To != nil && m.Op == OpNeq:
+		return []expr.Any{load(f, size), &expr.Range{Op: expr.CmpOpNeq, Register: 1, FromData: e.From, ToData: e.To}}, nil, nil
+	case e.To != nil:
+		return []expr.Any{load(f, size), &expr.Cmp{Op: expr.CmpOpGte, Register: 1, Data: e.From}, &expr.Cmp{Op: expr.CmpOpLte, Register: 1, Data: e.To}}, nil, nil
+	}
+	return []expr.Any{load(f, size), cmp(m.Op, e.From)}, nil, nil
+}
+
+// set builds an anonymous constant set. Sets holding ranges or prefixes are interval
+// sets, encoded as nft's set_to_intervals does: each interval is a start element and an
+// end element (the first value after it) flagged NFT_SET_ELEM_INTERVAL_END, preceded by
+// an end element at zero when the first interval does not start at zero.
+func (c *compiler) set(dt dataType, es []Elem) CompiledSet {
+	c.setID++
+	s := &nftables.Set{ID: c.setID, Name: "__set%d", Anonymous: true, Constant: true, KeyType: dt.setType()}
+	interval := false
+	for _, e := range es {
+		if e.To != nil || e.Prefix > 0 {
+			interval = true
+		}
+	}
+	if !interval {
+		var elems []nftables.SetElement
+		for _, e := range es {
+			elems = append(elems, nftables.SetElement{Key: e.From})
+		}
+		return CompiledSet{Set: s, Elems: elems}
+	}
+	s.Interval = true
+	var elems []nftables.SetElement
+	lo0, _ := es[0].bounds()
+	if !isZero(lo0) {
+		elems = append(elems, nftables.SetElement{Key: make([]byte, len(lo0)), IntervalEnd: true})
+	}
+	for _, e := range es {
+		lo, hi := e.bounds()
+		elems = append(elems, nftables.SetElement{Key: lo})
+		if next, carry := increment(hi); !carry {
+			elems = append(elems, nftables.SetElement{Key: next, IntervalEnd: true})
+		}
+	}
+	return CompiledSet{Set: s, Elems: elems}
+}
+
+func isZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *compiler) nat(n *NAT) ([]expr.Any, []CompiledSet, error) {
+	typ := expr.NATTypeSourceNAT
+	if n.Kind == "dnat" {
+		typ = expr.NATTypeDestNAT
+	}
+	fam := uint32(unix.NFPROTO_IPV4)
+	dt := dtIPv4
+	if n.Family == FamilyIP6 {
+		fam, dt = unix.NFPROTO_IPV6, dtIPv6
+	}
+	if m := n.Map; m != nil {
+		c.setID++
+		key := nftables.TypeInteger
+		s := &nftables.Set{ID: c.setID, Name: "__map%d", Anonymous: true, Constant: true, IsMap: true, KeyType: key, DataType: dt.setType()}
+		var elems []nftables.SetElement
+		for _, e := range m.Elems {
+			elems = append(elems, nftables.SetElement{Key: binary.NativeEndian.AppendUint32(nil, e.Key), Val: e.Addr})
+		}
+		return []expr.Any{
+			&expr.Numgen{Register: 1, Modulus: m.Mod, Type: m.Mode},
+			&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: s.Name, SetID: s.ID},
+			&expr.NAT{Type: typ, Family: fam, RegAddrMin: 1},
+		}, []CompiledSet{{Set: s, Elems: elems}}, nil
+	}
+	out := []expr.Any{&expr.Immediate{Register: 1, Data: n.Addr}}
+	nat := &expr.NAT{Type: typ, Family: fam, RegAddrMin: 1}
+	if n.Port != 0 {
+		out = append(out, &expr.Immediate{Register: 2, Data: binary.BigEndian.AppendUint16(nil, n.Port)})
+		nat.RegProtoMin, nat.Specified = 2, true
+	}
+	return append(out, nat), nil, nil
+}

@@ -1,0 +1,218 @@
+//go:build linux
+
+package filter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/nftables"
+	"github.com/pktlab/pktlab/testlab"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// ErrNoNamespace is returned when a Conn is asked for without a lab node's namespace.
+var ErrNoNamespace = errors.New("filter: refusing to open nftables without a lab namespace fd (would touch the host's ruleset)")
+
+// Conn talks nftables to one lab node. It never touches the host's namespace: it only
+// exists bound to a namespace file descriptor.
+type Conn struct {
+	fd   int
+	name string
+	nft  *nftables.Conn
+}
+
+// Open returns a Conn for the network namespace fd (a lab node's NetNSFd). It refuses
+// fd <= 0: google/nftables treats 0 as "the caller's namespace", which is the host's.
+func Open(fd int, name string) (*Conn, error) {
+	if fd <= 0 {
+		return nil, ErrNoNamespace
+	}
+	c, err := nftables.New(nftables.WithNetNSFd(fd))
+	if err != nil {
+		return nil, fmt.Errorf("filter: open nftables in %s: %w", name, err)
+	}
+	return &Conn{fd: fd, name: name, nft: c}, nil
+}
+
+// ForNode returns a Conn for a lab node.
+func ForNode(n *testlab.Node) (*Conn, error) {
+	if n == nil {
+		return nil, ErrNoNamespace
+	}
+	return Open(n.NetNSFd(), n.Lab().Name()+":"+n.Name())
+}
+
+// Interfaces returns the node's interfaces by name and index, read now.
+func (c *Conn) Interfaces() (InterfaceMap, error) {
+	h, err := netlink.NewHandleAt(netns.NsHandle(c.fd))
+	if err != nil {
+		return nil, fmt.Errorf("filter: netlink handle in %s: %w", c.name, err)
+	}
+	defer h.Close()
+	links, err := h.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("filter: list links in %s: %w", c.name, err)
+	}
+	m := InterfaceMap{}
+	for _, l := range links {
+		m[l.Attrs().Name] = l.Attrs().Index
+	}
+	return m, nil
+}
+
+// ParseFor parses a rules file against this node's interfaces.
+func (c *Conn) ParseFor(file string, src []byte) (*Ruleset, error) {
+	ifs, err := c.Interfaces()
+	if err != nil {
+		return nil, err
+	}
+	return Parse(file, src, ifs)
+}
+
+// Apply sends the whole ruleset to the node in one netlink batch. The kernel applies a
+// batch atomically, so on any error nothing in the node has changed.
+func (c *Conn) Apply(ctx context.Context, rs *Ruleset) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	comp, err := Compile(rs)
+	if err != nil {
+		return err
+	}
+	return c.ApplyCompiled(comp)
+}
+
+// ApplyCompiled sends already compiled objects in one batch.
+func (c *Conn) ApplyCompiled(comp *Compiled) error {
+	msgs, err := encodeBatch(comp)
+	if err != nil {
+		return fmt.Errorf("filter: encode batch for %s: %w", c.name, err)
+	}
+	if err := sendBatch(c.fd, msgs); err != nil {
+		return fmt.Errorf("filter: apply ruleset in %s: %w (nothing was changed)", c.name, err)
+	}
+	return nil
+}
+
+// Read reads every table of the node back from the kernel, with rule handles and
+// counter values.
+func (c *Conn) Read(ctx context.Context) (*Ruleset, error) {
+	ifs, err := c.Interfaces()
+	if err != nil {
+		return nil, err
+	}
+	tables, err := c.nft.ListTables()
+	if err != nil {
+		return nil, fmt.Errorf("filter: list tables in %s: %w", c.name, err)
+	}
+	chains, err := c.nft.ListChains()
+	if err != nil {
+		return nil, fmt.Errorf("filter: list chains in %s: %w", c.name, err)
+	}
+	rs := &Ruleset{}
+	for _, nt := range tables {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		t, err := c.readTable(nt, chains, ifs)
+		if err != nil {
+			return nil, err
+		}
+		rs.Tables = append(rs.Tables, t)
+	}
+	return rs, nil
+}
+
+func (c *Conn) readTable(nt *nftables.Table, chains []*nftables.Chain, ifs Interfaces) (*Table, error) {
+	t := &Table{Family: Family(nt.Family), Name: nt.Name}
+	sets, err := c.nft.GetSets(nt)
+	if err != nil {
+		return nil, fmt.Errorf("filter: list sets of %s %s in %s: %w", t.Family, t.Name, c.name, err)
+	}
+	lookup := func(name string, id uint32) (*nftables.Set, []nftables.SetElement, error) {
+		for _, s := range sets {
+			if s.Name == name {
+				elems, err := c.nft.GetSetElements(s)
+				if err != nil {
+					return nil, nil, fmt.Errorf("filter: set %s elements in %s: %w", name, c.name, err)
+				}
+				return s, elems, nil
+			}
+		}
+		return nil, nil, fmt.Errorf("filter: no set %s in %s %s", name, t.Family, t.Name)
+	}
+	for _, nc := range chains {
+		if nc.Table.Name != nt.Name || nc.Table.Family != nt.Family {
+			continue
+		}
+		ch := chainFromNft(nc)
+		if ch.Base != nil && t.Family == FamilyNetdev {
+			devs, err := chainDevices(c.fd)
+			if err != nil {
+				return nil, fmt.Errorf("filter: chain devices in %s: %w", c.name, err)
+			}
+			ch.Base.Device = devs[t.Name+"/"+ch.Name]
+		}
+		rules, err := c.nft.GetRules(nt, nc)
+		if err != nil {
+			return nil, fmt.Errorf("filter: list rules of chain %s in %s: %w", nc.Name, c.name, err)
+		}
+		for _, r := range rules {
+			rule := Decompile(t.Family, r.Exprs, lookup, ifs)
+			rule.Handle = r.Handle
+			ch.Rules = append(ch.Rules, rule)
+		}
+		t.Chains = append(t.Chains, ch)
+	}
+	return t, nil
+}
+
+// List reads the node's ruleset and renders it as `nft list ruleset` would.
+func (c *Conn) List(ctx context.Context) (string, error) {
+	rs, err := c.Read(ctx)
+	if err != nil {
+		return "", err
+	}
+	ifs, err := c.Interfaces()
+	if err != nil {
+		return "", err
+	}
+	return Render(rs, ifs), nil
+}
+
+// DeleteTables deletes the named tables of rs (its families and names) in one batch;
+// tables that do not exist in the node are skipped.
+func (c *Conn) DeleteTables(ctx context.Context, tables []*Table) error {
+	have, err := c.nft.ListTables()
+	if err != nil {
+		return fmt.Errorf("filter: list tables in %s: %w", c.name, err)
+	}
+	n := 0
+	for _, t := range tables {
+		for _, h := range have {
+			if h.Name == t.Name && Family(h.Family) == t.Family {
+				c.nft.DelTable(h)
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	if err := c.nft.Flush(); err != nil {
+		return fmt.Errorf("filter: delete tables in %s: %w", c.name, err)
+	}
+	return nil
+}
+
+// FlushAll removes every table of the node.
+func (c *Conn) FlushAll(ctx context.Context) error {
+	c.nft.FlushRuleset()
+	if err := c.nft.Flush(); err != nil {
+		return fmt.Errorf("filter: flush ruleset in %s: %w", c.name, err)
+	}
+	return nil
+}

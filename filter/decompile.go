@@ -1,0 +1,229 @@
+package filter
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+)
+
+// SetLookup returns an anonymous set's declaration and elements by the name and id a
+// lookup expression refers to.
+type SetLookup func(name string, id uint32) (*nftables.Set, []nftables.SetElement, error)
+
+// Decompile turns a rule's expressions back into statements of the subset, undoing
+// what Compile (and nft) did: dependencies are dropped where nft drops them when
+// listing, merged payload comparisons are split, interval sets are turned back into
+// ranges and prefixes. A rule using anything outside the subset comes back with
+// Unsupported set.
+func Decompile(fam Family, exprs []expr.Any, sets SetLookup, ifs Interfaces) *Rule {
+	d := &decompiler{fam: fam, sets: sets, ifs: ifs, imm: map[uint32][]byte{}}
+	switch fam {
+	case FamilyIP, FamilyIP6:
+		d.l3 = fam
+	}
+	for _, e := range exprs {
+		if err := d.expr(e); err != nil {
+			return &Rule{Unsupported: err.Error()}
+		}
+	}
+	if d.ld != nil {
+		return &Rule{Unsupported: fmt.Sprintf("dangling %T", d.ld)}
+	}
+	return &Rule{Stmts: d.dropDeps()}
+}
+
+type decompiler struct {
+	fam  Family
+	sets SetLookup
+	ifs  Interfaces
+	l3   Family
+	l4   uint8
+	out  []Stmt
+	// pending load and bitwise, waiting for their comparison
+	ld  expr.Any
+	bw  *expr.Bitwise
+	gte *expr.Cmp
+	imm map[uint32][]byte
+	mp  *NumgenMap
+}
+
+func (d *decompiler) expr(e expr.Any) error {
+	if d.gte != nil {
+		c, ok := e.(*expr.Cmp)
+		if !ok || c.Op != expr.CmpOpLte {
+			return fmt.Errorf("unsupported: cmp gte without lte")
+		}
+		from := d.gte.Data
+		d.gte = nil
+		return d.compare(OpEq, &Elem{From: from, To: c.Data}, nil)
+	}
+	switch e := e.(type) {
+	case *expr.Meta:
+		if e.SourceRegister {
+			v, ok := d.imm[e.Register]
+			switch {
+			case ok && e.Key == expr.MetaKeyMARK && len(v) == 4:
+				d.out = append(d.out, &MetaSet{Key: "mark", Value: binary.NativeEndian.Uint32(v)})
+			case ok && e.Key == expr.MetaKeyNFTRACE && len(v) == 1:
+				d.out = append(d.out, &MetaSet{Key: "nftrace", Value: uint32(v[0])})
+			default:
+				return fmt.Errorf("unsupported: meta set key %d", e.Key)
+			}
+			return nil
+		}
+		d.ld, d.bw = e, nil
+	case *expr.Payload:
+		if e.OperationType == expr.PayloadWrite {
+			return d.payloadWrite(e)
+		}
+		d.ld, d.bw = e, nil
+	case *expr.Ct:
+		if e.Key != expr.CtKeySTATE {
+			return fmt.Errorf("unsupported: ct key %d", e.Key)
+		}
+		d.ld, d.bw = e, nil
+	case *expr.Numgen:
+		d.ld, d.bw = e, nil
+	case *expr.Bitwise:
+		if d.ld == nil || d.bw != nil || !isZero(e.Xor) && !d.isTTLLoad() {
+			return fmt.Errorf("unsupported: bitwise")
+		}
+		d.bw = e
+	case *expr.Cmp:
+		switch e.Op {
+		case expr.CmpOpEq:
+			return d.compare(OpEq, &Elem{From: e.Data}, nil)
+		case expr.CmpOpNeq:
+			return d.compare(OpNeq, &Elem{From: e.Data}, nil)
+		case expr.CmpOpGte:
+			d.gte = e
+			return nil
+		}
+		return fmt.Errorf("unsupported: cmp op %d", e.Op)
+	case *expr.Range:
+		if e.Op != expr.CmpOpNeq && e.Op != expr.CmpOpEq {
+			return fmt.Errorf("unsupported: range op %d", e.Op)
+		}
+		op := OpEq
+		if e.Op == expr.CmpOpNeq {
+			op = OpNeq
+		}
+		return d.compare(op, &Elem{From: e.FromData, To: e.ToData}, nil)
+	case *expr.Lookup:
+		return d.lookup(e)
+	case *expr.Immediate:
+		d.imm[e.Register] = e.Data
+	default:
+		return d.action(e)
+	}
+	return nil
+}
+
+func (d *decompiler) isTTLLoad() bool {
+	p, ok := d.ld.(*expr.Payload)
+	return ok && p.Base == expr.PayloadBaseNetworkHeader && p.Offset == 8 && p.Len == 2
+}
+
+func (d *decompiler) payloadWrite(e *expr.Payload) error {
+	if !d.isTTLLoad() || d.bw == nil || e.Offset != 8 || e.Len != 2 || !bytes.Equal(d.bw.Mask, []byte{0, 0xff}) || d.bw.Xor[1] != 0 {
+		return fmt.Errorf("unsupported: payload write")
+	}
+	d.out = append(d.out, &TTLSet{TTL: d.bw.Xor[0]})
+	d.ld, d.bw = nil, nil
+	return nil
+}
+
+func (d *decompiler) action(e expr.Any) error {
+	var s Stmt
+	switch e := e.(type) {
+	case *expr.Verdict:
+		k, ok := map[expr.VerdictKind]VerdictKind{expr.VerdictAccept: VerdictAccept, expr.VerdictDrop: VerdictDrop,
+			expr.VerdictJump: VerdictJump, expr.VerdictGoto: VerdictGoto, expr.VerdictReturn: VerdictReturn}[e.Kind]
+		if !ok {
+			return fmt.Errorf("unsupported: verdict %d", e.Kind)
+		}
+		s = &Verdict{Kind: k, Chain: e.Chain}
+	case *expr.Counter:
+		s = &Counter{Packets: e.Packets, Bytes: e.Bytes}
+	case *expr.Log:
+		l := &Log{}
+		if e.Key&(1<<unix.NFTA_LOG_PREFIX) != 0 {
+			l.Prefix = string(e.Data)
+		}
+		if e.Key&(1<<unix.NFTA_LOG_GROUP) != 0 {
+			l.HasGroup, l.Group = true, e.Group
+		}
+		s = l
+	case *expr.Reject:
+		s = d.reject(e)
+	case *expr.NAT:
+		n, err := d.nat(e)
+		if err != nil {
+			return err
+		}
+		s = n
+	case *expr.Masq:
+		s = &Masquerade{}
+	case *expr.Redir:
+		r := &Redirect{}
+		if e.RegisterProtoMin != 0 {
+			v := d.imm[e.RegisterProtoMin]
+			if len(v) != 2 {
+				return fmt.Errorf("unsupported: redirect port")
+			}
+			r.Port = binary.BigEndian.Uint16(v)
+		}
+		s = r
+	case *expr.Notrack:
+		s = &Notrack{}
+	default:
+		return fmt.Errorf("unsupported expression %T", e)
+	}
+	d.out = append(d.out, s)
+	return nil
+}
+
+func (d *decompiler) reject(e *expr.Reject) *Reject {
+	r := &Reject{Type: e.Type, Code: e.Code}
+	switch {
+	case e.Type == rejectTCPReset:
+	case e.Type == rejectICMPX:
+		r.Proto = "icmpx"
+	case d.fam == FamilyIP6 || d.l3 == FamilyIP6:
+		r.Proto = "icmpv6"
+	default:
+		r.Proto = "icmp"
+	}
+	return r
+}
+
+func (d *decompiler) nat(e *expr.NAT) (*NAT, error) {
+	n := &NAT{Kind: "snat", Family: FamilyIP, Explicit: d.fam == FamilyINet}
+	if e.Type == expr.NATTypeDestNAT {
+		n.Kind = "dnat"
+	}
+	if e.Family == unix.NFPROTO_IPV6 {
+		n.Family = FamilyIP6
+	}
+	if d.mp != nil && e.RegAddrMin == 1 {
+		n.Map, d.mp = d.mp, nil
+		return n, nil
+	}
+	addr, ok := d.imm[e.RegAddrMin]
+	if e.RegAddrMin == 0 || !ok {
+		return nil, fmt.Errorf("unsupported: nat without address")
+	}
+	n.Addr = addr
+	if e.RegProtoMin != 0 {
+		p := d.imm[e.RegProtoMin]
+		if len(p) != 2 {
+			return nil, fmt.Errorf("unsupported: nat port")
+		}
+		n.Port = binary.BigEndian.Uint16(p)
+	}
+	return n, nil
+}

@@ -1,0 +1,15 @@
+// Package filter speaks nftables inside lab nodes: it parses the common subset of nft's
+// own rule language (see docs/nft-subset.md), compiles it to github.com/google/nftables
+// expressions that are byte-for-byte what `nft -f` would send, applies a whole file to a
+// node in one netlink batch, reads tables, chains, rules, sets and counters back from the
+// kernel and renders them exactly as `nft list ruleset` does, and decodes nftables trace
+// events (NFNLGRP_NFTRACE) into typed events grouped per packet.
+//
+// What filter owns: nftables objects inside lab nodes, and the pktlab trace chain
+// (table "pktlab_trace") it adds while tracing.
+//
+// What it must not touch: the host's own network namespace. Every netlink socket this
+// package opens is bound to a lab node's namespace file descriptor; a Conn refuses a
+// descriptor <= 0, because google/nftables would otherwise fall back to the namespace of
+// the calling thread, which is the host's.
+package filter

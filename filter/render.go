@@ -1,0 +1,201 @@
+package filter
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Render prints rs exactly as `nft list ruleset` prints the same ruleset (nft's
+// src/rule.c table_print, chain_print_declaration, chain_rules_print): tabs, a blank
+// line between chains, `policy` always shown on base chains, counters with their values.
+func Render(rs *Ruleset, ifs Interfaces) string {
+	var b strings.Builder
+	for _, t := range rs.Tables {
+		RenderTable(&b, t, ifs)
+	}
+	return b.String()
+}
+
+// RenderTable prints one table as nft lists it.
+func RenderTable(b *strings.Builder, t *Table, ifs Interfaces) {
+	fmt.Fprintf(b, "table %s %s {\n", t.Family, t.Name)
+	for i, c := range t.Chains {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(b, "\tchain %s {\n", c.Name)
+		if bc := c.Base; bc != nil {
+			fmt.Fprintf(b, "\t\ttype %s hook %s", bc.Type, hookName(t.Family, bc.Hook))
+			if bc.Device != "" {
+				fmt.Fprintf(b, " device %q", bc.Device)
+			}
+			pol := PolicyAccept
+			if bc.Policy != nil {
+				pol = *bc.Policy
+			}
+			fmt.Fprintf(b, " priority %s; policy %s;\n", priorityString(t.Family, bc.Hook, bc.Priority), pol)
+		}
+		for _, r := range c.Rules {
+			fmt.Fprintf(b, "\t\t%s\n", RenderRule(t.Family, r, ifs))
+		}
+		b.WriteString("\t}\n")
+	}
+	b.WriteString("}\n")
+}
+
+// RenderRule prints one rule's statements as nft lists them.
+func RenderRule(fam Family, r *Rule, ifs Interfaces) string {
+	if r.Unsupported != "" {
+		return "# pktlab: " + r.Unsupported
+	}
+	parts := make([]string, 0, len(r.Stmts))
+	for _, s := range r.Stmts {
+		parts = append(parts, renderStmt(fam, s, ifs))
+	}
+	return strings.Join(parts, " ")
+}
+
+func renderStmt(fam Family, s Stmt, ifs Interfaces) string {
+	switch s := s.(type) {
+	case *Match:
+		op := ""
+		if s.Op == OpNeq {
+			op = "!= "
+		}
+		return s.Field.Name + " " + op + renderValue(s.Field.dt, s.Value, ifs)
+	case *MatchTCPFlags:
+		var b strings.Builder
+		b.WriteString("tcp flags ")
+		if s.Op == OpNeq {
+			b.WriteString("!= ")
+		} else if s.Op == OpEq && s.Mask == 0 {
+			b.WriteString("== ")
+		}
+		b.WriteString(s.Flags.String())
+		if s.Mask != 0 {
+			b.WriteString(" / " + s.Mask.String())
+		}
+		return b.String()
+	case *MatchNumgen:
+		op := ""
+		if s.Op == OpNeq {
+			op = "!= "
+		}
+		return fmt.Sprintf("numgen %s mod %d %s%d", numgenMode(s.Mode), s.Mod, op, s.Value)
+	case *Counter:
+		return fmt.Sprintf("counter packets %d bytes %d", s.Packets, s.Bytes)
+	case *Log:
+		out := "log"
+		if s.Prefix != "" {
+			out += ` prefix "` + s.Prefix + `"`
+		}
+		if s.HasGroup {
+			out += fmt.Sprintf(" group %d", s.Group)
+		}
+		return out
+	case *MetaSet:
+		if s.Key == "nftrace" {
+			return fmt.Sprintf("meta nftrace set %d", s.Value)
+		}
+		return fmt.Sprintf("meta mark set 0x%08x", s.Value)
+	case *Verdict:
+		if s.Chain != "" {
+			return s.Kind.String() + " " + s.Chain
+		}
+		return s.Kind.String()
+	case *Reject:
+		return renderReject(fam, s)
+	case *NAT:
+		return renderNAT(s)
+	case *Masquerade:
+		return "masquerade"
+	case *Redirect:
+		if s.Port != 0 {
+			return fmt.Sprintf("redirect to :%d", s.Port)
+		}
+		return "redirect"
+	case *Notrack:
+		return "notrack"
+	case *TTLSet:
+		return fmt.Sprintf("ip ttl set %d", s.TTL)
+	}
+	return fmt.Sprintf("# pktlab: cannot render %T", s)
+}
+
+func numgenMode(m uint32) string {
+	if m == NumgenRandom {
+		return "random"
+	}
+	return "inc"
+}
+
+func renderValue(dt dataType, v Value, ifs Interfaces) string {
+	parts := make([]string, len(v.Elems))
+	for i, e := range v.Elems {
+		switch {
+		case e.Prefix > 0:
+			parts[i] = fmt.Sprintf("%s/%d", dt.format(e.From, ifs), e.Prefix)
+		case e.To != nil:
+			parts[i] = dt.format(e.From, ifs) + "-" + dt.format(e.To, ifs)
+		default:
+			parts[i] = dt.format(e.From, ifs)
+		}
+	}
+	if v.Set {
+		return "{ " + strings.Join(parts, ", ") + " }"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// renderReject hides the family's default (nft prints a bare `reject` for ICMP port
+// unreachable in ip, ICMPv6 port unreachable in ip6 and icmpx port unreachable in inet).
+func renderReject(fam Family, r *Reject) string {
+	switch {
+	case r.Type == rejectTCPReset:
+		return "reject with tcp reset"
+	case fam == FamilyIP && r.Proto == "icmp" && r.Code == 3,
+		fam == FamilyIP6 && r.Proto == "icmpv6" && r.Code == 4,
+		fam == FamilyINet && r.Proto == "icmpx" && r.Code == 1:
+		return "reject"
+	}
+	names := map[string]map[uint8]string{"icmp": icmpCodeNames, "icmpv6": icmp6CodeNames, "icmpx": icmpxCodeNames}[r.Proto]
+	code, ok := names[r.Code]
+	if !ok {
+		code = strconv.Itoa(int(r.Code))
+	}
+	return "reject with " + r.Proto + " " + code
+}
+
+func renderNAT(n *NAT) string {
+	out := n.Kind
+	if n.Explicit {
+		out += " " + n.Family.String()
+	}
+	out += " to "
+	if m := n.Map; m != nil {
+		parts := make([]string, len(m.Elems))
+		for i, e := range m.Elems {
+			parts[i] = fmt.Sprintf("%d : %s", e.Key, addrString(e.Addr))
+		}
+		return out + fmt.Sprintf("numgen %s mod %d map { %s }", numgenMode(m.Mode), m.Mod, strings.Join(parts, ", "))
+	}
+	a := addrString(n.Addr)
+	if n.Port == 0 {
+		return out + a
+	}
+	if n.Family == FamilyIP6 {
+		return out + fmt.Sprintf("[%s]:%d", a, n.Port)
+	}
+	return out + fmt.Sprintf("%s:%d", a, n.Port)
+}
+
+func addrString(b []byte) string {
+	a, ok := netip.AddrFromSlice(b)
+	if !ok {
+		return fmt.Sprintf("0x%x", b)
+	}
+	return a.String()
+}
+

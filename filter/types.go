@@ -1,0 +1,297 @@
+package filter
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/google/nftables"
+	"golang.org/x/sys/unix"
+)
+
+// Family is an nftables table family (nft(8) "ADDRESS FAMILIES").
+type Family uint8
+
+// Table families of the subset. Values are the NFPROTO_* numbers the kernel uses.
+const (
+	FamilyIP     Family = unix.NFPROTO_IPV4
+	FamilyIP6    Family = unix.NFPROTO_IPV6
+	FamilyINet   Family = unix.NFPROTO_INET
+	FamilyNetdev Family = unix.NFPROTO_NETDEV
+)
+
+var familyNames = map[Family]string{FamilyIP: "ip", FamilyIP6: "ip6", FamilyINet: "inet", FamilyNetdev: "netdev"}
+
+func (f Family) String() string {
+	if s, ok := familyNames[f]; ok {
+		return s
+	}
+	return fmt.Sprintf("family(%d)", uint8(f))
+}
+
+func parseFamily(s string) (Family, bool) {
+	for f, n := range familyNames {
+		if n == s {
+			return f, true
+		}
+	}
+	return 0, false
+}
+
+// Hook is a netfilter hook (nft(8) "CHAINS"). Values are NF_INET_* / NF_NETDEV_*.
+type Hook uint32
+
+// Hooks of the subset. HookIngress shares its number with HookPrerouting in the kernel
+// (NF_NETDEV_INGRESS = 0); which one is meant follows from the table family.
+const (
+	HookPrerouting  Hook = unix.NF_INET_PRE_ROUTING
+	HookInput       Hook = unix.NF_INET_LOCAL_IN
+	HookForward     Hook = unix.NF_INET_FORWARD
+	HookOutput      Hook = unix.NF_INET_LOCAL_OUT
+	HookPostrouting Hook = unix.NF_INET_POST_ROUTING
+	HookIngress     Hook = unix.NF_NETDEV_INGRESS
+)
+
+var inetHookNames = []string{"prerouting", "input", "forward", "output", "postrouting"}
+
+// hookName returns nft's name for hook h in family f.
+func hookName(f Family, h Hook) string {
+	if f == FamilyNetdev {
+		if h == HookIngress {
+			return "ingress"
+		}
+		return fmt.Sprintf("hook(%d)", uint32(h))
+	}
+	if int(h) < len(inetHookNames) {
+		return inetHookNames[h]
+	}
+	return fmt.Sprintf("hook(%d)", uint32(h))
+}
+
+func parseHook(f Family, s string) (Hook, bool) {
+	if f == FamilyNetdev {
+		return HookIngress, s == "ingress"
+	}
+	for i, n := range inetHookNames {
+		if n == s {
+			return Hook(i), true
+		}
+	}
+	return 0, false
+}
+
+// ChainType is a base chain type (nft(8) "CHAINS": filter, nat, route).
+type ChainType string
+
+// Base chain types of the subset.
+const (
+	ChainTypeFilter ChainType = "filter"
+	ChainTypeNAT    ChainType = "nat"
+	ChainTypeRoute  ChainType = "route"
+)
+
+// Policy is a base chain's verdict for packets that reach its end.
+type Policy uint32
+
+// Policies, with the kernel's NF_DROP / NF_ACCEPT values.
+const (
+	PolicyDrop   Policy = Policy(nftables.ChainPolicyDrop)
+	PolicyAccept Policy = Policy(nftables.ChainPolicyAccept)
+)
+
+func (p Policy) String() string {
+	if p == PolicyDrop {
+		return "drop"
+	}
+	return "accept"
+}
+
+// Standard priorities, from nft's src/rule.c std_prios (values of
+// include/uapi/linux/netfilter_ipv4.h NF_IP_PRI_*).
+var stdPrios = []struct {
+	name string
+	val  int32
+}{
+	{"raw", -300}, {"mangle", -150}, {"dstnat", -100}, {"filter", 0}, {"security", 50}, {"srcnat", 100},
+}
+
+// stdPrioCompat mirrors nft's std_prio_family_hook_compat: which named priorities are
+// valid for a family and hook.
+func stdPrioCompat(prio int32, f Family, h Hook) bool {
+	switch prio {
+	case 0:
+		return true
+	case -300, -150, 50:
+		return f != FamilyNetdev
+	case -100:
+		// nft 1.0.6 (Debian 12) accepts and prints dstnat only on prerouting and
+		// srcnat only on postrouting; newer nft also allows output / input.
+		return f != FamilyNetdev && h == HookPrerouting
+	case 100:
+		return f != FamilyNetdev && h == HookPostrouting
+	}
+	return false
+}
+
+// priorityString renders a priority as nft's prio2str does: the standard name within
+// ±10 when valid for the hook, otherwise the number.
+func priorityString(f Family, h Hook, prio int32) string {
+	for _, sp := range stdPrios {
+		off := int64(prio) - int64(sp.val)
+		if off < -10 || off > 10 {
+			continue
+		}
+		if !stdPrioCompat(sp.val, f, h) {
+			break
+		}
+		switch {
+		case off > 0:
+			return fmt.Sprintf("%s + %d", sp.name, off)
+		case off < 0:
+			return fmt.Sprintf("%s - %d", sp.name, -off)
+		}
+		return sp.name
+	}
+	return fmt.Sprint(prio)
+}
+
+func stdPriority(name string, f Family, h Hook) (int32, bool) {
+	for _, sp := range stdPrios {
+		if sp.name == name && stdPrioCompat(sp.val, f, h) {
+			return sp.val, true
+		}
+	}
+	return 0, false
+}
+
+// CtState is the conntrack state bitmask of `ct state` (NF_CT_STATE_BIT, kernel
+// include/uapi/linux/netfilter/nf_conntrack_common.h).
+type CtState uint32
+
+// Conntrack states in the order nft prints them (bit order).
+const (
+	CtStateInvalid     CtState = 1
+	CtStateEstablished CtState = 2
+	CtStateRelated     CtState = 4
+	CtStateNew         CtState = 8
+	CtStateUntracked   CtState = 64
+)
+
+var ctStateNames = []struct {
+	bit  CtState
+	name string
+}{
+	{CtStateInvalid, "invalid"}, {CtStateEstablished, "established"}, {CtStateRelated, "related"},
+	{CtStateNew, "new"}, {CtStateUntracked, "untracked"},
+}
+
+func (s CtState) String() string { return bitNames(uint64(s), ctStateBits()) }
+
+func ctStateBits() []bitName {
+	out := make([]bitName, len(ctStateNames))
+	for i, n := range ctStateNames {
+		out[i] = bitName{uint64(n.bit), n.name}
+	}
+	return out
+}
+
+// TCPFlag is a TCP header flag bit (RFC 9293 §3.1 control bits, RFC 3168 ECE/CWR as nft
+// names them: ecn, cwr).
+type TCPFlag uint8
+
+// TCP flags in bit order, which is the order nft prints them in.
+const (
+	TCPFin TCPFlag = 1 << iota
+	TCPSyn
+	TCPRst
+	TCPPsh
+	TCPAck
+	TCPUrg
+	TCPEcn
+	TCPCwr
+)
+
+var tcpFlagNames = []bitName{{1, "fin"}, {2, "syn"}, {4, "rst"}, {8, "psh"}, {16, "ack"}, {32, "urg"}, {64, "ecn"}, {128, "cwr"}}
+
+func (f TCPFlag) String() string { return bitNames(uint64(f), tcpFlagNames) }
+
+type bitName struct {
+	bit  uint64
+	name string
+}
+
+func bitNames(v uint64, names []bitName) string {
+	s := ""
+	for _, n := range names {
+		if v&n.bit != 0 {
+			if s != "" {
+				s += ","
+			}
+			s += n.name
+			v &^= n.bit
+		}
+	}
+	if v != 0 || s == "" {
+		if s != "" {
+			s += ","
+		}
+		s += fmt.Sprintf("0x%x", v)
+	}
+	return s
+}
+
+func lookupBit(names []bitName, s string) (uint64, bool) {
+	for _, n := range names {
+		if n.name == s {
+			return n.bit, true
+		}
+	}
+	return 0, false
+}
+
+// Protocol numbers nft prints by name (nft uses getprotobynumber; these are the
+// /etc/protocols names of the Debian netbase package).
+var protoNames = map[uint8]string{
+	1: "icmp", 2: "igmp", 4: "ipencap", 6: "tcp", 17: "udp", 41: "ipv6", 47: "gre", 50: "esp",
+	51: "ah", 58: "ipv6-icmp", 103: "pim", 132: "sctp", 136: "udplite",
+}
+
+// The transport protocols whose ports the subset matches.
+const (
+	protoTCP uint8 = unix.IPPROTO_TCP
+	protoUDP uint8 = unix.IPPROTO_UDP
+)
+
+// Reject types (NFT_REJECT_*, include/uapi/linux/netfilter/nf_tables.h).
+const (
+	rejectICMPUnreach = unix.NFT_REJECT_ICMP_UNREACH
+	rejectTCPReset    = unix.NFT_REJECT_TCP_RST
+	rejectICMPX       = unix.NFT_REJECT_ICMPX_UNREACH
+)
+
+// ICMP destination-unreachable codes nft names (RFC 792, RFC 1812 §5.2.7.1).
+var icmpCodeNames = map[uint8]string{0: "net-unreachable", 1: "host-unreachable", 2: "prot-unreachable",
+	3: "port-unreachable", 9: "net-prohibited", 10: "host-prohibited", 13: "admin-prohibited"}
+
+// ICMPv6 destination-unreachable codes (RFC 4443 §3.1).
+var icmp6CodeNames = map[uint8]string{0: "no-route", 1: "admin-prohibited", 3: "addr-unreachable",
+	4: "port-unreachable", 5: "policy-fail", 6: "reject-route"}
+
+// Abstract ICMP codes of `reject with icmpx` (NFT_REJECT_ICMPX_*).
+var icmpxCodeNames = map[uint8]string{0: "no-route", 1: "port-unreachable", 2: "host-unreachable", 3: "admin-prohibited"}
+
+func lookupCode(m map[uint8]string, s string) (uint8, bool) {
+	for k, v := range m {
+		if v == s {
+			return k, true
+		}
+	}
+	return 0, false
+}
+
+// Numgen modes (NFT_NG_*).
+const (
+	NumgenInc    = unix.NFT_NG_INCREMENTAL
+	NumgenRandom = unix.NFT_NG_RANDOM
+)
+
+const maxPrio = math.MaxInt32
