@@ -99,6 +99,9 @@ func (r *run) checkFrames(m *FrameMatch) (want string, pass bool, seen string) {
 // protocol, addresses, ports); the rest are what is checked about them.
 func selects(m *FrameMatch, f *timeline.Frame) bool {
 	p := &f.Packet
+	if m.Filter != nil && !m.Filter.Match(f.Data) {
+		return false
+	}
 	if m.Proto != "" && m.Proto != p.Proto && !(m.Proto == "icmp6" && p.Proto == "icmp6") {
 		return false
 	}
@@ -188,6 +191,9 @@ func gapsMatch(evs []timeline.Event, want []time.Duration, tol float64) (bool, s
 func describeFrame(m *FrameMatch) string {
 	var parts []string
 	add := func(f string, a ...any) { parts = append(parts, fmt.Sprintf(f, a...)) }
+	if m.Filter != nil {
+		add("matching %q", m.Filter.String())
+	}
 	if m.Proto != "" {
 		add("%s", m.Proto)
 	}

@@ -1,8 +1,10 @@
 package experiment
 
 import (
+	"errors"
 	"strings"
 
+	"github.com/pktlab/pktlab/rawsock/capfilter"
 	"github.com/pktlab/pktlab/sockdiag"
 	"gopkg.in/yaml.v3"
 )
@@ -56,7 +58,7 @@ func (p *parser) expect(n *yaml.Node) *Expect {
 	return e
 }
 
-var frameKeys = []string{"on", "proto", "src", "dst", "sport", "dport", "flags", "has_flags",
+var frameKeys = []string{"filter", "on", "proto", "src", "dst", "sport", "dport", "flags", "has_flags",
 	"seq", "ack", "options", "has_options", "no_options", "mss", "wscale", "ttl", "len",
 	"icmp_type", "icmp_code", "mtu", "window", "ecn", "count", "min_count", "none", "after",
 	"before", "within", "gaps", "tolerance", "distinct_isn"}
@@ -68,6 +70,15 @@ func (p *parser) frameMatch(n *yaml.Node) *FrameMatch {
 		Len: -1, ICMPType: -1, ICMPCode: -1, MTU: -1, Window: -1, Count: -1, Tol: 0.3}
 	p.mapping(n, "frame", frameKeys, func(k, v *yaml.Node) {
 		switch k.Value {
+		case "filter":
+			if s, ok := p.scalar(v, "filter"); ok {
+				f, err := capfilter.New(s, capfilter.LinkTypeEthernet)
+				if err != nil {
+					p.filterError(v, s, err)
+					return
+				}
+				m.Filter = f
+			}
 		case "on":
 			if s, ok := p.scalar(v, "on"); ok {
 				ep, ok := parseEndpoint(s)
@@ -253,4 +264,18 @@ func (p *parser) socketMatch(n *yaml.Node) *SocketMatch {
 		p.errorf(n, "socket needs node: whose kernel socket table to read")
 	}
 	return m
+}
+
+// filterError reports a tcpdump expression error at the offending token's column.
+func (p *parser) filterError(v *yaml.Node, expr string, err error) {
+	var se *capfilter.SyntaxError
+	if errors.As(err, &se) && se.Line == 1 {
+		col := v.Column + se.Col - 1
+		if v.Style == yaml.DoubleQuotedStyle || v.Style == yaml.SingleQuotedStyle {
+			col++
+		}
+		p.errs = append(p.errs, &Error{Pos: Pos{p.file, v.Line, col}, Msg: "filter " + strconvQuote(expr) + ": " + se.Msg})
+		return
+	}
+	p.errorf(v, "filter %q: %v", expr, strings.TrimPrefix(err.Error(), "capfilter: "))
 }

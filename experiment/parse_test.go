@@ -79,6 +79,7 @@ func TestParseErrors(t *testing.T) {
 		{"expect no kind", labOK + "steps: [{sleep: 1s}]\nexpect: [{desc: x}]\n", []string{"x.yaml:8:10: expectation has no kind: give one of frame, call, socket"}},
 		{"none with count", labOK + "steps: [{sleep: 1s}]\nexpect: [{frame: {none: true, count: 2}}]\n", []string{"x.yaml:8:18: frame: none: true cannot be combined with count or min_count"}},
 		{"sysctl not net", labOK + "sysctls: {client: {kernel.pid_max: 5}}\nsteps: [{sleep: 1s}]\n", []string{"x.yaml:7:20: sysctl \"kernel.pid_max\": only net.* sysctls are per namespace"}},
+		{"bad filter", labOK + "steps: [{sleep: 1s}]\nexpect: [{frame: {filter: \"tcp port http2x\"}}]\n", []string{"x.yaml:8:37: filter \"tcp port http2x\": cannot use \"http2x\": port names are not supported, write a number"}},
 		{"bad capture", labOK + "capture: [client]\nsteps: [{sleep: 1s}]\n", []string{"x.yaml:7:11: capture \"client\" must be node:interface"}},
 		{"two errors in order", labOK + "steps: [{sleep: 1x}, {sleep: 2y}]\n", []string{"x.yaml:7:17: sleep \"1x\"", "x.yaml:7:30: sleep \"2y\""}},
 	}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/pktlab/pktlab/rawsock/capfilter"
 	"github.com/pktlab/pktlab/testlab"
 )
 
@@ -150,6 +151,7 @@ type Expect struct {
 // FrameMatch selects frames and says how many must be seen. Unset fields match
 // anything.
 type FrameMatch struct {
+	Filter   *capfilter.Filter // tcpdump expression (pcap-filter(7)); nil matches all
 	On       *testlab.Endpoint
 	Proto    string // tcp, udp, icmp, icmp6, arp
 	Src, Dst netip.Addr

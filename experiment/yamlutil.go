@@ -174,3 +174,5 @@ func values(ns []*yaml.Node) []string {
 	}
 	return out
 }
+
+func strconvQuote(s string) string { return strconv.Quote(s) }
