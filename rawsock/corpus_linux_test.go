@@ -1,0 +1,287 @@
+//go:build linux
+
+package rawsock_test
+
+import (
+	"context"
+	"flag"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/sys/unix"
+
+	"github.com/pktlab/pktlab/labtest"
+	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/testlab"
+)
+
+var corpus = flag.Bool("corpus", false, "capture testdata/corpus.pcap and testdata/corpus.pcapng again in a lab")
+
+const crsLab = `
+nodes:
+  client:
+    interfaces:
+      eth0: [198.18.1.2/24, 2001:db8:1::2/64]
+    routes: [default via 198.18.1.1, default via 2001:db8:1::1]
+  router:
+    forward: true
+    interfaces:
+      eth0: [198.18.1.1/24, 2001:db8:1::1/64]
+      eth1: {addresses: [198.19.2.1/24, 2001:db8:2::1/64], mtu: 1280}
+  server:
+    interfaces:
+      eth0: {addresses: [198.19.2.2/24, 2001:db8:2::2/64], mtu: 1280}
+    routes: [default via 198.19.2.1, default via 2001:db8:2::1]
+links:
+  - [client:eth0, router:eth0]
+  - {endpoints: [router:eth1, server:eth0], mtu: 1280}
+`
+
+var (
+	server4 = netip.MustParseAddr("198.19.2.2")
+	server6 = netip.MustParseAddr("2001:db8:2::2")
+	client4 = netip.MustParseAddr("198.18.1.2")
+	client6 = netip.MustParseAddr("2001:db8:1::2")
+)
+
+// TestMakeCorpus captures the conformance corpus: kernel traffic of every kind the
+// summaries cover (ARP, ICMP, ICMPv6 and neighbour discovery, TCP handshake, data,
+// close and RST, UDP, IPv4 and IPv6 fragments, frag-needed, time exceeded) and
+// crafted frames (every TCP flag and option, IPv4 options, IPv6 extension headers,
+// broken headers), seen on client:eth0 and server:eth0. Run with -corpus to rewrite
+// the files under testdata/.
+func TestMakeCorpus(t *testing.T) {
+	if !*corpus {
+		t.Skip("run with -corpus to capture testdata/corpus.pcap again")
+	}
+	lab := labtest.Start(t, crsLab)
+	conns := []*rawsock.Conn{open(t, lab, "client", "eth0", nil), open(t, lab, "server", "eth0", nil)}
+	ctx, cancel := context.WithCancel(context.Background())
+	var frames []rawsock.Captured
+	done := make(chan error)
+	go func() {
+		done <- rawsock.Capture(ctx, conns, func(c rawsock.Captured) error {
+			c.Frame.Data = append([]byte(nil), c.Frame.Data...)
+			frames = append(frames, c)
+			return nil
+		})
+	}()
+	kernelTraffic(t, lab)
+	craftedTraffic(t, lab)
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	writeCorpus(t, "testdata/corpus.pcap", frames, false)
+	writeCorpus(t, "testdata/corpus.pcapng", frames, true)
+}
+
+func writeCorpus(t *testing.T, path string, frames []rawsock.Captured, ng bool) {
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ifaces := []rawsock.FileInterface{{Name: "client:eth0"}, {Name: "server:eth0"}}
+	newW := rawsock.NewPcapWriter
+	if ng {
+		newW = rawsock.NewPcapngWriter
+	}
+	w, err := newW(f, ifaces)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range frames {
+		if !ng && c.Source != 0 {
+			continue // the classic file holds client:eth0 only
+		}
+		if err := w.WriteFrame(c.Source, &c.Frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// kernelTraffic makes the Linux stacks in the lab talk.
+func kernelTraffic(t *testing.T, lab *testlab.Lab) {
+	client, server := lab.Node("client"), lab.Node("server")
+	ping(t, client, server4, 1)
+	ping(t, client, server6, 1)
+	time.Sleep(100 * time.Millisecond)
+	// TCP: handshake, data both ways, close; then a SYN to a closed port (RST).
+	var ln net.Listener
+	must(t, server.Do(func() (err error) { ln, err = net.Listen("tcp", "198.19.2.2:5001"); return err }))
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		buf := make([]byte, 100)
+		n, _ := c.Read(buf)
+		c.Write(append([]byte("ok "), buf[:n]...))
+		io.Copy(io.Discard, c)
+		c.Close()
+	}()
+	var c net.Conn
+	must(t, client.Do(func() (err error) { c, err = net.Dial("tcp", "198.19.2.2:5001"); return err }))
+	c.Write([]byte("hello pktlab\n"))
+	c.Read(make([]byte, 100))
+	time.Sleep(50 * time.Millisecond)
+	c.Close()
+	time.Sleep(100 * time.Millisecond)
+	ln.Close()
+	client.Do(func() error { _, err := net.DialTimeout("tcp", "198.19.2.2:5002", time.Second); _ = err; return nil })
+	// UDP to a listener and to a closed port, v4 and v6; big datagrams fragment.
+	var u4, u6 net.PacketConn
+	must(t, server.Do(func() (err error) { u4, err = net.ListenPacket("udp", "198.19.2.2:5003"); return err }))
+	must(t, server.Do(func() (err error) { u6, err = net.ListenPacket("udp", "[2001:db8:2::2]:5003"); return err }))
+	defer u4.Close()
+	defer u6.Close()
+	for _, dst := range []string{"198.19.2.2:5003", "198.19.2.2:5004", "[2001:db8:2::2]:5003", "[2001:db8:2::2]:5004"} {
+		sendUDP(t, client, dst, 10, nil)
+	}
+	sendUDP(t, client, "198.19.2.2:5003", 3000, nil)
+	sendUDP(t, client, "[2001:db8:2::2]:5003", 3000, nil)
+	// DF too big for the 1280-byte hop: frag needed / packet too big from the router.
+	sendUDP(t, client, "198.19.2.2:5003", 1400, func(fd int) {
+		unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO)
+	})
+	sendUDP(t, client, "[2001:db8:2::2]:5003", 1400, func(fd int) {
+		unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IP_PMTUDISC_DO)
+	})
+	// TTL 1: time exceeded from the router.
+	sendUDP(t, client, "198.19.2.2:5003", 10, func(fd int) { unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TTL, 1) })
+	sendUDP(t, client, "[2001:db8:2::2]:5003", 10, func(fd int) {
+		unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, 1)
+	})
+	time.Sleep(100 * time.Millisecond)
+}
+
+// sendUDP sends one datagram of n bytes from node to dst, after ctl on its socket.
+func sendUDP(t *testing.T, node *testlab.Node, dst string, n int, ctl func(fd int)) {
+	t.Helper()
+	must(t, node.Do(func() error {
+		c, err := net.Dial("udp", dst)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if ctl != nil {
+			rc, _ := c.(syscall.Conn).SyscallConn()
+			rc.Control(func(fd uintptr) { ctl(int(fd)) })
+		}
+		payload := make([]byte, n)
+		for i := range payload {
+			payload[i] = byte('a' + i%26)
+		}
+		c.Write(payload)
+		return nil
+	}))
+	time.Sleep(20 * time.Millisecond)
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// craftedTraffic sends hand-built frames from client:eth0 to the router.
+func craftedTraffic(t *testing.T, lab *testlab.Lab) {
+	c := open(t, lab, "client", "eth0", nil)
+	rif, err := lab.Node("router").Interface("eth0")
+	must(t, err)
+	cif, err := lab.Node("client").Interface("eth0")
+	must(t, err)
+	for _, fr := range craftedFrames(cif.MAC, rif.MAC) {
+		b, err := rawsock.Serialize(fr.c, fr.ls...)
+		if err != nil {
+			t.Fatalf("%s: %v", fr.name, err)
+		}
+		must(t, c.WriteFrame(context.Background(), b))
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+type craftedFrame struct {
+	name string
+	c    *rawsock.Corruption
+	ls   []gopacket.SerializableLayer
+}
+
+// craftedFrames is every crafted case of the corpus.
+func craftedFrames(src, dst net.HardwareAddr) []craftedFrame {
+	eth := func(et layers.EthernetType) *layers.Ethernet {
+		return &layers.Ethernet{SrcMAC: src, DstMAC: dst, EthernetType: et}
+	}
+	ip4 := func(p layers.IPProtocol, opts ...layers.IPv4Option) *layers.IPv4 {
+		return &layers.IPv4{Version: 4, TTL: 64, Protocol: p, SrcIP: client4.AsSlice(), DstIP: server4.AsSlice(), Options: opts, Flags: layers.IPv4DontFragment, Id: 4242}
+	}
+	ip6 := func(p layers.IPProtocol) *layers.IPv6 {
+		return &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: p, SrcIP: client6.AsSlice(), DstIP: server6.AsSlice()}
+	}
+	tcp := func(flags string, opts ...layers.TCPOption) *layers.TCP {
+		h := &layers.TCP{SrcPort: 40000, DstPort: 5005, Seq: 1000, Ack: 0, Window: 64240, Options: opts}
+		for _, f := range flags {
+			switch f {
+			case 'S':
+				h.SYN = true
+			case 'A':
+				h.ACK, h.Ack = true, 2000
+			case 'F':
+				h.FIN = true
+			case 'R':
+				h.RST = true
+			case 'P':
+				h.PSH = true
+			case 'U':
+				h.URG, h.Urgent = true, 3
+			case 'E':
+				h.ECE = true
+			case 'W':
+				h.CWR = true
+			}
+		}
+		return h
+	}
+	payload := gopacket.Payload("pktlab!")
+	hbh := ip6(layers.IPProtocolICMPv6)
+	hbh.HopByHop = rawsock.HopByHopRouterAlert(0, layers.IPProtocolICMPv6)
+	icmp6 := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypeEchoRequest, 0)}
+	frag6 := ip6(layers.IPProtocolIPv6Fragment)
+	return []craftedFrame{
+		{"syn with linux options", nil, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolTCP), tcp("S", rawsock.OptMSS(1460), rawsock.OptSACKPermitted(), rawsock.OptTimestamps(1, 0), rawsock.OptNOP(), rawsock.OptWScale(7))}},
+		{"ecn syn", nil, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolTCP), tcp("SEW", rawsock.OptMSS(1360))}},
+		{"every flag", nil, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolTCP), tcp("SAFRPUEW"), payload}},
+		{"sack and eol", nil, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolTCP), tcp("A", rawsock.OptNOP(), rawsock.OptNOP(), rawsock.OptSACK(3000, 4000, 5000, 6000), rawsock.OptEOL())}},
+		{"unknown option", nil, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolTCP), tcp("PA", rawsock.OptUnknown(99, []byte{1, 2, 3, 4})), payload}},
+		{"urgent", nil, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolTCP), tcp("PAU"), payload}},
+		{"ip options", nil, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolUDP, rawsock.IPOptRouterAlert()), &layers.UDP{SrcPort: 40001, DstPort: 5003}, payload}},
+		{"bad tcp checksum", &rawsock.Corruption{BadChecksum: true}, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolTCP), tcp("S")}},
+		{"bad data offset", &rawsock.Corruption{TCPDataOffset: 15}, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolTCP), tcp("S")}},
+		{"truncated option", &rawsock.Corruption{TruncateTCPOption: true}, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolTCP), tcp("S", rawsock.OptMSS(1460))}},
+		{"ipv6 hop-by-hop echo", nil, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv6), hbh, icmp6, &layers.ICMPv6Echo{Identifier: 7, SeqNumber: 1}, payload}},
+		{"ipv6 fragment", nil, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv6), frag6, &layers.IPv6Fragment{NextHeader: layers.IPProtocolUDP, FragmentOffset: 0, MoreFragments: true, Identification: 77}, &layers.UDP{SrcPort: 40002, DstPort: 5003, Length: 1008}, gopacket.Payload(make([]byte, 16))}},
+		{"ipv6 tcp syn", nil, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv6), ip6(layers.IPProtocolTCP), tcp("S", rawsock.OptMSS(1440), rawsock.OptSACKPermitted(), rawsock.OptTimestamps(7, 0), rawsock.OptNOP(), rawsock.OptWScale(7))}},
+		{"frag needed", nil, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolICMPv4), rawsock.ICMPFragNeeded(1280), gopacket.Payload(quoted())}},
+	}
+}
+
+// quoted is the start of an IPv4/UDP packet, as an ICMP error quotes it.
+func quoted() []byte {
+	b, _ := rawsock.Serialize(nil,
+		&layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: server4.AsSlice(), DstIP: client4.AsSlice(), Flags: layers.IPv4DontFragment},
+		&layers.UDP{SrcPort: 5003, DstPort: 40001}, gopacket.Payload(make([]byte, 1372)))
+	return b[:28]
+}

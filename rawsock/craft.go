@@ -1,0 +1,140 @@
+package rawsock
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+)
+
+// Corruption asks Serialize to break a frame on purpose after computing correct
+// lengths and checksums. The zero value breaks nothing.
+type Corruption struct {
+	// BadIPChecksum inverts the IPv4 header checksum.
+	BadIPChecksum bool
+	// BadChecksum inverts the TCP, UDP, ICMP or ICMPv6 checksum.
+	BadChecksum bool
+	// IPLength, when non-zero, replaces the IPv4 total length or the IPv6 payload
+	// length.
+	IPLength int
+	// UDPLength, when non-zero, replaces the UDP length.
+	UDPLength int
+	// TCPDataOffset, when non-zero, replaces the TCP data offset (in 32-bit words,
+	// 0–15).
+	TCPDataOffset int
+	// TruncateTCPOption makes the last TCP option's length byte claim two bytes more
+	// than the option has, so that it runs past the header (RFC 9293 §3.1 says a
+	// receiver must handle such an option without crashing).
+	TruncateTCPOption bool
+}
+
+// Serialize lays ls out in order (e.g. Ethernet, IPv4, TCP, Payload) with lengths and
+// checksums fixed, the transport checksum computed over the IP layer before it, and
+// then applies c (nil: none).
+func Serialize(c *Corruption, ls ...gopacket.SerializableLayer) ([]byte, error) {
+	var net gopacket.NetworkLayer
+	for _, l := range ls {
+		switch v := l.(type) {
+		case *layers.IPv4:
+			net = v
+		case *layers.IPv6:
+			net = v
+		case interface {
+			SetNetworkLayerForChecksum(gopacket.NetworkLayer) error
+		}:
+			if net == nil {
+				return nil, fmt.Errorf("rawsock: craft: %v needs an IP layer before it for its checksum", l.LayerType())
+			}
+			if err := v.SetNetworkLayerForChecksum(net); err != nil {
+				return nil, fmt.Errorf("rawsock: craft: %v checksum: %w", l.LayerType(), err)
+			}
+		}
+	}
+	// Serialize back to front like gopacket.SerializeLayers, breaking each layer
+	// right after it is laid out, while the buffer starts at its header: outer
+	// layers never recompute an inner checksum, and Ethernet's padding (appended
+	// at the end) cannot shift what was patched.
+	buf := gopacket.NewSerializeBuffer()
+	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
+	for i := len(ls) - 1; i >= 0; i-- {
+		if err := ls[i].SerializeTo(buf, opts); err != nil {
+			return nil, fmt.Errorf("rawsock: craft %v: %w", ls[i].LayerType(), err)
+		}
+		if c != nil {
+			if err := c.apply(ls[i].LayerType(), buf.Bytes()); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return buf.Bytes(), nil
+}
+
+// apply breaks the fields of one layer, whose bytes start at h.
+func (c *Corruption) apply(t gopacket.LayerType, h []byte) error {
+	be := binary.BigEndian
+	switch t {
+	case layers.LayerTypeIPv4:
+		if c.IPLength != 0 {
+			be.PutUint16(h[2:], uint16(c.IPLength))
+		}
+		if c.BadIPChecksum {
+			be.PutUint16(h[10:], ^be.Uint16(h[10:]))
+		}
+	case layers.LayerTypeIPv6:
+		if c.IPLength != 0 {
+			be.PutUint16(h[4:], uint16(c.IPLength))
+		}
+	case layers.LayerTypeTCP:
+		if c.BadChecksum {
+			be.PutUint16(h[16:], ^be.Uint16(h[16:]))
+		}
+		if c.TruncateTCPOption {
+			if err := truncateLastOption(h); err != nil {
+				return err
+			}
+		}
+		if c.TCPDataOffset != 0 {
+			h[12] = byte(c.TCPDataOffset)<<4 | h[12]&0x0f
+		}
+	case layers.LayerTypeUDP:
+		if c.UDPLength != 0 {
+			be.PutUint16(h[4:], uint16(c.UDPLength))
+		}
+		if c.BadChecksum {
+			be.PutUint16(h[6:], ^be.Uint16(h[6:]))
+		}
+	case layers.LayerTypeICMPv4, layers.LayerTypeICMPv6:
+		if c.BadChecksum {
+			be.PutUint16(h[2:], ^be.Uint16(h[2:]))
+		}
+	}
+	return nil
+}
+
+// truncateLastOption finds the last TCP option with a length byte and makes it claim
+// two bytes more than it has. The checksum is not recomputed.
+func truncateLastOption(h []byte) error {
+	end := int(h[12]>>4) * 4
+	last := -1
+	for i := 20; i < end && i < len(h); {
+		switch h[i] {
+		case 0: // EOL
+			i = end
+		case 1: // NOP
+			i++
+		default:
+			if i+1 >= end || h[i+1] < 2 {
+				i = end
+				continue
+			}
+			last = i
+			i += int(h[i+1])
+		}
+	}
+	if last < 0 {
+		return fmt.Errorf("rawsock: craft: TruncateTCPOption needs a TCP option with a length (mss, wscale, sack, ts)")
+	}
+	h[last+1] += 2
+	return nil
+}

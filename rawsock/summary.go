@@ -1,0 +1,152 @@
+package rawsock
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"strconv"
+
+	"github.com/gopacket/gopacket/layers"
+)
+
+// Summarizer writes one-line summaries of frames in the format of `tcpdump -n`
+// (without the timestamp), so that what pktlab prints reads like what users already
+// know. It keeps per-connection state, as tcpdump does, to print TCP sequence and
+// acknowledgement numbers relative to the first segment with ACK of a connection.
+// Use one Summarizer per stream of frames; it is not safe for concurrent use.
+//
+// The format follows tcpdump 4.99 (print-ether.c, print-ip.c, print-ip6.c,
+// print-tcp.c, print-udp.c, print-icmp.c, print-icmp6.c, print-arp.c); the
+// differences are listed in docs/summaries.md.
+type Summarizer struct {
+	// Absolute prints absolute TCP sequence numbers (tcpdump -S).
+	Absolute bool
+
+	flows map[flowKey]seqBase
+}
+
+// flowKey names a TCP connection in a canonical order, so both directions share an
+// entry, as tcpdump's tcp_seq_hash does: the side with the lower port first (for
+// equal ports, the lower address).
+type flowKey struct {
+	src, dst [16]byte
+	ports    uint32
+}
+
+// seqBase holds the sequence numbers that relative numbers count from: seq for the
+// canonical first side, ack for the other.
+type seqBase struct{ seq, ack uint32 }
+
+// NewSummarizer returns a Summarizer with no connections seen.
+func NewSummarizer() *Summarizer { return &Summarizer{flows: make(map[flowKey]seqBase)} }
+
+// Reset forgets all connections.
+func (s *Summarizer) Reset() { clear(s.flows) }
+
+// Append appends the summary of frame, of the given link type, to dst.
+func (s *Summarizer) Append(dst []byte, link layers.LinkType, frame []byte) []byte {
+	switch link {
+	case layers.LinkTypeEthernet:
+		if len(frame) < 14 {
+			return append(dst, "[|ether]"...)
+		}
+		return s.appendEtherType(dst, binary.BigEndian.Uint16(frame[12:]), frame[14:])
+	case layers.LinkTypeLinuxSLL:
+		if len(frame) < 16 {
+			return append(dst, "[|sll]"...)
+		}
+		return s.appendEtherType(dst, binary.BigEndian.Uint16(frame[14:]), frame[16:])
+	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6:
+		if len(frame) > 0 && frame[0]>>4 == 6 {
+			return s.appendIPv6(append(dst, "IP6 "...), frame)
+		}
+		return s.appendIPv4(append(dst, "IP "...), frame)
+	}
+	return append(dst, "unsupported link type "+strconv.Itoa(int(link))...)
+}
+
+func (s *Summarizer) appendEtherType(dst []byte, et uint16, b []byte) []byte {
+	switch layers.EthernetType(et) {
+	case layers.EthernetTypeIPv4:
+		return s.appendIPv4(append(dst, "IP "...), b)
+	case layers.EthernetTypeIPv6:
+		return s.appendIPv6(append(dst, "IP6 "...), b)
+	case layers.EthernetTypeARP:
+		return appendARP(dst, b)
+	}
+	dst = append(dst, "ethertype 0x"...)
+	dst = appendHex(dst, uint64(et), 4)
+	return appendLength(dst, len(b))
+}
+
+func appendLength(dst []byte, n int) []byte {
+	dst = append(dst, ", length "...)
+	return strconv.AppendInt(dst, int64(n), 10)
+}
+
+// appendHex appends v as lower-case hex, zero-padded to width digits.
+func appendHex(dst []byte, v uint64, width int) []byte {
+	const digits = "0123456789abcdef"
+	for i := width - 1; i >= 0; i-- {
+		dst = append(dst, digits[(v>>(4*uint(i)))&0xf])
+	}
+	return dst
+}
+
+func appendAddr4(dst []byte, b []byte) []byte {
+	return netip.AddrFrom4([4]byte(b[:4])).AppendTo(dst)
+}
+
+func appendAddr6(dst []byte, b []byte) []byte {
+	return netip.AddrFrom16([16]byte(b[:16])).AppendTo(dst)
+}
+
+func appendMAC(dst []byte, b []byte) []byte {
+	for i := 0; i < 6; i++ {
+		if i > 0 {
+			dst = append(dst, ':')
+		}
+		dst = appendHex(dst, uint64(b[i]), 2)
+	}
+	return dst
+}
+
+func appendUint(dst []byte, v uint64) []byte { return strconv.AppendUint(dst, v, 10) }
+
+// appendARP prints an ARP packet for IPv4 over Ethernet (RFC 826) as print-arp.c does.
+func appendARP(dst []byte, b []byte) []byte {
+	dst = append(dst, "ARP, "...)
+	if len(b) < 28 || binary.BigEndian.Uint16(b[0:]) != 1 || binary.BigEndian.Uint16(b[2:]) != 0x0800 || b[4] != 6 || b[5] != 4 {
+		return append(dst, "[|arp]"...)
+	}
+	sha, spa, tha, tpa := b[8:14], b[14:18], b[18:24], b[24:28]
+	switch op := binary.BigEndian.Uint16(b[6:]); op {
+	case 1:
+		dst = append(dst, "Request who-has "...)
+		dst = appendAddr4(dst, tpa)
+		if !isZero(tha) {
+			dst = append(dst, " ("...)
+			dst = appendMAC(dst, tha)
+			dst = append(dst, ')')
+		}
+		dst = append(dst, " tell "...)
+		dst = appendAddr4(dst, spa)
+	case 2:
+		dst = append(dst, "Reply "...)
+		dst = appendAddr4(dst, spa)
+		dst = append(dst, " is-at "...)
+		dst = appendMAC(dst, sha)
+	default:
+		dst = append(dst, "Unknown opcode "...)
+		dst = appendUint(dst, uint64(op))
+	}
+	return appendLength(dst, len(b))
+}
+
+func isZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}

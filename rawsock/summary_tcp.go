@@ -1,0 +1,268 @@
+package rawsock
+
+import (
+	"bytes"
+	"encoding/binary"
+)
+
+// TCP header flags (RFC 9293 §3.1, RFC 3168 §6.1), in the order tcpdump prints them.
+var tcpFlagLetters = [...]struct {
+	bit    byte
+	letter byte
+}{{0x01, 'F'}, {0x02, 'S'}, {0x04, 'R'}, {0x08, 'P'}, {0x10, '.'}, {0x20, 'U'}, {0x40, 'E'}, {0x80, 'W'}}
+
+const (
+	tcpFIN = 0x01
+	tcpSYN = 0x02
+	tcpRST = 0x04
+	tcpACK = 0x10
+	tcpURG = 0x20
+)
+
+// appendTCP prints a TCP segment (RFC 9293 §3.1) like print-tcp.c: flags, relative
+// sequence numbers, window, urgent pointer, options and payload length.
+func (s *Summarizer) appendTCP(dst []byte, c *ipCtx, b []byte, length int) []byte {
+	if len(b) < 4 {
+		if c.direct {
+			dst = c.appendAddrs(dst)
+		}
+		return append(dst, " [|tcp]"...)
+	}
+	sport, dport := binary.BigEndian.Uint16(b[0:]), binary.BigEndian.Uint16(b[2:])
+	dst = c.appendPorts(dst, sport, dport)
+	if len(b) < 20 {
+		return append(dst, "[|tcp]"...)
+	}
+	hlen := int(b[12]>>4) * 4
+	if hlen < 20 {
+		dst = append(dst, " tcp "...)
+		dst = appendUint(dst, uint64(uint32(length-hlen)))
+		dst = append(dst, " [bad hdr length "...)
+		dst = appendUint(dst, uint64(hlen))
+		return append(dst, " - too short, < 20]"...)
+	}
+	seq, ack := binary.BigEndian.Uint32(b[4:]), binary.BigEndian.Uint32(b[8:])
+	flags := b[13]
+	dst = append(dst, "Flags ["...)
+	if flags == 0 {
+		dst = append(dst, "none"...)
+	}
+	for _, f := range tcpFlagLetters {
+		if flags&f.bit != 0 {
+			dst = append(dst, f.letter)
+		}
+	}
+	dst = append(dst, ']')
+	var base seqBase
+	rev := false
+	if !s.Absolute && flags&tcpACK != 0 {
+		seq, ack, base, rev = s.relative(c, sport, dport, seq, ack, flags)
+	}
+	if hlen > length {
+		dst = append(dst, " [bad hdr length "...)
+		dst = appendUint(dst, uint64(hlen))
+		dst = append(dst, " - too long, > "...)
+		dst = appendUint(dst, uint64(length))
+		return append(dst, ']')
+	}
+	length -= hlen
+	if length > 0 || flags&(tcpSYN|tcpFIN|tcpRST) != 0 {
+		dst = append(dst, ", seq "...)
+		dst = appendUint(dst, uint64(seq))
+		if length > 0 {
+			dst = append(dst, ':')
+			dst = appendUint(dst, uint64(seq+uint32(length)))
+		}
+	}
+	if flags&tcpACK != 0 {
+		dst = append(dst, ", ack "...)
+		dst = appendUint(dst, uint64(ack))
+	}
+	dst = append(dst, ", win "...)
+	dst = appendUint(dst, uint64(binary.BigEndian.Uint16(b[14:])))
+	if flags&tcpURG != 0 {
+		dst = append(dst, ", urg "...)
+		dst = appendUint(dst, uint64(binary.BigEndian.Uint16(b[18:])))
+	}
+	if hlen > 20 {
+		if len(b) < hlen {
+			return append(dst, ", options [|tcp]"...)
+		}
+		var ok bool
+		if dst, ok = appendTCPOptions(append(dst, ", options ["...), b[20:hlen], base, rev); !ok {
+			return dst
+		}
+	}
+	return appendLength(dst, length)
+}
+
+// relative turns seq and ack into numbers relative to the connection's first
+// segment with ACK, as tcpdump does by default: that segment (and any SYN with ACK,
+// which starts the connection again) records the base and prints absolute numbers.
+func (s *Summarizer) relative(c *ipCtx, sport, dport uint16, seq, ack uint32, flags byte) (uint32, uint32, seqBase, bool) {
+	rev := sport > dport || (sport == dport && bytes.Compare(c.src, c.dst) > 0)
+	var k flowKey
+	if rev {
+		copy(k.src[:], c.dst)
+		copy(k.dst[:], c.src)
+		k.ports = uint32(dport)<<16 | uint32(sport)
+	} else {
+		copy(k.src[:], c.src)
+		copy(k.dst[:], c.dst)
+		k.ports = uint32(sport)<<16 | uint32(dport)
+	}
+	if c.v6 {
+		k.ports |= 0 // IPv4 and IPv6 keys differ by address length already
+	}
+	base, found := s.flows[k]
+	if !found || flags&tcpSYN != 0 {
+		if rev {
+			base = seqBase{seq: ack - 1, ack: seq}
+		} else {
+			base = seqBase{seq: seq, ack: ack - 1}
+		}
+		s.flows[k] = base
+		return seq, ack, base, rev
+	}
+	if rev {
+		return seq - base.ack, ack - base.seq, base, rev
+	}
+	return seq - base.seq, ack - base.ack, base, rev
+}
+
+// TCP option kinds tcpdump names (IANA TCP parameters).
+const (
+	optEOL       = 0
+	optNOP       = 1
+	optMSS       = 2
+	optWScale    = 3
+	optSACKOK    = 4
+	optSACK      = 5
+	optTimestamp = 8
+)
+
+// appendTCPOptions prints the option list the way print-tcp.c walks it: a known kind
+// consumes its fixed data length whatever its length byte says (a mismatch prints
+// "[len N]"), and a length running past the header prints "[bad opt]" and ends the
+// summary (ok false).
+func appendTCPOptions(dst []byte, opts []byte, base seqBase, rev bool) (_ []byte, ok bool) {
+	bad := func(dst []byte, first bool) ([]byte, bool) {
+		dst = append(dst, "[bad opt]"...)
+		if !first {
+			dst = append(dst, ']')
+		}
+		return dst, false
+	}
+	for first := true; len(opts) > 0; first = false {
+		if !first {
+			dst = append(dst, ',')
+		}
+		kind := opts[0]
+		opts = opts[1:]
+		l := 1
+		if kind != optEOL && kind != optNOP {
+			if len(opts) < 1 || opts[0] < 2 || int(opts[0]) > len(opts)+1 {
+				return bad(dst, first)
+			}
+			l = int(opts[0])
+			opts = opts[1:]
+		}
+		datalen := 0
+		switch kind {
+		case optMSS:
+			datalen = 2
+		case optWScale:
+			datalen = 1
+		case optTimestamp:
+			datalen = 8
+		case optEOL, optNOP, optSACKOK:
+		default:
+			datalen = l - 2
+		}
+		dst = appendOptionName(dst, kind)
+		if kind != optSACK && datalen > len(opts) {
+			return bad(dst, first)
+		}
+		data := opts[:min(datalen, len(opts))]
+		switch kind {
+		case optMSS:
+			dst = append(dst, ' ')
+			dst = appendUint(dst, uint64(binary.BigEndian.Uint16(data)))
+		case optWScale:
+			dst = append(dst, ' ')
+			dst = appendUint(dst, uint64(data[0]))
+		case optTimestamp:
+			dst = append(dst, " val "...)
+			dst = appendUint(dst, uint64(binary.BigEndian.Uint32(data)))
+			dst = append(dst, " ecr "...)
+			dst = appendUint(dst, uint64(binary.BigEndian.Uint32(data[4:])))
+		case optSACK:
+			if datalen%8 == 0 && datalen > len(opts) {
+				return bad(dst, first)
+			}
+			dst = appendSACK(dst, data, base, rev)
+		case optEOL, optNOP, optSACKOK:
+		default:
+			if len(data) > 0 {
+				dst = append(dst, " 0x"...)
+				for _, c := range data {
+					dst = appendHex(dst, uint64(c), 2)
+				}
+			}
+		}
+		opts = opts[min(datalen, len(opts)):]
+		if used := datalen + min(l, 2); used != l {
+			dst = append(dst, "[len "...)
+			dst = appendUint(dst, uint64(l))
+			dst = append(dst, ']')
+		}
+		if kind == optEOL {
+			break
+		}
+	}
+	return append(dst, ']'), true
+}
+
+// appendOptionName appends tcpdump's name for an option kind.
+func appendOptionName(dst []byte, kind byte) []byte {
+	switch kind {
+	case optEOL:
+		return append(dst, "eol"...)
+	case optNOP:
+		return append(dst, "nop"...)
+	case optMSS:
+		return append(dst, "mss"...)
+	case optWScale:
+		return append(dst, "wscale"...)
+	case optSACKOK:
+		return append(dst, "sackOK"...)
+	case optSACK:
+		return append(dst, "sack"...)
+	case optTimestamp:
+		return append(dst, "TS"...)
+	}
+	dst = append(dst, "unknown-"...)
+	return appendUint(dst, uint64(kind))
+}
+
+// appendSACK prints SACK blocks (RFC 2018 §3) relative to the connection's base.
+func appendSACK(dst []byte, data []byte, base seqBase, rev bool) []byte {
+	if len(data)%8 != 0 {
+		return append(dst, " invalid sack"...)
+	}
+	dst = append(dst, ' ')
+	dst = appendUint(dst, uint64(len(data)/8))
+	dst = append(dst, ' ')
+	off := base.ack
+	if rev {
+		off = base.seq
+	}
+	for i := 0; i+8 <= len(data); i += 8 {
+		dst = append(dst, '{')
+		dst = appendUint(dst, uint64(binary.BigEndian.Uint32(data[i:])-off))
+		dst = append(dst, ':')
+		dst = appendUint(dst, uint64(binary.BigEndian.Uint32(data[i+4:])-off))
+		dst = append(dst, '}')
+	}
+	return dst
+}
