@@ -19,14 +19,14 @@ func (c *compiler) stmt(t *Table, s Stmt) ([]expr.Any, []CompiledSet, error) {
 		load := &expr.Payload{OperationType: expr.PayloadLoad, DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 13, Len: 1}
 		switch {
 		case s.Mask == 0 && s.Op == OpImplicit:
-			return []expr.Any{load, bitwise(1, []byte{byte(s.Flags)}), cmp(OpNeq, []byte{0})}, nil, nil
+			return []expr.Any{load, bitwise(1, []byte{byte(s.Flags)}), cmpExpr(OpNeq, []byte{0})}, nil, nil
 		case s.Mask == 0:
-			return []expr.Any{load, cmp(s.Op, []byte{byte(s.Flags)})}, nil, nil
+			return []expr.Any{load, cmpExpr(s.Op, []byte{byte(s.Flags)})}, nil, nil
 		}
-		return []expr.Any{load, bitwise(1, []byte{byte(s.Mask)}), cmp(s.Op, []byte{byte(s.Flags)})}, nil, nil
+		return []expr.Any{load, bitwise(1, []byte{byte(s.Mask)}), cmpExpr(s.Op, []byte{byte(s.Flags)})}, nil, nil
 	case *MatchNumgen:
 		return []expr.Any{&expr.Numgen{Register: 1, Modulus: s.Mod, Type: s.Mode},
-			cmp(s.Op, binary.NativeEndian.AppendUint32(nil, s.Value))}, nil, nil
+			cmpExpr(s.Op, binary.NativeEndian.AppendUint32(nil, s.Value))}, nil, nil
 	case *Counter:
 		return []expr.Any{&expr.Counter{Packets: s.Packets, Bytes: s.Bytes}}, nil, nil
 	case *Log:
@@ -82,7 +82,7 @@ func (c *compiler) stmt(t *Table, s Stmt) ([]expr.Any, []CompiledSet, error) {
 	return nil, nil, fmt.Errorf("cannot compile %T", s)
 }
 
-func cmp(op Op, data []byte) *expr.Cmp {
+func cmpExpr(op Op, data []byte) *expr.Cmp {
 	o := expr.CmpOpEq
 	if op == OpNeq {
 		o = expr.CmpOpNeq
@@ -115,19 +115,19 @@ func (c *compiler) match(m *Match) ([]expr.Any, []CompiledSet, error) {
 	case f.dt == dtCtState:
 		// A bitmask type: the bare form means "any of these bits" (nft's
 		// OP_IMPLICIT on a bitmask becomes `& mask != 0`).
-		return []expr.Any{load(f, size), bitwise(size, e.From), cmp(OpNeq, make([]byte, size))}, nil, nil
+		return []expr.Any{load(f, size), bitwise(size, e.From), cmpExpr(OpNeq, make([]byte, size))}, nil, nil
 	case e.Prefix > 0 && e.Prefix%8 == 0:
 		// nft loads only the prefix bytes when the prefix ends on a byte boundary.
 		n := e.Prefix / 8
-		return []expr.Any{load(f, n), cmp(m.Op, e.From[:n])}, nil, nil
+		return []expr.Any{load(f, n), cmpExpr(m.Op, e.From[:n])}, nil, nil
 	case e.Prefix > 0:
-		return []expr.Any{load(f, size), bitwise(size, prefixMask(size, e.Prefix)), cmp(m.Op, e.From)}, nil, nil
+		return []expr.Any{load(f, size), bitwise(size, prefixMask(size, e.Prefix)), cmpExpr(m.Op, e.From)}, nil, nil
 	case e.To != nil && m.Op == OpNeq:
 		return []expr.Any{load(f, size), &expr.Range{Op: expr.CmpOpNeq, Register: 1, FromData: e.From, ToData: e.To}}, nil, nil
 	case e.To != nil:
 		return []expr.Any{load(f, size), &expr.Cmp{Op: expr.CmpOpGte, Register: 1, Data: e.From}, &expr.Cmp{Op: expr.CmpOpLte, Register: 1, Data: e.To}}, nil, nil
 	}
-	return []expr.Any{load(f, size), cmp(m.Op, e.From)}, nil, nil
+	return []expr.Any{load(f, size), cmpExpr(m.Op, e.From)}, nil, nil
 }
 
 // set builds an anonymous constant set. Sets holding ranges or prefixes are interval

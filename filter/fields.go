@@ -41,13 +41,13 @@ type dataType uint8
 const (
 	dtIPv4 dataType = iota + 1
 	dtIPv6
-	dtPort    // inet_service, big endian
-	dtProto   // inet_proto
-	dtUint8   // integer, e.g. ip ttl
-	dtMark    // mark, host endian, printed 0x%08x
-	dtIfIndex // iface_index, host endian
-	dtIfName  // ifname, 16 bytes NUL padded
-	dtCtState // ct_state, host endian bitmask
+	dtPort      // inet_service, big endian
+	dtProto     // inet_proto
+	dtUint8     // integer, e.g. ip ttl
+	dtMark      // mark, host endian, printed 0x%08x
+	dtIfIndex   // iface_index, host endian
+	dtIfName    // ifname, 16 bytes NUL padded
+	dtCtState   // ct_state, host endian bitmask
 	dtNfproto   // nfproto (a dependency only)
 	dtEthertype // ether_type, big endian (a dependency only)
 )

@@ -87,7 +87,7 @@ func lex(file string, src []byte) ([]token, error) {
 		case c == '"':
 			j := strings.IndexAny(s[i+1:], "\"\n")
 			if j < 0 || s[i+1+j] != '"' {
-				return nil, &ParseError{Pos: pos, Token: `"`, Msg: "unterminated string"}
+				return nil, &ParseError{Pos: pos, Token: `'"'`, Msg: "unterminated string"}
 			}
 			toks = append(toks, token{tokString, s[i : i+j+2], pos})
 			adv(j + 2)

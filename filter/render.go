@@ -198,4 +198,3 @@ func addrString(b []byte) string {
 	}
 	return a.String()
 }
-
