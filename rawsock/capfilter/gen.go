@@ -79,6 +79,8 @@ func (g *gen) cond(n node, t, f label) {
 		g.jump(n.cond, n.val, t, f)
 	case *relNode:
 		g.relation(n, t, f)
+	case *host4Node:
+		g.cond(n.lower(), t, f)
 	default:
 		panic(fmt.Sprintf("capfilter: unknown node %T", n))
 	}

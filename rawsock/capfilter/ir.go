@@ -97,6 +97,9 @@ func or2(l, r node) node {
 		}
 		return l
 	}
+	if m, ok := mergeHost4(l, r); ok {
+		return m
+	}
 	return &orNode{l, r}
 }
 

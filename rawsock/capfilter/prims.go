@@ -190,16 +190,57 @@ func be32(b []byte) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
-// host4 tests IPv4 source/destination (RFC 791 bytes 12 and 16) on IPv4, and
+// host4Node tests IPv4 source/destination (RFC 791 bytes 12 and 16) on IPv4, and
 // sender/target protocol address (RFC 826, bytes 14 and 24 of an Ethernet/IPv4 ARP
-// packet) on ARP and RARP.
+// packet) on ARP and RARP, against any of addrs under one mask.
+//
+// It is kept as one node until code generation so that or2 can merge
+// "host a or host b": libpcap's optimizer (optimize.c or_pullup) turns that into
+// "src is a or b, or dst is a or b", which reads the source address only, and
+// therefore accepts frames cut short before the destination that the literal
+// order would reject.
+type host4Node struct {
+	o     offsets
+	proto pqual
+	dir   dir
+	mask  []byte
+	addrs [][]byte
+}
+
+func (*host4Node) isNode() {}
+
 func (o offsets) host4(proto pqual, d dir, addr, mask []byte) node {
-	one := func(et uint32, srcOff, dstOff uint32) node {
-		return and2(o.etherType(et), dirTest(d,
-			func() node { return hostWords(o.nl+srcOff, addr, mask) },
-			func() node { return hostWords(o.nl+dstOff, addr, mask) }))
+	return &host4Node{o: o, proto: proto, dir: d, mask: mask, addrs: [][]byte{addr}}
+}
+
+// mergeHost4 merges two host4Nodes that libpcap's or_pullup would group.
+func mergeHost4(l, r node) (node, bool) {
+	a, ok1 := l.(*host4Node)
+	b, ok2 := r.(*host4Node)
+	if !ok1 || !ok2 || a.o != b.o || a.proto != b.proto || a.dir != b.dir ||
+		(a.dir != dirDefault && a.dir != dirOr) || be32(a.mask) != be32(b.mask) {
+		return nil, false
 	}
-	switch proto {
+	addrs := append(append([][]byte(nil), a.addrs...), b.addrs...)
+	return &host4Node{o: a.o, proto: a.proto, dir: a.dir, mask: a.mask, addrs: addrs}, true
+}
+
+// lower expands the node into tests.
+func (h *host4Node) lower() node {
+	o := h.o
+	any := func(off uint32) func() node {
+		return func() node {
+			var n node = constNode(false)
+			for _, a := range h.addrs {
+				n = or2(n, hostWords(off, a, h.mask))
+			}
+			return n
+		}
+	}
+	one := func(et uint32, srcOff, dstOff uint32) node {
+		return and2(o.etherType(et), dirTest(h.dir, any(o.nl+srcOff), any(o.nl+dstOff)))
+	}
+	switch h.proto {
 	case pqIP:
 		return one(etherTypeIPv4, 12, 16)
 	case pqARP:
