@@ -288,3 +288,26 @@ func TestSetOptAndCallLog(t *testing.T) {
 		t.Errorf("call string: got %q", got)
 	}
 }
+
+func TestRecvWaitallAndOOB(t *testing.T) {
+	a := newAgent(t)
+	ap := listener(t, a, "l", 1)
+	ctx := ctxT(t, 5*time.Second)
+	ok(t)(a.Open("c", TCP, 4))
+	ok(t)(a.Connect(ctx, "c", ap, false))
+	ok(t)(a.Accept(ctx, "l", "s"))
+	ok(t)(a.Send(ctx, "c", []byte("abc"), nil, false))
+	go func() {
+		time.Sleep(30 * time.Millisecond)
+		a.Send(ctx, "c", []byte("defgh"), nil, false)
+	}()
+	r := ok(t)(a.RecvFlags(ctx, "s", 8, false, unix.MSG_WAITALL))
+	if string(r.Data) != "abcdefgh" || r.Args != "max 8, MSG_WAITALL" {
+		t.Errorf("MSG_WAITALL recv: got %s, want all 8 bytes from two writes", r)
+	}
+	ok(t)(a.SendFlags(ctx, "c", []byte("xyz!"), nil, false, unix.MSG_OOB))
+	r = ok(t)(a.RecvFlags(ctx, "s", 1, false, unix.MSG_OOB))
+	if string(r.Data) != "!" {
+		t.Errorf("MSG_OOB recv: got %s, want the last byte \"!\" (tcp(7): one byte of urgent data)", r)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -108,6 +109,11 @@ func (a *Agent) Accept(ctx context.Context, listener, name string) (Call, error)
 // a blocking send: it keeps writing until all of data is queued; if ctx ends first the
 // call is recorded as still blocked, with Ret the bytes queued so far.
 func (a *Agent) Send(ctx context.Context, name string, data []byte, to *netip.AddrPort, nonblock bool) (Call, error) {
+	return a.SendFlags(ctx, name, data, to, nonblock, 0)
+}
+
+// SendFlags is Send with extra send(2) flags, such as MSG_OOB for urgent data.
+func (a *Agent) SendFlags(ctx context.Context, name string, data []byte, to *netip.AddrPort, nonblock bool, flags int) (Call, error) {
 	s, err := a.lookup(name)
 	if err != nil {
 		return Call{}, err
@@ -116,15 +122,19 @@ func (a *Agent) Send(ctx context.Context, name string, data []byte, to *netip.Ad
 	if to != nil {
 		args += " to " + to.String()
 	}
+	if flags != 0 {
+		args += ", " + FlagString(flags)
+	}
+	flags |= unix.MSG_NOSIGNAL
 	c := a.begin(name, OpSend, args)
 	sent := 0
 	for {
 		var n int
 		if to != nil {
-			err = unix.Sendto(s.fd, data[sent:], unix.MSG_NOSIGNAL, sockaddr(s, *to))
+			err = unix.Sendto(s.fd, data[sent:], flags, sockaddr(s, *to))
 			n = len(data) - sent
 		} else {
-			n, err = unix.SendmsgN(s.fd, data[sent:], nil, nil, unix.MSG_NOSIGNAL)
+			n, err = unix.SendmsgN(s.fd, data[sent:], nil, nil, flags)
 		}
 		if err == nil {
 			sent += n
@@ -155,17 +165,44 @@ func (a *Agent) Send(ctx context.Context, name string, data []byte, to *netip.Ad
 // error until ctx ends; a wait that times out is recorded as still blocked and is not an
 // error (the experiment asserts on it).
 func (a *Agent) Recv(ctx context.Context, name string, max int, nonblock bool) (Call, error) {
+	return a.RecvFlags(ctx, name, max, nonblock, 0)
+}
+
+// RecvFlags is Recv with recv(2) flags: MSG_WAITALL waits for all max bytes (or EOF or
+// an error), MSG_PEEK leaves the data queued, MSG_OOB reads urgent data.
+func (a *Agent) RecvFlags(ctx context.Context, name string, max int, nonblock bool, flags int) (Call, error) {
 	s, err := a.lookup(name)
 	if err != nil {
 		return Call{}, err
 	}
-	c := a.begin(name, OpRecv, fmt.Sprintf("max %d", max))
+	args := fmt.Sprintf("max %d", max)
+	if flags != 0 {
+		args += ", " + FlagString(flags)
+	}
+	c := a.begin(name, OpRecv, args)
 	buf := make([]byte, max)
+	got := 0
 	for {
-		n, from, err := unix.Recvfrom(s.fd, buf, 0)
+		// The socket is O_NONBLOCK, so MSG_WAITALL is emulated: keep reading until
+		// max bytes, EOF or an error.
+		n, from, err := unix.Recvfrom(s.fd, buf[got:], flags&^unix.MSG_WAITALL)
+		if err == nil && flags&unix.MSG_WAITALL != 0 && n > 0 && got+n < max {
+			got += n
+			continue
+		}
+		if err == unix.EAGAIN && got > 0 && nonblock {
+			n, err = 0, nil
+		}
+		if err == nil {
+			n += got
+		}
 		if err == unix.EAGAIN && !nonblock {
-			if _, werr := waitFD(ctx, s.fd, unix.POLLIN); werr != nil {
-				c.Timed = true
+			ev := int16(unix.POLLIN)
+			if flags&unix.MSG_OOB != 0 {
+				ev = unix.POLLPRI
+			}
+			if _, werr := waitFD(ctx, s.fd, ev); werr != nil {
+				c.Timed, c.Ret, c.Data = true, got, buf[:got]
 				return a.finish(c, nil), nil
 			}
 			continue
@@ -249,4 +286,37 @@ func (a *Agent) SocketError(name string) (Call, error) {
 		}
 	}
 	return a.finish(c, err), nil
+}
+
+var msgFlags = []struct {
+	bit  int
+	name string
+}{{unix.MSG_OOB, "MSG_OOB"}, {unix.MSG_PEEK, "MSG_PEEK"}, {unix.MSG_WAITALL, "MSG_WAITALL"}, {unix.MSG_DONTWAIT, "MSG_DONTWAIT"}, {unix.MSG_MORE, "MSG_MORE"}}
+
+// FlagString names send/recv flags ("MSG_OOB|MSG_PEEK").
+func FlagString(flags int) string {
+	var out []string
+	for _, f := range msgFlags {
+		if flags&f.bit != 0 {
+			out = append(out, f.name)
+		}
+	}
+	if len(out) == 0 {
+		return fmt.Sprintf("flags %#x", flags)
+	}
+	return strings.Join(out, "|")
+}
+
+// ParseFlag returns the flag for "oob", "peek", "waitall", "more" or "MSG_OOB"….
+func ParseFlag(s string) (int, bool) {
+	u := strings.ToUpper(s)
+	if !strings.HasPrefix(u, "MSG_") {
+		u = "MSG_" + u
+	}
+	for _, f := range msgFlags {
+		if f.name == u {
+			return f.bit, true
+		}
+	}
+	return 0, false
 }

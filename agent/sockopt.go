@@ -25,6 +25,8 @@ const (
 	OptRcvBuf    Opt = "rcvbuf"    // bytes; SO_RCVBUF (the kernel doubles it)
 	OptSndBuf    Opt = "sndbuf"    // bytes; SO_SNDBUF (the kernel doubles it)
 	OptMaxSeg    Opt = "maxseg"    // bytes; TCP_MAXSEG
+	OptPMTUDisc  Opt = "pmtudisc"  // IP_MTU_DISCOVER: 0 dont (no DF), 1 want, 2 do, 3 probe (ip(7))
+	OptTTL       Opt = "ttl"       // IP_TTL
 )
 
 // optLevel maps an option to its level and name.
@@ -43,11 +45,13 @@ var optLevel = map[Opt]struct {
 	OptRcvBuf:    {unix.SOL_SOCKET, unix.SO_RCVBUF, "SO_RCVBUF"},
 	OptSndBuf:    {unix.SOL_SOCKET, unix.SO_SNDBUF, "SO_SNDBUF"},
 	OptMaxSeg:    {unix.IPPROTO_TCP, unix.TCP_MAXSEG, "TCP_MAXSEG"},
+	OptPMTUDisc:  {unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, "IP_MTU_DISCOVER"},
+	OptTTL:       {unix.IPPROTO_IP, unix.IP_TTL, "IP_TTL"},
 }
 
 // Opts lists the option names, for error messages.
 func Opts() []string {
-	return []string{"linger", "reuseaddr", "nodelay", "cork", "keepalive", "keepidle", "keepintvl", "keepcnt", "rcvbuf", "sndbuf", "maxseg"}
+	return []string{"linger", "reuseaddr", "nodelay", "cork", "keepalive", "keepidle", "keepintvl", "keepcnt", "rcvbuf", "sndbuf", "maxseg", "pmtudisc", "ttl"}
 }
 
 // ValidOpt reports whether o is an option the agent knows.

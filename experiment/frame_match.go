@@ -147,6 +147,15 @@ func fieldsMatch(m *FrameMatch, f *timeline.Frame) bool {
 		}
 	}
 	eq := func(want, got int) bool { return want < 0 || want == got }
+	b2i := func(b bool) int {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	if !eq(m.FragOff, p.FragOff) || !eq(m.MF, b2i(p.MF)) || !eq(m.DF, b2i(p.DF)) || !eq(m.Urg, p.Urgent) {
+		return false
+	}
 	if !eq(m.MSS, p.MSS) || !eq(m.WScale, p.WScale) || !eq(m.TTL, p.TTL) || !eq(m.Len, p.PayloadLen) ||
 		!eq(m.ICMPType, p.ICMPType) || !eq(m.ICMPCode, p.ICMPCode) || !eq(m.MTU, p.MTU) || !eq(m.Window, p.Window) {
 		return false
@@ -233,7 +242,7 @@ func describeFrame(m *FrameMatch) string {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"mss", m.MSS}, {"wscale", m.WScale}, {"ttl", m.TTL}, {"payload length", m.Len}, {"icmp type", m.ICMPType}, {"icmp code", m.ICMPCode}, {"mtu", m.MTU}, {"window", m.Window}} {
+	}{{"mss", m.MSS}, {"wscale", m.WScale}, {"ttl", m.TTL}, {"payload length", m.Len}, {"fragment offset", m.FragOff}, {"MF", m.MF}, {"DF", m.DF}, {"urgent pointer", m.Urg}, {"icmp type", m.ICMPType}, {"icmp code", m.ICMPCode}, {"mtu", m.MTU}, {"window", m.Window}} {
 		if f.v >= 0 {
 			add("%s %d", f.name, f.v)
 		}

@@ -59,7 +59,7 @@ func (p *parser) expect(n *yaml.Node) *Expect {
 }
 
 var frameKeys = []string{"filter", "on", "proto", "src", "dst", "sport", "dport", "flags", "has_flags",
-	"seq", "ack", "options", "has_options", "no_options", "mss", "wscale", "ttl", "len",
+	"seq", "ack", "frag_offset", "mf", "df", "urg", "options", "has_options", "no_options", "mss", "wscale", "ttl", "len",
 	"icmp_type", "icmp_code", "mtu", "window", "ecn", "count", "min_count", "none", "after",
 	"before", "within", "gaps", "tolerance", "distinct_isn"}
 
@@ -67,7 +67,7 @@ var protos = []string{"tcp", "udp", "icmp", "icmp6", "arp"}
 
 func (p *parser) frameMatch(n *yaml.Node) *FrameMatch {
 	m := &FrameMatch{SPort: -1, DPort: -1, Seq: -1, Ack: -1, MSS: -1, WScale: -1, TTL: -1,
-		Len: -1, ICMPType: -1, ICMPCode: -1, MTU: -1, Window: -1, Count: -1, Tol: 0.3}
+		Len: -1, FragOff: -1, MF: -1, DF: -1, Urg: -1, ICMPType: -1, ICMPCode: -1, MTU: -1, Window: -1, Count: -1, Tol: 0.3}
 	p.mapping(n, "frame", frameKeys, func(k, v *yaml.Node) {
 		switch k.Value {
 		case "filter":
@@ -139,6 +139,20 @@ func (p *parser) frameMatch(n *yaml.Node) *FrameMatch {
 			}
 		case "mss":
 			m.MSS = p.integer(v, "mss", 0, 65535)
+		case "frag_offset":
+			m.FragOff = p.integer(v, "frag_offset", 0, 65535)
+		case "urg":
+			m.Urg = p.integer(v, "urg", 0, 65535)
+		case "mf", "df":
+			b := 0
+			if p.boolean(v, k.Value) {
+				b = 1
+			}
+			if k.Value == "mf" {
+				m.MF = b
+			} else {
+				m.DF = b
+			}
 		case "wscale":
 			m.WScale = p.integer(v, "wscale", 0, 14)
 		case "ttl":

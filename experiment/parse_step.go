@@ -15,8 +15,8 @@ var actionArgs = map[Action][]string{
 	ActListen:     {"addr", "backlog", "opts"},
 	ActConnect:    {"addr", "nonblock", "bind", "opts", "udp"},
 	ActAccept:     {"as"},
-	ActSend:       {"data", "size", "to", "nonblock"},
-	ActRecv:       {"size", "nonblock"},
+	ActSend:       {"data", "size", "to", "nonblock", "flags"},
+	ActRecv:       {"size", "nonblock", "flags"},
 	ActShutdown:   {"how"},
 	ActClose:      {},
 	ActSetsockopt: {"opts"},
@@ -190,6 +190,14 @@ func (p *parser) stepKey(s *Step, k, v *yaml.Node) {
 		})
 	case "steps":
 		p.branches(s, v)
+	case "flags":
+		for _, f := range p.stringList(v, "flags") {
+			b, ok := agent.ParseFlag(f.Value)
+			if !ok {
+				p.errorf(f, "unknown flag %q (oob, peek, waitall, more)", f.Value)
+			}
+			s.Flags |= b
+		}
 	}
 }
 

@@ -65,7 +65,7 @@ func TestParseErrors(t *testing.T) {
 		{"no addr", labOK + "steps: [{node: client, connect: c}]\n", []string{"x.yaml:7:24: connect needs addr: the address:port to connect"}},
 		{"bad addr", labOK + "steps: [{node: client, connect: c, addr: 198.18.1.1}]\n", []string{"x.yaml:7:42: addr \"198.18.1.1\" must be address:port, like 198.18.1.1:80 or [2001:db8::1]:80"}},
 		{"outside lab range", labOK + "steps: [{node: client, connect: c, addr: 8.8.8.8:53}]\n", []string{"x.yaml:7:42: addr 8.8.8.8 is outside the lab ranges: use 198.18.0.0/15 or 2001:db8::/32"}},
-		{"bad option", labOK + "steps: [{node: client, connect: c, addr: 198.18.1.1:80, opts: {lingr: 0}}]\n", []string{"x.yaml:7:64: unknown socket option \"lingr\" (one of linger, reuseaddr, nodelay, cork, keepalive, keepidle, keepintvl, keepcnt, rcvbuf, sndbuf, maxseg)"}},
+		{"bad option", labOK + "steps: [{node: client, connect: c, addr: 198.18.1.1:80, opts: {lingr: 0}}]\n", []string{"x.yaml:7:64: unknown socket option \"lingr\" (one of linger, reuseaddr, nodelay, cork, keepalive, keepidle, keepintvl, keepcnt, rcvbuf, sndbuf, maxseg, pmtudisc, ttl)"}},
 		{"bad how", labOK + "steps: [{node: client, connect: c, addr: 198.18.1.1:80}, {node: client, shutdown: c, how: write}]\n", []string{"x.yaml:7:91: how \"write\" must be rd, wr or rdwr"}},
 		{"socket not open", labOK + "steps: [{node: client, close: c}]\n", []string{"x.yaml:7:9: close on socket c: no earlier step on node client opens it"}},
 		{"accept without listener", labOK + "steps: [{node: server, accept: l, as: s}]\n", []string{"x.yaml:7:9: accept on l: no earlier step on node server opens it (listen first)"}},

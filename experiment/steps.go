@@ -266,9 +266,9 @@ func (r *run) sockStep(ctx context.Context, s *Step) (agent.Call, error) {
 		if s.HasTo {
 			to = &s.To
 		}
-		return a.Send(sctx, s.Sock, s.Data, to, s.Nonblock)
+		return a.SendFlags(sctx, s.Sock, s.Data, to, s.Nonblock, s.Flags)
 	case ActRecv:
-		return a.Recv(sctx, s.Sock, s.Size, s.Nonblock)
+		return a.RecvFlags(sctx, s.Sock, s.Size, s.Nonblock, s.Flags)
 	case ActShutdown:
 		how := map[string]agent.How{"rd": agent.ShutRD, "wr": agent.ShutWR, "rdwr": agent.ShutRDWR}[s.How]
 		return a.Shutdown(s.Sock, how)

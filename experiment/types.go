@@ -95,6 +95,7 @@ type Step struct {
 	To       netip.AddrPort
 	HasTo    bool
 	Size     int    // recv: max bytes
+	Flags    int    // send/recv flags (MSG_OOB, MSG_WAITALL…)
 	How      string // shutdown: rd|wr|rdwr
 	Mode     string // epoll: edge|level
 	Events   []string
@@ -167,6 +168,9 @@ type FrameMatch struct {
 	WScale   int
 	TTL      int
 	Len      int // payload length
+	FragOff  int // IPv4 fragment offset in bytes
+	MF, DF   int // IPv4 flags: -1 unset, 0 clear, 1 set
+	Urg      int // TCP urgent pointer
 	ICMPType int
 	ICMPCode int
 	MTU      int // ICMP frag-needed next-hop MTU

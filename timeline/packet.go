@@ -27,6 +27,7 @@ type Packet struct {
 	Flags          string // tcpdump letters: S, S., F., R., P., .
 	Seq, Ack       uint32
 	Window         int
+	Urgent         int      // urgent pointer (meaningful with U)
 	Options        []string // tcpdump names, in order: mss, sackOK, TS, nop, wscale
 	OptText        []string // tcpdump rendering: "mss 1460", "TS val 1 ecr 0"
 	MSS, WScale    int      // -1 when absent
@@ -78,7 +79,7 @@ func (p *Packet) fill(pk gopacket.Packet) {
 		case *layers.TCP:
 			p.Proto = "tcp"
 			p.SPort, p.DPort = int(l.SrcPort), int(l.DstPort)
-			p.Seq, p.Ack, p.Window = l.Seq, l.Ack, int(l.Window)
+			p.Seq, p.Ack, p.Window, p.Urgent = l.Seq, l.Ack, int(l.Window), int(l.Urgent)
 			p.Flags = tcpFlags(l)
 			p.PayloadLen = len(l.Payload)
 			p.options(l.Options)
