@@ -37,9 +37,13 @@ type Chain struct {
 	Name  string
 	Base  *BaseChain
 	Rules []*Rule
-	// Counter is what the chain saw, summed from the hook's point of view: packets that
-	// reached the chain's policy (only read back; see Counters).
-	Pos Pos
+	// Packets and Bytes count the packets that reached a base chain's policy (the
+	// kernel's base chain stats, nf_tables_core.c nft_update_chain_stats), kept when
+	// the chain was created by pktlab, which asks for them; HasCounters says whether
+	// the kernel keeps them.
+	Packets, Bytes uint64
+	HasCounters    bool
+	Pos            Pos
 }
 
 // BaseChain is what makes a chain hook into the stack: `type T hook H [device D]

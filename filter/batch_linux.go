@@ -106,6 +106,15 @@ func chainMsg(c *nftables.Chain) (netlink.Message, error) {
 		if c.Policy != nil {
 			attrs = append(attrs, netlink.Attribute{Type: unix.NFTA_CHAIN_POLICY, Data: be32(uint32(*c.Policy))})
 		}
+		// Ask the kernel to count the packets that reach the base chain's policy
+		// (nf_tables_api.c nft_stats_alloc); `nft list` does not show these.
+		ctr, err := nested(unix.NFTA_CHAIN_COUNTERS, []netlink.Attribute{
+			{Type: unix.NFTA_COUNTER_BYTES, Data: binary.BigEndian.AppendUint64(nil, 0)},
+			{Type: unix.NFTA_COUNTER_PACKETS, Data: binary.BigEndian.AppendUint64(nil, 0)}})
+		if err != nil {
+			return netlink.Message{}, err
+		}
+		attrs = append(attrs, ctr)
 	}
 	return nftMsg(unix.NFT_MSG_NEWCHAIN, byte(c.Table.Family), netlink.Create, attrs)
 }
@@ -280,9 +289,17 @@ func firstKey(m map[uint32]bool) uint32 {
 	return min
 }
 
-// chainDevices returns the device of every netdev base chain ("table/chain" → device):
-// google/nftables does not decode NFTA_HOOK_DEV when it lists chains.
-func chainDevices(fd int) (map[string]string, error) {
+// chainInfo is what pktlab reads about a chain beyond google/nftables' Chain: the
+// netdev device (NFTA_HOOK_DEV, not decoded by the library) and the base chain
+// counters (NFTA_CHAIN_COUNTERS).
+type chainInfo struct {
+	Device         string
+	Packets, Bytes uint64
+	HasCounters    bool
+}
+
+// chainInfos dumps every chain of family fam (0 for all), keyed "family/table/chain".
+func chainInfos(fd int, fam byte) (map[string]chainInfo, error) {
 	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: fd})
 	if err != nil {
 		return nil, fmt.Errorf("dial netfilter netlink: %w", err)
@@ -290,13 +307,13 @@ func chainDevices(fd int) (map[string]string, error) {
 	defer conn.Close()
 	req := netlink.Message{
 		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETCHAIN), Flags: netlink.Request | netlink.Dump},
-		Data:   []byte{unix.NFPROTO_NETDEV, unix.NFNETLINK_V0, 0, 0},
+		Data:   []byte{fam, unix.NFNETLINK_V0, 0, 0},
 	}
 	msgs, err := conn.Execute(req)
 	if err != nil {
-		return nil, fmt.Errorf("list netdev chains: %w", err)
+		return nil, fmt.Errorf("list chains: %w", err)
 	}
-	out := map[string]string{}
+	out := map[string]chainInfo{}
 	for _, m := range msgs {
 		if len(m.Data) < 4 {
 			continue
@@ -305,7 +322,8 @@ func chainDevices(fd int) (map[string]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		var table, chain, dev string
+		var table, chain string
+		var ci chainInfo
 		for ad.Next() {
 			switch ad.Type() {
 			case unix.NFTA_CHAIN_TABLE:
@@ -316,7 +334,21 @@ func chainDevices(fd int) (map[string]string, error) {
 				ad.Nested(func(nad *netlink.AttributeDecoder) error {
 					for nad.Next() {
 						if nad.Type() == unix.NFTA_HOOK_DEV {
-							dev = nad.String()
+							ci.Device = nad.String()
+						}
+					}
+					return nil
+				})
+			case unix.NFTA_CHAIN_COUNTERS:
+				ci.HasCounters = true
+				ad.Nested(func(nad *netlink.AttributeDecoder) error {
+					nad.ByteOrder = binary.BigEndian
+					for nad.Next() {
+						switch nad.Type() {
+						case unix.NFTA_COUNTER_BYTES:
+							ci.Bytes = nad.Uint64()
+						case unix.NFTA_COUNTER_PACKETS:
+							ci.Packets = nad.Uint64()
 						}
 					}
 					return nil
@@ -326,9 +358,7 @@ func chainDevices(fd int) (map[string]string, error) {
 		if err := ad.Err(); err != nil {
 			return nil, err
 		}
-		if dev != "" {
-			out[table+"/"+chain] = dev
-		}
+		out[fmt.Sprintf("%d/%s/%s", m.Data[0], table, chain)] = ci
 	}
 	return out, nil
 }

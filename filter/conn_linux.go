@@ -144,17 +144,19 @@ func (c *Conn) readTable(nt *nftables.Table, chains []*nftables.Chain, ifs Inter
 		}
 		return nil, nil, fmt.Errorf("filter: no set %s in %s %s", name, t.Family, t.Name)
 	}
+	infos, err := chainInfos(c.fd, byte(nt.Family))
+	if err != nil {
+		return nil, fmt.Errorf("filter: chains of %s %s in %s: %w", t.Family, t.Name, c.name, err)
+	}
 	for _, nc := range chains {
 		if nc.Table.Name != nt.Name || nc.Table.Family != nt.Family {
 			continue
 		}
 		ch := chainFromNft(nc)
-		if ch.Base != nil && t.Family == FamilyNetdev {
-			devs, err := chainDevices(c.fd)
-			if err != nil {
-				return nil, fmt.Errorf("filter: chain devices in %s: %w", c.name, err)
-			}
-			ch.Base.Device = devs[t.Name+"/"+ch.Name]
+		if ch.Base != nil {
+			ci := infos[fmt.Sprintf("%d/%s/%s", t.Family, t.Name, ch.Name)]
+			ch.Base.Device = ci.Device
+			ch.Packets, ch.Bytes, ch.HasCounters = ci.Packets, ci.Bytes, ci.HasCounters
 		}
 		rules, err := c.nft.GetRules(nt, nc)
 		if err != nil {
@@ -215,4 +217,17 @@ func (c *Conn) FlushAll(ctx context.Context) error {
 		return fmt.Errorf("filter: flush ruleset in %s: %w", c.name, err)
 	}
 	return nil
+}
+
+// Counters reads every base chain counter and rule counter of the node.
+func (c *Conn) Counters(ctx context.Context) ([]CounterRow, error) {
+	rs, err := c.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ifs, err := c.Interfaces()
+	if err != nil {
+		return nil, err
+	}
+	return CounterRows(rs, ifs), nil
 }

@@ -1,0 +1,240 @@
+package filter
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// TraceType says why the kernel emitted a trace event (enum nft_trace_types,
+// include/uapi/linux/netfilter/nf_tables.h).
+type TraceType uint32
+
+// Trace event types.
+const (
+	TraceRule   TraceType = unix.NFT_TRACETYPE_RULE
+	TraceReturn TraceType = unix.NFT_TRACETYPE_RETURN
+	TracePolicy TraceType = unix.NFT_TRACETYPE_POLICY
+)
+
+func (t TraceType) String() string {
+	switch t {
+	case TraceRule:
+		return "rule"
+	case TraceReturn:
+		return "return"
+	case TracePolicy:
+		return "policy"
+	}
+	return fmt.Sprintf("tracetype(%d)", uint32(t))
+}
+
+// Verdict codes carried in NFTA_VERDICT_CODE (netfilter.h NF_*, nf_tables.h NFT_*).
+const (
+	nfDrop      = 0
+	nfAccept    = 1
+	nftContinue = -1
+	nftBreak    = -2
+	nftJump     = -3
+	nftGoto     = -4
+	nftReturn   = -5
+)
+
+// TraceEvent is one nftables trace message: a traced packet met a rule, returned from
+// a chain, or reached a base chain's policy.
+type TraceEvent struct {
+	// Time is when pktlab received the event.
+	Time time.Time `json:"time"`
+	// ID identifies the packet: every event of one packet, across hooks, has the
+	// same ID (kernel nft_trace_init derives it from the skb).
+	ID     uint32    `json:"id"`
+	Type   TraceType `json:"-"`
+	Family Family    `json:"-"`
+	Table  string    `json:"table"`
+	Chain  string    `json:"chain"`
+	// Hook is resolved by pktlab from the chain (the kernel does not send it); for a
+	// regular chain it is the hook of the base chain the packet came from.
+	Hook       string `json:"hook,omitempty"`
+	RuleHandle uint64 `json:"rule_handle,omitempty"`
+	// Rule is the rule's text in canonical nft syntax, when pktlab could read it.
+	Rule string `json:"rule,omitempty"`
+	// Verdict is accept, drop, continue, jump CHAIN, goto CHAIN or return; empty when
+	// the kernel sent none.
+	Verdict string `json:"verdict,omitempty"`
+	// Policy is the base chain policy applied (TracePolicy events).
+	Policy  string `json:"policy,omitempty"`
+	IIF     int    `json:"iif,omitempty"`
+	OIF     int    `json:"oif,omitempty"`
+	IIFName string `json:"iifname,omitempty"`
+	OIFName string `json:"oifname,omitempty"`
+	Mark    uint32 `json:"mark,omitempty"`
+	NFProto uint32 `json:"nfproto,omitempty"`
+	// Headers as the kernel copied them (link, network and transport).
+	LLHeader        []byte `json:"ll_header,omitempty"`
+	NetworkHeader   []byte `json:"network_header,omitempty"`
+	TransportHeader []byte `json:"transport_header,omitempty"`
+}
+
+// TypeName is the event type as text, for JSON and tables.
+func (e TraceEvent) TypeName() string { return e.Type.String() }
+
+// String renders the event like `nft monitor trace` does.
+func (e TraceEvent) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "trace id %08x %s %s %s", e.ID, e.Family, e.Table, e.Chain)
+	if e.Hook != "" {
+		fmt.Fprintf(&b, " (%s)", e.Hook)
+	}
+	switch e.Type {
+	case TraceRule:
+		fmt.Fprintf(&b, " rule %s (verdict %s)", e.Rule, e.Verdict)
+	case TraceReturn:
+		fmt.Fprintf(&b, " verdict %s", e.Verdict)
+	case TracePolicy:
+		fmt.Fprintf(&b, " policy %s", e.Policy)
+	}
+	if e.IIFName != "" {
+		fmt.Fprintf(&b, " iif %s", e.IIFName)
+	}
+	if e.OIFName != "" {
+		fmt.Fprintf(&b, " oif %s", e.OIFName)
+	}
+	if e.Mark != 0 {
+		fmt.Fprintf(&b, " mark 0x%08x", e.Mark)
+	}
+	return b.String()
+}
+
+// DecodeTrace decodes the attributes of an NFT_MSG_TRACE message (after the 4-byte
+// nfgenmsg header, whose family byte is fam).
+func DecodeTrace(fam byte, attrs []byte) (TraceEvent, error) {
+	e := TraceEvent{Family: Family(fam)}
+	ad, err := netlink.NewAttributeDecoder(attrs)
+	if err != nil {
+		return e, fmt.Errorf("filter: decode trace: %w", err)
+	}
+	ad.ByteOrder = binary.BigEndian
+	for ad.Next() {
+		switch ad.Type() {
+		case unix.NFTA_TRACE_TABLE:
+			e.Table = ad.String()
+		case unix.NFTA_TRACE_CHAIN:
+			e.Chain = ad.String()
+		case unix.NFTA_TRACE_RULE_HANDLE:
+			e.RuleHandle = ad.Uint64()
+		case unix.NFTA_TRACE_TYPE:
+			e.Type = TraceType(ad.Uint32())
+		case unix.NFTA_TRACE_VERDICT:
+			ad.Nested(func(nad *netlink.AttributeDecoder) error {
+				nad.ByteOrder = binary.BigEndian
+				var code int32
+				var chain string
+				for nad.Next() {
+					switch nad.Type() {
+					case unix.NFTA_VERDICT_CODE:
+						code = int32(nad.Uint32())
+					case unix.NFTA_VERDICT_CHAIN:
+						chain = nad.String()
+					}
+				}
+				e.Verdict = verdictName(code, chain)
+				return nil
+			})
+		case unix.NFTA_TRACE_ID:
+			e.ID = ad.Uint32()
+		case unix.NFTA_TRACE_LL_HEADER:
+			e.LLHeader = append([]byte(nil), ad.Bytes()...)
+		case unix.NFTA_TRACE_NETWORK_HEADER:
+			e.NetworkHeader = append([]byte(nil), ad.Bytes()...)
+		case unix.NFTA_TRACE_TRANSPORT_HEADER:
+			e.TransportHeader = append([]byte(nil), ad.Bytes()...)
+		case unix.NFTA_TRACE_IIF:
+			e.IIF = int(ad.Uint32())
+		case unix.NFTA_TRACE_OIF:
+			e.OIF = int(ad.Uint32())
+		case unix.NFTA_TRACE_MARK:
+			e.Mark = ad.Uint32()
+		case unix.NFTA_TRACE_NFPROTO:
+			e.NFProto = ad.Uint32()
+		case unix.NFTA_TRACE_POLICY:
+			e.Policy = verdictName(int32(ad.Uint32()), "")
+		}
+	}
+	if err := ad.Err(); err != nil {
+		return e, fmt.Errorf("filter: decode trace: %w", err)
+	}
+	return e, nil
+}
+
+func verdictName(code int32, chain string) string {
+	switch code {
+	case nfDrop:
+		return "drop"
+	case nfAccept:
+		return "accept"
+	case nftContinue:
+		return "continue"
+	case nftBreak:
+		return "break"
+	case nftJump:
+		return "jump " + chain
+	case nftGoto:
+		return "goto " + chain
+	case nftReturn:
+		return "return"
+	}
+	return fmt.Sprintf("verdict(%d)", code)
+}
+
+// Path is the ordered list of trace events of one packet.
+type Path struct {
+	ID     uint32       `json:"id"`
+	Events []TraceEvent `json:"events"`
+}
+
+// Hooks returns the hooks the packet went through, in order, without repeats.
+func (p Path) Hooks() []string {
+	var out []string
+	for _, e := range p.Events {
+		if e.Hook != "" && (len(out) == 0 || out[len(out)-1] != e.Hook) {
+			out = append(out, e.Hook)
+		}
+	}
+	return out
+}
+
+// Final returns the verdict that ended the packet's last hook: the policy or the last
+// accept/drop verdict.
+func (p Path) Final() string {
+	for i := len(p.Events) - 1; i >= 0; i-- {
+		e := p.Events[i]
+		if e.Type == TracePolicy {
+			return e.Policy
+		}
+		if e.Verdict == "accept" || e.Verdict == "drop" {
+			return e.Verdict
+		}
+	}
+	return ""
+}
+
+// GroupPaths groups events by packet, keeping the order in which packets first
+// appeared and the order of events within each packet.
+func GroupPaths(events []TraceEvent) []Path {
+	idx := map[uint32]int{}
+	var out []Path
+	for _, e := range events {
+		i, ok := idx[e.ID]
+		if !ok {
+			i = len(out)
+			idx[e.ID] = i
+			out = append(out, Path{ID: e.ID})
+		}
+		out[i].Events = append(out[i].Events, e)
+	}
+	return out
+}
