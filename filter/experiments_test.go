@@ -374,4 +374,3 @@ func TestF6DropVersusReject(t *testing.T) {
 		t.Errorf("reject took %v, want an immediate RST", d)
 	}
 }
-
