@@ -8,9 +8,12 @@ import (
 	"github.com/gopacket/gopacket/layers"
 )
 
-// ErrTruncated is returned (wrapped) by Decoder.Decode when a header claims more
-// bytes than the frame holds.
-var ErrTruncated = errors.New("truncated frame")
+// Errors Decoder.Decode wraps: a frame cut short (a header, or the length an outer
+// header gives, runs past its end), or a header whose fields contradict each other.
+var (
+	ErrTruncated = errors.New("truncated frame")
+	ErrMalformed = errors.New("malformed header")
+)
 
 // Decoder decodes frames into reused layers without allocating per frame (gopacket's
 // DecodingLayerParser). After Decode, the layers named in Decoded hold the frame's
@@ -90,15 +93,116 @@ func (d *Decoder) Decode(frame []byte) error {
 			d.Fragment = d.Fragment || d.IPv6Frag.MoreFragments || d.IPv6Frag.FragmentOffset != 0
 		}
 	}
-	if err != nil {
-		last := first
-		if n := len(d.Decoded); n > 0 {
-			last = d.Decoded[n-1]
-		}
-		return fmt.Errorf("rawsock: decode after %v: %w", last, err)
+	last := first
+	if n := len(d.Decoded); n > 0 {
+		last = d.Decoded[n-1]
 	}
-	if p.Truncated {
-		return fmt.Errorf("rawsock: decode: %w", ErrTruncated)
+	switch {
+	case err != nil && (p.Truncated || d.short(first, frame)):
+		return fmt.Errorf("rawsock: decode after %v: %w: %v", last, ErrTruncated, err)
+	case err != nil:
+		return fmt.Errorf("rawsock: decode after %v: %w: %v", last, ErrMalformed, err)
+	case p.Truncated:
+		return fmt.Errorf("rawsock: decode %v: %w", last, ErrTruncated)
+	}
+	if l := d.layer(last); l != nil && len(l.LayerPayload()) == 0 && !d.Fragment {
+		if next := l.NextLayerType(); next != gopacket.LayerTypePayload && next != gopacket.LayerTypeZero && d.layer(next) != nil {
+			return fmt.Errorf("rawsock: decode: %v announces %v but the frame ends: %w", last, next, ErrTruncated)
+		}
+	}
+	if d.Has(layers.LayerTypeTCP) {
+		return checkTCPOptions(d.TCP.Contents)
+	}
+	return nil
+}
+
+// short reports whether the layer that failed had fewer bytes than its header needs.
+func (d *Decoder) short(first gopacket.LayerType, frame []byte) bool {
+	next, rest := first, frame
+	if n := len(d.Decoded); n > 0 {
+		l := d.layer(d.Decoded[n-1])
+		next, rest = l.NextLayerType(), l.LayerPayload()
+	}
+	return len(rest) < headerLen(next, rest)
+}
+
+// headerLen is the length of the header of type t at the start of b, as far as b
+// tells it (its length field), or its minimum.
+func headerLen(t gopacket.LayerType, b []byte) int {
+	switch t {
+	case layers.LayerTypeEthernet:
+		return 14
+	case layers.LayerTypeLinuxSLL:
+		return 16
+	case layers.LayerTypeARP:
+		if len(b) >= 6 {
+			return 8 + 2*int(b[4]) + 2*int(b[5])
+		}
+		return 8
+	case layers.LayerTypeIPv4:
+		if len(b) >= 1 {
+			return max(20, int(b[0]&0x0f)*4)
+		}
+		return 20
+	case layers.LayerTypeIPv6:
+		return 40
+	case layers.LayerTypeTCP:
+		if len(b) >= 13 {
+			return max(20, int(b[12]>>4)*4)
+		}
+		return 20
+	case layers.LayerTypeUDP, layers.LayerTypeIPv6Fragment, layers.LayerTypeICMPv4:
+		return 8
+	case layers.LayerTypeICMPv6:
+		return 4
+	}
+	return 0
+}
+
+// layer returns the decoding layer for t, or nil if the decoder has none.
+func (d *Decoder) layer(t gopacket.LayerType) gopacket.DecodingLayer {
+	switch t {
+	case layers.LayerTypeEthernet:
+		return &d.Ethernet
+	case layers.LayerTypeLinuxSLL:
+		return &d.SLL
+	case layers.LayerTypeARP:
+		return &d.ARP
+	case layers.LayerTypeIPv4:
+		return &d.IPv4
+	case layers.LayerTypeIPv6:
+		return &d.IPv6
+	case layers.LayerTypeIPv6Fragment:
+		return &d.IPv6Frag
+	case layers.LayerTypeTCP:
+		return &d.TCP
+	case layers.LayerTypeUDP:
+		return &d.UDP
+	case layers.LayerTypeICMPv4:
+		return &d.ICMPv4
+	case layers.LayerTypeICMPv6:
+		return &d.ICMPv6
+	}
+	return nil
+}
+
+// checkTCPOptions walks the option list of a TCP header (RFC 9293 §3.1): every
+// option but EOL and NOP has a length of at least 2 that stays inside the header.
+// gopacket accepts a list whose last option runs past the header.
+func checkTCPOptions(h []byte) error {
+	opts := h[min(20, len(h)):]
+	for len(opts) > 0 {
+		switch opts[0] {
+		case 0:
+			return nil
+		case 1:
+			opts = opts[1:]
+			continue
+		}
+		if len(opts) < 2 || opts[1] < 2 || int(opts[1]) > len(opts) {
+			return fmt.Errorf("rawsock: decode TCP: option kind %d runs past the header: %w", opts[0], ErrMalformed)
+		}
+		opts = opts[opts[1]:]
 	}
 	return nil
 }

@@ -146,6 +146,9 @@ func unreachText(code byte) (string, string) {
 // print-icmp6.c without -v.
 func appendICMPv6(dst []byte, b []byte, length int) []byte {
 	dst = append(dst, "ICMP6, "...)
+	if len(b) < 8 { // every message has type, code, checksum and a 4-byte field
+		return append(dst, "[|icmp6]"...)
+	}
 	if len(b) < 4 {
 		return append(dst, "[|icmp6]"...)
 	}

@@ -22,7 +22,10 @@ var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 var corpusFiles = []string{"testdata/corpus.pcap", "testdata/corpus.pcapng"}
 
 // summarize returns pktlab's summary line of every frame in a capture file.
-func summarize(t *testing.T, path string) []string {
+func summarize(t *testing.T, path string) []string { return summarizeHex(t, path, false) }
+
+// summarizeHex is summarize, with tcpdump -x's hex dump after each line when hex.
+func summarizeHex(t *testing.T, path string, hex bool) []string {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -45,7 +48,10 @@ func summarize(t *testing.T, path string) []string {
 			t.Fatalf("%s: %v", path, err)
 		}
 		buf = s.Append(buf[:0], fr.Link, fr.Data)
-		lines = append(lines, string(buf))
+		if hex {
+			buf = rawsock.AppendHex(buf, fr.Link, fr.Data, false)
+		}
+		lines = append(lines, strings.Split(string(buf), "\n")...)
 	}
 }
 
@@ -83,19 +89,30 @@ func TestSummaryMatchesTcpdump(t *testing.T) {
 		}
 		t.Skip("tcpdump not installed")
 	}
-	for _, path := range corpusFiles {
-		t.Run(filepath.Base(path), func(t *testing.T) {
-			out, err := exec.Command(tcpdump, "-n", "-r", path).Output()
+	for _, tc := range []struct {
+		path string
+		hex  bool
+	}{{corpusFiles[0], false}, {corpusFiles[1], false}, {corpusFiles[0], true}} {
+		path := tc.path
+		name := filepath.Base(path)
+		args := []string{"-n", "-r", path}
+		if tc.hex {
+			name, args = name+"/x", []string{"-n", "-x", "-r", path}
+		}
+		t.Run(name, func(t *testing.T) {
+			out, err := exec.Command(tcpdump, args...).Output()
 			if err != nil {
 				t.Fatalf("tcpdump -n -r %s: %v", path, err)
 			}
 			var want []string
 			for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
 				// "02:21:06.123456 IP …": drop the timestamp.
-				_, rest, _ := strings.Cut(l, " ")
-				want = append(want, rest)
+				if !strings.HasPrefix(l, "\t") {
+					_, l, _ = strings.Cut(l, " ")
+				}
+				want = append(want, l)
 			}
-			got := summarize(t, path)
+			got := summarizeHex(t, path, tc.hex)
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("pktlab and tcpdump -n differ on %s (-tcpdump +pktlab):\n%s", path, diff)
 			}

@@ -1,0 +1,63 @@
+package rawsock_test
+
+import (
+	"errors"
+	"io"
+	"os"
+	"testing"
+
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/pktlab/pktlab/rawsock"
+)
+
+// corpusFrames returns the frames of testdata/corpus.pcapng, captured in a lab.
+func corpusFrames(tb testing.TB) [][]byte {
+	f, err := os.Open("testdata/corpus.pcapng")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	r, err := rawsock.NewFileReader(f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out [][]byte
+	for {
+		fr, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, append([]byte(nil), fr.Data...))
+	}
+}
+
+// FuzzDecode feeds arbitrary frames to the decoder and the summarizer, as Ethernet
+// frames and as bare IP packets: neither may panic, and a frame the decoder accepts
+// must summarize to a non-empty line.
+func FuzzDecode(f *testing.F) {
+	for _, fr := range corpusFrames(f) {
+		f.Add(fr)
+	}
+	eth := rawsock.NewDecoder(layers.LinkTypeEthernet)
+	raw := rawsock.NewDecoder(layers.LinkTypeRaw)
+	s := rawsock.NewSummarizer()
+	var line []byte
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		for _, d := range []*rawsock.Decoder{eth, raw} {
+			err := d.Decode(frame)
+			if err != nil && !errors.Is(err, rawsock.ErrTruncated) && !errors.Is(err, rawsock.ErrMalformed) {
+				t.Errorf("Decode error %v wraps neither ErrTruncated nor ErrMalformed", err)
+			}
+			line = s.Append(line[:0], d.LinkType(), frame)
+			if err == nil && len(line) == 0 {
+				t.Errorf("empty summary for % x", frame)
+			}
+			line = rawsock.AppendVerbose(line[:0], d)
+			line = rawsock.AppendHex(line[:0], d.LinkType(), frame, false)
+		}
+	})
+}
