@@ -280,7 +280,7 @@ func (c *Conn) initSend() {
 	c.sndUna, c.sndNxt = c.iss, c.iss.Add(1)
 	c.dataStart = c.iss.Add(1)
 	c.rtxNext, c.lostEdge = c.sndUna, c.sndUna
-	c.highSack = c.sndUna
+	c.highSack, c.recover = c.sndUna, c.sndUna
 	c.rtoAt = c.now.Add(c.rto)
 }
 
