@@ -81,6 +81,8 @@ func (g *gen) cond(n node, t, f label) {
 		g.relation(n, t, f)
 	case *host4Node:
 		g.cond(n.lower(), t, f)
+	case *portNode:
+		g.cond(n.lower(), t, f)
 	default:
 		panic(fmt.Sprintf("capfilter: unknown node %T", n))
 	}

@@ -100,6 +100,9 @@ func or2(l, r node) node {
 	if m, ok := mergeHost4(l, r); ok {
 		return m
 	}
+	if m, ok := mergePorts(l, r); ok {
+		return m
+	}
 	return &orNode{l, r}
 }
 

@@ -1,4 +1,320 @@
 package capfilter
 
-// optimize removes instructions that cannot change the result. For now: none.
-func optimize(ops []op) []op { return ops }
+import (
+	"fmt"
+
+	"golang.org/x/net/bpf"
+)
+
+// The optimizer does, in one forward pass (all jumps go forward), what makes
+// libpcap's programs short (optimize.c): it tracks what A and X hold and what the
+// jumps taken so far proved about A, then
+//   - threads jumps: an edge into code that reloads the value A already holds and
+//     tests something the edge already decided goes straight to the decided target;
+//   - drops loads of a value the register already holds on every incoming path;
+//   - turns conditional jumps with a known outcome into "ja", drops "ja" to the
+//     next instruction, and drops unreachable code.
+// Dropping a load is safe for out-of-bounds semantics: the same load already
+// succeeded on every path that reaches it.
+
+// fact is what a taken jump proved about A: (A cond val) == out.
+type fact struct {
+	cond bpf.JumpTest
+	val  uint32
+	out  bool
+}
+
+// regs is what is known about the registers on entry to an op.
+type regs struct {
+	a, x  string // value keys, "" when unknown
+	facts []fact // about A
+}
+
+func (r regs) with(f fact) regs {
+	r.facts = append(append([]fact(nil), r.facts...), f)
+	return r
+}
+
+func merge(p *regs, q regs) *regs {
+	if p == nil {
+		c := q
+		return &c
+	}
+	out := regs{}
+	if p.a == q.a {
+		out.a = p.a
+		for _, f := range p.facts {
+			for _, g := range q.facts {
+				if f == g {
+					out.facts = append(out.facts, f)
+					break
+				}
+			}
+		}
+	}
+	if p.x == q.x {
+		out.x = p.x
+	}
+	return &out
+}
+
+// decide returns the outcome of "A cond val" if the facts settle it.
+func (r regs) decide(cond bpf.JumpTest, val uint32) (out, known bool) {
+	for _, f := range r.facts {
+		if f.cond == cond && f.val == val {
+			return f.out, true
+		}
+		if f.cond == bpf.JumpEqual && f.out {
+			return compare2(cond, f.val, val), true
+		}
+	}
+	return false, false
+}
+
+func compare2(c bpf.JumpTest, a, v uint32) bool {
+	if c == bpf.JumpBitsSet {
+		return a&v != 0
+	}
+	return compare(c, a, v)
+}
+
+// key names the value a load or ALU op leaves in a register, given r.
+// isLoad reports whether the op only loads (so it can be dropped when redundant).
+func step(in bpf.Instruction, r regs) (next regs, key string, isLoad, toX bool) {
+	next = regs{a: r.a, x: r.x, facts: r.facts}
+	setA := func(k string) { next.a, next.facts = k, nil }
+	switch in := in.(type) {
+	case bpf.LoadAbsolute:
+		key, isLoad = fmt.Sprintf("[%d:%d]", in.Off, in.Size), true
+		setA(key)
+	case bpf.LoadIndirect:
+		if r.x != "" {
+			key, isLoad = fmt.Sprintf("[%s+%d:%d]", r.x, in.Off, in.Size), true
+		}
+		setA(key)
+	case bpf.LoadExtension:
+		key, isLoad = fmt.Sprintf("ext%d", in.Num), true
+		setA(key)
+	case bpf.LoadConstant:
+		if in.Dst == bpf.RegX {
+			next.x = fmt.Sprintf("#%d", in.Val)
+			return next, next.x, true, true
+		}
+		key, isLoad = fmt.Sprintf("#%d", in.Val), true
+		setA(key)
+	case bpf.LoadMemShift:
+		next.x = fmt.Sprintf("msh[%d]", in.Off)
+		return next, next.x, true, true
+	case bpf.ALUOpConstant:
+		k := ""
+		if r.a != "" {
+			k = fmt.Sprintf("(%s op%d %d)", r.a, in.Op, in.Val)
+		}
+		setA(k)
+	case bpf.TAX:
+		next.x = r.a
+	case bpf.TXA:
+		setA(r.x)
+	case bpf.LoadScratch:
+		if in.Dst == bpf.RegX {
+			next.x = ""
+		} else {
+			setA("")
+		}
+	default: // ALUOpX, StoreScratch, returns
+		if _, ok := in.(bpf.ALUOpX); ok {
+			setA("")
+		}
+	}
+	return next, key, isLoad, false
+}
+
+// optimize rewrites ops as described above.
+func optimize(ops []op) []op {
+	pos := make(map[label]int)
+	for i, o := range ops {
+		if o.mark {
+			pos[o.jt] = i
+		}
+	}
+	in := make(map[label]*regs)
+	dead := make([]bool, len(ops))
+	var cur *regs = &regs{}
+	for i := range ops {
+		o := &ops[i]
+		switch {
+		case o.mark:
+			if st, ok := in[o.jt]; ok {
+				if cur == nil {
+					c := *st
+					cur = &c
+				} else {
+					cur = merge(cur, *st)
+				}
+			}
+			continue
+		case cur == nil:
+			dead[i] = true
+			continue
+		case o.isJa:
+			l, st := thread(ops, pos, o.jt, *cur)
+			o.jt = l
+			in[l] = merge(in[l], st)
+			cur = nil
+		case o.isJump:
+			optimizeJump(ops, pos, in, o, *cur)
+			cur = nil
+		default:
+			next, key, isLoad, toX := step(o.ins, *cur)
+			if isLoad && ((toX && key == cur.x) || (!toX && key == cur.a)) {
+				dead[i] = true
+				continue
+			}
+			if _, ok := o.ins.(bpf.RetConstant); ok {
+				cur = nil
+				continue
+			}
+			cur = &next
+		}
+	}
+	return compact(ops, dead)
+}
+
+func optimizeJump(ops []op, pos map[label]int, in map[label]*regs, o *op, cur regs) {
+	if !o.useX {
+		if out, known := cur.decide(o.cond, o.val); known {
+			target := o.jf
+			if out {
+				target = o.jt
+			}
+			l, st := thread(ops, pos, target, cur)
+			*o = op{isJa: true, jt: l}
+			in[l] = merge(in[l], st)
+			return
+		}
+	}
+	edge := func(target label, out bool) label {
+		st := cur
+		if !o.useX {
+			st = cur.with(fact{o.cond, o.val, out})
+		} else {
+			st.facts = nil
+		}
+		l, st2 := thread(ops, pos, target, st)
+		in[l] = merge(in[l], st2)
+		return l
+	}
+	o.jt = edge(o.jt, true)
+	o.jf = edge(o.jf, false)
+	if o.jt == o.jf {
+		*o = op{isJa: true, jt: o.jt}
+	}
+}
+
+// thread follows target through redundant loads, decided jumps and "ja", and
+// returns the last label reached by a jump and the register state there.
+func thread(ops []op, pos map[label]int, target label, st regs) (label, regs) {
+	best, bestSt := target, st
+	i := pos[target]
+	for steps := 0; i < len(ops) && steps < 10000; steps++ {
+		o := ops[i]
+		switch {
+		case o.mark:
+			i++
+		case o.isJa:
+			best, bestSt = o.jt, st
+			i = pos[o.jt]
+		case o.isJump:
+			if o.useX {
+				return best, bestSt
+			}
+			out, known := st.decide(o.cond, o.val)
+			if !known {
+				return best, bestSt
+			}
+			l := o.jf
+			if out {
+				l = o.jt
+			}
+			best, bestSt = l, st
+			i = pos[l]
+		default:
+			_, key, isLoad, toX := step(o.ins, st)
+			if !isLoad || (toX && key != st.x) || (!toX && key != st.a) {
+				return best, bestSt
+			}
+			i++
+		}
+	}
+	return best, bestSt
+}
+
+// compact drops dead ops, jumps to the next instruction, and labels nobody uses.
+func compact(ops []op, dead []bool) []op {
+	var out []op
+	for i, o := range ops {
+		if !dead[i] {
+			out = append(out, o)
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		used := make(map[label]bool)
+		for _, o := range out {
+			if o.isJa {
+				used[o.jt] = true
+			}
+			if o.isJump {
+				used[o.jt], used[o.jf] = true, true
+			}
+		}
+		var next []op
+		for i, o := range out {
+			if o.mark && !used[o.jt] {
+				changed = true
+				continue
+			}
+			if o.isJa && jumpsToNext(out, i) {
+				changed = true
+				continue
+			}
+			next = append(next, o)
+		}
+		out = unreachable(next, &changed)
+	}
+	return out
+}
+
+// jumpsToNext reports whether ops[i] is a ja to a label placed before the next
+// instruction.
+func jumpsToNext(ops []op, i int) bool {
+	for j := i + 1; j < len(ops) && ops[j].mark; j++ {
+		if ops[j].jt == ops[i].jt {
+			return true
+		}
+	}
+	return false
+}
+
+// unreachable drops ops after a jump or return that no label makes reachable.
+func unreachable(ops []op, changed *bool) []op {
+	var out []op
+	live := true
+	for _, o := range ops {
+		if o.mark {
+			live = true
+		}
+		if !live {
+			*changed = true
+			continue
+		}
+		out = append(out, o)
+		if o.isJa || o.isJump {
+			live = false
+		}
+		if _, ok := o.ins.(bpf.RetConstant); ok {
+			live = false
+		}
+	}
+	return out
+}

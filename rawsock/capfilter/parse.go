@@ -186,7 +186,7 @@ func (p *parser) rterm(prev qual) (node, qual) {
 	return p.head()
 }
 
-const expectedPrimitive = "a primitive such as host, net, port, portrange, ip, ip6, arp, tcp, udp, icmp, icmp6, ether, vlan, less, greater, not or ("
+const expectedPrimitive = "a primitive such as host, net, port, portrange, ip, ip6, arp, tcp, udp, icmp, icmp6, ether, vlan, less, greater, not or \"(\""
 
 // startsArith reports whether the next tokens begin an arithmetic relation.
 func (p *parser) startsArith() bool {

@@ -1,6 +1,8 @@
 package capfilter
 
 import (
+	"net/netip"
+
 	"golang.org/x/net/bpf"
 )
 
@@ -38,6 +40,9 @@ func (p *parser) head() (node, qual) {
 		p.next()
 	} else if q.dir == dirDefault {
 		if q.proto == pqNone {
+			if _, err := netip.ParseAddr(start.text); err == nil {
+				panic(errAt(start, "unexpected address %s (write host %s or net %s)", start.text, start.text, start.text))
+			}
 			panic(errAt(start, "unexpected %v (expected %s)", start, expectedPrimitive))
 		}
 		return p.protoAbbrev(q.proto, start), qual{}

@@ -164,8 +164,41 @@ func (o offsets) port6(p uint32, d dir, pt portTest) node {
 	return and2(o.etherType(etherTypeIPv6), and2(protos, dirTest(d, tr(0), tr(2))))
 }
 
+// portNode is "[proto] [dir] port|portrange" over one or more port tests, kept whole
+// until code generation so that or2 can merge "port 80 or port 443" into one
+// protocol check followed by both port comparisons, as libpcap's optimizer does.
+type portNode struct {
+	o     offsets
+	proto uint32
+	dir   dir
+	tests []portTest
+}
+
+func (*portNode) isNode() {}
+
 func (o offsets) port(p uint32, d dir, pt portTest) node {
-	return or2(o.port4(p, d, pt), o.port6(p, d, pt))
+	return &portNode{o: o, proto: p, dir: d, tests: []portTest{pt}}
+}
+
+func mergePorts(l, r node) (node, bool) {
+	a, ok1 := l.(*portNode)
+	b, ok2 := r.(*portNode)
+	if !ok1 || !ok2 || a.o != b.o || a.proto != b.proto || a.dir != b.dir || a.dir == dirAnd {
+		return nil, false
+	}
+	tests := append(append([]portTest(nil), a.tests...), b.tests...)
+	return &portNode{o: a.o, proto: a.proto, dir: a.dir, tests: tests}, true
+}
+
+func (n *portNode) lower() node {
+	anyOf := func(ld load) node {
+		var r node = constNode(false)
+		for _, t := range n.tests {
+			r = or2(r, t(ld))
+		}
+		return r
+	}
+	return or2(n.o.port4(n.proto, n.dir, anyOf), n.o.port6(n.proto, n.dir, anyOf))
 }
 
 // hostWords compares len(addr)/4 32-bit words at off with addr under mask; words
@@ -210,6 +243,9 @@ type host4Node struct {
 func (*host4Node) isNode() {}
 
 func (o offsets) host4(proto pqual, d dir, addr, mask []byte) node {
+	if (proto == pqARP || proto == pqRARP) && o.lt == LinkTypeRaw {
+		return constNode(false) // no ARP without a link layer
+	}
 	return &host4Node{o: o, proto: proto, dir: d, mask: mask, addrs: [][]byte{addr}}
 }
 

@@ -52,7 +52,11 @@ func (p *parser) maskSuffix(q qual, v token, v6 bool) int {
 		return -1
 	}
 	if q.addr != aqNet {
-		panic(errAt(t, "mask syntax is for networks only: write net %s%s…", v.text, t.text))
+		sep := "/"
+		if t.text == "mask" {
+			sep = " mask "
+		}
+		panic(errAt(t, "mask syntax is for networks only: write net %s%s…", v.text, sep))
 	}
 	p.next()
 	if t.text == "/" {
@@ -192,7 +196,10 @@ func (p *parser) portValue(q qual, t token) node {
 func (p *parser) portNumber(t token, s string) uint32 {
 	v, ok := parseNumber(s)
 	if !ok {
-		if s != "" && !isNumber(s) && strings.Trim(s, "0123456789") != "" {
+		if strings.Count(s, "-") == 1 {
+			panic(errAt(t, "port takes one number: write portrange %s for a range", s))
+		}
+		if strings.IndexFunc(s, func(r rune) bool { return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' }) >= 0 && !strings.Contains(s, ":") {
 			panic(errAt(t, "cannot use %q: port names are not supported, write a number", s))
 		}
 		panic(errAt(t, "unexpected %v (expected a port number)", t))

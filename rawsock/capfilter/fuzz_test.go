@@ -1,0 +1,53 @@
+package capfilter
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/bpf"
+)
+
+// FuzzCompile checks that the compiler never panics, and that every program it emits
+// assembles, fits the kernel's limit, and runs in the x/net/bpf VM without error
+// on corpus frames and on the fuzzed frame.
+func FuzzCompile(f *testing.F) {
+	for _, e := range conformanceExprs {
+		f.Add(e, []byte{})
+	}
+	for _, fr := range baseCorpus(f) {
+		f.Add("tcp port 80 or udp and host 198.18.1.2", fr.data)
+	}
+	frames := baseCorpus(f)
+	f.Fuzz(func(t *testing.T, expr string, data []byte) {
+		for _, lt := range []LinkType{LinkTypeEthernet, LinkTypeRaw} {
+			prog, err := Compile(expr, lt)
+			if err != nil {
+				var rej *RejectsAllError
+				if !IsSyntax(err) && !errors.As(err, &rej) && !strings.Contains(err.Error(), "capfilter: ") {
+					t.Fatalf("Compile(%q, %v): error without the package prefix: %v", expr, lt, err)
+				}
+				continue
+			}
+			if len(prog) > MaxInstructions {
+				t.Fatalf("Compile(%q, %v): %d instructions", expr, lt, len(prog))
+			}
+			if _, err := bpf.Assemble(prog); err != nil {
+				t.Fatalf("Compile(%q, %v): program does not assemble: %v", expr, lt, err)
+			}
+			vm, err := bpf.NewVM(prog)
+			if err != nil {
+				t.Fatalf("Compile(%q, %v): VM refuses program: %v", expr, lt, err)
+			}
+			run := func(b []byte) {
+				if _, err := vm.Run(b); err != nil {
+					t.Fatalf("Compile(%q, %v): run: %v", expr, lt, err)
+				}
+			}
+			run(data)
+			for _, fr := range frames {
+				run(fr.data)
+			}
+		}
+	})
+}
