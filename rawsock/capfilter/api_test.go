@@ -25,9 +25,9 @@ func TestFilterMatch(t *testing.T) {
 		{"tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn", "ipv4-tcp-443-options", true},
 		{"tcp dst port 443", "ipv4-tcp-443-options", true}, // IHL 8: ports found via ldxb
 		{"udp port 80", "ipv4-udp-frag-first", true},
-		{"udp port 80", "ipv4-udp-frag-later", false}, // only first fragments
+		{"udp port 80", "ipv4-udp-frag-later", false},    // only first fragments
 		{"udp port 53", "ipv6-frag-first-udp-53", false}, // no look past the fragment header
-		{"udp", "ipv6-frag-first-udp-53", true},           // but "udp" does
+		{"udp", "ipv6-frag-first-udp-53", true},          // but "udp" does
 		{"udp port 53", "ipv6-hbh-udp-53", false},
 		{"host 198.18.1.3", "arp-request", true}, // ARP target protocol address
 		{"ether broadcast", "arp-request", true},
