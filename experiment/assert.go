@@ -37,6 +37,8 @@ func (r *run) evaluate(ctx context.Context, e *Expect) Outcome {
 		o.Want, o.Pass, o.Seen = r.checkCall(e.Call)
 	case ExpSocket:
 		o.Want, o.Pass, o.Seen = r.checkSocket(e.Socket)
+	case ExpTrace:
+		o.Want, o.Pass, o.Seen = r.checkTrace(e.Trace)
 	}
 	if e.Desc != "" {
 		o.Want = e.Desc + ": " + o.Want

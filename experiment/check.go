@@ -38,6 +38,15 @@ func (p *parser) check(f *File) {
 			p.errorf(r.n, "no step has id %q (give the step id: %s)", r.name, r.name)
 		}
 	}
+	for _, r := range p.traceRefs {
+		traced := false
+		for _, tr := range f.Trace {
+			traced = traced || tr.Node == r.name
+		}
+		if !traced {
+			p.errorf(r.n, "node %s is not traced: add it under trace: (e.g. trace: {%s: \"\"})", r.name, r.name)
+		}
+	}
 	open := map[string]bool{}
 	p.checkSockets(f.Steps, open)
 	if len(f.Capture) == 0 {

@@ -134,6 +134,7 @@ type parser struct {
 	stepRefs  []stepRef
 	nodeRefs  []stepRef
 	sockRefs  []sockRef
+	traceRefs []stepRef // nodes whose trace events an expectation reads
 }
 
 type epRef struct {
@@ -156,7 +157,7 @@ func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
 	p.errs = append(p.errs, e)
 }
 
-var topKeys = []string{"lab", "sysctls", "nft", "capture", "timeout", "steps", "expect"}
+var topKeys = []string{"lab", "sysctls", "nft", "trace", "capture", "timeout", "steps", "expect"}
 
 func (p *parser) file0(root *yaml.Node, f *File) {
 	var labNode *yaml.Node
@@ -180,6 +181,13 @@ func (p *parser) file0(root *yaml.Node, f *File) {
 				p.nodeRefs = append(p.nodeRefs, stepRef{nk.Value, nk})
 				if s, ok := p.scalar(nv, "nft ruleset of "+nk.Value); ok {
 					f.NFT = append(f.NFT, NodeRuleset{Node: nk.Value, Ruleset: s, Pos: p.pos(nk)})
+				}
+			})
+		case "trace":
+			p.mapping(v, "trace", nil, func(nk, nv *yaml.Node) {
+				p.nodeRefs = append(p.nodeRefs, stepRef{nk.Value, nk})
+				if s, ok := p.scalar(nv, "trace filter of "+nk.Value); ok {
+					f.Trace = append(f.Trace, NodeTrace{Node: nk.Value, Expr: s, Pos: p.pos(nk)})
 				}
 			})
 		case "capture":

@@ -23,7 +23,7 @@ func (p *parser) expects(n *yaml.Node) []*Expect {
 	return out
 }
 
-var expectKinds = []string{"frame", "call", "socket"}
+var expectKinds = []string{"frame", "call", "socket", "trace"}
 
 // expect parses one expectation: a mapping with one kind key (and an optional desc).
 func (p *parser) expect(n *yaml.Node) *Expect {
@@ -49,6 +49,8 @@ func (p *parser) expect(n *yaml.Node) *Expect {
 			e.Call = p.callMatch(v)
 		case ExpSocket:
 			e.Socket = p.socketMatch(v)
+		case ExpTrace:
+			e.Trace = p.traceMatch(v)
 		}
 	})
 	if e.Kind == "" {
@@ -292,4 +294,35 @@ func (p *parser) filterError(v *yaml.Node, expr string, err error) {
 		return
 	}
 	p.errorf(v, "filter %q: %v", expr, strings.TrimPrefix(err.Error(), "capfilter: "))
+}
+
+func (p *parser) traceMatch(n *yaml.Node) *TraceMatch {
+	m := &TraceMatch{Count: -1}
+	p.mapping(n, "trace", []string{"node", "hooks", "chains", "verdicts", "final", "count"}, func(k, v *yaml.Node) {
+		switch k.Value {
+		case "node":
+			m.Node, _ = p.scalar(v, "node")
+			p.nodeRefs = append(p.nodeRefs, stepRef{m.Node, v})
+			p.traceRefs = append(p.traceRefs, stepRef{m.Node, v})
+		case "hooks":
+			for _, h := range p.stringList(v, "hooks") {
+				if !contains([]string{"prerouting", "input", "forward", "output", "postrouting", "ingress", "egress"}, h.Value) {
+					p.errorf(h, "hook %q must be prerouting, input, forward, output, postrouting, ingress or egress", h.Value)
+				}
+				m.Hooks = append(m.Hooks, h.Value)
+			}
+		case "chains":
+			m.Chains = values(p.stringList(v, "chains"))
+		case "verdicts":
+			m.Verdicts = values(p.stringList(v, "verdicts"))
+		case "final":
+			m.Final, _ = p.scalar(v, "final")
+		case "count":
+			m.Count = p.integer(v, "count", 0, 1<<20)
+		}
+	})
+	if m.Node == "" {
+		p.errorf(n, "trace needs node: whose trace events to check")
+	}
+	return m
 }

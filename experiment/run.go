@@ -61,12 +61,13 @@ type Outcome struct {
 
 // run is the state of one experiment run.
 type run struct {
-	f    *File
-	opts Options
-	lab  *testlab.Lab
-	tl   *timeline.Timeline
-	caps *captures
-	poll *statePoller
+	f      *File
+	opts   Options
+	lab    *testlab.Lab
+	tl     *timeline.Timeline
+	caps   *captures
+	poll   *statePoller
+	traces *tracers
 
 	mu      sync.Mutex // guards agents, results, started
 	agents  map[string]*agent.Agent
@@ -104,6 +105,9 @@ func Run(ctx context.Context, f *File, opts Options) (*Result, error) {
 	defer r.closeAgents()
 	begin := time.Now()
 	if err := r.setup(ctx); err != nil {
+		r.poll.stop()
+		r.traces.stop()
+		r.caps.stop()
 		return nil, err
 	}
 	res.Timeline = r.tl
@@ -116,6 +120,7 @@ func Run(ctx context.Context, f *File, opts Options) (*Result, error) {
 		}
 	}
 	r.poll.stop()
+	r.traces.stop()
 	r.caps.stop()
 	res.Outcomes = r.out
 	res.Duration = time.Since(begin)
@@ -145,7 +150,7 @@ func (r *run) setup(ctx context.Context) error {
 	}
 	r.caps = caps
 	r.poll = startPoller(r.lab, r.tl)
-	return nil
+	return r.startTracers(ctx)
 }
 
 // endpoints lists the captured interfaces with the index of each one's link peer.

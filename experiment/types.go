@@ -26,6 +26,7 @@ type File struct {
 	Sysctls []NodeSetting     // in file order
 	NFT     []NodeRuleset     // in file order
 	Capture []testlab.Endpoint
+	Trace   []NodeTrace   // nftables tracing per node
 	Timeout time.Duration // whole run; default DefaultTimeout
 	Steps   []*Step
 	Expect  []*Expect
@@ -47,6 +48,13 @@ type NodeSetting struct {
 type NodeRuleset struct {
 	Node, Ruleset string
 	Pos           Pos
+}
+
+// NodeTrace turns on nftables tracing in a node for packets matching Expr (nft match
+// statements; "" traces every packet).
+type NodeTrace struct {
+	Node, Expr string
+	Pos        Pos
 }
 
 // Action names what a step does.
@@ -137,6 +145,7 @@ const (
 	ExpFrame  ExpectKind = "frame"  // frames seen (or not) on captured links
 	ExpCall   ExpectKind = "call"   // a step's result and errno
 	ExpSocket ExpectKind = "socket" // kernel TCP sockets in a node (sock_diag)
+	ExpTrace  ExpectKind = "trace"  // packets' paths through nftables (trace events)
 )
 
 // Expect is one assertion.
@@ -147,6 +156,19 @@ type Expect struct {
 	Frame  *FrameMatch
 	Call   *CallMatch
 	Socket *SocketMatch
+	Trace  *TraceMatch
+}
+
+// TraceMatch counts traced packets (one nftables trace path each) in a node whose
+// path has the given hooks, chains, rule verdicts and final verdict. Unset fields
+// match anything.
+type TraceMatch struct {
+	Node     string
+	Hooks    []string // e.g. [prerouting, forward, postrouting]
+	Chains   []string // chain names in the order met, without repeats
+	Verdicts []string // the verdicts of the rule events, in order (continue, drop…)
+	Final    string   // accept or drop
+	Count    int      // exact; -1 means at least one
 }
 
 // FrameMatch selects frames and says how many must be seen. Unset fields match
