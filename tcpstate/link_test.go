@@ -51,6 +51,7 @@ func (l *link) peer(c *Conn) *Conn {
 
 // take records an Output of c and puts its segments on the wire.
 func (l *link) take(c *Conn, out Output) {
+	recordTransitions(out.Events)
 	l.events[c] = append(l.events[c], out.Events...)
 	for _, s := range out.Segments {
 		s.Payload = append([]byte(nil), s.Payload...)

@@ -75,9 +75,12 @@ func (c *Conn) windowField(syn bool) uint16 {
 		c.rcvRight = c.rcvNxt
 	}
 	if !c.rcvRight.LessThan(right) || (int(c.rcvRight.Size(right)) < step && c.rcvRight != c.rcvNxt && free < c.cfg.ReceiveBuffer) {
-		// Keep the old edge; round up so the field never advertises less.
+		// Keep the old edge; round up so the field never advertises less, and
+		// accept up to the rounded edge, since that is what the peer sees.
 		gran := seqnum.Size(1)<<scale - 1
-		return uint16(min((c.rcvNxt.Size(c.rcvRight)+gran)>>scale, 0xffff))
+		f := min((c.rcvNxt.Size(c.rcvRight)+gran)>>scale, 0xffff)
+		c.rcvRight = c.rcvNxt.Add(f << scale)
+		return uint16(f)
 	}
 	c.rcvRight = right
 	return uint16(w)
