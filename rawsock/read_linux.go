@@ -128,7 +128,9 @@ func (c *Conn) timestamp() time.Time {
 }
 
 // WriteFrame sends a whole frame, link-layer header included, on a raw socket. The
-// kernel sends it as is: no checksum or length is fixed.
+// kernel sends it as is: no checksum or length is fixed. The frame's EtherType goes
+// into sll_protocol, so that the kernel (and every capture on the interface) sees
+// the protocol the frame carries rather than the one the socket was opened with.
 func (c *Conn) WriteFrame(ctx context.Context, frame []byte) error {
 	if c.cooked {
 		return c.opError("write", errCookedWrite)
@@ -136,8 +138,26 @@ func (c *Conn) WriteFrame(ctx context.Context, frame []byte) error {
 	if len(frame) < 14 {
 		return c.opError("write", errShortFrame)
 	}
-	// For SOCK_RAW the kernel ignores sll_addr, but mdlayher/packet wants one.
-	return c.write(ctx, frame, net.HardwareAddr(frame[0:6]))
+	sa := &unix.SockaddrLinklayer{
+		Protocol: Protocol(binary.BigEndian.Uint16(frame[12:])).Network(),
+		Ifindex:  c.ifindex,
+		Halen:    6,
+	}
+	copy(sa.Addr[:], frame[:6])
+	undo := withDeadline(ctx, c.pc.SetWriteDeadline)
+	defer undo()
+	var serr error
+	err := c.rc.Write(func(fd uintptr) bool {
+		serr = unix.Sendto(int(fd), frame, 0, sa)
+		return serr != unix.EAGAIN
+	})
+	if err == nil && serr != nil {
+		err = os.NewSyscallError("sendto", serr)
+	}
+	if err != nil {
+		return c.opError("write", c.ioError(ctx, err))
+	}
+	return nil
 }
 
 // WriteTo sends a packet without link-layer header on a cooked socket: the kernel

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/spf13/cobra"
+	"golang.org/x/net/bpf"
+
+	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/rawsock/capfilter"
+	"github.com/pktlab/pktlab/testlab"
+)
+
+func init() { rootCmd.AddCommand(newCaptureCmd()) }
+
+// captureOpts are the flags of pktlab capture.
+type captureOpts struct {
+	filter   string
+	write    string
+	count    int
+	cooked   bool
+	promisc  bool
+	proto    string
+	pcap     bool
+	print    bool
+	verbose  bool
+	hex      bool
+	asJSON   bool
+	duration time.Duration
+}
+
+func newCaptureCmd() *cobra.Command {
+	var o captureOpts
+	c := &cobra.Command{
+		Use:   "capture LAB NODE:IF [NODE:IF...]",
+		Short: "Capture frames on lab interfaces, like tcpdump, merged in time order",
+		Long: `Opens a packet socket on each NODE:IF inside its node and prints every frame as
+tcpdump -n would, prefixed by node:iface, merged across interfaces in timestamp order.
+-f takes a tcpdump filter expression, compiled to classic BPF and attached in the kernel
+before the socket is bound. --promisc joins the interface's promiscuous membership
+(PACKET_ADD_MEMBERSHIP), which the kernel drops when pktlab exits, however it exits.
+-w writes a pcapng file with one interface named "node:iface" per capture point (or
+classic pcap with --pcap). Stops at Ctrl-C, after -c frames or after --duration, and
+then prints the kernel's received and dropped counts per interface on stderr.`,
+		Example: `  sudo pktlab capture crs client:eth0
+  sudo pktlab capture crs router:eth0 router:eth1 -f 'tcp port 80' -c 10
+  sudo pktlab capture crs client:eth0 server:eth0 -w both.pcapng --duration 5s
+  sudo pktlab capture crs client:eth0 --cooked --protocol arp
+  sudo pktlab capture crs server:eth0 --json -c 1`,
+		Args: cobraArgs(cobra.MinimumNArgs(2)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runCapture(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], args[1:], &o)
+		},
+	}
+	f := c.Flags()
+	f.StringVarP(&o.filter, "filter", "f", "", "tcpdump filter expression, run in the kernel")
+	f.StringVarP(&o.write, "write", "w", "", "write frames to this pcapng file (pcap with --pcap)")
+	f.IntVarP(&o.count, "count", "c", 0, "stop after this many frames (0: no limit)")
+	f.BoolVar(&o.cooked, "cooked", false, "SOCK_DGRAM: frames without their Ethernet header")
+	f.BoolVar(&o.promisc, "promisc", false, "promiscuous mode by PACKET_ADD_MEMBERSHIP")
+	f.StringVar(&o.proto, "protocol", "all", "socket protocol: all, ip, arp, ip6 or an EtherType number")
+	f.BoolVar(&o.pcap, "pcap", false, "with -w, write classic pcap instead of pcapng")
+	f.BoolVar(&o.print, "print", false, "with -w, also print the frames")
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "print every header field under each line")
+	f.BoolVarP(&o.hex, "hex", "x", false, "print a hex dump of each packet, as tcpdump -x")
+	f.BoolVar(&o.asJSON, "json", false, "print one JSON object per frame")
+	f.DurationVar(&o.duration, "duration", 0, "stop after this long (0: until Ctrl-C)")
+	return c
+}
+
+// endpoint is a NODE:IF argument resolved in a lab.
+type endpoint struct {
+	node  *testlab.Node
+	iface string
+}
+
+func (e endpoint) String() string { return e.node.Name() + ":" + e.iface }
+
+// parseEndpoints resolves NODE:IF arguments (exit 2 on bad input).
+func parseEndpoints(l *testlab.Lab, args []string) ([]endpoint, error) {
+	var eps []endpoint
+	for _, a := range args {
+		node, iface, ok := strings.Cut(a, ":")
+		if !ok || node == "" || iface == "" {
+			return nil, usageError("%q: want NODE:IF, e.g. client:eth0", a)
+		}
+		n, err := lookupNode(l, node)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := n.Interface(iface); err != nil {
+			return nil, usageError("%v", err)
+		}
+		eps = append(eps, endpoint{n, iface})
+	}
+	return eps, nil
+}
+
+// compileFilter compiles a tcpdump expression for a raw (Ethernet) or cooked socket
+// (frames from the network header on). Syntax errors exit 2.
+func compileFilter(expr string, cooked bool) ([]bpf.Instruction, error) {
+	if expr == "" {
+		return nil, nil
+	}
+	lt := capfilter.LinkTypeEthernet
+	if cooked {
+		lt = capfilter.LinkTypeRaw
+	}
+	prog, err := capfilter.Compile(expr, lt)
+	if err != nil {
+		return nil, usageError("filter %q: %v", expr, err)
+	}
+	return prog, nil
+}
+
+func runCapture(ctx context.Context, stdout, stderr io.Writer, labName string, args []string, o *captureOpts) error {
+	proto, err := rawsock.ParseProtocol(o.proto)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	prog, err := compileFilter(o.filter, o.cooked)
+	if err != nil {
+		return err
+	}
+	l, err := openLab(labName)
+	if err != nil {
+		return err
+	}
+	defer l.Release()
+	eps, err := parseEndpoints(l, args)
+	if err != nil {
+		return err
+	}
+	var conns []*rawsock.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	var fis []rawsock.FileInterface
+	for _, ep := range eps {
+		c, err := rawsock.Open(ep.node, ep.iface, &rawsock.Config{Cooked: o.cooked, Protocol: proto, Promisc: o.promisc, Filter: prog})
+		if err != nil {
+			return err
+		}
+		conns = append(conns, c)
+		fis = append(fis, rawsock.FileInterface{Name: ep.String(), Cooked: o.cooked, Filter: o.filter})
+	}
+	p := &framePrinter{w: stdout, verbose: o.verbose, hex: o.hex, asJSON: o.asJSON, names: fis, s: rawsock.NewSummarizer()}
+	var fw *rawsock.FileWriter
+	if o.write != "" {
+		f, err := os.Create(o.write)
+		if err != nil {
+			return usageError("capture file: %v", err)
+		}
+		defer f.Close()
+		newW := rawsock.NewPcapngWriter
+		if o.pcap {
+			newW = rawsock.NewPcapWriter
+		}
+		if fw, err = newW(f, fis); err != nil {
+			return usageError("%v", err)
+		}
+		defer fw.Flush()
+	}
+	if o.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.duration)
+		defer cancel()
+	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	fmt.Fprintf(stderr, "pktlab: capturing on %s (Ctrl-C to stop)\n", strings.Join(args, " "))
+	n := 0
+	err = rawsock.Capture(ctx, conns, func(c rawsock.Captured) error {
+		if o.count > 0 && n >= o.count {
+			return nil
+		}
+		n++
+		if fw != nil {
+			if err := fw.WriteFrame(c.Source, &c.Frame); err != nil {
+				return err
+			}
+		}
+		if fw == nil || o.print {
+			if err := p.print(c.Source, c.Frame.Time, linkOf(o.cooked), frameBytes(&c.Frame, o.cooked), c.Frame.Length); err != nil {
+				return err
+			}
+		}
+		if o.count > 0 && n >= o.count {
+			stop()
+		}
+		return nil
+	})
+	fmt.Fprintf(stderr, "%d frames captured\n", n)
+	for i, c := range conns {
+		st, serr := c.Stats()
+		if serr != nil {
+			err = errorsJoin(err, serr)
+			continue
+		}
+		fmt.Fprintf(stderr, "%s: %d received by filter, %d dropped by kernel\n", fis[i].Name, st.Received, st.Dropped)
+	}
+	return err
+}
+
+func linkOf(cooked bool) layers.LinkType {
+	if cooked {
+		return layers.LinkTypeLinuxSLL
+	}
+	return layers.LinkTypeEthernet
+}
+
+// frameBytes returns what the summary reads: for a cooked frame, a Linux cooked
+// header in front of the packet, as tcpdump -i any shows.
+func frameBytes(f *rawsock.Frame, cooked bool) []byte {
+	if !cooked {
+		return f.Data
+	}
+	return append(rawsock.AppendSLL(nil, f), f.Data...)
+}

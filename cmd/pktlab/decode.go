@@ -1,0 +1,107 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/spf13/cobra"
+
+	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/rawsock/capfilter"
+)
+
+func init() { rootCmd.AddCommand(newDecodeCmd()) }
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+func newDecodeCmd() *cobra.Command {
+	var filter string
+	var verbose, hex, asJSON bool
+	c := &cobra.Command{
+		Use:   "decode FILE",
+		Short: "Print the frames of a pcap or pcapng file, like tcpdump -n -r",
+		Long: `Reads a pcap or pcapng file (such as one written by pktlab capture -w) and prints one
+tcpdump -n style line per frame, prefixed by the interface name the pcapng file gives it.
+-f keeps only frames matching a tcpdump filter expression (run in the BPF VM); -v adds
+every header field, -x a hex dump from the network header on, as tcpdump -x.`,
+		Example: `  pktlab decode both.pcapng
+  pktlab decode both.pcapng -f 'tcp[tcpflags] & tcp-syn != 0' -v
+  pktlab decode trace.pcap -x
+  pktlab decode trace.pcap --json`,
+		Args: cobraArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDecode(cmd.OutOrStdout(), args[0], filter, verbose, hex, asJSON)
+		},
+	}
+	c.Flags().StringVarP(&filter, "filter", "f", "", "tcpdump filter expression")
+	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "print every header field under each line")
+	c.Flags().BoolVarP(&hex, "hex", "x", false, "print a hex dump of each packet, as tcpdump -x")
+	c.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per frame")
+	return c
+}
+
+func runDecode(w io.Writer, path, filter string, verbose, hex, asJSON bool) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	defer f.Close()
+	r, err := rawsock.NewFileReader(f)
+	if err != nil {
+		return usageError("%s: %v", path, err)
+	}
+	filters := map[layers.LinkType]*capfilter.Filter{}
+	p := &framePrinter{w: w, verbose: verbose, hex: hex, asJSON: asJSON, s: rawsock.NewSummarizer()}
+	for {
+		fr, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if filter != "" {
+			ok, err := matchFilter(filters, filter, fr.Link, fr.Data)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+		}
+		p.names = p.names[:0]
+		for _, n := range r.Interfaces {
+			p.names = append(p.names, rawsock.FileInterface{Name: n})
+		}
+		if err := p.print(fr.Interface, fr.Time, fr.Link, fr.Data, fr.Length); err != nil {
+			return err
+		}
+	}
+}
+
+// matchFilter runs expr, compiled once per link type, on a frame. Linux cooked frames
+// are matched from their network header on.
+func matchFilter(cache map[layers.LinkType]*capfilter.Filter, expr string, link layers.LinkType, data []byte) (bool, error) {
+	lt := capfilter.LinkTypeEthernet
+	switch link {
+	case layers.LinkTypeEthernet:
+	case layers.LinkTypeLinuxSLL:
+		lt, data = capfilter.LinkTypeRaw, data[min(16, len(data)):]
+	case layers.LinkTypeRaw:
+		lt = capfilter.LinkTypeRaw
+	default:
+		return false, usageError("filter on link type %v is not supported", link)
+	}
+	flt := cache[link]
+	if flt == nil {
+		var err error
+		if flt, err = capfilter.New(expr, lt); err != nil {
+			return false, usageError("filter %q: %v", expr, err)
+		}
+		cache[link] = flt
+	}
+	return flt.Match(data), nil
+}
