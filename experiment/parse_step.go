@@ -28,6 +28,7 @@ var actionArgs = map[Action][]string{
 	ActExec:       {"ok"},
 	ActWait:       {},
 	ActParallel:   {"steps"},
+	ActCraft:      {},
 }
 
 var commonKeys = []string{"node", "id", "timeout", "expect"}
@@ -221,6 +222,8 @@ func (p *parser) action(s *Step, k, v *yaml.Node) {
 		s.Until = p.expect(v)
 	case ActParallel:
 		s.ID, _ = p.scalar(v, "parallel group name")
+	case ActCraft:
+		s.Craft = p.craft(v)
 	default:
 		if name, ok := p.scalar(v, string(s.Action)+" socket name"); ok {
 			if name == "" {

@@ -57,7 +57,7 @@ func TestParseErrors(t *testing.T) {
 			[]string{"x.yaml:3:27: lab: interface client:eth0 is in no link; add it to links or remove it", "x.yaml:3:34: lab: client:eth0: address 10.0.0.1/24 is outside the lab ranges"}},
 		{"lab path missing", "lab: nope.yaml\nsteps: [{sleep: 1s}]\n", []string{"x.yaml:1:6: lab \"nope.yaml\": open testdata/nope.yaml: no such file or directory"}},
 		{"bad duration", labOK + "steps: [{sleep: 2 seconds}]\n", []string{"x.yaml:7:17: sleep \"2 seconds\" is not a duration: write it in Go syntax, like 500ms, 2s or 1m30s"}},
-		{"no action", labOK + "steps: [{node: client}]\n", []string{"x.yaml:7:9: step has no action: give one of accept, close, connect, epoll, exec, listen, nft, parallel, recv, send, setsockopt, shutdown, sleep, sockerror, socket, sysctl, wait"}},
+		{"no action", labOK + "steps: [{node: client}]\n", []string{"x.yaml:7:9: step has no action: give one of accept, close, connect, craft, epoll, exec, listen, nft, parallel, recv, send, setsockopt, shutdown, sleep, sockerror, socket, sysctl, wait"}},
 		{"two actions", labOK + "steps: [{node: client, close: c, connect: c}]\n", []string{"x.yaml:7:34: a step does one thing: it has both \"close\" and \"connect\" (split it into two steps)"}},
 		{"unknown step key", labOK + "steps: [{node: client, connect: c, addr: 198.18.1.1:80, port: 80}]\n", []string{"x.yaml:7:57: unknown key \"port\" in connect step (known: connect, node, id, timeout, expect, addr, nonblock, bind, opts, udp)"}},
 		{"no node", labOK + "steps: [{connect: c, addr: 198.18.1.1:80}]\n", []string{"x.yaml:7:9: connect step needs node: which lab node it runs on"}},

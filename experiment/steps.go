@@ -64,6 +64,12 @@ func (r *run) step(ctx context.Context, s *Step) error {
 			}
 		}
 		return nil
+	case ActCraft:
+		if err := sendCraft(ctx, r.lab.Node(s.Node), s.Craft); err != nil {
+			return fmt.Errorf("%s: craft on %s: %w", s.Pos, s.Node, err)
+		}
+		r.tl.Add(time.Now(), timeline.KindNote, s.Node, "sent crafted "+s.Craft.String())
+		return nil
 	case ActNFT:
 		if err := applyNFT(ctx, r.lab.Node(s.Node), s.Ruleset); err != nil {
 			return fmt.Errorf("%s: %w", s.Pos, err)

@@ -79,6 +79,7 @@ const (
 	ActExec       Action = "exec"       // run a program in the node
 	ActWait       Action = "wait"       // wait until an expectation holds, or timeout
 	ActParallel   Action = "parallel"   // run branches at the same time
+	ActCraft      Action = "craft"      // send a crafted IPv4 packet through a raw socket
 )
 
 // Step is one thing the experiment does.
@@ -114,6 +115,7 @@ type Step struct {
 	MustOK   bool          // exec: fail the run when the program fails
 	Until    *Expect       // wait
 	Branches [][]*Step     // parallel
+	Craft    *Craft        // craft
 	Expect   []*Expect     // checked right after the step
 }
 
