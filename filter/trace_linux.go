@@ -130,6 +130,11 @@ func (t *Tracer) run(ctx context.Context, r *resolver) {
 			if err != nil || e.Table == TraceTable {
 				continue
 			}
+			if e.Type == TraceRule && e.RuleHandle == 0 && e.Verdict == "continue" {
+				// The kernel traces the end-of-chain sentinel rule (nf_tables_core.c
+				// nft_do_chain, last_rule) before the policy event; it is no rule.
+				continue
+			}
 			e.Time = now
 			r.resolve(ctx, &e)
 			select {

@@ -295,3 +295,6 @@ const (
 )
 
 const maxPrio = math.MaxInt32
+
+// HookName returns nft's name for the chain's hook in a table of family f.
+func (b *BaseChain) HookName(f Family) string { return hookName(f, b.Hook) }

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pktlab/pktlab/nat"
+)
+
+func init() { rootCmd.AddCommand(newNatCmd()) }
+
+func newNatCmd() *cobra.Command {
+	var asJSON, watch, flush bool
+	c := &cobra.Command{
+		Use:   "nat LAB NODE conntrack",
+		Short: "Show, watch or flush a lab node's connection tracking table",
+		Long: `Lists the node's conntrack entries with their original and reply tuples (a NATed
+connection's reply tuple is not the original reversed: the difference is the translation),
+TCP state, timeout and mark. --watch prints new, updated and destroyed entries as they
+happen until Ctrl-C. --flush empties the node's table. NAT rules themselves are nftables
+rules: apply them with "pktlab nft LAB NODE apply".`,
+		Example: `  sudo pktlab nat crs router conntrack
+  sudo pktlab nat crs router conntrack --json
+  sudo pktlab nat crs router conntrack --watch
+  sudo pktlab nat crs router conntrack --flush`,
+		Args:              cobraArgs(cobra.ExactArgs(3)),
+		ValidArgsFunction: completeLabNode,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if args[2] != "conntrack" {
+				return usageError("pktlab nat: unknown action %q (conntrack)", args[2])
+			}
+			if watch && flush {
+				return usageError("pktlab nat: --watch and --flush exclude each other")
+			}
+			lab, err := openLab(args[0])
+			if err != nil {
+				return err
+			}
+			defer lab.Release()
+			node, err := lookupNode(lab, args[1])
+			if err != nil {
+				return err
+			}
+			ct, err := nat.ForNode(node)
+			if err != nil {
+				return err
+			}
+			ctx, out := cmd.Context(), cmd.OutOrStdout()
+			switch {
+			case flush:
+				return ct.Flush(ctx)
+			case watch:
+				events, wait, err := ct.Watch(ctx)
+				if err != nil {
+					return err
+				}
+				enc := json.NewEncoder(out)
+				for ev := range events {
+					if asJSON {
+						enc.Encode(struct {
+							Type string `json:"type"`
+							nat.Event
+						}{ev.Type.String(), ev})
+						continue
+					}
+					fmt.Fprintf(out, "[%s] %-7s %s\n", ev.Time.Format("15:04:05.000"), ev.Type, ev.Entry)
+				}
+				return wait()
+			}
+			es, err := ct.List(ctx)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if es == nil {
+					es = []nat.Entry{}
+				}
+				return writeJSON(out, es)
+			}
+			return printConntrack(out, es)
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print entries (or events) as JSON")
+	c.Flags().BoolVar(&watch, "watch", false, "print conntrack events until interrupted")
+	c.Flags().BoolVar(&flush, "flush", false, "remove every conntrack entry of the node")
+	return c
+}
+
+func printConntrack(w io.Writer, es []nat.Entry) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROTO\tSTATE\tTIMEOUT\tORIGINAL\tREPLY\tMARK")
+	for _, e := range es {
+		state := e.State
+		if state == "" {
+			state = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%ds\t%s\t%s\t%d\n", e.ProtoName(), state, int(e.Timeout.Seconds()), e.Orig, e.Reply, e.Mark)
+	}
+	return tw.Flush()
+}
