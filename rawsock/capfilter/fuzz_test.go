@@ -39,9 +39,26 @@ func FuzzCompile(f *testing.F) {
 			if err != nil {
 				t.Fatalf("Compile(%q, %v): VM refuses program: %v", expr, lt, err)
 			}
+			// The unoptimized program is the reference for the optimizer.
+			plain, err := compile(expr, lt, false)
+			if err != nil {
+				if strings.Contains(err.Error(), "kernel's limit") {
+					continue
+				}
+				t.Fatalf("unoptimized compile(%q, %v): %v", expr, lt, err)
+			}
+			ref, err := bpf.NewVM(plain)
+			if err != nil {
+				t.Fatalf("unoptimized compile(%q, %v): VM refuses program: %v", expr, lt, err)
+			}
 			run := func(b []byte) {
-				if _, err := vm.Run(b); err != nil {
+				got, err := vm.Run(b)
+				if err != nil {
 					t.Fatalf("Compile(%q, %v): run: %v", expr, lt, err)
+				}
+				want, _ := ref.Run(b)
+				if got != want {
+					t.Fatalf("Compile(%q, %v) on % x: optimized program returns %d, unoptimized %d", expr, lt, b, got, want)
 				}
 			}
 			run(data)

@@ -2,6 +2,7 @@ package capfilter
 
 import (
 	"fmt"
+	"strings"
 
 	"golang.org/x/net/bpf"
 )
@@ -24,14 +25,24 @@ type fact struct {
 	out  bool
 }
 
-// regs is what is known about the registers on entry to an op.
+// regs is what is known on entry to an op: which values A and X hold, and what
+// the jumps taken so far proved about values, keyed by value (so a fact about the
+// EtherType survives loading the IP address and reloading the EtherType).
 type regs struct {
-	a, x  string // value keys, "" when unknown
-	facts []fact // about A
+	a, x  string            // value keys, "" when unknown
+	facts map[string][]fact // value key -> facts
 }
 
 func (r regs) with(f fact) regs {
-	r.facts = append(append([]fact(nil), r.facts...), f)
+	if r.a == "" {
+		return r
+	}
+	m := make(map[string][]fact, len(r.facts)+1)
+	for k, v := range r.facts {
+		m[k] = v
+	}
+	m[r.a] = append(append([]fact(nil), r.facts[r.a]...), f)
+	r.facts = m
 	return r
 }
 
@@ -40,27 +51,32 @@ func merge(p *regs, q regs) *regs {
 		c := q
 		return &c
 	}
-	out := regs{}
+	out := regs{facts: make(map[string][]fact)}
 	if p.a == q.a {
 		out.a = p.a
-		for _, f := range p.facts {
-			for _, g := range q.facts {
+	}
+	if p.x == q.x {
+		out.x = p.x
+	}
+	for k, fs := range p.facts {
+		for _, f := range fs {
+			for _, g := range q.facts[k] {
 				if f == g {
-					out.facts = append(out.facts, f)
+					out.facts[k] = append(out.facts[k], f)
 					break
 				}
 			}
 		}
-	}
-	if p.x == q.x {
-		out.x = p.x
 	}
 	return &out
 }
 
 // decide returns the outcome of "A cond val" if the facts settle it.
 func (r regs) decide(cond bpf.JumpTest, val uint32) (out, known bool) {
-	for _, f := range r.facts {
+	if r.a == "" {
+		return false, false
+	}
+	for _, f := range r.facts[r.a] {
 		if f.cond == cond && f.val == val {
 			return f.out, true
 		}
@@ -82,7 +98,7 @@ func compare2(c bpf.JumpTest, a, v uint32) bool {
 // isLoad reports whether the op only loads (so it can be dropped when redundant).
 func step(in bpf.Instruction, r regs) (next regs, key string, isLoad, toX bool) {
 	next = regs{a: r.a, x: r.x, facts: r.facts}
-	setA := func(k string) { next.a, next.facts = k, nil }
+	setA := func(k string) { next.a = k }
 	switch in := in.(type) {
 	case bpf.LoadAbsolute:
 		key, isLoad = fmt.Sprintf("[%d:%d]", in.Off, in.Size), true
@@ -197,8 +213,6 @@ func optimizeJump(ops []op, pos map[label]int, in map[label]*regs, o *op, cur re
 		st := cur
 		if !o.useX {
 			st = cur.with(fact{o.cond, o.val, out})
-		} else {
-			st.facts = nil
 		}
 		l, st2 := thread(ops, pos, target, st)
 		in[l] = merge(in[l], st2)
@@ -211,10 +225,14 @@ func optimizeJump(ops []op, pos map[label]int, in map[label]*regs, o *op, cur re
 	}
 }
 
-// thread follows target through redundant loads, decided jumps and "ja", and
-// returns the last label reached by a jump and the register state there.
+// thread follows target through loads, decided jumps and "ja", and returns the
+// last label reached by a jump where the edge may land, and the register state
+// there. Passing a load that is not redundant is simulated only: the edge may then
+// land only where the code overwrites A before reading it.
 func thread(ops []op, pos map[label]int, target label, st regs) (label, regs) {
 	best, bestSt := target, st
+	orig := st
+	aReal := true
 	i := pos[target]
 	for steps := 0; i < len(ops) && steps < 10000; steps++ {
 		o := ops[i]
@@ -222,8 +240,10 @@ func thread(ops []op, pos map[label]int, target label, st regs) (label, regs) {
 		case o.mark:
 			i++
 		case o.isJa:
-			best, bestSt = o.jt, st
 			i = pos[o.jt]
+			if l, s, ok := landing(ops, i, o.jt, st, orig, aReal); ok {
+				best, bestSt = l, s
+			}
 		case o.isJump:
 			if o.useX {
 				return best, bestSt
@@ -236,17 +256,54 @@ func thread(ops []op, pos map[label]int, target label, st regs) (label, regs) {
 			if out {
 				l = o.jt
 			}
-			best, bestSt = l, st
 			i = pos[l]
+			if lb, s, ok := landing(ops, i, l, st, orig, aReal); ok {
+				best, bestSt = lb, s
+			}
 		default:
-			_, key, isLoad, toX := step(o.ins, st)
-			if !isLoad || (toX && key != st.x) || (!toX && key != st.a) {
+			next, key, isLoad, toX := step(o.ins, st)
+			switch {
+			case isLoad && toX && key == st.x:
+			case isLoad && !toX && key == st.a:
+			case isLoad && !toX && key != "" && !strings.HasPrefix(key, "#"):
+				st.a, aReal = next.a, false
+			default:
 				return best, bestSt
 			}
 			i++
 		}
 	}
 	return best, bestSt
+}
+
+// landing reports whether an edge whose simulated state is st may land at label l
+// (ops index i), and the real state it lands with.
+func landing(ops []op, i int, l label, st, orig regs, aReal bool) (label, regs, bool) {
+	if aReal {
+		return l, st, true
+	}
+	for i < len(ops) && ops[i].mark {
+		i++
+	}
+	if i == len(ops) || ops[i].isJump || ops[i].isJa {
+		return 0, regs{}, false
+	}
+	switch in := ops[i].ins.(type) {
+	case bpf.LoadAbsolute, bpf.LoadExtension, bpf.RetConstant:
+	case bpf.LoadConstant:
+		if in.Dst != bpf.RegA {
+			return 0, regs{}, false
+		}
+	case bpf.LoadScratch:
+		if in.Dst != bpf.RegA {
+			return 0, regs{}, false
+		}
+	default:
+		return 0, regs{}, false
+	}
+	real := st
+	real.a = orig.a
+	return l, real, true
 }
 
 // compact drops dead ops, jumps to the next instruction, and labels nobody uses.
