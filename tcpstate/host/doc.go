@@ -1,0 +1,28 @@
+// Package host runs tcpstate's machine on a lab node's interface through a packet
+// socket: pktlab's userspace TCP host.
+//
+// In own-address mode (the default) the host has IPv4/IPv6 addresses and a MAC that
+// the node's kernel does not have. It answers ARP requests and neighbour
+// solicitations for them, replies to ping, resolves its next hop (on-link or through
+// the gateway it is given) with its own ARP requests and solicitations, and
+// demultiplexes arriving segments to connections and listeners; a segment that
+// reaches neither is answered with a RST (RFC 9293 §3.10.7.1). The kernel never sees
+// these flows as its own: frames to the host's MAC arrive at the node as
+// PACKET_OTHERHOST and the IP stack drops them.
+//
+// In shared mode the host uses the node's own address and MAC. The kernel then sees
+// every segment of the userspace connections and, having no socket for them, would
+// answer each with a RST; so the host installs, inside the node only, an nftables
+// table (pktlab-tcp) that drops the kernel's outgoing RSTs from the ports the host
+// uses, reports that as an Event, and removes the table when it closes. That is the
+// lesson of raw-socket TCP.
+//
+// Conns satisfy net.Conn (deadlines included) and add CloseWrite, Abort and
+// SetLinger. One goroutine reads frames and one runs timers; both are owned by the
+// Host and stop when Close returns. The host never prints: everything it does is an
+// Event given to Config.Events.
+//
+// What host must not touch: the host machine's network namespace (its socket and
+// its nftables table live in the lab node), the node's addresses, routes and
+// neighbour table, and any nftables table but its own.
+package host

@@ -1,0 +1,70 @@
+package host
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/pktlab/pktlab/tcpstate"
+)
+
+// EventKind says what a host Event reports.
+type EventKind uint8
+
+// Host event kinds.
+const (
+	EventTCP      EventKind = iota + 1 // a connection's tcpstate.Event, in TCP
+	EventNeighbor                      // ARP / neighbour discovery answered or learnt
+	EventPing                          // an echo request answered
+	EventFirewall                      // the shared-mode nftables table changed
+	EventError                         // a socket error the host survived
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventTCP:
+		return "tcp"
+	case EventNeighbor:
+		return "neighbor"
+	case EventPing:
+		return "ping"
+	case EventFirewall:
+		return "firewall"
+	case EventError:
+		return "error"
+	}
+	return fmt.Sprintf("EventKind(%d)", uint8(k))
+}
+
+// Event is one thing the host did or saw.
+type Event struct {
+	Time          time.Time
+	Kind          EventKind
+	Local, Remote netip.AddrPort // for EventTCP
+	TCP           tcpstate.Event
+	// Frame is the Ethernet frame of a segment event or of a neighbour/ping
+	// reply (a copy, the caller may keep it).
+	Frame []byte
+	// Info is a snapshot of the connection's variables for EventTCP.
+	Info tcpstate.Info
+	Text string
+}
+
+func (e Event) String() string {
+	if e.Kind == EventTCP {
+		return fmt.Sprintf("%v %v: %v", e.Local, e.Remote, e.TCP)
+	}
+	return fmt.Sprintf("%v: %s", e.Kind, e.Text)
+}
+
+func (h *Host) hostEvent(k EventKind, text string) {
+	if h.cfg.Events != nil {
+		h.cfg.Events(Event{Time: time.Now(), Kind: k, Text: text})
+	}
+}
+
+func (h *Host) frameEvent(k EventKind, text string, frame []byte) {
+	if h.cfg.Events != nil {
+		h.cfg.Events(Event{Time: time.Now(), Kind: k, Text: text, Frame: append([]byte(nil), frame...)})
+	}
+}

@@ -1,0 +1,201 @@
+package host
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/pktlab/pktlab/tcpstate"
+)
+
+// input handles one received frame. Called with h.mu held.
+func (h *Host) input(frame []byte, at time.Time) {
+	if len(frame) < 14 {
+		return
+	}
+	dst := net.HardwareAddr(frame[:6])
+	if !bytes.Equal(dst, h.mac) && dst[0]&1 == 0 {
+		return // unicast to someone else
+	}
+	if err := h.dec.Decode(frame); err != nil {
+		return
+	}
+	d := h.dec
+	var src, dstIP netip.Addr
+	for _, t := range d.Decoded {
+		switch t {
+		case layers.LayerTypeARP:
+			h.arpInput(&d.ARP)
+			return
+		case layers.LayerTypeIPv4:
+			src, _ = netip.AddrFromSlice(d.IPv4.SrcIP)
+			dstIP, _ = netip.AddrFromSlice(d.IPv4.DstIP)
+		case layers.LayerTypeIPv6:
+			src, _ = netip.AddrFromSlice(d.IPv6.SrcIP)
+			dstIP, _ = netip.AddrFromSlice(d.IPv6.DstIP)
+		case layers.LayerTypeICMPv4:
+			if h.isOurs(dstIP) && !h.cfg.Shared {
+				h.pingInput4(src, dstIP, &d.ICMPv4)
+			}
+			return
+		case layers.LayerTypeICMPv6:
+			h.icmp6Input(src, dstIP, &d.ICMPv6, net.HardwareAddr(frame[6:12]))
+			return
+		case layers.LayerTypeTCP:
+			if h.isOurs(dstIP) && !d.Fragment {
+				h.learn(src, net.HardwareAddr(frame[6:12]), false)
+				h.tcpInput(src, dstIP, &d.TCP)
+			}
+			return
+		}
+	}
+}
+
+// learn records a neighbour and sends frames that waited for it.
+func (h *Host) learn(a netip.Addr, mac net.HardwareAddr, announce bool) {
+	if !a.IsValid() || a.IsUnspecified() {
+		return
+	}
+	old, ok := h.neigh[a]
+	if ok && bytes.Equal(old, mac) {
+		return
+	}
+	h.neigh[a] = append(net.HardwareAddr(nil), mac...)
+	if announce {
+		h.hostEvent(EventNeighbor, fmt.Sprintf("learnt %v is at %v", a, mac))
+	}
+	if p := h.pending[a]; p != nil {
+		delete(h.pending, a)
+		for _, f := range p.frames {
+			copy(f[:6], mac)
+			h.sock.WriteFrame(h.ctx, f)
+		}
+	}
+}
+
+// tcpInput demultiplexes a segment to its connection or listener, or answers it
+// with a RST (RFC 9293 §3.10.7.1).
+func (h *Host) tcpInput(src, dst netip.Addr, t *layers.TCP) {
+	seg := segmentOf(t)
+	local := netip.AddrPortFrom(dst, uint16(t.DstPort))
+	remote := netip.AddrPortFrom(src, uint16(t.SrcPort))
+	if c := h.conns[connKey{local, remote}]; c != nil {
+		h.apply(c, c.m.HandleSegment(time.Now(), &seg))
+		h.reap()
+		return
+	}
+	if l := h.listeners[local.Port()]; l != nil && seg.Flags&(tcpstate.FlagSYN|tcpstate.FlagACK|tcpstate.FlagRST) == tcpstate.FlagSYN {
+		l.synInput(local, remote, &seg)
+		return
+	}
+	if h.cfg.Shared && h.ports[local.Port()] == 0 {
+		return // the kernel's own flow
+	}
+	rst, ok := tcpstate.Reset(&seg)
+	if !ok {
+		return
+	}
+	h.sendSegment(local, remote, &rst, func(frame []byte) {
+		if h.cfg.Events != nil {
+			h.cfg.Events(Event{Time: time.Now(), Kind: EventTCP, Local: local, Remote: remote, Frame: append([]byte(nil), frame...),
+				TCP: tcpstate.Event{Time: time.Now(), Kind: tcpstate.EventSegmentSent, Segment: rst, Cause: "segment for no connection: RST (RFC 9293 §3.10.7.1)"}})
+		}
+	})
+}
+
+func (h *Host) arpInput(a *layers.ARP) {
+	spa, _ := netip.AddrFromSlice(a.SourceProtAddress)
+	tpa, _ := netip.AddrFromSlice(a.DstProtAddress)
+	h.learn(spa, net.HardwareAddr(a.SourceHwAddress), a.Operation == layers.ARPReply)
+	if a.Operation != layers.ARPRequest || h.cfg.Shared || !h.isOurs(tpa) {
+		return
+	}
+	reply := &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
+		Operation: layers.ARPReply, SourceHwAddress: h.mac, SourceProtAddress: tpa.AsSlice(),
+		DstHwAddress: a.SourceHwAddress, DstProtAddress: a.SourceProtAddress}
+	eth := &layers.Ethernet{SrcMAC: h.mac, DstMAC: a.SourceHwAddress, EthernetType: layers.EthernetTypeARP}
+	h.writeLayers(fmt.Sprintf("ARP reply: %v is at %v", tpa, h.mac), EventNeighbor, eth, reply)
+}
+
+func (h *Host) pingInput4(src, dst netip.Addr, ic *layers.ICMPv4) {
+	if ic.TypeCode.Type() != layers.ICMPv4TypeEchoRequest {
+		return
+	}
+	mac, ok := h.neigh[h.nextHop(src)]
+	if !ok {
+		return
+	}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolICMPv4, SrcIP: dst.AsSlice(), DstIP: src.AsSlice()}
+	reply := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoReply, 0), Id: ic.Id, Seq: ic.Seq}
+	eth := &layers.Ethernet{SrcMAC: h.mac, DstMAC: mac, EthernetType: layers.EthernetTypeIPv4}
+	h.writeLayers(fmt.Sprintf("echo reply to %v", src), EventPing, eth, ip, reply, gopacket.Payload(ic.Payload))
+}
+
+// icmp6Input answers neighbour solicitations for our addresses (RFC 4861 §7.2.4)
+// and echo requests, and learns from advertisements.
+func (h *Host) icmp6Input(src, dst netip.Addr, ic *layers.ICMPv6, srcMAC net.HardwareAddr) {
+	switch ic.TypeCode.Type() {
+	case layers.ICMPv6TypeNeighborSolicitation:
+		var ns layers.ICMPv6NeighborSolicitation
+		if ns.DecodeFromBytes(ic.Payload, gopacket.NilDecodeFeedback) != nil {
+			return
+		}
+		h.learn(src, srcMAC, false)
+		target, _ := netip.AddrFromSlice(ns.TargetAddress)
+		if h.cfg.Shared || !h.isOurs(target) || !src.IsValid() || src.IsUnspecified() {
+			return
+		}
+		na := &layers.ICMPv6NeighborAdvertisement{Flags: 0x60, TargetAddress: ns.TargetAddress,
+			Options: layers.ICMPv6Options{{Type: layers.ICMPv6OptTargetAddress, Data: h.mac}}}
+		h.writeICMP6(target, src, srcMAC, layers.ICMPv6TypeNeighborAdvertisement, na, fmt.Sprintf("neighbour advertisement: %v is at %v", target, h.mac), EventNeighbor)
+	case layers.ICMPv6TypeNeighborAdvertisement:
+		var na layers.ICMPv6NeighborAdvertisement
+		if na.DecodeFromBytes(ic.Payload, gopacket.NilDecodeFeedback) != nil {
+			return
+		}
+		target, _ := netip.AddrFromSlice(na.TargetAddress)
+		mac := srcMAC
+		for _, o := range na.Options {
+			if o.Type == layers.ICMPv6OptTargetAddress && len(o.Data) == 6 {
+				mac = net.HardwareAddr(o.Data)
+			}
+		}
+		h.learn(target, mac, true)
+	case layers.ICMPv6TypeEchoRequest:
+		if h.cfg.Shared || !h.isOurs(dst) {
+			return
+		}
+		h.learn(src, srcMAC, false)
+		var echo layers.ICMPv6Echo
+		if echo.DecodeFromBytes(ic.Payload, gopacket.NilDecodeFeedback) != nil {
+			return
+		}
+		reply := &layers.ICMPv6Echo{Identifier: echo.Identifier, SeqNumber: echo.SeqNumber}
+		h.writeICMP6(dst, src, srcMAC, layers.ICMPv6TypeEchoReply, reply, fmt.Sprintf("echo reply to %v", src), EventPing, gopacket.Payload(echo.Payload))
+	}
+}
+
+func (h *Host) writeICMP6(src, dst netip.Addr, dstMAC net.HardwareAddr, typ uint8, body gopacket.SerializableLayer, what string, k EventKind, more ...gopacket.SerializableLayer) {
+	ip := &layers.IPv6{Version: 6, HopLimit: 255, NextHeader: layers.IPProtocolICMPv6, SrcIP: src.AsSlice(), DstIP: dst.AsSlice()}
+	ic := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(typ, 0)}
+	ic.SetNetworkLayerForChecksum(ip)
+	eth := &layers.Ethernet{SrcMAC: h.mac, DstMAC: dstMAC, EthernetType: layers.EthernetTypeIPv6}
+	h.writeLayers(what, k, append([]gopacket.SerializableLayer{eth, ip, ic, body}, more...)...)
+}
+
+func (h *Host) writeLayers(what string, k EventKind, ls ...gopacket.SerializableLayer) {
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, serOpts, ls...); err != nil {
+		h.hostEvent(EventError, fmt.Sprintf("build %s: %v", what, err))
+		return
+	}
+	if err := h.sock.WriteFrame(h.ctx, buf.Bytes()); err != nil {
+		h.hostEvent(EventError, fmt.Sprintf("send %s: %v", what, err))
+		return
+	}
+	h.frameEvent(k, what, buf.Bytes())
+}

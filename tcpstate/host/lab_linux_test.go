@@ -1,0 +1,194 @@
+package host
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pktlab/pktlab/labtest"
+	"github.com/pktlab/pktlab/tcpstate"
+	"github.com/pktlab/pktlab/testlab"
+)
+
+const twoNodes = `
+nodes:
+  us:
+    interfaces:
+      eth0: [198.18.1.1/24, 2001:db8:1::1/64]
+  kern:
+    interfaces:
+      eth0: [198.18.1.2/24, 2001:db8:1::2/64]
+links:
+  - [us:eth0, kern:eth0]
+`
+
+var (
+	usAddrs = []netip.Prefix{netip.MustParsePrefix("198.18.1.10/24"), netip.MustParsePrefix("2001:db8:1::10/64")}
+	kern4   = netip.MustParseAddr("198.18.1.2")
+	kern6   = netip.MustParseAddr("2001:db8:1::2")
+	us4     = netip.MustParseAddr("198.18.1.10")
+	us6     = netip.MustParseAddr("2001:db8:1::10")
+)
+
+// recorder keeps a host's events for assertions.
+type recorder struct {
+	mu  sync.Mutex
+	evs []Event
+}
+
+func (r *recorder) add(e Event) {
+	r.mu.Lock()
+	r.evs = append(r.evs, e)
+	r.mu.Unlock()
+}
+
+func (r *recorder) events() []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Event(nil), r.evs...)
+}
+
+// states returns the state path of the connection with the given remote (any
+// remote when invalid).
+func (r *recorder) states(local netip.AddrPort) []tcpstate.State {
+	var s []tcpstate.State
+	for _, e := range r.events() {
+		if e.Kind == EventTCP && e.TCP.Kind == tcpstate.EventStateChanged && (!local.IsValid() || e.Local == local) {
+			s = append(s, e.TCP.To)
+		}
+	}
+	return s
+}
+
+// segments returns the TCP segments sent (out) or received by the host.
+func (r *recorder) segments(out bool) []tcpstate.Segment {
+	want := tcpstate.EventSegmentReceived
+	if out {
+		want = tcpstate.EventSegmentSent
+	}
+	var s []tcpstate.Segment
+	for _, e := range r.events() {
+		if e.Kind == EventTCP && e.TCP.Kind == want {
+			s = append(s, e.TCP.Segment)
+		}
+	}
+	return s
+}
+
+func startHost(t *testing.T, n *testlab.Node, cfg Config) (*Host, *recorder) {
+	t.Helper()
+	rec := &recorder{}
+	cfg.Events = rec.add
+	if !cfg.Shared && cfg.Addrs == nil {
+		cfg.Addrs = usAddrs
+	}
+	h, err := Start(context.Background(), n, &cfg)
+	if err != nil {
+		t.Fatalf("start host: %v", err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h, rec
+}
+
+// kernelListen opens a kernel listening socket inside node n.
+func kernelListen(t *testing.T, n *testlab.Node, addr string) net.Listener {
+	t.Helper()
+	var ln net.Listener
+	if err := n.Do(func() (err error) { ln, err = net.Listen("tcp", addr); return }); err != nil {
+		t.Fatalf("kernel listen in %s: %v", n.Name(), err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// kernelDial connects from a kernel socket inside node n.
+func kernelDial(ctx context.Context, n *testlab.Node, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := n.Do(func() (err error) {
+		d := net.Dialer{}
+		c, err = d.DialContext(ctx, "tcp", addr)
+		return
+	})
+	return c, err
+}
+
+func families() []struct {
+	name     string
+	kern, us netip.Addr
+} {
+	return []struct {
+		name     string
+		kern, us netip.Addr
+	}{{"ipv4", kern4, us4}, {"ipv6", kern6, us6}}
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestLabHandshakeUserspaceClient(t *testing.T) {
+	// C1 with the userspace client and a kernel server.
+	lab := labtest.Start(t, twoNodes)
+	for _, f := range families() {
+		t.Run(f.name, func(t *testing.T) {
+			h, rec := startHost(t, lab.Node("us"), Config{})
+			ln := kernelListen(t, lab.Node("kern"), netip.AddrPortFrom(f.kern, 8080).String())
+			accepted := make(chan net.Conn, 1)
+			go func() {
+				c, err := ln.Accept()
+				if err == nil {
+					accepted <- c
+				}
+			}()
+			c, err := h.Dial(ctxT(t, 5*time.Second), netip.AddrPortFrom(f.kern, 8080))
+			if err != nil {
+				t.Fatalf("dial: %v\n%v", err, rec.events())
+			}
+			defer c.Close()
+			kc := <-accepted
+			defer kc.Close()
+			if got := kc.RemoteAddr().(*net.TCPAddr).AddrPort(); got != c.key.local {
+				t.Errorf("kernel sees peer %v, want %v", got, c.key.local)
+			}
+			out, in := rec.segments(true), rec.segments(false)
+			if len(out) < 2 || len(in) < 1 {
+				t.Fatalf("segments out %v in %v", out, in)
+			}
+			syn, synack, ack := out[0], in[0], out[1]
+			if syn.Flags != tcpstate.FlagSYN || synack.Flags != tcpstate.FlagSYN|tcpstate.FlagACK || synack.Ack != syn.Seq+1 ||
+				ack.Flags != tcpstate.FlagACK || ack.Ack != synack.Seq+1 || ack.Seq != syn.Seq+1 {
+				t.Errorf("handshake: %v / %v / %v", &syn, &synack, &ack)
+			}
+			wantMSS := uint16(1460)
+			if f.name == "ipv6" {
+				wantMSS = 1440
+			}
+			if syn.Options.MSS != wantMSS || synack.Options.MSS != wantMSS {
+				t.Errorf("MSS sent %d received %d, want %d (B1)", syn.Options.MSS, synack.Options.MSS, wantMSS)
+			}
+			if got := rec.states(c.key.local); len(got) < 2 || got[0] != tcpstate.SynSent || got[1] != tcpstate.Established {
+				t.Errorf("client states %v, want SYN-SENT, ESTABLISHED", got)
+			}
+			// Round trip both ways.
+			if _, err := c.Write([]byte("ping")); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 4)
+			kc.SetReadDeadline(time.Now().Add(3 * time.Second))
+			if _, err := io.ReadFull(kc, buf); err != nil || string(buf) != "ping" {
+				t.Fatalf("kernel read %q, %v", buf, err)
+			}
+			kc.Write([]byte("pong"))
+			c.SetReadDeadline(time.Now().Add(3 * time.Second))
+			if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "pong" {
+				t.Fatalf("userspace read %q, %v", buf, err)
+			}
+		})
+	}
+}

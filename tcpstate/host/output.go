@@ -1,0 +1,138 @@
+package host
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/pktlab/pktlab/tcpstate"
+)
+
+// apply sends the segments of a machine's Output and passes on its events, in
+// order. Called with h.mu held.
+func (h *Host) apply(c *Conn, out tcpstate.Output) {
+	segs := out.Segments
+	for i := range out.Events {
+		ev := out.Events[i]
+		if ev.Kind == tcpstate.EventSegmentSent && len(segs) > 0 {
+			seg := &segs[0]
+			segs = segs[1:]
+			h.sendSegment(c.key.local, c.key.remote, seg, func(frame []byte) {
+				if h.cfg.Events != nil {
+					h.cfg.Events(Event{Time: ev.Time, Kind: EventTCP, Local: c.key.local, Remote: c.key.remote,
+						TCP: ev, Frame: append([]byte(nil), frame...), Info: c.m.Info()})
+				}
+			})
+			continue
+		}
+		if h.cfg.Events != nil {
+			h.cfg.Events(Event{Time: ev.Time, Kind: EventTCP, Local: c.key.local, Remote: c.key.remote, TCP: ev, Info: c.m.Info()})
+		}
+	}
+	if len(out.Events) > 0 || len(out.Segments) > 0 {
+		c.notify()
+	}
+	h.schedule(c)
+	if c.l != nil && !c.queued && c.m.State() != tcpstate.SynReceived && c.m.State() != tcpstate.Listen {
+		c.l.enqueue(c)
+	}
+}
+
+// sendSegment builds the frame for seg and sends it to the next hop, resolving its
+// link-layer address first if need be. sent is called with the frame before it goes.
+func (h *Host) sendSegment(local, remote netip.AddrPort, seg *tcpstate.Segment, sent func([]byte)) {
+	hop := h.nextHop(remote.Addr())
+	mac, known := h.neigh[hop]
+	dst := mac
+	if !known {
+		dst = net.HardwareAddr{0, 0, 0, 0, 0, 0}
+	}
+	frame, err := h.ser.tcpFrame(h.mac, dst, local, remote, seg)
+	if err != nil {
+		h.hostEvent(EventError, fmt.Sprintf("build segment %v → %v: %v", local, remote, err))
+		return
+	}
+	if h.cfg.BeforeSend != nil {
+		ev := Event{Time: time.Now(), Kind: EventTCP, Local: local, Remote: remote, Frame: frame,
+			TCP: tcpstate.Event{Kind: tcpstate.EventSegmentSent, Segment: *seg}}
+		if c := h.conns[connKey{local, remote}]; c != nil {
+			ev.Info = c.m.Info()
+		}
+		if err := h.cfg.BeforeSend(ev); err != nil {
+			return
+		}
+	}
+	sent(frame)
+	if !known {
+		h.queue(hop, append([]byte(nil), frame...))
+		return
+	}
+	if err := h.sock.WriteFrame(h.ctx, frame); err != nil && h.ctx.Err() == nil {
+		h.hostEvent(EventError, fmt.Sprintf("send segment %v → %v: %v", local, remote, err))
+	}
+}
+
+// nextHop is dst itself when on-link, else the gateway of its family.
+func (h *Host) nextHop(dst netip.Addr) netip.Addr {
+	for _, p := range h.addrs {
+		if p.Contains(dst) {
+			return dst
+		}
+	}
+	for _, p := range h.iface.Addrs {
+		if p.Contains(dst) {
+			return dst
+		}
+	}
+	for _, g := range h.gws {
+		if g.Is4() == dst.Is4() {
+			return g
+		}
+	}
+	return dst
+}
+
+// queue holds a frame until hop's MAC is known and asks for it (at most every
+// 200 ms per neighbour).
+func (h *Host) queue(hop netip.Addr, frame []byte) {
+	p := h.pending[hop]
+	if p == nil {
+		p = &pendingFrames{}
+		h.pending[hop] = p
+	}
+	if len(p.frames) < 256 {
+		p.frames = append(p.frames, frame)
+	}
+	if time.Since(p.asked) < 200*time.Millisecond {
+		return
+	}
+	p.asked = time.Now()
+	h.solicit(hop)
+}
+
+// solicit sends an ARP request (RFC 826) or a neighbour solicitation to the
+// solicited-node multicast address (RFC 4861 §7.2.2).
+func (h *Host) solicit(hop netip.Addr) {
+	src, ok := h.Addr(hop.Is6())
+	if !ok {
+		h.hostEvent(EventError, fmt.Sprintf("no address of %v's family to resolve it from", hop))
+		return
+	}
+	if hop.Is4() {
+		eth := &layers.Ethernet{SrcMAC: h.mac, DstMAC: net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, EthernetType: layers.EthernetTypeARP}
+		arp := &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
+			Operation: layers.ARPRequest, SourceHwAddress: h.mac, SourceProtAddress: src.AsSlice(),
+			DstHwAddress: make([]byte, 6), DstProtAddress: hop.AsSlice()}
+		h.writeLayers(fmt.Sprintf("ARP request: who has %v? tell %v", hop, src), EventNeighbor, eth, arp)
+		return
+	}
+	t := hop.As16()
+	group := netip.AddrFrom16([16]byte{0xff, 0x02, 11: 1, 12: 0xff, 13: t[13], 14: t[14], 15: t[15]})
+	g := group.As16()
+	mac := net.HardwareAddr{0x33, 0x33, g[12], g[13], g[14], g[15]}
+	ns := &layers.ICMPv6NeighborSolicitation{TargetAddress: hop.AsSlice(),
+		Options: layers.ICMPv6Options{{Type: layers.ICMPv6OptSourceAddress, Data: h.mac}}}
+	h.writeICMP6(src, group, mac, layers.ICMPv6TypeNeighborSolicitation, ns, fmt.Sprintf("neighbour solicitation: who has %v? tell %v", hop, src), EventNeighbor)
+}
