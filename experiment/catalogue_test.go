@@ -108,3 +108,44 @@ func TestWrongExpectationSaysWhatWasSeen(t *testing.T) {
 		t.Error("a run with failed expectations reports Passed")
 	}
 }
+
+// TestWrongTraceSaysWhatWasSeen covers the trace, none and wait failures.
+func TestWrongTraceSaysWhatWasSeen(t *testing.T) {
+	privtest.Require(t)
+	f, err := experiment.Load("testdata/wrong-trace.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := experiment.Run(context.Background(), f, experiment.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		pass       bool
+		want, seen []string
+	}{
+		{false, []string{"at least one TCP socket(s) in TIME_WAIT"}, []string{"not reached within 300ms", "no TCP sockets"}},
+		{false, []string{"hooks prerouting → input"}, []string{"0 matching of 1 traced packet(s)", "hooks prerouting → forward → postrouting", "final accept"}},
+		{false, []string{"no frame udp, dport 9000 on server:eth0"}, []string{"1 matching frame(s)", "198.18.1.2.", "> 198.19.2.2.9000: UDP, length 5"}},
+		{true, []string{"hooks prerouting → forward → postrouting"}, []string{"1 matching of 1 traced packet(s)"}},
+	}
+	if len(res.Outcomes) != len(want) {
+		t.Fatalf("%d outcomes, want %d:\n%s", len(res.Outcomes), len(want), report(res))
+	}
+	for i, w := range want {
+		o := res.Outcomes[i]
+		if o.Pass != w.pass {
+			t.Errorf("outcome %d (%s): pass = %v, want %v", i, o.Expect.Pos, o.Pass, w.pass)
+		}
+		for _, s := range w.want {
+			if !strings.Contains(o.Want, s) {
+				t.Errorf("outcome %d: want text %q lacks %q", i, o.Want, s)
+			}
+		}
+		for _, s := range w.seen {
+			if !strings.Contains(o.Seen, s) {
+				t.Errorf("outcome %d: seen text %q lacks %q", i, o.Seen, s)
+			}
+		}
+	}
+}
