@@ -48,9 +48,14 @@ type Decoder struct {
 func NewDecoder(link layers.LinkType) *Decoder {
 	d := &Decoder{link: link, Decoded: make([]gopacket.LayerType, 0, 8), parsers: map[gopacket.LayerType]*gopacket.DecodingLayerParser{}}
 	for _, first := range []gopacket.LayerType{layers.LayerTypeEthernet, layers.LayerTypeLinuxSLL, layers.LayerTypeIPv4, layers.LayerTypeIPv6} {
-		p := gopacket.NewDecodingLayerParser(first,
-			&d.Ethernet, &d.SLL, &d.ARP, &d.IPv4, &d.IPv6, &d.IPv6Frag,
-			&d.TCP, &d.UDP, &d.ICMPv4, &d.ICMPv6, &d.Payload)
+		p := gopacket.NewDecodingLayerParser(first)
+		// A slice indexed by layer type finds the next layer faster than the
+		// default map (gopacket's parser.go).
+		p.SetDecodingLayerContainer(gopacket.DecodingLayerSparse(nil))
+		for _, l := range []gopacket.DecodingLayer{&d.Ethernet, &d.SLL, &d.ARP, &d.IPv4, &d.IPv6, &d.IPv6Frag,
+			&d.TCP, &d.UDP, &d.ICMPv4, &d.ICMPv6, &d.Payload} {
+			p.AddDecodingLayer(l)
+		}
 		// Layers pktlab does not decode (ICMPv6 bodies, DNS, …) end decoding
 		// quietly; the summary reads what it needs from the remaining bytes.
 		p.IgnoreUnsupported = true
