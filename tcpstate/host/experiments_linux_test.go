@@ -1,0 +1,389 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pktlab/pktlab/labtest"
+	"github.com/pktlab/pktlab/sockdiag"
+	"github.com/pktlab/pktlab/tcpstate"
+	"github.com/pktlab/pktlab/testlab"
+	"golang.org/x/sys/unix"
+)
+
+func statesEqual(got []tcpstate.State, want ...tcpstate.State) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestLabHandshakeUserspaceServer(t *testing.T) {
+	// C1 with a kernel client and the userspace server: LISTEN → SYN-RECEIVED →
+	// ESTABLISHED.
+	lab := labtest.Start(t, twoNodes)
+	for _, f := range families() {
+		t.Run(f.name, func(t *testing.T) {
+			h, rec := startHost(t, lab.Node("us"), Config{})
+			us, _ := pair(t, h, lab.Node("kern"), f.kern, f.us, false, nil)
+			if got := rec.states(us.key.local); !statesEqual(got, tcpstate.Listen, tcpstate.SynReceived, tcpstate.Established) {
+				t.Errorf("server states %v, want LISTEN, SYN-RECEIVED, ESTABLISHED", got)
+			}
+			in, out := rec.segments(false), rec.segments(true)
+			if in[0].Flags != tcpstate.FlagSYN || out[0].Flags != tcpstate.FlagSYN|tcpstate.FlagACK || out[0].Ack != in[0].Seq+1 ||
+				in[1].Flags != tcpstate.FlagACK || in[1].Ack != out[0].Seq+1 {
+				t.Errorf("handshake %v / %v / %v", &in[0], &out[0], &in[1])
+			}
+		})
+	}
+}
+
+func TestLabConnectionRefused(t *testing.T) {
+	// C2 both ways: a SYN to a port with no listener draws RST/ACK with ack = SYN
+	// seq + 1, and connect fails with ECONNREFUSED.
+	lab := labtest.Start(t, twoNodes)
+	for _, f := range families() {
+		t.Run(f.name+"/userspace client", func(t *testing.T) {
+			h, rec := startHost(t, lab.Node("us"), Config{})
+			_, err := h.Dial(ctxT(t, 5*time.Second), netip.AddrPortFrom(f.kern, 1))
+			if !errors.Is(err, syscall.ECONNREFUSED) {
+				t.Fatalf("dial: %v, want ECONNREFUSED", err)
+			}
+			syn, rst := rec.segments(true)[0], rec.segments(false)[0]
+			if rst.Flags != tcpstate.FlagRST|tcpstate.FlagACK || rst.Ack != syn.Seq+1 {
+				t.Errorf("reply %v to SYN seq %d", &rst, syn.Seq)
+			}
+		})
+		t.Run(f.name+"/kernel client", func(t *testing.T) {
+			_, rec := startHost(t, lab.Node("us"), Config{})
+			_, err := kernelDial(ctxT(t, 5*time.Second), lab.Node("kern"), netip.AddrPortFrom(f.us, 1).String())
+			if !errors.Is(err, syscall.ECONNREFUSED) {
+				t.Fatalf("kernel dial: %v, want ECONNREFUSED", err)
+			}
+			out := rec.segments(true)
+			if len(out) != 1 || out[0].Flags != tcpstate.FlagRST|tcpstate.FlagACK || out[0].Seq != 0 {
+				t.Errorf("userspace reply %v", out)
+			}
+		})
+	}
+}
+
+func TestLabStrayACKDrawsRST(t *testing.T) {
+	// C6: a segment for no connection gets a RST whose seq is the segment's ack.
+	// The kernel's own RST is the reference: the same crafted ACK goes to both.
+	lab := labtest.Start(t, twoNodes)
+	_, rec := startHost(t, lab.Node("us"), Config{})
+	kern := lab.Node("kern")
+	ipc, err := rawsockOpenIP(kern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ipc.Close()
+	if err := sendStrayACK(ipc, kern4, us4, 4242, 5555, 1000, 77777); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if out := rec.segments(true); len(out) > 0 {
+			if out[0].Flags != tcpstate.FlagRST || out[0].Seq != 77777 {
+				t.Fatalf("reply %v, want RST seq 77777", &out[0])
+			}
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("no RST for the stray ACK")
+}
+
+func TestLabSimultaneousOpen(t *testing.T) {
+	// C5, userspace ↔ kernel: both send SYN before seeing the other's; both go
+	// SYN-SENT → SYN-RECEIVED → ESTABLISHED. The userspace SYN is held (the host is
+	// paused in BeforeSend) until the kernel's SYN is on the wire.
+	lab := labtest.Start(t, twoNodes)
+	kern := lab.Node("kern")
+	kconn := make(chan net.Conn, 1)
+	held := false
+	cfg := Config{BeforeSend: func(e Event) error {
+		if e.TCP.Segment.Flags == tcpstate.FlagSYN && !held {
+			held = true
+			go func() {
+				var c net.Conn
+				kern.Do(func() (err error) {
+					d := net.Dialer{LocalAddr: &net.TCPAddr{IP: kern4.AsSlice(), Port: 7000}}
+					c, err = d.Dial("tcp", "198.18.1.10:7001")
+					return
+				})
+				kconn <- c
+			}()
+			time.Sleep(100 * time.Millisecond)
+		}
+		return nil
+	}}
+	h, rec := startHost(t, lab.Node("us"), cfg)
+	c, err := h.DialWith(ctxT(t, 5*time.Second), netip.AddrPortFrom(kern4, 7000), &DialOptions{LocalPort: 7001})
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer c.Close()
+	k := <-kconn
+	if k == nil {
+		t.Fatal("kernel connect failed")
+	}
+	defer k.Close()
+	if got := rec.states(c.key.local); !statesEqual(got, tcpstate.SynSent, tcpstate.SynReceived, tcpstate.Established) {
+		t.Errorf("userspace states %v, want SYN-SENT, SYN-RECEIVED, ESTABLISHED", got)
+	}
+	out, in := rec.segments(true), rec.segments(false)
+	if len(out) < 2 || len(in) < 2 || out[0].Flags != tcpstate.FlagSYN || in[0].Flags != tcpstate.FlagSYN ||
+		out[1].Flags != tcpstate.FlagSYN|tcpstate.FlagACK || in[1].Flags != tcpstate.FlagSYN|tcpstate.FlagACK {
+		t.Errorf("want SYN, SYN, SYN-ACK, SYN-ACK; sent %v received %v", out, in)
+	}
+	k.Write([]byte("x"))
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		t.Errorf("data after simultaneous open: %v", err)
+	}
+}
+
+// kernelStates lists the kernel's TCP sockets in node n matching local or remote.
+func kernelStates(t *testing.T, n *testlab.Node, peer netip.AddrPort) []sockdiag.State {
+	socks, err := sockdiag.ListAt(n.NetNSFd())
+	if err != nil {
+		t.Fatalf("sock_diag: %v", err)
+	}
+	var s []sockdiag.State
+	for _, k := range socks {
+		if k.Remote == peer {
+			s = append(s, k.State)
+		}
+	}
+	return s
+}
+
+func TestLabClose(t *testing.T) {
+	// E1/E2/E3: four-way close, from either side; TIME-WAIT only on the closer;
+	// the userspace TIME-WAIT lasts what it was configured to.
+	lab := labtest.Start(t, twoNodes)
+	kern := lab.Node("kern")
+	for _, f := range families() {
+		t.Run(f.name+"/userspace closes", func(t *testing.T) {
+			h, rec := startHost(t, lab.Node("us"), Config{TCP: tcpstate.Config{TimeWait: time.Second}})
+			us, k := pair(t, h, kern, f.kern, f.us, true, nil)
+			us.Close()
+			k.SetReadDeadline(time.Now().Add(2 * time.Second))
+			if n, err := k.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+				t.Fatalf("kernel read %d, %v; want EOF", n, err)
+			}
+			k.Close()
+			waitState(t, us, tcpstate.TimeWait)
+			if ks := kernelStates(t, kern, us.key.local); contains(ks, sockdiag.TimeWait) {
+				t.Errorf("kernel (passive closer) has TIME_WAIT: %v", ks)
+			}
+			twStart := time.Now()
+			waitState(t, us, tcpstate.Closed)
+			if d := time.Since(twStart); d < 900*time.Millisecond || d > 1500*time.Millisecond {
+				t.Errorf("TIME-WAIT lasted %v, want 1 s", d)
+			}
+			want := []tcpstate.State{tcpstate.SynSent, tcpstate.Established, tcpstate.FinWait1, tcpstate.FinWait2, tcpstate.TimeWait, tcpstate.Closed}
+			if got := rec.states(us.key.local); !statesEqual(got, want...) {
+				t.Errorf("states %v, want %v", got, want)
+			}
+		})
+		t.Run(f.name+"/kernel closes", func(t *testing.T) {
+			h, rec := startHost(t, lab.Node("us"), Config{})
+			us, k := pair(t, h, kern, f.kern, f.us, false, nil)
+			k.Close()
+			us.SetReadDeadline(time.Now().Add(2 * time.Second))
+			if n, err := us.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+				t.Fatalf("userspace read %d, %v; want EOF", n, err)
+			}
+			us.Close()
+			waitState(t, us, tcpstate.Closed)
+			time.Sleep(50 * time.Millisecond)
+			if ks := kernelStates(t, kern, us.key.local); !contains(ks, sockdiag.TimeWait) {
+				t.Errorf("kernel (active closer) states %v, want TIME_WAIT", ks)
+			}
+			want := []tcpstate.State{tcpstate.Listen, tcpstate.SynReceived, tcpstate.Established, tcpstate.CloseWait, tcpstate.LastAck, tcpstate.Closed}
+			if got := rec.states(us.key.local); !statesEqual(got, want...) {
+				t.Errorf("states %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func contains(s []sockdiag.State, x sockdiag.State) bool {
+	for _, v := range s {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+func waitState(t *testing.T, c *Conn, want tcpstate.State) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for c.State() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("state %v, want %v", c.State(), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestLabSimultaneousClose(t *testing.T) {
+	// E5: both FINs cross: FIN-WAIT-1 → CLOSING → TIME-WAIT. The userspace FIN is
+	// held until the kernel has sent its own.
+	lab := labtest.Start(t, twoNodes)
+	var k net.Conn
+	held := false
+	cfg := Config{TCP: tcpstate.Config{TimeWait: time.Second}, BeforeSend: func(e Event) error {
+		if e.TCP.Segment.Flags&tcpstate.FlagFIN != 0 && !held {
+			held = true
+			k.Close()
+			time.Sleep(100 * time.Millisecond)
+		}
+		return nil
+	}}
+	h, rec := startHost(t, lab.Node("us"), cfg)
+	var us *Conn
+	us, k = pair(t, h, lab.Node("kern"), kern4, us4, true, nil)
+	us.Close()
+	waitState(t, us, tcpstate.TimeWait)
+	want := []tcpstate.State{tcpstate.SynSent, tcpstate.Established, tcpstate.FinWait1, tcpstate.Closing, tcpstate.TimeWait}
+	if got := rec.states(us.key.local); !statesEqual(got, want...) {
+		t.Errorf("states %v, want %v", got, want)
+	}
+	if ks := kernelStates(t, lab.Node("kern"), us.key.local); !contains(ks, sockdiag.TimeWait) {
+		t.Errorf("kernel states %v, want TIME_WAIT (it closed simultaneously)", ks)
+	}
+}
+
+func TestLabFINRetransmittedIntoTimeWait(t *testing.T) {
+	// E4: the userspace closer's last ACK is lost once; the kernel retransmits its
+	// FIN, the closer ACKs it again and restarts TIME-WAIT.
+	lab := labtest.Start(t, twoNodes)
+	var us *Conn
+	dropped := false
+	cfg := Config{TCP: tcpstate.Config{TimeWait: 2 * time.Second}, BeforeSend: func(e Event) error {
+		if us != nil && e.Info.State == tcpstate.TimeWait && !dropped {
+			dropped = true
+			return errors.New("dropped on purpose")
+		}
+		return nil
+	}}
+	h, rec := startHost(t, lab.Node("us"), cfg)
+	us, k := pair(t, h, lab.Node("kern"), kern4, us4, true, nil)
+	us.Close()
+	k.SetReadDeadline(time.Now().Add(2 * time.Second))
+	k.Read(make([]byte, 1))
+	k.Close()
+	waitState(t, us, tcpstate.TimeWait)
+	waitState(t, us, tcpstate.Closed)
+	var fins, acksInTW int
+	var lastFIN, closedAt time.Time
+	for _, e := range rec.events() {
+		if e.Kind != EventTCP {
+			continue
+		}
+		if e.TCP.Kind == tcpstate.EventSegmentReceived && e.TCP.Segment.Flags&tcpstate.FlagFIN != 0 {
+			fins++
+			lastFIN = e.Time
+		}
+		if e.TCP.Kind == tcpstate.EventSegmentSent && e.TCP.Cause == "retransmitted FIN in TIME-WAIT: ACK again, restart the TIME-WAIT timer" {
+			acksInTW++
+		}
+		if e.TCP.Kind == tcpstate.EventStateChanged && e.TCP.To == tcpstate.Closed {
+			closedAt = e.Time
+		}
+	}
+	if fins < 2 || acksInTW < 1 {
+		t.Fatalf("FINs received %d, re-ACKs in TIME-WAIT %d; want ≥2 and ≥1", fins, acksInTW)
+	}
+	if d := closedAt.Sub(lastFIN); d < 1900*time.Millisecond || d > 2500*time.Millisecond {
+		t.Errorf("TIME-WAIT ended %v after the retransmitted FIN, want 2 s (restarted)", d)
+	}
+}
+
+func TestLabLingerZero(t *testing.T) {
+	// E6 both ways: close with SO_LINGER {1, 0} sends RST, no FIN, no TIME-WAIT;
+	// the peer's read fails with ECONNRESET.
+	lab := labtest.Start(t, twoNodes)
+	t.Run("userspace aborts", func(t *testing.T) {
+		h, rec := startHost(t, lab.Node("us"), Config{})
+		us, k := pair(t, h, lab.Node("kern"), kern4, us4, true, nil)
+		us.SetLinger(0)
+		us.Close()
+		k.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := k.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("kernel read: %v, want ECONNRESET", err)
+		}
+		for _, s := range rec.segments(true) {
+			if s.Flags&tcpstate.FlagFIN != 0 {
+				t.Errorf("FIN sent: %v", &s)
+			}
+		}
+		if last := rec.segments(true); last[len(last)-1].Flags&tcpstate.FlagRST == 0 {
+			t.Errorf("last segment %v, want RST", &last[len(last)-1])
+		}
+	})
+	t.Run("kernel aborts", func(t *testing.T) {
+		h, _ := startHost(t, lab.Node("us"), Config{})
+		us, k := pair(t, h, lab.Node("kern"), kern4, us4, false, nil)
+		k.(*net.TCPConn).SetLinger(0)
+		k.Close()
+		us.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := us.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("userspace read: %v, want ECONNRESET", err)
+		}
+		if us.State() != tcpstate.Closed {
+			t.Errorf("state %v", us.State())
+		}
+	})
+}
+
+func TestLabZeroWindow(t *testing.T) {
+	// D2: a userspace receiver that never reads: its window falls to 0, the kernel
+	// sends zero-window probes, and the kernel writer blocks.
+	lab := labtest.Start(t, twoNodes)
+	h, rec := startHost(t, lab.Node("us"), Config{})
+	_, k := pair(t, h, lab.Node("kern"), kern4, us4, false, &tcpstate.Config{ReceiveBuffer: 32 << 10})
+	k.SetWriteDeadline(time.Now().Add(3 * time.Second))
+	n, err := k.Write(make([]byte, 8<<20))
+	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, syscall.ETIMEDOUT) && !isTimeout(err) {
+		t.Fatalf("kernel write %d bytes, %v; want it to block until the deadline", n, err)
+	}
+	var zeroWin, probes int
+	for _, s := range rec.segments(true) {
+		if s.Window == 0 && s.Flags&tcpstate.FlagRST == 0 {
+			zeroWin++
+		}
+	}
+	for _, e := range rec.events() {
+		if e.Kind == EventTCP && e.TCP.Kind == tcpstate.EventSegmentDropped && len(e.TCP.Segment.Payload) == 0 && e.Info.RcvWnd == 0 {
+			probes++
+		}
+	}
+	if zeroWin == 0 || probes == 0 {
+		t.Errorf("zero-window ACKs %d, kernel probes %d; want both > 0", zeroWin, probes)
+	}
+	t.Logf("kernel wrote %d bytes before blocking; %d zero-window ACKs, %d probes", n, zeroWin, probes)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+var _ = unix.AF_INET
