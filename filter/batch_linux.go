@@ -36,7 +36,7 @@ func nftMsg(typ uint16, fam byte, flags netlink.HeaderFlags, attrs []netlink.Att
 		return netlink.Message{}, err
 	}
 	return netlink.Message{
-		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | typ), Flags: netlink.Request | netlink.Acknowledge | flags},
+		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | typ), Flags: netlink.Request | flags},
 		Data:   append([]byte{fam, unix.NFNETLINK_V0, 0, 0}, data...),
 	}, nil
 }
@@ -224,6 +224,9 @@ func ruleMsg(r *nftables.Rule) (netlink.Message, error) {
 // namespace fd and collects one acknowledgement per message. The kernel applies the
 // batch atomically: if any message fails, none takes effect.
 func sendBatch(fd int, msgs []netlink.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
 	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: fd})
 	if err != nil {
 		return fmt.Errorf("dial netfilter netlink: %w", err)
@@ -237,56 +240,57 @@ func sendBatch(fd int, msgs []netlink.Message) error {
 	all := make([]netlink.Message, 0, len(msgs)+2)
 	all = append(all, netlink.Message{Header: netlink.Header{Type: unix.NFNL_MSG_BATCH_BEGIN, Flags: netlink.Request}, Data: hdr})
 	all = append(all, msgs...)
+	all[len(all)-1].Header.Flags |= netlink.Acknowledge
 	all = append(all, netlink.Message{Header: netlink.Header{Type: unix.NFNL_MSG_BATCH_END, Flags: netlink.Request}, Data: hdr})
+	// A batch is one datagram (nfnetlink processes BATCH_BEGIN…END within one skb),
+	// so the send buffer must hold all of it; nft does the same (mnl.c
+	// mnl_set_sndbuffer). SO_SNDBUFFORCE lifts net.core.wmem_max for root.
+	size := 0
+	for _, m := range all {
+		size += 16 + len(m.Data) + 4
+	}
+	if err := forceSndbuf(conn, 2*size); err != nil {
+		return fmt.Errorf("set netlink send buffer to %d bytes: %w", 2*size, err)
+	}
 	sent, err := conn.SendMessages(all)
 	if err != nil {
 		return fmt.Errorf("send batch: %w", err)
 	}
-	want := map[uint32]bool{}
-	for _, m := range sent[1 : len(sent)-1] {
-		want[m.Header.Sequence] = true
-	}
+	// Like nft, pktlab asks for an acknowledgement only on the last message: the
+	// kernel reports every failing message anyway, after processing the whole batch,
+	// and then acknowledges the last one (nfnetlink.c nfnetlink_rcv_batch), so the
+	// batch costs one reply instead of one per rule.
+	last := sent[len(sent)-2].Header.Sequence
 	var first error
-	if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+	if err := conn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
 		return fmt.Errorf("set netlink deadline: %w", err)
 	}
-	for len(want) > 0 {
+	for {
 		replies, err := conn.Receive()
-		if err != nil && first != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-			return first
-		}
-		if err != nil {
-			var oe *netlink.OpError
-			if errors.As(err, &oe) {
-				// mdlayher/netlink turns a non-zero NLMSG_ERROR into an OpError; it
-				// also consumes the message, so one fewer ack is outstanding.
-				if first == nil {
-					first = oe
-				}
-				if errors.Is(oe.Err, syscall.ENOBUFS) || errors.Is(oe.Err, os.ErrPermission) {
-					return first
-				}
-				delete(want, firstKey(want))
-				continue
+		var oe *netlink.OpError
+		switch {
+		case err != nil && errors.As(err, &oe) && oe.Err != nil && !errors.Is(err, os.ErrDeadlineExceeded):
+			// mdlayher/netlink turns an NLMSG_ERROR into an OpError without its
+			// sequence number; keep the first and drain what follows briefly.
+			if first == nil {
+				first = oe
 			}
-			return fmt.Errorf("receive batch acks: %w", err)
+			if errors.Is(oe.Err, syscall.ENOBUFS) {
+				return first
+			}
+			conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			continue
+		case err != nil && first != nil:
+			return first
+		case err != nil:
+			return fmt.Errorf("receive batch acknowledgement: %w", err)
 		}
 		for _, r := range replies {
-			delete(want, r.Header.Sequence)
+			if r.Header.Sequence == last {
+				return first
+			}
 		}
 	}
-	return first
-}
-
-func firstKey(m map[uint32]bool) uint32 {
-	var min uint32
-	first := true
-	for k := range m {
-		if first || k < min {
-			min, first = k, false
-		}
-	}
-	return min
 }
 
 // chainInfo is what pktlab reads about a chain beyond google/nftables' Chain: the
@@ -361,4 +365,18 @@ func chainInfos(fd int, fam byte) (map[string]chainInfo, error) {
 		out[fmt.Sprintf("%d/%s/%s", m.Data[0], table, chain)] = ci
 	}
 	return out, nil
+}
+
+func forceSndbuf(conn *netlink.Conn, n int) error {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, n)
+	}); err != nil {
+		return err
+	}
+	return serr
 }

@@ -4,9 +4,12 @@ package filter_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -105,5 +108,97 @@ func TestConformance(t *testing.T) {
 			}
 			nft(t, fw, "flush", "ruleset")
 		})
+	}
+}
+
+// BenchmarkApply10k applies the 10 000-rule file of bench/nft.sh in one batch inside
+// a lab node, and reads every counter back.
+func BenchmarkApply10k(b *testing.B) {
+	lab := labtest.Start(b, oneNode)
+	conn, err := filter.ForNode(lab.Node("fw"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var src strings.Builder
+	src.WriteString("table inet bench {\n  chain input {\n    type filter hook input priority filter; policy accept;\n")
+	for i := 0; i < 10000; i++ {
+		fmt.Fprintf(&src, "    ip saddr 198.18.%d.%d tcp dport %d counter accept\n", i/250, i%250+1, 1024+i%60000)
+	}
+	src.WriteString("  }\n}\n")
+	rs, err := conn.ParseFor("bench.nft", []byte(src.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.Run("apply", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			b.StopTimer()
+			if err := conn.FlushAll(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			if err := conn.Apply(ctx, rs); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("counters", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			rows, err := conn.Counters(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(rows) != 10001 {
+				b.Fatalf("%d counters, want 10001", len(rows))
+			}
+		}
+	})
+}
+
+// TestApplyIsAtomic: a file the kernel rejects halfway (masquerade is only valid in
+// postrouting) changes nothing in the node, even the valid table before the bad rule.
+func TestApplyIsAtomic(t *testing.T) {
+	lab := labtest.Start(t, oneNode)
+	fw := lab.Node("fw")
+	conn, err := filter.ForNode(fw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := conn.ParseFor("bad.nft", []byte(`table ip good {
+	chain c {
+		type filter hook input priority filter; policy accept;
+		counter
+	}
+}
+table ip bad {
+	chain c {
+		type nat hook prerouting priority dstnat; policy accept;
+		masquerade
+	}
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = conn.Apply(context.Background(), rs)
+	if !errors.Is(err, syscall.EOPNOTSUPP) {
+		t.Errorf("apply: %v, want EOPNOTSUPP from the kernel", err)
+	}
+	if got := nft(t, fw, "list", "ruleset"); got != "" {
+		t.Errorf("ruleset after a failed apply:\n%s\nwant nothing", got)
+	}
+}
+
+// TestOpenRefusesHostNamespace: a Conn needs a lab namespace descriptor.
+func TestOpenRefusesHostNamespace(t *testing.T) {
+	for _, fd := range []int{0, -1} {
+		if _, err := filter.Open(fd, "host"); !errors.Is(err, filter.ErrNoNamespace) {
+			t.Errorf("Open(%d) = %v, want ErrNoNamespace", fd, err)
+		}
+	}
+	if _, err := filter.ForNode(nil); !errors.Is(err, filter.ErrNoNamespace) {
+		t.Errorf("ForNode(nil) = %v, want ErrNoNamespace", err)
 	}
 }

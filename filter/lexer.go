@@ -60,7 +60,7 @@ func isWordByte(c byte) bool {
 
 // lex splits src into tokens. Comments run from '#' to the end of the line.
 func lex(file string, src []byte) ([]token, error) {
-	var toks []token
+	toks := make([]token, 0, len(src)/4+1)
 	line, col := 1, 1
 	s := string(src)
 	for i := 0; i < len(s); {

@@ -128,10 +128,11 @@ func nftApply(ctx context.Context, conn *filter.Conn, node *testlab.Node, file s
 		}
 		return err
 	}
-	if _, err := filter.Compile(rs); err != nil {
+	comp, err := filter.Compile(rs)
+	if err != nil {
 		return usageError("%v (nothing was applied)", err)
 	}
-	if err := conn.Apply(ctx, rs); err != nil {
+	if err := conn.ApplyCompiled(comp); err != nil {
 		return err
 	}
 	return rememberTables(node, rs)

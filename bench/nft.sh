@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# nftables: apply a 10 000-rule file with pktlab (one netlink batch) against `nft -f` of
+# the same file, and read all counters back with pktlab against `nft list ruleset`,
+# both inside one lab node. Prints milliseconds per round and the ratios.
+#   sudo bench/nft.sh [ROUNDS] [RULES]
+# Both sides are whole processes (start, parse, send, wait for the kernel), timed from
+# the shell; the node's ruleset is flushed between rounds, outside the timing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-5}
+nrules=${2:-10000}
+tmp=$(mktemp -d)
+lab=bnft$$
+pk="$tmp/pktlab"
+cleanup() { "$pk" lab down "$lab" >/dev/null 2>&1 || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+CGO_ENABLED=0 go build -o "$pk" ./cmd/pktlab
+
+cat >"$tmp/lab.yaml" <<YAML
+name: $lab
+nodes:
+  fw:
+    interfaces:
+      eth0: [198.18.1.1/24]
+  peer:
+    interfaces:
+      eth0: [198.18.1.2/24]
+links:
+  - [fw:eth0, peer:eth0]
+YAML
+"$pk" lab up "$tmp/lab.yaml" >/dev/null
+ns="pktlab-$lab-fw"   # every nft below runs inside this lab namespace only
+
+# The rules: distinct source addresses and ports, each with a counter.
+{
+  echo "table inet bench {"
+  echo "  chain input {"
+  echo "    type filter hook input priority filter; policy accept;"
+  for ((i=0; i<nrules; i++)); do
+    echo "    ip saddr 198.18.$((i / 250)).$((i % 250 + 1)) tcp dport $((1024 + i % 60000)) counter accept"
+  done
+  echo "  }"
+  echo "}"
+} >"$tmp/rules.nft"
+
+timeit() { # timeit ROUNDS SETUP CMD... -> average ms of CMD, SETUP run untimed before each
+  local r=$1 setup=$2; shift 2; local total=0 t0 t1
+  for ((k=0; k<r; k++)); do
+    eval "$setup"
+    t0=$(date +%s%N); "$@" >/dev/null; t1=$(date +%s%N)
+    total=$((total + t1 - t0))
+  done
+  awk -v d=$total -v r="$r" 'BEGIN{printf "%.1f", d/r/1e6}'
+}
+flush='ip netns exec "$ns" nft flush ruleset'
+noop=':'
+
+p_apply=$(timeit "$rounds" "$flush" "$pk" nft "$lab" fw apply "$tmp/rules.nft")
+n_apply=$(timeit "$rounds" "$flush" ip netns exec "$ns" nft -f "$tmp/rules.nft")
+# Read-back rounds read the ruleset as pktlab applied it (with its base chain counter).
+eval "$flush"; "$pk" nft "$lab" fw apply "$tmp/rules.nft"
+p_read=$(timeit "$rounds" "$noop" "$pk" nft "$lab" fw counters --json)
+n_read=$(timeit "$rounds" "$noop" ip netns exec "$ns" nft list ruleset)
+got=$("$pk" nft "$lab" fw counters --json | grep -c '"packets"')
+want=$((nrules + 1))
+[[ $got == "$want" ]] || { echo "counters read back: $got, want $want" >&2; exit 1; }
+"$pk" nft "$lab" fw list | diff -q - <(ip netns exec "$ns" nft list ruleset) >/dev/null || { echo "listings differ" >&2; exit 1; }
+
+printf '%-40s %10s %10s %8s\n' "operation ($nrules rules, $rounds rounds)" "pktlab" "nft" "ratio"
+printf '%-40s %8s ms %7s ms %7.2fx\n' "apply file (one batch)" "$p_apply" "$n_apply" "$(awk -v a="$n_apply" -v b="$p_apply" 'BEGIN{print a/b}')"
+printf '%-40s %8s ms %7s ms %7.2fx\n' "read back all counters" "$p_read" "$n_read" "$(awk -v a="$n_read" -v b="$p_read" 'BEGIN{print a/b}')"
