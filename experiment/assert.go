@@ -39,6 +39,8 @@ func (r *run) evaluate(ctx context.Context, e *Expect) Outcome {
 		o.Want, o.Pass, o.Seen = r.checkSocket(e.Socket)
 	case ExpTrace:
 		o.Want, o.Pass, o.Seen = r.checkTrace(e.Trace)
+	case ExpUSState:
+		o.Want, o.Pass, o.Seen = r.checkUSState(e.US)
 	}
 	if e.Desc != "" {
 		o.Want = e.Desc + ": " + o.Want

@@ -60,16 +60,17 @@ func (p *parser) checkSockets(steps []*Step, open map[string]bool) {
 	for _, s := range steps {
 		key := s.Node + "/" + s.Sock
 		switch s.Action {
-		case ActSocket, ActListen:
+		case ActSocket, ActListen, ActUSListen, ActUSDial:
 			open[key] = true
 		case ActConnect:
 			open[key] = true
-		case ActAccept:
+		case ActAccept, ActUSAccept:
 			if !open[key] {
 				p.errs = append(p.errs, &Error{Pos: s.Pos, Msg: "accept on " + s.Sock + ": no earlier step on node " + s.Node + " opens it (listen first)"})
 			}
 			open[s.Node+"/"+s.As] = true
-		case ActSend, ActRecv, ActShutdown, ActClose, ActSetsockopt, ActSockError, ActEpoll:
+		case ActSend, ActRecv, ActShutdown, ActClose, ActSetsockopt, ActSockError, ActEpoll,
+			ActUSSend, ActUSRecv, ActUSShutdown, ActUSClose, ActUSAbort:
 			if !open[key] {
 				p.errs = append(p.errs, &Error{Pos: s.Pos, Msg: string(s.Action) + " on socket " + s.Sock + ": no earlier step on node " + s.Node + " opens it"})
 			}

@@ -23,7 +23,7 @@ func (p *parser) expects(n *yaml.Node) []*Expect {
 	return out
 }
 
-var expectKinds = []string{"frame", "call", "socket", "trace"}
+var expectKinds = []string{"frame", "call", "socket", "trace", "us_state"}
 
 // expect parses one expectation: a mapping with one kind key (and an optional desc).
 func (p *parser) expect(n *yaml.Node) *Expect {
@@ -51,6 +51,8 @@ func (p *parser) expect(n *yaml.Node) *Expect {
 			e.Socket = p.socketMatch(v)
 		case ExpTrace:
 			e.Trace = p.traceMatch(v)
+		case ExpUSState:
+			e.US = p.usStateMatch(v)
 		}
 	})
 	if e.Kind == "" {
@@ -323,6 +325,27 @@ func (p *parser) traceMatch(n *yaml.Node) *TraceMatch {
 	})
 	if m.Node == "" {
 		p.errorf(n, "trace needs node: whose trace events to check")
+	}
+	return m
+}
+
+func (p *parser) usStateMatch(n *yaml.Node) *USStateMatch {
+	m := &USStateMatch{}
+	p.mapping(n, "us_state", []string{"node", "conn", "path", "state"}, func(k, v *yaml.Node) {
+		switch k.Value {
+		case "node":
+			m.Node, _ = p.scalar(v, "node")
+			p.nodeRefs = append(p.nodeRefs, stepRef{m.Node, v})
+		case "conn":
+			m.Conn, _ = p.scalar(v, "conn")
+		case "path":
+			m.Path = values(p.stringList(v, "path"))
+		case "state":
+			m.State, _ = p.scalar(v, "state")
+		}
+	})
+	if m.Node == "" || m.Conn == "" {
+		p.errorf(n, "us_state needs node and conn: which userspace connection to check")
 	}
 	return m
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/pktlab/pktlab/agent"
+	"github.com/pktlab/pktlab/tcpstate"
 	"gopkg.in/yaml.v3"
 )
 
@@ -29,6 +30,14 @@ var actionArgs = map[Action][]string{
 	ActWait:       {},
 	ActParallel:   {"steps"},
 	ActCraft:      {},
+	ActUSListen:   {"addr", "backlog", "tcp"},
+	ActUSDial:     {"addr", "bind", "tcp"},
+	ActUSAccept:   {"as"},
+	ActUSSend:     {"data", "size"},
+	ActUSRecv:     {"size"},
+	ActUSShutdown: {},
+	ActUSClose:    {},
+	ActUSAbort:    {},
 }
 
 var commonKeys = []string{"node", "id", "timeout", "expect"}
@@ -84,13 +93,13 @@ func (p *parser) step(n *yaml.Node) *Step {
 	if needNode && s.Node == "" {
 		p.errorf(n, "%s step needs node: which lab node it runs on", s.Action)
 	}
-	if (s.Action == ActListen || s.Action == ActConnect) && !hasKey(n, "addr") {
+	if (s.Action == ActListen || s.Action == ActConnect || s.Action == ActUSListen || s.Action == ActUSDial) && !hasKey(n, "addr") {
 		p.errorf(actKey, "%s needs addr: the address:port to %s", s.Action, s.Action)
 	}
-	if s.Action == ActAccept && s.As == "" {
+	if (s.Action == ActAccept || s.Action == ActUSAccept) && s.As == "" {
 		p.errorf(actKey, "accept needs as: the name of the accepted socket")
 	}
-	if s.Action == ActSend && s.Data == nil {
+	if (s.Action == ActSend || s.Action == ActUSSend) && s.Data == nil {
 		p.errorf(actKey, "send needs data: (text) or size: (bytes)")
 	}
 	if s.Action == ActShutdown && s.How == "" {
@@ -191,6 +200,8 @@ func (p *parser) stepKey(s *Step, k, v *yaml.Node) {
 		})
 	case "steps":
 		p.branches(s, v)
+	case "tcp":
+		s.TCP = p.tcpConfig(v)
 	case "flags":
 		for _, f := range p.stringList(v, "flags") {
 			b, ok := agent.ParseFlag(f.Value)
@@ -262,4 +273,36 @@ func hasKey(n *yaml.Node, key string) bool {
 		}
 	}
 	return false
+}
+
+var tcpConfigKeys = []string{"syn_retries", "retries", "time_wait", "nodelay", "no_timestamps", "no_sack", "no_wscale", "min_rto", "initial_rto", "mss"}
+
+// tcpConfig parses a userspace connection's options (tcpstate.Config).
+func (p *parser) tcpConfig(n *yaml.Node) *tcpstate.Config {
+	c := &tcpstate.Config{}
+	p.mapping(n, "tcp", tcpConfigKeys, func(k, v *yaml.Node) {
+		switch k.Value {
+		case "syn_retries":
+			c.SynRetries = p.integer(v, k.Value, 1, 100)
+		case "retries":
+			c.Retries = p.integer(v, k.Value, 1, 100)
+		case "time_wait":
+			c.TimeWait = p.duration(v, k.Value)
+		case "min_rto":
+			c.MinRTO = p.duration(v, k.Value)
+		case "initial_rto":
+			c.InitialRTO = p.duration(v, k.Value)
+		case "mss":
+			c.MSS = uint16(p.integer(v, k.Value, 88, 65535))
+		case "nodelay":
+			c.NoDelay = p.boolean(v, k.Value)
+		case "no_timestamps":
+			c.NoTimestamps = p.boolean(v, k.Value)
+		case "no_sack":
+			c.NoSACK = p.boolean(v, k.Value)
+		case "no_wscale":
+			c.NoWindowScale = p.boolean(v, k.Value)
+		}
+	})
+	return c
 }

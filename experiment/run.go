@@ -71,6 +71,7 @@ type run struct {
 
 	mu      sync.Mutex // guards agents, results, started
 	agents  map[string]*agent.Agent
+	us      map[string]*usNode
 	results map[string]agent.Call // step id -> its (last or failing) call
 	started map[string]time.Time  // step id -> when it began
 	out     []Outcome
@@ -100,7 +101,7 @@ func Run(ctx context.Context, f *File, opts Options) (*Result, error) {
 	} else {
 		defer lab.Close()
 	}
-	r := &run{f: f, opts: opts, lab: lab, agents: map[string]*agent.Agent{},
+	r := &run{f: f, opts: opts, lab: lab, agents: map[string]*agent.Agent{}, us: map[string]*usNode{},
 		results: map[string]agent.Call{}, started: map[string]time.Time{}}
 	defer r.closeAgents()
 	begin := time.Now()
@@ -119,6 +120,7 @@ func Run(ctx context.Context, f *File, opts Options) (*Result, error) {
 			r.check(ctx, e, "end of run")
 		}
 	}
+	r.closeUserspace()
 	r.poll.stop()
 	r.traces.stop()
 	r.caps.stop()

@@ -107,7 +107,13 @@ func (r *run) step(ctx context.Context, s *Step) error {
 		}
 		return nil
 	}
-	c, err := r.sockStep(ctx, s)
+	var c agent.Call
+	var err error
+	if strings.HasPrefix(string(s.Action), "us_") {
+		c, err = r.usStep(ctx, s)
+	} else {
+		c, err = r.sockStep(ctx, s)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %s: %w", s.Pos, s.Label(), err)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pktlab/pktlab/rawsock/capfilter"
+	"github.com/pktlab/pktlab/tcpstate"
 	"github.com/pktlab/pktlab/testlab"
 )
 
@@ -80,6 +81,16 @@ const (
 	ActWait       Action = "wait"       // wait until an expectation holds, or timeout
 	ActParallel   Action = "parallel"   // run branches at the same time
 	ActCraft      Action = "craft"      // send a crafted IPv4 packet through a raw socket
+
+	// pktlab's userspace TCP (tcpstate/host, shared mode: the node's own address)
+	ActUSListen   Action = "us_listen"   // listen on addr's port
+	ActUSDial     Action = "us_dial"     // connect to addr (bind: local port), until established or failed
+	ActUSAccept   Action = "us_accept"   // accept on a userspace listener, naming the connection "as"
+	ActUSSend     Action = "us_send"     // write data or size bytes
+	ActUSRecv     Action = "us_recv"     // read up to size bytes
+	ActUSShutdown Action = "us_shutdown" // CloseWrite: FIN after queued data
+	ActUSClose    Action = "us_close"    // close
+	ActUSAbort    Action = "us_abort"    // send RST and forget the connection
 )
 
 // Step is one thing the experiment does.
@@ -110,13 +121,14 @@ type Step struct {
 	Events   []string
 	Sysctls  []NodeSetting
 	Ruleset  string
-	Duration time.Duration // sleep
-	Argv     []string      // exec
-	MustOK   bool          // exec: fail the run when the program fails
-	Until    *Expect       // wait
-	Branches [][]*Step     // parallel
-	Craft    *Craft        // craft
-	Expect   []*Expect     // checked right after the step
+	Duration time.Duration    // sleep
+	Argv     []string         // exec
+	MustOK   bool             // exec: fail the run when the program fails
+	Until    *Expect          // wait
+	Branches [][]*Step        // parallel
+	Craft    *Craft           // craft
+	TCP      *tcpstate.Config // us_dial, us_listen: the userspace connection's options
+	Expect   []*Expect        // checked right after the step
 }
 
 // Label names the step for humans: its id, or action and socket.
@@ -144,10 +156,11 @@ type ExpectKind string
 
 // Expectation kinds.
 const (
-	ExpFrame  ExpectKind = "frame"  // frames seen (or not) on captured links
-	ExpCall   ExpectKind = "call"   // a step's result and errno
-	ExpSocket ExpectKind = "socket" // kernel TCP sockets in a node (sock_diag)
-	ExpTrace  ExpectKind = "trace"  // packets' paths through nftables (trace events)
+	ExpFrame   ExpectKind = "frame"    // frames seen (or not) on captured links
+	ExpCall    ExpectKind = "call"     // a step's result and errno
+	ExpSocket  ExpectKind = "socket"   // kernel TCP sockets in a node (sock_diag)
+	ExpTrace   ExpectKind = "trace"    // packets' paths through nftables (trace events)
+	ExpUSState ExpectKind = "us_state" // a userspace TCP connection's state path
 )
 
 // Expect is one assertion.
@@ -159,6 +172,16 @@ type Expect struct {
 	Call   *CallMatch
 	Socket *SocketMatch
 	Trace  *TraceMatch
+	US     *USStateMatch
+}
+
+// USStateMatch checks a userspace TCP connection's states: the whole path from its
+// first state (CLOSED or LISTEN) and/or its state now. Kernel-style (SYN_RECV) and RFC
+// (SYN-RECEIVED) spellings are both accepted.
+type USStateMatch struct {
+	Node, Conn string
+	Path       []string
+	State      string
 }
 
 // TraceMatch counts traced packets (one nftables trace path each) in a node whose

@@ -1,0 +1,250 @@
+package experiment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/pktlab/pktlab/agent"
+	"github.com/pktlab/pktlab/tcpstate"
+	"github.com/pktlab/pktlab/tcpstate/host"
+	"github.com/pktlab/pktlab/timeline"
+)
+
+// usNode is pktlab's userspace TCP host on one node (tcpstate/host in shared mode: it
+// uses the node's own address and MAC, and drops the kernel's RSTs for its ports), with
+// the experiment's names for its connections and the state path of each.
+type usNode struct {
+	h *host.Host
+
+	mu        sync.Mutex // guards the maps
+	conns     map[string]*host.Conn
+	listeners map[string]*host.Listener
+	keys      map[string]usKey   // connection name -> its addresses
+	paths     map[usKey][]string // states in order, the first one the initial
+}
+
+type usKey struct{ local, remote netip.AddrPort }
+
+// userspace returns the node's userspace host, starting it on first use.
+func (r *run) userspace(ctx context.Context, node string) (*usNode, error) {
+	r.mu.Lock()
+	u := r.us[node]
+	r.mu.Unlock()
+	if u != nil {
+		return u, nil
+	}
+	u = &usNode{conns: map[string]*host.Conn{}, listeners: map[string]*host.Listener{},
+		keys: map[string]usKey{}, paths: map[usKey][]string{}}
+	cfg := &host.Config{Shared: true, Events: func(e host.Event) { r.usEvent(node, u, e) }}
+	h, err := host.Start(ctx, r.lab.Node(node), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("start userspace TCP on %s: %w", node, err)
+	}
+	u.h = h
+	r.mu.Lock()
+	r.us[node] = u
+	r.mu.Unlock()
+	return u, nil
+}
+
+// usEvent records the host's state changes on the timeline and in the paths.
+func (r *run) usEvent(node string, u *usNode, e host.Event) {
+	switch e.Kind {
+	case host.EventTCP:
+		if e.TCP.Kind != tcpstate.EventStateChanged {
+			return
+		}
+		k := usKey{e.Local, e.Remote}
+		u.mu.Lock()
+		if len(u.paths[k]) == 0 {
+			u.paths[k] = []string{e.TCP.From.String()}
+		}
+		u.paths[k] = append(u.paths[k], e.TCP.To.String())
+		u.mu.Unlock()
+		who := fmt.Sprintf("%s > %s", e.Local, e.Remote)
+		if !e.Remote.IsValid() {
+			who = fmt.Sprintf("%s (listener)", e.Local)
+		}
+		r.tl.Add(e.Time, timeline.KindState, node, fmt.Sprintf("[userspace TCP] %s: %s → %s: %s", who, e.TCP.From, e.TCP.To, e.TCP.Cause))
+	case host.EventFirewall, host.EventError:
+		r.tl.Add(e.Time, timeline.KindNote, node, "[userspace TCP] "+e.Text)
+	}
+}
+
+func (r *run) closeUserspace() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, u := range r.us {
+		u.h.Close()
+	}
+}
+
+// usStep carries out a userspace TCP action and returns it as a Call record, so call
+// expectations read it like a kernel socket call.
+func (r *run) usStep(ctx context.Context, s *Step) (agent.Call, error) {
+	u, err := r.userspace(ctx, s.Node)
+	if err != nil {
+		return agent.Call{}, err
+	}
+	c := agent.Call{Start: time.Now(), Node: s.Node, Sock: s.Sock, Op: agent.Op(s.Action)}
+	sctx, cancel := context.WithTimeout(ctx, s.Timeout)
+	defer cancel()
+	deadline, _ := sctx.Deadline()
+	conn := func() (*host.Conn, error) {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		if cn := u.conns[s.Sock]; cn != nil {
+			return cn, nil
+		}
+		return nil, fmt.Errorf("no userspace connection %q on %s", s.Sock, s.Node)
+	}
+	var opErr error
+	switch s.Action {
+	case ActUSListen:
+		c.Args = fmt.Sprintf("port %d, backlog %d", s.Addr.Port(), s.Backlog)
+		l, err := u.h.Listen(s.Addr.Port(), s.TCP, s.Backlog)
+		if err != nil {
+			return c, err
+		}
+		u.mu.Lock()
+		u.listeners[s.Sock] = l
+		u.mu.Unlock()
+	case ActUSDial:
+		c.Args = s.Addr.String()
+		cn, err := u.h.DialWith(sctx, s.Addr, &host.DialOptions{LocalPort: s.Bind.Port(), TCP: s.TCP})
+		opErr = err
+		if cn != nil {
+			u.name(s.Sock, cn)
+			c.Info = "local " + cn.LocalAddr().String()
+		}
+	case ActUSAccept:
+		c.Args = "→ " + s.As
+		u.mu.Lock()
+		l := u.listeners[s.Sock]
+		u.mu.Unlock()
+		if l == nil {
+			return c, fmt.Errorf("no userspace listener %q on %s", s.Sock, s.Node)
+		}
+		cn, err := l.AcceptContext(sctx)
+		opErr = err
+		if cn != nil {
+			u.name(s.As, cn)
+			c.Info = "peer " + cn.RemoteAddr().String()
+		}
+	case ActUSSend, ActUSRecv, ActUSShutdown, ActUSClose, ActUSAbort:
+		cn, err := conn()
+		if err != nil {
+			return c, err
+		}
+		switch s.Action {
+		case ActUSSend:
+			c.Args, c.Data = fmt.Sprintf("%d bytes", len(s.Data)), s.Data
+			cn.SetWriteDeadline(deadline)
+			c.Ret, opErr = cn.Write(s.Data)
+		case ActUSRecv:
+			c.Args = fmt.Sprintf("max %d", s.Size)
+			cn.SetReadDeadline(deadline)
+			buf := make([]byte, s.Size)
+			n, err := cn.Read(buf)
+			c.Ret, c.Data, opErr = n, buf[:n], err
+			if err == io.EOF {
+				c.Info, opErr = "EOF", nil
+			}
+		case ActUSShutdown:
+			opErr = cn.CloseWrite()
+		case ActUSClose:
+			opErr = cn.Close()
+		case ActUSAbort:
+			opErr = cn.Abort()
+		}
+	}
+	c.Dur = time.Since(c.Start)
+	if opErr != nil {
+		var en syscall.Errno
+		switch {
+		case errors.Is(opErr, os.ErrDeadlineExceeded) || errors.Is(opErr, context.DeadlineExceeded):
+			c.Timed = true
+		case errors.As(opErr, &en):
+			c.Errno, c.Ret = en, -1
+		default:
+			c.Ret, c.Info = -1, opErr.Error()
+		}
+	}
+	r.tl.AddCall(c)
+	return c, nil
+}
+
+// name gives a connection its experiment name, adopting the states it went through
+// before it had one.
+func (u *usNode) name(n string, cn *host.Conn) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.conns[n] = cn
+	local, _ := netip.ParseAddrPort(cn.LocalAddr().String())
+	remote, _ := netip.ParseAddrPort(cn.RemoteAddr().String())
+	u.keys[n] = usKey{local, remote}
+}
+
+// normState spells kernel and RFC state names one way: SYN-RECEIVED, SYN_RECV → SYN_RECV.
+func normState(s string) string {
+	s = strings.ToUpper(strings.ReplaceAll(s, "-", "_"))
+	switch s {
+	case "SYN_RECEIVED":
+		return "SYN_RECV"
+	case "FIN_WAIT_1":
+		return "FIN_WAIT1"
+	case "FIN_WAIT_2":
+		return "FIN_WAIT2"
+	}
+	return s
+}
+
+// checkUSState compares a userspace connection's state path (or current state).
+func (r *run) checkUSState(m *USStateMatch) (want string, pass bool, seen string) {
+	want = fmt.Sprintf("userspace connection %s on %s", m.Conn, m.Node)
+	if m.Path != nil {
+		want += " went " + strings.Join(m.Path, " → ")
+	}
+	if m.State != "" {
+		want += " is in " + m.State
+	}
+	r.mu.Lock()
+	u := r.us[m.Node]
+	r.mu.Unlock()
+	if u == nil {
+		return want, false, "no userspace TCP ran on " + m.Node
+	}
+	u.mu.Lock()
+	k, ok := u.keys[m.Conn]
+	path := append([]string(nil), u.paths[k]...)
+	cn := u.conns[m.Conn]
+	u.mu.Unlock()
+	if !ok {
+		return want, false, "no userspace connection named " + m.Conn
+	}
+	cur := cn.State().String()
+	seen = fmt.Sprintf("path %s; now %s", strings.Join(path, " → "), cur)
+	pass = true
+	if m.Path != nil {
+		var a, b []string
+		for _, s := range m.Path {
+			a = append(a, normState(s))
+		}
+		for _, s := range path {
+			b = append(b, normState(s))
+		}
+		pass = strings.Join(a, ",") == strings.Join(b, ",")
+	}
+	if m.State != "" && normState(m.State) != normState(cur) {
+		pass = false
+	}
+	return want, pass, seen
+}
