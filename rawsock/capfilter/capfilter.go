@@ -64,7 +64,7 @@ func compile(expr string, lt LinkType, opt bool) ([]bpf.Instruction, error) {
 		return nil, g.err
 	}
 	if opt {
-		return layout(optimize(g.ops))
+		return layout(dropDead(optimize(g.ops)))
 	}
 	return layout(g.ops)
 }

@@ -39,7 +39,10 @@ func FuzzCompile(f *testing.F) {
 			if err != nil {
 				t.Fatalf("Compile(%q, %v): VM refuses program: %v", expr, lt, err)
 			}
-			// The unoptimized program is the reference for the optimizer.
+			// The unoptimized program is the reference for the optimizer, run
+			// leniently (see runLenient): the optimizer may drop loads whose value
+			// does not matter, which only changes verdicts on frames too short
+			// for them.
 			plain, err := compile(expr, lt, false)
 			if err != nil {
 				if strings.Contains(err.Error(), "kernel's limit") {
@@ -47,18 +50,14 @@ func FuzzCompile(f *testing.F) {
 				}
 				t.Fatalf("unoptimized compile(%q, %v): %v", expr, lt, err)
 			}
-			ref, err := bpf.NewVM(plain)
-			if err != nil {
-				t.Fatalf("unoptimized compile(%q, %v): VM refuses program: %v", expr, lt, err)
-			}
 			run := func(b []byte) {
-				got, err := vm.Run(b)
-				if err != nil {
+				if _, err := vm.Run(b); err != nil {
 					t.Fatalf("Compile(%q, %v): run: %v", expr, lt, err)
 				}
-				want, _ := ref.Run(b)
-				if got != want {
-					t.Fatalf("Compile(%q, %v) on % x: optimized program returns %d, unoptimized %d", expr, lt, b, got, want)
+				got, err1 := runLenient(prog, b)
+				want, err2 := runLenient(plain, b)
+				if err1 != nil || err2 != nil || got != want {
+					t.Fatalf("Compile(%q, %v) on % x: optimized program returns %d (%v), unoptimized %d (%v)", expr, lt, b, got, err1, want, err2)
 				}
 			}
 			run(data)

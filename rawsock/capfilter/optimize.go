@@ -148,9 +148,15 @@ func step(in bpf.Instruction, r regs) (next regs, key string, isLoad, toX bool) 
 // optimize rewrites ops as described above.
 func optimize(ops []op) []op {
 	pos := make(map[label]int)
+	rets := make(map[uint32]label)
 	for i, o := range ops {
 		if o.mark {
 			pos[o.jt] = i
+			if i+1 < len(ops) {
+				if r, ok := ops[i+1].ins.(bpf.RetConstant); ok {
+					rets[r.Val] = o.jt
+				}
+			}
 		}
 	}
 	in := make(map[label]*regs)
@@ -178,7 +184,7 @@ func optimize(ops []op) []op {
 			in[l] = merge(in[l], st)
 			cur = nil
 		case o.isJump:
-			optimizeJump(ops, pos, in, o, *cur)
+			optimizeJump(ops, pos, rets, in, o, *cur)
 			cur = nil
 		default:
 			next, key, isLoad, toX := step(o.ins, *cur)
@@ -196,7 +202,7 @@ func optimize(ops []op) []op {
 	return compact(ops, dead)
 }
 
-func optimizeJump(ops []op, pos map[label]int, in map[label]*regs, o *op, cur regs) {
+func optimizeJump(ops []op, pos map[label]int, rets map[uint32]label, in map[label]*regs, o *op, cur regs) {
 	if !o.useX {
 		if out, known := cur.decide(o.cond, o.val); known {
 			target := o.jf
@@ -213,6 +219,15 @@ func optimizeJump(ops []op, pos map[label]int, in map[label]*regs, o *op, cur re
 		st := cur
 		if !o.useX {
 			st = cur.with(fact{o.cond, o.val, out})
+		}
+		// If every path from the target returns the same verdict, go straight to
+		// it: libpcap's optimizer does, and so skips the loads on those paths.
+		budget := 400
+		if v, ok := outcome(ops, pos, pos[target], st, &budget); ok {
+			if l, ok := rets[v]; ok {
+				in[l] = merge(in[l], st)
+				return l
+			}
 		}
 		l, st2 := thread(ops, pos, target, st)
 		in[l] = merge(in[l], st2)
@@ -274,6 +289,52 @@ func thread(ops []op, pos map[label]int, target label, st regs) (label, regs) {
 		}
 	}
 	return best, bestSt
+}
+
+// outcome returns the value every path from ops[i] returns under st, if there is
+// one and it is found within budget steps.
+func outcome(ops []op, pos map[label]int, i int, st regs, budget *int) (uint32, bool) {
+	for ; i < len(ops); i++ {
+		if *budget--; *budget < 0 {
+			return 0, false
+		}
+		o := ops[i]
+		switch {
+		case o.mark:
+		case o.isJa:
+			i = pos[o.jt] - 1
+		case o.isJump:
+			if !o.useX {
+				if out, known := st.decide(o.cond, o.val); known {
+					l := o.jf
+					if out {
+						l = o.jt
+					}
+					i = pos[l] - 1
+					continue
+				}
+			}
+			st1, st2 := st, st
+			if !o.useX {
+				st1, st2 = st.with(fact{o.cond, o.val, true}), st.with(fact{o.cond, o.val, false})
+			}
+			v1, ok1 := outcome(ops, pos, pos[o.jt], st1, budget)
+			if !ok1 {
+				return 0, false
+			}
+			v2, ok2 := outcome(ops, pos, pos[o.jf], st2, budget)
+			return v1, ok2 && v1 == v2
+		default:
+			if r, ok := o.ins.(bpf.RetConstant); ok {
+				return r.Val, true
+			}
+			if _, ok := o.ins.(bpf.RetA); ok {
+				return 0, false
+			}
+			st, _, _, _ = step(o.ins, st)
+		}
+	}
+	return 0, false
 }
 
 // landing reports whether an edge whose simulated state is st may land at label l
