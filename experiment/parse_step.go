@@ -275,7 +275,7 @@ func hasKey(n *yaml.Node, key string) bool {
 	return false
 }
 
-var tcpConfigKeys = []string{"syn_retries", "retries", "time_wait", "nodelay", "no_timestamps", "no_sack", "no_wscale", "min_rto", "initial_rto", "mss"}
+var tcpConfigKeys = []string{"syn_retries", "retries", "time_wait", "nodelay", "no_timestamps", "no_sack", "no_wscale", "no_delayed_ack", "min_rto", "initial_rto", "mss"}
 
 // tcpConfig parses a userspace connection's options (tcpstate.Config).
 func (p *parser) tcpConfig(n *yaml.Node) *tcpstate.Config {
@@ -302,6 +302,8 @@ func (p *parser) tcpConfig(n *yaml.Node) *tcpstate.Config {
 			c.NoSACK = p.boolean(v, k.Value)
 		case "no_wscale":
 			c.NoWindowScale = p.boolean(v, k.Value)
+		case "no_delayed_ack":
+			c.NoDelayedAck = p.boolean(v, k.Value)
 		}
 	})
 	return c
