@@ -27,6 +27,9 @@ type Captured struct {
 // an error (which Capture returns). It owns one reader goroutine per socket and has
 // stopped them all when it returns.
 func Capture(ctx context.Context, conns []*Conn, fn func(Captured) error) error {
+	if len(conns) == 1 {
+		return captureOne(ctx, conns[0], fn)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	frames := make(chan Captured, 1024)
@@ -76,17 +79,39 @@ func Capture(ctx context.Context, conns []*Conn, fn func(Captured) error) error 
 	}
 }
 
-// readInto reads frames from c into fresh buffers and sends them on out until ctx
-// ends.
-func readInto(ctx context.Context, i int, c *Conn, out chan<- Captured) error {
+// captureOne is Capture for one socket: nothing to merge, so frames go to fn
+// straight from the read buffer, without a copy or a hand-off between goroutines.
+func captureOne(ctx context.Context, c *Conn, fn func(Captured) error) error {
 	buf := make([]byte, 1<<18)
+	undo := withDeadline(ctx, c.pc.SetReadDeadline)
+	defer undo()
 	for {
-		f, err := c.ReadFrame(ctx, buf)
+		f, err := c.readFrame(buf)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
+			return c.opError("read", c.ioError(ctx, err))
+		}
+		if err := fn(Captured{Frame: f}); err != nil {
 			return err
+		}
+	}
+}
+
+// readInto reads frames from c into fresh buffers and sends them on out until ctx
+// ends.
+func readInto(ctx context.Context, i int, c *Conn, out chan<- Captured) error {
+	buf := make([]byte, 1<<18)
+	undo := withDeadline(ctx, c.pc.SetReadDeadline)
+	defer undo()
+	for {
+		f, err := c.readFrame(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return c.opError("read", c.ioError(ctx, err))
 		}
 		f.Data = append([]byte(nil), f.Data...)
 		select {

@@ -7,7 +7,9 @@
 // on one interface of a testlab node: raw (whole frames) or cooked (SOCK_DGRAM, from
 // the network header), for one Protocol (ETH_P_ALL, IP, ARP, IPv6 or any EtherType),
 // optionally promiscuous through PACKET_ADD_MEMBERSHIP (never IFF_PROMISC) and with a
-// classic BPF filter attached before bind(2). The socket is created on a thread inside
+// classic BPF filter. A drop-all filter is attached before bind(2) and replaced by the
+// caller's once the socket is configured, so no frame is queued unfiltered or without
+// a timestamp. The socket is created on a thread inside
 // the node's network namespace (testlab.Node.Do) and keeps that namespace for life.
 // ReadFrame takes a context and a caller's buffer and allocates nothing; Stats returns
 // the kernel's received and dropped counts; Close is safe twice. OpenIP opens a raw IP

@@ -115,8 +115,11 @@ func Open(n *testlab.Node, iface string, cfg *Config) (*Conn, error) {
 		}
 		c.ifindex = ifi.Index
 		// packet.Listen takes the protocol in host order and converts it with
-		// htons for bind(2); see Protocol.Network.
-		c.pc, err = packet.Listen(ifi, typ, int(c.proto), &packet.Config{Filter: raw})
+		// htons for bind(2); see Protocol.Network. It attaches a filter that drops
+		// everything before bind, so that nothing is queued until the buffer size,
+		// timestamps and the caller's filter are in place (a frame queued before
+		// SO_TIMESTAMPNS would carry no timestamp).
+		c.pc, err = packet.Listen(ifi, typ, int(c.proto), &packet.Config{Filter: dropAll})
 		return err
 	})
 	if err != nil {
@@ -126,8 +129,42 @@ func Open(n *testlab.Node, iface string, cfg *Config) (*Conn, error) {
 		c.pc.Close()
 		return nil, err
 	}
+	if err := c.setFilter(raw); err != nil {
+		c.pc.Close()
+		return nil, err
+	}
 	return c, nil
 }
+
+// dropAll is the classic BPF program "ret #0": accept no frame.
+var dropAll = mustAssemble(bpf.RetConstant{Val: 0})
+
+func mustAssemble(prog ...bpf.Instruction) []bpf.RawInstruction {
+	raw, err := bpf.Assemble(prog)
+	if err != nil {
+		panic(err)
+	}
+	return raw
+}
+
+// setFilter replaces the drop-all filter with the caller's program, or removes it
+// (SO_DETACH_FILTER, socket(7)) when there is none. Replacing a socket filter is
+// atomic in the kernel (sk_attach_filter swaps the pointer).
+func (c *Conn) setFilter(raw []bpf.RawInstruction) error {
+	if len(raw) > 0 {
+		if err := c.pc.SetBPF(raw); err != nil {
+			return c.opError("attach capture filter", err)
+		}
+		return nil
+	}
+	var serr error
+	err := c.rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DETACH_FILTER, 0) })
+	if err = errors.Join(err, serr); err != nil {
+		return c.opError("detach filter", os.NewSyscallError("setsockopt", err))
+	}
+	return nil
+}
+
 
 // setup applies the options that need an open socket.
 func (c *Conn) setup(cfg *Config) error {

@@ -67,6 +67,16 @@ func (c *Conn) ReadFrame(ctx context.Context, buf []byte) (Frame, error) {
 	}
 	undo := withDeadline(ctx, c.pc.SetReadDeadline)
 	defer undo()
+	f, err := c.readFrame(buf)
+	if err != nil {
+		return Frame{}, c.opError("read", c.ioError(ctx, err))
+	}
+	return f, nil
+}
+
+// readFrame is ReadFrame without the context: a read deadline set elsewhere (as
+// Capture does once for a whole capture) is what stops it.
+func (c *Conn) readFrame(buf []byte) (Frame, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
 	c.iov.Base = &buf[0]
@@ -76,7 +86,7 @@ func (c *Conn) ReadFrame(ctx context.Context, buf []byte) (Frame, error) {
 		err = c.rerr
 	}
 	if err != nil {
-		return Frame{}, c.opError("read", c.ioError(ctx, err))
+		return Frame{}, err
 	}
 	f := Frame{
 		Data:     buf[:min(c.rn, len(buf))],

@@ -33,6 +33,7 @@ type captureOpts struct {
 	hex      bool
 	asJSON   bool
 	duration time.Duration
+	bufferMB int
 }
 
 func newCaptureCmd() *cobra.Command {
@@ -71,6 +72,7 @@ then prints the kernel's received and dropped counts per interface on stderr.`,
 	f.BoolVarP(&o.hex, "hex", "x", false, "print a hex dump of each packet, as tcpdump -x")
 	f.BoolVar(&o.asJSON, "json", false, "print one JSON object per frame")
 	f.DurationVar(&o.duration, "duration", 0, "stop after this long (0: until Ctrl-C)")
+	f.IntVarP(&o.bufferMB, "buffer", "B", 32, "socket receive buffer per interface, MiB (tcpdump -B is in KiB)")
 	return c
 }
 
@@ -145,7 +147,7 @@ func runCapture(ctx context.Context, stdout, stderr io.Writer, labName string, a
 	}()
 	var fis []rawsock.FileInterface
 	for _, ep := range eps {
-		c, err := rawsock.Open(ep.node, ep.iface, &rawsock.Config{Cooked: o.cooked, Protocol: proto, Promisc: o.promisc, Filter: prog})
+		c, err := rawsock.Open(ep.node, ep.iface, &rawsock.Config{Cooked: o.cooked, Protocol: proto, Promisc: o.promisc, Filter: prog, RecvBuffer: o.bufferMB << 20})
 		if err != nil {
 			return err
 		}
