@@ -165,7 +165,6 @@ func (c *Conn) setFilter(raw []bpf.RawInstruction) error {
 	return nil
 }
 
-
 // setup applies the options that need an open socket.
 func (c *Conn) setup(cfg *Config) error {
 	if cfg.Promisc {
