@@ -65,6 +65,7 @@ type Host struct {
 	ser       *serializer
 	dec       *rawsock.Decoder
 	timerAt   time.Time
+	inFrame   []byte // the frame being handled, for the events of its segment
 	nextPort  uint16
 	closed    bool
 

@@ -48,7 +48,9 @@ func (h *Host) input(frame []byte, at time.Time) {
 		case layers.LayerTypeTCP:
 			if h.isOurs(dstIP) && !d.Fragment {
 				h.learn(src, net.HardwareAddr(frame[6:12]), false)
+				h.inFrame = frame
 				h.tcpInput(src, dstIP, &d.TCP)
+				h.inFrame = nil
 			}
 			return
 		}

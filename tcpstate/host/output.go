@@ -28,7 +28,11 @@ func (h *Host) apply(c *Conn, out tcpstate.Output) {
 			continue
 		}
 		if h.cfg.Events != nil {
-			h.cfg.Events(Event{Time: ev.Time, Kind: EventTCP, Local: c.key.local, Remote: c.key.remote, TCP: ev, Info: c.m.Info()})
+			e := Event{Time: ev.Time, Kind: EventTCP, Local: c.key.local, Remote: c.key.remote, TCP: ev, Info: c.m.Info()}
+			if ev.Kind == tcpstate.EventSegmentReceived && h.inFrame != nil {
+				e.Frame = append([]byte(nil), h.inFrame...)
+			}
+			h.cfg.Events(e)
 		}
 	}
 	if len(out.Events) > 0 || len(out.Segments) > 0 {

@@ -1,0 +1,528 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/spf13/cobra"
+
+	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/tcpstate"
+	"github.com/pktlab/pktlab/tcpstate/host"
+	"github.com/pktlab/pktlab/testlab"
+)
+
+func init() { rootCmd.AddCommand(newTCPCmd()) }
+
+func newTCPCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "tcp",
+		Short: "Drive a TCP connection from pktlab's userspace TCP and watch every frame and state",
+		Long: `pktlab's userspace TCP (package tcpstate) runs on a lab node's interface through a packet
+socket. By default it has an address and MAC of its own that the node's kernel does not
+have (it answers ARP, neighbour solicitations and ping for them); with --shared it uses
+the node's own address, and pktlab installs an nftables table in that node that drops the
+kernel's RSTs for the userspace ports (the kernel has no socket for them), removed on exit.
+
+The timeline shows every frame (tcpdump-style, relative sequence numbers), every state
+change with its cause, and timers, with times relative to the start.`,
+		Example: `  sudo pktlab tcp listen crs server 8080 --echo
+  sudo pktlab tcp connect crs client 198.19.2.2:8080 --send notes.txt --shutdown-wr
+  sudo pktlab tcp connect crs client 198.19.2.2:8080 --step`,
+	}
+	c.AddCommand(newTCPConnectCmd(), newTCPListenCmd())
+	return c
+}
+
+// tcpFlags are the options both subcommands take.
+type tcpFlags struct {
+	src, iface, gateway   string
+	shared                bool
+	send, recv            string
+	closeMode             string
+	doClose, shutWR, abrt bool
+	mss                   uint16
+	noWScale, noSACK      bool
+	noTS, nodelay         bool
+	keepalive             bool
+	timeWait              time.Duration
+	linger                int
+	asJSON, step          bool
+	wait                  time.Duration
+}
+
+func (f *tcpFlags) register(c *cobra.Command) {
+	fl := c.Flags()
+	fl.StringVar(&f.src, "src", "", "the userspace host's own address(es), comma-separated, with prefix (default: .200 / ::c8 in the interface's subnets)")
+	fl.StringVar(&f.iface, "iface", "", "the node's interface (default: its first)")
+	fl.StringVar(&f.gateway, "gateway", "", "next hop(s) for off-link destinations, comma-separated (default: the node's default routes)")
+	fl.BoolVar(&f.shared, "shared", false, "use the node's own address; installs an nftables RST drop in the node")
+	fl.StringVar(&f.send, "send", "", "send the contents of FILE (- for stdin)")
+	fl.StringVar(&f.recv, "recv", "", "write received data to FILE (- for stdout)")
+	fl.BoolVar(&f.doClose, "close", false, "close after sending (the default)")
+	fl.BoolVar(&f.shutWR, "shutdown-wr", false, "half-close after sending and read until the peer closes")
+	fl.BoolVar(&f.abrt, "abort", false, "abort with a RST after sending")
+	fl.Uint16Var(&f.mss, "mss", 0, "MSS to advertise (default: interface MTU − 40, − 60 for IPv6)")
+	fl.BoolVar(&f.noWScale, "no-wscale", false, "do not offer window scaling")
+	fl.BoolVar(&f.noSACK, "no-sack", false, "do not offer SACK")
+	fl.BoolVar(&f.noTS, "no-timestamps", false, "do not offer timestamps")
+	fl.BoolVar(&f.nodelay, "nodelay", false, "turn Nagle's algorithm off")
+	fl.BoolVar(&f.keepalive, "keepalive", false, "send keepalive probes")
+	fl.DurationVar(&f.timeWait, "time-wait", 0, "TIME-WAIT length (default 60s, as Linux)")
+	fl.IntVar(&f.linger, "linger", -1, "SO_LINGER seconds for close; 0 sends RST")
+	fl.BoolVar(&f.asJSON, "json", false, "print events as JSON lines")
+	fl.BoolVar(&f.step, "step", false, "pause before every frame the userspace end sends until Enter")
+	fl.DurationVar(&f.wait, "wait", 10*time.Second, "how long to wait for the connection to finish closing")
+}
+
+func (f *tcpFlags) validate() error {
+	n := 0
+	for _, b := range []bool{f.doClose, f.shutWR, f.abrt} {
+		if b {
+			n++
+		}
+	}
+	if n > 1 {
+		return usageError("--close, --shutdown-wr and --abort exclude each other")
+	}
+	if f.step && f.send == "-" {
+		return usageError("--step reads Enter from stdin, so --send - cannot use it too")
+	}
+	if f.step && f.asJSON {
+		return usageError("--step is interactive; it does not go with --json")
+	}
+	return nil
+}
+
+func (f *tcpFlags) tcpConfig() tcpstate.Config {
+	return tcpstate.Config{MSS: f.mss, NoWindowScale: f.noWScale, NoSACK: f.noSACK, NoTimestamps: f.noTS,
+		NoDelay: f.nodelay, Keepalive: f.keepalive, TimeWait: f.timeWait}
+}
+
+// hostConfig builds the host's configuration for node n.
+func (f *tcpFlags) hostConfig(n *testlab.Node, tl *timeline) (*host.Config, error) {
+	cfg := &host.Config{Interface: f.iface, Shared: f.shared, TCP: f.tcpConfig(), Events: tl.event}
+	if f.step {
+		cfg.BeforeSend = tl.step
+	}
+	for _, g := range splitList(f.gateway) {
+		a, err := netip.ParseAddr(g)
+		if err != nil {
+			return nil, usageError("--gateway %q: %v", g, err)
+		}
+		cfg.Gateways = append(cfg.Gateways, a)
+	}
+	if f.shared {
+		return cfg, nil
+	}
+	for _, s := range splitList(f.src) {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, usageError("--src %q: want an address with prefix, e.g. 198.18.1.10/24: %v", s, err)
+		}
+		if !testlab.InLabRange(p.Addr()) {
+			return nil, usageError("--src %v is outside the lab ranges 198.18.0.0/15 and 2001:db8::/32", p.Addr())
+		}
+		cfg.Addrs = append(cfg.Addrs, p)
+	}
+	if len(cfg.Addrs) == 0 {
+		cfg.Addrs = defaultOwnAddrs(n, f.iface)
+		if len(cfg.Addrs) == 0 {
+			return nil, usageError("node %s has no address to derive an own address from; give --src", n.Name())
+		}
+	}
+	return cfg, nil
+}
+
+// defaultOwnAddrs picks host part 200 in each subnet of the interface.
+func defaultOwnAddrs(n *testlab.Node, iface string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, i := range n.Interfaces() {
+		if iface != "" && i.Name != iface {
+			continue
+		}
+		for _, p := range i.Addrs {
+			b := p.Masked().Addr().AsSlice()
+			b[len(b)-1] = 200
+			a, _ := netip.AddrFromSlice(b)
+			if a != p.Addr() && p.Contains(a) {
+				out = append(out, netip.PrefixFrom(a, p.Bits()))
+			}
+		}
+		break
+	}
+	return out
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func newTCPConnectCmd() *cobra.Command {
+	var f tcpFlags
+	c := &cobra.Command{
+		Use:   "connect LAB NODE ADDR:PORT",
+		Short: "Open a connection from the userspace TCP on NODE and show its timeline",
+		Long: `Connects from the userspace TCP on NODE to ADDR:PORT, sends --send's data, then closes
+(--close, the default), half-closes and reads until the peer closes (--shutdown-wr) or
+aborts with a RST (--abort), and shows the connection until it is closed or in TIME-WAIT.
+Exit status 1 if the connection fails (e.g. refused: ECONNREFUSED).`,
+		Example: `  sudo pktlab tcp connect crs client 198.19.2.2:80
+  sudo pktlab tcp connect crs client 198.19.2.2:80 --send request.txt --shutdown-wr --recv -
+  sudo pktlab tcp connect crs client [2001:db8:2::2]:80 --no-sack --no-timestamps --json
+  sudo pktlab tcp connect crs client 198.19.2.2:80 --shared --step`,
+		Args: cobraArgs(cobra.ExactArgs(3)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.validate(); err != nil {
+				return err
+			}
+			remote, err := netip.ParseAddrPort(args[2])
+			if err != nil {
+				return usageError("ADDR:PORT %q: %v", args[2], err)
+			}
+			if !testlab.InLabRange(remote.Addr()) {
+				return usageError("%v is outside the lab ranges 198.18.0.0/15 and 2001:db8::/32", remote.Addr())
+			}
+			return runTCP(cmd, &f, args[0], args[1], func(ctx context.Context, h *host.Host, tl *timeline) error {
+				c, err := h.Dial(ctx, remote)
+				if err != nil {
+					return err
+				}
+				return converse(ctx, &f, c, tl)
+			})
+		},
+	}
+	f.register(c)
+	return c
+}
+
+func newTCPListenCmd() *cobra.Command {
+	var f tcpFlags
+	var echo bool
+	c := &cobra.Command{
+		Use:   "listen LAB NODE [ADDR:]PORT",
+		Short: "Accept one connection on the userspace TCP on NODE and show its timeline",
+		Long: `Listens on PORT of the userspace host (ADDR, if given, becomes its own address, as
+--src), accepts one connection, echoes what it receives (--echo) or sends --send's data,
+and closes when the peer closes (or as --close/--shutdown-wr/--abort say).`,
+		Example: `  sudo pktlab tcp listen crs server 8080 --echo
+  sudo pktlab tcp listen crs server 198.19.2.200:8080 --recv received.bin
+  sudo pktlab tcp listen crs server 8080 --shared --json`,
+		Args: cobraArgs(cobra.ExactArgs(3)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.validate(); err != nil {
+				return err
+			}
+			portStr := args[2]
+			if i := strings.LastIndex(portStr, ":"); i >= 0 {
+				a, err := netip.ParseAddr(strings.Trim(portStr[:i], "[]"))
+				if err != nil {
+					return usageError("ADDR %q: %v", portStr[:i], err)
+				}
+				bits := 24
+				if a.Is6() {
+					bits = 64
+				}
+				if f.src == "" {
+					f.src = netip.PrefixFrom(a, bits).String()
+				}
+				portStr = portStr[i+1:]
+			}
+			port, err := strconv.ParseUint(portStr, 10, 16)
+			if err != nil || port == 0 {
+				return usageError("PORT %q: want 1-65535", portStr)
+			}
+			return runTCP(cmd, &f, args[0], args[1], func(ctx context.Context, h *host.Host, tl *timeline) error {
+				cfg := f.tcpConfig()
+				ln, err := h.Listen(uint16(port), &cfg, 0)
+				if err != nil {
+					return err
+				}
+				defer ln.Close()
+				tl.note(fmt.Sprintf("listening on port %d of %v", port, ln.Addr()))
+				c, err := ln.AcceptContext(ctx)
+				if err != nil {
+					return err
+				}
+				if echo {
+					return echoConn(ctx, &f, c, tl)
+				}
+				if !f.doClose && !f.shutWR && !f.abrt && f.send == "" {
+					f.shutWR = true // wait for the peer, then close
+				}
+				return converse(ctx, &f, c, tl)
+			})
+		},
+	}
+	f.register(c)
+	c.Flags().BoolVar(&echo, "echo", false, "send back everything received; close when the peer closes")
+	return c
+}
+
+// runTCP opens the lab and the host, runs fn and closes everything.
+func runTCP(cmd *cobra.Command, f *tcpFlags, labName, nodeName string, fn func(context.Context, *host.Host, *timeline) error) error {
+	l, err := openLab(labName)
+	if err != nil {
+		return err
+	}
+	defer l.Release()
+	n, err := lookupNode(l, nodeName)
+	if err != nil {
+		return err
+	}
+	tl := newTimeline(cmd.OutOrStdout(), f.asJSON, cmd.InOrStdin())
+	cfg, err := f.hostConfig(n, tl)
+	if err != nil {
+		return err
+	}
+	h, err := host.Start(cmd.Context(), n, cfg)
+	if err != nil {
+		return err
+	}
+	if !f.shared {
+		tl.note(fmt.Sprintf("userspace host on %s: %v, MAC %v", nodeName, cfg.Addrs, h.MAC()))
+	}
+	runErr := fn(cmd.Context(), h, tl)
+	closeErr := h.Close()
+	if runErr != nil {
+		return runErr
+	}
+	return closeErr
+}
+
+// converse sends --send's data, then closes as asked and follows the connection
+// until it is closed or in TIME-WAIT.
+func converse(ctx context.Context, f *tcpFlags, c *host.Conn, tl *timeline) error {
+	if f.linger >= 0 {
+		c.SetLinger(f.linger)
+	}
+	recvDone := make(chan error, 1)
+	go func() { recvDone <- receive(f, c, tl) }()
+	if f.send != "" {
+		if err := sendFile(f.send, c); err != nil {
+			c.Abort()
+			return err
+		}
+	}
+	switch {
+	case f.abrt:
+		c.Abort()
+	case f.shutWR:
+		c.CloseWrite()
+		select {
+		case <-recvDone:
+		case <-ctx.Done():
+		}
+		c.Close()
+	default:
+		c.Close()
+	}
+	return waitFinished(ctx, c, f.wait)
+}
+
+func echoConn(ctx context.Context, f *tcpFlags, c *host.Conn, tl *timeline) error {
+	n, err := io.Copy(c, c)
+	tl.note(fmt.Sprintf("echoed %d bytes", n))
+	if err != nil {
+		return err
+	}
+	c.Close()
+	return waitFinished(ctx, c, f.wait)
+}
+
+func receive(f *tcpFlags, c *host.Conn, tl *timeline) error {
+	var w io.Writer = io.Discard
+	switch f.recv {
+	case "":
+	case "-":
+		w = os.Stdout
+	default:
+		file, err := os.Create(f.recv)
+		if err != nil {
+			return err
+		}
+		defer file.Close()
+		w = file
+	}
+	n, err := io.Copy(w, c)
+	tl.note(fmt.Sprintf("read %d bytes, then %s", n, eofText(err)))
+	return err
+}
+
+func eofText(err error) string {
+	if err == nil {
+		return "end of file (the peer's FIN)"
+	}
+	return err.Error()
+}
+
+func sendFile(name string, c *host.Conn) error {
+	var r io.Reader = os.Stdin
+	if name != "-" {
+		file, err := os.Open(name)
+		if err != nil {
+			return usageError("--send: %v", err)
+		}
+		defer file.Close()
+		r = file
+	}
+	_, err := io.Copy(c, r)
+	return err
+}
+
+// waitFinished waits until the connection is CLOSED or in TIME-WAIT.
+func waitFinished(ctx context.Context, c *host.Conn, limit time.Duration) error {
+	end := time.Now().Add(limit)
+	for time.Now().Before(end) && ctx.Err() == nil {
+		st := c.State()
+		if st == tcpstate.Closed || st == tcpstate.TimeWait {
+			var err error
+			c.Machine(func(m *tcpstate.Conn) { err = m.Err() })
+			if err != nil && !errors.Is(err, syscall.ECONNABORTED) { // our own --abort
+				return err
+			}
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return fmt.Errorf("connection still %v after %v", c.State(), limit)
+}
+
+// timeline prints host events: frames in rawsock's summary format, state changes
+// with causes, with times relative to the first event.
+type timeline struct {
+	mu     sync.Mutex
+	w      io.Writer
+	asJSON bool
+	start  time.Time
+	sum    *rawsock.Summarizer
+	in     *bufio.Reader
+	buf    []byte
+}
+
+func newTimeline(w io.Writer, asJSON bool, in io.Reader) *timeline {
+	return &timeline{w: w, asJSON: asJSON, sum: rawsock.NewSummarizer(), in: bufio.NewReader(in)}
+}
+
+func (t *timeline) rel(at time.Time) float64 {
+	if t.start.IsZero() {
+		t.start = at
+	}
+	return at.Sub(t.start).Seconds()
+}
+
+type tcpEventJSON struct {
+	Time   float64 `json:"time"`
+	Kind   string  `json:"kind"`
+	Local  string  `json:"local,omitempty"`
+	Remote string  `json:"remote,omitempty"`
+	Event  string  `json:"event,omitempty"`
+	From   string  `json:"from,omitempty"`
+	To     string  `json:"to,omitempty"`
+	State  string  `json:"state,omitempty"`
+	Frame  string  `json:"frame,omitempty"`
+	Cause  string  `json:"cause,omitempty"`
+	Error  string  `json:"error,omitempty"`
+}
+
+func (t *timeline) event(e host.Event) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	j := tcpEventJSON{Time: t.rel(e.Time), Kind: e.Kind.String(), Cause: e.Text}
+	if e.Kind == host.EventTCP {
+		j.Local, j.Remote = e.Local.String(), e.Remote.String()
+		j.Event, j.Cause, j.State = e.TCP.Kind.String(), e.TCP.Cause, e.Info.State.String()
+		if e.TCP.Kind == tcpstate.EventStateChanged {
+			j.From, j.To = e.TCP.From.String(), e.TCP.To.String()
+		}
+		if e.TCP.Err != nil {
+			j.Error = e.TCP.Err.Error()
+		}
+	}
+	if e.Frame != nil {
+		t.buf = t.sum.Append(t.buf[:0], layers.LinkTypeEthernet, e.Frame)
+		j.Frame = string(t.buf)
+	} else if e.Kind == host.EventTCP && e.TCP.Kind != tcpstate.EventStateChanged && e.TCP.Kind != tcpstate.EventTimerFired && e.TCP.Kind != tcpstate.EventError {
+		j.Frame = e.TCP.Segment.String()
+	}
+	if t.asJSON {
+		json.NewEncoder(t.w).Encode(j)
+		return
+	}
+	t.print(j)
+}
+
+func (t *timeline) print(j tcpEventJSON) {
+	prefix := fmt.Sprintf("%10.6f ", j.Time)
+	switch j.Event {
+	case "segment-sent":
+		fmt.Fprintf(t.w, "%s> %s", prefix, j.Frame)
+	case "segment-received":
+		fmt.Fprintf(t.w, "%s< %s", prefix, j.Frame)
+	case "segment-dropped":
+		fmt.Fprintf(t.w, "%s  dropped: %s", prefix, j.Frame)
+	case "state-changed":
+		fmt.Fprintf(t.w, "%s  %s → %s: %s\n", prefix, j.From, j.To, j.Cause)
+		return
+	case "timer-fired":
+		fmt.Fprintf(t.w, "%s  timer: %s\n", prefix, j.Cause)
+		return
+	case "error":
+		fmt.Fprintf(t.w, "%s  error: %s (%s)\n", prefix, j.Error, j.Cause)
+		return
+	default:
+		if j.Frame != "" {
+			fmt.Fprintf(t.w, "%s%s: %s (%s)\n", prefix, j.Kind, j.Frame, j.Cause)
+		} else {
+			fmt.Fprintf(t.w, "%s%s: %s\n", prefix, j.Kind, j.Cause)
+		}
+		return
+	}
+	if j.Cause != "" && j.Event != "segment-received" {
+		fmt.Fprintf(t.w, "  (%s)", j.Cause)
+	}
+	fmt.Fprintln(t.w)
+}
+
+func (t *timeline) note(text string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	j := tcpEventJSON{Time: t.rel(time.Now()), Kind: "note", Cause: text}
+	if t.asJSON {
+		json.NewEncoder(t.w).Encode(j)
+		return
+	}
+	fmt.Fprintf(t.w, "%10.6f %s\n", j.Time, text)
+}
+
+// step shows the frame about to go and the connection's state, and waits for Enter.
+func (t *timeline) step(e host.Event) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	summary := string(t.sum.Append(nil, layers.LinkTypeEthernet, e.Frame))
+	i := e.Info
+	fmt.Fprintf(t.w, "-- state %v  snd.una %d snd.nxt %d rcv.nxt %d (absolute)\n-- next: %s\n-- press Enter to send ", i.State, i.SndUna, i.SndNxt, i.RcvNxt, summary)
+	_, err := t.in.ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
