@@ -107,6 +107,8 @@ func (r *run) step(ctx context.Context, s *Step) error {
 		}
 		return nil
 	}
+	stop := r.progress(s, now)
+	defer stop()
 	var c agent.Call
 	var err error
 	if strings.HasPrefix(string(s.Action), "us_") {
@@ -317,3 +319,29 @@ func (r *run) sockStep(ctx context.Context, s *Step) (agent.Call, error) {
 }
 
 func (k ExpectKind) String() string { return string(k) }
+
+// progress reports a blocking step that takes more than two seconds (a SYN timing
+// out, a keepalive, a blocked read) every second until it ends; stop ends the reports.
+func (r *run) progress(s *Step, start time.Time) (stop func()) {
+	if r.opts.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				if el := now.Sub(start); el >= 2*time.Second {
+					r.opts.Progress(fmt.Sprintf("%s (blocked, up to its timeout)", s.Label()), el, s.Timeout)
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
