@@ -123,6 +123,55 @@ func TestCaptureAndSend(t *testing.T) {
 	tsharkNames(t, file, "router:eth0", "router:eth1")
 }
 
+// TestCaptureInterrupt: Ctrl-C ends a capture cleanly, with the frame count and the
+// kernel's counters per interface, and exit status 0.
+func TestCaptureInterrupt(t *testing.T) {
+	lab := labtest.Start(t, crsTopo)
+	capture := exec.Command(pktlabBin, "capture", lab.Name(), "client:eth0", "server:eth0", "-f", "icmp")
+	var out bytes.Buffer
+	capture.Stdout = &out
+	stderr, err := capture.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := capture.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	if !sc.Scan() || !strings.Contains(sc.Text(), "capturing on") {
+		t.Fatalf("capture did not start: %q", sc.Text())
+	}
+	if _, errOut, code := run(t, "send", lab.Name(), "client:eth0", "--dst", "198.19.2.2", "--l3", "--expect", "icmp"); code != 0 {
+		t.Fatalf("send: exit %d: %s", code, errOut)
+	}
+	capture.Process.Signal(os.Interrupt)
+	var rest bytes.Buffer
+	for sc.Scan() {
+		rest.WriteString(sc.Text() + "\n")
+	}
+	if err := capture.Wait(); err != nil {
+		t.Fatalf("capture after Ctrl-C: %v\n%s", err, rest.String())
+	}
+	for _, want := range []string{"4 frames captured", "client:eth0: 2 received by filter, 0 dropped by kernel", "server:eth0: 2 received by filter, 0 dropped by kernel"} {
+		if !strings.Contains(rest.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, rest.String())
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	want := []string{"client:eth0 IP 198.18.1.2 > 198.19.2.2: ICMP echo request, id 1, seq 1, length 8",
+		"server:eth0 IP 198.18.1.2 > 198.19.2.2: ICMP echo request, id 1, seq 1, length 8",
+		"server:eth0 IP 198.19.2.2 > 198.18.1.2: ICMP echo reply, id 1, seq 1, length 8",
+		"client:eth0 IP 198.19.2.2 > 198.18.1.2: ICMP echo reply, id 1, seq 1, length 8"}
+	if len(lines) != len(want) {
+		t.Fatalf("capture printed %d lines, want 4 merged in time order:\n%s", len(lines), out.String())
+	}
+	for i, l := range lines {
+		if _, rest, _ := strings.Cut(l, " "); rest != want[i] {
+			t.Errorf("line %d = %q, want TIME %s", i, l, want[i])
+		}
+	}
+}
+
 // tsharkNames checks that tshark reads the file and names its interfaces.
 func tsharkNames(t *testing.T, file string, names ...string) {
 	tshark, err := exec.LookPath("tshark")

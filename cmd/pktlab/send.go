@@ -38,7 +38,8 @@ type sendOpts struct {
 	id                                     uint16
 	df                                     bool
 	tos                                    uint8
-	icmpType, icmpCode                     uint8
+	icmpType                               int
+	icmpCode                               uint8
 	icmpID, icmpSeq, mtu                   uint16
 	payload                                string
 	data                                   int
@@ -106,7 +107,7 @@ no answer exits 1.`,
 	f.Uint16Var(&o.id, "id", 0, "IPv4 identification")
 	f.BoolVar(&o.df, "df", false, "set IPv4 don't fragment")
 	f.Uint8Var(&o.tos, "tos", 0, "IPv4 TOS / IPv6 traffic class")
-	f.Uint8Var(&o.icmpType, "icmp-type", 0, "ICMP type (default: echo request)")
+	f.IntVar(&o.icmpType, "icmp-type", -1, "ICMP/ICMPv6 type (default: echo request)")
 	f.Uint8Var(&o.icmpCode, "icmp-code", 0, "ICMP code")
 	f.Uint16Var(&o.icmpID, "icmp-id", 1, "ICMP echo identifier")
 	f.Uint16Var(&o.icmpSeq, "icmp-seq", 1, "ICMP echo sequence number")
@@ -144,6 +145,9 @@ func runSend(ctx context.Context, w io.Writer, labName, arg string, o *sendOpts)
 	}
 	if n := boolCount(o.tcp, o.udp, o.icmp); n > 1 {
 		return usageError("send: choose one of --tcp, --udp, --icmp")
+	}
+	if o.icmpType > 255 {
+		return usageError("send: --icmp-type %d: want 0-255", o.icmpType)
 	}
 	l, err := openLab(labName)
 	if err != nil {
@@ -415,9 +419,9 @@ func transportLayers(proto layers.IPProtocol, o *sendOpts) ([]gopacket.Serializa
 	case layers.IPProtocolUDP:
 		return []gopacket.SerializableLayer{&layers.UDP{SrcPort: layers.UDPPort(o.sport), DstPort: layers.UDPPort(o.dport)}}, nil
 	case layers.IPProtocolICMPv6:
-		typ := o.icmpType
-		if typ == 0 {
-			typ = layers.ICMPv6TypeEchoRequest
+		typ := uint8(layers.ICMPv6TypeEchoRequest)
+		if o.icmpType >= 0 {
+			typ = uint8(o.icmpType)
 		}
 		c := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(typ, o.icmpCode)}
 		if typ == layers.ICMPv6TypeEchoRequest || typ == layers.ICMPv6TypeEchoReply {
@@ -425,9 +429,9 @@ func transportLayers(proto layers.IPProtocol, o *sendOpts) ([]gopacket.Serializa
 		}
 		return []gopacket.SerializableLayer{c}, nil
 	}
-	typ := o.icmpType
-	if typ == 0 && o.mtu == 0 {
-		typ = layers.ICMPv4TypeEchoRequest
+	typ := uint8(layers.ICMPv4TypeEchoRequest)
+	if o.icmpType >= 0 {
+		typ = uint8(o.icmpType)
 	}
 	c := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(typ, o.icmpCode), Id: o.icmpID, Seq: o.icmpSeq}
 	if o.mtu != 0 {
