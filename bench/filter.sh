@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Capture filters: pktlab's pure-Go compiler (rawsock/capfilter) against tcpdump's
 # (libpcap). Prints, per typical expression:
-#   - program length and x/net/bpf VM time per frame, pktlab's program vs tcpdump's
+#   - program length, instructions executed on the frame (machine-independent),
+#     and x/net/bpf VM time per frame, pktlab's program vs tcpdump's
 #     program for the same expression (from tcpdump -ddd), on a TCP SYN and a
 #     1514-byte data frame, with the ratio tcpdump/pktlab (>1: pktlab faster);
 #   - compile time: pktlab's Compile in process vs one `tcpdump -ddd` run (which
@@ -15,16 +16,16 @@ benchtime=${1:-1s}
 out=$(go test -run '^$' -bench 'BenchmarkMatch|BenchmarkCompile' -benchtime "$benchtime" -count=1 ./rawsock/capfilter)
 
 echo "== VM time per frame (x/net/bpf), pktlab program vs tcpdump program"
-printf '%-18s %-15s %8s %8s %10s %10s %7s\n' expression frame insns tcpd-ins pktlab-ns tcpdump-ns ratio
+printf '%-16s %-14s %6s %6s %6s %6s %10s %10s %7s\n' expression frame insns tcpd exec tcpd pktlab-ns tcpdump-ns ratio
 echo "$out" | awk '
   /^BenchmarkMatch\// {
     split($1, p, "/"); who = p[4]; sub(/-[0-9]+$/, "", who); key = p[2] " " p[3]
-    for (i = 2; i <= NF; i++) { if ($(i) == "ns/op") ns = $(i-1); if ($(i) == "insns") ins = $(i-1) }
-    t[key, who] = ns; n[key, who] = ins; if (!(key in seen)) { seen[key] = 1; order[++k] = key }
+    for (i = 2; i <= NF; i++) { if ($(i) == "ns/op") ns = $(i-1); if ($(i) == "insns") ins = $(i-1); if ($(i) == "executed") ex = $(i-1) }
+    t[key, who] = ns; n[key, who] = ins; e[key, who] = ex; if (!(key in seen)) { seen[key] = 1; order[++k] = key }
   }
   END {
     for (j = 1; j <= k; j++) { key = order[j]; split(key, kk, " ")
-      printf "%-18s %-15s %8d %8d %10.1f %10.1f %6.2fx\n", kk[1], kk[2], n[key, "pktlab"], n[key, "tcpdump"], t[key, "pktlab"], t[key, "tcpdump"], t[key, "tcpdump"] / t[key, "pktlab"] }
+      printf "%-16s %-14s %6d %6d %6d %6d %10.1f %10.1f %6.2fx\n", kk[1], kk[2], n[key, "pktlab"], n[key, "tcpdump"], e[key, "pktlab"], e[key, "tcpdump"], t[key, "pktlab"], t[key, "tcpdump"], t[key, "tcpdump"] / t[key, "pktlab"] }
   }'
 
 echo

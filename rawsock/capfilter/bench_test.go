@@ -55,9 +55,14 @@ func BenchmarkMatch(b *testing.B) {
 			}
 			for _, fn := range []string{"ipv4-tcp-syn", "ipv4-tcp-1500"} {
 				data := frames[fn]
+				_, steps, err := runCounting(who.prog, data)
+				if err != nil {
+					b.Fatal(err)
+				}
 				b.Run(be.name+"/"+fn+"/"+who.name, func(b *testing.B) {
 					b.ReportAllocs()
 					b.ReportMetric(float64(len(who.prog)), "insns")
+					b.ReportMetric(float64(steps), "executed")
 					b.SetBytes(int64(len(data)))
 					for i := 0; i < b.N; i++ {
 						if _, err := vm.Run(data); err != nil {

@@ -11,6 +11,13 @@ import (
 // dropping a load whose value is unused is exact, so optimized and unoptimized
 // programs must agree on every frame: it is FuzzCompile's oracle for the optimizer.
 func runLenient(prog []bpf.Instruction, data []byte) (uint32, error) {
+	v, _, err := runCounting(prog, data)
+	return v, err
+}
+
+// runCounting is runLenient that also counts the instructions executed, a
+// machine-independent measure of a program's cost on a frame.
+func runCounting(prog []bpf.Instruction, data []byte) (ret uint32, steps int, err error) {
 	var a, x uint32
 	var mem [16]uint32
 	ld := func(off uint32, size int) uint32 {
@@ -24,6 +31,7 @@ func runLenient(prog []bpf.Instruction, data []byte) (uint32, error) {
 		return v
 	}
 	for pc := 0; pc < len(prog); pc++ {
+		steps++
 		switch in := prog[pc].(type) {
 		case bpf.LoadAbsolute:
 			a = ld(in.Off, in.Size)
@@ -55,7 +63,7 @@ func runLenient(prog []bpf.Instruction, data []byte) (uint32, error) {
 			a = alu(in.Op, a, in.Val)
 		case bpf.ALUOpX:
 			if x == 0 && (in.Op == bpf.ALUOpDiv || in.Op == bpf.ALUOpMod) {
-				return 0, nil
+				return 0, steps, nil
 			}
 			a = alu(in.Op, a, x)
 		case bpf.TAX:
@@ -69,14 +77,14 @@ func runLenient(prog []bpf.Instruction, data []byte) (uint32, error) {
 		case bpf.JumpIfX:
 			pc += jumpSkip(in.Cond, a, x, in.SkipTrue, in.SkipFalse)
 		case bpf.RetConstant:
-			return in.Val, nil
+			return in.Val, steps, nil
 		case bpf.RetA:
-			return a, nil
+			return a, steps, nil
 		default:
-			return 0, fmt.Errorf("runLenient: unsupported %T", in)
+			return 0, steps, fmt.Errorf("runLenient: unsupported %T", in)
 		}
 	}
-	return 0, fmt.Errorf("runLenient: fell off the end")
+	return 0, steps, fmt.Errorf("runLenient: fell off the end")
 }
 
 func alu(op bpf.ALUOp, a, v uint32) uint32 {
@@ -116,6 +124,14 @@ func jumpSkip(c bpf.JumpTest, a, v uint32, t, f uint8) int {
 		ok = a >= v
 	case bpf.JumpBitsSet:
 		ok = a&v != 0
+	case bpf.JumpNotEqual:
+		ok = a != v
+	case bpf.JumpLessThan:
+		ok = a < v
+	case bpf.JumpLessOrEqual:
+		ok = a <= v
+	case bpf.JumpBitsNotSet:
+		ok = a&v == 0
 	default:
 		panic(fmt.Sprintf("jump %v", c))
 	}
