@@ -3,21 +3,36 @@
 // corruption), a zero-allocation decoder, tcpdump-style one-line summaries, verbose and
 // hex views, and pcap/pcapng capture files.
 //
-// Sockets. Open opens a PF_PACKET socket (packet(7), via github.com/mdlayher/packet)
-// on one interface of a testlab node: raw (whole frames) or cooked (SOCK_DGRAM, from
-// the network header), for one Protocol (ETH_P_ALL, IP, ARP, IPv6 or any EtherType),
-// optionally promiscuous through PACKET_ADD_MEMBERSHIP (never IFF_PROMISC) and with a
-// classic BPF filter. A drop-all filter is attached before bind(2) and replaced by the
-// caller's once the socket is configured, so no frame is queued unfiltered or without
-// a timestamp. The socket is created on a thread inside
+// Sockets (Linux). Open opens a PF_PACKET socket (packet(7), via
+// github.com/mdlayher/packet) on one interface of a testlab node: raw (whole frames) or
+// cooked (Config.Cooked, SOCK_DGRAM: from the network header), for one Protocol
+// (ETH_P_ALL, IP, ARP, IPv6 or any EtherType; Protocol.Network gives the htons value
+// the kernel takes), optionally promiscuous through PACKET_ADD_MEMBERSHIP (never
+// IFF_PROMISC) and with a classic BPF filter. A drop-all filter is attached before
+// bind(2) and replaced by the caller's once the socket is configured, so no frame is
+// queued unfiltered or without a timestamp. The socket is created on a thread inside
 // the node's network namespace (testlab.Node.Do) and keeps that namespace for life.
-// ReadFrame takes a context and a caller's buffer and allocates nothing; Stats returns
-// the kernel's received and dropped counts; Close is safe twice. OpenIP opens a raw IP
-// socket (IPPROTO_RAW, header included) that sends crafted IPv4/IPv6 packets through
-// the node's routing.
+// Conn.ReadFrame takes a context and a caller's buffer and allocates nothing;
+// Conn.WriteFrame sends a frame as is; Conn.Stats returns the kernel's received and
+// dropped counts since open; Close is safe twice. Capture reads several sockets at
+// once and merges their frames in timestamp order. OpenIP opens a raw IP socket
+// (IPPROTO_RAW, header included) that sends crafted IPv4/IPv6 packets through the
+// node's routing. Only ETH_P_ALL sockets see the node's own outgoing frames.
 //
-// Errors are *Error values naming the operation, lab, node and interface, with a hint
-// about what to do; they unwrap to the syscall error.
+// Crafting. Serialize lays out gopacket layers with correct lengths and checksums and
+// then applies a Corruption (bad checksums, wrong lengths, bad data offset, truncated
+// option). OptMSS, OptSACK, ICMPFragNeeded, HopByHopRouterAlert and friends build the
+// fields gopacket leaves to the caller.
+//
+// Parsing and printing. Decoder decodes into reused layers (gopacket's
+// DecodingLayerParser), never panics, and wraps ErrTruncated or ErrMalformed.
+// Summarizer writes `tcpdump -n` lines, with relative TCP sequence numbers per
+// connection (docs/summaries.md lists the differences); AppendVerbose and AppendHex
+// give the -v and -x views. FileWriter writes pcapng (one interface block named
+// "node:iface" per capture point) or classic pcap; FileReader reads either.
+//
+// Errors from sockets are *Error values naming the operation, lab, node and
+// interface, with a hint about what to do; they unwrap to the syscall error.
 //
 // What rawsock must not touch: the host's own network namespace (every socket is
 // opened inside a lab node), any interface flag (promiscuity is a socket membership),

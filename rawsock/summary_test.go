@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/gopacket/gopacket/layers"
 
 	"github.com/pktlab/pktlab/rawsock"
 )
@@ -75,6 +76,51 @@ func TestSummaryGolden(t *testing.T) {
 				t.Errorf("summaries differ from %s (-want +got):\n%s", golden, diff)
 			}
 		})
+	}
+}
+
+// TestVerboseGolden keeps the -v layered view and the hex dump of the corpus stable.
+func TestVerboseGolden(t *testing.T) {
+	f, err := os.Open(corpusFiles[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := rawsock.NewFileReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := rawsock.NewDecoder(layers.LinkTypeEthernet)
+	s := rawsock.NewSummarizer()
+	var out []byte
+	for {
+		fr, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = s.Append(out, fr.Link, fr.Data)
+		if derr := d.Decode(fr.Data); derr != nil {
+			out = append(out, "\n  ! "+derr.Error()...)
+		}
+		out = rawsock.AppendVerbose(out, d)
+		out = rawsock.AppendHex(out, fr.Link, fr.Data, true)
+		out = append(out, '\n')
+	}
+	golden := "testdata/corpus.verbose.golden"
+	if *update {
+		if err := os.WriteFile(golden, out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), string(out)); diff != "" {
+		t.Errorf("verbose view differs from %s (-want +got):\n%s", golden, diff)
 	}
 }
 
