@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -108,6 +109,9 @@ func runNft(cmd *cobra.Command, o *nftOpts, args []string) error {
 }
 
 func nftApply(ctx context.Context, conn *filter.Conn, node *testlab.Node, file string, stdin io.Reader) error {
+	// apply is a short-lived process building one large batch: collecting garbage less
+	// often trades ~40 MB for a third less CPU on 10 000 rules (bench/nft.sh).
+	debug.SetGCPercent(400)
 	var src []byte
 	var err error
 	name := file
