@@ -426,6 +426,12 @@ func TestF7Notrack(t *testing.T) {
 	if diff := cmp.Diff([]uint16{9998}, ports); diff != "" {
 		t.Errorf("UDP conntrack entries by destination port (-want +got):\n%s", diff)
 	}
+	if err := ct.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if es, err := ct.List(context.Background()); err != nil || len(es) != 0 {
+		t.Errorf("after flush: %v entries, err %v; want none", es, err)
+	}
 }
 
 // TestIPv6DNATAndMasquerade: the IPv6 side of G1/G3 in an inet table: a port forward
