@@ -207,6 +207,14 @@ func TestF1HookTraversal(t *testing.T) {
 			}
 		}
 	}
+	// The counting side: every hook's chain counted at least the packets traced
+	// through it (two for prerouting and postrouting, one for the others).
+	want2 := map[string]uint64{"pre": 2, "in": 1, "forward": 1, "out": 1, "post": 2}
+	for chain, min := range want2 {
+		if n := counter(t, c, "f1", chain, "counter packets"); n < min {
+			t.Errorf("chain %s counted %d packets, want at least %d", chain, n, min)
+		}
+	}
 }
 
 // TestF2PriorityOrder: EXPERIMENTS.md F2. One chain per standard priority on
