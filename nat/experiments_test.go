@@ -346,20 +346,27 @@ func TestG5NATOncePerConnection(t *testing.T) {
 	for i := 0; i < conns; i++ {
 		fetch(t, client, "tcp4", "198.19.2.2:80")
 	}
-	time.Sleep(100 * time.Millisecond) // let the last FIN/ACK exchange finish
-	rows, err := c.Counters(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Poll until the connections' last FIN/ACK exchanges have crossed the router.
 	var natPkts, fwdPkts uint64
-	for _, r := range rows {
-		switch {
-		case r.Handle == 0:
-		case r.Chain == "nat_post":
-			natPkts += r.Packets
-		case r.Chain == "forward":
-			fwdPkts += r.Packets
+	for deadline := time.Now().Add(3 * time.Second); ; {
+		rows, err := c.Counters(context.Background())
+		if err != nil {
+			t.Fatal(err)
 		}
+		natPkts, fwdPkts = 0, 0
+		for _, r := range rows {
+			switch {
+			case r.Handle == 0:
+			case r.Chain == "nat_post":
+				natPkts += r.Packets
+			case r.Chain == "forward":
+				fwdPkts += r.Packets
+			}
+		}
+		if fwdPkts >= 6*conns || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	if natPkts != conns {
 		t.Errorf("nat chain counted %d packets for %d connections, want one per connection", natPkts, conns)

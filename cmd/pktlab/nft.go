@@ -105,7 +105,7 @@ func runNft(cmd *cobra.Command, o *nftOpts, args []string) error {
 	case "counters":
 		return nftCounters(ctx, conn, o, out)
 	}
-	return nftTrace(ctx, conn, o, out)
+	return nftTrace(ctx, conn, o, out, cmd.ErrOrStderr())
 }
 
 func nftApply(ctx context.Context, conn *filter.Conn, node *testlab.Node, file string, stdin io.Reader) error {
@@ -245,7 +245,7 @@ func nftCounters(ctx context.Context, conn *filter.Conn, o *nftOpts, out io.Writ
 	return tw.Flush()
 }
 
-func nftTrace(ctx context.Context, conn *filter.Conn, o *nftOpts, out io.Writer) error {
+func nftTrace(ctx context.Context, conn *filter.Conn, o *nftOpts, out, errOut io.Writer) error {
 	if o.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.timeout)
@@ -255,6 +255,11 @@ func nftTrace(ctx context.Context, conn *filter.Conn, o *nftOpts, out io.Writer)
 	if err != nil {
 		return usageError("%v", err)
 	}
+	what := "every packet"
+	if o.filter != "" {
+		what = "packets matching " + o.filter
+	}
+	fmt.Fprintf(errOut, "pktlab: tracing %s (Ctrl-C to stop)\n", what)
 	var events []filter.TraceEvent
 	packets := map[uint32]bool{}
 	enc := json.NewEncoder(out)

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -71,12 +73,21 @@ func TestNftCommands(t *testing.T) {
 		t.Errorf("pktlab nft list (exit %d):\n%s\nnft list ruleset:\n%s", code, list, nftOut)
 	}
 
-	traceOut := make(chan string, 1)
-	go func() {
-		out, _, _ := run(t, "nft", name, "router", "trace", "-f", "udp dport 5353", "--count", "1", "--timeout", "5s")
-		traceOut <- out
-	}()
-	time.Sleep(700 * time.Millisecond) // let the tracer subscribe and install its chain
+	trace := exec.Command(pktlabBin, "nft", name, "router", "trace", "-f", "udp dport 5353", "--count", "1", "--timeout", "10s")
+	var traceOut strings.Builder
+	trace.Stdout = &traceOut
+	stderr, err := trace.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := trace.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the tracer says it is subscribed and its chain is in place.
+	ready, err := bufio.NewReader(stderr).ReadString('\n')
+	if !strings.HasPrefix(ready, "pktlab: tracing packets matching udp dport 5353") {
+		t.Fatalf("trace did not start: %q %v", ready, err)
+	}
 	if err := lab.Node("client").Do(func() error {
 		c, err := net.Dial("udp4", "198.19.2.2:5353")
 		if err != nil {
@@ -88,7 +99,10 @@ func TestNftCommands(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("send a datagram from the client: %v", err)
 	}
-	tr := <-traceOut
+	if err := trace.Wait(); err != nil {
+		t.Fatalf("trace: %v", err)
+	}
+	tr := traceOut.String()
 	if !strings.Contains(tr, "forward -> postrouting -> accept") {
 		t.Errorf("trace output lacks the forwarded path:\n%s", tr)
 	}
