@@ -61,6 +61,10 @@ var conformanceExprs = []string{
 	"tcp[0:2] - 1 == 39999", "ip[2:2] / 4 > 10", "ip[2:2] % 7 = 3", "tcp[13] ^ 0x12 = 0",
 	"tcp[12] >> 4 = 5", "tcp[13] << 1 == 4", "ip[2:2] > ip[8] * 2", "tcp[0:4] & 0xffff = 80",
 	"1 = 1", "udp[8:2] = 0x0001", "igmp or ip multicast", "link[0] = 2",
+	"net 198", "ip6 src net 2001:db8:1::/64 and tcp", "ether proto 0x0806",
+	"arp and ether src 02:00:00:00:00:02", "not ip and not ip6", "udp and (src port 53 or dst port 53)",
+	"icmp[icmptype] = icmp-timxceed", "ip[2:2] >= 1000", "ip6[4:2] > 20", "greater 1514", "len >= 1514",
+	"ip6 and not ip6[6] == 6", "tcp src portrange 22-80 and not src port 22",
 	// Precedence: and/or are equal and left associative; not binds tightest.
 	"tcp or udp and not port 53", "host 198.18.1.2 and (tcp or icmp)",
 	"udp port 53 or icmp6 and src net 2001:db8:1::/48", "not tcp or not ip6 and udp",

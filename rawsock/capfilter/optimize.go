@@ -282,6 +282,9 @@ func thread(ops []op, pos map[label]int, target label, st regs) (label, regs) {
 			case isLoad && !toX && key == st.a:
 			case isLoad && !toX && key != "" && !strings.HasPrefix(key, "#"):
 				st.a, aReal = next.a, false
+			case isALUConst(o.ins) && st.a != "":
+				// Simulated only, like a load: "ldb [0]; and #0xf0" on LinkTypeRaw.
+				st.a, aReal = next.a, false
 			default:
 				return best, bestSt
 			}
@@ -335,6 +338,11 @@ func outcome(ops []op, pos map[label]int, i int, st regs, budget *int) (uint32, 
 		}
 	}
 	return 0, false
+}
+
+func isALUConst(in bpf.Instruction) bool {
+	_, ok := in.(bpf.ALUOpConstant)
+	return ok
 }
 
 // landing reports whether an edge whose simulated state is st may land at label l
