@@ -106,7 +106,7 @@ func (c *Conn) newAck(seg *Segment) {
 		c.sndBuf = c.sndBuf[n:]
 		c.dataStart = c.dataStart.Add(seqnum.Size(n))
 		if len(c.sndBuf) == 0 {
-			c.sndBuf = c.sndBuf[:0:0]
+			c.sndBuf = c.sndArr[:0]
 		}
 	}
 	c.sndUna = ack

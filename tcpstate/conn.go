@@ -34,13 +34,15 @@ type Conn struct {
 	sndWnd, maxSndWnd   uint32 // scaled
 	sndWl1, sndWl2      seqnum.Value
 	dataStart           seqnum.Value // sequence number of sndBuf[0]
-	sndBuf              []byte       // unacknowledged and unsent data, never written in place
+	sndBuf              []byte       // unacknowledged and unsent data
+	sndArr              []byte       // sndBuf's backing array, reused (see queueSend)
 
 	// Receive sequence space.
 	irs, rcvNxt seqnum.Value
 	rcvRight    seqnum.Value // right edge of the window we advertised last
 	lastAckSent seqnum.Value
 	rcvBuf      []byte // in-order data the application has not read
+	rcvArr      []byte // rcvBuf's backing array, reused
 	ooo         []oooSegment
 	lastOOO     SACKBlock // block holding the latest out-of-order arrival (RFC 2018 §4)
 
@@ -301,7 +303,7 @@ func (c *Conn) Write(now time.Time, p []byte) (int, Output, error) {
 		return 0, c.out, syscall.EPIPE
 	}
 	n := min(len(p), c.WriteSpace())
-	c.sndBuf = append(c.sndBuf, p[:n]...)
+	c.sndBuf, c.sndArr = reuseAppend(c.sndBuf, c.sndArr, p[:n])
 	c.output()
 	return n, c.out, nil
 }
@@ -313,7 +315,7 @@ func (c *Conn) Read(now time.Time, p []byte) (int, Output) {
 	n := copy(p, c.rcvBuf)
 	c.rcvBuf = c.rcvBuf[n:]
 	if len(c.rcvBuf) == 0 {
-		c.rcvBuf = c.rcvBuf[:0:0]
+		c.rcvBuf = c.rcvArr[:0]
 	}
 	if n > 0 && c.state.synchronized() && !c.rcvFin {
 		c.maybeWindowUpdate()
@@ -391,4 +393,23 @@ func (c *Conn) Abort(now time.Time, cause string) Output {
 		c.setState(Closed, cause)
 	}
 	return c.out
+}
+
+// reuseAppend appends p to buf, a window into arr: when buf's tail is full it first
+// slides buf to the front of arr (the bytes before it are consumed) and grows arr
+// only when that is not enough, so a steady stream allocates nothing. This writes
+// in place, which is why segment payloads stay valid only until the next call.
+func reuseAppend(buf, arr, p []byte) ([]byte, []byte) {
+	need := len(buf) + len(p)
+	if need > cap(buf) {
+		if cap(arr) >= need {
+			n := copy(arr[:need], buf)
+			buf = arr[:n]
+		} else {
+			grown := make([]byte, len(buf), max(need, 2*cap(arr), 64<<10))
+			copy(grown, buf)
+			buf, arr = grown, grown[:0]
+		}
+	}
+	return append(buf, p...), arr
 }

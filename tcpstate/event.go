@@ -45,7 +45,7 @@ type Event struct {
 	// after any other event.
 	From, To State
 	// Segment is the segment of a segment event (its Payload aliases the buffers
-	// the segment came from or goes to).
+	// the segment came from or goes to, valid until the next call on the Conn).
 	Segment Segment
 	// Cause says why, citing the rule: "SYN-ACK acknowledges our SYN", "RFC 5961
 	// §3.2 challenge ACK for in-window RST", "retransmission timeout".

@@ -35,7 +35,7 @@ func (c *Conn) textInput(seg *Segment) bool {
 		return false
 	}
 	filled := len(c.ooo) > 0
-	c.rcvBuf = append(c.rcvBuf, seg.Payload...)
+	c.rcvBuf, c.rcvArr = reuseAppend(c.rcvBuf, c.rcvArr, seg.Payload)
 	c.rcvNxt = c.rcvNxt.Add(seqnum.Size(len(seg.Payload)))
 	if c.drainOOO() {
 		fin = true
@@ -81,7 +81,7 @@ func (c *Conn) drainOOO() bool {
 		}
 		if c.rcvNxt.LessThan(o.end()) {
 			skip := int(o.seq.Size(c.rcvNxt))
-			c.rcvBuf = append(c.rcvBuf, o.data[skip:]...)
+			c.rcvBuf, c.rcvArr = reuseAppend(c.rcvBuf, c.rcvArr, o.data[skip:])
 			c.rcvNxt = o.end()
 		}
 		if o.fin && c.rcvNxt == o.end() {

@@ -48,8 +48,8 @@ type Segment struct {
 	Window  uint16 // Window field as sent, before scaling
 	Options Options
 	// Payload is the data. In segments returned by the machine it aliases the
-	// connection's send buffer, which is never written in place: it stays valid
-	// but must not be modified.
+	// connection's send buffer: it is valid until the next call on the Conn and
+	// must not be modified.
 	Payload []byte
 }
 

@@ -14,6 +14,8 @@ import (
 	"github.com/pktlab/pktlab/rawsock"
 	"github.com/pktlab/pktlab/tcpstate"
 	"github.com/pktlab/pktlab/testlab"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // Config says how a host attaches to a node. A nil *Config means own-address mode
@@ -80,6 +82,16 @@ type pendingFrames struct {
 	asked  time.Time
 }
 
+// notOutgoing is a classic BPF filter that keeps the kernel from looping every frame
+// the host sends back to its own packet socket (pkt_type PACKET_OUTGOING,
+// packet(7)); without it each sent frame costs a copy and a wakeup of the reader.
+var notOutgoing = []bpf.Instruction{
+	bpf.LoadExtension{Num: bpf.ExtType},
+	bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.PACKET_OUTGOING, SkipTrue: 1},
+	bpf.RetConstant{Val: 0x40000},
+	bpf.RetConstant{Val: 0},
+}
+
 // Start opens the host on node n.
 func Start(ctx context.Context, n *testlab.Node, cfg *Config) (*Host, error) {
 	if cfg == nil {
@@ -98,7 +110,7 @@ func Start(ctx context.Context, n *testlab.Node, cfg *Config) (*Host, error) {
 	var b [2]byte
 	rand.Read(b[:])
 	h.nextPort = 49152 + (uint16(b[0])<<8|uint16(b[1]))%16384
-	sock, err := rawsock.Open(n, h.iface.Name, nil)
+	sock, err := rawsock.Open(n, h.iface.Name, &rawsock.Config{Filter: notOutgoing})
 	if err != nil {
 		return nil, err
 	}
