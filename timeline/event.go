@@ -5,7 +5,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gopacket/gopacket/layers"
 	"github.com/pktlab/pktlab/agent"
+	"github.com/pktlab/pktlab/rawsock"
 )
 
 // Kind says what an event records.
@@ -48,6 +50,7 @@ type Frame struct {
 	Flow   int    // flow number (1-based), 0 when not TCP/UDP
 	RelSeq uint32 // sequence number relative to the flow direction's first
 	RelAck uint32
+	Text   string // the tcpdump -n line rawsock's Summarizer prints for it on this interface
 	pair   *Frame // the copy on the other end of the link
 }
 
@@ -64,14 +67,15 @@ type Timeline struct {
 	Start     time.Time
 	Endpoints []Endpoint
 
-	mu     sync.Mutex // guards events and flows
+	mu     sync.Mutex // guards events, flows and sums
 	events []Event
 	flows  flowTable
+	sums   map[int]*rawsock.Summarizer // per endpoint, as tcpdump on that interface
 }
 
 // New returns a timeline starting now with the captured endpoints.
 func New(start time.Time, eps []Endpoint) *Timeline {
-	return &Timeline{Start: start, Endpoints: eps, flows: flowTable{byKey: map[flowKey]*flow{}}}
+	return &Timeline{Start: start, Endpoints: eps, flows: flowTable{byKey: map[flowKey]*flow{}}, sums: map[int]*rawsock.Summarizer{}}
 }
 
 // AddFrame records a frame captured on endpoint idx at time t, sent by that node (out)
@@ -101,6 +105,12 @@ func (tl *Timeline) AddFrame(t time.Time, idx int, data []byte, out bool) {
 		}
 	}
 	tl.flows.assign(f)
+	sum := tl.sums[idx]
+	if sum == nil {
+		sum = rawsock.NewSummarizer()
+		tl.sums[idx] = sum
+	}
+	f.Text = string(sum.Append(nil, layers.LinkTypeEthernet, data))
 	tl.events = append(tl.events, Event{Time: t, Kind: KindFrame, Node: ep.Node, Frame: f})
 }
 

@@ -52,7 +52,10 @@ func (tl *Timeline) jsonOf(e Event) jsonEvent {
 	switch {
 	case e.Frame != nil:
 		f, p := e.Frame, &e.Frame.Packet
-		j.Iface, j.Dup, j.Flow, j.Summary = f.Iface, f.Dup, f.Flow, f.Summary()
+		j.Iface, j.Dup, j.Flow, j.Summary = f.Iface, f.Dup, f.Flow, f.Text
+		if j.Summary == "" {
+			j.Summary = f.Summary()
+		}
 		j.Proto, j.TTL, j.Len = p.Proto, p.TTL, p.Len
 		if p.Src.IsValid() {
 			j.Src, j.Dst = p.Src.String(), p.Dst.String()

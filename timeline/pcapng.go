@@ -3,7 +3,6 @@ package timeline
 import (
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -13,8 +12,8 @@ import (
 // WritePcapng writes every captured frame (duplicates on the far end of a veth
 // included, since each interface is its own capture) as pcapng: one Interface
 // Description Block per captured endpoint, named "node:iface", and each frame's packet
-// comment carrying the annotations that happened since the previous frame (agent calls,
-// state changes, verdicts) and the frame's relative seq/ack.
+// comments carrying the frame's flow and relative seq/ack and what happened after it
+// until the next frame (agent calls, state changes, verdicts).
 func (tl *Timeline) WritePcapng(w io.Writer) error {
 	if len(tl.Endpoints) == 0 {
 		return fmt.Errorf("timeline: no captured interfaces to write")
@@ -39,24 +38,62 @@ func (tl *Timeline) WritePcapng(w io.Writer) error {
 			return fmt.Errorf("timeline: pcapng interface %s: %w", ep, err)
 		}
 	}
-	var pending []string
-	for _, e := range tl.Events() {
+	// Each non-frame event is told on the frame shown just before it ("then: …"), or,
+	// before the first frame, on the first one ("before: …"), so none is lost when the
+	// run ends without another frame.
+	evs := tl.Events()
+	notes := map[int][]string{}
+	last, first := -1, -1
+	var before []string
+	for i, e := range evs {
+		if e.Kind == KindFrame {
+			if !e.Frame.Dup {
+				last = i
+				if first < 0 {
+					first = i
+				}
+			}
+			continue
+		}
+		line := noteText(e)
+		if last < 0 {
+			before = append(before, "before: "+line)
+			continue
+		}
+		notes[last] = append(notes[last], "then: "+line)
+	}
+	if first >= 0 {
+		notes[first] = append(before, notes[first]...)
+	}
+	for i, e := range evs {
 		if e.Kind != KindFrame {
-			pending = append(pending, strings.TrimSpace(tl.Line(e)[11:]))
 			continue
 		}
 		f := e.Frame
-		comments := append([]string(nil), pending...)
-		if !f.Dup {
-			pending = pending[:0]
-		}
+		var comments []string
 		if f.Packet.Proto == "tcp" {
 			comments = append(comments, fmt.Sprintf("pktlab: flow %d, relative seq %d ack %d", f.Flow, f.RelSeq, f.RelAck))
 		}
+		comments = append(comments, notes[i]...)
 		ci := gopacket.CaptureInfo{Timestamp: e.Time, CaptureLength: len(f.Data), Length: len(f.Data), InterfaceIndex: f.Index}
 		if err := nw.WritePacketWithOptions(ci, f.Data, pcapgo.NgPacketOptions{Comments: comments}); err != nil {
 			return fmt.Errorf("timeline: write frame to pcapng: %w", err)
 		}
 	}
 	return nw.Flush()
+}
+
+// noteText is an event as a packet comment: what it is, then the timeline's words.
+func noteText(e Event) string {
+	switch e.Kind {
+	case KindCall:
+		return "call " + e.Call.String()
+	case KindStep:
+		return "step " + e.Text
+	}
+	s := e.Kind.String() + " "
+	if e.Node != "" {
+		s += e.Node + " "
+	}
+	return s + e.Text
 }

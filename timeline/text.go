@@ -141,7 +141,19 @@ func (tl *Timeline) Line(e Event) string {
 		if f.Flow > 0 {
 			tag = fmt.Sprintf("[f%d]", f.Flow)
 		}
-		return fmt.Sprintf("%s %s %-27s %s", ts, tag, where, f.Summary())
+		text := f.Text
+		if text == "" {
+			text = f.Summary()
+		}
+		if p := &f.Packet; p.Proto == "tcp" && strings.ContainsAny(p.Flags, "SR") {
+			// tcpdump prints these with absolute numbers; say what pktlab counts.
+			if strings.Contains(p.Flags, ".") {
+				text += fmt.Sprintf(" [relative seq %d ack %d]", f.RelSeq, f.RelAck)
+			} else {
+				text += fmt.Sprintf(" [relative seq %d]", f.RelSeq)
+			}
+		}
+		return fmt.Sprintf("%s %s %-27s %s", ts, tag, where, text)
 	case KindCall:
 		return fmt.Sprintf("%s  ==  %s", ts, e.Call)
 	case KindStep:

@@ -67,8 +67,11 @@ func handshake(t *testing.T) *Timeline {
 		{100 * time.Microsecond, 1, false, true, 1000, 0, "S", 0}, // the receiver's copy first
 		{110 * time.Microsecond, 0, true, true, 1000, 0, "S", 0},  // same frame, sender's end
 		{200 * time.Microsecond, 1, true, false, 5000, 1001, "S.", 0},
+		{210 * time.Microsecond, 0, false, false, 5000, 1001, "S.", 0},
 		{300 * time.Microsecond, 0, true, true, 1001, 5001, ".", 0},
+		{310 * time.Microsecond, 1, false, true, 1001, 5001, ".", 0},
 		{400 * time.Microsecond, 0, true, true, 1001, 5001, "P.", 5},
+		{410 * time.Microsecond, 1, false, true, 1001, 5001, "P.", 5},
 	}
 	for _, f := range frames {
 		var opts []layers.TCPOption
@@ -88,8 +91,8 @@ func TestTextRelativeAndDedup(t *testing.T) {
 	if err := tl.WriteText(&b); err != nil {
 		t.Fatal(err)
 	}
-	want := `   0.000110 [f1] client:eth0 > server:eth0   IP 198.18.1.2.40000 > 198.18.1.1.80: Flags [S], seq 0, win 64240, options [mss 1460,sackOK,eol], length 0 (isn 1000)
-   0.000200 [f1] server:eth0 > client:eth0   IP 198.18.1.1.80 > 198.18.1.2.40000: Flags [S.], seq 0, ack 1, win 64240, options [mss 1460,sackOK,eol], length 0
+	want := `   0.000110 [f1] client:eth0 > server:eth0   IP 198.18.1.2.40000 > 198.18.1.1.80: Flags [S], seq 1000, win 64240, options [mss 1460,sackOK,eol], length 0 [relative seq 0]
+   0.000200 [f1] server:eth0 > client:eth0   IP 198.18.1.1.80 > 198.18.1.2.40000: Flags [S.], seq 5000, ack 1001, win 64240, options [mss 1460,sackOK,eol], length 0 [relative seq 0 ack 1]
    0.000300 [f1] client:eth0 > server:eth0   IP 198.18.1.2.40000 > 198.18.1.1.80: Flags [.], ack 1, win 64240, length 0
    0.000350  ==  client c connect(198.18.1.1:80) = 0
    0.000350  ::  client 198.18.1.2:40000 > 198.18.1.1:80 SYN_SENT → ESTABLISHED
@@ -111,14 +114,14 @@ func TestJSONLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
-	if len(lines) != 7 {
-		t.Fatalf("%d JSON lines, want 7:\n%s", len(lines), b.String())
+	if len(lines) != 10 {
+		t.Fatalf("%d JSON lines, want 10:\n%s", len(lines), b.String())
 	}
 	if !strings.Contains(lines[2], `"flags":"S.","seq":0,"ack":1`) {
 		t.Errorf("SYN-ACK line lacks relative seq/ack: %s", lines[2])
 	}
-	if !strings.Contains(lines[4], `"op":"connect"`) {
-		t.Errorf("call line: %s", lines[4])
+	if !strings.Contains(lines[6], `"op":"connect"`) {
+		t.Errorf("call line: %s", lines[6])
 	}
 }
 
@@ -143,7 +146,7 @@ func TestPcapngInterfacesAndComments(t *testing.T) {
 		ifaces = append(ifaces, ci.InterfaceIndex)
 		comments = append(comments, strings.Join(opts.Comments, " | "))
 	}
-	if diff := cmp.Diff([]int{1, 0, 1, 0, 0}, ifaces); diff != "" {
+	if diff := cmp.Diff([]int{1, 0, 1, 0, 0, 1, 0, 1}, ifaces); diff != "" {
 		t.Errorf("interface ids (-want +got):\n%s", diff)
 	}
 	if r.NInterfaces() != 2 {
@@ -152,8 +155,10 @@ func TestPcapngInterfacesAndComments(t *testing.T) {
 	if in, _ := r.Interface(1); in.Name != "server:eth0" {
 		t.Errorf("interface 1 name %q, want server:eth0", in.Name)
 	}
-	if !strings.Contains(comments[4], "client c connect(198.18.1.1:80) = 0") || !strings.Contains(comments[4], "SYN_SENT → ESTABLISHED") {
-		t.Errorf("comment on the frame after the connect returned: %q", comments[4])
+	// The connect returned after the ACK (frame 4, the sender's copy) and before the
+	// data: the ACK's comment tells it.
+	if !strings.Contains(comments[4], "then: call client c connect(198.18.1.1:80) = 0") || !strings.Contains(comments[4], "SYN_SENT → ESTABLISHED") {
+		t.Errorf("comment on the frame before the connect returned: %q", comments[4])
 	}
 	tshark(t, data)
 }
