@@ -24,6 +24,19 @@
 // start at the IP header (SOCK_DGRAM "cooked" packet sockets, LINKTYPE_RAW), where the
 // IP version comes from the first nibble, as libpcap does for DLT_RAW.
 //
+// Programs are optimized the way libpcap's are (jump threading, redundant and dead
+// load removal), because which loads a program performs decides its verdict on
+// frames too short for them: classic BPF rejects a frame on any out-of-bounds load.
+// On well-formed frames pktlab and tcpdump always agree; on frames cut short inside
+// their headers, complex combinations can still differ (see docs/benchmarks.md).
+//
+// Not supported, each refused with a *SyntaxError naming the token: host and port
+// names (no resolver lookups: write addresses and numbers), gateway, ip/ip6
+// broadcast (needs the interface netmask), 802.2 LLC protocols (ether proto <= 1500),
+// protochain, mpls, pppoe, geneve, inbound/outbound, ifname and other pflog/802.11
+// keywords. On live packet sockets the kernel strips VLAN tags before the filter runs,
+// so "vlan" only matches in pcap files or with the tag left in the frame.
+//
 // The package owns only the expression language and code generation. It does not
 // open sockets or attach filters: rawsock does that with the instructions returned here.
 package capfilter
