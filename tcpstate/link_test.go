@@ -25,7 +25,7 @@ type wire struct {
 // link joins two machines with a manual clock. Segments are copied (payload too) as
 // they are sent, like a real wire.
 type link struct {
-	t        *testing.T
+	t        testing.TB
 	now      time.Time
 	a, b     *Conn
 	inflight []wire
@@ -35,7 +35,7 @@ type link struct {
 	drop func(from *Conn, seg *Segment) bool
 }
 
-func newLink(t *testing.T, cfgA, cfgB *Config) *link {
+func newLink(t testing.TB, cfgA, cfgB *Config) *link {
 	l := &link{t: t, now: t0, sent: map[*Conn][]Segment{}, events: map[*Conn][]Event{}}
 	l.a = New(cfgA, addrA, addrB, t0)
 	l.b = New(cfgB, addrB, addrA, t0)
