@@ -240,7 +240,14 @@ func waitFD(ctx context.Context, fd int, events int16) (int16, error) {
 		}
 		ms := slice
 		if dl, ok := ctx.Deadline(); ok {
-			if left := time.Until(dl); left < time.Duration(ms)*time.Millisecond {
+			left := time.Until(dl)
+			if left <= 0 {
+				// The deadline has passed but the context's timer has not fired yet
+				// (a loaded machine): never hand poll(2) a negative timeout, which
+				// would block forever.
+				return 0, context.DeadlineExceeded
+			}
+			if left < time.Duration(ms)*time.Millisecond {
 				ms = int(left/time.Millisecond) + 1
 			}
 		}

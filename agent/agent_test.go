@@ -311,3 +311,32 @@ func TestRecvWaitallAndOOB(t *testing.T) {
 		t.Errorf("MSG_OOB recv: got %s, want the last byte \"!\" (tcp(7): one byte of urgent data)", r)
 	}
 }
+
+// TestWaitPastDeadline: a context whose deadline has passed but whose timer has not
+// fired must not make poll(2) block (a negative timeout means forever).
+func TestWaitPastDeadline(t *testing.T) {
+	a := newAgent(t)
+	ok(t)(a.Open("u", UDP, 4))
+	ok(t)(a.Bind("u", netip.AddrPortFrom(loop, 0)))
+	s, _ := a.lookup("u")
+	ctx := deadlineOnly{time.Now().Add(-5 * time.Millisecond)}
+	done := make(chan error, 1)
+	go func() { _, err := waitFD(ctx, s.fd, unix.POLLIN); done <- err }()
+	select {
+	case err := <-done:
+		if err != context.DeadlineExceeded {
+			t.Errorf("waitFD past its deadline: %v, want context.DeadlineExceeded", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("waitFD blocked past its deadline")
+	}
+}
+
+// deadlineOnly is a context whose deadline has passed but which does not report it
+// through Err, as a real context does for a moment on a loaded machine.
+type deadlineOnly struct{ dl time.Time }
+
+func (d deadlineOnly) Deadline() (time.Time, bool) { return d.dl, true }
+func (d deadlineOnly) Done() <-chan struct{}       { return nil }
+func (d deadlineOnly) Err() error                  { return nil }
+func (d deadlineOnly) Value(key any) any           { return nil }
