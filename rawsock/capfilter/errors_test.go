@@ -52,6 +52,8 @@ func TestCompileErrors(t *testing.T) {
 		{"tcp)", LinkTypeEthernet, SyntaxError{1, 4, ")", `unexpected token ")" (expected and, or or end of expression)`}},
 		{"tcp 80", LinkTypeEthernet, SyntaxError{1, 5, "80", `unexpected token "80" (expected and, or or end of expression)`}},
 		{"tcp port 80 and\n  udp port x1", LinkTypeEthernet, SyntaxError{2, 12, "x1", `cannot use "x1": port names are not supported, write a number`}},
+		{"tcp or é", LinkTypeEthernet, SyntaxError{1, 8, "é", `unexpected token "é" (expected ` + prim + `)`}},
+		{"tcp[0] ≥ 1", LinkTypeEthernet, SyntaxError{1, 8, "≥", `unexpected token "≥" (expected a comparison: =, ==, !=, <, <=, >, >=)`}},
 		{"src 198.18.0.0/16", LinkTypeEthernet, SyntaxError{1, 15, "/", `mask syntax is for networks only: write net 198.18.0.0/…`}},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,7 @@ package capfilter
 
 import (
 	"strings"
+	"unicode/utf8"
 )
 
 // tokKind classifies a lexical token.
@@ -51,9 +52,10 @@ func lex(expr string) []token {
 	i := 0
 	adv := func(n int) {
 		for k := 0; k < n; k++ {
-			if expr[i+k] == '\n' {
+			switch c := expr[i+k]; {
+			case c == '\n':
 				line, col = line+1, 1
-			} else {
+			case c&0xc0 != 0x80: // columns count characters, not UTF-8 continuation bytes
 				col++
 			}
 		}
@@ -88,7 +90,9 @@ func lex(expr string) []token {
 			continue
 		}
 		n := 1
-		if i+1 < len(expr) {
+		if c >= utf8.RuneSelf {
+			_, n = utf8.DecodeRuneInString(expr[i:])
+		} else if i+1 < len(expr) {
 			switch expr[i : i+2] {
 			case "==", "!=", "<=", ">=", "<<", ">>", "&&", "||":
 				n = 2
