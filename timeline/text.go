@@ -3,6 +3,7 @@ package timeline
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 )
@@ -106,13 +107,48 @@ func icmpText(p *Packet) string {
 }
 
 // WriteText renders the timeline: one line per event, time relative to the start, a
-// frame seen on both ends of a veth shown once as "a:eth0 > b:eth0".
+// frame seen on both ends of a veth shown once as "a:eth0 > b:eth0", each TCP or UDP
+// frame tagged with its flow ([f1]), then an index of the flows.
 func (tl *Timeline) WriteText(w io.Writer) error {
+	type flowInfo struct {
+		first  *Frame
+		frames int
+		links  map[string]bool
+	}
+	flows := map[int]*flowInfo{}
+	var order []int
 	for _, e := range tl.Events() {
+		if e.Kind == KindFrame && e.Frame.Flow > 0 {
+			fi := flows[e.Frame.Flow]
+			if fi == nil {
+				fi = &flowInfo{first: e.Frame, links: map[string]bool{}}
+				flows[e.Frame.Flow] = fi
+				order = append(order, e.Frame.Flow)
+			}
+			fi.links[tl.Endpoints[e.Frame.Index].String()] = true
+			if !e.Frame.Dup {
+				fi.frames++
+			}
+		}
 		if e.Kind == KindFrame && e.Frame.Dup {
 			continue
 		}
 		if _, err := fmt.Fprintln(w, tl.Line(e)); err != nil {
+			return err
+		}
+	}
+	if len(order) > 0 {
+		fmt.Fprintln(w, "flows:")
+	}
+	for _, id := range order {
+		fi := flows[id]
+		p := &fi.first.Packet
+		var links []string
+		for l := range fi.links {
+			links = append(links, l)
+		}
+		sort.Strings(links)
+		if _, err := fmt.Fprintf(w, "  [f%d] %s %s:%d > %s:%d, %d frame(s), seen on %s\n", id, p.Proto, p.Src, p.SPort, p.Dst, p.DPort, fi.frames, strings.Join(links, " ")); err != nil {
 			return err
 		}
 	}

@@ -97,6 +97,8 @@ func TestTextRelativeAndDedup(t *testing.T) {
    0.000350  ==  client c connect(198.18.1.1:80) = 0
    0.000350  ::  client 198.18.1.2:40000 > 198.18.1.1:80 SYN_SENT → ESTABLISHED
    0.000400 [f1] client:eth0 > server:eth0   IP 198.18.1.2.40000 > 198.18.1.1.80: Flags [P.], seq 1:6, ack 1, win 64240, length 5
+flows:
+  [f1] tcp 198.18.1.2:40000 > 198.18.1.1:80, 4 frame(s), seen on client:eth0 server:eth0
 `
 	if diff := cmp.Diff(want, b.String()); diff != "" {
 		t.Errorf("text (-want +got):\n%s", diff)
