@@ -3,7 +3,6 @@
 package rawsock
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"sync"
@@ -32,7 +31,7 @@ func Capture(ctx context.Context, conns []*Conn, fn func(Captured) error) error 
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	frames := make(chan Captured, 1024)
+	frames := make(chan []Captured, 64)
 	errc := make(chan error, len(conns))
 	var wg sync.WaitGroup
 	for i, c := range conns {
@@ -42,39 +41,57 @@ func Capture(ctx context.Context, conns []*Conn, fn func(Captured) error) error 
 			errc <- readInto(ctx, i, c, frames)
 		}()
 	}
-	defer wg.Wait()
-	defer cancel()
 	var q frameHeap
-	tick := time.NewTicker(MergeWindow / 2)
-	defer tick.Stop()
 	release := func(all bool) error {
 		cut := time.Now().Add(-MergeWindow)
 		for len(q) > 0 && (all || q[0].Frame.Time.Before(cut)) {
-			if err := fn(heap.Pop(&q).(Captured)); err != nil {
+			if err := fn(q.pop()); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	for {
-		select {
-		case f := <-frames:
-			heap.Push(&q, f)
-		case <-tick.C:
-			if err := release(false); err != nil {
-				return err
-			}
-		case err := <-errc:
-			if ctx.Err() != nil || err == nil {
-				err = nil
-			}
-			cancel()
+	// finish stops the readers, takes the batches they still hand over, and, unless
+	// fn failed, passes every frame on.
+	finish := func(err error, deliver bool) error {
+		cancel()
+		go func() {
 			wg.Wait()
 			close(frames)
-			for f := range frames {
-				heap.Push(&q, f)
+			close(errc)
+		}()
+		for batch := range frames {
+			for _, f := range batch {
+				q.push(f)
 			}
-			return errors.Join(err, release(true))
+		}
+		for rerr := range errc {
+			if rerr != nil && !errors.Is(rerr, context.Canceled) {
+				err = errors.Join(err, rerr)
+			}
+		}
+		if deliver {
+			err = errors.Join(err, release(true))
+		}
+		return err
+	}
+	tick := time.NewTicker(MergeWindow / 2)
+	defer tick.Stop()
+	for {
+		select {
+		case batch := <-frames:
+			for _, f := range batch {
+				q.push(f)
+			}
+		case <-tick.C:
+			if err := release(false); err != nil {
+				return finish(err, false)
+			}
+		case err := <-errc:
+			if ctx.Err() != nil {
+				err = nil
+			}
+			return finish(err, true)
 		}
 	}
 }
@@ -99,44 +116,115 @@ func captureOne(ctx context.Context, c *Conn, fn func(Captured) error) error {
 	}
 }
 
-// readInto reads frames from c into fresh buffers and sends them on out until ctx
-// ends.
-func readInto(ctx context.Context, i int, c *Conn, out chan<- Captured) error {
+// slabSize is the size of the blocks readInto copies frames into: one allocation per
+// thousands of small frames instead of one per frame.
+const slabSize = 1 << 20
+
+// readInto reads frames from c and sends copies of them on out, in batches, until
+// ctx ends. A batch goes out when it is full or when the socket has nothing more
+// queued: handing frames over one by one would wake the merging goroutine for every
+// frame, which is what made merged captures drop under load.
+func readInto(ctx context.Context, i int, c *Conn, out chan<- []Captured) error {
 	buf := make([]byte, 1<<18)
+	var slab []byte
+	batch := make([]Captured, 0, batchSize)
 	undo := withDeadline(ctx, c.pc.SetReadDeadline)
 	defer undo()
+	// send hands the batch over; once ctx has ended it still does (Capture drains
+	// the channel until every reader has returned) and reports false.
+	send := func() bool {
+		if len(batch) == 0 {
+			return ctx.Err() == nil
+		}
+		select {
+		case out <- batch:
+			batch = make([]Captured, 0, batchSize)
+			return ctx.Err() == nil
+		case <-ctx.Done():
+			out <- batch
+			return false
+		}
+	}
 	for {
-		f, err := c.readFrame(buf)
+		f, ok, err := c.readFrameMode(buf, false)
+		if err == nil && !ok {
+			if !send() {
+				return nil
+			}
+			f, err = c.readFrame(buf)
+		}
 		if err != nil {
+			send()
 			if ctx.Err() != nil {
 				return nil
 			}
 			return c.opError("read", c.ioError(ctx, err))
 		}
-		f.Data = append([]byte(nil), f.Data...)
-		select {
-		case out <- Captured{Source: i, Frame: f}:
-		case <-ctx.Done():
+		// Frames keep their slab alive until the consumer drops them; a full slab is
+		// left to the garbage collector and a new one started.
+		if len(f.Data) > cap(slab)-len(slab) {
+			slab = make([]byte, 0, max(slabSize, len(f.Data)))
+		}
+		n := len(slab)
+		slab = append(slab, f.Data...)
+		f.Data = slab[n:len(slab):len(slab)]
+		batch = append(batch, Captured{Source: i, Frame: f})
+		if len(batch) == batchSize && !send() {
 			return nil
 		}
 	}
 }
 
-// frameHeap orders frames by timestamp, then by source.
+// batchSize is the most frames a reader hands over at once.
+const batchSize = 256
+
+// frameHeap is a binary min-heap of frames by timestamp, then source. It is typed
+// rather than built on container/heap, whose interface boxing would allocate for
+// every frame.
 type frameHeap []Captured
 
-func (h frameHeap) Len() int { return len(h) }
-func (h frameHeap) Less(i, j int) bool {
-	if !h[i].Frame.Time.Equal(h[j].Frame.Time) {
-		return h[i].Frame.Time.Before(h[j].Frame.Time)
+func (h frameHeap) less(i, j int) bool {
+	ti, tj := h[i].Frame.Time, h[j].Frame.Time
+	if !ti.Equal(tj) {
+		return ti.Before(tj)
 	}
 	return h[i].Source < h[j].Source
 }
-func (h frameHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *frameHeap) Push(x any)   { *h = append(*h, x.(Captured)) }
-func (h *frameHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+
+func (h *frameHeap) push(c Captured) {
+	*h = append(*h, c)
+	q := *h
+	for i := len(q) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !q.less(i, p) {
+			break
+		}
+		q[i], q[p] = q[p], q[i]
+		i = p
+	}
+}
+
+func (h *frameHeap) pop() Captured {
+	q := *h
+	top := q[0]
+	n := len(q) - 1
+	q[0] = q[n]
+	q[n] = Captured{} // drop the reference to the frame's slab
+	q = q[:n]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && q.less(l, m) {
+			m = l
+		}
+		if r < n && q.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		q[i], q[m] = q[m], q[i]
+		i = m
+	}
+	*h = q
+	return top
 }

@@ -58,15 +58,17 @@ type Conn struct {
 	cooked  bool
 	proto   Protocol
 
-	readMu sync.Mutex // serialises ReadFrame and guards the fields below
-	msg    unix.Msghdr
-	iov    unix.Iovec
-	sa     unix.RawSockaddrLinklayer
-	oob    [64]byte
-	rn     int
-	rflags int
-	rerr   error
-	readFn func(fd uintptr) bool
+	readMu       sync.Mutex // serialises ReadFrame and guards the fields below
+	msg          unix.Msghdr
+	iov          unix.Iovec
+	sa           unix.RawSockaddrLinklayer
+	oob          [64]byte
+	rn           int
+	rflags       int
+	rerr         error
+	readFn       func(fd uintptr) bool
+	readFnNoWait func(fd uintptr) bool
+	wouldBlock   bool
 
 	statsMu sync.Mutex // guards total: PACKET_STATISTICS resets on every read
 	total   Stats
@@ -201,6 +203,7 @@ func (c *Conn) setup(cfg *Config) error {
 	c.msg.SetIovlen(1)
 	c.msg.Control = &c.oob[0]
 	c.readFn = c.recvmsg
+	c.readFnNoWait = c.recvmsgNoWait
 	return nil
 }
 

@@ -77,18 +77,30 @@ func (c *Conn) ReadFrame(ctx context.Context, buf []byte) (Frame, error) {
 // readFrame is ReadFrame without the context: a read deadline set elsewhere (as
 // Capture does once for a whole capture) is what stops it.
 func (c *Conn) readFrame(buf []byte) (Frame, error) {
+	f, _, err := c.readFrameMode(buf, true)
+	return f, err
+}
+
+// readFrameMode reads a frame; with wait false it returns ok false at once when no
+// frame is queued instead of waiting for one.
+func (c *Conn) readFrameMode(buf []byte, wait bool) (f Frame, ok bool, err error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
 	c.iov.Base = &buf[0]
 	c.iov.SetLen(len(buf))
-	err := c.rc.Read(c.readFn)
+	c.wouldBlock = false
+	if wait {
+		err = c.rc.Read(c.readFn)
+	} else {
+		err = c.rc.Read(c.readFnNoWait)
+	}
 	if err == nil {
 		err = c.rerr
 	}
-	if err != nil {
-		return Frame{}, err
+	if err != nil || c.wouldBlock {
+		return Frame{}, false, err
 	}
-	f := Frame{
+	f = Frame{
 		Data:     buf[:min(c.rn, len(buf))],
 		Length:   c.rn,
 		Type:     PacketType(c.sa.Pkttype),
@@ -98,7 +110,15 @@ func (c *Conn) readFrame(buf []byte) (Frame, error) {
 		Addr:     c.sa.Addr,
 	}
 	f.Time = c.timestamp()
-	return f, nil
+	return f, true, nil
+}
+
+// recvmsgNoWait is recvmsg that reports an empty queue instead of waiting.
+func (c *Conn) recvmsgNoWait(fd uintptr) bool {
+	if !c.recvmsg(fd) {
+		c.wouldBlock, c.rerr = true, nil
+	}
+	return true
 }
 
 // recvmsg is the syscall.RawConn read callback: one recvmsg(2) with MSG_TRUNC, so
