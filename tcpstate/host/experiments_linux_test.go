@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -14,6 +15,9 @@ import (
 	"github.com/pktlab/pktlab/sockdiag"
 	"github.com/pktlab/pktlab/tcpstate"
 	"github.com/pktlab/pktlab/testlab"
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 )
 
@@ -387,3 +391,63 @@ func isTimeout(err error) bool {
 }
 
 var _ = unix.AF_INET
+
+func TestLabNeighborAndPing(t *testing.T) {
+	// Own-address mode: the kernel next door resolves the host's addresses (ARP,
+	// neighbour solicitation) and gets echo replies from it.
+	lab := labtest.Start(t, twoNodes)
+	_, rec := startHost(t, lab.Node("us"), Config{})
+	for _, a := range []netip.Addr{us4, us6} {
+		if err := pingFrom(lab.Node("kern"), a); err != nil {
+			t.Errorf("ping %v from kern: %v", a, err)
+		}
+	}
+	var arp, na, echo int
+	for _, e := range rec.events() {
+		switch {
+		case e.Kind == EventNeighbor && strings.HasPrefix(e.Text, "ARP reply"):
+			arp++
+		case e.Kind == EventNeighbor && strings.HasPrefix(e.Text, "neighbour advertisement"):
+			na++
+		case e.Kind == EventPing:
+			echo++
+		}
+	}
+	if arp == 0 || na == 0 || echo != 2 {
+		t.Errorf("ARP replies %d, neighbour advertisements %d, echo replies %d; want ≥1, ≥1, 2", arp, na, echo)
+	}
+}
+
+// pingFrom sends one ICMP echo request from a kernel raw socket in node n and waits
+// for the reply (x/net/icmp).
+func pingFrom(n *testlab.Node, dst netip.Addr) error {
+	network, proto, typ := "ip4:icmp", 1, icmp.Type(ipv4.ICMPTypeEcho)
+	if dst.Is6() {
+		network, proto, typ = "ip6:ipv6-icmp", 58, ipv6.ICMPTypeEchoRequest
+	}
+	var pc *icmp.PacketConn
+	if err := n.Do(func() (err error) { pc, err = icmp.ListenPacket(network, ""); return }); err != nil {
+		return err
+	}
+	defer pc.Close()
+	msg := icmp.Message{Type: typ, Body: &icmp.Echo{ID: 7, Seq: 1, Data: []byte("pktlab")}}
+	b, err := msg.Marshal(nil)
+	if err != nil {
+		return err
+	}
+	if _, err := pc.WriteTo(b, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
+		return err
+	}
+	pc.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, 1500)
+	for {
+		k, _, err := pc.ReadFrom(buf)
+		if err != nil {
+			return err
+		}
+		m, err := icmp.ParseMessage(proto, buf[:k])
+		if err == nil && (m.Type == ipv4.ICMPTypeEchoReply || m.Type == ipv6.ICMPTypeEchoReply) {
+			return nil
+		}
+	}
+}

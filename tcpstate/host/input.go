@@ -195,9 +195,8 @@ func (h *Host) writeLayers(what string, k EventKind, ls ...gopacket.Serializable
 		h.hostEvent(EventError, fmt.Sprintf("build %s: %v", what, err))
 		return
 	}
+	h.frameEvent(k, what, buf.Bytes()) // before the frame goes, as for segments
 	if err := h.sock.WriteFrame(h.ctx, buf.Bytes()); err != nil {
 		h.hostEvent(EventError, fmt.Sprintf("send %s: %v", what, err))
-		return
 	}
-	h.frameEvent(k, what, buf.Bytes())
 }
