@@ -62,7 +62,8 @@ func TestMakeCorpus(t *testing.T) {
 		t.Skip("run with -corpus to capture testdata/corpus.pcap again")
 	}
 	lab := labtest.Start(t, crsLab)
-	conns := []*rawsock.Conn{open(t, lab, "client", "eth0", nil), open(t, lab, "server", "eth0", nil)}
+	conns := []*rawsock.Conn{open(t, lab, "client", "eth0", nil), open(t, lab, "server", "eth0", nil),
+		open(t, lab, "client", "eth0", &rawsock.Config{Cooked: true})}
 	ctx, cancel := context.WithCancel(context.Background())
 	var frames []rawsock.Captured
 	done := make(chan error)
@@ -82,6 +83,22 @@ func TestMakeCorpus(t *testing.T) {
 	}
 	writeCorpus(t, "testdata/corpus.pcap", frames, false)
 	writeCorpus(t, "testdata/corpus.pcapng", frames, true)
+	writeCooked(t, "testdata/corpus-cooked.pcap", frames)
+}
+
+// writeCooked writes what the cooked socket on client:eth0 saw, as LINUX_SLL.
+func writeCooked(t *testing.T, path string, frames []rawsock.Captured) {
+	f, err := os.Create(path)
+	must(t, err)
+	defer f.Close()
+	w, err := rawsock.NewPcapWriter(f, []rawsock.FileInterface{{Name: "client:eth0", Cooked: true}})
+	must(t, err)
+	for _, c := range frames {
+		if c.Source == 2 {
+			must(t, w.WriteFrame(0, &c.Frame))
+		}
+	}
+	must(t, w.Flush())
 }
 
 func writeCorpus(t *testing.T, path string, frames []rawsock.Captured, ng bool) {
@@ -100,8 +117,8 @@ func writeCorpus(t *testing.T, path string, frames []rawsock.Captured, ng bool) 
 		t.Fatal(err)
 	}
 	for _, c := range frames {
-		if !ng && c.Source != 0 {
-			continue // the classic file holds client:eth0 only
+		if c.Source == 2 || !ng && c.Source != 0 {
+			continue // the classic file holds client:eth0 only; cooked frames go apart
 		}
 		if err := w.WriteFrame(c.Source, &c.Frame); err != nil {
 			t.Fatal(err)

@@ -20,7 +20,7 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
 // corpusFiles are the capture files taken in a lab by TestMakeCorpus.
-var corpusFiles = []string{"testdata/corpus.pcap", "testdata/corpus.pcapng"}
+var corpusFiles = []string{"testdata/corpus.pcap", "testdata/corpus.pcapng", "testdata/corpus-cooked.pcap"}
 
 // summarize returns pktlab's summary line of every frame in a capture file.
 func summarize(t *testing.T, path string) []string { return summarizeHex(t, path, false) }
@@ -138,7 +138,7 @@ func TestSummaryMatchesTcpdump(t *testing.T) {
 	for _, tc := range []struct {
 		path string
 		hex  bool
-	}{{corpusFiles[0], false}, {corpusFiles[1], false}, {corpusFiles[0], true}} {
+	}{{corpusFiles[0], false}, {corpusFiles[1], false}, {corpusFiles[2], false}, {corpusFiles[0], true}, {corpusFiles[2], true}} {
 		path := tc.path
 		name := filepath.Base(path)
 		args := []string{"-n", "-r", path}
