@@ -80,6 +80,12 @@
 // simultaneous open (tcp_validate_incoming), and TIME-WAIT lasts 60 s by default
 // (TCP_TIMEWAIT_LEN).
 //
+// Not implemented (yet): urgent data (URG and the urgent pointer are ignored), ECN,
+// RFC 5961 §7's challenge-ACK rate limit, RFC 6675's DupThresh test for declaring a
+// hole lost (during recovery every hole below the highest SACKed byte is resent),
+// pacing, and data carried on a SYN or SYN-ACK (it is dropped and retransmitted by the
+// peer).
+//
 // What tcpstate must not touch: sockets, the network, goroutines and the wall clock
 // (all of that lives in tcpstate/host), and anything outside its own connection.
 // It never prints.
