@@ -64,7 +64,8 @@ var conformanceExprs = []string{
 	"net 198", "ip6 src net 2001:db8:1::/64 and tcp", "ether proto 0x0806",
 	"arp and ether src 02:00:00:00:00:02", "not ip and not ip6", "udp and (src port 53 or dst port 53)",
 	"icmp[icmptype] = icmp-timxceed", "ip[2:2] >= 1000", "ip6[4:2] > 20", "greater 1514", "len >= 1514",
-	"ip6 and not ip6[6] == 6", "tcp src portrange 22-80 and not src port 22",
+	"ip6 and not ip6[6] == 6", `ip proto \tcp`, `ether proto \arp`, `proto \udp`, `ether proto \ip6`,
+	`ip6 proto \icmp`, "tcp src portrange 22-80 and not src port 22",
 	// Precedence: and/or are equal and left associative; not binds tightest.
 	"tcp or udp and not port 53", "host 198.18.1.2 and (tcp or icmp)",
 	"udp port 53 or icmp6 and src net 2001:db8:1::/48", "not tcp or not ip6 and udp",

@@ -54,6 +54,8 @@ func TestCompileErrors(t *testing.T) {
 		{"tcp port 80 and\n  udp port x1", LinkTypeEthernet, SyntaxError{2, 12, "x1", `cannot use "x1": port names are not supported, write a number`}},
 		{"tcp or é", LinkTypeEthernet, SyntaxError{1, 8, "é", `unexpected token "é" (expected ` + prim + `)`}},
 		{"tcp[0] ≥ 1", LinkTypeEthernet, SyntaxError{1, 8, "≥", `unexpected token "≥" (expected a comparison: =, ==, !=, <, <=, >, >=)`}},
+		{`ip proto \esp`, LinkTypeEthernet, SyntaxError{1, 11, "esp", `unexpected token "esp" (expected an IP protocol name: icmp, igmp, tcp, udp or sctp, or a number)`}},
+		{`ether proto \tcp`, LinkTypeEthernet, SyntaxError{1, 14, "tcp", `unexpected token "tcp" (expected an EtherType name: ip, ip6, arp or rarp, or a number)`}},
 		{"src 198.18.0.0/16", LinkTypeEthernet, SyntaxError{1, 15, "/", `mask syntax is for networks only: write net 198.18.0.0/…`}},
 	}
 	for _, tt := range tests {

@@ -99,7 +99,12 @@ func (p *parser) protoAbbrev(pq pqual, t token) node {
 // protoPrim is "[ip|ip6|ether] proto N".
 func (p *parser) protoPrim(pq pqual, start token) node {
 	t := p.peek()
-	v := p.number()
+	var v uint32
+	if t.text == "\\" && t.kind == tokOp {
+		v = p.protoName(pq)
+	} else {
+		v = p.number()
+	}
 	o := p.o
 	switch pq {
 	case pqNone:
@@ -112,12 +117,32 @@ func (p *parser) protoPrim(pq pqual, start token) node {
 		if v <= 1500 {
 			panic(errAt(t, "ether proto %d is an IEEE 802.3 length, not an EtherType: 802.2 LLC protocols are not supported", v))
 		}
-		if o.lt == LinkTypeRaw {
-			panic(errAt(start, "ether proto needs an Ethernet header; frames of link type %v have none", o.lt))
-		}
+		// On LinkTypeRaw only IPv4 and IPv6 can match, as with libpcap's DLT_RAW.
 		return o.etherType(v)
 	}
 	panic(errAt(start, "%q cannot qualify proto (expected ip proto, ip6 proto, ether proto or proto)", start.text))
+}
+
+// Protocol names usable as "proto \\NAME" (pcap-filter(7): protocol keywords must be
+// escaped there). libpcap looks IP protocol names up in /etc/protocols; these are
+// the ones that are also filter keywords, so tcpdump agrees on every machine.
+var (
+	ipProtoNames    = map[string]uint32{"icmp": ipProtoICMP, "igmp": ipProtoIGMP, "tcp": ipProtoTCP, "udp": ipProtoUDP, "sctp": ipProtoSCTP}
+	etherProtoNames = map[string]uint32{"ip": etherTypeIPv4, "ip6": etherTypeIPv6, "arp": etherTypeARP, "rarp": etherTypeRARP}
+)
+
+func (p *parser) protoName(pq pqual) uint32 {
+	p.next() // the backslash
+	t := p.next()
+	names, kind := ipProtoNames, "an IP protocol name: icmp, igmp, tcp, udp or sctp"
+	if pq == pqLink {
+		names, kind = etherProtoNames, "an EtherType name: ip, ip6, arp or rarp"
+	}
+	v, ok := names[t.text]
+	if !ok || t.kind != tokWord {
+		panic(errAt(t, "unexpected %v (expected %s, or a number)", t, kind))
+	}
+	return v
 }
 
 // castPrim is "[ether|ip|ip6] broadcast|multicast".
