@@ -200,24 +200,41 @@ func setMsgs(cs CompiledSet) (netlink.Message, netlink.Message, error) {
 }
 
 func ruleMsg(r *nftables.Rule) (netlink.Message, error) {
+	// Encoded in place (one buffer per rule) rather than through nested
+	// netlink.MarshalAttributes calls, which copy every expression twice.
 	fam := byte(r.Table.Family)
-	var list []netlink.Attribute
+	b := make([]byte, 0, 64+96*len(r.Exprs))
+	b = append(b, fam, unix.NFNETLINK_V0, 0, 0)
+	b = putAttr(b, unix.NFTA_RULE_TABLE, cstr(r.Table.Name))
+	b = putAttr(b, unix.NFTA_RULE_CHAIN, cstr(r.Chain.Name))
+	start := len(b)
+	b = append(b, 0, 0, 0, 0)
 	for _, e := range r.Exprs {
-		b, err := expr.Marshal(fam, e)
+		eb, err := expr.Marshal(fam, e)
 		if err != nil {
 			return netlink.Message{}, fmt.Errorf("encode %T: %w", e, err)
 		}
-		list = append(list, netlink.Attribute{Type: unix.NLA_F_NESTED | unix.NFTA_LIST_ELEM, Data: b})
+		b = putAttr(b, unix.NLA_F_NESTED|unix.NFTA_LIST_ELEM, eb)
 	}
-	exprs, err := nested(unix.NFTA_RULE_EXPRESSIONS, list)
-	if err != nil {
-		return netlink.Message{}, err
+	binary.NativeEndian.PutUint16(b[start:], uint16(len(b)-start))
+	binary.NativeEndian.PutUint16(b[start+2:], unix.NLA_F_NESTED|unix.NFTA_RULE_EXPRESSIONS)
+	return netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_NEWRULE), Flags: netlink.Request | netlink.Create | netlink.Append},
+		Data:   b,
+	}, nil
+}
+
+// putAttr appends one netlink attribute (struct nlattr, padded to 4 bytes).
+func putAttr(b []byte, typ uint16, data []byte) []byte {
+	n := 4 + len(data)
+	b = binary.NativeEndian.AppendUint16(b, uint16(n))
+	b = binary.NativeEndian.AppendUint16(b, typ)
+	b = append(b, data...)
+	for n%4 != 0 {
+		b = append(b, 0)
+		n++
 	}
-	return nftMsg(unix.NFT_MSG_NEWRULE, fam, netlink.Create|netlink.Append, []netlink.Attribute{
-		{Type: unix.NFTA_RULE_TABLE, Data: cstr(r.Table.Name)},
-		{Type: unix.NFTA_RULE_CHAIN, Data: cstr(r.Chain.Name)},
-		exprs,
-	})
+	return b
 }
 
 // sendBatch sends msgs as one nfnetlink batch on a NETLINK_NETFILTER socket inside the
