@@ -27,22 +27,33 @@ type fact struct {
 
 // regs is what is known on entry to an op: which values A and X hold, and what
 // the jumps taken so far proved about values, keyed by value (so a fact about the
-// EtherType survives loading the IP address and reloading the EtherType).
+// EtherType survives loading the IP address and reloading the EtherType). Facts
+// form an immutable list shared between states, so following an edge costs one
+// allocation.
 type regs struct {
-	a, x  string            // value keys, "" when unknown
-	facts map[string][]fact // value key -> facts
+	a, x  string // value keys, "" when unknown
+	facts *factList
+}
+
+type factList struct {
+	key  string
+	f    fact
+	next *factList
+}
+
+func (l *factList) has(key string, f fact) bool {
+	for ; l != nil; l = l.next {
+		if l.key == key && l.f == f {
+			return true
+		}
+	}
+	return false
 }
 
 func (r regs) with(f fact) regs {
-	if r.a == "" {
-		return r
+	if r.a != "" {
+		r.facts = &factList{key: r.a, f: f, next: r.facts}
 	}
-	m := make(map[string][]fact, len(r.facts)+1)
-	for k, v := range r.facts {
-		m[k] = v
-	}
-	m[r.a] = append(append([]fact(nil), r.facts[r.a]...), f)
-	r.facts = m
 	return r
 }
 
@@ -51,24 +62,43 @@ func merge(p *regs, q regs) *regs {
 		c := q
 		return &c
 	}
-	out := regs{facts: make(map[string][]fact)}
+	out := regs{}
 	if p.a == q.a {
 		out.a = p.a
 	}
 	if p.x == q.x {
 		out.x = p.x
 	}
-	for k, fs := range p.facts {
-		for _, f := range fs {
-			for _, g := range q.facts[k] {
-				if f == g {
-					out.facts[k] = append(out.facts[k], f)
-					break
-				}
+	if p.facts == q.facts {
+		out.facts = p.facts
+		return &out
+	}
+	// Keep the facts both paths established; a shared tail is kept as is.
+	var kept []*factList
+	l := p.facts
+	for ; l != nil; l = l.next {
+		if q.facts.has(l.key, l.f) {
+			if isTail(l, q.facts) {
+				break
 			}
+			kept = append(kept, l)
 		}
 	}
+	out.facts = l
+	for i := len(kept) - 1; i >= 0; i-- {
+		out.facts = &factList{key: kept[i].key, f: kept[i].f, next: out.facts}
+	}
 	return &out
+}
+
+// isTail reports whether l is a suffix of q.
+func isTail(l, q *factList) bool {
+	for ; q != nil; q = q.next {
+		if q == l {
+			return true
+		}
+	}
+	return false
 }
 
 // decide returns the outcome of "A cond val" if the facts settle it.
@@ -76,7 +106,11 @@ func (r regs) decide(cond bpf.JumpTest, val uint32) (out, known bool) {
 	if r.a == "" {
 		return false, false
 	}
-	for _, f := range r.facts[r.a] {
+	for l := r.facts; l != nil; l = l.next {
+		if l.key != r.a {
+			continue
+		}
+		f := l.f
 		if f.cond == cond && f.val == val {
 			return f.out, true
 		}
