@@ -76,9 +76,8 @@ func (h *Host) DialWith(ctx context.Context, remote netip.AddrPort, o *DialOptio
 		port = h.ephemeralPort()
 	}
 	cfg := h.connConfig(o.TCP, remote.Addr().Is6())
-	now := time.Now()
-	c := newConn(h, tcpstate.New(&cfg, netip.AddrPortFrom(src, port), remote, now))
-	if _, dup := h.conns[c.key]; dup {
+	key := connKey{netip.AddrPortFrom(src, port), remote}
+	if _, dup := h.conns[key]; dup {
 		h.mu.Unlock()
 		return nil, h.opError("dial", remote, fmt.Errorf("connection from port %d exists already", port))
 	}
@@ -86,6 +85,8 @@ func (h *Host) DialWith(ctx context.Context, remote netip.AddrPort, o *DialOptio
 		h.mu.Unlock()
 		return nil, err
 	}
+	now := time.Now() // after the firewall rule, so the timeline stays in order
+	c := newConn(h, tcpstate.New(&cfg, key.local, remote, now))
 	h.conns[c.key] = c
 	out, _ := c.m.Connect(now)
 	h.apply(c, out)
