@@ -100,30 +100,35 @@ func (c *Conn) ApplyCompiled(comp *Compiled) error {
 // Read reads every table of the node back from the kernel, with rule handles and
 // counter values.
 func (c *Conn) Read(ctx context.Context) (*Ruleset, error) {
+	rs, _, err := c.read(ctx)
+	return rs, err
+}
+
+func (c *Conn) read(ctx context.Context) (*Ruleset, InterfaceMap, error) {
 	ifs, err := c.Interfaces()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tables, err := c.nft.ListTables()
 	if err != nil {
-		return nil, fmt.Errorf("filter: list tables in %s: %w", c.name, err)
+		return nil, nil, fmt.Errorf("filter: list tables in %s: %w", c.name, err)
 	}
 	chains, err := c.nft.ListChains()
 	if err != nil {
-		return nil, fmt.Errorf("filter: list chains in %s: %w", c.name, err)
+		return nil, nil, fmt.Errorf("filter: list chains in %s: %w", c.name, err)
 	}
 	rs := &Ruleset{}
 	for _, nt := range tables {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		t, err := c.readTable(nt, chains, ifs)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		rs.Tables = append(rs.Tables, t)
 	}
-	return rs, nil
+	return rs, ifs, nil
 }
 
 func (c *Conn) readTable(nt *nftables.Table, chains []*nftables.Chain, ifs Interfaces) (*Table, error) {
@@ -174,11 +179,7 @@ func (c *Conn) readTable(nt *nftables.Table, chains []*nftables.Chain, ifs Inter
 
 // List reads the node's ruleset and renders it as `nft list ruleset` would.
 func (c *Conn) List(ctx context.Context) (string, error) {
-	rs, err := c.Read(ctx)
-	if err != nil {
-		return "", err
-	}
-	ifs, err := c.Interfaces()
+	rs, ifs, err := c.read(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -221,11 +222,7 @@ func (c *Conn) FlushAll(ctx context.Context) error {
 
 // Counters reads every base chain counter and rule counter of the node.
 func (c *Conn) Counters(ctx context.Context) ([]CounterRow, error) {
-	rs, err := c.Read(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ifs, err := c.Interfaces()
+	rs, ifs, err := c.read(ctx)
 	if err != nil {
 		return nil, err
 	}
