@@ -32,6 +32,7 @@ func (r *run) evaluate(ctx context.Context, e *Expect) Outcome {
 	o := Outcome{Expect: e}
 	switch e.Kind {
 	case ExpFrame:
+		r.caps.sync(2 * time.Second)
 		o.Want, o.Pass, o.Seen = r.checkFrames(e.Frame)
 	case ExpCall:
 		o.Want, o.Pass, o.Seen = r.checkCall(e.Call)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pktlab/pktlab/rawsock"
@@ -18,11 +19,12 @@ type captures struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	conns  []*rawsock.Conn
+	read   []atomic.Uint64 // frames read from each conn
 }
 
 func startCaptures(lab *testlab.Lab, tl *timeline.Timeline) (*captures, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &captures{cancel: cancel}
+	c := &captures{cancel: cancel, read: make([]atomic.Uint64, len(tl.Endpoints))}
 	for i, ep := range tl.Endpoints {
 		conn, err := rawsock.Open(lab.Node(ep.Node), ep.Iface, nil)
 		if err != nil {
@@ -40,10 +42,33 @@ func startCaptures(lab *testlab.Lab, tl *timeline.Timeline) (*captures, error) {
 					return // cancelled, or the socket closed
 				}
 				tl.AddFrame(f.Time, i, append([]byte(nil), f.Data...), f.Type == rawsock.PacketOutgoing)
+				c.read[i].Add(1)
 			}
 		}()
 	}
 	return c, nil
+}
+
+// sync waits until every frame the kernel has queued on the capture sockets so far
+// has been read into the timeline (the kernel's PACKET_STATISTICS count against the
+// frames read), or until timeout: on a loaded machine a reader goroutine can lag
+// behind the link by more than any fixed pause.
+func (c *captures) sync(timeout time.Duration) {
+	if c == nil {
+		return
+	}
+	want := make([]uint64, len(c.conns))
+	for i, conn := range c.conns {
+		if st, err := conn.Stats(); err == nil {
+			want[i] = st.Received - st.Dropped
+		}
+	}
+	end := time.Now().Add(timeout)
+	for i := range c.conns {
+		for c.read[i].Load() < want[i] && time.Now().Before(end) {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
 }
 
 func (c *captures) stop() {

@@ -113,8 +113,10 @@ func Run(ctx context.Context, f *File, opts Options) (*Result, error) {
 	}
 	res.Timeline = r.tl
 	err = r.steps(ctx, f.Steps)
-	// Let frames still in flight (a last ACK, an RST) reach the captures.
+	// Let frames still in flight (a last ACK, an RST) reach the captures, and the
+	// capture readers catch up with what the kernel queued.
 	time.Sleep(150 * time.Millisecond)
+	r.caps.sync(5 * time.Second)
 	if err == nil {
 		for _, e := range f.Expect {
 			r.check(ctx, e, "end of run")
