@@ -24,6 +24,17 @@ import (
 // google/nftables (expr.Marshal). Message layouts follow libnftnl's src/{table,chain,
 // set,set_elem,rule}.c.
 
+// nftaTableUserdata is NFTA_TABLE_USERDATA (include/uapi/linux/netfilter/nf_tables.h),
+// missing from x/sys/unix.
+const nftaTableUserdata = 6
+
+// ownerMark is the userdata pktlab puts on the tables it creates, so that `pktlab nft
+// flush` can remove only those. It is one libnftnl udata TLV of a type nft does not
+// know (0xf0); nft skips unknown table udata types when it lists a table (nft's
+// src/netlink.c table_parse_udata_cb), so listings are unchanged. The kernel keeps a
+// table's userdata from its creation: a table created by nft stays unmarked.
+var ownerMark = []byte{0xf0, 6, 'p', 'k', 't', 'l', 'a', 'b'}
+
 // Byte orders as nft stores them in set userdata (nft's include/datatype.h).
 const (
 	byteorderHost = 1
@@ -64,6 +75,7 @@ func encodeBatch(comp *Compiled) ([]netlink.Message, error) {
 	for _, t := range comp.Tables {
 		if err := add(nftMsg(unix.NFT_MSG_NEWTABLE, byte(t.Family), netlink.Create, []netlink.Attribute{
 			{Type: unix.NFTA_TABLE_NAME, Data: cstr(t.Name)}, {Type: unix.NFTA_TABLE_FLAGS, Data: be32(0)},
+			{Type: nftaTableUserdata, Data: ownerMark},
 		})); err != nil {
 			return nil, err
 		}
@@ -435,4 +447,47 @@ func sendRaw(conn *netlink.Conn, b []byte) error {
 		return err
 	}
 	return os.NewSyscallError("sendto", serr)
+}
+
+// ownedTables dumps every table of the namespace and returns those carrying ownerMark.
+func ownedTables(fd int) ([]*Table, error) {
+	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: fd})
+	if err != nil {
+		return nil, fmt.Errorf("dial netfilter netlink: %w", err)
+	}
+	defer conn.Close()
+	msgs, err := conn.Execute(netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETTABLE), Flags: netlink.Request | netlink.Dump},
+		Data:   []byte{unix.NFPROTO_UNSPEC, unix.NFNETLINK_V0, 0, 0},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list tables: %w", err)
+	}
+	var out []*Table
+	for _, m := range msgs {
+		if len(m.Data) < 4 {
+			continue
+		}
+		ad, err := netlink.NewAttributeDecoder(m.Data[4:])
+		if err != nil {
+			return nil, err
+		}
+		var name string
+		owned := false
+		for ad.Next() {
+			switch ad.Type() {
+			case unix.NFTA_TABLE_NAME:
+				name = ad.String()
+			case nftaTableUserdata:
+				owned = string(ad.Bytes()) == string(ownerMark)
+			}
+		}
+		if err := ad.Err(); err != nil {
+			return nil, err
+		}
+		if owned {
+			out = append(out, &Table{Family: Family(m.Data[0]), Name: name})
+		}
+	}
+	return out, nil
 }

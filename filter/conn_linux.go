@@ -211,6 +211,24 @@ func (c *Conn) DeleteTables(ctx context.Context, tables []*Table) error {
 	return nil
 }
 
+// OwnedTables returns the node's tables that pktlab created.
+func (c *Conn) OwnedTables(ctx context.Context) ([]*Table, error) {
+	ts, err := ownedTables(c.fd)
+	if err != nil {
+		return nil, fmt.Errorf("filter: tables in %s: %w", c.name, err)
+	}
+	return ts, nil
+}
+
+// FlushOwned deletes the tables pktlab created in the node, and only those.
+func (c *Conn) FlushOwned(ctx context.Context) error {
+	ts, err := c.OwnedTables(ctx)
+	if err != nil {
+		return err
+	}
+	return c.DeleteTables(ctx, ts)
+}
+
 // FlushAll removes every table of the node.
 func (c *Conn) FlushAll(ctx context.Context) error {
 	c.nft.FlushRuleset()

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"text/tabwriter"
@@ -16,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pktlab/pktlab/filter"
-	"github.com/pktlab/pktlab/testlab"
 )
 
 func init() { rootCmd.AddCommand(newNftCmd()) }
@@ -41,7 +39,7 @@ inside the node only, in one atomic batch: a file with an error changes nothing.
 Actions:
   apply FILE|-   parse FILE (or stdin) and apply it in one batch; errors say file:line:col
   list           print the node's ruleset exactly as "nft list ruleset" would
-  flush          delete the tables pktlab applied to this node (--all: every table)
+  flush          delete the tables pktlab created in this node (--all: every table)
   counters       print every rule counter and base chain policy counter
   trace          trace packets (matching -f FILTER) through the node's chains, one line per
                  event, then each packet's path; stops after --count packets or --timeout`,
@@ -97,18 +95,18 @@ func runNft(cmd *cobra.Command, o *nftOpts, args []string) error {
 	out := cmd.OutOrStdout()
 	switch action {
 	case "apply":
-		return nftApply(ctx, conn, node, args[3], cmd.InOrStdin())
+		return nftApply(ctx, conn, args[3], cmd.InOrStdin())
 	case "list":
 		return nftList(ctx, conn, o, out)
 	case "flush":
-		return nftFlush(ctx, conn, node, o)
+		return nftFlush(ctx, conn, o)
 	case "counters":
 		return nftCounters(ctx, conn, o, out)
 	}
 	return nftTrace(ctx, conn, o, out, cmd.ErrOrStderr())
 }
 
-func nftApply(ctx context.Context, conn *filter.Conn, node *testlab.Node, file string, stdin io.Reader) error {
+func nftApply(ctx context.Context, conn *filter.Conn, file string, stdin io.Reader) error {
 	// apply is a short-lived process building one large batch: collecting garbage less
 	// often trades ~40 MB for a third less CPU on 10 000 rules (bench/nft.sh).
 	debug.SetGCPercent(400)
@@ -136,10 +134,7 @@ func nftApply(ctx context.Context, conn *filter.Conn, node *testlab.Node, file s
 	if err != nil {
 		return usageError("%v (nothing was applied)", err)
 	}
-	if err := conn.ApplyCompiled(comp); err != nil {
-		return err
-	}
-	return rememberTables(node, rs)
+	return conn.ApplyCompiled(comp)
 }
 
 func nftList(ctx context.Context, conn *filter.Conn, o *nftOpts, out io.Writer) error {
@@ -199,27 +194,11 @@ func rulesetView(rs *filter.Ruleset, ifs filter.Interfaces) []chainView {
 	return out
 }
 
-func nftFlush(ctx context.Context, conn *filter.Conn, node *testlab.Node, o *nftOpts) error {
+func nftFlush(ctx context.Context, conn *filter.Conn, o *nftOpts) error {
 	if o.all {
-		if err := conn.FlushAll(ctx); err != nil {
-			return err
-		}
-		if err := os.Remove(tablesFile(node)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		return nil
+		return conn.FlushAll(ctx)
 	}
-	tables, err := readTables(node)
-	if err != nil {
-		return err
-	}
-	if err := conn.DeleteTables(ctx, tables); err != nil {
-		return err
-	}
-	if err := os.Remove(tablesFile(node)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return nil
+	return conn.FlushOwned(ctx)
 }
 
 func nftCounters(ctx context.Context, conn *filter.Conn, o *nftOpts, out io.Writer) error {
@@ -306,65 +285,4 @@ loop:
 		}
 	}
 	return closeErr
-}
-
-// tablesFile is where pktlab remembers which tables it applied to a node, so that
-// `flush` removes only those.
-func tablesFile(n *testlab.Node) string {
-	return filepath.Join(testlab.StateDir, "nft", n.Namespace()+".json")
-}
-
-type tableRef struct {
-	Family string `json:"family"`
-	Name   string `json:"name"`
-}
-
-func readTables(n *testlab.Node) ([]*filter.Table, error) {
-	b, err := os.ReadFile(tablesFile(n))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var refs []tableRef
-	if err := json.Unmarshal(b, &refs); err != nil {
-		return nil, fmt.Errorf("pktlab nft: %s: %w", tablesFile(n), err)
-	}
-	var out []*filter.Table
-	for _, r := range refs {
-		rs, err := filter.Parse("", []byte("table "+r.Family+" "+r.Name+" {\n}\n"), nil)
-		if err != nil {
-			continue
-		}
-		out = append(out, rs.Tables...)
-	}
-	return out, nil
-}
-
-func rememberTables(n *testlab.Node, rs *filter.Ruleset) error {
-	have, err := readTables(n)
-	if err != nil {
-		return err
-	}
-	if rs.FlushRuleset {
-		have = nil
-	}
-	seen := map[string]bool{}
-	var refs []tableRef
-	for _, t := range append(have, rs.Tables...) {
-		k := t.Family.String() + " " + t.Name
-		if !seen[k] {
-			seen[k] = true
-			refs = append(refs, tableRef{t.Family.String(), t.Name})
-		}
-	}
-	b, err := json.Marshal(refs)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(tablesFile(n)), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(tablesFile(n), b, 0o644)
 }
