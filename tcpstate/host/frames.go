@@ -22,6 +22,19 @@ type serializer struct {
 	sack [2 + 8*tcpstate.MaxSACKBlocks]byte
 	ts   [8]byte
 	mss  [2]byte
+	ws   [1]byte
+	src  [16]byte
+	dst  [16]byte
+	pay  gopacket.Payload
+}
+
+// addrBytes puts a into buf without allocating: 4 bytes for IPv4, 16 for IPv6.
+func addrBytes(buf *[16]byte, a netip.Addr) []byte {
+	*buf = a.As16()
+	if a.Is4() {
+		return buf[12:]
+	}
+	return buf[:]
 }
 
 func newSerializer() *serializer { return &serializer{buf: gopacket.NewSerializeBuffer()} }
@@ -45,17 +58,18 @@ func (s *serializer) tcpFrame(src, dst net.HardwareAddr, local, remote netip.Add
 	if local.Addr().Is4() {
 		s.eth.EthernetType = layers.EthernetTypeIPv4
 		s.ip4 = layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, Flags: layers.IPv4DontFragment,
-			SrcIP: local.Addr().AsSlice(), DstIP: remote.Addr().AsSlice()}
+			SrcIP: addrBytes(&s.src, local.Addr()), DstIP: addrBytes(&s.dst, remote.Addr())}
 		s.tcp.SetNetworkLayerForChecksum(&s.ip4)
 		nl = &s.ip4
 	} else {
 		s.eth.EthernetType = layers.EthernetTypeIPv6
 		s.ip6 = layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP,
-			SrcIP: local.Addr().AsSlice(), DstIP: remote.Addr().AsSlice()}
+			SrcIP: addrBytes(&s.src, local.Addr()), DstIP: addrBytes(&s.dst, remote.Addr())}
 		s.tcp.SetNetworkLayerForChecksum(&s.ip6)
 		nl = &s.ip6
 	}
-	err := gopacket.SerializeLayers(s.buf, serOpts, &s.eth, nl, &s.tcp, gopacket.Payload(seg.Payload))
+	s.pay = seg.Payload
+	err := gopacket.SerializeLayers(s.buf, serOpts, &s.eth, nl, &s.tcp, &s.pay)
 	return s.buf.Bytes(), err
 }
 
@@ -82,7 +96,8 @@ func (s *serializer) tcpOptions(o *tcpstate.Options, syn bool) []layers.TCPOptio
 		opts = append(opts, nop, nop)
 	}
 	if o.HasWScale {
-		opts = append(opts, nop, layers.TCPOption{OptionType: layers.TCPOptionKindWindowScale, OptionLength: 3, OptionData: []byte{o.WScale}})
+		s.ws[0] = o.WScale
+		opts = append(opts, nop, layers.TCPOption{OptionType: layers.TCPOptionKindWindowScale, OptionLength: 3, OptionData: s.ws[:]})
 	}
 	if o.NumSACK > 0 {
 		d := s.sack[:8*o.NumSACK]
