@@ -6,7 +6,8 @@
 // events (NFNLGRP_NFTRACE) into typed events grouped per packet.
 //
 // What filter owns: nftables objects inside lab nodes, and the pktlab trace chain
-// (table "pktlab_trace") it adds while tracing.
+// (table "pktlab_trace") it adds while tracing. Tables pktlab creates carry a userdata
+// mark that nft ignores, so that FlushOwned removes only pktlab's tables.
 //
 // What it must not touch: the host's own network namespace. Every netlink socket this
 // package opens is bound to a lab node's namespace file descriptor; a Conn refuses a
