@@ -43,16 +43,19 @@ ns="pktlab-$lab-fw"   # every nft below runs inside this lab namespace only
   echo "}"
 } >"$tmp/rules.nft"
 
-timeit() { # timeit ROUNDS SETUP CMD... -> average ms of CMD, SETUP run untimed before each
-  local r=$1 setup=$2; shift 2; local total=0 t0 t1
+# timeit ROUNDS SETUP CMD... -> "WALL_MS CPU_MS": averages of CMD's wall-clock time and
+# user+system CPU time (bash's time keyword, children included); SETUP runs untimed
+# before each round. CPU time is what to compare on a busy machine.
+timeit() {
+  local r=$1 setup=$2; shift 2; local k line all=""
   for ((k=0; k<r; k++)); do
     eval "$setup"
-    t0=$(date +%s%N); "$@" >/dev/null; t1=$(date +%s%N)
-    total=$((total + t1 - t0))
+    line=$( { TIMEFORMAT='%R %U %S'; time "$@" >/dev/null; } 2>&1 | tail -1 )
+    all="$all$line"$'\n'
   done
-  awk -v d=$total -v r="$r" 'BEGIN{printf "%.1f", d/r/1e6}'
+  awk -v r="$r" '{w+=$1; c+=$2+$3} END{printf "%.1f %.1f", w/r*1000, c/r*1000}' <<<"$all"
 }
-flush='ip netns exec "$ns" nft flush ruleset'
+flush='ip netns exec "$ns" nft flush ruleset; sleep 1' # let the kernel finish freeing the old rules
 noop=':'
 
 p_apply=$(timeit "$rounds" "$flush" "$pk" nft "$lab" fw apply "$tmp/rules.nft")
@@ -66,6 +69,12 @@ want=$((nrules + 1))
 [[ $got == "$want" ]] || { echo "counters read back: $got, want $want" >&2; exit 1; }
 "$pk" nft "$lab" fw list | diff -q - <(ip netns exec "$ns" nft list ruleset) >/dev/null || { echo "listings differ" >&2; exit 1; }
 
-printf '%-40s %10s %10s %8s\n' "operation ($nrules rules, $rounds rounds)" "pktlab" "nft" "ratio"
-printf '%-40s %8s ms %7s ms %7.2fx\n' "apply file (one batch)" "$p_apply" "$n_apply" "$(awk -v a="$n_apply" -v b="$p_apply" 'BEGIN{print a/b}')"
-printf '%-40s %8s ms %7s ms %7.2fx\n' "read back all counters" "$p_read" "$n_read" "$(awk -v a="$n_read" -v b="$p_read" 'BEGIN{print a/b}')"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2fx", a/b}'; }
+row() { # row LABEL "PKTLAB_WALL PKTLAB_CPU" "NFT_WALL NFT_CPU"
+  local pw pc nw nc; read -r pw pc <<<"$2"; read -r nw nc <<<"$3"
+  printf '%-26s %9s ms %9s ms %7s   %9s ms %9s ms %7s\n' "$1" "$pw" "$nw" "$(ratio "$nw" "$pw")" "$pc" "$nc" "$(ratio "$nc" "$pc")"
+}
+echo "$nrules rules, $rounds rounds; ratio = nft / pktlab (above 1: pktlab faster)"
+printf '%-26s %12s %12s %7s   %12s %12s %7s\n' "operation" "pktlab wall" "nft wall" "ratio" "pktlab cpu" "nft cpu" "ratio"
+row "apply file (one batch)" "$p_apply" "$n_apply"
+row "read back all counters" "$p_read" "$n_read"
