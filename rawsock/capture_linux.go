@@ -11,8 +11,9 @@ import (
 
 // MergeWindow is how long Capture holds a frame back so that a frame from another
 // socket with an earlier timestamp can still go before it. Frames on the two ends of
-// a veth are stamped microseconds apart but may be read in either order.
-const MergeWindow = 20 * time.Millisecond
+// a veth are stamped microseconds apart but may be read in either order, and a ring
+// socket delivers a frame up to ringRetire after its timestamp.
+const MergeWindow = 2*ringRetire*time.Millisecond + 20*time.Millisecond
 
 // Captured is one frame of a Capture: the index of the socket it came from and the
 // frame, whose Data is valid only during the callback.

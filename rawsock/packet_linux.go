@@ -44,6 +44,10 @@ type Config struct {
 	Filter []bpf.Instruction
 	// RecvBuffer is SO_RCVBUF in bytes; zero means DefaultRecvBuffer.
 	RecvBuffer int
+	// Ring, when non-zero, receives through a memory-mapped TPACKET_V3 ring of
+	// about this many bytes (PACKET_RX_RING, as tcpdump does) instead of one
+	// recvmsg(2) per frame; RecvBuffer then does not apply.
+	Ring int
 }
 
 // Conn is a packet socket bound to one interface of one lab node. Reads and writes
@@ -66,6 +70,7 @@ type Conn struct {
 	rn           int
 	rflags       int
 	rerr         error
+	ring         *rxRing // non-nil with Config.Ring
 	readFn       func(fd uintptr) bool
 	readFnNoWait func(fd uintptr) bool
 	wouldBlock   bool
@@ -131,8 +136,14 @@ func Open(n *testlab.Node, iface string, cfg *Config) (*Conn, error) {
 		c.pc.Close()
 		return nil, err
 	}
+	if cfg.Ring > 0 {
+		if err := c.setupRing(cfg.Ring); err != nil {
+			c.pc.Close()
+			return nil, err
+		}
+	}
 	if err := c.setFilter(raw); err != nil {
-		c.pc.Close()
+		c.Close()
 		return nil, err
 	}
 	return c, nil
@@ -258,6 +269,13 @@ func (c *Conn) Close() error {
 		c.closed.Store(true)
 		if err := c.pc.Close(); err != nil {
 			c.closeErr = c.opError("close", err)
+		}
+		if c.ring != nil {
+			// Closing woke any reader; wait for it to leave the ring, then unmap.
+			c.readMu.Lock()
+			unix.Munmap(c.ring.mem)
+			c.ring = nil
+			c.readMu.Unlock()
 		}
 	})
 	return c.closeErr

@@ -86,6 +86,12 @@ func (c *Conn) readFrame(buf []byte) (Frame, error) {
 func (c *Conn) readFrameMode(buf []byte, wait bool) (f Frame, ok bool, err error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
+	if c.ring != nil {
+		return c.ringRead(buf, wait)
+	}
+	if c.closed.Load() {
+		return Frame{}, false, net.ErrClosed
+	}
 	c.iov.Base = &buf[0]
 	c.iov.SetLen(len(buf))
 	c.wouldBlock = false

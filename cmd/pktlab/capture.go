@@ -34,6 +34,7 @@ type captureOpts struct {
 	asJSON   bool
 	duration time.Duration
 	bufferMB int
+	noRing   bool
 }
 
 func newCaptureCmd() *cobra.Command {
@@ -72,7 +73,8 @@ then prints the kernel's received and dropped counts per interface on stderr.`,
 	f.BoolVarP(&o.hex, "hex", "x", false, "print a hex dump of each packet, as tcpdump -x")
 	f.BoolVar(&o.asJSON, "json", false, "print one JSON object per frame")
 	f.DurationVar(&o.duration, "duration", 0, "stop after this long (0: until Ctrl-C)")
-	f.IntVarP(&o.bufferMB, "buffer", "B", 32, "socket receive buffer per interface, MiB (tcpdump -B is in KiB)")
+	f.IntVarP(&o.bufferMB, "buffer", "B", 32, "receive ring per interface, MiB (tcpdump -B is in KiB)")
+	f.BoolVar(&o.noRing, "no-ring", false, "read with one recvmsg(2) per frame instead of a TPACKET_V3 ring")
 	return c
 }
 
@@ -147,7 +149,11 @@ func runCapture(ctx context.Context, stdout, stderr io.Writer, labName string, a
 	}()
 	var fis []rawsock.FileInterface
 	for _, ep := range eps {
-		c, err := rawsock.Open(ep.node, ep.iface, &rawsock.Config{Cooked: o.cooked, Protocol: proto, Promisc: o.promisc, Filter: prog, RecvBuffer: o.bufferMB << 20})
+		cfg := &rawsock.Config{Cooked: o.cooked, Protocol: proto, Promisc: o.promisc, Filter: prog, RecvBuffer: o.bufferMB << 20}
+		if !o.noRing {
+			cfg.Ring = o.bufferMB << 20 // frames arrive without a system call each, as in tcpdump
+		}
+		c, err := rawsock.Open(ep.node, ep.iface, cfg)
 		if err != nil {
 			return err
 		}
