@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 	"github.com/pktlab/pktlab/filter"
 	"github.com/pktlab/pktlab/labtest"
 	"github.com/pktlab/pktlab/testlab"
+	"golang.org/x/net/ipv4"
 )
 
 // crs is client — router — server, IPv4 only so that no IPv6 neighbour discovery shows
@@ -380,5 +382,61 @@ func TestF6DropVersusReject(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("reject took %v, want an immediate RST", d)
+	}
+}
+
+// TestF8Mangle: EXPERIMENTS.md F8. `ip ttl set` changes the TTL on the wire (seen by the
+// server's socket), `meta mark set` changes the packet's mark (seen in later trace
+// events).
+func TestF8Mangle(t *testing.T) {
+	lab := labtest.Start(t, crs)
+	router, server := lab.Node("router"), lab.Node("server")
+	c := apply(t, router, `table ip f8 {
+	chain pre {
+		type filter hook prerouting priority mangle; policy accept;
+		udp dport 7030 meta mark set 0x2a
+	}
+	chain post {
+		type filter hook postrouting priority mangle; policy accept;
+		udp dport 7030 ip ttl set 5
+	}
+}`)
+	var pc *ipv4.PacketConn
+	if err := server.Do(func() error {
+		l, err := net.ListenPacket("udp4", "198.19.2.2:7030")
+		if err != nil {
+			return err
+		}
+		pc = ipv4.NewPacketConn(l)
+		return pc.SetControlMessage(ipv4.FlagTTL, true)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	tr, err := c.Trace(context.Background(), "udp dport 7030")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	sendUDP(t, lab.Node("client"), "198.19.2.2:7030")
+	pc.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, 64)
+	_, cm, _, err := pc.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("server read: %v", err)
+	}
+	if cm == nil || cm.TTL != 5 {
+		t.Errorf("TTL at the server = %v, want 5 (set by the router, not 63)", cm)
+	}
+	evs := collect(t, tr, 3*time.Second, func(evs []filter.TraceEvent) bool {
+		return len(evs) > 0 && evs[len(evs)-1].Chain == "post" && evs[len(evs)-1].Type == filter.TracePolicy
+	})
+	var marks []string
+	for _, e := range evs {
+		marks = append(marks, fmt.Sprintf("%s:%s:%#x", e.Chain, e.Type, e.Mark))
+	}
+	want := []string{"pre:rule:0x2a", "pre:policy:0x2a", "post:rule:0x2a", "post:policy:0x2a"}
+	if diff := cmp.Diff(want, marks); diff != "" {
+		t.Errorf("chain:event:mark in trace order (-want +got):\n%s", diff)
 	}
 }
