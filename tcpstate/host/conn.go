@@ -219,6 +219,19 @@ func (c *Conn) Abort() error {
 	return nil
 }
 
+// Forget drops the connection's state without sending anything, as a host that
+// rebooted would (EXPERIMENTS E13): the peer's next segment finds no connection
+// and is answered with a RST.
+func (c *Conn) Forget() {
+	c.h.mu.Lock()
+	defer c.h.mu.Unlock()
+	if h := c.h; h.conns[c.key] == c {
+		delete(h.conns, c.key)
+		h.releasePort(c.key.local.Port())
+	}
+	c.notify()
+}
+
 // SetLinger is SO_LINGER: with sec 0, Close sends a RST; with sec > 0, Close waits up
 // to sec seconds for the queued data to be acknowledged; with sec < 0 (the default)
 // Close returns at once and the FIN goes in the background.

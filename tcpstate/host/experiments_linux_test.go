@@ -451,3 +451,81 @@ func pingFrom(n *testlab.Node, dst netip.Addr) error {
 		}
 	}
 }
+
+func TestLabRSTBeforeAccept(t *testing.T) {
+	// C8: a RST after the handshake but before accept: Linux still returns the
+	// socket from accept, and the first read fails with ECONNRESET.
+	lab := labtest.Start(t, twoNodes)
+	h, _ := startHost(t, lab.Node("us"), Config{})
+	ln := kernelListen(t, lab.Node("kern"), "198.18.1.2:8080")
+	c, err := h.Dial(ctxT(t, 5*time.Second), netip.MustParseAddrPort("198.18.1.2:8080"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Abort()
+	time.Sleep(50 * time.Millisecond)
+	k, err := ln.Accept()
+	if err != nil {
+		t.Fatalf("accept after RST: %v, want the socket", err)
+	}
+	defer k.Close()
+	k.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := k.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("first read: %v, want ECONNRESET", err)
+	}
+}
+
+func TestLabPeerLostState(t *testing.T) {
+	// E13: the userspace end drops its TCB (a reboot); the kernel's next write is
+	// answered with a RST whose seq is the segment's ack, and the kernel then
+	// fails with ECONNRESET.
+	lab := labtest.Start(t, twoNodes)
+	h, rec := startHost(t, lab.Node("us"), Config{})
+	us, k := pair(t, h, lab.Node("kern"), kern4, us4, true, nil)
+	us.Forget()
+	k.Write([]byte("anyone there?"))
+	time.Sleep(100 * time.Millisecond)
+	k.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := k.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("kernel read: %v, want ECONNRESET", err)
+	}
+	in, out := rec.segments(false), rec.segments(true)
+	last, rst := in[len(in)-1], out[len(out)-1]
+	if rst.Flags != tcpstate.FlagRST || rst.Seq != last.Ack {
+		t.Errorf("reply %v to %v, want RST with seq = its ack", &rst, &last)
+	}
+}
+
+func TestLabKeepaliveTimeout(t *testing.T) {
+	// D7 with the userspace end probing: idle 1 s, interval 500 ms, 3 probes; the
+	// kernel answers until nftables drops its replies, then the connection is reset
+	// with ETIMEDOUT after the third unanswered probe.
+	lab := labtest.Start(t, twoNodes)
+	cfg := tcpstate.Config{Keepalive: true, KeepIdle: time.Second, KeepInterval: 500 * time.Millisecond, KeepCount: 3}
+	h, rec := startHost(t, lab.Node("us"), Config{})
+	us, _ := pair(t, h, lab.Node("kern"), kern4, us4, true, &cfg)
+	time.Sleep(1300 * time.Millisecond) // one answered probe
+	nft(t, lab.Node("kern"), "add table inet pktlab-ka; add chain inet pktlab-ka out { type filter hook output priority 0; }; "+
+		"add rule inet pktlab-ka out ip daddr 198.18.1.10 counter drop")
+	deadline := time.Now().Add(5 * time.Second)
+	for us.State() != tcpstate.Closed && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	var err error
+	us.Machine(func(m *tcpstate.Conn) { err = m.Err() })
+	if !errors.Is(err, syscall.ETIMEDOUT) {
+		t.Fatalf("state %v, err %v; want CLOSED with ETIMEDOUT", us.State(), err)
+	}
+	var probes int
+	for _, e := range rec.events() {
+		if e.Kind == EventTCP && e.TCP.Kind == tcpstate.EventSegmentSent && strings.HasPrefix(e.TCP.Cause, "keepalive probe") {
+			probes++
+			if e.TCP.Segment.Seq != e.Info.SndNxt-1 || len(e.TCP.Segment.Payload) != 0 {
+				t.Errorf("probe %v: want seq SND.NXT−1 and no data", &e.TCP.Segment)
+			}
+		}
+	}
+	if probes != 4 { // 1 answered, then 3 unanswered
+		t.Errorf("%d keepalive probes, want 4 (one answered, three not)", probes)
+	}
+}
