@@ -12,7 +12,9 @@
 // bind(2) and replaced by the caller's once the socket is configured, so no frame is
 // queued unfiltered or without a timestamp. The socket is created on a thread inside
 // the node's network namespace (testlab.Node.Do) and keeps that namespace for life.
-// Conn.ReadFrame takes a context and a caller's buffer and allocates nothing;
+// Conn.ReadFrame takes a context and a caller's buffer and allocates nothing; with
+// Config.Ring frames come through a memory-mapped TPACKET_V3 ring, as in tcpdump,
+// instead of one recvmsg(2) each;
 // Conn.WriteFrame sends a frame as is; Conn.Stats returns the kernel's received and
 // dropped counts since open; Close is safe twice. Capture reads several sockets at
 // once and merges their frames in timestamp order. OpenIP opens a raw IP socket
