@@ -492,3 +492,27 @@ func TestIPv6DNATAndMasquerade(t *testing.T) {
 		t.Errorf("reply tuple %v, want from [2001:db8:2::2]:80 to the router's 2001:db8:2::1", e.Reply)
 	}
 }
+
+// TestG7Redirect: EXPERIMENTS.md G7. Traffic to any address port 80 crossing the
+// router lands on the router's own port 8080.
+func TestG7Redirect(t *testing.T) {
+	lab := labtest.Start(t, crs2)
+	router, client := lab.Node("router"), lab.Node("client")
+	serve(t, lab.Node("server"), "tcp4", "198.19.2.2:80")
+	peers := serve(t, router, "tcp4", ":8080")
+	applyNAT(t, router, filter.FamilyIP, nat.Redirect{Proto: "tcp", Port: 80, ToPort: 8080})
+	got, _, remote := fetch(t, client, "tcp4", "198.19.2.2:80")
+	if got != "router" {
+		t.Errorf("connection to 198.19.2.2:80 answered by %q, want the router", got)
+	}
+	if remote.String() != "198.19.2.2:80" {
+		t.Errorf("client sees its peer as %s, want 198.19.2.2:80", remote)
+	}
+	if p := (<-peers).(*net.TCPAddr); p.IP.String() != "198.18.1.2" {
+		t.Errorf("router's listener saw %s, want the client", p)
+	}
+	e := conntrackOf(t, router, unix.IPPROTO_TCP, 80)
+	if e.Reply.Src != addr("198.18.1.1") || e.Reply.SrcPort != 8080 {
+		t.Errorf("reply tuple %v, want from the router's 198.18.1.1:8080", e.Reply)
+	}
+}
