@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -514,5 +515,53 @@ func TestG7Redirect(t *testing.T) {
 	e := conntrackOf(t, router, unix.IPPROTO_TCP, 80)
 	if e.Reply.Src != addr("198.18.1.1") || e.Reply.SrcPort != 8080 {
 		t.Errorf("reply tuple %v, want from the router's 198.18.1.1:8080", e.Reply)
+	}
+}
+
+// TestG6SNATPortClash: EXPERIMENTS.md G6. Two clients using the same source port
+// through one SNAT address get distinct mapped ports.
+func TestG6SNATPortClash(t *testing.T) {
+	lab := labtest.Start(t, strings.Replace(crs2, "eth0: [198.18.1.2/24, 2001:db8:1::2/64]", "eth0: [198.18.1.2/24, 198.18.1.3/24, 2001:db8:1::2/64]", 1))
+	router, client := lab.Node("router"), lab.Node("client")
+	serve(t, lab.Node("server"), "tcp4", "198.19.2.2:80")
+	applyNAT(t, router, filter.FamilyIP, nat.SNAT{OutIface: "eth1", To: netip.AddrPortFrom(addr("198.19.2.1"), 0)})
+	var conns []net.Conn
+	for _, src := range []string{"198.18.1.2", "198.18.1.3"} {
+		err := client.Do(func() error {
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src), Port: 40000}, Timeout: 2 * time.Second}
+			c, err := d.Dial("tcp4", "198.19.2.2:80")
+			if err == nil {
+				conns = append(conns, c)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatalf("connect from %s:40000: %v", src, err)
+		}
+	}
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	ct, err := nat.ForNode(router)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := ct.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapped := map[uint16]string{}
+	for _, e := range es {
+		if e.Proto == unix.IPPROTO_TCP && e.Orig.SrcPort == 40000 {
+			if e.Reply.Dst != addr("198.19.2.1") {
+				t.Errorf("reply tuple %v: want the SNAT address 198.19.2.1", e.Reply)
+			}
+			mapped[e.Reply.DstPort] = e.Orig.Src.String()
+		}
+	}
+	if len(mapped) != 2 {
+		t.Errorf("mapped ports %v: want two distinct ports for the two clients", mapped)
 	}
 }
