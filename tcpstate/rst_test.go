@@ -1,6 +1,7 @@
 package tcpstate
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -238,5 +239,27 @@ func TestCloseInSynReceived(t *testing.T) {
 	l.deliver()
 	if l.a.State() != Closed && l.a.State() != TimeWait || l.b.State() != TimeWait && l.b.State() != Closed {
 		t.Errorf("a %v b %v\n%s", l.a.State(), l.b.State(), l.causes(l.b))
+	}
+}
+
+func TestISN(t *testing.T) {
+	// C10 and RFC 6528: not zero, increasing on one 4-tuple over time, unrelated
+	// across tuples, and dependent on the secret.
+	var secret [16]byte
+	a := ISN(secret, addrA, addrB, t0)
+	b := ISN(secret, addrA, addrB, t0.Add(time.Second))
+	if a == 0 || a == b {
+		t.Errorf("ISNs %d, %d: want non-zero and different", a, b)
+	}
+	if d := uint32(b - a); d != 250000 {
+		t.Errorf("one second later the ISN moved %d, want 250000 (4 µs ticks)", d)
+	}
+	other := netip.MustParseAddrPort("198.18.0.1:40001")
+	if c := ISN(secret, other, addrB, t0); c-a < 1000 && a-c < 1000 {
+		t.Errorf("neighbouring tuples got nearby ISNs %d, %d", a, c)
+	}
+	secret[0] = 1
+	if ISN(secret, addrA, addrB, t0) == a {
+		t.Errorf("the secret does not change the ISN")
 	}
 }

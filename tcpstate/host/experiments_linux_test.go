@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -528,4 +529,84 @@ func TestLabKeepaliveTimeout(t *testing.T) {
 	if probes != 4 { // 1 answered, then 3 unanswered
 		t.Errorf("%d keepalive probes, want 4 (one answered, three not)", probes)
 	}
+}
+
+func TestLabWriteToClosedPeer(t *testing.T) {
+	// E9 with the userspace end as the closed peer: the kernel's first write after
+	// our close draws a RST (data after close), the next write fails with EPIPE.
+	lab := labtest.Start(t, twoNodes)
+	h, rec := startHost(t, lab.Node("us"), Config{})
+	us, k := pair(t, h, lab.Node("kern"), kern4, us4, true, nil)
+	us.Close()
+	time.Sleep(50 * time.Millisecond)
+	if _, err := k.Write([]byte("first")); err != nil {
+		t.Fatalf("first write: %v, want success (the RST comes after)", err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	_, err := k.Write([]byte("second"))
+	if !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("second write: %v, want EPIPE", err)
+	}
+	out := rec.segments(true)
+	if last := out[len(out)-1]; last.Flags&tcpstate.FlagRST == 0 {
+		t.Errorf("last segment %v, want RST", &last)
+	}
+}
+
+func TestLabBacklogFull(t *testing.T) {
+	// C7: a listener whose accept queue (1) is full ignores further SYNs (no RST);
+	// the client retransmits its SYN.
+	lab := labtest.Start(t, twoNodes)
+	h, rec := startHost(t, lab.Node("us"), Config{})
+	ln, err := h.Listen(9090, nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	first, err := kernelDial(ctxT(t, 3*time.Second), lab.Node("kern"), "198.18.1.10:9090")
+	if err != nil {
+		t.Fatalf("first connect: %v", err)
+	}
+	defer first.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+	defer cancel()
+	second, err := kernelDial(ctx, lab.Node("kern"), "198.18.1.10:9090")
+	if err == nil {
+		second.Close()
+		t.Fatal("second connect succeeded with a full accept queue")
+	}
+	var rsts int
+	firstPort := first.LocalAddr().(*net.TCPAddr).AddrPort()
+	for _, e := range rec.events() {
+		if e.Kind != EventTCP || e.Remote == firstPort {
+			continue
+		}
+		if e.TCP.Kind == tcpstate.EventSegmentSent && e.TCP.Segment.Flags&tcpstate.FlagRST != 0 {
+			rsts++
+		}
+	}
+	// An ignored SYN reaches no machine, so the client kernel's own counter
+	// shows the retransmissions (nstat, TcpExtTCPSynRetrans).
+	syns := retransmittedSYNs(t, lab.Node("kern"))
+	if rsts != 0 {
+		t.Errorf("%d RSTs to the second client, want none", rsts)
+	}
+	if syns < 1 {
+		t.Errorf("the second client retransmitted its SYN %d times, want ≥ 1", syns)
+	}
+}
+
+// retransmittedSYNs reads the kernel's TcpExtTCPSynRetrans counter in node n.
+func retransmittedSYNs(t *testing.T, n *testlab.Node) int64 {
+	out, err := n.Exec(context.Background(), "nstat", "-az", "TcpExtTCPSynRetrans")
+	if err != nil {
+		t.Fatalf("nstat: %v: %s", err, out)
+	}
+	var v int64
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "TcpExtTCPSynRetrans" {
+			fmt.Sscan(f[1], &v)
+		}
+	}
+	return v
 }
