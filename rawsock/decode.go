@@ -40,14 +40,14 @@ type Decoder struct {
 	Fragment bool
 
 	link    layers.LinkType
-	parsers map[gopacket.LayerType]*gopacket.DecodingLayerParser // by first layer
+	parsers [4]*gopacket.DecodingLayerParser // by first layer: Ethernet, SLL, IPv4, IPv6
 }
 
 // NewDecoder returns a decoder for frames of a pcap link type: layers.LinkTypeEthernet,
 // layers.LinkTypeLinuxSLL (cooked captures) or layers.LinkTypeRaw (IP packets).
 func NewDecoder(link layers.LinkType) *Decoder {
-	d := &Decoder{link: link, Decoded: make([]gopacket.LayerType, 0, 8), parsers: map[gopacket.LayerType]*gopacket.DecodingLayerParser{}}
-	for _, first := range []gopacket.LayerType{layers.LayerTypeEthernet, layers.LayerTypeLinuxSLL, layers.LayerTypeIPv4, layers.LayerTypeIPv6} {
+	d := &Decoder{link: link, Decoded: make([]gopacket.LayerType, 0, 8)}
+	for i, first := range firstLayers {
 		p := gopacket.NewDecodingLayerParser(first)
 		// A slice indexed by layer type finds the next layer faster than the
 		// default map (gopacket's parser.go).
@@ -59,10 +59,14 @@ func NewDecoder(link layers.LinkType) *Decoder {
 		// Layers pktlab does not decode (ICMPv6 bodies, DNS, …) end decoding
 		// quietly; the summary reads what it needs from the remaining bytes.
 		p.IgnoreUnsupported = true
-		d.parsers[first] = p
+		d.parsers[i] = p
 	}
 	return d
 }
+
+// firstLayers are the layers a frame can start with, in the order of
+// Decoder.parsers.
+var firstLayers = [4]gopacket.LayerType{layers.LayerTypeEthernet, layers.LayerTypeLinuxSLL, layers.LayerTypeIPv4, layers.LayerTypeIPv6}
 
 // LinkType returns the link type the decoder was made for.
 func (d *Decoder) LinkType() layers.LinkType { return d.link }
@@ -74,20 +78,20 @@ func (d *Decoder) Decode(frame []byte) error {
 	d.Fragment = false
 	d.Decoded = d.Decoded[:0]
 	d.IPv6.HopByHop = nil
-	first := layers.LayerTypeEthernet
+	fi := 0 // Ethernet
 	switch d.link {
 	case layers.LinkTypeLinuxSLL:
-		first = layers.LayerTypeLinuxSLL
+		fi = 1
 	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6:
 		if len(frame) == 0 {
 			return fmt.Errorf("rawsock: decode: empty packet: %w", ErrTruncated)
 		}
-		first = layers.LayerTypeIPv4
+		fi = 2
 		if frame[0]>>4 == 6 {
-			first = layers.LayerTypeIPv6
+			fi = 3
 		}
 	}
-	p := d.parsers[first]
+	first, p := firstLayers[fi], d.parsers[fi]
 	p.Truncated = false
 	err := p.DecodeLayers(frame, &d.Decoded)
 	for _, t := range d.Decoded {

@@ -110,7 +110,12 @@ func appendMAC(dst []byte, b []byte) []byte {
 	return dst
 }
 
-func appendUint(dst []byte, v uint64) []byte { return strconv.AppendUint(dst, v, 10) }
+func appendUint(dst []byte, v uint64) []byte {
+	if v < 10 { // window scales, zero echo replies, relative numbers: most are short
+		return append(dst, byte('0'+v))
+	}
+	return strconv.AppendUint(dst, v, 10)
+}
 
 // appendARP prints an ARP packet for IPv4 over Ethernet (RFC 826) as print-arp.c does.
 func appendARP(dst []byte, b []byte) []byte {
