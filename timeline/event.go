@@ -1,6 +1,7 @@
 package timeline
 
 import (
+	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -51,6 +52,7 @@ type Frame struct {
 	RelSeq uint32 // sequence number relative to the flow direction's first
 	RelAck uint32
 	Text   string // the tcpdump -n line rawsock's Summarizer prints for it on this interface
+	NAT    string // "was a.p > b.q": the same packet entered this node with other addresses
 	pair   *Frame // the copy on the other end of the link
 }
 
@@ -105,6 +107,7 @@ func (tl *Timeline) AddFrame(t time.Time, idx int, data []byte, out bool) {
 		}
 	}
 	tl.flows.assign(f)
+	tl.markNAT(t, ep, f)
 	sum := tl.sums[idx]
 	if sum == nil {
 		sum = rawsock.NewSummarizer()
@@ -159,4 +162,40 @@ func (tl *Timeline) Frames() []Event {
 		}
 	}
 	return out
+}
+
+// markNAT notes a frame leaving a node that is a packet the node received on another
+// interface with other addresses or ports: a NAT rewrite (same IPv4 ID, protocol, TCP
+// sequence, acknowledgment and flags, or UDP length). The two copies reach the timeline
+// in either order (one capture socket per interface), so f is compared both ways.
+func (tl *Timeline) markNAT(t time.Time, ep Endpoint, f *Frame) {
+	p := &f.Packet
+	if (p.Proto != "tcp" && p.Proto != "udp") || !p.Src.Is4() {
+		return
+	}
+	for i := len(tl.events) - 1; i >= 0; i-- {
+		e := tl.events[i]
+		if d := t.Sub(e.Time); d > 50*time.Millisecond || d < -50*time.Millisecond {
+			if d > 0 {
+				return
+			}
+			continue
+		}
+		if e.Kind != KindFrame || e.Frame.Out == f.Out || e.Node != ep.Node || tl.Endpoints[e.Frame.Index].Iface == ep.Iface {
+			continue
+		}
+		q := &e.Frame.Packet
+		same := q.Proto == p.Proto && q.IPID == p.IPID && q.PayloadLen == p.PayloadLen &&
+			q.Seq == p.Seq && q.Ack == p.Ack && q.Flags == p.Flags
+		moved := q.Src != p.Src || q.Dst != p.Dst || q.SPort != p.SPort || q.DPort != p.DPort
+		if !same || !moved {
+			continue
+		}
+		in, out, inEP := q, f, tl.Endpoints[e.Frame.Index]
+		if !f.Out {
+			in, out, inEP = p, e.Frame, ep
+		}
+		out.NAT = fmt.Sprintf("%s:%d > %s:%d on %s", in.Src, in.SPort, in.Dst, in.DPort, inEP)
+		return
+	}
 }

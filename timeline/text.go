@@ -189,6 +189,9 @@ func (tl *Timeline) Line(e Event) string {
 				text += fmt.Sprintf(" [relative seq %d]", f.RelSeq)
 			}
 		}
+		if f.NAT != "" {
+			text += " [NAT: was " + f.NAT + "]"
+		}
 		return fmt.Sprintf("%s %s %-27s %s", ts, tag, where, text)
 	case KindCall:
 		return fmt.Sprintf("%s  ==  %s", ts, e.Call)

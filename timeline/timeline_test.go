@@ -191,3 +191,41 @@ func tshark(t *testing.T, data []byte) {
 		}
 	}
 }
+
+// TestNATRewriteMarked: the same SYN entering a router on eth0 and leaving on eth1 with
+// another source address and port is annotated as a NAT rewrite, whichever copy the
+// timeline receives first.
+func TestNATRewriteMarked(t *testing.T) {
+	syn := func(src net.IP, sport uint16) []byte {
+		eth := &layers.Ethernet{SrcMAC: macC, DstMAC: macS, EthernetType: layers.EthernetTypeIPv4}
+		ip := &layers.IPv4{Version: 4, TTL: 64, Id: 4242, Protocol: layers.IPProtocolTCP, SrcIP: src, DstIP: net.IP{198, 19, 2, 2}}
+		tcp := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: 80, Seq: 777, SYN: true, Window: 1000}
+		tcp.SetNetworkLayerForChecksum(ip)
+		buf := gopacket.NewSerializeBuffer()
+		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	in, out := syn(net.IP{198, 18, 1, 2}, 40000), syn(net.IP{198, 19, 2, 1}, 61000)
+	for _, outFirst := range []bool{false, true} {
+		start := time.Unix(1000, 0)
+		tl := New(start, []Endpoint{{"router", "eth0", -1}, {"router", "eth1", -1}})
+		if outFirst {
+			tl.AddFrame(start.Add(time.Millisecond), 1, out, true)
+			tl.AddFrame(start.Add(2*time.Millisecond), 0, in, false)
+		} else {
+			tl.AddFrame(start.Add(time.Millisecond), 0, in, false)
+			tl.AddFrame(start.Add(2*time.Millisecond), 1, out, true)
+		}
+		var got string
+		for _, e := range tl.Frames() {
+			if e.Frame.Index == 1 {
+				got = e.Frame.NAT
+			}
+		}
+		if want := "198.18.1.2:40000 > 198.19.2.2:80 on router:eth0"; got != want {
+			t.Errorf("outgoing copy first %v: NAT = %q, want %q", outFirst, got, want)
+		}
+	}
+}
