@@ -52,8 +52,8 @@ type TraceEvent struct {
 	// ID identifies the packet: every event of one packet, across hooks, has the
 	// same ID (kernel nft_trace_init derives it from the skb).
 	ID     uint32    `json:"id"`
-	Type   TraceType `json:"-"`
-	Family Family    `json:"-"`
+	Type   TraceType `json:"type"`
+	Family Family    `json:"family"`
 	Table  string    `json:"table"`
 	Chain  string    `json:"chain"`
 	// Hook is resolved by pktlab from the chain (the kernel does not send it); for a
@@ -238,3 +238,6 @@ func GroupPaths(events []TraceEvent) []Path {
 	}
 	return out
 }
+
+// MarshalText makes a TraceType print as its name in JSON.
+func (t TraceType) MarshalText() ([]byte, error) { return []byte(t.String()), nil }

@@ -298,3 +298,6 @@ const maxPrio = math.MaxInt32
 
 // HookName returns nft's name for the chain's hook in a table of family f.
 func (b *BaseChain) HookName(f Family) string { return hookName(f, b.Hook) }
+
+// MarshalText makes a Family print as its nft name in JSON.
+func (f Family) MarshalText() ([]byte, error) { return []byte(f.String()), nil }

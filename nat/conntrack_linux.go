@@ -168,13 +168,19 @@ const (
 )
 
 func (t EventType) String() string {
+	if int(t) > 3 {
+		return fmt.Sprintf("event(%d)", uint8(t))
+	}
 	return [...]string{"", "new", "update", "destroy"}[t]
 }
+
+// MarshalText makes an EventType print as its name in JSON.
+func (t EventType) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
 
 // Event is a conntrack change seen by Watch.
 type Event struct {
 	Time  time.Time `json:"time"`
-	Type  EventType `json:"-"`
+	Type  EventType `json:"type"`
 	Entry Entry     `json:"entry"`
 }
 

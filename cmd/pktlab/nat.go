@@ -61,10 +61,9 @@ rules: apply them with "pktlab nft LAB NODE apply".`,
 				enc := json.NewEncoder(out)
 				for ev := range events {
 					if asJSON {
-						enc.Encode(struct {
-							Type string `json:"type"`
-							nat.Event
-						}{ev.Type.String(), ev})
+						if err := enc.Encode(ev); err != nil {
+							return err
+						}
 						continue
 					}
 					fmt.Fprintf(out, "[%s] %-7s %s\n", ev.Time.Format("15:04:05.000"), ev.Type, ev.Entry)

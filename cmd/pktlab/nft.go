@@ -258,11 +258,7 @@ loop:
 			events = append(events, e)
 			packets[e.ID] = true
 			if o.asJSON {
-				type jsonEvent struct {
-					Type string `json:"type"`
-					filter.TraceEvent
-				}
-				if err := enc.Encode(jsonEvent{e.TypeName(), e}); err != nil {
+				if err := enc.Encode(e); err != nil {
 					break loop
 				}
 			} else {
