@@ -92,8 +92,23 @@ func appendHex(dst []byte, v uint64, width int) []byte {
 	return dst
 }
 
+// decimal holds "0" to "255", so an IPv4 address is four table lookups.
+var decimal = func() (t [256]string) {
+	for i := range t {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
+
 func appendAddr4(dst []byte, b []byte) []byte {
-	return netip.AddrFrom4([4]byte(b[:4])).AppendTo(dst)
+	_ = b[3]
+	dst = append(dst, decimal[b[0]]...)
+	dst = append(dst, '.')
+	dst = append(dst, decimal[b[1]]...)
+	dst = append(dst, '.')
+	dst = append(dst, decimal[b[2]]...)
+	dst = append(dst, '.')
+	return append(dst, decimal[b[3]]...)
 }
 
 func appendAddr6(dst []byte, b []byte) []byte {
