@@ -42,6 +42,8 @@ func (r *run) evaluate(ctx context.Context, e *Expect) Outcome {
 		o.Want, o.Pass, o.Seen = r.checkTrace(e.Trace)
 	case ExpUSState:
 		o.Want, o.Pass, o.Seen = r.checkUSState(e.US)
+	case ExpCT:
+		o.Want, o.Pass, o.Seen = r.checkConntrack(ctx, e.CT)
 	}
 	if e.Desc != "" {
 		o.Want = e.Desc + ": " + o.Want

@@ -109,7 +109,7 @@ func TestWrongExpectationSaysWhatWasSeen(t *testing.T) {
 	}
 }
 
-// TestWrongTraceSaysWhatWasSeen covers the trace, none, wait and us_state failures.
+// TestWrongTraceSaysWhatWasSeen covers the trace, none, wait, us_state and conntrack failures.
 func TestWrongTraceSaysWhatWasSeen(t *testing.T) {
 	privtest.Require(t)
 	f, err := experiment.Load("testdata/wrong-trace.yaml")
@@ -129,6 +129,7 @@ func TestWrongTraceSaysWhatWasSeen(t *testing.T) {
 		{false, []string{"no frame udp, dport 9000 on server:eth0"}, []string{"1 matching frame(s)", "198.18.1.2.", "> 198.19.2.2.9000: UDP, length 5"}},
 		{true, []string{"hooks prerouting → forward → postrouting"}, []string{"1 matching of 1 traced packet(s)"}},
 		{false, []string{"userspace connection u on client went CLOSED → SYN-SENT → ESTABLISHED"}, []string{"path CLOSED → SYN-SENT → CLOSED; now CLOSED"}},
+		{false, []string{`on router, at least one conntrack entr(y/ies) with "dport=9000"`}, []string{"0 matching; router's table: (table empty)"}},
 	}
 	if len(res.Outcomes) != len(want) {
 		t.Fatalf("%d outcomes, want %d:\n%s", len(res.Outcomes), len(want), report(res))

@@ -23,7 +23,7 @@ func (p *parser) expects(n *yaml.Node) []*Expect {
 	return out
 }
 
-var expectKinds = []string{"frame", "call", "socket", "trace", "us_state"}
+var expectKinds = []string{"frame", "call", "socket", "trace", "us_state", "conntrack"}
 
 // expect parses one expectation: a mapping with one kind key (and an optional desc).
 func (p *parser) expect(n *yaml.Node) *Expect {
@@ -53,6 +53,8 @@ func (p *parser) expect(n *yaml.Node) *Expect {
 			e.Trace = p.traceMatch(v)
 		case ExpUSState:
 			e.US = p.usStateMatch(v)
+		case ExpCT:
+			e.CT = p.ctMatch(v)
 		}
 	})
 	if e.Kind == "" {
@@ -346,6 +348,25 @@ func (p *parser) usStateMatch(n *yaml.Node) *USStateMatch {
 	})
 	if m.Node == "" || m.Conn == "" {
 		p.errorf(n, "us_state needs node and conn: which userspace connection to check")
+	}
+	return m
+}
+
+func (p *parser) ctMatch(n *yaml.Node) *CTMatch {
+	m := &CTMatch{Count: -1}
+	p.mapping(n, "conntrack", []string{"node", "has", "count"}, func(k, v *yaml.Node) {
+		switch k.Value {
+		case "node":
+			m.Node, _ = p.scalar(v, "node")
+			p.nodeRefs = append(p.nodeRefs, stepRef{m.Node, v})
+		case "has":
+			m.Has = values(p.stringList(v, "has"))
+		case "count":
+			m.Count = p.integer(v, "count", 0, 1<<20)
+		}
+	})
+	if m.Node == "" {
+		p.errorf(n, "conntrack needs node: whose conntrack table to read")
 	}
 	return m
 }

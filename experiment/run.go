@@ -68,6 +68,7 @@ type run struct {
 	caps   *captures
 	poll   *statePoller
 	traces *tracers
+	ct     *ctWatch
 
 	mu      sync.Mutex // guards agents, results, started
 	agents  map[string]*agent.Agent
@@ -106,6 +107,7 @@ func Run(ctx context.Context, f *File, opts Options) (*Result, error) {
 	defer r.closeAgents()
 	begin := time.Now()
 	if err := r.setup(ctx); err != nil {
+		r.ct.stop()
 		r.poll.stop()
 		r.traces.stop()
 		r.caps.stop()
@@ -123,6 +125,7 @@ func Run(ctx context.Context, f *File, opts Options) (*Result, error) {
 		}
 	}
 	r.closeUserspace()
+	r.ct.stop()
 	r.poll.stop()
 	r.traces.stop()
 	r.caps.stop()
@@ -154,6 +157,7 @@ func (r *run) setup(ctx context.Context) error {
 	}
 	r.caps = caps
 	r.poll = startPoller(r.lab, r.tl)
+	r.ct = r.startConntrack()
 	return r.startTracers(ctx)
 }
 

@@ -156,11 +156,12 @@ type ExpectKind string
 
 // Expectation kinds.
 const (
-	ExpFrame   ExpectKind = "frame"    // frames seen (or not) on captured links
-	ExpCall    ExpectKind = "call"     // a step's result and errno
-	ExpSocket  ExpectKind = "socket"   // kernel TCP sockets in a node (sock_diag)
-	ExpTrace   ExpectKind = "trace"    // packets' paths through nftables (trace events)
-	ExpUSState ExpectKind = "us_state" // a userspace TCP connection's state path
+	ExpFrame   ExpectKind = "frame"     // frames seen (or not) on captured links
+	ExpCall    ExpectKind = "call"      // a step's result and errno
+	ExpSocket  ExpectKind = "socket"    // kernel TCP sockets in a node (sock_diag)
+	ExpTrace   ExpectKind = "trace"     // packets' paths through nftables (trace events)
+	ExpUSState ExpectKind = "us_state"  // a userspace TCP connection's state path
+	ExpCT      ExpectKind = "conntrack" // entries of a node's conntrack table
 )
 
 // Expect is one assertion.
@@ -173,6 +174,16 @@ type Expect struct {
 	Socket *SocketMatch
 	Trace  *TraceMatch
 	US     *USStateMatch
+	CT     *CTMatch
+}
+
+// CTMatch counts a node's conntrack entries whose text (as conntrack -L prints it:
+// "tcp 6 119 SYN_SENT src=… dst=… sport=… dport=… src=… dst=… …") contains every
+// piece of Has.
+type CTMatch struct {
+	Node  string
+	Has   []string
+	Count int // exact; -1 means at least one
 }
 
 // USStateMatch checks a userspace TCP connection's states: the whole path from its
