@@ -36,6 +36,11 @@ type Config struct {
 	// SendBuffer and ReceiveBuffer are the buffer sizes in bytes; 0 means
 	// DefaultBuffer.
 	SendBuffer, ReceiveBuffer int
+	// MaxSegment is the most payload one emitted segment of new data carries; a
+	// host that hands segments to the kernel's segmentation offload (GSO) sets it
+	// above the MSS (e.g. 64 KB) and the kernel cuts it into MSS-sized segments on
+	// the wire. 0 means one MSS. Retransmissions are always one MSS at most.
+	MaxSegment int
 	// NoDelay turns Nagle's algorithm off (RFC 9293 §3.7.4, TCP_NODELAY).
 	NoDelay bool
 	// NoDelayedAck acknowledges every segment at once.

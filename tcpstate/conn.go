@@ -179,6 +179,10 @@ func (c *Conn) Done() bool {
 	return c.state == Closed || c.relistened
 }
 
+// SendMSS is the payload size of a full segment on the wire (options excluded):
+// what a host gives the kernel as gso_size.
+func (c *Conn) SendMSS() int { return c.sendMSS }
+
 // Info is a snapshot of the variables a timeline shows.
 type Info struct {
 	State                  State

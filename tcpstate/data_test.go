@@ -183,3 +183,26 @@ func TestRTOBackoff(t *testing.T) {
 		t.Errorf("after retries: %v, %v; want CLOSED, ETIMEDOUT", l.a.State(), l.a.Err())
 	}
 }
+
+func TestMaxSegment(t *testing.T) {
+	// With MaxSegment the machine emits multi-MSS segments of new data (for GSO)
+	// and the transfer is unchanged; retransmissions stay one MSS.
+	l := newLink(t, &Config{MaxSegment: 65536}, nil)
+	l.handshake()
+	data := pattern(500000, 8)
+	if got := l.transfer(l.a, data, time.Minute); !bytes.Equal(got, data) {
+		t.Fatalf("received %d bytes", len(got))
+	}
+	big := 0
+	for _, s := range l.sent[l.a] {
+		if len(s.Payload) > l.a.sendMSS {
+			big++
+			if len(s.Payload)%l.a.sendMSS != 0 && s.Flags&FlagPSH == 0 {
+				t.Errorf("segment of %d bytes is not a whole number of MSS", len(s.Payload))
+			}
+		}
+	}
+	if big == 0 {
+		t.Errorf("no segment above the MSS")
+	}
+}

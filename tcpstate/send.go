@@ -211,7 +211,7 @@ func (c *Conn) sendNew() bool {
 		usable = int(c.sndNxt.Size(right))
 	}
 	room := c.cwnd - c.pipe()
-	n := min(avail, c.sendMSS, usable, room)
+	n := min(avail, c.maxSegment(), usable, room)
 	if n <= 0 {
 		return false
 	}
@@ -228,6 +228,15 @@ func (c *Conn) sendNew() bool {
 	}
 	c.sendData(n, finDue && n == avail)
 	return true
+}
+
+// maxSegment is the largest new-data segment: one MSS, or a whole number of MSS up
+// to Config.MaxSegment for a host with segmentation offload.
+func (c *Conn) maxSegment() int {
+	if c.cfg.MaxSegment <= c.sendMSS {
+		return c.sendMSS
+	}
+	return c.cfg.MaxSegment / c.sendMSS * c.sendMSS
 }
 
 func (c *Conn) sendData(n int, fin bool) {

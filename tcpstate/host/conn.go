@@ -103,6 +103,9 @@ func (h *Host) connConfig(over *tcpstate.Config, v6 bool) tcpstate.Config {
 		cfg = *over
 	}
 	cfg.ISNSecret = h.cfg.TCP.ISNSecret
+	if h.gso != nil && cfg.MaxSegment == 0 {
+		cfg.MaxSegment = gsoMaxSegment
+	}
 	if cfg.MSS == 0 {
 		mtu := h.iface.MTU
 		if mtu == 0 {

@@ -73,6 +73,12 @@ func (s *serializer) tcpFrame(src, dst net.HardwareAddr, local, remote netip.Add
 	return s.buf.Bytes(), err
 }
 
+// withRoom returns the last frame with n bytes of room prepended.
+func (s *serializer) withRoom(n int) []byte {
+	s.buf.PrependBytes(n)
+	return s.buf.Bytes()
+}
+
 // tcpOptions lays options out as Linux does: in a SYN mss, sackOK+TS (or NOP NOP
 // TS), NOP wscale; later NOP NOP TS and NOP NOP SACK (net/ipv4/tcp_output.c
 // tcp_options_write).

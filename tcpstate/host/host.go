@@ -35,6 +35,11 @@ type Config struct {
 	Shared bool
 	// TCP is the default configuration of every connection.
 	TCP tcpstate.Config
+	// NoGSO sends every segment as one frame of at most one MSS. By default the
+	// host sends new data in segments of up to 64 KB through a second packet
+	// socket with PACKET_VNET_HDR and lets the kernel's GSO cut them on the way
+	// out, as the kernel does for its own sockets.
+	NoGSO bool
 	// Events, if set, receives every event, from the host's goroutines, in order.
 	Events func(Event)
 	// BeforeSend, if set, is called before each TCP frame the host sends (with
@@ -49,6 +54,7 @@ type Host struct {
 	node   *testlab.Node
 	iface  testlab.Interface
 	sock   *rawsock.Conn
+	gso    *gsoSocket // nil with Config.NoGSO
 	mac    net.HardwareAddr
 	addrs  []netip.Prefix
 	gws    []netip.Addr
@@ -115,6 +121,12 @@ func Start(ctx context.Context, n *testlab.Node, cfg *Config) (*Host, error) {
 		return nil, err
 	}
 	h.sock = sock
+	if !h.cfg.NoGSO {
+		if h.gso, err = openGSO(n, h.iface.Name); err != nil {
+			sock.Close()
+			return nil, err
+		}
+	}
 	if h.cfg.Shared {
 		fw, err := newFirewall(n)
 		if err != nil {
@@ -224,6 +236,9 @@ func (h *Host) Close() error {
 		h.mu.Unlock()
 		h.cancel()
 		errs := []error{h.sock.Close()}
+		if h.gso != nil {
+			errs = append(errs, h.gso.close())
+		}
 		h.wg.Wait()
 		if h.fw != nil {
 			errs = append(errs, h.fw.remove())

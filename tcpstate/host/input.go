@@ -101,7 +101,7 @@ func (h *Host) tcpInput(src, dst netip.Addr, t *layers.TCP) {
 	if !ok {
 		return
 	}
-	h.sendSegment(local, remote, &rst, func(frame []byte) {
+	h.sendSegment(local, remote, &rst, 0, func(frame []byte) {
 		if h.cfg.Events != nil {
 			h.cfg.Events(Event{Time: time.Now(), Kind: EventTCP, Local: local, Remote: remote, Frame: append([]byte(nil), frame...),
 				TCP: tcpstate.Event{Time: time.Now(), Kind: tcpstate.EventSegmentSent, Segment: rst, Cause: "segment for no connection: RST (RFC 9293 §3.10.7.1)"}})

@@ -37,11 +37,8 @@ func TestLabLostSegment(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			lab := labtest.Start(t, routed)
 			kern, router := lab.Node("kern"), lab.Node("router")
-			// Without segmentation offload the kernel sends wire-sized segments,
-			// not 64 KB TSO super-packets; sockets cache it at connect.
-			if out, err := kern.Exec(context.Background(), "ethtool", "-K", "eth0", "tso", "off", "gso", "off"); err != nil {
-				t.Fatalf("ethtool in kern: %v: %s", err, out)
-			}
+			// Before the connection: sockets cache the offloads at connect.
+			wireSized(t, kern, lab.Node("us"))
 			h, rec := startHost(t, lab.Node("us"), Config{Addrs: []netip.Prefix{netip.MustParsePrefix("198.18.1.10/24")}})
 			us, k := pair(t, h, kern, netip.MustParseAddr("198.18.2.2"), us4, usClient, nil)
 			port := "dport 9090"
@@ -70,6 +67,19 @@ func TestLabLostSegment(t *testing.T) {
 				t.Errorf("userspace sender never retransmitted: %+v", st)
 			}
 		})
+	}
+}
+
+// wireSized turns TSO and GSO off on eth0 of the nodes, so that both the kernel's
+// and the userspace host's (GSO) multi-MSS packets are cut into wire-sized
+// segments before they leave the node, and a router drops single segments, as on a
+// real wire, rather than 64 KB super-packets.
+func wireSized(t *testing.T, nodes ...*testlab.Node) {
+	t.Helper()
+	for _, n := range nodes {
+		if out, err := n.Exec(context.Background(), "ethtool", "-K", "eth0", "tso", "off", "gso", "off"); err != nil {
+			t.Fatalf("ethtool in %s: %v: %s", n.Name(), err, out)
+		}
 	}
 }
 
@@ -107,6 +117,7 @@ func TestLabRandomLoss(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				lab := labtest.Start(t, routed)
+				wireSized(t, lab.Node("us"), lab.Node("kern"))
 				h, _ := startHost(t, lab.Node("us"), Config{Addrs: []netip.Prefix{netip.MustParsePrefix("198.18.1.10/24")}})
 				us, k := pair(t, h, lab.Node("kern"), netip.MustParseAddr("198.18.2.2"), us4, usClient, nil)
 				nft(t, lab.Node("router"), fmt.Sprintf("add table inet pktlab-loss; add chain inet pktlab-loss lossfwd { type filter hook forward priority 0; }; "+

@@ -19,7 +19,7 @@ func (h *Host) apply(c *Conn, out tcpstate.Output) {
 		if ev.Kind == tcpstate.EventSegmentSent && len(segs) > 0 {
 			seg := &segs[0]
 			segs = segs[1:]
-			h.sendSegment(c.key.local, c.key.remote, seg, func(frame []byte) {
+			h.sendSegment(c.key.local, c.key.remote, seg, c.m.SendMSS(), func(frame []byte) {
 				if h.cfg.Events != nil {
 					h.cfg.Events(Event{Time: ev.Time, Kind: EventTCP, Local: c.key.local, Remote: c.key.remote,
 						TCP: ev, Frame: append([]byte(nil), frame...), Info: c.m.Info()})
@@ -46,7 +46,7 @@ func (h *Host) apply(c *Conn, out tcpstate.Output) {
 
 // sendSegment builds the frame for seg and sends it to the next hop, resolving its
 // link-layer address first if need be. sent is called with the frame before it goes.
-func (h *Host) sendSegment(local, remote netip.AddrPort, seg *tcpstate.Segment, sent func([]byte)) {
+func (h *Host) sendSegment(local, remote netip.AddrPort, seg *tcpstate.Segment, mss int, sent func([]byte)) {
 	hop := h.nextHop(remote.Addr())
 	mac, known := h.neigh[hop]
 	dst := mac
@@ -70,7 +70,21 @@ func (h *Host) sendSegment(local, remote netip.AddrPort, seg *tcpstate.Segment, 
 	}
 	sent(frame)
 	if !known {
-		h.queue(hop, append([]byte(nil), frame...))
+		if len(frame) <= h.iface.MTU+ethernetHeaderSize {
+			h.queue(hop, append([]byte(nil), frame...)) // a bigger one waits for TCP's retransmission
+		}
+		return
+	}
+	if h.gso != nil {
+		ipLen := 20
+		if remote.Addr().Is6() {
+			ipLen = 40
+		}
+		tcpLen := int(frame[ethernetHeaderSize+ipLen+12]>>4) * 4
+		buf := h.ser.withRoom(vnetHdrLen)
+		if err := h.gso.write(buf, ipLen, tcpLen, len(seg.Payload), mss, remote.Addr().Is6()); err != nil && h.ctx.Err() == nil {
+			h.hostEvent(EventError, fmt.Sprintf("send segment %v → %v: %v", local, remote, err))
+		}
 		return
 	}
 	if err := h.sock.WriteFrame(h.ctx, frame); err != nil && h.ctx.Err() == nil {
