@@ -149,8 +149,8 @@ func (d dataType) parse(s string, ifs Interfaces) ([]byte, error) {
 		if !ok {
 			name = s
 		}
-		if len(name) == 0 || len(name) >= 16 || strings.ContainsAny(name, "*\\") {
-			return nil, fmt.Errorf("not an interface name (1-15 characters, no wildcards)")
+		if !validIfName(name) {
+			return nil, fmt.Errorf("not an interface name (1-15 printable characters, no wildcards)")
 		}
 		b := make([]byte, 16)
 		copy(b, name)
@@ -183,12 +183,12 @@ func (d dataType) format(b []byte, ifs Interfaces) string {
 		idx := int(binary.NativeEndian.Uint32(b))
 		if ifs != nil {
 			if n, ok := ifs.Name(idx); ok {
-				return strconv.Quote(n)
+				return `"` + n + `"`
 			}
 		}
 		return strconv.Itoa(idx)
 	case dtIfName:
-		return strconv.Quote(strings.TrimRight(string(b), "\x00"))
+		return `"` + strings.TrimRight(string(b), "\x00") + `"`
 	case dtCtState:
 		return CtState(binary.NativeEndian.Uint32(b)).String()
 	case dtNfproto:
@@ -197,6 +197,21 @@ func (d dataType) format(b []byte, ifs Interfaces) string {
 		return map[uint16]string{0x0800: "ip", 0x86dd: "ip6"}[binary.BigEndian.Uint16(b)]
 	}
 	return fmt.Sprintf("0x%x", b)
+}
+
+// validIfName accepts the interface names pktlab can write back in nft syntax: 1-15
+// printable ASCII characters without quotes, backslashes or wildcards (the kernel's
+// dev_valid_name allows more, but lab interfaces never need it).
+func validIfName(s string) bool {
+	if len(s) == 0 || len(s) >= 16 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c > '~' || c == '"' || c == '\\' || c == '*' || c == '/' {
+			return false
+		}
+	}
+	return true
 }
 
 func unquote(s string) (string, bool) {

@@ -290,8 +290,8 @@ func (p *parser) baseChain(tbl *Table, c *Chain, at token) {
 		if !ok {
 			name = d.text
 		}
-		if name == "" || len(name) >= 16 {
-			p.failf(d, "expected a device name")
+		if !validIfName(name) {
+			p.failf(d, "expected a device name (1-15 printable characters)")
 		}
 		b.Device = name
 	}

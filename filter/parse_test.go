@@ -131,7 +131,7 @@ func TestParseErrors(t *testing.T) {
 		{"redirect port", "table ip t { chain c { tcp dport 1 redirect to 80 } }", `f.nft:1:48: "80": expected ":PORT"`},
 		{"redirect without l4", "table ip t { chain c { redirect to :80 } }", `f.nft:1:24: "redirect": a port mapping needs a tcp or udp match earlier in the rule`},
 		{"iif unknown", "table ip t { chain c { iif \"eth9\" } }", `f.nft:1:28: "\"eth9\"": interface "eth9" does not exist in the node`},
-		{"ifname too long", "table ip t { chain c { iifname \"abcdefghijklmnopq\" } }", `f.nft:1:32: "\"abcdefghijklmnopq\"": not an interface name (1-15 characters, no wildcards)`},
+		{"ifname too long", "table ip t { chain c { iifname \"abcdefghijklmnopq\" } }", `f.nft:1:32: "\"abcdefghijklmnopq\"": not an interface name (1-15 printable characters, no wildcards)`},
 		{"add rule unknown table", "add rule ip t c accept", `f.nft:1:13: "t": no such table ip t (add it first)`},
 		{"add rule unknown chain", "add table ip t\nadd rule ip t c accept", `f.nft:2:15: "c": no such chain in table ip t (add it first)`},
 		{"add what", "add set ip t s", `f.nft:1:5: "set": expected "table", "chain" or "rule" after "add"`},

@@ -29,7 +29,7 @@ func RenderTable(b *strings.Builder, t *Table, ifs Interfaces) {
 		if bc := c.Base; bc != nil {
 			fmt.Fprintf(b, "\t\ttype %s hook %s", bc.Type, hookName(t.Family, bc.Hook))
 			if bc.Device != "" {
-				fmt.Fprintf(b, " device %q", bc.Device)
+				fmt.Fprintf(b, " device \"%s\"", bc.Device)
 			}
 			pol := PolicyAccept
 			if bc.Policy != nil {
