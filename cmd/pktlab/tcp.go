@@ -60,6 +60,7 @@ type tcpFlags struct {
 	timeWait              time.Duration
 	linger                int
 	asJSON, step          bool
+	gso                   bool
 	wait                  time.Duration
 }
 
@@ -85,6 +86,7 @@ func (f *tcpFlags) register(c *cobra.Command) {
 	fl.BoolVar(&f.asJSON, "json", false, "print events as JSON lines")
 	fl.BoolVar(&f.step, "step", false, "pause before every frame the userspace end sends until Enter")
 	fl.DurationVar(&f.wait, "wait", 10*time.Second, "how long to wait for the connection to finish closing")
+	fl.BoolVar(&f.gso, "gso", false, "send new data in segments of up to 64 KB cut by the kernel's GSO (fast; the timeline then shows those, not the wire frames)")
 }
 
 func (f *tcpFlags) validate() error {
@@ -113,7 +115,8 @@ func (f *tcpFlags) tcpConfig() tcpstate.Config {
 
 // hostConfig builds the host's configuration for node n.
 func (f *tcpFlags) hostConfig(n *testlab.Node, tl *timeline) (*host.Config, error) {
-	cfg := &host.Config{Interface: f.iface, Shared: f.shared, TCP: f.tcpConfig(), Events: tl.event}
+	// Without --gso every frame in the timeline is a frame on the wire.
+	cfg := &host.Config{Interface: f.iface, Shared: f.shared, TCP: f.tcpConfig(), Events: tl.event, NoGSO: !f.gso}
 	if f.step {
 		cfg.BeforeSend = tl.step
 	}
