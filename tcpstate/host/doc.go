@@ -17,6 +17,11 @@
 // uses, reports that as an Event, and removes the table when it closes. That is the
 // lesson of raw-socket TCP.
 //
+// Sending: by default new data leaves in segments of up to 64 KB written to a
+// second, send-only packet socket opened with PACKET_VNET_HDR, and the kernel's GSO
+// cuts them into MSS-sized frames on the way out (Config.NoGSO sends one frame per
+// segment instead, so that every sent event is a frame on the wire).
+//
 // Conns satisfy net.Conn (deadlines included) and add CloseWrite, Abort and
 // SetLinger. One goroutine reads frames and one runs timers; both are owned by the
 // Host and stop when Close returns. The host never prints: everything it does is an

@@ -143,6 +143,19 @@ func TestLabBulk10MB(t *testing.T) {
 			})
 		}
 	}
+	t.Run("ipv4/userspace client/no GSO", func(t *testing.T) {
+		// One frame per segment, as the CLI's timeline shows them.
+		h, rec := startHost(t, lab.Node("us"), Config{NoGSO: true})
+		us, k := pair(t, h, lab.Node("kern"), kern4, us4, true, nil)
+		exchange(t, us, k, 10<<20, 60*time.Second)
+		var mss int
+		us.Machine(func(m *tcpstate.Conn) { mss = m.SendMSS() })
+		for _, s := range rec.segments(true) {
+			if len(s.Payload) > mss {
+				t.Fatalf("segment of %d bytes with GSO off (MSS %d)", len(s.Payload), mss)
+			}
+		}
+	})
 }
 
 var _ = context.Background
