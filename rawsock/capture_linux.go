@@ -107,7 +107,13 @@ func captureOne(ctx context.Context, c *Conn, fn func(Captured) error) error {
 		f, err := c.readFrame(buf)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil
+				var ferr error
+				derr := c.drain(buf, func(f Frame) {
+					if ferr == nil {
+						ferr = fn(Captured{Frame: f})
+					}
+				})
+				return errors.Join(ferr, derr)
 			}
 			return c.opError("read", c.ioError(ctx, err))
 		}
@@ -143,26 +149,14 @@ func readInto(ctx context.Context, i int, c *Conn, out chan<- []Captured) error 
 			return ctx.Err() == nil
 		case <-ctx.Done():
 			out <- batch
+			batch = make([]Captured, 0, batchSize)
 			return false
 		}
 	}
-	for {
-		f, ok, err := c.readFrameMode(buf, false)
-		if err == nil && !ok {
-			if !send() {
-				return nil
-			}
-			f, err = c.readFrame(buf)
-		}
-		if err != nil {
-			send()
-			if ctx.Err() != nil {
-				return nil
-			}
-			return c.opError("read", c.ioError(ctx, err))
-		}
-		// Frames keep their slab alive until the consumer drops them; a full slab is
-		// left to the garbage collector and a new one started.
+	// add copies f into the slab and appends it to the batch. Frames keep their slab
+	// alive until the consumer drops them; a full slab is left to the garbage
+	// collector and a new one started.
+	add := func(f Frame) {
 		if len(f.Data) > cap(slab)-len(slab) {
 			slab = make([]byte, 0, max(slabSize, len(f.Data)))
 		}
@@ -170,8 +164,37 @@ func readInto(ctx context.Context, i int, c *Conn, out chan<- []Captured) error 
 		slab = append(slab, f.Data...)
 		f.Data = slab[n:len(slab):len(slab)]
 		batch = append(batch, Captured{Source: i, Frame: f})
+	}
+	// stopped hands over what is still queued, frames of a part-filled ring block
+	// included, once ctx has ended.
+	stopped := func() error {
+		err := c.drain(buf, func(f Frame) {
+			add(f)
+			if len(batch) == batchSize {
+				send()
+			}
+		})
+		send()
+		return err
+	}
+	for {
+		f, ok, err := c.readFrameMode(buf, false)
+		if err == nil && !ok {
+			if !send() {
+				return stopped()
+			}
+			f, err = c.readFrame(buf)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return stopped()
+			}
+			send()
+			return c.opError("read", c.ioError(ctx, err))
+		}
+		add(f)
 		if len(batch) == batchSize && !send() {
-			return nil
+			return stopped()
 		}
 	}
 }

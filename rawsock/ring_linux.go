@@ -122,3 +122,39 @@ func (c *Conn) ringRead(buf []byte, wait bool) (Frame, bool, error) {
 		}
 	}
 }
+
+// pending reports whether the block the kernel is filling already holds frames: they
+// reach user space only when the block is retired, up to ringRetire ms later.
+func (r *rxRing) pending() bool {
+	return !r.ready(r.cur) && atomic.LoadUint32(&r.blockHdr(r.cur).Num_pkts) > 0
+}
+
+// drain passes fn the frames still in the ring, including those of a part-filled
+// block, for which it waits until the kernel retires the block (at most a few
+// ringRetire periods). Capture calls it when stopped, so that a Ctrl-C right after
+// traffic still shows that traffic, as tcpdump does.
+func (c *Conn) drain(buf []byte, fn func(Frame)) error {
+	if c.ring == nil {
+		return nil
+	}
+	c.pc.SetReadDeadline(time.Now().Add(3 * ringRetire * time.Millisecond))
+	defer c.pc.SetReadDeadline(time.Time{})
+	for {
+		c.readMu.Lock()
+		f, ok, err := c.ringRead(buf, false)
+		pending := c.ring.pending()
+		if !ok && err == nil && pending {
+			f, ok, err = c.ringRead(buf, true)
+		}
+		c.readMu.Unlock()
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return nil
+		case err != nil:
+			return err
+		case !ok:
+			return nil
+		}
+		fn(f)
+	}
+}
