@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -42,6 +43,23 @@ func nft(t *testing.T, n *testlab.Node, args ...string) string {
 		t.Fatalf("nft %s in %s: %v\n%s", strings.Join(args, " "), n.Name(), err, out)
 	}
 	return string(out)
+}
+
+// liveCounter is a counter statement as listed, with whatever it counted.
+var liveCounter = regexp.MustCompile(`counter packets \d+ bytes \d+`)
+
+// zeroCounters sets listed counters to zero unless want (the canonical form) holds
+// counters with values of their own: the lab's IPv6 chatter (MLD reports for some
+// seconds after the link comes up) can pass a counting rule in a base chain while a
+// conformance file is applied, and the corpus is about form, not traffic. Counter
+// values are asserted in the counter tests.
+func zeroCounters(want, listing string) string {
+	for _, c := range liveCounter.FindAllString(want, -1) {
+		if c != "counter packets 0 bytes 0" {
+			return listing
+		}
+	}
+	return liveCounter.ReplaceAllString(listing, "counter packets 0 bytes 0")
 }
 
 // TestConformance checks every ruleset under testdata/conformance both ways against the
@@ -84,14 +102,14 @@ func TestConformance(t *testing.T) {
 			if err := conn.Apply(ctx, rs); err != nil {
 				t.Fatalf("apply: %v", err)
 			}
-			if diff := cmp.Diff(want, nft(t, fw, "list", "ruleset")); diff != "" {
+			if diff := cmp.Diff(want, zeroCounters(want, nft(t, fw, "list", "ruleset"))); diff != "" {
 				t.Errorf("nft list ruleset after pktlab apply differs from pktlab's canonical form (-want +got):\n%s", diff)
 			}
 			got, err := conn.List(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(want, got); diff != "" {
+			if diff := cmp.Diff(want, zeroCounters(want, got)); diff != "" {
 				t.Errorf("pktlab listing after pktlab apply (-want +got):\n%s", diff)
 			}
 
@@ -103,7 +121,7 @@ func TestConformance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(want, got); diff != "" {
+			if diff := cmp.Diff(want, zeroCounters(want, got)); diff != "" {
 				t.Errorf("pktlab listing after nft -f (-want +got):\n%s", diff)
 			}
 			nft(t, fw, "flush", "ruleset")
