@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -438,5 +439,97 @@ func TestF8Mangle(t *testing.T) {
 	want := []string{"pre:rule:0x2a", "pre:policy:0x2a", "post:rule:0x2a", "post:policy:0x2a"}
 	if diff := cmp.Diff(want, marks); diff != "" {
 		t.Errorf("chain:event:mark in trace order (-want +got):\n%s", diff)
+	}
+}
+
+var counterValues = regexp.MustCompile(`counter packets \d+ bytes \d+`)
+
+// TestTraceRuleText: every rule event carries the rule's text as `nft monitor trace`
+// prints it, looked up in the node's ruleset by table, chain and handle, also for rules
+// applied after tracing started and for a table deleted and created again (its rule
+// handles start over, so old text under the same handle would be wrong).
+func TestTraceRuleText(t *testing.T) {
+	lab := labtest.Start(t, crs)
+	router, client := lab.Node("router"), lab.Node("client")
+	c, err := filter.ForNode(router)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := c.Trace(context.Background(), "udp dport 7040-7041")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	type step struct{ Chain, Hook, Rule, Verdict string }
+	// steps sends one datagram to port and returns the rule events of its path.
+	steps := func(port int) []step {
+		sendUDP(t, client, fmt.Sprintf("198.19.2.2:%d", port))
+		evs := collect(t, tr, 5*time.Second, func(evs []filter.TraceEvent) bool {
+			p := pathFor(filter.GroupPaths(evs), port)
+			return p != nil && p.Events[len(p.Events)-1].Chain == "post"
+		})
+		var got []step
+		if p := pathFor(filter.GroupPaths(evs), port); p != nil {
+			for _, e := range p.Events {
+				if e.Type == filter.TraceRule {
+					// Counter values are those of the snapshot, read around the
+					// time the packet passed: 0 or 1.
+					rule := counterValues.ReplaceAllString(e.Rule, "counter")
+					got = append(got, step{e.Chain, e.Hook, rule, e.Verdict})
+				}
+			}
+		}
+		return got
+	}
+	// Applied right after the tracer took its snapshot of the (empty) ruleset.
+	apply(t, router, `table ip tr {
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+		ip saddr 198.18.1.2 jump sub
+		udp dport 7040 counter accept
+	}
+	chain sub {
+		udp dport 7040 meta mark set 0x2a
+	}
+	chain post {
+		type nat hook postrouting priority srcnat; policy accept;
+		oifname "eth1" masquerade
+	}
+}`)
+	want := []step{
+		{"forward", "forward", "ip saddr 198.18.1.2 jump sub", "jump sub"},
+		{"sub", "forward", "udp dport 7040 meta mark set 0x0000002a", "continue"},
+		{"forward", "forward", "udp dport 7040 counter accept", "accept"},
+		{"post", "postrouting", `oifname "eth1" masquerade`, "accept"},
+	}
+	if diff := cmp.Diff(want, steps(7040)); diff != "" {
+		t.Errorf("rules met by the first packet (-want +got):\n%s", diff)
+	}
+	// The same table again with other rules: same chains, same handles.
+	if err := c.DeleteTables(context.Background(), []*filter.Table{{Family: filter.FamilyIP, Name: "tr"}}); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, router, `table ip tr {
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+		ip saddr 198.18.1.2 jump sub
+		udp dport 7041 counter accept
+	}
+	chain sub {
+		udp dport 7041 meta mark set 0x2b
+	}
+	chain post {
+		type nat hook postrouting priority srcnat; policy accept;
+		oifname "eth1" snat to 198.19.2.1
+	}
+}`)
+	want = []step{
+		{"forward", "forward", "ip saddr 198.18.1.2 jump sub", "jump sub"},
+		{"sub", "forward", "udp dport 7041 meta mark set 0x0000002b", "continue"},
+		{"forward", "forward", "udp dport 7041 counter accept", "accept"},
+		{"post", "postrouting", `oifname "eth1" snat to 198.19.2.1`, "accept"},
+	}
+	if diff := cmp.Diff(want, steps(7041)); diff != "" {
+		t.Errorf("rules met by a packet after the table was made again (-want +got):\n%s", diff)
 	}
 }

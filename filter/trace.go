@@ -82,7 +82,11 @@ type TraceEvent struct {
 // TypeName is the event type as text, for JSON and tables.
 func (e TraceEvent) TypeName() string { return e.Type.String() }
 
-// String renders the event like `nft monitor trace` does.
+// String renders the event like `nft monitor trace` does (nft's src/netlink.c
+// netlink_events_trace_cb), with the hook added after the chain: "rule TEXT (verdict
+// V)" ("unknown rule handle N" when the rule is gone from the node), "policy P" or
+// "verdict V", the mark on policy and return lines. The headers, interfaces and mark of
+// nft's "packet:" line are in PacketString.
 func (e TraceEvent) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "trace id %08x %s %s %s", e.ID, e.Family, e.Table, e.Chain)
@@ -91,20 +95,19 @@ func (e TraceEvent) String() string {
 	}
 	switch e.Type {
 	case TraceRule:
-		fmt.Fprintf(&b, " rule %s (verdict %s)", e.Rule, e.Verdict)
+		if e.Rule != "" {
+			fmt.Fprintf(&b, " rule %s (verdict %s)", e.Rule, e.Verdict)
+		} else {
+			fmt.Fprintf(&b, " unknown rule handle %d (verdict %s)", e.RuleHandle, e.Verdict)
+		}
+		return b.String()
 	case TraceReturn:
 		fmt.Fprintf(&b, " verdict %s", e.Verdict)
 	case TracePolicy:
 		fmt.Fprintf(&b, " policy %s", e.Policy)
 	}
-	if e.IIFName != "" {
-		fmt.Fprintf(&b, " iif %s", e.IIFName)
-	}
-	if e.OIFName != "" {
-		fmt.Fprintf(&b, " oif %s", e.OIFName)
-	}
 	if e.Mark != 0 {
-		fmt.Fprintf(&b, " mark 0x%08x", e.Mark)
+		fmt.Fprintf(&b, " meta mark 0x%08x", e.Mark)
 	}
 	return b.String()
 }

@@ -4,6 +4,7 @@ package filter
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -72,8 +73,14 @@ func (c *Conn) Trace(ctx context.Context, filterExpr string) (*Tracer, error) {
 		nl.Close()
 		return nil, err
 	}
-	r := newResolver(c)
+	r, err := newResolver(c)
+	if err != nil {
+		nl.Close()
+		c.DeleteTables(context.Background(), rs.Tables)
+		return nil, err
+	}
 	if err := r.refresh(ctx); err != nil {
+		r.close()
 		nl.Close()
 		c.DeleteTables(context.Background(), rs.Tables)
 		return nil, err
@@ -111,6 +118,7 @@ func (t *Tracer) Close() error {
 func (t *Tracer) run(ctx context.Context, r *resolver) {
 	defer close(t.done)
 	defer close(t.events)
+	defer r.close()
 	for {
 		msgs, err := t.nl.Receive()
 		if err != nil {
@@ -122,6 +130,7 @@ func (t *Tracer) run(ctx context.Context, r *resolver) {
 			return
 		}
 		now := time.Now()
+		synced := false
 		for _, m := range msgs {
 			if m.Header.Type != netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_TRACE) || len(m.Data) < 4 {
 				continue
@@ -136,7 +145,12 @@ func (t *Tracer) run(ctx context.Context, r *resolver) {
 				continue
 			}
 			e.Time = now
-			r.resolve(ctx, &e)
+			if !synced {
+				// Once per batch: the events in it were all generated before now.
+				r.sync(ctx)
+				synced = true
+			}
+			r.resolve(&e)
 			select {
 			case t.events <- e:
 			case <-ctx.Done():
@@ -147,61 +161,146 @@ func (t *Tracer) run(ctx context.Context, r *resolver) {
 }
 
 // resolver fills in what the kernel does not send: the hook, rule text and interface
-// names, from a snapshot of the node's ruleset that it refreshes on a miss.
+// names. The kernel sends a rule's handle only (NFTA_TRACE_RULE_HANDLE), so the text
+// comes from a snapshot of the node's ruleset, looked up by family, table, chain and
+// handle, as `nft monitor trace` does from its cache. The snapshot is read again
+// whenever the ruleset generation (NFT_MSG_GETGEN) has moved since it was taken: rules
+// applied after tracing started get their text, and a table deleted and created again,
+// whose handles start over, does not show the old rules' text. Entries of the snapshot
+// before stay as a fallback for events of rules deleted since the packet passed.
 type resolver struct {
-	c         *Conn
-	hooks     map[string]string // fam/table/chain → hook of a base chain
-	rules     map[string]string // fam/table/chain/handle → text
-	ifs       InterfaceMap
-	lastHook  map[uint32]string // trace id → hook of the last base chain seen
-	refreshed time.Time
+	c        *Conn
+	gen      *netlink.Conn // asks for the ruleset generation
+	genID    uint32
+	hooks    map[string]string // fam/table/chain → hook of a base chain
+	rules    map[string]string // fam/table/chain/handle → text
+	oldHooks map[string]string // the snapshot before, for misses
+	oldRules map[string]string
+	ifs      InterfaceMap
+	lastHook map[uint32]string // trace id → hook of the last base chain seen
 }
 
-func newResolver(c *Conn) *resolver {
-	return &resolver{c: c, lastHook: map[uint32]string{}}
+func newResolver(c *Conn) (*resolver, error) {
+	nl, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: c.fd})
+	if err != nil {
+		return nil, fmt.Errorf("filter: trace in %s: dial netlink: %w", c.name, err)
+	}
+	return &resolver{c: c, gen: nl, lastHook: map[uint32]string{}}, nil
 }
 
-func (r *resolver) refresh(ctx context.Context) error {
-	rs, err := r.c.Read(ctx)
+func (r *resolver) close() { r.gen.Close() }
+
+// generation returns the node's ruleset generation id (NFTA_GEN_ID of NFT_MSG_NEWGEN,
+// net/netfilter/nf_tables_api.c nf_tables_fill_gen_info); the kernel bumps it on every
+// committed batch, before the batch's rules can see a packet.
+func (r *resolver) generation() (uint32, error) {
+	msgs, err := r.gen.Execute(netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETGEN), Flags: netlink.Request},
+		Data:   []byte{unix.NFPROTO_UNSPEC, unix.NFNETLINK_V0, 0, 0},
+	})
 	if err != nil {
-		return err
+		return 0, fmt.Errorf("filter: ruleset generation in %s: %w", r.c.name, err)
 	}
-	ifs, err := r.c.Interfaces()
-	if err != nil {
-		return err
-	}
-	r.ifs, r.hooks, r.rules = ifs, map[string]string{}, map[string]string{}
-	for _, t := range rs.Tables {
-		for _, ch := range t.Chains {
-			key := fmt.Sprintf("%d/%s/%s", t.Family, t.Name, ch.Name)
-			if ch.Base != nil {
-				r.hooks[key] = hookName(t.Family, ch.Base.Hook)
-			}
-			for _, rule := range ch.Rules {
-				r.rules[fmt.Sprintf("%s/%d", key, rule.Handle)] = RenderRule(t.Family, rule, ifs)
+	for _, m := range msgs {
+		if len(m.Data) < 4 {
+			continue
+		}
+		ad, err := netlink.NewAttributeDecoder(m.Data[4:])
+		if err != nil {
+			return 0, err
+		}
+		ad.ByteOrder = binary.BigEndian
+		for ad.Next() {
+			if ad.Type() == unix.NFTA_GEN_ID {
+				return ad.Uint32(), nil
 			}
 		}
 	}
-	r.refreshed = time.Now()
+	return 0, fmt.Errorf("filter: ruleset generation in %s: no NFTA_GEN_ID in the reply", r.c.name)
+}
+
+// sync reads the ruleset again if its generation moved since the snapshot.
+func (r *resolver) sync(ctx context.Context) {
+	if g, err := r.generation(); err != nil || g != r.genID || r.hooks == nil {
+		r.refresh(ctx)
+	}
+}
+
+// refresh takes a new snapshot. A batch committed while the dumps run would leave a
+// mix of two generations, so it reads again until the generation held still.
+func (r *resolver) refresh(ctx context.Context) error {
+	var err error
+	for try := 0; try < 3; try++ {
+		var before, after uint32
+		if before, err = r.generation(); err != nil {
+			return err
+		}
+		if err = r.read(ctx); err != nil {
+			return err
+		}
+		if after, err = r.generation(); err != nil {
+			return err
+		}
+		r.genID = before
+		if before == after {
+			return nil
+		}
+	}
 	return nil
 }
 
-func (r *resolver) resolve(ctx context.Context, e *TraceEvent) {
-	key := fmt.Sprintf("%d/%s/%s", e.Family, e.Table, e.Chain)
-	rkey := fmt.Sprintf("%s/%d", key, e.RuleHandle)
-	_, knownChain := r.hooks[key]
-	_, knownRule := r.rules[rkey]
-	if (e.RuleHandle != 0 && !knownRule || !knownChain && r.lastHook[e.ID] == "") && time.Since(r.refreshed) > 100*time.Millisecond {
-		r.refresh(ctx)
+func (r *resolver) read(ctx context.Context) error {
+	rs, ifs, err := r.c.read(ctx)
+	if err != nil {
+		return err
 	}
-	if h, ok := r.hooks[key]; ok {
+	hooks, rules := map[string]string{}, map[string]string{}
+	for _, t := range rs.Tables {
+		for _, ch := range t.Chains {
+			key := chainKey(t.Family, t.Name, ch.Name)
+			if ch.Base != nil {
+				hooks[key] = hookName(t.Family, ch.Base.Hook)
+			}
+			for _, rule := range ch.Rules {
+				rules[ruleKey(key, rule.Handle)] = RenderRule(t.Family, rule, ifs)
+			}
+		}
+	}
+	if r.hooks != nil {
+		r.oldHooks, r.oldRules = r.hooks, r.rules
+	}
+	r.ifs, r.hooks, r.rules = ifs, hooks, rules
+	return nil
+}
+
+func chainKey(fam Family, table, chain string) string {
+	return fmt.Sprintf("%d/%s/%s", fam, table, chain)
+}
+
+func ruleKey(chainKey string, handle uint64) string {
+	return fmt.Sprintf("%s/%d", chainKey, handle)
+}
+
+// lookup finds key in the snapshot, else in the one before.
+func lookup(cur, old map[string]string, key string) (string, bool) {
+	if v, ok := cur[key]; ok {
+		return v, true
+	}
+	v, ok := old[key]
+	return v, ok
+}
+
+func (r *resolver) resolve(e *TraceEvent) {
+	key := chainKey(e.Family, e.Table, e.Chain)
+	if h, ok := lookup(r.hooks, r.oldHooks, key); ok {
 		e.Hook = h
 		r.lastHook[e.ID] = h
 	} else {
+		// A regular chain: the packet came from the last base chain it was seen in.
 		e.Hook = r.lastHook[e.ID]
 	}
 	if e.RuleHandle != 0 {
-		e.Rule = r.rules[rkey]
+		e.Rule, _ = lookup(r.rules, r.oldRules, ruleKey(key, e.RuleHandle))
 	}
 	if e.IIF != 0 {
 		e.IIFName, _ = r.ifs.Name(e.IIF)

@@ -42,7 +42,8 @@ Actions:
   flush          delete the tables pktlab created in this node (--all: every table)
   counters       print every rule counter and base chain policy counter
   trace          trace packets (matching -f FILTER) through the node's chains, one line per
-                 event, then each packet's path; stops after --count packets or --timeout`,
+                 event as "nft monitor trace" prints it (with the hook after the chain),
+                 then each packet's path; stops after --count packets or --timeout`,
 		Example: `  sudo pktlab nft crs router apply rules.nft
   echo 'table ip t { chain c { type filter hook input priority 0; tcp dport 22 drop; } }' | sudo pktlab nft crs router apply -
   sudo pktlab nft crs router list
@@ -262,6 +263,9 @@ loop:
 					break loop
 				}
 			} else {
+				if p := e.PacketString(); p != "" {
+					fmt.Fprintln(out, p)
+				}
 				fmt.Fprintln(out, e.String())
 			}
 			if o.count > 0 && len(packets) >= o.count {

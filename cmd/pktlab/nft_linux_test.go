@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -105,6 +106,17 @@ func TestNftCommands(t *testing.T) {
 	tr := traceOut.String()
 	if !strings.Contains(tr, "forward -> postrouting -> accept") {
 		t.Errorf("trace output lacks the forwarded path:\n%s", tr)
+	}
+	// The lines of `nft monitor trace`, with the hook after the chain; rule text from
+	// the node's ruleset (counter values as read while tracing).
+	for _, re := range []string{
+		`(?m)^trace id [0-9a-f]{8} ip demo forward packet: iif "eth0" oif "eth1" ether saddr [0-9a-f:]{17} ether daddr [0-9a-f:]{17} ip saddr 198\.18\.1\.2 ip daddr 198\.19\.2\.2 .* udp dport 5353 udp length 9$`,
+		`(?m)^trace id [0-9a-f]{8} ip demo forward \(forward\) rule udp dport 5353 counter packets [01] bytes (0|29) accept \(verdict accept\)$`,
+		`(?m)^trace id [0-9a-f]{8} ip demo post \(postrouting\) rule oifname "eth1" masquerade \(verdict accept\)$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(tr) {
+			t.Errorf("trace output lacks a line matching %s:\n%s", re, tr)
+		}
 	}
 
 	out, _, code := run(t, "nft", name, "router", "counters", "--json")
