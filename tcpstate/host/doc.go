@@ -15,7 +15,9 @@
 // answer each with a RST; so the host installs, inside the node only, an nftables
 // table (pktlab-tcp) that drops the kernel's outgoing RSTs from the ports the host
 // uses, reports that as an Event, and removes the table when it closes. That is the
-// lesson of raw-socket TCP.
+// lesson of raw-socket TCP. Since the kernel stays silenced on a port the host has
+// used, the host itself answers with a RST a segment for such a port that reaches no
+// connection (one closed, or dropped with Conn.Forget).
 //
 // Sending: by default new data leaves in segments of up to 64 KB written to a
 // second, send-only packet socket opened with PACKET_VNET_HDR, and the kernel's GSO

@@ -497,6 +497,31 @@ func TestLabPeerLostState(t *testing.T) {
 	}
 }
 
+func TestLabSharedPeerLostState(t *testing.T) {
+	// E13 in shared mode: after Forget the port's kernel RSTs are still dropped by
+	// the host's firewall, so the host itself must answer the kernel's next write
+	// with a RST (seq = its ack); before, the segment met silence and the writer
+	// retransmitted until it gave up.
+	lab := labtest.Start(t, twoNodes)
+	h, rec := startHost(t, lab.Node("us"), Config{Shared: true})
+	us, k := pair(t, h, lab.Node("kern"), kern4, netip.MustParseAddr("198.18.1.1"), true, nil)
+	us.Forget()
+	if _, err := k.Write([]byte("anyone there?")); err != nil {
+		t.Fatal(err)
+	}
+	k.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := k.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("kernel read: %v, want ECONNRESET", err)
+	}
+	// The data segment reaches no connection, so no event records it; its ack is
+	// the one the connection last received (nothing was sent after the handshake).
+	in, out := rec.segments(false), rec.segments(true)
+	last, rst := in[len(in)-1], out[len(out)-1]
+	if rst.Flags != tcpstate.FlagRST || rst.Seq != last.Ack {
+		t.Errorf("reply %v after %v, want RST with seq = the kernel's ack", &rst, &last)
+	}
+}
+
 func TestLabKeepaliveTimeout(t *testing.T) {
 	// D7 with the userspace end probing: idle 1 s, interval 500 ms, 3 probes; the
 	// kernel answers until nftables drops its replies, then the connection is reset

@@ -67,7 +67,8 @@ type Host struct {
 	mu        sync.Mutex // guards everything below, and every machine
 	conns     map[connKey]*Conn
 	listeners map[uint16]*Listener
-	ports     map[uint16]int // local ports in use, by count
+	ports     map[uint16]int  // local ports in use, by count
+	ruled     map[uint16]bool // shared mode: ports whose kernel RSTs the firewall drops
 	neigh     map[netip.Addr]net.HardwareAddr
 	pending   map[netip.Addr]*pendingFrames
 	ser       *serializer
@@ -104,7 +105,7 @@ func Start(ctx context.Context, n *testlab.Node, cfg *Config) (*Host, error) {
 		cfg = &Config{Shared: true}
 	}
 	h := &Host{cfg: *cfg, node: n, wake: make(chan struct{}, 1),
-		conns: map[connKey]*Conn{}, listeners: map[uint16]*Listener{}, ports: map[uint16]int{},
+		conns: map[connKey]*Conn{}, listeners: map[uint16]*Listener{}, ports: map[uint16]int{}, ruled: map[uint16]bool{},
 		neigh: map[netip.Addr]net.HardwareAddr{}, pending: map[netip.Addr]*pendingFrames{},
 		ser: newSerializer(), dec: rawsock.NewDecoder(layers.LinkTypeEthernet)}
 	if err := h.setupInterface(); err != nil {
@@ -343,10 +344,11 @@ func (h *Host) reap() {
 
 func (h *Host) usePort(p uint16) error {
 	h.ports[p]++
-	if h.fw != nil && h.ports[p] == 1 {
+	if h.fw != nil && !h.ruled[p] {
 		if err := h.fw.dropRSTFrom(p); err != nil {
 			return err
 		}
+		h.ruled[p] = true
 		h.hostEvent(EventFirewall, fmt.Sprintf("nftables: drop the kernel's RSTs from tcp port %d in node %s", p, h.node.Name()))
 	}
 	return nil

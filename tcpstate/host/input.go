@@ -94,9 +94,12 @@ func (h *Host) tcpInput(src, dst netip.Addr, t *layers.TCP) {
 		l.synInput(local, remote, &seg)
 		return
 	}
-	if h.cfg.Shared && h.ports[local.Port()] == 0 {
+	if h.cfg.Shared && h.ports[local.Port()] == 0 && !h.ruled[local.Port()] {
 		return // the kernel's own flow
 	}
+	// In shared mode a port the firewall silences stays ours to answer after its
+	// connections are gone (closed, or forgotten as by a reboot): the kernel's RST
+	// would be dropped, and without ours the peer would retransmit into a void.
 	rst, ok := tcpstate.Reset(&seg)
 	if !ok {
 		return
