@@ -151,3 +151,46 @@ func TestWrongTraceSaysWhatWasSeen(t *testing.T) {
 		}
 	}
 }
+
+// TestWrongAckSaysWhatWasSeen covers the ack relation (acked_segments, ack_delay)
+// and us_forget: a quick ACK is neither delayed nor cumulative, and a forgotten
+// userspace connection keeps its last state.
+func TestWrongAckSaysWhatWasSeen(t *testing.T) {
+	privtest.Require(t)
+	f, err := experiment.Load("testdata/wrong-ack.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := experiment.Run(context.Background(), f, experiment.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		pass       bool
+		want, seen []string
+	}{
+		{false, []string{"sent at least 30ms after the last data segment it acknowledges"}, []string{"0 matching frame(s)", "frames of the same kind that differ", "{acks 1 segment(s), ", "after the last}"}},
+		{false, []string{"newly acknowledging 2 data segment(s)"}, []string{"0 matching frame(s)", "{acks no new data}", "{acks 1 segment(s), "}},
+		{true, []string{"newly acknowledging 1 data segment(s)", "sent 0s to 100ms after"}, []string{"1 matching frame(s)", "ack 6"}},
+		{false, []string{"userspace connection u on client is in CLOSED"}, []string{"path CLOSED → SYN-SENT → ESTABLISHED; now ESTABLISHED"}},
+	}
+	if len(res.Outcomes) != len(want) {
+		t.Fatalf("%d outcomes, want %d:\n%s", len(res.Outcomes), len(want), report(res))
+	}
+	for i, w := range want {
+		o := res.Outcomes[i]
+		if o.Pass != w.pass {
+			t.Errorf("outcome %d (%s): pass = %v, want %v\n%s", i, o.Expect.Pos, o.Pass, w.pass, o.Seen)
+		}
+		for _, s := range w.want {
+			if !strings.Contains(o.Want, s) {
+				t.Errorf("outcome %d: want text %q lacks %q", i, o.Want, s)
+			}
+		}
+		for _, s := range w.seen {
+			if !strings.Contains(o.Seen, s) {
+				t.Errorf("outcome %d: seen text %q lacks %q", i, o.Seen, s)
+			}
+		}
+	}
+}

@@ -70,7 +70,7 @@ func (p *parser) checkSockets(steps []*Step, open map[string]bool) {
 			}
 			open[s.Node+"/"+s.As] = true
 		case ActSend, ActRecv, ActShutdown, ActClose, ActSetsockopt, ActSockError, ActEpoll,
-			ActUSSend, ActUSRecv, ActUSShutdown, ActUSClose, ActUSAbort:
+			ActUSSend, ActUSRecv, ActUSShutdown, ActUSClose, ActUSAbort, ActUSForget:
 			if !open[key] {
 				p.errs = append(p.errs, &Error{Pos: s.Pos, Msg: string(s.Action) + " on socket " + s.Sock + ": no earlier step on node " + s.Node + " opens it"})
 			}

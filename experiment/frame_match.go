@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pktlab/pktlab/testlab"
 	"github.com/pktlab/pktlab/timeline"
 )
 
@@ -23,7 +24,12 @@ func (r *run) checkFrames(m *FrameMatch) (want string, pass bool, seen string) {
 	}
 	r.mu.Unlock()
 	var match, near []timeline.Event
-	for _, e := range r.tl.Frames() {
+	frames := r.tl.Frames()
+	var acks map[*timeline.Frame]ackStat
+	if m.AckedSegs >= 0 || m.AckDelay != nil {
+		acks = ackStats(frames, r.endpointIndex(*m.On))
+	}
+	for _, e := range frames {
 		f := e.Frame
 		if m.On != nil {
 			ep := r.tl.Endpoints[f.Index]
@@ -39,7 +45,7 @@ func (r *run) checkFrames(m *FrameMatch) (want string, pass bool, seen string) {
 		if !selects(m, f) {
 			continue
 		}
-		if fieldsMatch(m, f) {
+		if fieldsMatch(m, f) && (acks == nil || ackMatch(m, acks[f])) {
 			match = append(match, e)
 		} else {
 			near = append(near, e)
@@ -68,6 +74,9 @@ func (r *run) checkFrames(m *FrameMatch) (want string, pass bool, seen string) {
 				break
 			}
 			seen += "\n      " + r.tl.Line(e)
+			if acks != nil {
+				seen += " {" + acks[e.Frame].String() + "}"
+			}
 		}
 	}
 	show("matching", match)
@@ -253,6 +262,12 @@ func describeFrame(m *FrameMatch) string {
 	if m.DistinctISN {
 		add("each with its own non-zero initial sequence number")
 	}
+	if m.AckedSegs >= 0 {
+		add("newly acknowledging %d data segment(s)", m.AckedSegs)
+	}
+	if m.AckDelay != nil {
+		add("sent %s after the last data segment it acknowledges", m.AckDelay)
+	}
 	where := "on any link"
 	if m.On != nil {
 		where = "on " + m.On.String()
@@ -279,4 +294,14 @@ func describeFrame(m *FrameMatch) string {
 		return fmt.Sprintf("at least %d × %s %s", m.MinCount, strings.TrimPrefix(what, "a "), where)
 	}
 	return what + " " + where
+}
+
+// endpointIndex is the timeline's index of a captured interface, -1 if not captured.
+func (r *run) endpointIndex(ep testlab.Endpoint) int {
+	for i, e := range r.tl.Endpoints {
+		if e.Node == ep.Node && e.Iface == ep.Interface {
+			return i
+		}
+	}
+	return -1
 }

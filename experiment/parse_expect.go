@@ -67,13 +67,13 @@ func (p *parser) expect(n *yaml.Node) *Expect {
 var frameKeys = []string{"filter", "on", "proto", "src", "dst", "sport", "dport", "flags", "has_flags",
 	"seq", "ack", "frag_offset", "mf", "df", "urg", "options", "has_options", "no_options", "mss", "wscale", "ttl", "len",
 	"icmp_type", "icmp_code", "mtu", "window", "ecn", "count", "min_count", "none", "after",
-	"before", "within", "gaps", "tolerance", "distinct_isn"}
+	"before", "within", "gaps", "tolerance", "distinct_isn", "acked_segments", "ack_delay"}
 
 var protos = []string{"tcp", "udp", "icmp", "icmp6", "arp"}
 
 func (p *parser) frameMatch(n *yaml.Node) *FrameMatch {
 	m := &FrameMatch{SPort: -1, DPort: -1, Seq: -1, Ack: -1, MSS: -1, WScale: -1, TTL: -1,
-		Len: -1, FragOff: -1, MF: -1, DF: -1, Urg: -1, ICMPType: -1, ICMPCode: -1, MTU: -1, Window: -1, Count: -1, Tol: 0.3}
+		Len: -1, FragOff: -1, MF: -1, DF: -1, Urg: -1, ICMPType: -1, ICMPCode: -1, MTU: -1, Window: -1, Count: -1, Tol: 0.3, AckedSegs: -1}
 	p.mapping(n, "frame", frameKeys, func(k, v *yaml.Node) {
 		switch k.Value {
 		case "filter":
@@ -205,6 +205,10 @@ func (p *parser) frameMatch(n *yaml.Node) *FrameMatch {
 			for _, g := range v.Content {
 				m.Gaps = append(m.Gaps, p.duration(g, "gap"))
 			}
+		case "acked_segments":
+			m.AckedSegs = p.integer(v, "acked_segments", 0, 1<<20)
+		case "ack_delay":
+			m.AckDelay = p.ackDelay(v)
 		case "distinct_isn":
 			m.DistinctISN = p.boolean(v, "distinct_isn")
 		case "tolerance":
@@ -214,7 +218,26 @@ func (p *parser) frameMatch(n *yaml.Node) *FrameMatch {
 	if m.None && (m.Count >= 0 || m.MinCount > 0) {
 		p.errorf(n, "frame: none: true cannot be combined with count or min_count")
 	}
+	if (m.AckedSegs >= 0 || m.AckDelay != nil) && m.On == nil {
+		p.errorf(n, "frame: acked_segments and ack_delay need on: the one interface where both the data and its ACK are seen (the receiver's)")
+	}
 	return m
+}
+
+// ackDelay parses {min: 30ms, max: 200ms}; either bound may be left out.
+func (p *parser) ackDelay(n *yaml.Node) *AckDelay {
+	d := &AckDelay{}
+	p.mapping(n, "ack_delay", []string{"min", "max"}, func(k, v *yaml.Node) {
+		if k.Value == "min" {
+			d.Min = p.duration(v, "ack_delay min")
+		} else {
+			d.Max = p.duration(v, "ack_delay max")
+		}
+	})
+	if d.Max > 0 && d.Max < d.Min {
+		p.errorf(n, "ack_delay: max %s is below min %s", d.Max, d.Min)
+	}
+	return d
 }
 
 // optionNames are TCP options as tcpdump prints them.

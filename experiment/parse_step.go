@@ -38,6 +38,7 @@ var actionArgs = map[Action][]string{
 	ActUSShutdown: {},
 	ActUSClose:    {},
 	ActUSAbort:    {},
+	ActUSForget:   {},
 }
 
 var commonKeys = []string{"node", "id", "timeout", "expect"}

@@ -57,7 +57,7 @@ func TestParseErrors(t *testing.T) {
 			[]string{"x.yaml:3:27: lab: interface client:eth0 is in no link; add it to links or remove it", "x.yaml:3:34: lab: client:eth0: address 10.0.0.1/24 is outside the lab ranges"}},
 		{"lab path missing", "lab: nope.yaml\nsteps: [{sleep: 1s}]\n", []string{"x.yaml:1:6: lab \"nope.yaml\": open testdata/nope.yaml: no such file or directory"}},
 		{"bad duration", labOK + "steps: [{sleep: 2 seconds}]\n", []string{"x.yaml:7:17: sleep \"2 seconds\" is not a duration: write it in Go syntax, like 500ms, 2s or 1m30s"}},
-		{"no action", labOK + "steps: [{node: client}]\n", []string{"x.yaml:7:9: step has no action: give one of accept, close, connect, craft, epoll, exec, listen, nft, parallel, recv, send, setsockopt, shutdown, sleep, sockerror, socket, sysctl, us_abort, us_accept, us_close, us_dial, us_listen, us_recv, us_send, us_shutdown, wait"}},
+		{"no action", labOK + "steps: [{node: client}]\n", []string{"x.yaml:7:9: step has no action: give one of accept, close, connect, craft, epoll, exec, listen, nft, parallel, recv, send, setsockopt, shutdown, sleep, sockerror, socket, sysctl, us_abort, us_accept, us_close, us_dial, us_forget, us_listen, us_recv, us_send, us_shutdown, wait"}},
 		{"two actions", labOK + "steps: [{node: client, close: c, connect: c}]\n", []string{"x.yaml:7:34: a step does one thing: it has both \"close\" and \"connect\" (split it into two steps)"}},
 		{"unknown step key", labOK + "steps: [{node: client, connect: c, addr: 198.18.1.1:80, port: 80}]\n", []string{"x.yaml:7:57: unknown key \"port\" in connect step (known: connect, node, id, timeout, expect, addr, nonblock, bind, opts, udp)"}},
 		{"no node", labOK + "steps: [{connect: c, addr: 198.18.1.1:80}]\n", []string{"x.yaml:7:9: connect step needs node: which lab node it runs on"}},
@@ -81,6 +81,13 @@ func TestParseErrors(t *testing.T) {
 		{"sysctl not net", labOK + "sysctls: {client: {kernel.pid_max: 5}}\nsteps: [{sleep: 1s}]\n", []string{"x.yaml:7:20: sysctl \"kernel.pid_max\": only net.* sysctls are per namespace"}},
 		{"bad filter", labOK + "steps: [{sleep: 1s}]\nexpect: [{frame: {filter: \"tcp port http2x\"}}]\n", []string{"x.yaml:8:37: filter \"tcp port http2x\": cannot use \"http2x\": port names are not supported, write a number"}},
 		{"bad capture", labOK + "capture: [client]\nsteps: [{sleep: 1s}]\n", []string{"x.yaml:7:11: capture \"client\" must be node:interface"}},
+		{"us_forget not open", labOK + "steps: [{node: client, us_forget: c}]\n", []string{"x.yaml:7:9: us_forget on socket c: no earlier step on node client opens it"}},
+		{"us_forget takes no args", labOK + "steps: [{node: client, us_dial: c, addr: 198.18.1.1:80}, {node: client, us_forget: c, data: x}]\n", []string{"x.yaml:7:87: unknown key \"data\" in us_forget step (known: us_forget, node, id, timeout, expect)"}},
+		{"ack fields need on", labOK + "steps: [{sleep: 1s}]\nexpect: [{frame: {proto: tcp, acked_segments: 2}}]\n", []string{"x.yaml:8:18: frame: acked_segments and ack_delay need on: the one interface where both the data and its ACK are seen (the receiver's)"}},
+		{"ack_delay unknown bound", labOK + "steps: [{sleep: 1s}]\nexpect: [{frame: {on: server:eth0, ack_delay: {mn: 1ms}}}]\n", []string{"x.yaml:8:48: unknown key \"mn\" in ack_delay (known: min, max)"}},
+		{"ack_delay bad duration", labOK + "steps: [{sleep: 1s}]\nexpect: [{frame: {on: server:eth0, ack_delay: {min: 40}}}]\n", []string{"x.yaml:8:53: ack_delay min \"40\" is not a duration"}},
+		{"ack_delay max below min", labOK + "steps: [{sleep: 1s}]\nexpect: [{frame: {on: server:eth0, ack_delay: {min: 40ms, max: 1ms}}}]\n", []string{"x.yaml:8:47: ack_delay: max 1ms is below min 40ms"}},
+		{"acked_segments negative", labOK + "steps: [{sleep: 1s}]\nexpect: [{frame: {on: server:eth0, acked_segments: -1}}]\n", []string{"x.yaml:8:52: acked_segments \"-1\" must be an integer from 0 to 1048576"}},
 		{"two errors in order", labOK + "steps: [{sleep: 1x}, {sleep: 2y}]\n", []string{"x.yaml:7:17: sleep \"1x\"", "x.yaml:7:30: sleep \"2y\""}},
 	}
 	for _, tt := range tests {

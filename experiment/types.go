@@ -91,6 +91,7 @@ const (
 	ActUSShutdown Action = "us_shutdown" // CloseWrite: FIN after queued data
 	ActUSClose    Action = "us_close"    // close
 	ActUSAbort    Action = "us_abort"    // send RST and forget the connection
+	ActUSForget   Action = "us_forget"   // drop the connection's state silently, as a reboot would
 )
 
 // Step is one thing the experiment does.
@@ -236,6 +237,12 @@ type FrameMatch struct {
 	ECN      string // not-ect, ect0, ect1, ce
 
 	DistinctISN bool // the matching frames' absolute sequence numbers are non-zero and all differ
+
+	// The ack relation, read on the one interface On: how many data segments of the
+	// other direction a frame newly acknowledges, and how long after the last of
+	// them it was seen (delayed ACK, RFC 9293 §3.8.6.3; RFC 1122 §4.2.3.2).
+	AckedSegs int       // -1 unset
+	AckDelay  *AckDelay // nil unset
 
 	Count    int // exact; -1 means at least one (or MinCount)
 	MinCount int

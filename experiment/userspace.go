@@ -139,7 +139,7 @@ func (r *run) usStep(ctx context.Context, s *Step) (agent.Call, error) {
 			u.name(s.As, cn)
 			c.Info = "peer " + cn.RemoteAddr().String()
 		}
-	case ActUSSend, ActUSRecv, ActUSShutdown, ActUSClose, ActUSAbort:
+	case ActUSSend, ActUSRecv, ActUSShutdown, ActUSClose, ActUSAbort, ActUSForget:
 		cn, err := conn()
 		if err != nil {
 			return c, err
@@ -164,6 +164,11 @@ func (r *run) usStep(ctx context.Context, s *Step) (agent.Call, error) {
 			opErr = cn.Close()
 		case ActUSAbort:
 			opErr = cn.Abort()
+		case ActUSForget:
+			// Nothing is sent and the peer is not told: its next segment finds no
+			// connection (EXPERIMENTS E13).
+			c.Args = "drop the TCB, send nothing"
+			cn.Forget()
 		}
 	}
 	c.Dur = time.Since(c.Start)
