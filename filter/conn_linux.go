@@ -117,12 +117,16 @@ func (c *Conn) read(ctx context.Context) (*Ruleset, InterfaceMap, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("filter: list chains in %s: %w", c.name, err)
 	}
+	rules, err := dumpRules(c.fd)
+	if err != nil {
+		return nil, nil, fmt.Errorf("filter: %s: %w", c.name, err)
+	}
 	rs := &Ruleset{}
 	for _, nt := range tables {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
-		t, err := c.readTable(nt, chains, ifs)
+		t, err := c.readTable(nt, chains, rules, ifs)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -131,7 +135,7 @@ func (c *Conn) read(ctx context.Context) (*Ruleset, InterfaceMap, error) {
 	return rs, ifs, nil
 }
 
-func (c *Conn) readTable(nt *nftables.Table, chains []*nftables.Chain, ifs Interfaces) (*Table, error) {
+func (c *Conn) readTable(nt *nftables.Table, chains []*nftables.Chain, rules map[string][]dumpedRule, ifs Interfaces) (*Table, error) {
 	t := &Table{Family: Family(nt.Family), Name: nt.Name}
 	sets, err := c.nft.GetSets(nt)
 	if err != nil {
@@ -163,11 +167,7 @@ func (c *Conn) readTable(nt *nftables.Table, chains []*nftables.Chain, ifs Inter
 			ch.Base.Device = ci.Device
 			ch.Packets, ch.Bytes, ch.HasCounters = ci.Packets, ci.Bytes, ci.HasCounters
 		}
-		rules, err := c.nft.GetRules(nt, nc)
-		if err != nil {
-			return nil, fmt.Errorf("filter: list rules of chain %s in %s: %w", nc.Name, c.name, err)
-		}
-		for _, r := range rules {
+		for _, r := range rules[chainKey(t.Family, t.Name, nc.Name)] {
 			rule := Decompile(t.Family, r.Exprs, lookup, ifs)
 			rule.Handle = r.Handle
 			ch.Rules = append(ch.Rules, rule)

@@ -1,0 +1,364 @@
+//go:build linux
+
+package filter
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// pktlab dumps rules itself instead of calling nftables.Conn.GetRules once per chain.
+// GetRules receives through mdlayher/netlink's default path, which peeks at each
+// datagram and reads it with a buffer of exactly its size; the kernel sizes the next
+// dump datagram after the largest buffer recvmsg was given (af_netlink.c
+// netlink_recvmsg, max_recvmsg_len), so the dump stays in one-page datagrams of a few
+// rules each. nf_tables_dump_rules walks the chain from its first rule again for every
+// datagram, so reading a long chain that way costs the kernel time quadratic in the
+// number of rules. nft reads with a 64 KB buffer; so does dumpRules (the kernel caps
+// datagrams at 32 KB), and it asks for every rule of the namespace in one dump.
+const dumpBufferSize = 64 << 10
+
+// dumpedRule is one rule of a dump: its handle and expressions, decoded as
+// google/nftables decodes them (expr/expr.go exprsFromBytes).
+type dumpedRule struct {
+	Handle uint64
+	Exprs  []expr.Any
+}
+
+// dumpRules reads every rule of the namespace fd, keyed by chainKey, each chain's rules
+// in order.
+func dumpRules(fd int) (map[string][]dumpedRule, error) {
+	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: fd, MessageBufferSize: dumpBufferSize})
+	if err != nil {
+		return nil, fmt.Errorf("dial netfilter netlink: %w", err)
+	}
+	defer conn.Close()
+	msgs, err := conn.Execute(netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETRULE), Flags: netlink.Request | netlink.Dump},
+		Data:   []byte{unix.NFPROTO_UNSPEC, unix.NFNETLINK_V0, 0, 0},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list rules: %w", err)
+	}
+	out := map[string][]dumpedRule{}
+	for _, m := range msgs {
+		if len(m.Data) < 4 || m.Header.Type != netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_NEWRULE) {
+			continue
+		}
+		fam := m.Data[0]
+		ad, err := netlink.NewAttributeDecoder(m.Data[4:])
+		if err != nil {
+			return nil, err
+		}
+		ad.ByteOrder = binary.BigEndian
+		var table, chain string
+		var r dumpedRule
+		for ad.Next() {
+			switch ad.Type() {
+			case unix.NFTA_RULE_TABLE:
+				table = ad.String()
+			case unix.NFTA_RULE_CHAIN:
+				chain = ad.String()
+			case unix.NFTA_RULE_HANDLE:
+				r.Handle = ad.Uint64()
+			case unix.NFTA_RULE_EXPRESSIONS:
+				ad.Do(func(b []byte) error {
+					r.Exprs, err = decodeExprs(fam, b)
+					return err
+				})
+			}
+		}
+		if err := ad.Err(); err != nil {
+			return nil, fmt.Errorf("decode rule of %s %s: %w", table, chain, err)
+		}
+		key := chainKey(Family(fam), table, chain)
+		out[key] = append(out[key], r)
+	}
+	return out, nil
+}
+
+// decodeExprs decodes an NFTA_RULE_EXPRESSIONS list the way google/nftables does
+// (expr/expr.go exprsFromBytes): expression types it does not know are skipped, and an
+// immediate that loads nothing into the verdict register is a verdict. The expressions
+// of common rules (payload, cmp, meta, counter, verdict) are decoded here without the
+// library's attribute decoders, which cost two allocations per attribute; anything
+// else, or anything unexpected, goes through the library.
+func decodeExprs(fam byte, b []byte) ([]expr.Any, error) {
+	exprs := make([]expr.Any, 0, 8)
+	list := attrs{b: b}
+	for list.next() {
+		var name []byte
+		a := attrs{b: list.data}
+		for a.next() {
+			switch a.typ {
+			case unix.NFTA_EXPR_NAME:
+				name = bytes.TrimSuffix(a.data, []byte{0})
+				if string(name) == "notrack" {
+					exprs = append(exprs, &expr.Notrack{})
+				}
+			case unix.NFTA_EXPR_DATA:
+				if e := fastExpr(name, a.data); e != nil {
+					exprs = append(exprs, e)
+					continue
+				}
+				e := exprFromName(string(name))
+				if e == nil {
+					continue
+				}
+				if err := expr.Unmarshal(fam, a.data, e); err != nil {
+					return nil, err
+				}
+				if imm, ok := e.(*expr.Immediate); ok && imm.Register == unix.NFT_REG_VERDICT && len(imm.Data) == 0 {
+					e = &expr.Verdict{}
+					if err := expr.Unmarshal(fam, a.data, e); err != nil {
+						return nil, err
+					}
+				}
+				exprs = append(exprs, e)
+			}
+		}
+		if a.bad {
+			return nil, fmt.Errorf("malformed expression attribute")
+		}
+	}
+	if list.bad {
+		return nil, fmt.Errorf("malformed expression list")
+	}
+	return exprs, nil
+}
+
+// attrs walks netlink attributes (struct nlattr, include/uapi/linux/netlink.h) without
+// allocating. bad is set when an attribute overruns the buffer.
+type attrs struct {
+	b    []byte
+	typ  uint16
+	data []byte
+	bad  bool
+}
+
+func (a *attrs) next() bool {
+	if len(a.b) < 4 {
+		a.bad = a.bad || len(a.b) != 0
+		return false
+	}
+	n := int(binary.NativeEndian.Uint16(a.b[0:2]))
+	if n < 4 || n > len(a.b) {
+		a.bad = true
+		return false
+	}
+	a.typ = binary.NativeEndian.Uint16(a.b[2:4]) &^ (unix.NLA_F_NESTED | unix.NLA_F_NET_BYTEORDER)
+	a.data = a.b[4:n]
+	a.b = a.b[min((n+3)&^3, len(a.b)):]
+	return true
+}
+
+func (a *attrs) u32() (uint32, bool) {
+	if len(a.data) != 4 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(a.data), true
+}
+
+// fastExpr decodes the expression data of the types common rules are made of into
+// what expr.Unmarshal would return (field by field as in google/nftables v0.3.0
+// expr/{payload,counter,verdict}.go and expr.go); nil sends the caller to the library.
+func fastExpr(name, data []byte) expr.Any {
+	a := attrs{b: data}
+	ok := true
+	u32 := func() uint32 {
+		v, good := a.u32()
+		ok = ok && good
+		return v
+	}
+	var e expr.Any
+	switch string(name) {
+	case "payload":
+		p := &expr.Payload{}
+		for a.next() {
+			switch a.typ {
+			case unix.NFTA_PAYLOAD_DREG:
+				p.DestRegister = u32()
+			case unix.NFTA_PAYLOAD_SREG:
+				p.SourceRegister = u32()
+				p.OperationType = expr.PayloadWrite
+			case unix.NFTA_PAYLOAD_BASE:
+				p.Base = expr.PayloadBase(u32())
+			case unix.NFTA_PAYLOAD_OFFSET:
+				p.Offset = u32()
+			case unix.NFTA_PAYLOAD_LEN:
+				p.Len = u32()
+			case unix.NFTA_PAYLOAD_CSUM_TYPE:
+				p.CsumType = expr.PayloadCsumType(u32())
+			case unix.NFTA_PAYLOAD_CSUM_OFFSET:
+				p.CsumOffset = u32()
+			case unix.NFTA_PAYLOAD_CSUM_FLAGS:
+				p.CsumFlags = u32()
+			}
+		}
+		e = p
+	case "cmp":
+		c := &expr.Cmp{}
+		for a.next() {
+			switch a.typ {
+			case unix.NFTA_CMP_SREG:
+				c.Register = u32()
+			case unix.NFTA_CMP_OP:
+				c.Op = expr.CmpOp(u32())
+			case unix.NFTA_CMP_DATA:
+				d := attrs{b: a.data}
+				if d.next() && d.typ == unix.NFTA_DATA_VALUE {
+					c.Data = d.data
+				}
+				ok = ok && !d.bad
+			}
+		}
+		e = c
+	case "meta":
+		m := &expr.Meta{}
+		for a.next() {
+			switch a.typ {
+			case unix.NFTA_META_SREG:
+				m.Register = u32()
+				m.SourceRegister = true
+			case unix.NFTA_META_DREG:
+				m.Register = u32()
+			case unix.NFTA_META_KEY:
+				m.Key = expr.MetaKey(u32())
+			}
+		}
+		e = m
+	case "counter":
+		c := &expr.Counter{}
+		for a.next() {
+			if len(a.data) != 8 {
+				ok = ok && a.typ != unix.NFTA_COUNTER_BYTES && a.typ != unix.NFTA_COUNTER_PACKETS
+				continue
+			}
+			switch a.typ {
+			case unix.NFTA_COUNTER_BYTES:
+				c.Bytes = binary.BigEndian.Uint64(a.data)
+			case unix.NFTA_COUNTER_PACKETS:
+				c.Packets = binary.BigEndian.Uint64(a.data)
+			}
+		}
+		e = c
+	case "immediate":
+		// Only a verdict (NFTA_DATA_VERDICT in the verdict register); an immediate
+		// loading a value goes through the library.
+		v := &expr.Verdict{}
+		reg, verdict := uint32(0), false
+		for a.next() {
+			switch a.typ {
+			case unix.NFTA_IMMEDIATE_DREG:
+				reg = u32()
+			case unix.NFTA_IMMEDIATE_DATA:
+				d := attrs{b: a.data}
+				for d.next() {
+					switch d.typ {
+					case unix.NFTA_DATA_VALUE:
+						return nil
+					case unix.NFTA_DATA_VERDICT:
+						// As expr.Verdict.unmarshal reads it: the code at [4:8],
+						// the chain name from [12:].
+						if len(d.data) < 8 {
+							return nil
+						}
+						verdict = true
+						v.Kind = expr.VerdictKind(int32(binary.BigEndian.Uint32(d.data[4:8])))
+						if len(d.data) > 12 {
+							v.Chain = string(bytes.Trim(d.data[12:], "\x00"))
+						}
+					}
+				}
+				ok = ok && !d.bad
+			}
+		}
+		if reg != unix.NFT_REG_VERDICT || !verdict {
+			return nil
+		}
+		e = v
+	default:
+		return nil
+	}
+	if !ok || a.bad {
+		return nil
+	}
+	return e
+}
+
+// exprFromName is google/nftables' expr/expr.go exprFromName (v0.3.0), which is not
+// exported.
+func exprFromName(name string) expr.Any {
+	switch name {
+	case "ct":
+		return &expr.Ct{}
+	case "range":
+		return &expr.Range{}
+	case "meta":
+		return &expr.Meta{}
+	case "cmp":
+		return &expr.Cmp{}
+	case "counter":
+		return &expr.Counter{}
+	case "objref":
+		return &expr.Objref{}
+	case "payload":
+		return &expr.Payload{}
+	case "lookup":
+		return &expr.Lookup{}
+	case "immediate":
+		return &expr.Immediate{}
+	case "bitwise":
+		return &expr.Bitwise{}
+	case "redir":
+		return &expr.Redir{}
+	case "nat":
+		return &expr.NAT{}
+	case "limit":
+		return &expr.Limit{}
+	case "quota":
+		return &expr.Quota{}
+	case "dynset":
+		return &expr.Dynset{}
+	case "log":
+		return &expr.Log{}
+	case "exthdr":
+		return &expr.Exthdr{}
+	case "match":
+		return &expr.Match{}
+	case "target":
+		return &expr.Target{}
+	case "connlimit":
+		return &expr.Connlimit{}
+	case "queue":
+		return &expr.Queue{}
+	case "flow_offload":
+		return &expr.FlowOffload{}
+	case "reject":
+		return &expr.Reject{}
+	case "masq":
+		return &expr.Masq{}
+	case "hash":
+		return &expr.Hash{}
+	case "cthelper":
+		return &expr.CtHelper{}
+	case "synproxy":
+		return &expr.SynProxy{}
+	case "ctexpect":
+		return &expr.CtExpect{}
+	case "secmark":
+		return &expr.SecMark{}
+	case "cttimeout":
+		return &expr.CtTimeout{}
+	case "fib":
+		return &expr.Fib{}
+	case "numgen":
+		return &expr.Numgen{}
+	}
+	return nil
+}
