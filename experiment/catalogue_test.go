@@ -153,8 +153,8 @@ func TestWrongTraceSaysWhatWasSeen(t *testing.T) {
 }
 
 // TestWrongAckSaysWhatWasSeen covers the ack relation (acked_segments, ack_delay)
-// and us_forget: a quick ACK is neither delayed nor cumulative, and a forgotten
-// userspace connection keeps its last state.
+// us_forget and us_input: a quick ACK is neither delayed nor cumulative, a forgotten
+// userspace connection keeps its last state, and a release without hold finds nothing.
 func TestWrongAckSaysWhatWasSeen(t *testing.T) {
 	privtest.Require(t)
 	f, err := experiment.Load("testdata/wrong-ack.yaml")
@@ -173,6 +173,7 @@ func TestWrongAckSaysWhatWasSeen(t *testing.T) {
 		{false, []string{"newly acknowledging 2 data segment(s)"}, []string{"0 matching frame(s)", "{acks no new data}", "{acks 1 segment(s), "}},
 		{true, []string{"newly acknowledging 1 data segment(s)", "sent 0s to 100ms after"}, []string{"1 matching frame(s)", "ack 6"}},
 		{false, []string{"userspace connection u on client is in CLOSED"}, []string{"path CLOSED → SYN-SENT → ESTABLISHED; now ESTABLISHED"}},
+		{false, []string{"step release: return 2"}, []string{"us_input(release) = 0 [0 held segment(s) processed]"}},
 	}
 	if len(res.Outcomes) != len(want) {
 		t.Fatalf("%d outcomes, want %d:\n%s", len(res.Outcomes), len(want), report(res))

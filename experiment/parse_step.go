@@ -39,6 +39,7 @@ var actionArgs = map[Action][]string{
 	ActUSClose:    {},
 	ActUSAbort:    {},
 	ActUSForget:   {},
+	ActUSInput:    {},
 }
 
 var commonKeys = []string{"node", "id", "timeout", "expect"}
@@ -236,6 +237,13 @@ func (p *parser) action(s *Step, k, v *yaml.Node) {
 		s.ID, _ = p.scalar(v, "parallel group name")
 	case ActCraft:
 		s.Craft = p.craft(v)
+	case ActUSInput:
+		if in, ok := p.scalar(v, "us_input"); ok {
+			if in != "hold" && in != "release" {
+				p.errorf(v, "us_input %q must be hold (queue the userspace host's received segments) or release (process them in order)", in)
+			}
+			s.Input = in
+		}
 	default:
 		if name, ok := p.scalar(v, string(s.Action)+" socket name"); ok {
 			if name == "" {

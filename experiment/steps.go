@@ -150,6 +150,8 @@ func describe(s *Step) string {
 	switch s.Action {
 	case ActSleep:
 		b.WriteString(" " + s.Duration.String())
+	case ActUSInput:
+		b.WriteString(" " + s.Input)
 	case ActExec:
 		b.WriteString(" " + strings.Join(s.Argv, " "))
 	case ActSysctl:

@@ -92,6 +92,7 @@ const (
 	ActUSClose    Action = "us_close"    // close
 	ActUSAbort    Action = "us_abort"    // send RST and forget the connection
 	ActUSForget   Action = "us_forget"   // drop the connection's state silently, as a reboot would
+	ActUSInput    Action = "us_input"    // hold: queue the node's received segments; release: process them
 )
 
 // Step is one thing the experiment does.
@@ -129,6 +130,7 @@ type Step struct {
 	Branches [][]*Step        // parallel
 	Craft    *Craft           // craft
 	TCP      *tcpstate.Config // us_dial, us_listen: the userspace connection's options
+	Input    string           // us_input: hold or release
 	Expect   []*Expect        // checked right after the step
 }
 

@@ -108,6 +108,16 @@ func (r *run) usStep(ctx context.Context, s *Step) (agent.Call, error) {
 	}
 	var opErr error
 	switch s.Action {
+	case ActUSInput:
+		// A slow host (tcpstate/host Hold): segments wait unprocessed, so that an
+		// experiment can order events a veth delivers in microseconds.
+		c.Args = s.Input
+		if s.Input == "hold" {
+			u.h.Hold()
+		} else {
+			c.Ret = u.h.Release()
+			c.Info = fmt.Sprintf("%d held segment(s) processed", c.Ret)
+		}
 	case ActUSListen:
 		c.Args = fmt.Sprintf("port %d, backlog %d", s.Addr.Port(), s.Backlog)
 		l, err := u.h.Listen(s.Addr.Port(), s.TCP, s.Backlog)

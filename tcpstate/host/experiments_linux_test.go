@@ -635,3 +635,74 @@ func retransmittedSYNs(t *testing.T, n *testlab.Node) int64 {
 	}
 	return v
 }
+
+func TestLabHoldSimultaneousOpen(t *testing.T) {
+	// C5 against Linux, staged with Hold: the kernel connects first and its SYN waits
+	// at the held host; our SYN then finds the kernel in SYN_SENT, which answers
+	// SYN-ACK (also held); on Release the host meets the kernel's bare SYN in
+	// SYN-SENT and the SYN-ACK in SYN-RECEIVED. Both ends go SYN-SENT →
+	// SYN-RECEIVED → ESTABLISHED with four segments: two SYNs, two SYN-ACKs.
+	lab := labtest.Start(t, twoNodes)
+	h, rec := startHost(t, lab.Node("us"), Config{})
+	h.Hold()
+	usAddr := netip.AddrPortFrom(us4, 40000)
+	kernAddr := netip.AddrPortFrom(kern4, 40001)
+	kdone := make(chan error, 1)
+	var k net.Conn
+	go func() {
+		kdone <- lab.Node("kern").Do(func() (err error) {
+			d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(kernAddr), Timeout: 5 * time.Second}
+			k, err = d.Dial("tcp", usAddr.String())
+			return
+		})
+	}()
+	waitFor(t, "the kernel's SYN held", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return len(h.held) == 1
+	})
+	udone := make(chan error, 1)
+	go func() {
+		c, err := h.DialWith(ctxT(t, 5*time.Second), kernAddr, &DialOptions{LocalPort: 40000})
+		if err == nil {
+			t.Cleanup(func() { c.Close() })
+		}
+		udone <- err
+	}()
+	waitFor(t, "the kernel's SYN-ACK held", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return len(h.held) == 2
+	})
+	if n := h.Release(); n != 2 {
+		t.Errorf("Release processed %d held segments, want 2", n)
+	}
+	if err := <-udone; err != nil {
+		t.Fatalf("userspace dial: %v", err)
+	}
+	if err := <-kdone; err != nil {
+		t.Fatalf("kernel dial: %v", err)
+	}
+	t.Cleanup(func() { k.Close() })
+	if got := rec.states(usAddr); !statesEqual(got, tcpstate.SynSent, tcpstate.SynReceived, tcpstate.Established) {
+		t.Errorf("userspace states %v, want SYN-SENT, SYN-RECEIVED, ESTABLISHED", got)
+	}
+	in, out := rec.segments(false), rec.segments(true)
+	if len(in) < 2 || in[0].Flags != tcpstate.FlagSYN || in[1].Flags != tcpstate.FlagSYN|tcpstate.FlagACK {
+		t.Errorf("received %v, want SYN then SYN-ACK first", in)
+	}
+	if len(out) < 2 || out[0].Flags != tcpstate.FlagSYN || out[1].Flags != tcpstate.FlagSYN|tcpstate.FlagACK || out[1].Ack != in[0].Seq.Add(1) {
+		t.Errorf("sent %v, want SYN then SYN-ACK acknowledging the kernel's SYN", out)
+	}
+}
+
+// waitFor polls cond every millisecond for up to 3 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}

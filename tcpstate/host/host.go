@@ -75,6 +75,8 @@ type Host struct {
 	dec       *rawsock.Decoder
 	timerAt   time.Time
 	inFrame   []byte // the frame being handled, for the events of its segment
+	holding   bool   // Hold: TCP segments wait in held until Release
+	held      []heldFrame
 	nextPort  uint16
 	closed    bool
 
@@ -83,6 +85,36 @@ type Host struct {
 }
 
 type connKey struct{ local, remote netip.AddrPort }
+
+type heldFrame struct {
+	data []byte
+	at   time.Time
+}
+
+// Hold makes the host a slow reader of its input: from now on every TCP segment it
+// receives is queued unprocessed until Release, while ARP and neighbour discovery go
+// on and timers still fire. An experiment uses it to order events that a veth
+// delivers too fast to stage otherwise, such as two SYNs crossing in a simultaneous
+// open (EXPERIMENTS C5): the peer's SYN waits here while this host's own SYN leaves.
+func (h *Host) Hold() {
+	h.mu.Lock()
+	h.holding = true
+	h.mu.Unlock()
+}
+
+// Release processes the held segments in the order they arrived, then stops
+// holding. It returns how many there were.
+func (h *Host) Release() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.holding = false
+	held := h.held
+	h.held = nil
+	for _, f := range held {
+		h.input(f.data, f.at)
+	}
+	return len(held)
+}
 
 type pendingFrames struct {
 	frames [][]byte

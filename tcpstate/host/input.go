@@ -46,6 +46,10 @@ func (h *Host) input(frame []byte, at time.Time) {
 			h.icmp6Input(src, dstIP, &d.ICMPv6, net.HardwareAddr(frame[6:12]))
 			return
 		case layers.LayerTypeTCP:
+			if h.holding && h.isOurs(dstIP) && !d.Fragment {
+				h.held = append(h.held, heldFrame{append([]byte(nil), frame...), at})
+				return
+			}
 			if h.isOurs(dstIP) && !d.Fragment {
 				h.learn(src, net.HardwareAddr(frame[6:12]), false)
 				h.inFrame = frame
