@@ -15,10 +15,13 @@ var (
 	ErrMalformed = errors.New("malformed header")
 )
 
-// Decoder decodes frames into reused layers without allocating per frame (gopacket's
-// DecodingLayerParser). After Decode, the layers named in Decoded hold the frame's
-// headers; they alias the frame's bytes and stay valid until the next Decode. A
-// Decoder is not safe for concurrent use; give each goroutine its own.
+// Decoder decodes frames into reused layers without allocating per frame. Each header
+// is decoded by its gopacket layer's DecodeFromBytes, called directly rather than
+// through a DecodingLayerParser (whose interface calls and map of decoders cost as
+// much as the headers themselves); TCP options are the one part decoded here (see
+// decodeTCP). After Decode, the layers named in Decoded hold the frame's headers; they
+// alias the frame's bytes and stay valid until the next Decode. A Decoder is not safe
+// for concurrent use; give each goroutine its own.
 type Decoder struct {
 	Ethernet layers.Ethernet
 	SLL      layers.LinuxSLL
@@ -39,34 +42,25 @@ type Decoder struct {
 	// datagram: its transport header is absent (offset > 0) or incomplete.
 	Fragment bool
 
-	link    layers.LinkType
-	parsers [4]*gopacket.DecodingLayerParser // by first layer: Ethernet, SLL, IPv4, IPv6
+	link layers.LinkType
+	fb   feedback
+	// next and rest are what the last decoded layer announces after itself.
+	next gopacket.LayerType
+	rest []byte
+	tcp  tcpScratch
 }
+
+// feedback takes gopacket's report that a header was cut short
+// (gopacket.DecodeFeedback).
+type feedback struct{ truncated bool }
+
+func (f *feedback) SetTruncated() { f.truncated = true }
 
 // NewDecoder returns a decoder for frames of a pcap link type: layers.LinkTypeEthernet,
 // layers.LinkTypeLinuxSLL (cooked captures) or layers.LinkTypeRaw (IP packets).
 func NewDecoder(link layers.LinkType) *Decoder {
-	d := &Decoder{link: link, Decoded: make([]gopacket.LayerType, 0, 8)}
-	for i, first := range firstLayers {
-		p := gopacket.NewDecodingLayerParser(first)
-		// A slice indexed by layer type finds the next layer faster than the
-		// default map (gopacket's parser.go).
-		p.SetDecodingLayerContainer(gopacket.DecodingLayerSparse(nil))
-		for _, l := range []gopacket.DecodingLayer{&d.Ethernet, &d.SLL, &d.ARP, &d.IPv4, &d.IPv6, &d.IPv6Frag,
-			&d.TCP, &d.UDP, &d.ICMPv4, &d.ICMPv6, &d.Payload} {
-			p.AddDecodingLayer(l)
-		}
-		// Layers pktlab does not decode (ICMPv6 bodies, DNS, …) end decoding
-		// quietly; the summary reads what it needs from the remaining bytes.
-		p.IgnoreUnsupported = true
-		d.parsers[i] = p
-	}
-	return d
+	return &Decoder{link: link, Decoded: make([]gopacket.LayerType, 0, 8)}
 }
-
-// firstLayers are the layers a frame can start with, in the order of
-// Decoder.parsers.
-var firstLayers = [4]gopacket.LayerType{layers.LayerTypeEthernet, layers.LayerTypeLinuxSLL, layers.LayerTypeIPv4, layers.LayerTypeIPv6}
 
 // LinkType returns the link type the decoder was made for.
 func (d *Decoder) LinkType() layers.LinkType { return d.link }
@@ -78,61 +72,124 @@ func (d *Decoder) Decode(frame []byte) error {
 	d.Fragment = false
 	d.Decoded = d.Decoded[:0]
 	d.IPv6.HopByHop = nil
-	fi := 0 // Ethernet
+	d.fb.truncated = false
+	first := layers.LayerTypeEthernet
 	switch d.link {
 	case layers.LinkTypeLinuxSLL:
-		fi = 1
+		first = layers.LayerTypeLinuxSLL
 	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6:
 		if len(frame) == 0 {
 			return fmt.Errorf("rawsock: decode: empty packet: %w", ErrTruncated)
 		}
-		fi = 2
+		first = layers.LayerTypeIPv4
 		if frame[0]>>4 == 6 {
-			fi = 3
+			first = layers.LayerTypeIPv6
 		}
 	}
-	first, p := firstLayers[fi], d.parsers[fi]
-	p.Truncated = false
-	err := p.DecodeLayers(frame, &d.Decoded)
-	for _, t := range d.Decoded {
-		switch t {
-		case layers.LayerTypeIPv4:
-			d.Fragment = d.Fragment || d.IPv4.Flags&layers.IPv4MoreFragments != 0 || d.IPv4.FragOffset != 0
-		case layers.LayerTypeIPv6Fragment:
-			d.Fragment = d.Fragment || d.IPv6Frag.MoreFragments || d.IPv6Frag.FragmentOffset != 0
-		}
-	}
+	d.next, d.rest = first, frame
+	err := d.decodeLayers(first, frame)
 	last := first
 	if n := len(d.Decoded); n > 0 {
 		last = d.Decoded[n-1]
 	}
 	switch {
-	case err != nil && (p.Truncated || d.short(first, frame)):
+	case err != nil && (d.fb.truncated || len(d.rest) < headerLen(d.next, d.rest)):
 		return fmt.Errorf("rawsock: decode after %v: %w: %v", last, ErrTruncated, err)
 	case err != nil:
 		return fmt.Errorf("rawsock: decode after %v: %w: %v", last, ErrMalformed, err)
-	case p.Truncated:
+	case d.fb.truncated:
 		return fmt.Errorf("rawsock: decode %v: %w", last, ErrTruncated)
 	}
-	if l := d.layer(last); l != nil && len(l.LayerPayload()) == 0 && !d.Fragment {
-		if next := l.NextLayerType(); next != gopacket.LayerTypePayload && next != gopacket.LayerTypeZero && d.layer(next) != nil {
+	if len(d.Decoded) > 0 && last != gopacket.LayerTypePayload && len(d.rest) == 0 && !d.Fragment {
+		if next := d.next; next != gopacket.LayerTypePayload && next != gopacket.LayerTypeZero && decodes(next) {
 			return fmt.Errorf("rawsock: decode: %v announces %v but the frame ends: %w", last, next, ErrTruncated)
 		}
 	}
-	if d.Has(layers.LayerTypeTCP) {
+	if d.tcp.check {
 		return checkTCPOptions(d.TCP.Contents)
 	}
 	return nil
 }
 
-// short reports whether the layer that failed had fewer bytes than its header needs.
-func (d *Decoder) short(first gopacket.LayerType, frame []byte) bool {
-	next, rest := first, frame
-	if n := len(d.Decoded); n > 0 {
-		l := d.layer(d.Decoded[n-1])
-		next, rest = l.NextLayerType(), l.LayerPayload()
+// decodeLayers decodes the headers of data, the first of type t, until one
+// announces a type without a decoder here (DNS, ICMPv6 bodies, …: the summary reads
+// those from the bytes), no bytes remain, or a header fails. It works as gopacket's
+// DecodingLayerParser with IgnoreUnsupported, and turns a panic into an error as the
+// parser does.
+func (d *Decoder) decodeLayers(t gopacket.LayerType, data []byte) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	d.tcp.check = false
+	for {
+		var next gopacket.LayerType
+		var rest []byte
+		switch t {
+		case layers.LayerTypeEthernet:
+			err = d.Ethernet.DecodeFromBytes(data, &d.fb)
+			next, rest = d.Ethernet.NextLayerType(), d.Ethernet.LayerPayload()
+		case layers.LayerTypeIPv4:
+			err = d.IPv4.DecodeFromBytes(data, &d.fb)
+			next, rest = d.IPv4.NextLayerType(), d.IPv4.LayerPayload()
+			if err == nil {
+				d.Fragment = d.Fragment || d.IPv4.Flags&layers.IPv4MoreFragments != 0 || d.IPv4.FragOffset != 0
+			}
+		case layers.LayerTypeTCP:
+			err = d.decodeTCP(data)
+			next, rest = d.TCP.NextLayerType(), d.TCP.LayerPayload()
+		case gopacket.LayerTypePayload:
+			err = d.Payload.DecodeFromBytes(data, &d.fb)
+			next, rest = d.Payload.NextLayerType(), d.Payload.LayerPayload()
+		case layers.LayerTypeIPv6:
+			err = d.IPv6.DecodeFromBytes(data, &d.fb)
+			next, rest = d.IPv6.NextLayerType(), d.IPv6.LayerPayload()
+		case layers.LayerTypeUDP:
+			err = d.UDP.DecodeFromBytes(data, &d.fb)
+			next, rest = d.UDP.NextLayerType(), d.UDP.LayerPayload()
+		case layers.LayerTypeICMPv4:
+			err = d.ICMPv4.DecodeFromBytes(data, &d.fb)
+			next, rest = d.ICMPv4.NextLayerType(), d.ICMPv4.LayerPayload()
+		case layers.LayerTypeICMPv6:
+			err = d.ICMPv6.DecodeFromBytes(data, &d.fb)
+			next, rest = d.ICMPv6.NextLayerType(), d.ICMPv6.LayerPayload()
+		case layers.LayerTypeIPv6Fragment:
+			err = d.IPv6Frag.DecodeFromBytes(data, &d.fb)
+			next, rest = d.IPv6Frag.NextLayerType(), d.IPv6Frag.LayerPayload()
+			if err == nil {
+				d.Fragment = d.Fragment || d.IPv6Frag.MoreFragments || d.IPv6Frag.FragmentOffset != 0
+			}
+		case layers.LayerTypeARP:
+			err = d.ARP.DecodeFromBytes(data, &d.fb)
+			next, rest = d.ARP.NextLayerType(), d.ARP.LayerPayload()
+		case layers.LayerTypeLinuxSLL:
+			err = d.SLL.DecodeFromBytes(data, &d.fb)
+			next, rest = d.SLL.NextLayerType(), d.SLL.LayerPayload()
+		default:
+			return nil // no decoder for t: decoding ends quietly
+		}
+		if err != nil {
+			return err
+		}
+		d.Decoded = append(d.Decoded, t)
+		d.next, d.rest = next, rest
+		if len(rest) == 0 {
+			return nil
+		}
+		t, data = next, rest
 	}
-	return len(rest) < headerLen(next, rest)
+}
+
+// decodes reports whether the decoder has a layer for t.
+func decodes(t gopacket.LayerType) bool {
+	switch t {
+	case layers.LayerTypeEthernet, layers.LayerTypeLinuxSLL, layers.LayerTypeARP, layers.LayerTypeIPv4,
+		layers.LayerTypeIPv6, layers.LayerTypeIPv6Fragment, layers.LayerTypeTCP, layers.LayerTypeUDP,
+		layers.LayerTypeICMPv4, layers.LayerTypeICMPv6:
+		return true
+	}
+	return false
 }
 
 // headerLen is the length of the header of type t at the start of b, as far as b
@@ -166,33 +223,6 @@ func headerLen(t gopacket.LayerType, b []byte) int {
 		return 4
 	}
 	return 0
-}
-
-// layer returns the decoding layer for t, or nil if the decoder has none.
-func (d *Decoder) layer(t gopacket.LayerType) gopacket.DecodingLayer {
-	switch t {
-	case layers.LayerTypeEthernet:
-		return &d.Ethernet
-	case layers.LayerTypeLinuxSLL:
-		return &d.SLL
-	case layers.LayerTypeARP:
-		return &d.ARP
-	case layers.LayerTypeIPv4:
-		return &d.IPv4
-	case layers.LayerTypeIPv6:
-		return &d.IPv6
-	case layers.LayerTypeIPv6Fragment:
-		return &d.IPv6Frag
-	case layers.LayerTypeTCP:
-		return &d.TCP
-	case layers.LayerTypeUDP:
-		return &d.UDP
-	case layers.LayerTypeICMPv4:
-		return &d.ICMPv4
-	case layers.LayerTypeICMPv6:
-		return &d.ICMPv6
-	}
-	return nil
 }
 
 // checkTCPOptions walks the option list of a TCP header (RFC 9293 §3.1): every
