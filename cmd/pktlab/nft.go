@@ -208,10 +208,7 @@ func nftCounters(ctx context.Context, conn *filter.Conn, o *nftOpts, out io.Writ
 		return err
 	}
 	if o.asJSON {
-		if rows == nil {
-			rows = []filter.CounterRow{}
-		}
-		return writeJSON(out, rows)
+		return writeCounterRowsJSON(out, rows)
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TABLE\tCHAIN\tHANDLE\tPACKETS\tBYTES\tRULE")
