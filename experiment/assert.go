@@ -44,6 +44,10 @@ func (r *run) evaluate(ctx context.Context, e *Expect) Outcome {
 		o.Want, o.Pass, o.Seen = r.checkUSState(e.US)
 	case ExpCT:
 		o.Want, o.Pass, o.Seen = r.checkConntrack(ctx, e.CT)
+	case ExpPacket:
+		o.Want, o.Pass, o.Seen = r.checkPacket(e.Packet)
+	case ExpLink:
+		o.Want, o.Pass, o.Seen = r.checkLink(e.Link)
 	}
 	if e.Desc != "" {
 		o.Want = e.Desc + ": " + o.Want

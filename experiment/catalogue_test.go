@@ -195,3 +195,45 @@ func TestWrongAckSaysWhatWasSeen(t *testing.T) {
 		}
 	}
 }
+
+// TestWrongPacketSaysWhatWasSeen covers the file's own packet sockets (packet) and
+// interface state (link).
+func TestWrongPacketSaysWhatWasSeen(t *testing.T) {
+	privtest.Require(t)
+	f, err := experiment.Load("testdata/wrong-packet.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := experiment.Run(context.Background(), f, experiment.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		pass       bool
+		want, seen []string
+	}{
+		{false, []string{"icmp type 8, 48 bytes long received by packet socket cooked"}, []string{"0 matching of 1 frame(s) received", "others:", "34 bytes, host: IP 198.18.1.2 > 198.18.1.1: ICMP echo request"}},
+		{false, []string{"EtherType arp"}, []string{"0 matching of 1 frame(s) received"}},
+		{false, []string{"server:eth0 with promiscuity 1"}, []string{"promiscuity 0"}},
+		{true, []string{"exactly 1 × frame(s) EtherType ipv4, icmp type 8, 34 bytes long"}, []string{"1 matching of 1 frame(s) received"}},
+	}
+	if len(res.Outcomes) != len(want) {
+		t.Fatalf("%d outcomes, want %d:\n%s", len(res.Outcomes), len(want), report(res))
+	}
+	for i, w := range want {
+		o := res.Outcomes[i]
+		if o.Pass != w.pass {
+			t.Errorf("outcome %d (%s): pass = %v, want %v\n%s", i, o.Expect.Pos, o.Pass, w.pass, o.Seen)
+		}
+		for _, s := range w.want {
+			if !strings.Contains(o.Want, s) {
+				t.Errorf("outcome %d: want text %q lacks %q", i, o.Want, s)
+			}
+		}
+		for _, s := range w.seen {
+			if !strings.Contains(o.Seen, s) {
+				t.Errorf("outcome %d: seen text %q lacks %q", i, o.Seen, s)
+			}
+		}
+	}
+}

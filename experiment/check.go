@@ -1,11 +1,18 @@
 package experiment
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/pktlab/pktlab/testlab"
 	"gopkg.in/yaml.v3"
 )
+
+// ifaceRef is a node's interface named by a packet_open step or a link expectation.
+type ifaceRef struct {
+	s *Step // Node and Iface
+	n *yaml.Node
+}
 
 type sockRef struct {
 	node, sock string
@@ -47,6 +54,22 @@ func (p *parser) check(f *File) {
 			p.errorf(r.n, "node %s is not traced: add it under trace: (e.g. trace: {%s: \"\"})", r.name, r.name)
 		}
 	}
+	for _, r := range p.ifaceRefs {
+		n := t.Node(r.s.Node)
+		if n == nil || r.s.Iface == "" {
+			continue // reported with the node
+		}
+		if n.Interface(r.s.Iface) == nil && !(n.Kind == testlab.KindBridge && r.s.Iface == testlab.BridgeName) {
+			p.errorf(r.n, "node %s has no interface %q", r.s.Node, r.s.Iface)
+		}
+	}
+	packets := map[string]*Step{}
+	p.packetSockets(f.Steps, packets)
+	for _, r := range p.packetRefs {
+		if packets[r.name] == nil {
+			p.errorf(r.n, "no packet_open step opens a packet socket named %q", r.name)
+		}
+	}
 	open := map[string]bool{}
 	p.checkSockets(f.Steps, open)
 	if len(f.Capture) == 0 {
@@ -60,7 +83,7 @@ func (p *parser) checkSockets(steps []*Step, open map[string]bool) {
 	for _, s := range steps {
 		key := s.Node + "/" + s.Sock
 		switch s.Action {
-		case ActSocket, ActListen, ActUSListen, ActUSDial:
+		case ActSocket, ActListen, ActUSListen, ActUSDial, ActPktOpen:
 			open[key] = true
 		case ActConnect:
 			open[key] = true
@@ -70,7 +93,7 @@ func (p *parser) checkSockets(steps []*Step, open map[string]bool) {
 			}
 			open[s.Node+"/"+s.As] = true
 		case ActSend, ActRecv, ActShutdown, ActClose, ActSetsockopt, ActSockError, ActEpoll,
-			ActUSSend, ActUSRecv, ActUSShutdown, ActUSClose, ActUSAbort, ActUSForget:
+			ActUSSend, ActUSRecv, ActUSShutdown, ActUSClose, ActUSAbort, ActUSForget, ActPktClose:
 			if !open[key] {
 				p.errs = append(p.errs, &Error{Pos: s.Pos, Msg: string(s.Action) + " on socket " + s.Sock + ": no earlier step on node " + s.Node + " opens it"})
 			}
@@ -78,6 +101,22 @@ func (p *parser) checkSockets(steps []*Step, open map[string]bool) {
 			for _, b := range s.Branches {
 				p.checkSockets(b, open)
 			}
+		}
+	}
+}
+
+// packetSockets collects the packet_open steps by name; a name is opened once.
+func (p *parser) packetSockets(steps []*Step, seen map[string]*Step) {
+	for _, s := range steps {
+		if s.Action == ActPktOpen && s.Sock != "" {
+			if prev := seen[s.Sock]; prev != nil {
+				p.errs = append(p.errs, &Error{Pos: s.Pos, Msg: "packet socket " + s.Sock + " is already opened at line " + fmt.Sprint(prev.Pos.Line) + ": give each packet socket its own name"})
+			} else {
+				seen[s.Sock] = s
+			}
+		}
+		for _, b := range s.Branches {
+			p.packetSockets(b, seen)
 		}
 	}
 }

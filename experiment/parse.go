@@ -130,11 +130,13 @@ type parser struct {
 	ids  map[string]*Step
 
 	// references checked once the whole file is read
-	endpoints []epRef
-	stepRefs  []stepRef
-	nodeRefs  []stepRef
-	sockRefs  []sockRef
-	traceRefs []stepRef // nodes whose trace events an expectation reads
+	endpoints  []epRef
+	stepRefs   []stepRef
+	nodeRefs   []stepRef
+	sockRefs   []sockRef
+	traceRefs  []stepRef // nodes whose trace events an expectation reads
+	ifaceRefs  []ifaceRef
+	packetRefs []stepRef // packet sockets an expectation reads
 }
 
 type epRef struct {

@@ -23,7 +23,7 @@ func (p *parser) expects(n *yaml.Node) []*Expect {
 	return out
 }
 
-var expectKinds = []string{"frame", "call", "socket", "trace", "us_state", "conntrack"}
+var expectKinds = []string{"frame", "call", "socket", "trace", "us_state", "conntrack", "packet", "link"}
 
 // expect parses one expectation: a mapping with one kind key (and an optional desc).
 func (p *parser) expect(n *yaml.Node) *Expect {
@@ -55,6 +55,10 @@ func (p *parser) expect(n *yaml.Node) *Expect {
 			e.US = p.usStateMatch(v)
 		case ExpCT:
 			e.CT = p.ctMatch(v)
+		case ExpPacket:
+			e.Packet = p.packetMatch(v)
+		case ExpLink:
+			e.Link = p.linkMatch(v)
 		}
 	})
 	if e.Kind == "" {
@@ -390,6 +394,97 @@ func (p *parser) ctMatch(n *yaml.Node) *CTMatch {
 	})
 	if m.Node == "" {
 		p.errorf(n, "conntrack needs node: whose conntrack table to read")
+	}
+	return m
+}
+
+var packetTypes = []string{"host", "broadcast", "multicast", "otherhost", "outgoing"}
+
+func (p *parser) packetMatch(n *yaml.Node) *PacketMatch {
+	m := &PacketMatch{Len: -1, ICMPType: -1, Count: -1}
+	p.mapping(n, "packet", []string{"socket", "ethertype", "proto", "src", "dst", "type", "len", "icmp_type",
+		"count", "min_count", "none", "after", "before"}, func(k, v *yaml.Node) {
+		switch k.Value {
+		case "socket":
+			if s, ok := p.scalar(v, "socket"); ok {
+				m.Socket = s
+				p.packetRefs = append(p.packetRefs, stepRef{s, v})
+			}
+		case "ethertype":
+			if s, ok := p.scalar(v, "ethertype"); ok {
+				if _, known := etherTypes[s]; !known {
+					p.errorf(v, "ethertype %q must be arp, ipv4 or ipv6", s)
+				}
+				m.EtherType = s
+			}
+		case "proto":
+			if s, ok := p.scalar(v, "proto"); ok {
+				if !contains(protos, s) {
+					p.errorf(v, "proto %q must be one of %s", s, strings.Join(protos, ", "))
+				}
+				m.Proto = s
+			}
+		case "src":
+			m.Src = p.addr(v, "src")
+		case "dst":
+			m.Dst = p.addr(v, "dst")
+		case "type":
+			if s, ok := p.scalar(v, "type"); ok {
+				if !contains(packetTypes, s) {
+					p.errorf(v, "type %q must be one of %s (sll_pkttype)", s, strings.Join(packetTypes, ", "))
+				}
+				m.Type = s
+			}
+		case "len":
+			m.Len = p.integer(v, "len", 0, 65535)
+		case "icmp_type":
+			m.ICMPType = p.integer(v, "icmp_type", 0, 255)
+		case "count":
+			m.Count = p.integer(v, "count", 0, 1<<20)
+		case "min_count":
+			m.MinCount = p.integer(v, "min_count", 1, 1<<20)
+		case "none":
+			m.None = p.boolean(v, "none")
+		case "after", "before":
+			if s, ok := p.scalar(v, k.Value); ok {
+				p.stepRefs = append(p.stepRefs, stepRef{s, v})
+				if k.Value == "after" {
+					m.After = s
+				} else {
+					m.Before = s
+				}
+			}
+		}
+	})
+	if m.Socket == "" {
+		p.errorf(n, "packet needs socket: the name a packet_open step gave it")
+	}
+	if m.None && (m.Count >= 0 || m.MinCount > 0) {
+		p.errorf(n, "packet: none: true cannot be combined with count or min_count")
+	}
+	return m
+}
+
+func (p *parser) linkMatch(n *yaml.Node) *LinkMatch {
+	m := &LinkMatch{Promiscuity: -1}
+	p.mapping(n, "link", []string{"on", "promiscuity"}, func(k, v *yaml.Node) {
+		switch k.Value {
+		case "on":
+			if s, ok := p.scalar(v, "on"); ok {
+				ep, ok := parseEndpoint(s)
+				if !ok {
+					p.errorf(v, "on %q must be node:interface", s)
+					return
+				}
+				m.Node, m.Iface = ep.Node, ep.Interface
+				p.ifaceRefs = append(p.ifaceRefs, ifaceRef{&Step{Node: ep.Node, Iface: ep.Interface}, v})
+			}
+		case "promiscuity":
+			m.Promiscuity = p.integer(v, "promiscuity", 0, 1<<20)
+		}
+	})
+	if m.Node == "" || m.Promiscuity < 0 {
+		p.errorf(n, "link needs on (node:interface) and promiscuity (the count netlink reports)")
 	}
 	return m
 }

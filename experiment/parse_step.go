@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/pktlab/pktlab/agent"
+	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/rawsock/capfilter"
 	"github.com/pktlab/pktlab/tcpstate"
 	"gopkg.in/yaml.v3"
 )
@@ -40,6 +42,8 @@ var actionArgs = map[Action][]string{
 	ActUSAbort:    {},
 	ActUSForget:   {},
 	ActUSInput:    {},
+	ActPktOpen:    {"iface", "cooked", "protocol", "promisc", "filter"},
+	ActPktClose:   {},
 }
 
 var commonKeys = []string{"node", "id", "timeout", "expect"}
@@ -88,6 +92,9 @@ func (p *parser) step(n *yaml.Node) *Step {
 		return nil
 	}
 	s.Action = Action(actKey.Value)
+	if s.Action == ActPktOpen {
+		s.Packet = &PacketConfig{Protocol: rawsock.ProtoAll}
+	}
 	allowed := append(append([]string{actKey.Value}, commonKeys...), actionArgs[s.Action]...)
 	p.mapping(n, string(s.Action)+" step", allowed, func(k, v *yaml.Node) { p.stepKey(s, k, v) })
 	p.action(s, actKey, actVal)
@@ -103,6 +110,9 @@ func (p *parser) step(n *yaml.Node) *Step {
 	}
 	if (s.Action == ActSend || s.Action == ActUSSend) && s.Data == nil {
 		p.errorf(actKey, "send needs data: (text) or size: (bytes)")
+	}
+	if s.Action == ActPktOpen {
+		p.packetStep(s, actKey)
 	}
 	if s.Action == ActShutdown && s.How == "" {
 		p.errorf(actKey, "shutdown needs how: rd, wr or rdwr")
@@ -204,6 +214,24 @@ func (p *parser) stepKey(s *Step, k, v *yaml.Node) {
 		p.branches(s, v)
 	case "tcp":
 		s.TCP = p.tcpConfig(v)
+	case "iface":
+		s.Iface, _ = p.scalar(v, "iface")
+		p.ifaceRefs = append(p.ifaceRefs, ifaceRef{s, v})
+	case "cooked":
+		s.Packet.Cooked = p.boolean(v, "cooked")
+	case "promisc":
+		s.Packet.Promisc = p.boolean(v, "promisc")
+	case "protocol":
+		if str, ok := p.scalar(v, "protocol"); ok {
+			pr, err := rawsock.ParseProtocol(str)
+			if err != nil {
+				p.errorf(v, "protocol %q: give all, ip, arp, ip6 or an EtherType such as 0x88cc", str)
+			}
+			s.Packet.Protocol = pr
+		}
+	case "filter":
+		s.filterExpr, _ = p.scalar(v, "filter")
+		s.filterNode = v
 	case "flags":
 		for _, f := range p.stringList(v, "flags") {
 			b, ok := agent.ParseFlag(f.Value)
@@ -273,6 +301,28 @@ func (p *parser) branches(s *Step, v *yaml.Node) {
 	if len(s.Branches) == 0 {
 		p.errorf(v, "parallel group has no steps")
 	}
+}
+
+// packetStep finishes a packet_open step: its interface, and its filter compiled for
+// what the socket receives (from the Ethernet header, or from the network header
+// when cooked).
+func (p *parser) packetStep(s *Step, actKey *yaml.Node) {
+	if s.Iface == "" {
+		p.errorf(actKey, "packet_open needs iface: the node's interface to open the packet socket on")
+	}
+	if s.filterNode == nil {
+		return
+	}
+	lt := capfilter.LinkTypeEthernet
+	if s.Packet.Cooked {
+		lt = capfilter.LinkTypeRaw
+	}
+	f, err := capfilter.New(s.filterExpr, lt)
+	if err != nil {
+		p.filterError(s.filterNode, s.filterExpr, err)
+		return
+	}
+	s.Packet.Filter = f
 }
 
 func hasKey(n *yaml.Node, key string) bool {

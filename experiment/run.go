@@ -73,6 +73,7 @@ type run struct {
 	mu      sync.Mutex // guards agents, results, started
 	agents  map[string]*agent.Agent
 	us      map[string]*usNode
+	psocks  map[string]*psock     // the file's packet sockets, by name
 	results map[string]agent.Call // step id -> its (last or failing) call
 	started map[string]time.Time  // step id -> when it began
 	out     []Outcome
@@ -102,7 +103,7 @@ func Run(ctx context.Context, f *File, opts Options) (*Result, error) {
 	} else {
 		defer lab.Close()
 	}
-	r := &run{f: f, opts: opts, lab: lab, agents: map[string]*agent.Agent{}, us: map[string]*usNode{},
+	r := &run{f: f, opts: opts, lab: lab, agents: map[string]*agent.Agent{}, us: map[string]*usNode{}, psocks: map[string]*psock{},
 		results: map[string]agent.Call{}, started: map[string]time.Time{}}
 	defer r.closeAgents()
 	begin := time.Now()
@@ -119,12 +120,16 @@ func Run(ctx context.Context, f *File, opts Options) (*Result, error) {
 	// capture readers catch up with what the kernel queued.
 	time.Sleep(150 * time.Millisecond)
 	r.caps.sync(5 * time.Second)
+	for _, ps := range r.psocks {
+		ps.sync(2 * time.Second)
+	}
 	if err == nil {
 		for _, e := range f.Expect {
 			r.check(ctx, e, "end of run")
 		}
 	}
 	r.closeUserspace()
+	r.closePacketSockets()
 	r.ct.stop()
 	r.poll.stop()
 	r.traces.stop()

@@ -111,9 +111,14 @@ func (r *run) step(ctx context.Context, s *Step) error {
 	defer stop()
 	var c agent.Call
 	var err error
-	if strings.HasPrefix(string(s.Action), "us_") {
+	switch {
+	case s.Action == ActPktOpen:
+		c, err = r.packetOpen(s)
+	case s.Action == ActPktClose:
+		c, err = r.packetClose(s)
+	case strings.HasPrefix(string(s.Action), "us_"):
 		c, err = r.usStep(ctx, s)
-	} else {
+	default:
 		c, err = r.sockStep(ctx, s)
 	}
 	if err != nil {
@@ -152,6 +157,8 @@ func describe(s *Step) string {
 		b.WriteString(" " + s.Duration.String())
 	case ActUSInput:
 		b.WriteString(" " + s.Input)
+	case ActPktOpen:
+		b.WriteString(" on " + s.Iface + ": " + s.Packet.String())
 	case ActExec:
 		b.WriteString(" " + strings.Join(s.Argv, " "))
 	case ActSysctl:

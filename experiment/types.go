@@ -8,6 +8,7 @@ import (
 	"github.com/pktlab/pktlab/rawsock/capfilter"
 	"github.com/pktlab/pktlab/tcpstate"
 	"github.com/pktlab/pktlab/testlab"
+	"gopkg.in/yaml.v3"
 )
 
 // Pos is a position in an experiment file.
@@ -63,24 +64,26 @@ type Action string
 
 // Step actions.
 const (
-	ActSocket     Action = "socket"     // open a socket (udp, v6, bind, opts)
-	ActListen     Action = "listen"     // open, options, bind addr, listen backlog
-	ActConnect    Action = "connect"    // open unless open, options, bind, connect addr
-	ActAccept     Action = "accept"     // accept on a listener, naming the new socket "as"
-	ActSend       Action = "send"       // send data or size bytes (to: for unconnected UDP)
-	ActRecv       Action = "recv"       // receive up to size bytes
-	ActShutdown   Action = "shutdown"   // shutdown how: rd|wr|rdwr
-	ActClose      Action = "close"      // close
-	ActSetsockopt Action = "setsockopt" // set opts
-	ActSockError  Action = "sockerror"  // getsockopt SO_ERROR
-	ActEpoll      Action = "epoll"      // epoll_wait in mode edge|level for events
-	ActSysctl     Action = "sysctl"     // set sysctls on the node
-	ActNFT        Action = "nft"        // apply an nftables ruleset on the node
-	ActSleep      Action = "sleep"      // wait a duration
-	ActExec       Action = "exec"       // run a program in the node
-	ActWait       Action = "wait"       // wait until an expectation holds, or timeout
-	ActParallel   Action = "parallel"   // run branches at the same time
-	ActCraft      Action = "craft"      // send a crafted IPv4 packet through a raw socket
+	ActSocket     Action = "socket"       // open a socket (udp, v6, bind, opts)
+	ActListen     Action = "listen"       // open, options, bind addr, listen backlog
+	ActConnect    Action = "connect"      // open unless open, options, bind, connect addr
+	ActAccept     Action = "accept"       // accept on a listener, naming the new socket "as"
+	ActSend       Action = "send"         // send data or size bytes (to: for unconnected UDP)
+	ActRecv       Action = "recv"         // receive up to size bytes
+	ActShutdown   Action = "shutdown"     // shutdown how: rd|wr|rdwr
+	ActClose      Action = "close"        // close
+	ActSetsockopt Action = "setsockopt"   // set opts
+	ActSockError  Action = "sockerror"    // getsockopt SO_ERROR
+	ActEpoll      Action = "epoll"        // epoll_wait in mode edge|level for events
+	ActSysctl     Action = "sysctl"       // set sysctls on the node
+	ActNFT        Action = "nft"          // apply an nftables ruleset on the node
+	ActSleep      Action = "sleep"        // wait a duration
+	ActExec       Action = "exec"         // run a program in the node
+	ActWait       Action = "wait"         // wait until an expectation holds, or timeout
+	ActParallel   Action = "parallel"     // run branches at the same time
+	ActCraft      Action = "craft"        // send a crafted IPv4 packet through a raw socket
+	ActPktOpen    Action = "packet_open"  // open a packet socket of the file's own on iface
+	ActPktClose   Action = "packet_close" // close it (and drop its promiscuous membership)
 
 	// pktlab's userspace TCP (tcpstate/host, shared mode: the node's own address)
 	ActUSListen   Action = "us_listen"   // listen on addr's port
@@ -131,7 +134,12 @@ type Step struct {
 	Craft    *Craft           // craft
 	TCP      *tcpstate.Config // us_dial, us_listen: the userspace connection's options
 	Input    string           // us_input: hold or release
-	Expect   []*Expect        // checked right after the step
+	Iface    string           // packet_open: the node's interface
+	Packet   *PacketConfig    // packet_open
+
+	filterExpr string     // packet_open: compiled once cooked is known
+	filterNode *yaml.Node // where it was written, for errors
+	Expect     []*Expect  // checked right after the step
 }
 
 // Label names the step for humans: its id, or action and socket.
@@ -165,6 +173,8 @@ const (
 	ExpTrace   ExpectKind = "trace"     // packets' paths through nftables (trace events)
 	ExpUSState ExpectKind = "us_state"  // a userspace TCP connection's state path
 	ExpCT      ExpectKind = "conntrack" // entries of a node's conntrack table
+	ExpPacket  ExpectKind = "packet"    // frames a packet socket of the file received
+	ExpLink    ExpectKind = "link"      // an interface's state (promiscuity)
 )
 
 // Expect is one assertion.
@@ -178,6 +188,8 @@ type Expect struct {
 	Trace  *TraceMatch
 	US     *USStateMatch
 	CT     *CTMatch
+	Packet *PacketMatch
+	Link   *LinkMatch
 }
 
 // CTMatch counts a node's conntrack entries whose text (as conntrack -L prints it:

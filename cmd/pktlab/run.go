@@ -34,10 +34,11 @@ func newRunCmd() *cobra.Command {
 		Short: "Run experiment files: build the lab, run the steps, show the timeline, check expectations",
 		Long: `run executes experiment files (see examples/README.md): each builds its lab, applies
 nftables rulesets and sysctls, captures every link, runs its steps (socket calls through
-the kernel socket agent, pktlab's userspace TCP, crafted packets, sysctl and nft changes,
-sleeps, waits), prints one timeline of frames, socket calls, TCP state changes,
-nftables trace verdicts and conntrack events, then checks each expectation and says
-what was seen instead when one fails. A directory runs every *.yaml file in it.
+the kernel socket agent, pktlab's userspace TCP, crafted packets, packet sockets of the
+file's own, sysctl and nft changes, sleeps, waits), prints one timeline of frames,
+socket calls, TCP state changes, nftables trace verdicts, conntrack events and what the
+file's packet sockets received, then checks each expectation and says what was seen
+instead when one fails. A directory runs every *.yaml file in it.
 
 Exit status: 0 when every expectation of every file holds, 1 otherwise, 2 when a file
 is invalid (then nothing is created).`,

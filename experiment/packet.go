@@ -1,0 +1,369 @@
+package experiment
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/pktlab/pktlab/agent"
+	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/rawsock/capfilter"
+	"github.com/pktlab/pktlab/timeline"
+)
+
+// PacketConfig is a packet socket a step opens (packet_open): rawsock's Config as an
+// experiment file gives it. These sockets are the file's own, besides the captures
+// pktlab run always has (raw, ETH_P_ALL, every link end), so that a file can show how
+// the socket's type, protocol and membership change what it receives (EXPERIMENTS
+// A1–A4).
+type PacketConfig struct {
+	Cooked   bool              // SOCK_DGRAM: frames without the link-layer header
+	Protocol rawsock.Protocol  // EtherType selected; ProtoAll by default
+	Promisc  bool              // PACKET_ADD_MEMBERSHIP with PACKET_MR_PROMISC
+	Filter   *capfilter.Filter // classic BPF attached before bind
+}
+
+func (c *PacketConfig) String() string {
+	typ := "SOCK_RAW"
+	if c.Cooked {
+		typ = "SOCK_DGRAM"
+	}
+	s := fmt.Sprintf("socket(AF_PACKET, %s, htons(%s)=%d)", typ, protoName(c.Protocol), c.Protocol.Network())
+	if c.Promisc {
+		s += ", PACKET_MR_PROMISC"
+	}
+	if c.Filter != nil {
+		s += fmt.Sprintf(", filter %q", c.Filter.String())
+	}
+	return s
+}
+
+// protoName spells a protocol as linux/if_ether.h does.
+func protoName(p rawsock.Protocol) string {
+	switch p {
+	case rawsock.ProtoAll:
+		return "ETH_P_ALL"
+	case rawsock.ProtoIPv4:
+		return "ETH_P_IP"
+	case rawsock.ProtoARP:
+		return "ETH_P_ARP"
+	case rawsock.ProtoIPv6:
+		return "ETH_P_IPV6"
+	}
+	return fmt.Sprintf("0x%04x", uint16(p))
+}
+
+// PacketMatch counts the frames a packet socket of the file received. Unset fields
+// match anything.
+type PacketMatch struct {
+	Socket    string
+	EtherType string // arp, ipv4, ipv6 (from sll_protocol)
+	Proto     string // tcp, udp, icmp, icmp6, arp
+	Src, Dst  netip.Addr
+	Type      string // host, broadcast, multicast, otherhost, outgoing (sll_pkttype)
+	Len       int    // bytes as the socket received them; -1 unset
+	ICMPType  int    // -1 unset
+	Count     int    // exact; -1 means at least one (or MinCount)
+	MinCount  int
+	None      bool
+	After     string // step id: only frames from that step's start on
+	Before    string // step id: only frames before that step's start
+}
+
+// LinkMatch checks an interface's state as netlink reports it.
+type LinkMatch struct {
+	Node, Iface string
+	Promiscuity int // IFLA_PROMISCUITY: how many reasons the interface is promiscuous
+}
+
+// pframe is one frame a file's packet socket received.
+type pframe struct {
+	at     time.Time
+	typ    rawsock.PacketType
+	proto  rawsock.Protocol
+	length int
+	pkt    timeline.Packet
+	text   string
+}
+
+// psock is an open packet socket of the file, with its reader.
+type psock struct {
+	name, node, iface string
+	cfg               *PacketConfig
+	conn              *rawsock.Conn
+	cancel            context.CancelFunc
+	done              chan struct{}
+	read              atomic.Uint64
+
+	mu     sync.Mutex // guards frames
+	frames []pframe
+}
+
+var etherTypes = map[string]rawsock.Protocol{"arp": rawsock.ProtoARP, "ipv4": rawsock.ProtoIPv4, "ipv6": rawsock.ProtoIPv6}
+
+// packetOpen opens a packet socket and starts reading it onto the timeline.
+func (r *run) packetOpen(s *Step) (agent.Call, error) {
+	c := agent.Call{Start: time.Now(), Node: s.Node, Sock: s.Sock, Op: agent.Op(s.Action), Args: s.Iface + ": " + s.Packet.String()}
+	cfg := &rawsock.Config{Cooked: s.Packet.Cooked, Protocol: s.Packet.Protocol, Promisc: s.Packet.Promisc}
+	if s.Packet.Filter != nil {
+		cfg.Filter = s.Packet.Filter.Instructions()
+	}
+	conn, err := rawsock.Open(r.lab.Node(s.Node), s.Iface, cfg)
+	if err != nil {
+		return c, err
+	}
+	// getsockname(2): the protocol the kernel holds, in network byte order read as a
+	// host integer (768 for ETH_P_ALL on a little-endian machine; EXPERIMENTS A4).
+	if bp, err := conn.BoundProtocol(); err == nil {
+		c.Info = fmt.Sprintf("bound sll_protocol %d", bp)
+	}
+	c.Dur = time.Since(c.Start)
+	ctx, cancel := context.WithCancel(context.Background())
+	ps := &psock{name: s.Sock, node: s.Node, iface: s.Iface, cfg: s.Packet, conn: conn, cancel: cancel, done: make(chan struct{})}
+	r.mu.Lock()
+	r.psocks[s.Sock] = ps
+	r.mu.Unlock()
+	go ps.readLoop(ctx, r.tl)
+	r.tl.AddCall(c)
+	return c, nil
+}
+
+func (ps *psock) readLoop(ctx context.Context, tl *timeline.Timeline) {
+	defer close(ps.done)
+	buf := make([]byte, 65536)
+	sum := rawsock.NewSummarizer()
+	for {
+		f, err := ps.conn.ReadFrame(ctx, buf)
+		if err != nil {
+			return
+		}
+		pf := pframe{at: f.Time, typ: f.Type, proto: f.Protocol, length: len(f.Data)}
+		var text []byte
+		if ps.cfg.Cooked {
+			// A cooked frame starts at the network header: decode and summarize it
+			// behind a header rebuilt from sockaddr_ll (source address, EtherType),
+			// as tcpdump does for Linux cooked captures; its length stays its own.
+			eth := make([]byte, 14, 14+len(f.Data))
+			copy(eth[6:12], f.Addr[:6])
+			binary.BigEndian.PutUint16(eth[12:], uint16(f.Protocol))
+			pf.pkt = timeline.Decode(append(eth, f.Data...))
+			sll := make([]byte, 16, 16+len(f.Data))
+			binary.BigEndian.PutUint16(sll[14:], uint16(f.Protocol))
+			text = sum.Append(nil, layers.LinkTypeLinuxSLL, append(sll, f.Data...))
+		} else {
+			pf.pkt = timeline.Decode(f.Data)
+			text = sum.Append(nil, layers.LinkTypeEthernet, f.Data)
+		}
+		pf.pkt.Len = len(f.Data)
+		pf.text = string(text)
+		ps.mu.Lock()
+		ps.frames = append(ps.frames, pf)
+		ps.mu.Unlock()
+		ps.read.Add(1)
+		tl.Add(f.Time, timeline.KindNote, ps.node, fmt.Sprintf("[packet socket %s on %s] %d bytes, %s: %s", ps.name, ps.iface, pf.length, f.Type, pf.text))
+	}
+}
+
+// sync waits until the reader has taken every frame the kernel queued so far.
+func (ps *psock) sync(timeout time.Duration) {
+	st, err := ps.conn.Stats()
+	if err != nil {
+		return
+	}
+	want := st.Received - st.Dropped
+	for end := time.Now().Add(timeout); ps.read.Load() < want && time.Now().Before(end); {
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// close reads what is queued, then closes the socket (dropping any membership).
+func (ps *psock) close() error {
+	select {
+	case <-ps.done:
+		return nil // closed already
+	default:
+	}
+	ps.sync(time.Second)
+	ps.cancel()
+	<-ps.done
+	return ps.conn.Close()
+}
+
+func (r *run) packetClose(s *Step) (agent.Call, error) {
+	c := agent.Call{Start: time.Now(), Node: s.Node, Sock: s.Sock, Op: agent.Op(s.Action)}
+	r.mu.Lock()
+	ps := r.psocks[s.Sock]
+	r.mu.Unlock()
+	if ps == nil {
+		return c, fmt.Errorf("no packet socket %q", s.Sock)
+	}
+	if err := ps.close(); err != nil {
+		return c, err
+	}
+	c.Dur = time.Since(c.Start)
+	r.tl.AddCall(c)
+	return c, nil
+}
+
+func (r *run) closePacketSockets() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ps := range r.psocks {
+		ps.close()
+	}
+}
+
+// checkPacket counts a packet socket's frames.
+func (r *run) checkPacket(m *PacketMatch) (want string, pass bool, seen string) {
+	want = describePacket(m)
+	r.mu.Lock()
+	ps := r.psocks[m.Socket]
+	from, to := r.tl.Start, time.Time{}
+	if m.After != "" {
+		from = r.started[m.After]
+	}
+	if m.Before != "" {
+		to = r.started[m.Before]
+	}
+	r.mu.Unlock()
+	if ps == nil {
+		return want, false, "packet socket " + m.Socket + " was never opened (did its step run?)"
+	}
+	ps.sync(2 * time.Second)
+	ps.mu.Lock()
+	frames := append([]pframe(nil), ps.frames...)
+	ps.mu.Unlock()
+	var match, other []pframe
+	for _, f := range frames {
+		if f.at.Before(from) || !to.IsZero() && !f.at.Before(to) {
+			continue
+		}
+		if packetMatches(m, &f) {
+			match = append(match, f)
+		} else {
+			other = append(other, f)
+		}
+	}
+	n := len(match)
+	switch {
+	case m.None:
+		pass = n == 0
+	case m.Count >= 0:
+		pass = n == m.Count
+	case m.MinCount > 0:
+		pass = n >= m.MinCount
+	default:
+		pass = n > 0
+	}
+	seen = fmt.Sprintf("%d matching of %d frame(s) received", n, len(match)+len(other))
+	show := func(label string, fs []pframe) {
+		if len(fs) == 0 {
+			return
+		}
+		seen += "; " + label + ":"
+		for i, f := range fs {
+			if i == 6 {
+				seen += fmt.Sprintf("\n      … and %d more", len(fs)-6)
+				break
+			}
+			seen += fmt.Sprintf("\n      %10.6f %d bytes, %s: %s", f.at.Sub(r.tl.Start).Seconds(), f.length, f.typ, f.text)
+		}
+	}
+	show("matching", match)
+	if !pass || n == 0 {
+		show("others", other)
+	}
+	return want, pass, seen
+}
+
+func packetMatches(m *PacketMatch, f *pframe) bool {
+	p := &f.pkt
+	if m.EtherType != "" && etherTypes[m.EtherType] != f.proto {
+		return false
+	}
+	if m.Proto != "" && m.Proto != p.Proto {
+		return false
+	}
+	if m.Src.IsValid() && m.Src != p.Src || m.Dst.IsValid() && m.Dst != p.Dst {
+		return false
+	}
+	if m.Type != "" && m.Type != f.typ.String() {
+		return false
+	}
+	if m.Len >= 0 && m.Len != f.length || m.ICMPType >= 0 && m.ICMPType != p.ICMPType {
+		return false
+	}
+	return true
+}
+
+func describePacket(m *PacketMatch) string {
+	var parts []string
+	add := func(f string, a ...any) { parts = append(parts, fmt.Sprintf(f, a...)) }
+	if m.EtherType != "" {
+		add("EtherType %s", m.EtherType)
+	}
+	if m.Proto != "" {
+		add("%s", m.Proto)
+	}
+	if m.Src.IsValid() {
+		add("from %s", m.Src)
+	}
+	if m.Dst.IsValid() {
+		add("to %s", m.Dst)
+	}
+	if m.ICMPType >= 0 {
+		add("icmp type %d", m.ICMPType)
+	}
+	if m.Type != "" {
+		add("marked %s", m.Type)
+	}
+	if m.Len >= 0 {
+		add("%d bytes long", m.Len)
+	}
+	what := "frame(s)"
+	if len(parts) > 0 {
+		what += " " + strings.Join(parts, ", ")
+	}
+	where := "received by packet socket " + m.Socket
+	if m.After != "" {
+		where += " after step " + m.After + " began"
+	}
+	if m.Before != "" {
+		where += " before step " + m.Before + " began"
+	}
+	switch {
+	case m.None:
+		return "no " + what + " " + where
+	case m.Count >= 0:
+		return fmt.Sprintf("exactly %d × %s %s", m.Count, what, where)
+	case m.MinCount > 0:
+		return fmt.Sprintf("at least %d × %s %s", m.MinCount, what, where)
+	}
+	return "a " + what + " " + where
+}
+
+// checkLink reads the interface's promiscuity count from netlink in its node.
+func (r *run) checkLink(m *LinkMatch) (want string, pass bool, seen string) {
+	want = fmt.Sprintf("%s:%s with promiscuity %d", m.Node, m.Iface, m.Promiscuity)
+	h, err := r.lab.Node(m.Node).Handle()
+	if err != nil {
+		return want, false, err.Error()
+	}
+	defer h.Close()
+	l, err := h.LinkByName(m.Iface)
+	if err != nil {
+		return want, false, fmt.Sprintf("netlink: %v", err)
+	}
+	got := l.Attrs().Promisc
+	flag := ""
+	if l.Attrs().RawFlags&0x100 != 0 { // IFF_PROMISC
+		flag = ", IFF_PROMISC set"
+	}
+	return want, got == m.Promiscuity, fmt.Sprintf("promiscuity %d%s", got, flag)
+}
