@@ -1,7 +1,8 @@
 // Package experiment reads pktlab experiment files and runs them: it builds the lab,
 // applies nftables rulesets and sysctls, captures every link, runs the steps (kernel
-// socket agent calls, sysctl and nft changes, sleeps, waits, programs) in order or in
-// parallel groups, records everything on one timeline and checks the expectations.
+// socket agent calls, pktlab's userspace TCP, crafted packets, packet sockets of the
+// file's own, sysctl and nft changes, sleeps, waits, programs) in order or in parallel
+// groups, records everything on one timeline and checks the expectations.
 //
 // An experiment file is YAML:
 //

@@ -24,7 +24,12 @@
 // cuts them into MSS-sized frames on the way out (Config.NoGSO sends one frame per
 // segment instead, so that every sent event is a frame on the wire).
 //
-// Conns satisfy net.Conn (deadlines included) and add CloseWrite, Abort and
+// Hold and Release make the host a slow reader of its TCP input (segments wait
+// unprocessed until Release, ARP and neighbour discovery go on), so that an
+// experiment can order what a veth delivers in microseconds, such as two SYNs
+// crossing in a simultaneous open.
+//
+// Conns satisfy net.Conn (deadlines included) and add CloseWrite, Abort, Forget and
 // SetLinger. One goroutine reads frames and one runs timers; both are owned by the
 // Host and stop when Close returns. The host never prints: everything it does is an
 // Event given to Config.Events.
