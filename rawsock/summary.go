@@ -80,7 +80,10 @@ func (s *Summarizer) appendEtherType(dst []byte, et uint16, b []byte) []byte {
 
 func appendLength(dst []byte, n int) []byte {
 	dst = append(dst, ", length "...)
-	return strconv.AppendInt(dst, int64(n), 10)
+	if n < 0 {
+		return strconv.AppendInt(dst, int64(n), 10)
+	}
+	return appendUint(dst, uint64(n))
 }
 
 // appendHex appends v as lower-case hex, zero-padded to width digits.
@@ -90,25 +93,6 @@ func appendHex(dst []byte, v uint64, width int) []byte {
 		dst = append(dst, digits[(v>>(4*uint(i)))&0xf])
 	}
 	return dst
-}
-
-// decimal holds "0" to "255", so an IPv4 address is four table lookups.
-var decimal = func() (t [256]string) {
-	for i := range t {
-		t[i] = strconv.Itoa(i)
-	}
-	return t
-}()
-
-func appendAddr4(dst []byte, b []byte) []byte {
-	_ = b[3]
-	dst = append(dst, decimal[b[0]]...)
-	dst = append(dst, '.')
-	dst = append(dst, decimal[b[1]]...)
-	dst = append(dst, '.')
-	dst = append(dst, decimal[b[2]]...)
-	dst = append(dst, '.')
-	return append(dst, decimal[b[3]]...)
 }
 
 func appendAddr6(dst []byte, b []byte) []byte {
@@ -123,13 +107,6 @@ func appendMAC(dst []byte, b []byte) []byte {
 		dst = appendHex(dst, uint64(b[i]), 2)
 	}
 	return dst
-}
-
-func appendUint(dst []byte, v uint64) []byte {
-	if v < 10 { // window scales, zero echo replies, relative numbers: most are short
-		return append(dst, byte('0'+v))
-	}
-	return strconv.AppendUint(dst, v, 10)
 }
 
 // appendARP prints an ARP packet for IPv4 over Ethernet (RFC 826) as print-arp.c does.

@@ -43,16 +43,7 @@ func (s *Summarizer) appendTCP(dst []byte, c *ipCtx, b []byte, length int) []byt
 	}
 	seq, ack := binary.BigEndian.Uint32(b[4:]), binary.BigEndian.Uint32(b[8:])
 	flags := b[13]
-	dst = append(dst, "Flags ["...)
-	if flags == 0 {
-		dst = append(dst, "none"...)
-	}
-	for _, f := range tcpFlagLetters {
-		if flags&f.bit != 0 {
-			dst = append(dst, f.letter)
-		}
-	}
-	dst = append(dst, ']')
+	dst = appendFlags(dst, flags)
 	var base seqBase
 	rev := false
 	if !s.Absolute && flags&tcpACK != 0 {
@@ -145,82 +136,125 @@ const (
 // consumes its fixed data length whatever its length byte says (a mismatch prints
 // "[len N]"), and a length running past the header prints "[bad opt]" and ends the
 // summary (ok false).
-func appendTCPOptions(dst []byte, opts []byte, base seqBase, rev bool) (_ []byte, ok bool) {
-	bad := func(dst []byte, first bool) ([]byte, bool) {
-		dst = append(dst, "[bad opt]"...)
-		if !first {
-			dst = append(dst, ']')
-		}
-		return dst, false
-	}
+func appendTCPOptions(dst []byte, opts []byte, base seqBase, rev bool) ([]byte, bool) {
+	return walkTCPOptions(dst, opts, base, rev, true)
+}
+
+// walkTCPOptions is appendTCPOptions; with fast false it prints every option through
+// appendOption, so that a test can hold the shortcut for well-formed options to it.
+func walkTCPOptions(dst []byte, opts []byte, base seqBase, rev bool, fast bool) ([]byte, bool) {
 	for first := true; len(opts) > 0; first = false {
 		if !first {
 			dst = append(dst, ',')
 		}
-		kind := opts[0]
-		opts = opts[1:]
-		l := 1
-		if kind != optEOL && kind != optNOP {
-			if len(opts) < 1 || opts[0] < 2 || int(opts[0]) > len(opts)+1 {
-				return bad(dst, first)
-			}
-			l = int(opts[0])
-			opts = opts[1:]
-		}
-		datalen := 0
-		switch kind {
-		case optMSS:
-			datalen = 2
-		case optWScale:
-			datalen = 1
-		case optTimestamp:
-			datalen = 8
-		case optEOL, optNOP, optSACKOK:
-		default:
-			datalen = l - 2
-		}
-		dst = appendOptionName(dst, kind)
-		if kind != optSACK && datalen > len(opts) {
-			return bad(dst, first)
-		}
-		data := opts[:min(datalen, len(opts))]
-		switch kind {
-		case optMSS:
-			dst = append(dst, ' ')
-			dst = appendUint(dst, uint64(binary.BigEndian.Uint16(data)))
-		case optWScale:
-			dst = append(dst, ' ')
-			dst = appendUint(dst, uint64(data[0]))
-		case optTimestamp:
-			dst = append(dst, " val "...)
-			dst = appendUint(dst, uint64(binary.BigEndian.Uint32(data)))
-			dst = append(dst, " ecr "...)
-			dst = appendUint(dst, uint64(binary.BigEndian.Uint32(data[4:])))
-		case optSACK:
-			if datalen%8 == 0 && datalen > len(opts) {
-				return bad(dst, first)
-			}
-			dst = appendSACK(dst, data, base, rev)
-		case optEOL, optNOP, optSACKOK:
-		default:
-			if len(data) > 0 {
-				dst = append(dst, " 0x"...)
-				for _, c := range data {
-					dst = appendHex(dst, uint64(c), 2)
-				}
+		if fast {
+			// The options every Linux segment carries, with the length their
+			// kind has, printed as appendOption would, sooner.
+			switch k := opts[0]; {
+			case k == optNOP:
+				dst = append(dst, "nop"...)
+				opts = opts[1:]
+				continue
+			case k == optTimestamp && len(opts) >= 10 && opts[1] == 10:
+				dst = appendUint(append(dst, "TS val "...), uint64(binary.BigEndian.Uint32(opts[2:])))
+				dst = appendUint(append(dst, " ecr "...), uint64(binary.BigEndian.Uint32(opts[6:])))
+				opts = opts[10:]
+				continue
+			case k == optMSS && len(opts) >= 4 && opts[1] == 4:
+				dst = appendUint(append(dst, "mss "...), uint64(binary.BigEndian.Uint16(opts[2:])))
+				opts = opts[4:]
+				continue
+			case k == optSACKOK && len(opts) >= 2 && opts[1] == 2:
+				dst = append(dst, "sackOK"...)
+				opts = opts[2:]
+				continue
+			case k == optWScale && len(opts) >= 3 && opts[1] == 3:
+				dst = appendUint(append(dst, "wscale "...), uint64(opts[2]))
+				opts = opts[3:]
+				continue
 			}
 		}
-		opts = opts[min(datalen, len(opts)):]
-		if used := datalen + min(l, 2); used != l {
-			dst = append(dst, "[len "...)
-			dst = appendUint(dst, uint64(l))
-			dst = append(dst, ']')
+		var ok, end bool
+		if dst, opts, ok, end = appendOption(dst, opts, first, base, rev); !ok {
+			return dst, false
 		}
-		if kind == optEOL {
+		if end {
 			break
 		}
 	}
 	return append(dst, ']'), true
+}
+
+// appendOption prints the option at the start of opts and returns the bytes after
+// it; ok is false after "[bad opt]", end true after EOL.
+func appendOption(dst []byte, opts []byte, first bool, base seqBase, rev bool) (_, rest []byte, ok, end bool) {
+	bad := func(dst []byte) ([]byte, []byte, bool, bool) {
+		dst = append(dst, "[bad opt]"...)
+		if !first {
+			dst = append(dst, ']')
+		}
+		return dst, nil, false, true
+	}
+	kind := opts[0]
+	opts = opts[1:]
+	l := 1
+	if kind != optEOL && kind != optNOP {
+		if len(opts) < 1 || opts[0] < 2 || int(opts[0]) > len(opts)+1 {
+			return bad(dst)
+		}
+		l = int(opts[0])
+		opts = opts[1:]
+	}
+	datalen := 0
+	switch kind {
+	case optMSS:
+		datalen = 2
+	case optWScale:
+		datalen = 1
+	case optTimestamp:
+		datalen = 8
+	case optEOL, optNOP, optSACKOK:
+	default:
+		datalen = l - 2
+	}
+	dst = appendOptionName(dst, kind)
+	if kind != optSACK && datalen > len(opts) {
+		return bad(dst)
+	}
+	data := opts[:min(datalen, len(opts))]
+	switch kind {
+	case optMSS:
+		dst = append(dst, ' ')
+		dst = appendUint(dst, uint64(binary.BigEndian.Uint16(data)))
+	case optWScale:
+		dst = append(dst, ' ')
+		dst = appendUint(dst, uint64(data[0]))
+	case optTimestamp:
+		dst = append(dst, " val "...)
+		dst = appendUint(dst, uint64(binary.BigEndian.Uint32(data)))
+		dst = append(dst, " ecr "...)
+		dst = appendUint(dst, uint64(binary.BigEndian.Uint32(data[4:])))
+	case optSACK:
+		if datalen%8 == 0 && datalen > len(opts) {
+			return bad(dst)
+		}
+		dst = appendSACK(dst, data, base, rev)
+	case optEOL, optNOP, optSACKOK:
+	default:
+		if len(data) > 0 {
+			dst = append(dst, " 0x"...)
+			for _, c := range data {
+				dst = appendHex(dst, uint64(c), 2)
+			}
+		}
+	}
+	opts = opts[min(datalen, len(opts)):]
+	if used := datalen + min(l, 2); used != l {
+		dst = append(dst, "[len "...)
+		dst = appendUint(dst, uint64(l))
+		dst = append(dst, ']')
+	}
+	return dst, opts, true, kind == optEOL
 }
 
 // appendOptionName appends tcpdump's name for an option kind.
