@@ -46,37 +46,43 @@ func dumpRules(fd int) (map[string][]dumpedRule, error) {
 		return nil, fmt.Errorf("list rules: %w", err)
 	}
 	out := map[string][]dumpedRule{}
+	// Rules arrive chain by chain: the key is made again only when the chain changes.
+	var lastFam byte
+	var lastTable, lastChain []byte
+	var key string
+	var sl slab
 	for _, m := range msgs {
 		if len(m.Data) < 4 || m.Header.Type != netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_NEWRULE) {
 			continue
 		}
 		fam := m.Data[0]
-		ad, err := netlink.NewAttributeDecoder(m.Data[4:])
-		if err != nil {
-			return nil, err
-		}
-		ad.ByteOrder = binary.BigEndian
-		var table, chain string
+		var table, chain []byte
 		var r dumpedRule
-		for ad.Next() {
-			switch ad.Type() {
+		a := attrs{b: m.Data[4:]}
+		for a.next() {
+			switch a.typ {
 			case unix.NFTA_RULE_TABLE:
-				table = ad.String()
+				table = bytes.TrimRight(a.data, "\x00")
 			case unix.NFTA_RULE_CHAIN:
-				chain = ad.String()
+				chain = bytes.TrimRight(a.data, "\x00")
 			case unix.NFTA_RULE_HANDLE:
-				r.Handle = ad.Uint64()
+				if len(a.data) != 8 {
+					return nil, fmt.Errorf("decode rule of %s %s: handle of %d bytes", table, chain, len(a.data))
+				}
+				r.Handle = binary.BigEndian.Uint64(a.data)
 			case unix.NFTA_RULE_EXPRESSIONS:
-				ad.Do(func(b []byte) error {
-					r.Exprs, err = decodeExprs(fam, b)
-					return err
-				})
+				if r.Exprs, err = sl.decodeExprs(fam, a.data); err != nil {
+					return nil, fmt.Errorf("decode rule of %s %s: %w", table, chain, err)
+				}
 			}
 		}
-		if err := ad.Err(); err != nil {
-			return nil, fmt.Errorf("decode rule of %s %s: %w", table, chain, err)
+		if a.bad {
+			return nil, fmt.Errorf("decode rule of %s %s: malformed attribute", table, chain)
 		}
-		key := chainKey(Family(fam), table, chain)
+		if key == "" || fam != lastFam || !bytes.Equal(table, lastTable) || !bytes.Equal(chain, lastChain) {
+			lastFam, lastTable, lastChain = fam, table, chain
+			key = chainKey(Family(fam), string(table), string(chain))
+		}
 		out[key] = append(out[key], r)
 	}
 	return out, nil
@@ -88,8 +94,14 @@ func dumpRules(fd int) (map[string][]dumpedRule, error) {
 // of common rules (payload, cmp, meta, counter, verdict) are decoded here without the
 // library's attribute decoders, which cost two allocations per attribute; anything
 // else, or anything unexpected, goes through the library.
-func decodeExprs(fam byte, b []byte) ([]expr.Any, error) {
-	exprs := make([]expr.Any, 0, 8)
+func (sl *slab) decodeExprs(fam byte, b []byte) ([]expr.Any, error) {
+	if cap(sl.anys)-len(sl.anys) < 32 {
+		sl.anys = make([]expr.Any, 0, slabSize)
+	}
+	// The rule's expressions are appended after the slab's used part; a rule with
+	// more than fit moves to an array of its own, which append makes.
+	start := len(sl.anys)
+	exprs := sl.anys[start:start]
 	list := attrs{b: b}
 	for list.next() {
 		var name []byte
@@ -97,12 +109,12 @@ func decodeExprs(fam byte, b []byte) ([]expr.Any, error) {
 		for a.next() {
 			switch a.typ {
 			case unix.NFTA_EXPR_NAME:
-				name = bytes.TrimSuffix(a.data, []byte{0})
+				name = bytes.TrimRight(a.data, "\x00") // as nlenc.String
 				if string(name) == "notrack" {
 					exprs = append(exprs, &expr.Notrack{})
 				}
 			case unix.NFTA_EXPR_DATA:
-				if e := fastExpr(name, a.data); e != nil {
+				if e := sl.fastExpr(name, a.data); e != nil {
 					exprs = append(exprs, e)
 					continue
 				}
@@ -129,7 +141,31 @@ func decodeExprs(fam byte, b []byte) ([]expr.Any, error) {
 	if list.bad {
 		return nil, fmt.Errorf("malformed expression list")
 	}
-	return exprs, nil
+	if cap(exprs) == cap(sl.anys)-start { // still in the slab
+		sl.anys = sl.anys[:start+len(exprs)]
+	}
+	return exprs[:len(exprs):len(exprs)], nil
+}
+
+// slab hands out the expressions of a dump from shared arrays, a few allocations per
+// slabSize expressions instead of one per expression.
+type slab struct {
+	anys     []expr.Any
+	payloads []expr.Payload
+	cmps     []expr.Cmp
+	metas    []expr.Meta
+	counters []expr.Counter
+	verdicts []expr.Verdict
+}
+
+const slabSize = 1024
+
+func alloc[T any](s *[]T) *T {
+	if len(*s) == cap(*s) {
+		*s = make([]T, 0, slabSize)
+	}
+	*s = (*s)[:len(*s)+1]
+	return &(*s)[len(*s)-1]
 }
 
 // attrs walks netlink attributes (struct nlattr, include/uapi/linux/netlink.h) without
@@ -167,7 +203,7 @@ func (a *attrs) u32() (uint32, bool) {
 // fastExpr decodes the expression data of the types common rules are made of into
 // what expr.Unmarshal would return (field by field as in google/nftables v0.3.0
 // expr/{payload,counter,verdict}.go and expr.go); nil sends the caller to the library.
-func fastExpr(name, data []byte) expr.Any {
+func (sl *slab) fastExpr(name, data []byte) expr.Any {
 	a := attrs{b: data}
 	ok := true
 	u32 := func() uint32 {
@@ -178,7 +214,7 @@ func fastExpr(name, data []byte) expr.Any {
 	var e expr.Any
 	switch string(name) {
 	case "payload":
-		p := &expr.Payload{}
+		p := alloc(&sl.payloads)
 		for a.next() {
 			switch a.typ {
 			case unix.NFTA_PAYLOAD_DREG:
@@ -202,7 +238,7 @@ func fastExpr(name, data []byte) expr.Any {
 		}
 		e = p
 	case "cmp":
-		c := &expr.Cmp{}
+		c := alloc(&sl.cmps)
 		for a.next() {
 			switch a.typ {
 			case unix.NFTA_CMP_SREG:
@@ -219,7 +255,7 @@ func fastExpr(name, data []byte) expr.Any {
 		}
 		e = c
 	case "meta":
-		m := &expr.Meta{}
+		m := alloc(&sl.metas)
 		for a.next() {
 			switch a.typ {
 			case unix.NFTA_META_SREG:
@@ -233,7 +269,7 @@ func fastExpr(name, data []byte) expr.Any {
 		}
 		e = m
 	case "counter":
-		c := &expr.Counter{}
+		c := alloc(&sl.counters)
 		for a.next() {
 			if len(a.data) != 8 {
 				ok = ok && a.typ != unix.NFTA_COUNTER_BYTES && a.typ != unix.NFTA_COUNTER_PACKETS
@@ -250,7 +286,7 @@ func fastExpr(name, data []byte) expr.Any {
 	case "immediate":
 		// Only a verdict (NFTA_DATA_VERDICT in the verdict register); an immediate
 		// loading a value goes through the library.
-		v := &expr.Verdict{}
+		var v expr.Verdict
 		reg, verdict := uint32(0), false
 		for a.next() {
 			switch a.typ {
@@ -281,7 +317,9 @@ func fastExpr(name, data []byte) expr.Any {
 		if reg != unix.NFT_REG_VERDICT || !verdict {
 			return nil
 		}
-		e = v
+		pv := alloc(&sl.verdicts)
+		*pv = v
+		e = pv
 	default:
 		return nil
 	}

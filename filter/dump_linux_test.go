@@ -5,6 +5,7 @@ package filter
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -47,8 +48,29 @@ links:
 			t.Fatalf("nft %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
+	// Beyond the corpus, a chain long enough that its expressions span several slab
+	// arrays and the dump several datagrams.
+	var long strings.Builder
+	long.WriteString("table inet long {\n\tchain sub {\n\t\tcounter\n\t}\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n")
+	for i := 0; i < 3000; i++ {
+		switch i % 4 {
+		case 0:
+			fmt.Fprintf(&long, "\t\tip saddr 198.18.%d.%d tcp dport %d counter accept\n", i/250, i%250+1, 1024+i)
+		case 1:
+			fmt.Fprintf(&long, "\t\tiifname \"eth0\" udp dport %d meta mark set 0x%x drop\n", 1024+i, i)
+		case 2:
+			fmt.Fprintf(&long, "\t\tip6 daddr 2001:db8::%x ct state established,related jump sub\n", i)
+		case 3:
+			fmt.Fprintf(&long, "\t\ttcp flags syn / syn,ack tcp dport { 22, %d } log prefix \"r%d \" reject with tcp reset\n", 1024+i, i)
+		}
+	}
+	long.WriteString("\t}\n}\n")
+	longFile := filepath.Join(t.TempDir(), "long.nft")
+	if err := os.WriteFile(longFile, []byte(long.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	fast := 0
-	for _, file := range files {
+	for _, file := range append(files, longFile) {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".nft"), func(t *testing.T) {
 			nft("flush", "ruleset")
 			abs, _ := filepath.Abs(file)
