@@ -118,8 +118,16 @@ func TestLabRandomLoss(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				lab := labtest.Start(t, routed)
 				wireSized(t, lab.Node("us"), lab.Node("kern"))
+				// The test is about completing intact, not about backoff: with the
+				// retransmission timeout capped at 1 s on both ends (Linux's
+				// tcp_rto_max_ms, 6.15+, read at socket creation), a random run of
+				// losses of the same segment costs seconds, not the minutes that
+				// doubling up to 120 s can take at 20 % loss.
+				if err := lab.Node("kern").SetSysctl("net.ipv4.tcp_rto_max_ms", "1000"); err != nil {
+					t.Fatal(err)
+				}
 				h, _ := startHost(t, lab.Node("us"), Config{Addrs: []netip.Prefix{netip.MustParsePrefix("198.18.1.10/24")}})
-				us, k := pair(t, h, lab.Node("kern"), netip.MustParseAddr("198.18.2.2"), us4, usClient, nil)
+				us, k := pair(t, h, lab.Node("kern"), netip.MustParseAddr("198.18.2.2"), us4, usClient, &tcpstate.Config{MaxRTO: time.Second})
 				nft(t, lab.Node("router"), fmt.Sprintf("add table inet pktlab-loss; add chain inet pktlab-loss lossfwd { type filter hook forward priority 0; }; "+
 					"add rule inet pktlab-loss lossfwd meta l4proto tcp numgen random mod 100 < %d counter drop", tc.loss))
 				start := time.Now()
