@@ -3,51 +3,80 @@
 # bytes): pktlab's zero-allocation path against gopacket.NewPacket (default options,
 # decoding only) and against scapy (Debian python3-scapy: Ether(bytes) then
 # .summary()), on the same frames (rawsock/testdata/bench.pcap). Prints ns/frame,
-# allocs/frame and the ratios. Each figure is the best of 5 runs (Go) or 3 runs
-# (scapy), so that load from other processes on the machine skews it least.
-#   bench/frames.sh [BENCHTIME]      (default 2s; needs no privileges)
+# allocs/frame and the ratios.
+#
+# The machine is shared, so the three run in interleaved rounds (default 5): each
+# round runs pktlab's and gopacket's benchmarks back to back, then scapy for one
+# second per frame, so that the three sides of a ratio see the same load. The table
+# gives the best round of each side and the ratio of the bests; the lines below it the
+# spread: every round's time and the ratios within each round.
+#   bench/frames.sh [BENCHTIME [ROUNDS]]   (default 2s 5; needs no privileges)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 benchtime=${1:-2s}
+rounds=${2:-5}
 py=/usr/bin/python3 # Debian's python, where python3-scapy installs
 if ! "$py" -c 'import scapy' 2>/dev/null; then
   echo "frames.sh: scapy missing: apt-get install python3-scapy" >&2; exit 1
 fi
 
-# Five rounds, each running pktlab's and gopacket's benchmarks back to back, so that
-# both sides of a ratio see the same load.
-go test -c -o "${TMPDIR:-/tmp}/rawsock.bench.test" ./rawsock/
-out=$(cd rawsock && for i in 1 2 3 4 5; do
-  "${TMPDIR:-/tmp}/rawsock.bench.test" -test.run '^$' -test.bench 'DecodeSummary|GopacketNewPacket' -test.benchtime "$benchtime"
-done)
-rm -f "${TMPDIR:-/tmp}/rawsock.bench.test"
-# field: benchmark-name -> ns/op and allocs/op
-ns()     { awk -v b="$1" '$1 ~ "^"b"(-[0-9]+)?$" {if (m == "" || $3 < m) m = $3} END {print m}' <<<"$out"; }
-allocs() { awk -v b="$1" '$1 ~ "^"b"(-[0-9]+)?$" {for (i=1;i<=NF;i++) if ($i=="allocs/op") a = $(i-1)} END {print a}' <<<"$out"; }
+bin="${TMPDIR:-/tmp}/rawsock.bench.$$.test"
+trap 'rm -f "$bin"' EXIT
+go test -c -o "$bin" ./rawsock/
 
-scapy=$("$py" - <<'PY'
+# scapy_round prints "scapy FRAME NS" for each frame: one second of
+# Ether(raw).summary() per frame.
+scapy_round() {
+  "$py" - <<'PY'
 import time
 from scapy.all import rdpcap, Ether
 frames = [bytes(p) for p in rdpcap("rawsock/testdata/bench.pcap")]
 for name, raw in zip(("SYN", "Data1514"), frames):
-    best = None
-    for _ in range(3):
-        n, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < 1.0:
-            for _ in range(100):
-                Ether(raw).summary()
-            n += 100
-        ns = (time.perf_counter() - t0) / n * 1e9
-        best = ns if best is None else min(best, ns)
-    print(name, best)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < 1.0:
+        for _ in range(100):
+            Ether(raw).summary()
+        n += 100
+    print("scapy", name, (time.perf_counter() - t0) / n * 1e9)
 PY
-)
+}
 
-printf '%-9s %14s %8s %14s %8s %14s %10s %10s\n' frame pktlab-ns allocs newpacket-ns allocs scapy-ns vs-gopacket vs-scapy
+# Lines "ROUND SIDE FRAME NS ALLOCS", SIDE one of pktlab, newpacket, scapy.
+out=$(for r in $(seq "$rounds"); do
+  (cd rawsock && "$bin" -test.run '^$' -test.bench 'DecodeSummary|GopacketNewPacket' -test.benchtime "$benchtime") |
+    awk -v r="$r" '/^Benchmark(DecodeSummary|GopacketNewPacket)\// {
+      split($1, n, "/"); sub(/-[0-9]+$/, "", n[2])
+      side = (n[1] == "BenchmarkDecodeSummary") ? "pktlab" : "newpacket"
+      a = ""; for (i = 1; i <= NF; i++) if ($i == "allocs/op") a = $(i-1)
+      print r, side, n[2], $3, a }'
+  scapy_round | awk -v r="$r" '{print r, $1, $2, $3, "-"}'
+done)
+
+printf '%-9s %10s %7s %13s %7s %10s %12s %9s\n' frame pktlab-ns allocs newpacket-ns allocs scapy-ns vs-gopacket vs-scapy
 for f in SYN Data1514; do
-  p=$(ns "BenchmarkDecodeSummary/$f"); pa=$(allocs "BenchmarkDecodeSummary/$f")
-  g=$(ns "BenchmarkGopacketNewPacket/$f"); ga=$(allocs "BenchmarkGopacketNewPacket/$f")
-  s=$(awk -v f="$f" '$1==f {print $2}' <<<"$scapy")
-  awk -v f="$f" -v p="$p" -v pa="$pa" -v g="$g" -v ga="$ga" -v s="$s" \
-    'BEGIN {printf "%-9s %14.1f %8d %14.1f %8d %14.0f %9.1fx %9.0fx\n", f, p, pa, g, ga, s, g/p, s/p}'
+  awk -v f="$f" '$3 == f {
+      k = $2; if (!(k in best) || $4 < best[k]) best[k] = $4
+      if ($5 != "-") al[k] = $5 }
+    END { printf "%-9s %10.1f %7d %13.1f %7d %10.0f %11.1fx %8.0fx\n", f,
+      best["pktlab"], al["pktlab"], best["newpacket"], al["newpacket"], best["scapy"],
+      best["newpacket"] / best["pktlab"], best["scapy"] / best["pktlab"] }' <<<"$out"
+done
+echo
+echo "spread over $rounds rounds (ns per round; ratios within each round):"
+for f in SYN Data1514; do
+  awk -v f="$f" '$3 == f { t[$1, $2] = $4; if ($1 > n) n = $1 }
+    END {
+      for (s = 1; s <= 3; s++) {
+        side = (s == 1) ? "pktlab" : (s == 2) ? "newpacket" : "scapy"
+        line = sprintf("  %-9s %-10s", f, side)
+        for (r = 1; r <= n; r++) line = line sprintf(" %8.0f", t[r, side])
+        print line
+      }
+      lo1 = lo2 = 1e18; hi1 = hi2 = 0
+      for (r = 1; r <= n; r++) {
+        g = t[r, "newpacket"] / t[r, "pktlab"]; s = t[r, "scapy"] / t[r, "pktlab"]
+        if (g < lo1) lo1 = g; if (g > hi1) hi1 = g; if (s < lo2) lo2 = s; if (s > hi2) hi2 = s
+      }
+      printf "  %-9s vs-gopacket %.1fx to %.1fx, vs-scapy %.0fx to %.0fx\n", f, lo1, hi1, lo2, hi2
+    }' <<<"$out"
 done

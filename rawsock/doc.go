@@ -26,8 +26,10 @@
 // option). OptMSS, OptSACK, ICMPFragNeeded, HopByHopRouterAlert and friends build the
 // fields gopacket leaves to the caller.
 //
-// Parsing and printing. Decoder decodes into reused layers (gopacket's
-// DecodingLayerParser), never panics, and wraps ErrTruncated or ErrMalformed.
+// Parsing and printing. Decoder decodes into reused gopacket layers, calling each
+// layer's decoder directly (as gopacket's DecodingLayerParser would, without its
+// overhead; TestDecodeMatchesParser holds it to the parser), never panics, and wraps
+// ErrTruncated or ErrMalformed.
 // Summarizer writes `tcpdump -n` lines, with relative TCP sequence numbers per
 // connection (docs/summaries.md lists the differences); AppendVerbose and AppendHex
 // give the -v and -x views. FileWriter writes pcapng (one interface block named
