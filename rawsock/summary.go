@@ -21,7 +21,8 @@ type Summarizer struct {
 	// Absolute prints absolute TCP sequence numbers (tcpdump -S).
 	Absolute bool
 
-	flows map[flowKey]seqBase
+	flows  map[flowKey]seqBase
+	flows4 map[flowKey4]seqBase
 }
 
 // flowKey names a TCP connection in a canonical order, so both directions share an
@@ -32,15 +33,27 @@ type flowKey struct {
 	ports    uint32
 }
 
+// flowKey4 is flowKey for IPv4: a 12-byte key hashes and compares in a third of the
+// time of a 36-byte one.
+type flowKey4 struct {
+	src, dst [4]byte
+	ports    uint32
+}
+
 // seqBase holds the sequence numbers that relative numbers count from: seq for the
 // canonical first side, ack for the other.
 type seqBase struct{ seq, ack uint32 }
 
 // NewSummarizer returns a Summarizer with no connections seen.
-func NewSummarizer() *Summarizer { return &Summarizer{flows: make(map[flowKey]seqBase)} }
+func NewSummarizer() *Summarizer {
+	return &Summarizer{flows: make(map[flowKey]seqBase), flows4: make(map[flowKey4]seqBase)}
+}
 
 // Reset forgets all connections.
-func (s *Summarizer) Reset() { clear(s.flows) }
+func (s *Summarizer) Reset() {
+	clear(s.flows)
+	clear(s.flows4)
+}
 
 // Append appends the summary of frame, of the given link type, to dst.
 func (s *Summarizer) Append(dst []byte, link layers.LinkType, frame []byte) []byte {

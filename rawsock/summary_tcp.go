@@ -92,27 +92,34 @@ func (s *Summarizer) appendTCP(dst []byte, c *ipCtx, b []byte, length int) []byt
 // which starts the connection again) records the base and prints absolute numbers.
 func (s *Summarizer) relative(c *ipCtx, sport, dport uint16, seq, ack uint32, flags byte) (uint32, uint32, seqBase, bool) {
 	rev := sport > dport || (sport == dport && bytes.Compare(c.src, c.dst) > 0)
-	var k flowKey
+	a, b, ports := c.src, c.dst, uint32(sport)<<16|uint32(dport)
 	if rev {
-		copy(k.src[:], c.dst)
-		copy(k.dst[:], c.src)
-		k.ports = uint32(dport)<<16 | uint32(sport)
-	} else {
-		copy(k.src[:], c.src)
-		copy(k.dst[:], c.dst)
-		k.ports = uint32(sport)<<16 | uint32(dport)
+		a, b, ports = c.dst, c.src, uint32(dport)<<16|uint32(sport)
 	}
+	// IPv4 and IPv6 connections live in maps of their own, so that the IPv4 key is
+	// short and no IPv4 key equals an IPv6 one.
+	var base seqBase
+	var found bool
+	var k flowKey
+	var k4 flowKey4
 	if c.v6 {
-		k.ports |= 0 // IPv4 and IPv6 keys differ by address length already
+		k = flowKey{src: [16]byte(a), dst: [16]byte(b), ports: ports}
+		base, found = s.flows[k]
+	} else {
+		k4 = flowKey4{src: [4]byte(a), dst: [4]byte(b), ports: ports}
+		base, found = s.flows4[k4]
 	}
-	base, found := s.flows[k]
 	if !found || flags&tcpSYN != 0 {
 		if rev {
 			base = seqBase{seq: ack - 1, ack: seq}
 		} else {
 			base = seqBase{seq: seq, ack: ack - 1}
 		}
-		s.flows[k] = base
+		if c.v6 {
+			s.flows[k] = base
+		} else {
+			s.flows4[k4] = base
+		}
 		return seq, ack, base, rev
 	}
 	if rev {

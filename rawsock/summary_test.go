@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/pktlab/pktlab/rawsock"
@@ -166,5 +167,91 @@ func TestSummaryMatchesTcpdump(t *testing.T) {
 				t.Errorf("corpus %s has no SYN: recapture it with -corpus", path)
 			}
 		})
+	}
+}
+
+// TestRelativeSeqMatchesTcpdump interleaves a TCP connection over IPv4 and one over
+// IPv6 whose addresses are the IPv4 ones followed by zeros, with the same ports, and
+// compares the relative sequence numbers with tcpdump's: each family keeps its own
+// connections.
+func TestRelativeSeqMatchesTcpdump(t *testing.T) {
+	tcpdump, err := exec.LookPath("tcpdump")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("tcpdump not installed; CI must install the Debian package tcpdump")
+		}
+		t.Skip("tcpdump not installed")
+	}
+	a4, b4 := c4.As4(), s4.As4()
+	var a6, b6 [16]byte
+	copy(a6[:], a4[:])
+	copy(b6[:], b4[:])
+	type seg struct {
+		v6, back     bool
+		seq, ack     uint32
+		syn, ackFlag bool
+		data         string
+	}
+	segs := []seg{
+		{v6: false, seq: 1000, syn: true},
+		{v6: true, seq: 50000, syn: true},
+		{v6: false, back: true, seq: 7000, ack: 1001, syn: true, ackFlag: true},
+		{v6: true, back: true, seq: 90000, ack: 50001, syn: true, ackFlag: true},
+		{v6: false, seq: 1001, ack: 7001, ackFlag: true},
+		{v6: true, seq: 50001, ack: 90001, ackFlag: true, data: "hello"},
+		{v6: false, seq: 1001, ack: 7001, ackFlag: true, data: "hi"},
+		{v6: true, back: true, seq: 90001, ack: 50006, ackFlag: true},
+		{v6: false, back: true, seq: 7001, ack: 1003, ackFlag: true, data: "ok"},
+	}
+	var buf bytes.Buffer
+	w, err := rawsock.NewPcapWriter(&buf, []rawsock.FileInterface{{Name: "relative"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sg := range segs {
+		tcp := &layers.TCP{SrcPort: 40000, DstPort: 5001, Seq: sg.seq, Ack: sg.ack, SYN: sg.syn, ACK: sg.ackFlag, Window: 500}
+		src, dst := a4[:], b4[:]
+		if sg.v6 {
+			src, dst = a6[:], b6[:]
+		}
+		if sg.back {
+			tcp.SrcPort, tcp.DstPort = tcp.DstPort, tcp.SrcPort
+			src, dst = dst, src
+		}
+		var ip gopacket.SerializableLayer
+		et := layers.EthernetTypeIPv4
+		if sg.v6 {
+			et = layers.EthernetTypeIPv6
+			ip = &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP, SrcIP: src, DstIP: dst}
+		} else {
+			ip = &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: src, DstIP: dst}
+		}
+		frame, err := rawsock.Serialize(nil, &layers.Ethernet{SrcMAC: macA, DstMAC: macB, EthernetType: et}, ip, tcp, gopacket.Payload(sg.data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WriteFrame(0, &rawsock.Frame{Data: frame, Length: len(frame)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "relative.pcap")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(tcpdump, "-n", "-r", path).Output()
+	if err != nil {
+		t.Fatalf("tcpdump -n -r %s: %v", path, err)
+	}
+	var want []string
+	for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		_, l, _ = strings.Cut(l, " ")
+		want = append(want, l)
+	}
+	got := summarize(t, path)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("pktlab and tcpdump -n differ (-tcpdump +pktlab):\n%s", diff)
+	}
+	if !strings.Contains(strings.Join(want, "\n"), "seq 1:6, ack 1,") {
+		t.Errorf("tcpdump shows no relative numbers for the IPv6 data segment:\n%s", out)
 	}
 }
