@@ -20,9 +20,10 @@ var (
 // Decoder decodes frames into reused layers without allocating per frame. Each header
 // is decoded by its gopacket layer's DecodeFromBytes, called directly rather than
 // through a DecodingLayerParser (whose interface calls, and the panic recovery and
-// lookups around each layer, cost as much as the headers themselves); an Ethernet II
-// header and TCP options are the parts decoded here, into the same fields (see
-// decodeEthernet and decodeTCP). After Decode, the layers named in Decoded hold the frame's headers; they
+// lookups around each layer, cost as much as the headers themselves). For the common
+// case of an Ethernet II header, an IPv4 header without options and TCP options,
+// Decoder fills the same fields itself (decodeEthernet, decodeIPv4, decodeTCP);
+// TestDecodeMatchesParser and FuzzDecodeMatchesParser hold the result to gopacket's. After Decode, the layers named in Decoded hold the frame's headers; they
 // alias the frame's bytes and stay valid until the next Decode. A Decoder is not safe
 // for concurrent use; give each goroutine its own.
 type Decoder struct {
@@ -134,7 +135,7 @@ func (d *Decoder) decodeLayers(t gopacket.LayerType, data []byte) (err error) {
 			err = d.decodeEthernet(data)
 			next, rest = etherNext(d.Ethernet.EthernetType), d.Ethernet.LayerPayload()
 		case layers.LayerTypeIPv4:
-			err = d.IPv4.DecodeFromBytes(data, &d.fb)
+			err = d.decodeIPv4(data)
 			next, rest = d.IPv4.NextLayerType(), d.IPv4.LayerPayload()
 			if err == nil {
 				d.Fragment = d.Fragment || d.IPv4.Flags&layers.IPv4MoreFragments != 0 || d.IPv4.FragOffset != 0
@@ -201,6 +202,41 @@ func (d *Decoder) decodeEthernet(data []byte) error {
 	e.Contents = data[:14]
 	e.Payload = data[14:]
 	e.Length = 0
+	return nil
+}
+
+// decodeIPv4 decodes an IPv4 header (RFC 791 §3.1) into d.IPv4 as gopacket's
+// IPv4.DecodeFromBytes does, field by field for the common case: no options and a
+// total length that fits the bytes present. Anything else (options, a length of 0
+// from segmentation offload, a length that runs past the frame or below the header)
+// goes to gopacket.
+func (d *Decoder) decodeIPv4(data []byte) error {
+	if len(data) < 20 || data[0]&0x0f != 5 {
+		return d.IPv4.DecodeFromBytes(data, &d.fb)
+	}
+	length := int(binary.BigEndian.Uint16(data[2:4]))
+	if length < 20 || length > len(data) {
+		return d.IPv4.DecodeFromBytes(data, &d.fb)
+	}
+	data = data[:length]
+	ip := &d.IPv4
+	ip.Length = uint16(length)
+	ip.IHL = 5
+	ip.Options = ip.Options[:0]
+	ip.Padding = nil
+	ip.Contents = data[:20]
+	ip.Payload = data[20:]
+	ff := binary.BigEndian.Uint16(data[6:8])
+	ip.Version = data[0] >> 4
+	ip.TOS = data[1]
+	ip.Id = binary.BigEndian.Uint16(data[4:6])
+	ip.Flags = layers.IPv4Flag(ff >> 13)
+	ip.FragOffset = ff & 0x1fff
+	ip.TTL = data[8]
+	ip.Protocol = layers.IPProtocol(data[9])
+	ip.Checksum = binary.BigEndian.Uint16(data[10:12])
+	ip.SrcIP = net.IP(data[12:16])
+	ip.DstIP = net.IP(data[16:20])
 	return nil
 }
 
