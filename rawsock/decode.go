@@ -23,9 +23,10 @@ var (
 // lookups around each layer, cost as much as the headers themselves). For the common
 // case of an Ethernet II header, an IPv4 header without options and TCP options,
 // Decoder fills the same fields itself (decodeEthernet, decodeIPv4, decodeTCP);
-// TestDecodeMatchesParser and FuzzDecodeMatchesParser hold the result to gopacket's. After Decode, the layers named in Decoded hold the frame's headers; they
-// alias the frame's bytes and stay valid until the next Decode. A Decoder is not safe
-// for concurrent use; give each goroutine its own.
+// TestDecodeMatchesParser and FuzzDecodeMatchesParser hold the result to gopacket's.
+// After Decode, the layers named in Decoded hold the frame's headers; they alias the
+// frame's bytes and stay valid until the next Decode. A Decoder is not safe for
+// concurrent use; give each goroutine its own.
 type Decoder struct {
 	Ethernet layers.Ethernet
 	SLL      layers.LinuxSLL
