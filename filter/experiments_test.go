@@ -533,3 +533,44 @@ func TestTraceRuleText(t *testing.T) {
 		t.Errorf("rules met by a packet after the table was made again (-want +got):\n%s", diff)
 	}
 }
+
+// TestTracePolicyHeaders: in a base chain without rules, the kernel's first event (the
+// one carrying the packet's headers and interfaces) is the end-of-chain sentinel,
+// which pktlab does not deliver; the policy event that follows carries them instead,
+// as `nft monitor trace` prints them for that chain.
+func TestTracePolicyHeaders(t *testing.T) {
+	lab := labtest.Start(t, crs)
+	router := lab.Node("router")
+	c := apply(t, router, `table ip empty {
+	chain pre {
+		type filter hook prerouting priority filter; policy accept;
+	}
+}`)
+	tr, err := c.Trace(context.Background(), "udp dport 7050")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	sendUDP(t, lab.Node("client"), "198.18.1.1:7050")
+	evs := collect(t, tr, 5*time.Second, func(evs []filter.TraceEvent) bool {
+		return len(evs) > 0
+	})
+	type seen struct {
+		Type       filter.TraceType
+		Chain, Iif string
+		Dport      int
+	}
+	var got []seen
+	for _, e := range evs {
+		got = append(got, seen{e.Type, e.Chain, e.IIFName, udpDport(e)})
+	}
+	if diff := cmp.Diff([]seen{{filter.TracePolicy, "pre", "eth0", 7050}}, got); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	if len(evs) > 0 {
+		want := fmt.Sprintf(`trace id %08x ip empty pre packet: iif "eth0" ether saddr `, evs[0].ID)
+		if p := evs[0].PacketString(); !strings.HasPrefix(p, want) || !strings.Contains(p, " udp dport 7050 ") {
+			t.Errorf("packet line %q, want it to start %q and hold udp dport 7050", p, want)
+		}
+	}
+}

@@ -116,6 +116,7 @@ func (t *Tracer) Close() error {
 }
 
 func (t *Tracer) run(ctx context.Context, r *resolver) {
+	headers := map[uint32]TraceEvent{} // trace id → the end-of-chain event that carried its headers
 	defer close(t.done)
 	defer close(t.events)
 	defer r.close()
@@ -141,8 +142,25 @@ func (t *Tracer) run(ctx context.Context, r *resolver) {
 			}
 			if e.Type == TraceRule && e.RuleHandle == 0 && e.Verdict == "continue" {
 				// The kernel traces the end-of-chain sentinel rule (nf_tables_core.c
-				// nft_do_chain, last_rule) before the policy event; it is no rule.
+				// nft_do_chain, last_rule) before the policy event; it is no rule. In a
+				// chain no rule of which the packet met, it is the chain's first event
+				// and so the one with the headers and interfaces (nf_tables_trace.c
+				// copies them once per chain): the next event of the packet gets them,
+				// as `nft monitor trace` prints them for this event as a packet: line.
+				if e.IIF != 0 || e.OIF != 0 || len(e.LLHeader)+len(e.NetworkHeader)+len(e.TransportHeader) > 0 {
+					if len(headers) > 1024 {
+						clear(headers)
+					}
+					headers[e.ID] = e
+				}
 				continue
+			}
+			if h, ok := headers[e.ID]; ok {
+				delete(headers, e.ID)
+				if h.Family == e.Family && h.Table == e.Table && h.Chain == e.Chain && e.IIF == 0 && e.OIF == 0 &&
+					len(e.LLHeader)+len(e.NetworkHeader)+len(e.TransportHeader) == 0 {
+					e.IIF, e.OIF, e.LLHeader, e.NetworkHeader, e.TransportHeader = h.IIF, h.OIF, h.LLHeader, h.NetworkHeader, h.TransportHeader
+				}
 			}
 			e.Time = now
 			if !synced {
