@@ -173,8 +173,9 @@ var layerField = map[gopacket.LayerType]string{
 }
 
 // refFrames returns the Ethernet frames of the corpus captures and of
-// testdata/bench.pcap, and the same frames without their Ethernet header.
-func refFrames(tb testing.TB) (eth, raw [][]byte) {
+// testdata/bench.pcap, the same frames without their Ethernet header, and the cooked
+// (Linux SLL) frames of testdata/corpus-cooked.pcap.
+func refFrames(tb testing.TB) (eth, raw, sll [][]byte) {
 	for _, path := range []string{"testdata/corpus.pcapng", "testdata/corpus.pcap", "testdata/corpus-cooked.pcap", "testdata/bench.pcap"} {
 		f, err := os.Open(path)
 		if err != nil {
@@ -192,10 +193,11 @@ func refFrames(tb testing.TB) (eth, raw [][]byte) {
 			if err != nil {
 				tb.Fatal(err)
 			}
-			if fr.Link != layers.LinkTypeEthernet {
+			frame := bytes.Clone(fr.Data)
+			if fr.Link == layers.LinkTypeLinuxSLL {
+				sll = append(sll, frame)
 				continue
 			}
-			frame := bytes.Clone(fr.Data)
 			eth = append(eth, frame)
 			if len(frame) > 14 {
 				raw = append(raw, frame[14:])
@@ -203,7 +205,7 @@ func refFrames(tb testing.TB) (eth, raw [][]byte) {
 		}
 		f.Close()
 	}
-	return eth, raw
+	return eth, raw, sll
 }
 
 // tcpVariants returns copies of an Ethernet+IPv4 TCP frame with other option lists.
@@ -241,7 +243,7 @@ func tcpVariants(frame []byte) [][]byte {
 // for all, so that state left by one frame meets the next: both must agree on
 // everything they decode.
 func TestDecodeMatchesParser(t *testing.T) {
-	eth, raw := refFrames(t)
+	eth, raw, sll := refFrames(t)
 	var frames [][]byte
 	for _, f := range eth {
 		frames = append(frames, f)
@@ -251,7 +253,7 @@ func TestDecodeMatchesParser(t *testing.T) {
 	for _, tc := range []struct {
 		link   layers.LinkType
 		frames [][]byte
-	}{{layers.LinkTypeEthernet, frames}, {layers.LinkTypeRaw, raw}} {
+	}{{layers.LinkTypeEthernet, frames}, {layers.LinkTypeRaw, raw}, {layers.LinkTypeLinuxSLL, sll}} {
 		d, ref := NewDecoder(tc.link), newRefDecoder(tc.link)
 		for i, f := range tc.frames {
 			for cut := len(f); cut >= 0; cut-- {
@@ -269,26 +271,28 @@ func TestDecodeMatchesParser(t *testing.T) {
 }
 
 // FuzzDecodeMatchesParser holds Decoder to refDecoder on arbitrary frames, as
-// Ethernet frames and as bare IP packets.
+// Ethernet frames, bare IP packets and cooked (Linux SLL) frames.
 func FuzzDecodeMatchesParser(f *testing.F) {
-	eth, raw := refFrames(f)
+	eth, raw, sll := refFrames(f)
 	for _, fr := range eth {
 		f.Add(fr)
 		for _, v := range tcpVariants(fr) {
 			f.Add(v)
 		}
 	}
-	for _, fr := range raw {
+	for _, fr := range append(raw, sll...) {
 		f.Add(fr)
 	}
-	d, ref := NewDecoder(layers.LinkTypeEthernet), newRefDecoder(layers.LinkTypeEthernet)
-	d6, ref6 := NewDecoder(layers.LinkTypeRaw), newRefDecoder(layers.LinkTypeRaw)
+	var ds []*Decoder
+	var refs []*refDecoder
+	for _, link := range []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeRaw, layers.LinkTypeLinuxSLL} {
+		ds, refs = append(ds, NewDecoder(link)), append(refs, newRefDecoder(link))
+	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		if diff := diffDecode(d, ref, frame); diff != "" {
-			t.Errorf("Ethernet % x: %s", frame, diff)
-		}
-		if diff := diffDecode(d6, ref6, frame); diff != "" {
-			t.Errorf("raw % x: %s", frame, diff)
+		for i, d := range ds {
+			if diff := diffDecode(d, refs[i], frame); diff != "" {
+				t.Errorf("link %v % x: %s", d.link, frame, diff)
+			}
 		}
 	})
 }
