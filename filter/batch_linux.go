@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/google/nftables"
-	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -60,31 +59,36 @@ func nested(typ uint16, attrs []netlink.Attribute) (netlink.Attribute, error) {
 	return netlink.Attribute{Type: unix.NLA_F_NESTED | typ, Data: b}, err
 }
 
-// encodeBatch turns compiled objects into the messages of one nftables batch.
-func encodeBatch(comp *Compiled) ([]netlink.Message, error) {
-	var msgs []netlink.Message
-	add := func(m netlink.Message, err error) error {
-		msgs = append(msgs, m)
-		return err
+// encodeBatch writes compiled objects as one nftables batch, BATCH_BEGIN to BATCH_END,
+// numbering messages from seq. It returns nil for a batch with nothing in it.
+func encodeBatch(comp *Compiled, seq uint32) (*batchBuf, error) {
+	if !comp.FlushRuleset && len(comp.Tables) == 0 && len(comp.Chains) == 0 && len(comp.Rules) == 0 {
+		return nil, nil
 	}
+	w := newBatchBuf(seq)
+	hdr := []byte{0, unix.NFNETLINK_V0}
+	hdr = binary.BigEndian.AppendUint16(hdr, unix.NFNL_SUBSYS_NFTABLES)
+	w.msg(netlink.Message{Header: netlink.Header{Type: unix.NFNL_MSG_BATCH_BEGIN}, Data: hdr})
 	if comp.FlushRuleset {
-		if err := add(nftMsg(unix.NFT_MSG_DELTABLE, 0, 0, nil)); err != nil {
-			return nil, err
-		}
+		m, _ := nftMsg(unix.NFT_MSG_DELTABLE, 0, 0, nil)
+		w.msg(m)
 	}
 	for _, t := range comp.Tables {
-		if err := add(nftMsg(unix.NFT_MSG_NEWTABLE, byte(t.Family), netlink.Create, []netlink.Attribute{
+		m, err := nftMsg(unix.NFT_MSG_NEWTABLE, byte(t.Family), netlink.Create, []netlink.Attribute{
 			{Type: unix.NFTA_TABLE_NAME, Data: cstr(t.Name)}, {Type: unix.NFTA_TABLE_FLAGS, Data: be32(0)},
 			{Type: nftaTableUserdata, Data: ownerMark},
-		})); err != nil {
+		})
+		if err != nil {
 			return nil, err
 		}
+		w.msg(m)
 	}
 	for _, c := range comp.Chains {
 		m, err := chainMsg(c)
-		if err := add(m, err); err != nil {
+		if err != nil {
 			return nil, err
 		}
+		w.msg(m)
 	}
 	for _, r := range comp.Rules {
 		for _, s := range r.Sets {
@@ -92,14 +96,20 @@ func encodeBatch(comp *Compiled) ([]netlink.Message, error) {
 			if err != nil {
 				return nil, err
 			}
-			msgs = append(msgs, m1, m2)
+			w.msg(m1)
+			w.msg(m2)
 		}
-		m, err := ruleMsg(r.Rule)
-		if err := add(m, err); err != nil {
+		if err := w.rule(r.Rule); err != nil {
 			return nil, err
 		}
 	}
-	return msgs, nil
+	// Like nft, pktlab asks for an acknowledgement only on the last message: the
+	// kernel reports every failing message anyway, after processing the whole batch,
+	// and then acknowledges the last one (nfnetlink.c nfnetlink_rcv_batch), so the
+	// batch costs one reply instead of one per rule.
+	w.setLastFlag(netlink.Acknowledge)
+	w.msg(netlink.Message{Header: netlink.Header{Type: unix.NFNL_MSG_BATCH_END}, Data: hdr})
+	return w, nil
 }
 
 func chainMsg(c *nftables.Chain) (netlink.Message, error) {
@@ -211,49 +221,11 @@ func setMsgs(cs CompiledSet) (netlink.Message, netlink.Message, error) {
 	return m1, m2, err
 }
 
-func ruleMsg(r *nftables.Rule) (netlink.Message, error) {
-	// Encoded in place (one buffer per rule) rather than through nested
-	// netlink.MarshalAttributes calls, which copy every expression twice.
-	fam := byte(r.Table.Family)
-	b := make([]byte, 0, 64+96*len(r.Exprs))
-	b = append(b, fam, unix.NFNETLINK_V0, 0, 0)
-	b = putAttr(b, unix.NFTA_RULE_TABLE, cstr(r.Table.Name))
-	b = putAttr(b, unix.NFTA_RULE_CHAIN, cstr(r.Chain.Name))
-	start := len(b)
-	b = append(b, 0, 0, 0, 0)
-	for _, e := range r.Exprs {
-		eb, err := expr.Marshal(fam, e)
-		if err != nil {
-			return netlink.Message{}, fmt.Errorf("encode %T: %w", e, err)
-		}
-		b = putAttr(b, unix.NLA_F_NESTED|unix.NFTA_LIST_ELEM, eb)
-	}
-	binary.NativeEndian.PutUint16(b[start:], uint16(len(b)-start))
-	binary.NativeEndian.PutUint16(b[start+2:], unix.NLA_F_NESTED|unix.NFTA_RULE_EXPRESSIONS)
-	return netlink.Message{
-		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_NEWRULE), Flags: netlink.Request | netlink.Create | netlink.Append},
-		Data:   b,
-	}, nil
-}
-
-// putAttr appends one netlink attribute (struct nlattr, padded to 4 bytes).
-func putAttr(b []byte, typ uint16, data []byte) []byte {
-	n := 4 + len(data)
-	b = binary.NativeEndian.AppendUint16(b, uint16(n))
-	b = binary.NativeEndian.AppendUint16(b, typ)
-	b = append(b, data...)
-	for n%4 != 0 {
-		b = append(b, 0)
-		n++
-	}
-	return b
-}
-
-// sendBatch sends msgs as one nfnetlink batch on a NETLINK_NETFILTER socket inside the
-// namespace fd and collects one acknowledgement per message. The kernel applies the
-// batch atomically: if any message fails, none takes effect.
-func sendBatch(fd int, msgs []netlink.Message) error {
-	if len(msgs) == 0 {
+// sendBatch sends the batch w on a NETLINK_NETFILTER socket inside the namespace fd
+// and waits for its acknowledgement. The kernel applies a batch atomically: if any
+// message fails, none takes effect.
+func sendBatch(fd int, w *batchBuf) error {
+	if w == nil {
 		return nil
 	}
 	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: fd})
@@ -264,27 +236,17 @@ func sendBatch(fd int, msgs []netlink.Message) error {
 	if err := conn.SetReadBuffer(8 << 20); err != nil {
 		return fmt.Errorf("set netlink read buffer: %w", err)
 	}
-	hdr := []byte{0, unix.NFNETLINK_V0}
-	hdr = binary.BigEndian.AppendUint16(hdr, unix.NFNL_SUBSYS_NFTABLES)
-	all := make([]netlink.Message, 0, len(msgs)+2)
-	all = append(all, netlink.Message{Header: netlink.Header{Type: unix.NFNL_MSG_BATCH_BEGIN, Flags: netlink.Request}, Data: hdr})
-	all = append(all, msgs...)
-	all[len(all)-1].Header.Flags |= netlink.Acknowledge
-	all = append(all, netlink.Message{Header: netlink.Header{Type: unix.NFNL_MSG_BATCH_END, Flags: netlink.Request}, Data: hdr})
 	// A batch is one datagram (nfnetlink processes BATCH_BEGIN…END within one skb),
 	// so the send buffer must hold all of it; nft does the same (mnl.c
 	// mnl_set_sndbuffer). SO_SNDBUFFORCE lifts net.core.wmem_max for root.
-	buf, last := marshalBatch(all, uint32(time.Now().UnixNano()))
-	if err := forceSndbuf(conn, 2*len(buf)); err != nil {
-		return fmt.Errorf("set netlink send buffer to %d bytes: %w", 2*len(buf), err)
+	bufs, size := w.buffers()
+	if err := forceSndbuf(conn, 2*size); err != nil {
+		return fmt.Errorf("set netlink send buffer to %d bytes: %w", 2*size, err)
 	}
-	if err := sendRaw(conn, buf); err != nil {
+	if err := sendRaw(conn, bufs); err != nil {
 		return fmt.Errorf("send batch: %w", err)
 	}
-	// Like nft, pktlab asks for an acknowledgement only on the last message: the
-	// kernel reports every failing message anyway, after processing the whole batch,
-	// and then acknowledges the last one (nfnetlink.c nfnetlink_rcv_batch), so the
-	// batch costs one reply instead of one per rule.
+	last := w.seq - 2 // the message before BATCH_END, which asked for the ack
 	var first error
 	if err := conn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
 		return fmt.Errorf("set netlink deadline: %w", err)
@@ -405,48 +367,19 @@ func forceSndbuf(conn *netlink.Conn, n int) error {
 	return serr
 }
 
-// marshalBatch lays the messages out in one buffer sized up front (mdlayher/netlink's
-// SendMessages grows its buffer message by message, which for 10 000 rules costs more
-// than all of pktlab's own work). It returns the buffer and the sequence number of the
-// last message before BATCH_END.
-func marshalBatch(msgs []netlink.Message, seq uint32) ([]byte, uint32) {
-	align := func(n int) int { return (n + 3) &^ 3 }
-	size := 0
-	for _, m := range msgs {
-		size += align(16 + len(m.Data))
-	}
-	buf := make([]byte, size)
-	off := 0
-	var last uint32
-	for i, m := range msgs {
-		n := 16 + len(m.Data)
-		h := buf[off:]
-		binary.NativeEndian.PutUint32(h[0:4], uint32(n))
-		binary.NativeEndian.PutUint16(h[4:6], uint16(m.Header.Type))
-		binary.NativeEndian.PutUint16(h[6:8], uint16(m.Header.Flags))
-		binary.NativeEndian.PutUint32(h[8:12], seq+uint32(i))
-		copy(h[16:], m.Data)
-		if i == len(msgs)-2 {
-			last = seq + uint32(i)
-		}
-		off += align(n)
-	}
-	return buf, last
-}
-
-// sendRaw writes one datagram to the kernel on the netlink socket.
-func sendRaw(conn *netlink.Conn, b []byte) error {
+// sendRaw writes one datagram, gathered from bufs, to the kernel on the netlink socket.
+func sendRaw(conn *netlink.Conn, bufs [][]byte) error {
 	rc, err := conn.SyscallConn()
 	if err != nil {
 		return err
 	}
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
-		serr = unix.Sendto(int(fd), b, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+		_, serr = unix.SendmsgBuffers(int(fd), bufs, nil, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}, 0)
 	}); err != nil {
 		return err
 	}
-	return os.NewSyscallError("sendto", serr)
+	return os.NewSyscallError("sendmsg", serr)
 }
 
 // ownedTables dumps every table of the namespace and returns those carrying ownerMark.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/pktlab/pktlab/testlab"
@@ -87,11 +88,11 @@ func (c *Conn) Apply(ctx context.Context, rs *Ruleset) error {
 
 // ApplyCompiled sends already compiled objects in one batch.
 func (c *Conn) ApplyCompiled(comp *Compiled) error {
-	msgs, err := encodeBatch(comp)
+	w, err := encodeBatch(comp, uint32(time.Now().UnixNano()))
 	if err != nil {
 		return fmt.Errorf("filter: encode batch for %s: %w", c.name, err)
 	}
-	if err := sendBatch(c.fd, msgs); err != nil {
+	if err := sendBatch(c.fd, w); err != nil {
 		return fmt.Errorf("filter: apply ruleset in %s: %w (nothing was changed)", c.name, err)
 	}
 	return nil
