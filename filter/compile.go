@@ -36,6 +36,14 @@ type CompiledSet struct {
 func Compile(rs *Ruleset) (*Compiled, error) {
 	out := &Compiled{FlushRuleset: rs.FlushRuleset}
 	c := &compiler{}
+	n := 0
+	for _, t := range rs.Tables {
+		for _, ch := range t.Chains {
+			n += len(ch.Rules)
+		}
+	}
+	out.Rules = make([]CompiledRule, 0, n)
+	rules := make([]nftables.Rule, n) // one array for all rules: one allocation, not n
 	for _, t := range rs.Tables {
 		nt := &nftables.Table{Family: nftables.TableFamily(t.Family), Name: t.Name}
 		out.Tables = append(out.Tables, nt)
@@ -69,15 +77,46 @@ func Compile(rs *Ruleset) (*Compiled, error) {
 				for _, s := range sets {
 					s.Set.Table = nt
 				}
-				out.Rules = append(out.Rules, CompiledRule{Rule: &nftables.Rule{Table: nt, Chain: chains[ch.Name], Exprs: exprs}, Sets: sets})
+				nr := &rules[len(out.Rules)]
+				*nr = nftables.Rule{Table: nt, Chain: chains[ch.Name], Exprs: exprs}
+				out.Rules = append(out.Rules, CompiledRule{Rule: nr, Sets: sets})
 			}
 		}
 	}
 	return out, nil
 }
 
+// compiler holds what one Compile call shares between rules: expressions of the common
+// types and the rules' expression lists are cut from arrays of slabSize (a 10 000-rule
+// file otherwise costs some 100 000 small allocations), and the dependency matches nft
+// inserts are built once per kind. Rules share these dependency matches and their
+// values: nothing in the compiled output may be modified in place.
 type compiler struct {
 	setID uint32
+
+	payloads []expr.Payload
+	cmps     []expr.Cmp
+	metas    []expr.Meta
+	counters []expr.Counter
+	verdicts []expr.Verdict
+	exprs    []expr.Any // unused tail of the current array of expression lists
+
+	l3deps map[[2]Family]*Match
+	l4deps [256]*Match
+	run    []*Match // merge's scratch
+	items  []item   // merge's output, reused from rule to rule
+	stmts  []Stmt   // expand's output, reused from rule to rule
+}
+
+const slabSize = 1024
+
+// alloc returns a zeroed T from the slab *s, starting a new array when it is full.
+func alloc[T any](s *[]T) *T {
+	if len(*s) == cap(*s) {
+		*s = make([]T, 0, slabSize)
+	}
+	*s = (*s)[:len(*s)+1]
+	return &(*s)[len(*s)-1]
 }
 
 // item is a match or statement after nft's evaluation step: dependencies made explicit
@@ -112,9 +151,31 @@ func l3Dep(fam, l3 Family) *Match {
 
 func l4Dep(proto uint8) *Match { return &Match{Field: fieldL4proto, Value: single([]byte{proto})} }
 
-// expand inserts the protocol dependencies nft would insert.
-func expand(t *Table, r *Rule) []Stmt {
-	var out, front []Stmt
+func (c *compiler) l3Dep(fam, l3 Family) *Match {
+	k := [2]Family{fam, l3}
+	d, ok := c.l3deps[k]
+	if !ok {
+		if c.l3deps == nil {
+			c.l3deps = map[[2]Family]*Match{}
+		}
+		d = l3Dep(fam, l3)
+		c.l3deps[k] = d
+	}
+	return d
+}
+
+func (c *compiler) l4Dep(proto uint8) *Match {
+	if c.l4deps[proto] == nil {
+		c.l4deps[proto] = l4Dep(proto)
+	}
+	return c.l4deps[proto]
+}
+
+// expand inserts the protocol dependencies nft would insert. The result is valid until
+// the next call.
+func (c *compiler) expand(t *Table, r *Rule) []Stmt {
+	out := c.stmts[:0]
+	var front []Stmt
 	var l3 Family
 	var l4 uint8
 	needTCP := false
@@ -122,13 +183,13 @@ func expand(t *Table, r *Rule) []Stmt {
 		switch s := s.(type) {
 		case *Match:
 			if s.Field.l3 != 0 && l3 == 0 {
-				if d := l3Dep(t.Family, s.Field.l3); d != nil {
+				if d := c.l3Dep(t.Family, s.Field.l3); d != nil {
 					out = append(out, d)
 				}
 				l3 = s.Field.l3
 			}
 			if s.Field.l4 != 0 && l4 == 0 {
-				out = append(out, l4Dep(s.Field.l4))
+				out = append(out, c.l4Dep(s.Field.l4))
 				l4 = s.Field.l4
 			}
 			if (s.Field.Name == "meta l4proto" || s.Field.Name == "ip protocol") && s.Op != OpNeq && !s.Value.Set &&
@@ -137,7 +198,7 @@ func expand(t *Table, r *Rule) []Stmt {
 			}
 		case *MatchTCPFlags:
 			if l4 == 0 {
-				out = append(out, l4Dep(protoTCP))
+				out = append(out, c.l4Dep(protoTCP))
 				l4 = protoTCP
 			}
 		case *Reject:
@@ -145,15 +206,19 @@ func expand(t *Table, r *Rule) []Stmt {
 			case s.Type == rejectTCPReset:
 				needTCP = true
 			case s.Proto == "icmp" && t.Family == FamilyINet && l3 == 0:
-				front = append(front, l3Dep(t.Family, FamilyIP))
+				front = append(front, c.l3Dep(t.Family, FamilyIP))
 			case s.Proto == "icmpv6" && t.Family == FamilyINet && l3 == 0:
-				front = append(front, l3Dep(t.Family, FamilyIP6))
+				front = append(front, c.l3Dep(t.Family, FamilyIP6))
 			}
 		}
 		out = append(out, s)
 	}
 	if needTCP && l4 == 0 {
-		front = append(front, l4Dep(protoTCP))
+		front = append(front, c.l4Dep(protoTCP))
+	}
+	c.stmts = out
+	if front == nil {
+		return out
 	}
 	return append(front, out...)
 }
@@ -172,9 +237,9 @@ func run0(s Stmt) *Match { m, _ := mergeable(s); return m }
 
 // merge combines runs of consecutive payload equality matches on adjacent bytes of the
 // same header into one load and compare, as nft does when the merged load still fits
-// its fast path (at most 4 bytes).
-func merge(stmts []Stmt) []item {
-	var out []item
+// its fast path (at most 4 bytes). The result is valid until the next call.
+func (c *compiler) merge(stmts []Stmt) []item {
+	out := c.items[:0]
 	for i := 0; i < len(stmts); {
 		if _, ok := mergeable(stmts[i]); !ok {
 			out = append(out, item{stmt: stmts[i]})
@@ -182,7 +247,7 @@ func merge(stmts []Stmt) []item {
 			continue
 		}
 		j := i
-		var run []*Match
+		run := c.run[:0]
 		for j < len(stmts) {
 			m, ok := mergeable(stmts[j])
 			if !ok || m.Field.base != run0(stmts[i]).Field.base {
@@ -191,45 +256,60 @@ func merge(stmts []Stmt) []item {
 			run = append(run, m)
 			j++
 		}
+		c.run = run
 		slices.SortStableFunc(run, func(a, b *Match) int { return int(a.Field.offset) - int(b.Field.offset) })
 		for k := 0; k < len(run); {
 			cur := run[k]
-			off, data := cur.Field.offset, slices.Clone(cur.Value.Elems[0].From)
-			n := 1
+			off, from := cur.Field.offset, cur.Value.Elems[0].From
+			n, size := 1, len(from)
 			for k+n < len(run) {
 				nx := run[k+n]
-				if nx.Field.base != cur.Field.base || nx.Field.offset != off+uint32(len(data)) || len(data)+len(nx.Value.Elems[0].From) > 4 {
+				if nx.Field.base != cur.Field.base || nx.Field.offset != off+uint32(size) || size+len(nx.Value.Elems[0].From) > 4 {
 					break
 				}
-				data = append(data, nx.Value.Elems[0].From...)
+				size += len(nx.Value.Elems[0].From)
 				n++
 			}
 			if n == 1 {
 				out = append(out, item{stmt: cur})
 			} else {
-				out = append(out, item{load: &expr.Payload{OperationType: expr.PayloadLoad, DestRegister: 1, Base: cur.Field.base, Offset: off, Len: uint32(len(data))}, data: data})
+				data := make([]byte, 0, size)
+				for _, m := range run[k : k+n] {
+					data = append(data, m.Value.Elems[0].From...)
+				}
+				out = append(out, item{load: &expr.Payload{OperationType: expr.PayloadLoad, DestRegister: 1, Base: cur.Field.base, Offset: off, Len: uint32(size)}, data: data})
 			}
 			k += n
 		}
 		i = j
 	}
+	c.items = out
 	return out
 }
 
 func (c *compiler) rule(t *Table, r *Rule) ([]expr.Any, []CompiledSet, error) {
-	var exprs []expr.Any
+	// The rule's expressions go to the free tail of c.exprs; a rule that outgrows it
+	// gets its own array from append.
+	if cap(c.exprs)-len(c.exprs) < 32 {
+		c.exprs = make([]expr.Any, 0, 16*slabSize)
+	}
+	exprs := c.exprs[len(c.exprs):len(c.exprs)]
 	var sets []CompiledSet
-	for _, it := range merge(expand(t, r)) {
+	for _, it := range c.merge(c.expand(t, r)) {
 		if it.load != nil {
-			exprs = append(exprs, it.load, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: it.data})
+			exprs = append(exprs, it.load, c.cmpExpr(OpEq, it.data))
 			continue
 		}
-		e, s, err := c.stmt(t, it.stmt)
+		var s []CompiledSet
+		var err error
+		exprs, s, err = c.stmt(exprs, t, it.stmt)
 		if err != nil {
 			return nil, nil, err
 		}
-		exprs = append(exprs, e...)
 		sets = append(sets, s...)
 	}
-	return exprs, sets, nil
+	if len(exprs) > 0 && &exprs[0] == &c.exprs[:len(c.exprs)+1][len(c.exprs)] {
+		c.exprs = c.exprs[:len(c.exprs)+len(exprs)]
+	}
+	return exprs[:len(exprs):len(exprs)], sets, nil
 }

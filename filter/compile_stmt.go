@@ -11,24 +11,26 @@ import (
 
 // stmt compiles one statement to the expressions nft emits for it (compare with
 // `nft --debug=netlink`).
-func (c *compiler) stmt(t *Table, s Stmt) ([]expr.Any, []CompiledSet, error) {
+func (c *compiler) stmt(dst []expr.Any, t *Table, s Stmt) ([]expr.Any, []CompiledSet, error) {
 	switch s := s.(type) {
 	case *Match:
-		return c.match(s)
+		return c.match(dst, s)
 	case *MatchTCPFlags:
 		load := &expr.Payload{OperationType: expr.PayloadLoad, DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 13, Len: 1}
 		switch {
 		case s.Mask == 0 && s.Op == OpImplicit:
-			return []expr.Any{load, bitwise(1, []byte{byte(s.Flags)}), cmpExpr(OpNeq, []byte{0})}, nil, nil
+			return append(dst, load, bitwise(1, []byte{byte(s.Flags)}), c.cmpExpr(OpNeq, []byte{0})), nil, nil
 		case s.Mask == 0:
-			return []expr.Any{load, cmpExpr(s.Op, []byte{byte(s.Flags)})}, nil, nil
+			return append(dst, load, c.cmpExpr(s.Op, []byte{byte(s.Flags)})), nil, nil
 		}
-		return []expr.Any{load, bitwise(1, []byte{byte(s.Mask)}), cmpExpr(s.Op, []byte{byte(s.Flags)})}, nil, nil
+		return append(dst, load, bitwise(1, []byte{byte(s.Mask)}), c.cmpExpr(s.Op, []byte{byte(s.Flags)})), nil, nil
 	case *MatchNumgen:
-		return []expr.Any{&expr.Numgen{Register: 1, Modulus: s.Mod, Type: s.Mode},
-			cmpExpr(s.Op, binary.NativeEndian.AppendUint32(nil, s.Value))}, nil, nil
+		return append(dst, &expr.Numgen{Register: 1, Modulus: s.Mod, Type: s.Mode},
+			c.cmpExpr(s.Op, binary.NativeEndian.AppendUint32(nil, s.Value))), nil, nil
 	case *Counter:
-		return []expr.Any{&expr.Counter{Packets: s.Packets, Bytes: s.Bytes}}, nil, nil
+		e := alloc(&c.counters)
+		*e = expr.Counter{Packets: s.Packets, Bytes: s.Bytes}
+		return append(dst, e), nil, nil
 	case *Log:
 		// nft sets level 4 (warn) unless the packet goes to an nflog group (nft's
 		// src/netlink_linearize.c netlink_gen_log_stmt).
@@ -44,90 +46,102 @@ func (c *compiler) stmt(t *Table, s Stmt) ([]expr.Any, []CompiledSet, error) {
 			l.Key |= 1 << unix.NFTA_LOG_LEVEL
 			l.Level = expr.LogLevelWarning
 		}
-		return []expr.Any{l}, nil, nil
+		return append(dst, l), nil, nil
 	case *MetaSet:
 		key, data := expr.MetaKeyMARK, binary.NativeEndian.AppendUint32(nil, s.Value)
 		if s.Key == "nftrace" {
 			key, data = expr.MetaKeyNFTRACE, []byte{byte(s.Value)}
 		}
-		return []expr.Any{&expr.Immediate{Register: 1, Data: data}, &expr.Meta{Key: key, SourceRegister: true, Register: 1}}, nil, nil
+		return append(dst, &expr.Immediate{Register: 1, Data: data}, &expr.Meta{Key: key, SourceRegister: true, Register: 1}), nil, nil
 	case *Verdict:
-		k := map[VerdictKind]expr.VerdictKind{VerdictAccept: expr.VerdictAccept, VerdictDrop: expr.VerdictDrop,
-			VerdictJump: expr.VerdictJump, VerdictGoto: expr.VerdictGoto, VerdictReturn: expr.VerdictReturn}[s.Kind]
-		return []expr.Any{&expr.Verdict{Kind: k, Chain: s.Chain}}, nil, nil
+		e := alloc(&c.verdicts)
+		*e = expr.Verdict{Chain: s.Chain}
+		if int(s.Kind) < len(verdictKinds) {
+			e.Kind = verdictKinds[s.Kind]
+		}
+		return append(dst, e), nil, nil
 	case *Reject:
-		return []expr.Any{&expr.Reject{Type: s.Type, Code: s.Code}}, nil, nil
+		return append(dst, &expr.Reject{Type: s.Type, Code: s.Code}), nil, nil
 	case *NAT:
-		return c.nat(s)
+		return c.nat(dst, s)
 	case *Masquerade:
-		return []expr.Any{&expr.Masq{}}, nil, nil
+		return append(dst, &expr.Masq{}), nil, nil
 	case *Redirect:
 		if s.Port == 0 {
-			return []expr.Any{&expr.Redir{}}, nil, nil
+			return append(dst, &expr.Redir{}), nil, nil
 		}
-		return []expr.Any{&expr.Immediate{Register: 1, Data: binary.BigEndian.AppendUint16(nil, s.Port)},
-			&expr.Redir{RegisterProtoMin: 1, Flags: unix.NF_NAT_RANGE_PROTO_SPECIFIED}}, nil, nil
+		return append(dst, &expr.Immediate{Register: 1, Data: binary.BigEndian.AppendUint16(nil, s.Port)},
+			&expr.Redir{RegisterProtoMin: 1, Flags: unix.NF_NAT_RANGE_PROTO_SPECIFIED}), nil, nil
 	case *Notrack:
-		return []expr.Any{&expr.Notrack{}}, nil, nil
+		return append(dst, &expr.Notrack{}), nil, nil
 	case *TTLSet:
 		// nft rewrites the 16-bit word holding TTL and protocol so that the IPv4
 		// checksum (RFC 1624 incremental update, csum at offset 10) stays right.
-		return []expr.Any{
+		return append(dst,
 			&expr.Payload{OperationType: expr.PayloadLoad, DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 2},
 			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 2, Mask: []byte{0x00, 0xff}, Xor: []byte{s.TTL, 0x00}},
 			&expr.Payload{OperationType: expr.PayloadWrite, SourceRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 2,
 				CsumType: expr.CsumTypeInet, CsumOffset: 10},
-		}, nil, nil
+		), nil, nil
 	}
 	return nil, nil, fmt.Errorf("cannot compile %T", s)
 }
 
-func cmpExpr(op Op, data []byte) *expr.Cmp {
+var verdictKinds = [...]expr.VerdictKind{VerdictAccept: expr.VerdictAccept, VerdictDrop: expr.VerdictDrop,
+	VerdictJump: expr.VerdictJump, VerdictGoto: expr.VerdictGoto, VerdictReturn: expr.VerdictReturn}
+
+func (c *compiler) cmpExpr(op Op, data []byte) *expr.Cmp {
 	o := expr.CmpOpEq
 	if op == OpNeq {
 		o = expr.CmpOpNeq
 	}
-	return &expr.Cmp{Op: o, Register: 1, Data: data}
+	e := alloc(&c.cmps)
+	*e = expr.Cmp{Op: o, Register: 1, Data: data}
+	return e
 }
 
 func bitwise(n int, mask []byte) *expr.Bitwise {
 	return &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: uint32(n), Mask: mask, Xor: make([]byte, n)}
 }
 
-func load(f *Field, n int) expr.Any {
+func (c *compiler) load(f *Field, n int) expr.Any {
 	switch f.kind {
 	case kindMeta:
-		return &expr.Meta{Key: f.meta, Register: 1}
+		e := alloc(&c.metas)
+		*e = expr.Meta{Key: f.meta, Register: 1}
+		return e
 	case kindCt:
 		return &expr.Ct{Key: expr.CtKeySTATE, Register: 1}
 	}
-	return &expr.Payload{OperationType: expr.PayloadLoad, DestRegister: 1, Base: f.base, Offset: f.offset, Len: uint32(n)}
+	e := alloc(&c.payloads)
+	*e = expr.Payload{OperationType: expr.PayloadLoad, DestRegister: 1, Base: f.base, Offset: f.offset, Len: uint32(n)}
+	return e
 }
 
-func (c *compiler) match(m *Match) ([]expr.Any, []CompiledSet, error) {
+func (c *compiler) match(dst []expr.Any, m *Match) ([]expr.Any, []CompiledSet, error) {
 	f, size := m.Field, m.Field.dt.size()
 	if m.Value.Set {
 		cs := c.set(f.dt, m.Value.Elems)
-		return []expr.Any{load(f, size), &expr.Lookup{SourceRegister: 1, SetName: cs.Set.Name, SetID: cs.Set.ID, Invert: m.Op == OpNeq}}, []CompiledSet{cs}, nil
+		return append(dst, c.load(f, size), &expr.Lookup{SourceRegister: 1, SetName: cs.Set.Name, SetID: cs.Set.ID, Invert: m.Op == OpNeq}), []CompiledSet{cs}, nil
 	}
 	e := m.Value.Elems[0]
 	switch {
 	case f.dt == dtCtState:
 		// A bitmask type: the bare form means "any of these bits" (nft's
 		// OP_IMPLICIT on a bitmask becomes `& mask != 0`).
-		return []expr.Any{load(f, size), bitwise(size, e.From), cmpExpr(OpNeq, make([]byte, size))}, nil, nil
+		return append(dst, c.load(f, size), bitwise(size, e.From), c.cmpExpr(OpNeq, make([]byte, size))), nil, nil
 	case e.Prefix > 0 && e.Prefix%8 == 0:
 		// nft loads only the prefix bytes when the prefix ends on a byte boundary.
 		n := e.Prefix / 8
-		return []expr.Any{load(f, n), cmpExpr(m.Op, e.From[:n])}, nil, nil
+		return append(dst, c.load(f, n), c.cmpExpr(m.Op, e.From[:n])), nil, nil
 	case e.Prefix > 0:
-		return []expr.Any{load(f, size), bitwise(size, prefixMask(size, e.Prefix)), cmpExpr(m.Op, e.From)}, nil, nil
+		return append(dst, c.load(f, size), bitwise(size, prefixMask(size, e.Prefix)), c.cmpExpr(m.Op, e.From)), nil, nil
 	case e.To != nil && m.Op == OpNeq:
-		return []expr.Any{load(f, size), &expr.Range{Op: expr.CmpOpNeq, Register: 1, FromData: e.From, ToData: e.To}}, nil, nil
+		return append(dst, c.load(f, size), &expr.Range{Op: expr.CmpOpNeq, Register: 1, FromData: e.From, ToData: e.To}), nil, nil
 	case e.To != nil:
-		return []expr.Any{load(f, size), &expr.Cmp{Op: expr.CmpOpGte, Register: 1, Data: e.From}, &expr.Cmp{Op: expr.CmpOpLte, Register: 1, Data: e.To}}, nil, nil
+		return append(dst, c.load(f, size), &expr.Cmp{Op: expr.CmpOpGte, Register: 1, Data: e.From}, &expr.Cmp{Op: expr.CmpOpLte, Register: 1, Data: e.To}), nil, nil
 	}
-	return []expr.Any{load(f, size), cmpExpr(m.Op, e.From)}, nil, nil
+	return append(dst, c.load(f, size), c.cmpExpr(m.Op, e.From)), nil, nil
 }
 
 // set builds an anonymous constant set. Sets holding ranges or prefixes are interval
@@ -175,7 +189,7 @@ func isZero(b []byte) bool {
 	return true
 }
 
-func (c *compiler) nat(n *NAT) ([]expr.Any, []CompiledSet, error) {
+func (c *compiler) nat(dst []expr.Any, n *NAT) ([]expr.Any, []CompiledSet, error) {
 	typ := expr.NATTypeSourceNAT
 	if n.Kind == "dnat" {
 		typ = expr.NATTypeDestNAT
@@ -193,13 +207,13 @@ func (c *compiler) nat(n *NAT) ([]expr.Any, []CompiledSet, error) {
 		for _, e := range m.Elems {
 			elems = append(elems, nftables.SetElement{Key: binary.NativeEndian.AppendUint32(nil, e.Key), Val: e.Addr})
 		}
-		return []expr.Any{
+		return append(dst,
 			&expr.Numgen{Register: 1, Modulus: m.Mod, Type: m.Mode},
 			&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: s.Name, SetID: s.ID},
 			&expr.NAT{Type: typ, Family: fam, RegAddrMin: 1},
-		}, []CompiledSet{{Set: s, Elems: elems}}, nil
+		), []CompiledSet{{Set: s, Elems: elems}}, nil
 	}
-	out := []expr.Any{&expr.Immediate{Register: 1, Data: n.Addr}}
+	out := append(dst, &expr.Immediate{Register: 1, Data: n.Addr})
 	nat := &expr.NAT{Type: typ, Family: fam, RegAddrMin: 1}
 	if n.Port != 0 {
 		out = append(out, &expr.Immediate{Register: 2, Data: binary.BigEndian.AppendUint16(nil, n.Port)})

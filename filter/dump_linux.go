@@ -158,16 +158,6 @@ type slab struct {
 	verdicts []expr.Verdict
 }
 
-const slabSize = 1024
-
-func alloc[T any](s *[]T) *T {
-	if len(*s) == cap(*s) {
-		*s = make([]T, 0, slabSize)
-	}
-	*s = (*s)[:len(*s)+1]
-	return &(*s)[len(*s)-1]
-}
-
 // attrs walks netlink attributes (struct nlattr, include/uapi/linux/netlink.h) without
 // allocating. bad is set when an attribute overruns the buffer.
 type attrs struct {
