@@ -269,6 +269,17 @@ var fields = []*Field{
 	{Name: "ct state", kind: kindCt, dt: dtCtState},
 }
 
+// lookupField2 is lookupField(a + " " + b) without building the string.
+func lookupField2(a, b string) *Field {
+	for _, f := range fields {
+		n := f.Name
+		if len(n) == len(a)+1+len(b) && n[:len(a)] == a && n[len(a)] == ' ' && n[len(a)+1:] == b {
+			return f
+		}
+	}
+	return nil
+}
+
 func lookupField(name string) *Field {
 	for _, f := range fields {
 		if f.Name == name {

@@ -16,7 +16,7 @@ func Parse(file string, src []byte, ifs Interfaces) (*Ruleset, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &parser{toks: toks, ifs: ifs, rs: &Ruleset{}}
+	p := &parser{name: file, toks: toks, ifs: ifs, rs: &Ruleset{}}
 	if err := p.file(); err != nil {
 		return nil, err
 	}
@@ -24,6 +24,7 @@ func Parse(file string, src []byte, ifs Interfaces) (*Ruleset, error) {
 }
 
 type parser struct {
+	name string // file name, for positions
 	toks []token
 	i    int
 	ifs  Interfaces
@@ -31,6 +32,9 @@ type parser struct {
 	// family of the table being parsed; rule context.
 	fam Family
 	ctx ruleCtx
+
+	slabs parseSlabs
+	stmts []Stmt // rule's scratch
 }
 
 // ruleCtx is the protocol context built up while parsing a rule: what the rule has
@@ -51,12 +55,14 @@ func (p *parser) next() token {
 	return t
 }
 
+func (p *parser) pos(t token) Pos { return Pos{File: p.name, Line: int(t.line), Col: int(t.col)} }
+
 func (p *parser) failf(t token, format string, args ...any) {
 	tokText := t.String()
 	if t.kind == tokEOF || t.kind == tokNL {
 		tokText = t.String()
 	}
-	panic(bail{&ParseError{Pos: t.pos, Token: tokText, Msg: fmt.Sprintf(format, args...)}})
+	panic(bail{&ParseError{Pos: p.pos(t), Token: tokText, Msg: fmt.Sprintf(format, args...)}})
 }
 
 func (p *parser) is(text string) bool {
@@ -178,7 +184,7 @@ func (p *parser) tableHeader() *Table {
 	if tbl := p.rs.Table(fam, name.text); tbl != nil {
 		return tbl
 	}
-	tbl := &Table{Family: fam, Name: name.text, Pos: name.pos}
+	tbl := &Table{Family: fam, Name: name.text, Pos: p.pos(name)}
 	p.rs.Tables = append(p.rs.Tables, tbl)
 	return tbl
 }
@@ -206,7 +212,7 @@ func (p *parser) chainHeader(tbl *Table) *Chain {
 	if c := tbl.Chain(name.text); c != nil {
 		return c
 	}
-	c := &Chain{Name: name.text, Pos: name.pos}
+	c := &Chain{Name: name.text, Pos: p.pos(name)}
 	tbl.Chains = append(tbl.Chains, c)
 	return c
 }
