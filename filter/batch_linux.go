@@ -19,9 +19,10 @@ import (
 // pktlab encodes its own batch instead of using nftables.Conn.AddSet because the
 // library always tags anonymous sets with NFTNL_UDATA_SET_KEYBYTEORDER "big endian";
 // nft reads that tag when it lists a set, so mark, ifname, ifindex, ct state and numgen
-// map keys (host byte order) would be listed wrongly. Expressions are still encoded by
-// google/nftables (expr.Marshal). Message layouts follow libnftnl's src/{table,chain,
-// set,set_elem,rule}.c.
+// map keys (host byte order) would be listed wrongly. Rules are written by
+// encode_linux.go straight into the batch, their expressions byte for byte as
+// google/nftables' expr.Marshal writes them (TestEncodeMatchesLibrary). Message layouts
+// follow libnftnl's src/{table,chain,set,set_elem,rule}.c.
 
 // nftaTableUserdata is NFTA_TABLE_USERDATA (include/uapi/linux/netfilter/nf_tables.h),
 // missing from x/sys/unix.

@@ -1,7 +1,7 @@
 // Package filter speaks nftables inside lab nodes: it parses the common subset of nft's
-// own rule language (see docs/nft-subset.md), compiles it to github.com/google/nftables
-// expressions that are byte-for-byte what `nft -f` would send, applies a whole file to a
-// node in one netlink batch, reads tables, chains, rules, sets and counters back from the
+// own rule language (see docs/nft-subset.md), compiles it to the github.com/google/nftables
+// expressions `nft -f` would send for it (the kernel ends up with the ruleset nft would
+// create), applies a whole file to a node in one netlink batch, reads tables, chains, rules, sets and counters back from the
 // kernel and renders them exactly as `nft list ruleset` does, and decodes nftables trace
 // events (NFNLGRP_NFTRACE) into typed events grouped per packet.
 //
