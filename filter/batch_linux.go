@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/userdata"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -142,8 +143,14 @@ func chainMsg(c *nftables.Chain) (netlink.Message, error) {
 	return nftMsg(unix.NFT_MSG_NEWCHAIN, byte(c.Table.Family), netlink.Create, attrs)
 }
 
-// keyByteorder is the byte order nft records for a set's key type.
-func keyByteorder(t nftables.SetDatatype) uint32 {
+// keyByteorder is the byte order nft records for a set's key: big endian when the
+// compiler says so (a big-endian integer field such as icmp id, whose plain integer
+// type would otherwise read as host order), else the one of its key type.
+func keyByteorder(s *nftables.Set) uint32 {
+	if s.KeyByteOrder == binaryutil.BigEndian {
+		return byteorderBig
+	}
+	t := s.KeyType
 	switch t.GetNFTMagic() {
 	case nftables.TypeMark.GetNFTMagic(), nftables.TypeIFIndex.GetNFTMagic(), nftables.TypeIFName.GetNFTMagic(),
 		nftables.TypeCTState.GetNFTMagic(), nftables.TypeInteger.GetNFTMagic():
@@ -181,7 +188,7 @@ func setMsgs(cs CompiledSet) (netlink.Message, netlink.Message, error) {
 			netlink.Attribute{Type: unix.NFTA_SET_DATA_LEN, Data: be32(s.DataType.Bytes)})
 	}
 	attrs = append(attrs, desc, netlink.Attribute{Type: unix.NFTA_SET_USERDATA,
-		Data: userdata.AppendUint32(nil, userdata.NFTNL_UDATA_SET_KEYBYTEORDER, keyByteorder(s.KeyType))})
+		Data: userdata.AppendUint32(nil, userdata.NFTNL_UDATA_SET_KEYBYTEORDER, keyByteorder(s))})
 	m1, err := nftMsg(unix.NFT_MSG_NEWSET, fam, netlink.Create, attrs)
 	if err != nil {
 		return m1, netlink.Message{}, err

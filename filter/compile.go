@@ -101,11 +101,12 @@ type compiler struct {
 	verdicts []expr.Verdict
 	exprs    []expr.Any // unused tail of the current array of expression lists
 
-	l3deps map[[2]Family]*Match
-	l4deps [256]*Match
-	run    []*Match // merge's scratch
-	items  []item   // merge's output, reused from rule to rule
-	stmts  []Stmt   // expand's output, reused from rule to rule
+	l3deps   map[[2]Family]*Match
+	l4deps   [256]*Match
+	echoDeps [2]*Match // icmp, icmpv6
+	run      []*Match  // merge's scratch
+	items    []item    // merge's output, reused from rule to rule
+	stmts    []Stmt    // expand's output, reused from rule to rule
 }
 
 const slabSize = 1024
@@ -171,6 +172,32 @@ func (c *compiler) l4Dep(proto uint8) *Match {
 	return c.l4deps[proto]
 }
 
+// echoDep is the dependency nft inserts before `icmp id`/`icmp sequence` (and the
+// icmpv6 ones) when the rule has not matched an echo type: an anonymous set lookup
+// `icmp type { echo-reply, echo-request }`, which nft lists back as written.
+func (c *compiler) echoDep(proto uint8) *Match {
+	i, f := 0, lookupField("icmp type")
+	v := Value{Set: true, Elems: []Elem{{From: []byte{icmpEchoReply}}, {From: []byte{icmpEchoRequest}}}}
+	if proto == protoICMPv6 {
+		i, f = 1, lookupField("icmpv6 type")
+		v.Elems = []Elem{{From: []byte{icmp6EchoRequest}}, {From: []byte{icmp6EchoReply}}}
+	}
+	if c.echoDeps[i] == nil {
+		c.echoDeps[i] = &Match{Field: f, Value: v}
+	}
+	return c.echoDeps[i]
+}
+
+// allEcho reports whether every value of an icmp type match is an echo type.
+func allEcho(m *Match) bool {
+	for _, e := range m.Value.Elems {
+		if e.To != nil || !isEcho(m.Field.l4, e.From[0]) {
+			return false
+		}
+	}
+	return true
+}
+
 // expand inserts the protocol dependencies nft would insert. The result is valid until
 // the next call.
 func (c *compiler) expand(t *Table, r *Rule) []Stmt {
@@ -179,6 +206,7 @@ func (c *compiler) expand(t *Table, r *Rule) []Stmt {
 	var l3 Family
 	var l4 uint8
 	needTCP := false
+	echo := false // an echo type is established (icmp id/sequence need no dependency)
 	for _, s := range r.Stmts {
 		switch s := s.(type) {
 		case *Match:
@@ -189,8 +217,23 @@ func (c *compiler) expand(t *Table, r *Rule) []Stmt {
 				l3 = s.Field.l3
 			}
 			if s.Field.l4 != 0 && l4 == 0 {
+				// An icmp/icmpv6 dependency brings its own network protocol check
+				// in inet and netdev (nft: meta nfproto ipv4 meta l4proto icmp).
+				if f := icmpFamily(s.Field.l4); f != 0 && l3 == 0 {
+					if d := c.l3Dep(t.Family, f); d != nil {
+						out = append(out, d)
+					}
+					l3 = f
+				}
 				out = append(out, c.l4Dep(s.Field.l4))
 				l4 = s.Field.l4
+			}
+			if s.Field.echo && !echo {
+				out = append(out, c.echoDep(s.Field.l4))
+				echo = true
+			}
+			if (s.Field.dt == dtICMPType || s.Field.dt == dtICMP6Type) && s.Op != OpNeq && allEcho(s) {
+				echo = true
 			}
 			if (s.Field.Name == "meta l4proto" || s.Field.Name == "ip protocol") && s.Op != OpNeq && !s.Value.Set &&
 				s.Value.Elems[0].To == nil {

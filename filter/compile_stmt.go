@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 )
@@ -151,6 +152,11 @@ func (c *compiler) match(dst []expr.Any, m *Match) ([]expr.Any, []CompiledSet, e
 func (c *compiler) set(dt dataType, es []Elem) CompiledSet {
 	c.setID++
 	s := &nftables.Set{ID: c.setID, Name: "__set%d", Anonymous: true, Constant: true, KeyType: dt.setType()}
+	if dt == dtUint16 {
+		// An integer in network order: nft records the key byte order in the set's
+		// userdata and prints the elements by it.
+		s.KeyByteOrder = binaryutil.BigEndian
+	}
 	interval := false
 	for _, e := range es {
 		if e.To != nil || e.Prefix > 0 {

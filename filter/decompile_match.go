@@ -289,6 +289,15 @@ func (d *decompiler) dropDeps() []Stmt {
 		}
 		switch m.Field {
 		case fieldNfproto, fieldProtocol:
+			// nft hides the network protocol check in front of `meta l4proto icmp`
+			// (ipv4) or `meta l4proto ipv6-icmp` (ipv6), even when nothing else
+			// follows (nft's src/netlink_delinearize.c meta_may_dependency_kill).
+			if i+1 < len(in) {
+				if lm, ok := in[i+1].(*Match); ok && lm.Field == fieldL4proto && lm.Op == OpImplicit && !lm.Value.Set &&
+					lm.Value.Elems[0].To == nil && icmpFamily(lm.Value.Elems[0].From[0]) == m.l3Family() {
+					drop[i] = true
+				}
+			}
 			for _, later := range in[i+1:] {
 				if lm, ok := later.(*Match); ok && lm.Field.l3 != 0 {
 					drop[i] = true
@@ -310,6 +319,23 @@ func (d *decompiler) dropDeps() []Stmt {
 			}
 		}
 	}
+	// In ip tables nft hides `ip protocol P` in front of a P header match (its
+	// payload dependency); in inet tables it keeps it (checked with nft 1.0.6).
+	if d.fam == FamilyIP {
+		for i, s := range in {
+			m, ok := s.(*Match)
+			if !ok || i+1 >= len(in) || m.Field.Name != "ip protocol" || m.Op != OpImplicit || m.Value.Set || m.Value.Elems[0].To != nil {
+				continue
+			}
+			proto := m.Value.Elems[0].From[0]
+			switch next := in[i+1].(type) {
+			case *Match:
+				drop[i] = drop[i] || next.Field.l4 == proto
+			case *MatchTCPFlags:
+				drop[i] = drop[i] || proto == protoTCP
+			}
+		}
+	}
 	if hasTCPReset && (d.fam == FamilyIP || d.fam == FamilyIP6) {
 		for i, s := range in {
 			m, ok := s.(*Match)
@@ -327,4 +353,20 @@ func (d *decompiler) dropDeps() []Stmt {
 		}
 	}
 	return out
+}
+
+// l3Family returns the network protocol a `meta nfproto`/`meta protocol` equality
+// selects, or 0.
+func (m *Match) l3Family() Family {
+	if m.Op != OpImplicit || m.Value.Set || m.Value.Elems[0].To != nil {
+		return 0
+	}
+	v := m.Value.Elems[0].From
+	switch m.Field {
+	case fieldNfproto:
+		return map[byte]Family{2: FamilyIP, 10: FamilyIP6}[v[0]]
+	case fieldProtocol:
+		return map[uint16]Family{0x0800: FamilyIP, 0x86dd: FamilyIP6}[binary.BigEndian.Uint16(v)]
+	}
+	return 0
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -50,10 +51,35 @@ const (
 	dtCtState   // ct_state, host endian bitmask
 	dtNfproto   // nfproto (a dependency only)
 	dtEthertype // ether_type, big endian (a dependency only)
+	dtICMPType  // icmp_type: named ICMP message type
+	dtICMP6Type // icmpv6_type
+	dtICMPCode  // icmp_code: named destination-unreachable code
+	dtICMP6Code // icmpv6_code
+	dtUint16    // integer, 16 bits big endian, e.g. icmp id
 )
 
 func (d dataType) size() int {
-	return [...]int{0, 4, 16, 2, 1, 1, 4, 4, 16, 4, 1, 2}[d]
+	return [...]int{0, 4, 16, 2, 1, 1, 4, 4, 16, 4, 1, 2, 1, 1, 1, 1, 2}[d]
+}
+
+// names returns the value names of a named 8-bit type, as nft prints them.
+func (d dataType) names() map[uint8]string {
+	switch d {
+	case dtICMPType:
+		return icmpTypeNames
+	case dtICMP6Type:
+		return icmp6TypeNames
+	case dtICMPCode:
+		return icmpCodeNames
+	case dtICMP6Code:
+		return icmp6CodeNames
+	}
+	return nil
+}
+
+// what names a named type in errors.
+func (d dataType) what() string {
+	return map[dataType]string{dtICMPType: "icmp type", dtICMP6Type: "icmpv6 type", dtICMPCode: "icmp code", dtICMP6Code: "icmpv6 code"}[d]
 }
 
 // setType is the nft datatype a set of this type is declared with (nft's
@@ -76,6 +102,14 @@ func (d dataType) setType() nftables.SetDatatype {
 		return nftables.TypeIFName
 	case dtCtState:
 		return nftables.TypeCTState
+	case dtICMPType:
+		return nftables.TypeICMPType
+	case dtICMP6Type:
+		return nftables.TypeICMP6Type
+	case dtICMPCode:
+		return nftables.TypeICMPCode
+	case dtICMP6Code:
+		return nftables.TypeICMPV6Code
 	}
 	t := nftables.TypeInteger
 	t.Bytes = uint32(d.size())
@@ -85,13 +119,25 @@ func (d dataType) setType() nftables.SetDatatype {
 // ordered reports whether ranges and prefixes make sense for the type.
 func (d dataType) ordered() bool {
 	switch d {
-	case dtIPv4, dtIPv6, dtPort, dtUint8, dtMark, dtProto:
+	case dtIPv4, dtIPv6, dtPort, dtUint8, dtMark, dtProto, dtUint16:
 		return true
 	}
+	// ICMP types and codes are integers to nft too, but their names hold '-', so that
+	// a range of them (echo-reply-echo-request) would not read as one; the subset
+	// leaves them out.
 	return false
 }
 
 func (d dataType) prefixable() bool { return d == dtIPv4 || d == dtIPv6 }
+
+// isName reports a value name that holds a '-' (ipv6-icmp), which is not a range.
+func (d dataType) isName(s string) bool {
+	if d != dtProto {
+		return false
+	}
+	_, ok := lookupCode(protoNames, s)
+	return ok
+}
 
 // parse turns one token into register bytes.
 func (d dataType) parse(s string, ifs Interfaces) ([]byte, error) {
@@ -125,6 +171,24 @@ func (d dataType) parse(s string, ifs Interfaces) ([]byte, error) {
 			return nil, fmt.Errorf("not a number (0-255)")
 		}
 		return []byte{byte(n)}, nil
+	case dtUint16:
+		n, err := strconv.ParseUint(s, 0, 16)
+		if err != nil {
+			return nil, fmt.Errorf("not a number (0-65535)")
+		}
+		return binary.BigEndian.AppendUint16(nil, uint16(n)), nil
+	case dtICMPType, dtICMP6Type, dtICMPCode, dtICMP6Code:
+		names := d.names()
+		if v, ok := lookupCode(names, s); ok {
+			return []byte{v}, nil
+		}
+		if v, ok := icmp6TypeAliases[s]; ok && d == dtICMP6Type {
+			return []byte{v}, nil
+		}
+		if n, err := strconv.ParseUint(s, 0, 8); err == nil {
+			return []byte{byte(n)}, nil
+		}
+		return nil, fmt.Errorf("unknown %s (a number 0-255 or one of %s)", d.what(), nameList(names))
 	case dtMark:
 		n, err := strconv.ParseUint(s, 0, 32)
 		if err != nil {
@@ -177,6 +241,13 @@ func (d dataType) format(b []byte, ifs Interfaces) string {
 		return strconv.Itoa(int(b[0]))
 	case dtUint8:
 		return strconv.Itoa(int(b[0]))
+	case dtUint16:
+		return strconv.Itoa(int(binary.BigEndian.Uint16(b)))
+	case dtICMPType, dtICMP6Type, dtICMPCode, dtICMP6Code:
+		if n, ok := d.names()[b[0]]; ok {
+			return n
+		}
+		return strconv.Itoa(int(b[0]))
 	case dtMark:
 		return fmt.Sprintf("0x%08x", binary.NativeEndian.Uint32(b))
 	case dtIfIndex:
@@ -197,6 +268,20 @@ func (d dataType) format(b []byte, ifs Interfaces) string {
 		return map[uint16]string{0x0800: "ip", 0x86dd: "ip6"}[binary.BigEndian.Uint16(b)]
 	}
 	return fmt.Sprintf("0x%x", b)
+}
+
+// nameList lists a type's names in value order, for error messages.
+func nameList(names map[uint8]string) string {
+	vals := make([]int, 0, len(names))
+	for v := range names {
+		vals = append(vals, int(v))
+	}
+	sort.Ints(vals)
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		out[i] = names[uint8(v)]
+	}
+	return strings.Join(out, ", ")
 }
 
 // validIfName accepts the interface names pktlab can write back in nft syntax: 1-15
@@ -243,12 +328,18 @@ type Field struct {
 	// protocol for transport header fields.
 	l3 Family
 	l4 uint8
+	// echo marks fields of ICMP echo messages only (id, sequence): nft makes them
+	// depend on `icmp type { echo-reply, echo-request }` unless the rule already
+	// matched an echo type.
+	echo bool
 }
 
 func (f *Field) String() string { return f.Name }
 
 // Fields of the subset. Offsets are those of the IPv4 (RFC 791 §3.1), IPv6 (RFC 8200 §3),
-// TCP (RFC 9293 §3.1) and UDP (RFC 768) headers.
+// TCP (RFC 9293 §3.1), UDP (RFC 768), ICMP (RFC 792) and ICMPv6 (RFC 4443 §2.1, §4.1)
+// headers. icmp/icmpv6 fields carry no l3: nft accepts `icmp type` in ip6 tables and
+// `icmpv6 type` after `ip saddr` (only the l4proto dependency applies there).
 var fields = []*Field{
 	{Name: "iif", kind: kindMeta, meta: expr.MetaKeyIIF, dt: dtIfIndex},
 	{Name: "oif", kind: kindMeta, meta: expr.MetaKeyOIF, dt: dtIfIndex},
@@ -266,6 +357,14 @@ var fields = []*Field{
 	{Name: "tcp dport", kind: kindPayload, base: expr.PayloadBaseTransportHeader, offset: 2, dt: dtPort, l4: protoTCP},
 	{Name: "udp sport", kind: kindPayload, base: expr.PayloadBaseTransportHeader, offset: 0, dt: dtPort, l4: protoUDP},
 	{Name: "udp dport", kind: kindPayload, base: expr.PayloadBaseTransportHeader, offset: 2, dt: dtPort, l4: protoUDP},
+	{Name: "icmp type", kind: kindPayload, base: expr.PayloadBaseTransportHeader, offset: 0, dt: dtICMPType, l4: protoICMP},
+	{Name: "icmp code", kind: kindPayload, base: expr.PayloadBaseTransportHeader, offset: 1, dt: dtICMPCode, l4: protoICMP},
+	{Name: "icmp id", kind: kindPayload, base: expr.PayloadBaseTransportHeader, offset: 4, dt: dtUint16, l4: protoICMP, echo: true},
+	{Name: "icmp sequence", kind: kindPayload, base: expr.PayloadBaseTransportHeader, offset: 6, dt: dtUint16, l4: protoICMP, echo: true},
+	{Name: "icmpv6 type", kind: kindPayload, base: expr.PayloadBaseTransportHeader, offset: 0, dt: dtICMP6Type, l4: protoICMPv6},
+	{Name: "icmpv6 code", kind: kindPayload, base: expr.PayloadBaseTransportHeader, offset: 1, dt: dtICMP6Code, l4: protoICMPv6},
+	{Name: "icmpv6 id", kind: kindPayload, base: expr.PayloadBaseTransportHeader, offset: 4, dt: dtUint16, l4: protoICMPv6, echo: true},
+	{Name: "icmpv6 sequence", kind: kindPayload, base: expr.PayloadBaseTransportHeader, offset: 6, dt: dtUint16, l4: protoICMPv6, echo: true},
 	{Name: "ct state", kind: kindCt, dt: dtCtState},
 }
 

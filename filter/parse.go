@@ -40,8 +40,21 @@ type parser struct {
 // ruleCtx is the protocol context built up while parsing a rule: what the rule has
 // already established about the packet (nft's payload dependency context).
 type ruleCtx struct {
+	l3 Family
 	l4 uint8
+	// icmpType is what an earlier positive `icmp type`/`icmpv6 type` match allows;
+	// icmpTypeText is its value as written back, for errors.
+	icmpType     icmpTypeCtx
+	icmpTypeText string
 }
+
+type icmpTypeCtx uint8
+
+const (
+	ctxAnyType icmpTypeCtx = iota // no positive type match yet
+	ctxEcho                       // echo-request and/or echo-reply only
+	ctxOther                      // some other type
+)
 
 // bail is used with panic/recover inside the parser to unwind on the first error.
 type bail struct{ err *ParseError }

@@ -83,6 +83,19 @@ func (p *parser) stmt() Stmt {
 			p.failf(k, "expected sport or dport")
 		}
 		return p.match(k, lookupField2(t.text, k.text))
+	case "icmp", "icmpv6":
+		k := p.next()
+		f := lookupField2(t.text, k.text)
+		if f == nil || k.kind != tokWord {
+			p.failf(k, "expected %s type, code, id or sequence", t.text)
+		}
+		prevL4 := p.ctx.l4
+		m := p.match(k, f)
+		if prevL4 == 0 && p.ctx.l3 == 0 && (p.fam == FamilyINet || p.fam == FamilyNetdev) {
+			// The match's dependency checks the network protocol too.
+			p.ctx.l3 = icmpFamily(f.l4)
+		}
+		return m
 	case "ct":
 		p.expect("state", `"state"`)
 		return p.ctState()
@@ -139,6 +152,10 @@ func (p *parser) ipStmt(t token) Stmt {
 	if p.fam == FamilyIP && f.l3 == FamilyIP6 || p.fam == FamilyIP6 && f.l3 == FamilyIP {
 		p.failf(t, "%s matches never apply in a %s table", t.text, p.fam)
 	}
+	if p.ctx.l3 != 0 && p.ctx.l3 != f.l3 {
+		p.failf(t, "conflicting protocols specified: %s vs. %s (as nft says: the rule already matched %s packets)", p.ctx.l3, f.l3, p.ctx.l3)
+	}
+	p.ctx.l3 = f.l3
 	if name == "ip ttl" && p.accept("set") {
 		v := p.next()
 		b, err := dtUint8.parse(v.text, nil)
@@ -164,6 +181,12 @@ func (p *parser) match(at token, f *Field) Stmt {
 		m.Op = OpNeq
 	}
 	m.Value = p.value(f.dt)
+	if f.dt == dtICMPType || f.dt == dtICMP6Type {
+		p.icmpTypeCtx(m)
+	}
+	if f.echo {
+		p.needEcho(at, f)
+	}
 	if !m.Value.Set && m.Op != OpNeq && len(m.Value.Elems) == 1 && m.Value.Elems[0].To == nil && m.Value.Elems[0].Prefix == 0 {
 		switch f.Name {
 		case "meta l4proto", "ip protocol":
@@ -171,6 +194,32 @@ func (p *parser) match(at token, f *Field) Stmt {
 		}
 	}
 	return m
+}
+
+// icmpTypeCtx records what an `icmp type` match tells about the message type: a
+// positive match whose types are all echo types lets later id/sequence matches go
+// without their dependency; any other positive match rules them out.
+func (p *parser) icmpTypeCtx(m *Match) {
+	if m.Op == OpNeq {
+		return
+	}
+	p.ctx.icmpType = ctxEcho
+	for _, e := range m.Value.Elems {
+		if !isEcho(m.Field.l4, e.From[0]) {
+			p.ctx.icmpType = ctxOther
+			p.ctx.icmpTypeText = renderValue(m.Field.dt, m.Value, nil)
+			return
+		}
+	}
+}
+
+// needEcho rejects an id/sequence match after a type match that excludes echo
+// messages, as nft does ("incompatible icmp match").
+func (p *parser) needEcho(at token, f *Field) {
+	if p.ctx.icmpType == ctxOther {
+		proto := map[uint8]string{protoICMP: "icmp", protoICMPv6: "icmpv6"}[f.l4]
+		p.failf(at, "%s only exists in echo messages, but the rule matches %s type %s (nft: incompatible icmp match)", f.Name, proto, p.ctx.icmpTypeText)
+	}
 }
 
 // needL4 records the transport protocol a tcp/udp match implies, and rejects a rule
@@ -238,7 +287,7 @@ func (p *parser) elem(dt dataType) Elem {
 		}
 		return Elem{From: pfx.Addr().AsSlice(), Prefix: pfx.Bits()}
 	}
-	if dt.ordered() && t.kind == tokWord && strings.Count(s, "-") == 1 && !strings.HasPrefix(s, "-") {
+	if dt.ordered() && t.kind == tokWord && strings.Count(s, "-") == 1 && !strings.HasPrefix(s, "-") && !dt.isName(s) {
 		a, b, _ := strings.Cut(s, "-")
 		from, err1 := dt.parse(a, p.ifs)
 		to, err2 := dt.parse(b, p.ifs)

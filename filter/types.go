@@ -255,11 +255,66 @@ var protoNames = map[uint8]string{
 	51: "ah", 58: "ipv6-icmp", 103: "pim", 132: "sctp", 136: "udplite",
 }
 
-// The transport protocols whose ports the subset matches.
+// The transport protocols whose ports (tcp, udp) or header fields (icmp, icmpv6) the
+// subset matches.
 const (
-	protoTCP uint8 = unix.IPPROTO_TCP
-	protoUDP uint8 = unix.IPPROTO_UDP
+	protoTCP    uint8 = unix.IPPROTO_TCP
+	protoUDP    uint8 = unix.IPPROTO_UDP
+	protoICMP   uint8 = unix.IPPROTO_ICMP
+	protoICMPv6 uint8 = unix.IPPROTO_ICMPV6
 )
+
+// icmpFamily is the network protocol an ICMP flavour belongs to: nft adds `meta nfproto`
+// (inet) or `meta protocol` (netdev) for it when it inserts the `meta l4proto`
+// dependency of an icmp/icmpv6 match (checked with nft --debug=netlink, nft 1.0.6).
+func icmpFamily(proto uint8) Family {
+	switch proto {
+	case protoICMP:
+		return FamilyIP
+	case protoICMPv6:
+		return FamilyIP6
+	}
+	return 0
+}
+
+// ICMP message types nft names (nft's src/proto.c icmp_type_tbl; RFC 792, RFC 950,
+// RFC 1256). nft prints any other type as a number.
+var icmpTypeNames = map[uint8]string{
+	0: "echo-reply", 3: "destination-unreachable", 4: "source-quench", 5: "redirect", 8: "echo-request",
+	9: "router-advertisement", 10: "router-solicitation", 11: "time-exceeded", 12: "parameter-problem",
+	13: "timestamp-request", 14: "timestamp-reply", 15: "info-request", 16: "info-reply",
+	17: "address-mask-request", 18: "address-mask-reply",
+}
+
+// ICMPv6 message types nft names (nft's src/proto.c icmp6_type_tbl; RFC 4443, RFC 2710,
+// RFC 4861, RFC 2894, RFC 3122, RFC 3810). mld-listener-reduction is an input alias of
+// mld-listener-done.
+var icmp6TypeNames = map[uint8]string{
+	1: "destination-unreachable", 2: "packet-too-big", 3: "time-exceeded", 4: "parameter-problem",
+	128: "echo-request", 129: "echo-reply", 130: "mld-listener-query", 131: "mld-listener-report",
+	132: "mld-listener-done", 133: "nd-router-solicit", 134: "nd-router-advert", 135: "nd-neighbor-solicit",
+	136: "nd-neighbor-advert", 137: "nd-redirect", 138: "router-renumbering", 141: "ind-neighbor-solicit",
+	142: "ind-neighbor-advert", 143: "mld2-listener-report",
+}
+
+var icmp6TypeAliases = map[string]uint8{"mld-listener-reduction": 132}
+
+// Echo types: `icmp id` and `icmp sequence` exist only in echo messages (RFC 792 "Echo
+// or Echo Reply Message", RFC 4443 §4.1/§4.2), and nft makes them depend on the type.
+const (
+	icmpEchoReply    uint8 = 0
+	icmpEchoRequest  uint8 = 8
+	icmp6EchoRequest uint8 = 128
+	icmp6EchoReply   uint8 = 129
+)
+
+// isEcho reports whether type t of ICMP flavour proto is an echo request or reply.
+func isEcho(proto, t uint8) bool {
+	if proto == protoICMPv6 {
+		return t == icmp6EchoRequest || t == icmp6EchoReply
+	}
+	return t == icmpEchoReply || t == icmpEchoRequest
+}
 
 // Reject types (NFT_REJECT_*, include/uapi/linux/netfilter/nf_tables.h).
 const (
@@ -268,9 +323,10 @@ const (
 	rejectICMPX       = unix.NFT_REJECT_ICMPX_UNREACH
 )
 
-// ICMP destination-unreachable codes nft names (RFC 792, RFC 1812 §5.2.7.1).
+// ICMP destination-unreachable codes nft names (RFC 792, RFC 1812 §5.2.7.1), in `icmp
+// code` matches and `reject with icmp`: nft's src/datatype.c icmp_code_tbl.
 var icmpCodeNames = map[uint8]string{0: "net-unreachable", 1: "host-unreachable", 2: "prot-unreachable",
-	3: "port-unreachable", 9: "net-prohibited", 10: "host-prohibited", 13: "admin-prohibited"}
+	3: "port-unreachable", 4: "frag-needed", 9: "net-prohibited", 10: "host-prohibited", 13: "admin-prohibited"}
 
 // ICMPv6 destination-unreachable codes (RFC 4443 §3.1).
 var icmp6CodeNames = map[uint8]string{0: "no-route", 1: "admin-prohibited", 3: "addr-unreachable",
