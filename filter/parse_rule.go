@@ -153,7 +153,7 @@ func (p *parser) ipStmt(t token) Stmt {
 		p.failf(t, "%s matches never apply in a %s table", t.text, p.fam)
 	}
 	if p.ctx.l3 != 0 && p.ctx.l3 != f.l3 {
-		p.failf(t, "conflicting protocols specified: %s vs. %s (as nft says: the rule already matched %s packets)", p.ctx.l3, f.l3, p.ctx.l3)
+		p.failf(t, "conflicting protocols specified: %s vs. %s (the rule already matches only %s packets)", p.ctx.l3, f.l3, p.ctx.l3)
 	}
 	p.ctx.l3 = f.l3
 	if name == "ip ttl" && p.accept("set") {

@@ -72,7 +72,13 @@ func TestParseErrors(t *testing.T) {
 		{"unterminated string", "table ip t { chain c { log prefix \"x\n} }", `f.nft:1:35: '"': unterminated string`},
 		{"bad character", "table ip t { chain c { accept ~ } }", `f.nft:1:31: "~": unexpected character`},
 		{"unsupported family", "table arp t {\n}", `f.nft:1:7: "arp": table family not supported by pktlab (use ip, ip6, inet or netdev)`},
-		{"reserved table name", "table ip ct {\n}", `f.nft:1:10: "ct": expected table name`},
+		{"reserved table name", "table ip ct {\n}", `f.nft:1:10: "ct": an nft keyword, which nft rejects as a table name, quoted or not (nft 1.0.6); choose another table name`},
+		{"keyword chain name", "table ip t { chain fwd { accept } }", `f.nft:1:20: "fwd": an nft keyword, which nft rejects as a chain name, quoted or not (nft 1.0.6); choose another chain name`},
+		{"keyword chain name icmp", "table inet t {\n chain icmp {\n }\n}", `f.nft:2:8: "icmp": an nft keyword, which nft rejects as a chain name, quoted or not (nft 1.0.6); choose another chain name`},
+		{"quoted keyword chain name", "table ip t { chain \"fwd\" { accept } }", `f.nft:1:20: "\"fwd\"": nft 1.0.6 accepts no quoted chain names, and fwd is an nft keyword; choose another chain name`},
+		{"quoted chain name", "table ip t { chain \"c\" { accept } }", `f.nft:1:20: "\"c\"": nft 1.0.6 accepts no quoted chain names; write c without quotes`},
+		{"keyword jump target", "table ip t { chain c { jump mark } }", `f.nft:1:29: "mark": an nft keyword, which nft rejects as a chain name, quoted or not (nft 1.0.6); choose another chain name`},
+		{"non-keyword names", "table ip t { chain input { jump filter }\n chain filter { accept } }\n table ip t { chain state { } }", ``},
 		{"missing brace", "table ip t chain", `f.nft:1:12: "chain": expected "{"`},
 		{"chain keyword", "table ip t {\n foo\n}", `f.nft:2:2: "foo": unexpected token, expected "chain" or "}"`},
 		{"bad chain type", "table ip t { chain c { type mangle hook input priority 0; } }", `f.nft:1:29: "mangle": expected chain type "filter", "nat" or "route"`},
@@ -102,6 +108,20 @@ func TestParseErrors(t *testing.T) {
 		{"tcp flag", "table ip t { chain c { tcp flags syn,foo } }", `f.nft:1:38: "foo": expected a tcp flag (fin, syn, rst, psh, ack, urg, ecn, cwr)`},
 		{"tcp flags mask op", "table ip t { chain c { tcp flags & (syn|ack) syn } }", `f.nft:1:46: "syn": expected "==" or "!=" after the flag mask`},
 		{"tcp flags not subset", "table ip t { chain c { tcp flags & syn == ack } }", `f.nft:1:43: "ack": the compared flags must be a non-empty subset of the mask`},
+		{"icmp type name", "table ip t { chain c { icmp type echo-requset accept } }", `f.nft:1:34: "echo-requset": unknown icmp type (a number 0-255 or one of echo-reply, destination-unreachable, source-quench, redirect, echo-request, router-advertisement, router-solicitation, time-exceeded, parameter-problem, timestamp-request, timestamp-reply, info-request, info-reply, address-mask-request, address-mask-reply)`},
+		{"icmp type in set", "table inet t { chain c { icmp type { echo-request, ping } } }", `f.nft:1:52: "ping": unknown icmp type (a number 0-255 or one of echo-reply, destination-unreachable, source-quench, redirect, echo-request, router-advertisement, router-solicitation, time-exceeded, parameter-problem, timestamp-request, timestamp-reply, info-request, info-reply, address-mask-request, address-mask-reply)`},
+		{"icmpv6 type name", "table ip6 t { chain c { icmpv6 type neighbor-solicit } }", `f.nft:1:37: "neighbor-solicit": unknown icmpv6 type (a number 0-255 or one of destination-unreachable, packet-too-big, time-exceeded, parameter-problem, echo-request, echo-reply, mld-listener-query, mld-listener-report, mld-listener-done, nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect, router-renumbering, ind-neighbor-solicit, ind-neighbor-advert, mld2-listener-report)`},
+		{"icmpv6 name for icmp", "table ip t { chain c { icmp type nd-neighbor-solicit } }", `f.nft:1:34: "nd-neighbor-solicit": unknown icmp type (a number 0-255 or one of echo-reply, destination-unreachable, source-quench, redirect, echo-request, router-advertisement, router-solicitation, time-exceeded, parameter-problem, timestamp-request, timestamp-reply, info-request, info-reply, address-mask-request, address-mask-reply)`},
+		{"icmp type number", "table ip t { chain c { icmp type 256 } }", `f.nft:1:34: "256": unknown icmp type (a number 0-255 or one of echo-reply, destination-unreachable, source-quench, redirect, echo-request, router-advertisement, router-solicitation, time-exceeded, parameter-problem, timestamp-request, timestamp-reply, info-request, info-reply, address-mask-request, address-mask-reply)`},
+		{"icmp code name", "table ip t { chain c { icmp code port-unreach } }", `f.nft:1:34: "port-unreach": unknown icmp code (a number 0-255 or one of net-unreachable, host-unreachable, prot-unreachable, port-unreachable, frag-needed, net-prohibited, host-prohibited, admin-prohibited)`},
+		{"icmpv6 code name", "table ip6 t { chain c { icmpv6 code frag-needed } }", `f.nft:1:37: "frag-needed": unknown icmpv6 code (a number 0-255 or one of no-route, admin-prohibited, addr-unreachable, port-unreachable, policy-fail, reject-route)`},
+		{"icmp type range", "table ip t { chain c { icmp type 0-8 } }", `f.nft:1:34: "0-8": unknown icmp type (a number 0-255 or one of echo-reply, destination-unreachable, source-quench, redirect, echo-request, router-advertisement, router-solicitation, time-exceeded, parameter-problem, timestamp-request, timestamp-reply, info-request, info-reply, address-mask-request, address-mask-reply)`},
+		{"icmp field", "table ip t { chain c { icmp mtu 1500 } }", `f.nft:1:29: "mtu": expected icmp type, code, id or sequence`},
+		{"icmp after tcp", "table ip t { chain c { tcp dport 22 icmp type echo-request } }", `f.nft:1:42: "type": conflicts with the rule's earlier protocol match (tcp)`},
+		{"icmp id after other type", "table ip t { chain c { icmp type destination-unreachable icmp id 5 } }", `f.nft:1:63: "id": icmp id only exists in echo messages, but the rule matches icmp type destination-unreachable (nft: incompatible icmp match)`},
+		{"icmpv6 sequence after type set", "table ip6 t { chain c { icmpv6 type { echo-request, packet-too-big } icmpv6 sequence 1 } }", `f.nft:1:77: "sequence": icmpv6 sequence only exists in echo messages, but the rule matches icmpv6 type { packet-too-big, echo-request } (nft: incompatible icmp match)`},
+		{"icmp then ip6 in inet", "table inet t { chain c { icmp type echo-request ip6 saddr 2001:db8::1 } }", `f.nft:1:49: "ip6": conflicting protocols specified: ip vs. ip6 (the rule already matches only ip packets)`},
+		{"ip then ip6 in inet", "table inet t { chain c { ip saddr 198.18.0.1 ip6 saddr 2001:db8::1 } }", `f.nft:1:46: "ip6": conflicting protocols specified: ip vs. ip6 (the rule already matches only ip packets)`},
 		{"ct state", "table ip t { chain c { ct state bogus } }", `f.nft:1:33: "bogus": expected a ct state (invalid, established, related, new, untracked)`},
 		{"ct key", "table ip t { chain c { ct mark 1 } }", `f.nft:1:27: "mark": expected "state"`},
 		{"numgen mode", "table ip t { chain c { numgen seq mod 2 0 } }", `f.nft:1:31: "seq": expected numgen mode "inc" or "random"`},
@@ -145,6 +165,12 @@ func TestParseErrors(t *testing.T) {
 			rs, err := Parse("f.nft", []byte(tc.src), testIfs)
 			if err == nil {
 				_, err = Compile(rs)
+			}
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("got %v, want no error", err)
+				}
+				return
 			}
 			var pe *ParseError
 			if !errors.As(err, &pe) {
