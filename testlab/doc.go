@@ -4,6 +4,8 @@
 // A lab named "nat" with a node "client" lives in the namespace pktlab-nat-client,
 // bind-mounted under /run/netns so that `ip netns exec pktlab-nat-client …` works, and
 // its state is kept in /run/pktlab/nat.json so that another pktlab process can Open it.
+// Like `ip netns add`, Start first makes /run/netns a shared mount point, so that the
+// two tools mount namespaces into the same place.
 //
 // What testlab owns: creating and removing namespaces, veth pairs, bridges, addresses,
 // routes and per-node sysctls, and running code or programs inside a node.

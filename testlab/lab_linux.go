@@ -305,7 +305,7 @@ func deleteNamespace(ns string) error {
 		return fmt.Errorf("testlab: unmount %s: %w", p, err)
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("testlab: remove %s: %w", p, err)
+		return fmt.Errorf("testlab: %w", err)
 	}
 	return nil
 }

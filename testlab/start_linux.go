@@ -22,6 +22,9 @@ func Start(ctx context.Context, t *Topology) (_ *Lab, err error) {
 	if t == nil || t.Name == "" {
 		return nil, errors.New("testlab: Start needs a parsed topology")
 	}
+	if err := sharedNetnsDir(); err != nil {
+		return nil, err
+	}
 	if err := claim(t); err != nil {
 		return nil, err
 	}
@@ -64,6 +67,39 @@ func Start(ctx context.Context, t *Topology) (_ *Lab, err error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// sharedNetnsDir makes NetnsDir a mount point with shared propagation before any
+// namespace is mounted in it, as `ip netns add` does (iproute2's netns_add). Without
+// it, a lab's namespace mounts sit on the directory of the root filesystem, and the
+// next `ip netns add` bind-mounts the directory over itself: its copies of our mounts
+// can be unmounted, but the originals beneath stay, and the files can no longer be
+// removed (EBUSY) or even reached. With the directory already a shared mount point,
+// iproute2 only repeats the propagation change, and both tools mount into the same
+// place.
+func sharedNetnsDir() error {
+	if err := os.MkdirAll(NetnsDir, 0o755); err != nil {
+		return fmt.Errorf("testlab: %w", err)
+	}
+	// Two labs starting at once must not both bind the directory over itself.
+	dir, err := os.Open(NetnsDir)
+	if err != nil {
+		return fmt.Errorf("testlab: %w", err)
+	}
+	defer dir.Close()
+	if err := unix.Flock(int(dir.Fd()), unix.LOCK_EX); err != nil {
+		return fmt.Errorf("testlab: lock %s: %w", NetnsDir, err)
+	}
+	err = unix.Mount("", NetnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+	if errors.Is(err, unix.EINVAL) { // not a mount point yet
+		if err = unix.Mount(NetnsDir, NetnsDir, "none", unix.MS_BIND|unix.MS_REC, ""); err == nil {
+			err = unix.Mount("", NetnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("testlab: make %s a shared mount point (as ip netns add does): %w", NetnsDir, err)
+	}
+	return nil
 }
 
 // newNode creates the node's namespace, mounted under /run/netns, with loopback up

@@ -270,3 +270,35 @@ echo "states-after-down $(ls /run/pktlab | wc -l)"
 		t.Errorf("after down --all: %d namespaces, %d state files; want none\n%s", afterDown, statesAfter, s)
 	}
 }
+
+// TestIPNetnsAddBesideLab: a user's `ip netns add` while a lab is up (iproute2 then
+// makes /run/netns a mount point if it is not one) must not strand the lab's
+// namespaces: lab down still removes them all. Run in a private mount namespace with
+// a fresh /run, where /run/netns starts as a plain directory, as after boot.
+func TestIPNetnsAddBesideLab(t *testing.T) {
+	privtest.Require(t)
+	for _, prog := range []string{"unshare", "ip"} {
+		if _, err := exec.LookPath(prog); err != nil {
+			t.Fatalf("%s is needed: %v", prog, err)
+		}
+	}
+	script := `set -e
+mount -t tmpfs pktlab-test /run
+"$PKTLAB" lab up "$TOPO" >/dev/null
+ip netns add "pktlab-$LAB-ip"
+ip netns delete "pktlab-$LAB-ip"
+"$PKTLAB" lab down "$LAB"
+echo "namespaces-after-down $(ls /run/netns | wc -l)"
+`
+	name := labtest.UniqueName()
+	topo := writeTopo(t, chainYAML(name, 3))
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script)
+	cmd.Env = append(os.Environ(), "PKTLAB="+pktlabBin, "TOPO="+topo, "LAB="+name)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "namespaces-after-down 0") {
+		t.Errorf("lab down after ip netns add left namespaces behind:\n%s", out)
+	}
+}
