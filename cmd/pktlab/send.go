@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/spf13/cobra"
 	"github.com/vishvananda/netlink"
@@ -159,16 +158,18 @@ func runSend(ctx context.Context, w io.Writer, labName, arg string, o *sendOpts)
 		return err
 	}
 	ep := eps[0]
-	ls, err := buildLayers(ep, dst, o)
+	spec, err := buildSpec(ep, dst, o)
 	if err != nil {
 		return err
 	}
+	var frame []byte
 	if o.l3 {
 		// From the IP header on: Ethernet would pad a short frame to 60 bytes, and a
 		// raw IP socket sends every byte it is given (raw(7) sets the total length).
-		ls = ls[1:]
+		frame, err = spec.Packet()
+	} else {
+		frame, err = spec.Frame()
 	}
-	frame, err := rawsock.Serialize(&o.corrupt, ls...)
 	if err != nil {
 		return usageError("%v", err)
 	}
@@ -284,8 +285,8 @@ func awaitAnswer(ctx context.Context, c *rawsock.Conn, ep endpoint, timeout time
 	}
 }
 
-// buildLayers turns the flags into layers, Ethernet first.
-func buildLayers(ep endpoint, dst netip.Addr, o *sendOpts) ([]gopacket.SerializableLayer, error) {
+// buildSpec turns the flags into the packet to craft, Ethernet addresses included.
+func buildSpec(ep endpoint, dst netip.Addr, o *sendOpts) (*rawsock.CraftSpec, error) {
 	it, err := ep.node.Interface(ep.iface)
 	if err != nil {
 		return nil, err
@@ -294,51 +295,32 @@ func buildLayers(ep endpoint, dst netip.Addr, o *sendOpts) ([]gopacket.Serializa
 	if err != nil {
 		return nil, err
 	}
-	eth := &layers.Ethernet{SrcMAC: it.MAC, EthernetType: layers.EthernetTypeIPv4}
+	spec := &rawsock.CraftSpec{Src: src, Dst: dst, SrcMAC: it.MAC, TTL: o.ttl, TOS: o.tos, ID: o.id, DF: o.df,
+		SPort: o.sport, DPort: o.dport, Seq: o.seq, Ack: o.ackNum, Window: o.win, Urgent: o.urgPtr,
+		SYN: o.syn, ACK: o.ack, FIN: o.fin, RST: o.rst, PSH: o.psh, URG: o.urg, ECE: o.ece, CWR: o.cwr,
+		ICMPType: o.icmpType, ICMPCode: o.icmpCode, ICMPID: o.icmpID, ICMPSeq: o.icmpSeq, MTU: o.mtu,
+		Payload: []byte(o.payload), Corrupt: o.corrupt}
 	if o.srcMAC != "" {
-		if eth.SrcMAC, err = net.ParseMAC(o.srcMAC); err != nil {
+		if spec.SrcMAC, err = net.ParseMAC(o.srcMAC); err != nil {
 			return nil, usageError("--src-mac: %v", err)
 		}
 	}
-	if eth.DstMAC, err = pickDstMAC(ep, dst, o); err != nil {
+	if spec.DstMAC, err = pickDstMAC(ep, dst, o); err != nil {
 		return nil, err
 	}
-	var ip gopacket.SerializableLayer
-	var proto layers.IPProtocol
 	switch {
 	case o.tcp:
-		proto = layers.IPProtocolTCP
-	case o.udp:
-		proto = layers.IPProtocolUDP
-	case dst.Is6():
-		proto = layers.IPProtocolICMPv6
-	default:
-		proto = layers.IPProtocolICMPv4
-	}
-	if dst.Is6() {
-		eth.EthernetType = layers.EthernetTypeIPv6
-		ip = &layers.IPv6{Version: 6, HopLimit: o.ttl, TrafficClass: o.tos, NextHeader: proto, SrcIP: src.AsSlice(), DstIP: dst.AsSlice()}
-	} else {
-		v4 := &layers.IPv4{Version: 4, TTL: o.ttl, TOS: o.tos, Id: o.id, Protocol: proto, SrcIP: src.AsSlice(), DstIP: dst.AsSlice()}
-		if o.df {
-			v4.Flags = layers.IPv4DontFragment
+		spec.Proto = layers.IPProtocolTCP
+		if spec.TCPOptions, err = tcpOptions(o); err != nil {
+			return nil, err
 		}
-		ip = v4
+	case o.udp:
+		spec.Proto = layers.IPProtocolUDP
 	}
-	ls := []gopacket.SerializableLayer{eth, ip}
-	l4, err := transportLayers(proto, o)
-	if err != nil {
-		return nil, err
-	}
-	ls = append(ls, l4...)
-	payload := []byte(o.payload)
 	if o.data > 0 {
-		payload = make([]byte, o.data)
+		spec.Payload = make([]byte, o.data)
 	}
-	if len(payload) > 0 {
-		ls = append(ls, gopacket.Payload(payload))
-	}
-	return ls, nil
+	return spec, nil
 }
 
 func pickSource(addrs []netip.Prefix, dst netip.Addr, flag string) (netip.Addr, error) {
@@ -405,39 +387,6 @@ func pickDstMAC(ep endpoint, dst netip.Addr, o *sendOpts) (net.HardwareAddr, err
 		return any, nil
 	}
 	return nil, usageError("%s has no neighbour entry towards %v: give --dst-mac, or send with --l3", ep, dst)
-}
-
-// transportLayers builds the TCP, UDP or ICMP header from the flags.
-func transportLayers(proto layers.IPProtocol, o *sendOpts) ([]gopacket.SerializableLayer, error) {
-	switch proto {
-	case layers.IPProtocolTCP:
-		t := &layers.TCP{SrcPort: layers.TCPPort(o.sport), DstPort: layers.TCPPort(o.dport), Seq: o.seq, Ack: o.ackNum, Window: o.win, Urgent: o.urgPtr,
-			SYN: o.syn, ACK: o.ack, FIN: o.fin, RST: o.rst, PSH: o.psh, URG: o.urg, ECE: o.ece, CWR: o.cwr}
-		opts, err := tcpOptions(o)
-		t.Options = opts
-		return []gopacket.SerializableLayer{t}, err
-	case layers.IPProtocolUDP:
-		return []gopacket.SerializableLayer{&layers.UDP{SrcPort: layers.UDPPort(o.sport), DstPort: layers.UDPPort(o.dport)}}, nil
-	case layers.IPProtocolICMPv6:
-		typ := uint8(layers.ICMPv6TypeEchoRequest)
-		if o.icmpType >= 0 {
-			typ = uint8(o.icmpType)
-		}
-		c := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(typ, o.icmpCode)}
-		if typ == layers.ICMPv6TypeEchoRequest || typ == layers.ICMPv6TypeEchoReply {
-			return []gopacket.SerializableLayer{c, &layers.ICMPv6Echo{Identifier: o.icmpID, SeqNumber: o.icmpSeq}}, nil
-		}
-		return []gopacket.SerializableLayer{c}, nil
-	}
-	typ := uint8(layers.ICMPv4TypeEchoRequest)
-	if o.icmpType >= 0 {
-		typ = uint8(o.icmpType)
-	}
-	c := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(typ, o.icmpCode), Id: o.icmpID, Seq: o.icmpSeq}
-	if o.mtu != 0 {
-		c = rawsock.ICMPFragNeeded(o.mtu)
-	}
-	return []gopacket.SerializableLayer{c}, nil
 }
 
 func tcpOptions(o *sendOpts) ([]layers.TCPOption, error) {
