@@ -148,3 +148,39 @@ func (s *CraftSpec) Frame() ([]byte, error) {
 	}
 	return Serialize(&s.Corrupt, append([]gopacket.SerializableLayer{eth}, ls...)...)
 }
+
+// TCPOptionSet is the TCP options pktlab send and craft steps name, in the order
+// Options lays them out (Linux's own order for mss, sackOK and TS; SACK and window
+// scale behind NOPs that align them to 32 bits, as Linux sends them).
+type TCPOptionSet struct {
+	MSS    uint16 // 0: none
+	SACKOK bool
+	// TS holds timestamps VAL and ECR when HasTS.
+	HasTS bool
+	TS    [2]uint32
+	// SACK holds left, right edge pairs.
+	SACK   []uint32
+	WScale int // shift count; -1: none
+	Extra  []layers.TCPOption
+}
+
+// Options lays the set out.
+func (o *TCPOptionSet) Options() []layers.TCPOption {
+	var opts []layers.TCPOption
+	if o.MSS != 0 {
+		opts = append(opts, OptMSS(o.MSS))
+	}
+	if o.SACKOK {
+		opts = append(opts, OptSACKPermitted())
+	}
+	if o.HasTS {
+		opts = append(opts, OptTimestamps(o.TS[0], o.TS[1]))
+	}
+	if len(o.SACK) > 0 {
+		opts = append(opts, OptNOP(), OptNOP(), OptSACK(o.SACK...))
+	}
+	if o.WScale >= 0 {
+		opts = append(opts, OptNOP(), OptWScale(uint8(o.WScale)))
+	}
+	return append(opts, o.Extra...)
+}

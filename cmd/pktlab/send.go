@@ -390,13 +390,7 @@ func pickDstMAC(ep endpoint, dst netip.Addr, o *sendOpts) (net.HardwareAddr, err
 }
 
 func tcpOptions(o *sendOpts) ([]layers.TCPOption, error) {
-	var opts []layers.TCPOption
-	if o.mss != 0 {
-		opts = append(opts, rawsock.OptMSS(o.mss))
-	}
-	if o.sackOK {
-		opts = append(opts, rawsock.OptSACKPermitted())
-	}
+	set := rawsock.TCPOptionSet{MSS: o.mss, SACKOK: o.sackOK, WScale: o.wscale}
 	if o.ts != "" {
 		v, e, _ := strings.Cut(o.ts, ":")
 		val, err1 := strconv.ParseUint(v, 10, 32)
@@ -404,10 +398,9 @@ func tcpOptions(o *sendOpts) ([]layers.TCPOption, error) {
 		if err1 != nil || (e != "" && err2 != nil) {
 			return nil, usageError("--ts %q: want VAL:ECR", o.ts)
 		}
-		opts = append(opts, rawsock.OptTimestamps(uint32(val), uint32(ecr)))
+		set.HasTS, set.TS = true, [2]uint32{uint32(val), uint32(ecr)}
 	}
 	if o.sack != "" {
-		var edges []uint32
 		for _, blk := range strings.Split(o.sack, ",") {
 			l, r, ok := strings.Cut(blk, "-")
 			lv, err1 := strconv.ParseUint(l, 10, 32)
@@ -415,12 +408,8 @@ func tcpOptions(o *sendOpts) ([]layers.TCPOption, error) {
 			if !ok || err1 != nil || err2 != nil {
 				return nil, usageError("--sack %q: want LEFT-RIGHT[,LEFT-RIGHT...]", o.sack)
 			}
-			edges = append(edges, uint32(lv), uint32(rv))
+			set.SACK = append(set.SACK, uint32(lv), uint32(rv))
 		}
-		opts = append(opts, rawsock.OptNOP(), rawsock.OptNOP(), rawsock.OptSACK(edges...))
-	}
-	if o.wscale >= 0 {
-		opts = append(opts, rawsock.OptNOP(), rawsock.OptWScale(uint8(o.wscale)))
 	}
 	if o.tcpOpt != "" {
 		k, h, _ := strings.Cut(o.tcpOpt, ":")
@@ -429,7 +418,7 @@ func tcpOptions(o *sendOpts) ([]layers.TCPOption, error) {
 		if err1 != nil || err2 != nil {
 			return nil, usageError("--tcp-option %q: want KIND:HEXDATA", o.tcpOpt)
 		}
-		opts = append(opts, rawsock.OptUnknown(uint8(kind), data))
+		set.Extra = append(set.Extra, rawsock.OptUnknown(uint8(kind), data))
 	}
-	return opts, nil
+	return set.Options(), nil
 }
