@@ -264,7 +264,7 @@ func (p *parser) action(s *Step, k, v *yaml.Node) {
 	case ActParallel:
 		s.ID, _ = p.scalar(v, "parallel group name")
 	case ActCraft:
-		s.Craft = p.craft(v)
+		s.Craft = p.craft(s, v)
 	case ActUSInput:
 		if in, ok := p.scalar(v, "us_input"); ok {
 			if in != "hold" && in != "release" {

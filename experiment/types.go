@@ -81,7 +81,7 @@ const (
 	ActExec       Action = "exec"         // run a program in the node
 	ActWait       Action = "wait"         // wait until an expectation holds, or timeout
 	ActParallel   Action = "parallel"     // run branches at the same time
-	ActCraft      Action = "craft"        // send a crafted IPv4 packet through a raw socket
+	ActCraft      Action = "craft"        // send a crafted IPv4/IPv6 packet (raw IP socket) or frame (via: packet socket)
 	ActPktOpen    Action = "packet_open"  // open a packet socket of the file's own on iface
 	ActPktClose   Action = "packet_close" // close it (and drop its promiscuous membership)
 
