@@ -319,7 +319,11 @@ func (c *Craft) String() string {
 				typ = int(layers.ICMPv6TypeEchoRequest)
 			}
 		}
-		s += fmt.Sprintf(" type %d code %d id %d seq %d", typ, c.ICMPCode, c.ICMPID, c.ICMPSeq)
+		if c.MTU != 0 {
+			s += fmt.Sprintf(" fragmentation needed, mtu %d", c.MTU)
+		} else {
+			s += fmt.Sprintf(" type %d code %d id %d seq %d", typ, c.ICMPCode, c.ICMPID, c.ICMPSeq)
+		}
 	}
 	if c.Corrupt != (rawsock.Corruption{}) {
 		s += " (corrupted on purpose)"

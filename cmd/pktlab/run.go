@@ -40,6 +40,14 @@ socket calls, TCP state changes, nftables trace verdicts, conntrack events and w
 file's packet sockets received, then checks each expectation and says what was seen
 instead when one fails. A directory runs every *.yaml file in it.
 
+A craft step builds a packet as pktlab send does, with the same fields as YAML keys:
+IPv4 or IPv6 src/dst, ttl, tos, id, df, ip_options; tcp (flags, seq, ack, window,
+urg_ptr, mss, sackok, sack, ts, wscale, tcp_option), udp or icmp (type, code, id, seq,
+mtu); data or size; corruption (bad_checksum, bad_ip_checksum, ip_length, udp_length,
+data_offset, truncate_option); count and interval. It goes through the node's routing
+on a raw IP socket, or with via: IFACE as an Ethernet frame on a packet socket, with
+src_mac and dst_mac (see examples/README.md).
+
 Exit status: 0 when every expectation of every file holds, 1 otherwise, 2 when a file
 is invalid (then nothing is created).`,
 		Example: `  sudo pktlab run examples/C1.yaml
