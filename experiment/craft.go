@@ -98,7 +98,7 @@ func (p *parser) craft(s *Step, n *yaml.Node) *Craft {
 			p.errorf(k, "craft: %s exists in IPv4 only; this craft sends IPv6 (dst %s)", k.Value, c.Dst)
 		}
 		if c.MTU != 0 {
-			p.errorf(n, "craft: mtu makes an ICMPv4 fragmentation needed; ICMPv6 packet too big is type 2 (give type: 2 and the MTU in data)")
+			p.errorf(n, "craft: mtu makes an ICMPv4 fragmentation needed (RFC 1191); an IPv6 craft cannot send it, and ICMPv6 packet too big (type 2) has no mtu key here")
 		}
 	}
 	if proto == "" {
