@@ -20,7 +20,7 @@ func TestCraftFixtures(t *testing.T) {
 	for _, tc := range []struct {
 		file     string
 		outcomes int
-	}{{"testdata/craft-tcp.yaml", 17}, {"testdata/craft-l2.yaml", 10}} {
+	}{{"testdata/craft-tcp.yaml", 18}, {"testdata/craft-l2.yaml", 10}} {
 		t.Run(strings.TrimSuffix(filepath.Base(tc.file), ".yaml"), func(t *testing.T) {
 			t.Parallel()
 			f, err := experiment.Load(tc.file)

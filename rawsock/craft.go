@@ -70,13 +70,16 @@ func Serialize(c *Corruption, ls ...gopacket.SerializableLayer) ([]byte, error) 
 	return buf.Bytes(), nil
 }
 
-// apply breaks the fields of one layer, whose bytes start at h.
+// apply breaks the fields of one layer, whose bytes start at h. A broken length,
+// data offset or option keeps its checksum right, so that the receiver meets the
+// broken field and not a checksum error; BadChecksum and BadIPChecksum, applied last,
+// break the checksum itself.
 func (c *Corruption) apply(t gopacket.LayerType, h []byte) error {
 	be := binary.BigEndian
 	switch t {
 	case layers.LayerTypeIPv4:
 		if c.IPLength != 0 {
-			be.PutUint16(h[2:], uint16(c.IPLength))
+			patch(h, 10, 2, func() { be.PutUint16(h[2:], uint16(c.IPLength)) })
 		}
 		if c.BadIPChecksum {
 			be.PutUint16(h[10:], ^be.Uint16(h[10:]))
@@ -86,20 +89,25 @@ func (c *Corruption) apply(t gopacket.LayerType, h []byte) error {
 			be.PutUint16(h[4:], uint16(c.IPLength))
 		}
 	case layers.LayerTypeTCP:
-		if c.BadChecksum {
-			be.PutUint16(h[16:], ^be.Uint16(h[16:]))
-		}
 		if c.TruncateTCPOption {
 			if err := truncateLastOption(h); err != nil {
 				return err
 			}
 		}
 		if c.TCPDataOffset != 0 {
-			h[12] = byte(c.TCPDataOffset)<<4 | h[12]&0x0f
+			patch(h, 16, 12, func() { h[12] = byte(c.TCPDataOffset)<<4 | h[12]&0x0f })
+		}
+		if c.BadChecksum {
+			be.PutUint16(h[16:], ^be.Uint16(h[16:]))
 		}
 	case layers.LayerTypeUDP:
 		if c.UDPLength != 0 {
-			be.PutUint16(h[4:], uint16(c.UDPLength))
+			// The length is summed twice: in the header and in the pseudo-header.
+			old := be.Uint16(h[4:])
+			patch(h, 6, 4, func() { be.PutUint16(h[4:], uint16(c.UDPLength)) })
+			if sum := be.Uint16(h[6:]); sum != 0 {
+				be.PutUint16(h[6:], adjust(sum, old, uint16(c.UDPLength)))
+			}
 		}
 		if c.BadChecksum {
 			be.PutUint16(h[6:], ^be.Uint16(h[6:]))
@@ -112,8 +120,40 @@ func (c *Corruption) apply(t gopacket.LayerType, h []byte) error {
 	return nil
 }
 
+// patch runs set, which changes bytes of h within the 16-bit word holding offset
+// off (and the one after), and updates the ones' complement checksum at csum for the
+// change (RFC 1624, eqn. 3).
+func patch(h []byte, csum, off int, set func()) {
+	be := binary.BigEndian
+	w := off &^ 1
+	n := min(4, len(h)-w) &^ 1
+	var before [2]uint16
+	for i := 0; i < n/2; i++ {
+		before[i] = be.Uint16(h[w+2*i:])
+	}
+	set()
+	sum := be.Uint16(h[csum:])
+	for i := 0; i < n/2; i++ {
+		if w+2*i == csum {
+			continue
+		}
+		sum = adjust(sum, before[i], be.Uint16(h[w+2*i:]))
+	}
+	be.PutUint16(h[csum:], sum)
+}
+
+// adjust returns checksum sum updated for a 16-bit word that changed from old to
+// new: HC' = ~(~HC + ~m + m') (RFC 1624).
+func adjust(sum, old, new uint16) uint16 {
+	x := uint32(^sum) + uint32(^old) + uint32(new)
+	for x>>16 != 0 {
+		x = x&0xffff + x>>16
+	}
+	return ^uint16(x)
+}
+
 // truncateLastOption finds the last TCP option with a length byte and makes it claim
-// two bytes more than it has. The checksum is not recomputed.
+// two bytes more than it has, keeping the checksum right.
 func truncateLastOption(h []byte) error {
 	end := int(h[12]>>4) * 4
 	last := -1
@@ -135,6 +175,6 @@ func truncateLastOption(h []byte) error {
 	if last < 0 {
 		return fmt.Errorf("rawsock: craft: TruncateTCPOption needs a TCP option with a length (mss, wscale, sack, ts)")
 	}
-	h[last+1] += 2
+	patch(h, 16, last+1, func() { h[last+1] += 2 })
 	return nil
 }

@@ -172,7 +172,7 @@ func TestCorruption(t *testing.T) {
 			return ""
 		}, true},
 		{"udp length", rawsock.Corruption{UDPLength: 3, BadChecksum: true}, udp(), func(b []byte) string {
-			if be.Uint16(b[38:]) != 3 || be.Uint16(b[40:]) != ^be.Uint16(goodUDP[40:]) {
+			if be.Uint16(b[38:]) != 3 || be.Uint16(b[40:]) == be.Uint16(goodUDP[40:]) || l4ChecksumOK(b) {
 				return "udp length/checksum not broken"
 			}
 			return ""
@@ -181,11 +181,17 @@ func TestCorruption(t *testing.T) {
 			if b[46]>>4 != 15 {
 				return "data offset not 15"
 			}
+			if !l4ChecksumOK(b) {
+				return "checksum not kept right for the broken data offset"
+			}
 			return ""
 		}, true},
 		{"truncated option", rawsock.Corruption{TruncateTCPOption: true}, syn(), func(b []byte) string {
 			if b[55] != 6 {
 				return "mss length byte not 6"
+			}
+			if !l4ChecksumOK(b) {
+				return "checksum not kept right for the truncated option"
 			}
 			return ""
 		}, true},
@@ -205,6 +211,29 @@ func TestCorruption(t *testing.T) {
 			}
 		})
 	}
+}
+
+// l4ChecksumOK reports whether the TCP or UDP checksum of an Ethernet + IPv4 frame
+// (no IP options) verifies over the pseudo-header with the segment's real length.
+func l4ChecksumOK(b []byte) bool {
+	ip := b[14:]
+	seg := ip[20:int(ip[2])<<8|int(ip[3])] // without Ethernet padding
+	var sum uint32
+	add := func(p []byte) {
+		for i := 0; i+1 < len(p); i += 2 {
+			sum += uint32(p[i])<<8 | uint32(p[i+1])
+		}
+		if len(p)%2 == 1 {
+			sum += uint32(p[len(p)-1]) << 8
+		}
+	}
+	add(ip[12:20])
+	sum += uint32(ip[9]) + uint32(len(seg))
+	add(seg)
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	return sum == 0xffff
 }
 
 // TestDecodeTruncated cuts a SYN at every length: Decode must fail, never panic.

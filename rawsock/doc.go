@@ -23,8 +23,12 @@
 //
 // Crafting. Serialize lays out gopacket layers with correct lengths and checksums and
 // then applies a Corruption (bad checksums, wrong lengths, bad data offset, truncated
-// option). OptMSS, OptSACK, ICMPFragNeeded, HopByHopRouterAlert and friends build the
-// fields gopacket leaves to the caller.
+// option; a broken field other than a checksum keeps its checksum right). OptMSS,
+// OptSACK, ICMPFragNeeded, HopByHopRouterAlert and friends build the fields gopacket
+// leaves to the caller. CraftSpec describes a whole packet field by field, with its
+// TCPOptionSet, and builds it from the IP header on (Packet, for OpenIP) or as an
+// Ethernet frame (Frame); `pktlab send` and experiment files both craft through it.
+// NeighborMAC reads a node's neighbour table for a frame's destination.
 //
 // Parsing and printing. Decoder decodes into reused gopacket layers, calling each
 // layer's decoder directly (as gopacket's DecodingLayerParser would, without its

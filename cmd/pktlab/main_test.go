@@ -82,6 +82,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"unknown flag", []string{"lab", "ls", "--bogus"}, "unknown flag: --bogus"},
 		{"unknown command", []string{"frobnicate"}, "unknown command \"frobnicate\""},
 		{"down without names", []string{"lab", "down"}, "name the labs to remove, or give --all"},
+		{"ip checksum through the kernel", []string{"send", "x", "a:eth0", "--dst", "198.18.1.1", "--l3", "--bad-ip-checksum"}, "with --l3 the kernel fills in the IPv4 total length and header checksum itself"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -148,6 +148,9 @@ func runSend(ctx context.Context, w io.Writer, labName, arg string, o *sendOpts)
 	if o.icmpType > 255 {
 		return usageError("send: --icmp-type %d: want 0-255", o.icmpType)
 	}
+	if o.l3 && dst.Is4() && (o.corrupt.BadIPChecksum || o.corrupt.IPLength != 0) {
+		return usageError("--bad-ip-checksum and --ip-length need a frame: with --l3 the kernel fills in the IPv4 total length and header checksum itself (raw(7)); drop --l3")
+	}
 	l, err := openLab(labName)
 	if err != nil {
 		return err
