@@ -217,7 +217,7 @@ func TestCorruption(t *testing.T) {
 // (no IP options) verifies over the pseudo-header with the segment's real length.
 func l4ChecksumOK(b []byte) bool {
 	ip := b[14:]
-	seg := ip[20:int(ip[2])<<8|int(ip[3])] // without Ethernet padding
+	seg := ip[20 : int(ip[2])<<8|int(ip[3])] // without Ethernet padding
 	var sum uint32
 	add := func(p []byte) {
 		for i := 0; i+1 < len(p); i += 2 {
