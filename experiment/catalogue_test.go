@@ -29,6 +29,50 @@ func report(res *experiment.Result) string {
 	return b.String()
 }
 
+// outcome is what one expectation of a fixture must report: whether it passed, and
+// pieces of its want and seen texts.
+type outcome struct {
+	pass       bool
+	want, seen []string
+}
+
+// checkOutcomes runs the fixture file and holds its outcomes, in order, to want; a
+// run with a failed expectation must not report Passed.
+func checkOutcomes(t *testing.T, file string, want []outcome) {
+	t.Helper()
+	privtest.Require(t)
+	f, err := experiment.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := experiment.Run(context.Background(), f, experiment.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Outcomes) != len(want) {
+		t.Fatalf("%d outcomes, want %d:\n%s", len(res.Outcomes), len(want), report(res))
+	}
+	for i, w := range want {
+		o := res.Outcomes[i]
+		if o.Pass != w.pass {
+			t.Errorf("outcome %d (%s): pass = %v, want %v\n%s", i, o.Expect.Pos, o.Pass, w.pass, o.Seen)
+		}
+		for _, s := range w.want {
+			if !strings.Contains(o.Want, s) {
+				t.Errorf("outcome %d: want text %q lacks %q", i, o.Want, s)
+			}
+		}
+		for _, s := range w.seen {
+			if !strings.Contains(o.Seen, s) {
+				t.Errorf("outcome %d: seen text %q lacks %q", i, o.Seen, s)
+			}
+		}
+		if !w.pass && res.Passed() {
+			t.Errorf("a run with a failed expectation (outcome %d) reports Passed", i)
+		}
+	}
+}
+
 // TestCatalogue runs every experiment of examples/ in its own lab, in parallel, and
 // requires each expectation to hold: the catalogue is what pktlab promises to show.
 func TestCatalogue(t *testing.T) {
@@ -67,173 +111,46 @@ func TestCatalogue(t *testing.T) {
 // deliberately wrong, and checks each failure names what was expected and what was
 // seen instead.
 func TestWrongExpectationSaysWhatWasSeen(t *testing.T) {
-	privtest.Require(t)
-	f, err := experiment.Load("testdata/wrong.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := experiment.Run(context.Background(), f, experiment.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []struct {
-		pass       bool
-		want, seen []string
-	}{
+	checkOutcomes(t, "testdata/wrong.yaml", []outcome{
 		{false, []string{"step conn: errno ECONNRESET"}, []string{"connect(198.18.1.1:80) = -1 ECONNREFUSED"}},
 		{false, []string{"flags [R.], seq 0, ack 2"}, []string{"0 matching frame(s)", "frames of the same kind that differ", "Flags [R.], seq 0, ack ", "[relative seq 0 ack 1]"}},
 		{false, []string{"on client, at least one TCP socket(s) in TIME_WAIT"}, []string{"0 matching", "no TCP sockets"}},
 		{true, []string{"flags [S]"}, []string{"1 matching frame(s)"}},
-	}
-	if len(res.Outcomes) != len(want) {
-		t.Fatalf("%d outcomes, want %d:\n%s", len(res.Outcomes), len(want), report(res))
-	}
-	for i, w := range want {
-		o := res.Outcomes[i]
-		if o.Pass != w.pass {
-			t.Errorf("outcome %d (%s): pass = %v, want %v", i, o.Expect.Pos, o.Pass, w.pass)
-		}
-		for _, s := range w.want {
-			if !strings.Contains(o.Want, s) {
-				t.Errorf("outcome %d: want text %q lacks %q", i, o.Want, s)
-			}
-		}
-		for _, s := range w.seen {
-			if !strings.Contains(o.Seen, s) {
-				t.Errorf("outcome %d: seen text %q lacks %q", i, o.Seen, s)
-			}
-		}
-	}
-	if res.Passed() {
-		t.Error("a run with failed expectations reports Passed")
-	}
+	})
 }
 
 // TestWrongTraceSaysWhatWasSeen covers the trace, none, wait, us_state and conntrack failures.
 func TestWrongTraceSaysWhatWasSeen(t *testing.T) {
-	privtest.Require(t)
-	f, err := experiment.Load("testdata/wrong-trace.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := experiment.Run(context.Background(), f, experiment.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []struct {
-		pass       bool
-		want, seen []string
-	}{
+	checkOutcomes(t, "testdata/wrong-trace.yaml", []outcome{
 		{false, []string{"at least one TCP socket(s) in TIME_WAIT"}, []string{"not reached within 300ms", "no TCP sockets"}},
 		{false, []string{"hooks prerouting → input"}, []string{"0 matching of 1 traced packet(s)", "hooks prerouting → forward → postrouting", "final accept"}},
 		{false, []string{"no frame udp, dport 9000 on server:eth0"}, []string{"1 matching frame(s)", "198.18.1.2.", "> 198.19.2.2.9000: UDP, length 5"}},
 		{true, []string{"hooks prerouting → forward → postrouting"}, []string{"1 matching of 1 traced packet(s)"}},
 		{false, []string{"userspace connection u on client went CLOSED → SYN-SENT → ESTABLISHED"}, []string{"path CLOSED → SYN-SENT → CLOSED; now CLOSED"}},
 		{false, []string{`on router, at least one conntrack entr(y/ies) with "dport=9000"`}, []string{"0 matching; router's table: (table empty)"}},
-	}
-	if len(res.Outcomes) != len(want) {
-		t.Fatalf("%d outcomes, want %d:\n%s", len(res.Outcomes), len(want), report(res))
-	}
-	for i, w := range want {
-		o := res.Outcomes[i]
-		if o.Pass != w.pass {
-			t.Errorf("outcome %d (%s): pass = %v, want %v", i, o.Expect.Pos, o.Pass, w.pass)
-		}
-		for _, s := range w.want {
-			if !strings.Contains(o.Want, s) {
-				t.Errorf("outcome %d: want text %q lacks %q", i, o.Want, s)
-			}
-		}
-		for _, s := range w.seen {
-			if !strings.Contains(o.Seen, s) {
-				t.Errorf("outcome %d: seen text %q lacks %q", i, o.Seen, s)
-			}
-		}
-	}
+	})
 }
 
 // TestWrongAckSaysWhatWasSeen covers the ack relation (acked_segments, ack_delay)
 // us_forget and us_input: a quick ACK is neither delayed nor cumulative, a forgotten
 // userspace connection keeps its last state, and a release without hold finds nothing.
 func TestWrongAckSaysWhatWasSeen(t *testing.T) {
-	privtest.Require(t)
-	f, err := experiment.Load("testdata/wrong-ack.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := experiment.Run(context.Background(), f, experiment.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []struct {
-		pass       bool
-		want, seen []string
-	}{
+	checkOutcomes(t, "testdata/wrong-ack.yaml", []outcome{
 		{false, []string{"sent at least 30ms after the last data segment it acknowledges"}, []string{"0 matching frame(s)", "frames of the same kind that differ", "{acks 1 segment(s), ", "after the last}"}},
 		{false, []string{"newly acknowledging 2 data segment(s)"}, []string{"0 matching frame(s)", "{acks no new data}", "{acks 1 segment(s), "}},
 		{true, []string{"newly acknowledging 1 data segment(s)", "sent 0s to 100ms after"}, []string{"1 matching frame(s)", "ack 6"}},
 		{false, []string{"userspace connection u on client is in CLOSED"}, []string{"path CLOSED → SYN-SENT → ESTABLISHED; now ESTABLISHED"}},
 		{false, []string{"step release: return 2"}, []string{"us_input(release) = 0 [0 held segment(s) processed]"}},
-	}
-	if len(res.Outcomes) != len(want) {
-		t.Fatalf("%d outcomes, want %d:\n%s", len(res.Outcomes), len(want), report(res))
-	}
-	for i, w := range want {
-		o := res.Outcomes[i]
-		if o.Pass != w.pass {
-			t.Errorf("outcome %d (%s): pass = %v, want %v\n%s", i, o.Expect.Pos, o.Pass, w.pass, o.Seen)
-		}
-		for _, s := range w.want {
-			if !strings.Contains(o.Want, s) {
-				t.Errorf("outcome %d: want text %q lacks %q", i, o.Want, s)
-			}
-		}
-		for _, s := range w.seen {
-			if !strings.Contains(o.Seen, s) {
-				t.Errorf("outcome %d: seen text %q lacks %q", i, o.Seen, s)
-			}
-		}
-	}
+	})
 }
 
 // TestWrongPacketSaysWhatWasSeen covers the file's own packet sockets (packet) and
 // interface state (link).
 func TestWrongPacketSaysWhatWasSeen(t *testing.T) {
-	privtest.Require(t)
-	f, err := experiment.Load("testdata/wrong-packet.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := experiment.Run(context.Background(), f, experiment.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []struct {
-		pass       bool
-		want, seen []string
-	}{
+	checkOutcomes(t, "testdata/wrong-packet.yaml", []outcome{
 		{false, []string{"icmp type 8, 48 bytes long received by packet socket cooked"}, []string{"0 matching of 1 frame(s) received", "others:", "34 bytes, host: IP 198.18.1.2 > 198.18.1.1: ICMP echo request"}},
 		{false, []string{"EtherType arp"}, []string{"0 matching of 1 frame(s) received"}},
 		{false, []string{"server:eth0 with promiscuity 1"}, []string{"promiscuity 0"}},
 		{true, []string{"exactly 1 × frame(s) EtherType ipv4, icmp type 8, 34 bytes long"}, []string{"1 matching of 1 frame(s) received"}},
-	}
-	if len(res.Outcomes) != len(want) {
-		t.Fatalf("%d outcomes, want %d:\n%s", len(res.Outcomes), len(want), report(res))
-	}
-	for i, w := range want {
-		o := res.Outcomes[i]
-		if o.Pass != w.pass {
-			t.Errorf("outcome %d (%s): pass = %v, want %v\n%s", i, o.Expect.Pos, o.Pass, w.pass, o.Seen)
-		}
-		for _, s := range w.want {
-			if !strings.Contains(o.Want, s) {
-				t.Errorf("outcome %d: want text %q lacks %q", i, o.Want, s)
-			}
-		}
-		for _, s := range w.seen {
-			if !strings.Contains(o.Seen, s) {
-				t.Errorf("outcome %d: seen text %q lacks %q", i, o.Seen, s)
-			}
-		}
-	}
+	})
 }
