@@ -52,16 +52,7 @@ func (r *run) checkFrames(m *FrameMatch) (want string, pass bool, seen string) {
 		}
 	}
 	n := len(match)
-	switch {
-	case m.None:
-		pass = n == 0
-	case m.Count >= 0:
-		pass = n == m.Count
-	case m.MinCount > 0:
-		pass = n >= m.MinCount
-	default:
-		pass = n > 0
-	}
+	pass = m.holds(n)
 	seen = fmt.Sprintf("%d matching frame(s)", n)
 	show := func(label string, evs []timeline.Event) {
 		if len(evs) == 0 {
@@ -285,15 +276,7 @@ func describeFrame(m *FrameMatch) string {
 	if len(parts) > 0 {
 		what += " " + strings.Join(parts, ", ")
 	}
-	switch {
-	case m.None:
-		return "no " + strings.TrimPrefix(what, "a ") + " " + where
-	case m.Count >= 0:
-		return fmt.Sprintf("exactly %d × %s %s", m.Count, strings.TrimPrefix(what, "a "), where)
-	case m.MinCount > 0:
-		return fmt.Sprintf("at least %d × %s %s", m.MinCount, strings.TrimPrefix(what, "a "), where)
-	}
-	return what + " " + where
+	return m.phrase(strings.TrimPrefix(what, "a "), where)
 }
 
 // endpointIndex is the timeline's index of a captured interface, -1 if not captured.

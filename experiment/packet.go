@@ -69,11 +69,9 @@ type PacketMatch struct {
 	Type      string // host, broadcast, multicast, otherhost, outgoing (sll_pkttype)
 	Len       int    // bytes as the socket received them; -1 unset
 	ICMPType  int    // -1 unset
-	Count     int    // exact; -1 means at least one (or MinCount)
-	MinCount  int
-	None      bool
-	After     string // step id: only frames from that step's start on
-	Before    string // step id: only frames before that step's start
+	Quantity
+	After  string // step id: only frames from that step's start on
+	Before string // step id: only frames before that step's start
 }
 
 // LinkMatch checks an interface's state as netlink reports it.
@@ -251,16 +249,7 @@ func (r *run) checkPacket(m *PacketMatch) (want string, pass bool, seen string) 
 		}
 	}
 	n := len(match)
-	switch {
-	case m.None:
-		pass = n == 0
-	case m.Count >= 0:
-		pass = n == m.Count
-	case m.MinCount > 0:
-		pass = n >= m.MinCount
-	default:
-		pass = n > 0
-	}
+	pass = m.holds(n)
 	seen = fmt.Sprintf("%d matching of %d frame(s) received", n, len(match)+len(other))
 	show := func(label string, fs []pframe) {
 		if len(fs) == 0 {
@@ -337,15 +326,7 @@ func describePacket(m *PacketMatch) string {
 	if m.Before != "" {
 		where += " before step " + m.Before + " began"
 	}
-	switch {
-	case m.None:
-		return "no " + what + " " + where
-	case m.Count >= 0:
-		return fmt.Sprintf("exactly %d × %s %s", m.Count, what, where)
-	case m.MinCount > 0:
-		return fmt.Sprintf("at least %d × %s %s", m.MinCount, what, where)
-	}
-	return "a " + what + " " + where
+	return m.phrase(what, where)
 }
 
 // checkLink reads the interface's promiscuity count from netlink in its node.

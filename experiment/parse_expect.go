@@ -77,7 +77,7 @@ var protos = []string{"tcp", "udp", "icmp", "icmp6", "arp"}
 
 func (p *parser) frameMatch(n *yaml.Node) *FrameMatch {
 	m := &FrameMatch{SPort: -1, DPort: -1, Seq: -1, Ack: -1, MSS: -1, WScale: -1, TTL: -1,
-		Len: -1, FragOff: -1, MF: -1, DF: -1, Urg: -1, ICMPType: -1, ICMPCode: -1, MTU: -1, Window: -1, Count: -1, Tol: 0.3, AckedSegs: -1}
+		Len: -1, FragOff: -1, MF: -1, DF: -1, Urg: -1, ICMPType: -1, ICMPCode: -1, MTU: -1, Window: -1, Quantity: Quantity{Count: -1}, Tol: 0.3, AckedSegs: -1}
 	p.mapping(n, "frame", frameKeys, func(k, v *yaml.Node) {
 		switch k.Value {
 		case "filter":
@@ -401,7 +401,7 @@ func (p *parser) ctMatch(n *yaml.Node) *CTMatch {
 var packetTypes = []string{"host", "broadcast", "multicast", "otherhost", "outgoing"}
 
 func (p *parser) packetMatch(n *yaml.Node) *PacketMatch {
-	m := &PacketMatch{Len: -1, ICMPType: -1, Count: -1}
+	m := &PacketMatch{Len: -1, ICMPType: -1, Quantity: Quantity{Count: -1}}
 	p.mapping(n, "packet", []string{"socket", "ethertype", "proto", "src", "dst", "type", "len", "icmp_type",
 		"count", "min_count", "none", "after", "before"}, func(k, v *yaml.Node) {
 		switch k.Value {

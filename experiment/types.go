@@ -258,14 +258,12 @@ type FrameMatch struct {
 	AckedSegs int       // -1 unset
 	AckDelay  *AckDelay // nil unset
 
-	Count    int // exact; -1 means at least one (or MinCount)
-	MinCount int
-	None     bool
-	After    string // step id: only frames from that step's start on
-	Before   string // step id: only frames before that step's start
-	Within   time.Duration
-	Gaps     []time.Duration // successive gaps between matching frames, each ± Tolerance
-	Tol      float64
+	Quantity
+	After  string // step id: only frames from that step's start on
+	Before string // step id: only frames before that step's start
+	Within time.Duration
+	Gaps   []time.Duration // successive gaps between matching frames, each ± Tolerance
+	Tol    float64
 }
 
 // CallMatch checks a step's system call result.
@@ -286,4 +284,37 @@ type SocketMatch struct {
 	State    string
 	Count    int // exact; -1 means at least one
 	MinTimer time.Duration
+}
+
+// Quantity is how many matching items an expectation wants.
+type Quantity struct {
+	Count    int // exact; -1 means at least one (or MinCount)
+	MinCount int
+	None     bool
+}
+
+// holds reports whether n matching items satisfy q.
+func (q Quantity) holds(n int) bool {
+	switch {
+	case q.None:
+		return n == 0
+	case q.Count >= 0:
+		return n == q.Count
+	case q.MinCount > 0:
+		return n >= q.MinCount
+	}
+	return n > 0
+}
+
+// phrase says q of what (a noun phrase without its article) where.
+func (q Quantity) phrase(what, where string) string {
+	switch {
+	case q.None:
+		return "no " + what + " " + where
+	case q.Count >= 0:
+		return fmt.Sprintf("exactly %d × %s %s", q.Count, what, where)
+	case q.MinCount > 0:
+		return fmt.Sprintf("at least %d × %s %s", q.MinCount, what, where)
+	}
+	return "a " + what + " " + where
 }
