@@ -184,21 +184,8 @@ func (p *parser) frameMatch(n *yaml.Node) *FrameMatch {
 				}
 				m.ECN = s
 			}
-		case "count":
-			m.Count = p.integer(v, "count", 0, 1<<20)
-		case "min_count":
-			m.MinCount = p.integer(v, "min_count", 1, 1<<20)
-		case "none":
-			m.None = p.boolean(v, "none")
-		case "after", "before":
-			if s, ok := p.scalar(v, k.Value); ok {
-				p.stepRefs = append(p.stepRefs, stepRef{s, v})
-				if k.Value == "after" {
-					m.After = s
-				} else {
-					m.Before = s
-				}
-			}
+		case "count", "min_count", "none", "after", "before":
+			p.quantity(&m.Quantity, &m.After, &m.Before, k, v)
 		case "within":
 			m.Within = p.duration(v, "within")
 		case "gaps":
@@ -219,9 +206,7 @@ func (p *parser) frameMatch(n *yaml.Node) *FrameMatch {
 			m.Tol = float64(p.integer(v, "tolerance (percent)", 0, 100)) / 100
 		}
 	})
-	if m.None && (m.Count >= 0 || m.MinCount > 0) {
-		p.errorf(n, "frame: none: true cannot be combined with count or min_count")
-	}
+	p.checkQuantity(n, "frame", m.Quantity)
 	if (m.AckedSegs >= 0 || m.AckDelay != nil) && m.On == nil {
 		p.errorf(n, "frame: acked_segments and ack_delay need on: the one interface where both the data and its ACK are seen (the receiver's)")
 	}
@@ -439,29 +424,14 @@ func (p *parser) packetMatch(n *yaml.Node) *PacketMatch {
 			m.Len = p.integer(v, "len", 0, 65535)
 		case "icmp_type":
 			m.ICMPType = p.integer(v, "icmp_type", 0, 255)
-		case "count":
-			m.Count = p.integer(v, "count", 0, 1<<20)
-		case "min_count":
-			m.MinCount = p.integer(v, "min_count", 1, 1<<20)
-		case "none":
-			m.None = p.boolean(v, "none")
-		case "after", "before":
-			if s, ok := p.scalar(v, k.Value); ok {
-				p.stepRefs = append(p.stepRefs, stepRef{s, v})
-				if k.Value == "after" {
-					m.After = s
-				} else {
-					m.Before = s
-				}
-			}
+		case "count", "min_count", "none", "after", "before":
+			p.quantity(&m.Quantity, &m.After, &m.Before, k, v)
 		}
 	})
 	if m.Socket == "" {
 		p.errorf(n, "packet needs socket: the name a packet_open step gave it")
 	}
-	if m.None && (m.Count >= 0 || m.MinCount > 0) {
-		p.errorf(n, "packet: none: true cannot be combined with count or min_count")
-	}
+	p.checkQuantity(n, "packet", m.Quantity)
 	return m
 }
 
@@ -487,4 +457,33 @@ func (p *parser) linkMatch(n *yaml.Node) *LinkMatch {
 		p.errorf(n, "link needs on (node:interface) and promiscuity (the count netlink reports)")
 	}
 	return m
+}
+
+// quantity reads one of count, min_count, none, after and before (step ids, only
+// items from that step's start on, or before it) for a frame or packet expectation.
+func (p *parser) quantity(q *Quantity, after, before *string, k, v *yaml.Node) {
+	switch k.Value {
+	case "count":
+		q.Count = p.integer(v, "count", 0, 1<<20)
+	case "min_count":
+		q.MinCount = p.integer(v, "min_count", 1, 1<<20)
+	case "none":
+		q.None = p.boolean(v, "none")
+	case "after", "before":
+		if s, ok := p.scalar(v, k.Value); ok {
+			p.stepRefs = append(p.stepRefs, stepRef{s, v})
+			if k.Value == "after" {
+				*after = s
+			} else {
+				*before = s
+			}
+		}
+	}
+}
+
+// checkQuantity refuses none together with a count.
+func (p *parser) checkQuantity(n *yaml.Node, kind string, q Quantity) {
+	if q.None && (q.Count >= 0 || q.MinCount > 0) {
+		p.errorf(n, "%s: none: true cannot be combined with count or min_count", kind)
+	}
 }
