@@ -3,6 +3,7 @@ package experiment
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -137,12 +138,12 @@ func fieldsMatch(m *FrameMatch, f *timeline.Frame) bool {
 		return false
 	}
 	for _, o := range m.HasOpt {
-		if !contains(p.Options, o) {
+		if !slices.Contains(p.Options, o) {
 			return false
 		}
 	}
 	for _, o := range m.NoOpt {
-		if contains(p.Options, o) {
+		if slices.Contains(p.Options, o) {
 			return false
 		}
 	}

@@ -2,6 +2,8 @@ package experiment
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/pktlab/pktlab/rawsock/capfilter"
@@ -99,12 +101,7 @@ func (p *parser) frameMatch(n *yaml.Node) *FrameMatch {
 				p.endpoints = append(p.endpoints, epRef{ep, v})
 			}
 		case "proto":
-			if s, ok := p.scalar(v, "proto"); ok {
-				if !contains(protos, s) {
-					p.errorf(v, "proto %q must be one of %s", s, strings.Join(protos, ", "))
-				}
-				m.Proto = s
-			}
+			m.Proto = p.choice(v, "proto", protos, "")
 		case "src":
 			m.Src = p.addr(v, "src")
 		case "dst":
@@ -131,7 +128,7 @@ func (p *parser) frameMatch(n *yaml.Node) *FrameMatch {
 		case "options", "has_options", "no_options":
 			var list []string
 			for _, o := range p.stringList(v, k.Value) {
-				if !contains(optionNames, o.Value) {
+				if !slices.Contains(optionNames, o.Value) {
 					p.errorf(o, "TCP option %q: write it as tcpdump does (%s)", o.Value, strings.Join(optionNames, ", "))
 				}
 				list = append(list, o.Value)
@@ -178,12 +175,7 @@ func (p *parser) frameMatch(n *yaml.Node) *FrameMatch {
 		case "window":
 			m.Window = p.integer(v, "window", 0, 1<<30)
 		case "ecn":
-			if s, ok := p.scalar(v, "ecn"); ok {
-				if !contains([]string{"not-ect", "ect0", "ect1", "ce"}, s) {
-					p.errorf(v, "ecn %q must be not-ect, ect0, ect1 or ce", s)
-				}
-				m.ECN = s
-			}
+			m.ECN = p.choice(v, "ecn", []string{"not-ect", "ect0", "ect1", "ce"}, "")
 		case "count", "min_count", "none", "after", "before":
 			p.quantity(&m.Quantity, &m.After, &m.Before, k, v)
 		case "within":
@@ -322,7 +314,7 @@ func (p *parser) traceMatch(n *yaml.Node) *TraceMatch {
 			p.traceRefs = append(p.traceRefs, stepRef{m.Node, v})
 		case "hooks":
 			for _, h := range p.stringList(v, "hooks") {
-				if !contains([]string{"prerouting", "input", "forward", "output", "postrouting", "ingress", "egress"}, h.Value) {
+				if !slices.Contains([]string{"prerouting", "input", "forward", "output", "postrouting", "ingress", "egress"}, h.Value) {
 					p.errorf(h, "hook %q must be prerouting, input, forward, output, postrouting, ingress or egress", h.Value)
 				}
 				m.Hooks = append(m.Hooks, h.Value)
@@ -396,30 +388,15 @@ func (p *parser) packetMatch(n *yaml.Node) *PacketMatch {
 				p.packetRefs = append(p.packetRefs, stepRef{s, v})
 			}
 		case "ethertype":
-			if s, ok := p.scalar(v, "ethertype"); ok {
-				if _, known := etherTypes[s]; !known {
-					p.errorf(v, "ethertype %q must be arp, ipv4 or ipv6", s)
-				}
-				m.EtherType = s
-			}
+			m.EtherType = p.choice(v, "ethertype", slices.Sorted(maps.Keys(etherTypes)), "")
 		case "proto":
-			if s, ok := p.scalar(v, "proto"); ok {
-				if !contains(protos, s) {
-					p.errorf(v, "proto %q must be one of %s", s, strings.Join(protos, ", "))
-				}
-				m.Proto = s
-			}
+			m.Proto = p.choice(v, "proto", protos, "")
 		case "src":
 			m.Src = p.addr(v, "src")
 		case "dst":
 			m.Dst = p.addr(v, "dst")
 		case "type":
-			if s, ok := p.scalar(v, "type"); ok {
-				if !contains(packetTypes, s) {
-					p.errorf(v, "type %q must be one of %s (sll_pkttype)", s, strings.Join(packetTypes, ", "))
-				}
-				m.Type = s
-			}
+			m.Type = p.choice(v, "type", packetTypes, "sll_pkttype")
 		case "len":
 			m.Len = p.integer(v, "len", 0, 65535)
 		case "icmp_type":

@@ -93,7 +93,7 @@ func TestParseErrors(t *testing.T) {
 		{"packet_close not open", labOK + "steps: [{node: server, packet_close: p}]\n", []string{"x.yaml:7:9: packet_close on socket p: no earlier step on node server opens it"}},
 		{"packet unknown socket", labOK + "steps: [{sleep: 1s}]\nexpect: [{packet: {socket: nope, none: true}}]\n", []string{"x.yaml:8:28: no packet_open step opens a packet socket named \"nope\""}},
 		{"packet bad type", labOK + "steps: [{node: server, packet_open: p, iface: eth0}]\nexpect: [{packet: {socket: p, type: mine}}]\n", []string{"x.yaml:8:37: type \"mine\" must be one of host, broadcast, multicast, otherhost, outgoing (sll_pkttype)"}},
-		{"packet bad ethertype", labOK + "steps: [{node: server, packet_open: p, iface: eth0}]\nexpect: [{packet: {socket: p, ethertype: ip}}]\n", []string{"x.yaml:8:42: ethertype \"ip\" must be arp, ipv4 or ipv6"}},
+		{"packet bad ethertype", labOK + "steps: [{node: server, packet_open: p, iface: eth0}]\nexpect: [{packet: {socket: p, ethertype: ip}}]\n", []string{"x.yaml:8:42: ethertype \"ip\" must be one of arp, ipv4, ipv6"}},
 		{"packet needs socket", labOK + "steps: [{sleep: 1s}]\nexpect: [{packet: {none: true}}]\n", []string{"x.yaml:8:19: packet needs socket: the name a packet_open step gave it"}},
 		{"link needs promiscuity", labOK + "steps: [{sleep: 1s}]\nexpect: [{link: {on: server:eth0}}]\n", []string{"x.yaml:8:17: link needs on (node:interface) and promiscuity (the count netlink reports)"}},
 		{"link unknown iface", labOK + "steps: [{sleep: 1s}]\nexpect: [{link: {on: server:eth3, promiscuity: 0}}]\n", []string{"x.yaml:8:22: node server has no interface \"eth3\""}},

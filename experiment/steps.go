@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -262,7 +263,7 @@ func (r *run) sockStep(ctx context.Context, s *Step) (agent.Call, error) {
 		}
 		return a.Listen(s.Sock, s.Backlog)
 	case ActConnect:
-		if !contains(a.Sockets(), s.Sock) {
+		if !slices.Contains(a.Sockets(), s.Sock) {
 			if c, ok, err := open(kind); !ok {
 				return c, err
 			}

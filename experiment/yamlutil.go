@@ -3,6 +3,7 @@ package experiment
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,7 +26,7 @@ func (p *parser) mapping(n *yaml.Node, what string, allowed []string, fn func(k,
 			continue
 		}
 		seen[k.Value] = true
-		if allowed != nil && !contains(allowed, k.Value) {
+		if allowed != nil && !slices.Contains(allowed, k.Value) {
 			p.errorf(k, "unknown key %q in %s (known: %s)", k.Value, what, strings.Join(allowed, ", "))
 			continue
 		}
@@ -33,13 +34,17 @@ func (p *parser) mapping(n *yaml.Node, what string, allowed []string, fn func(k,
 	}
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
+// choice reads a scalar that must be one of list; note, if not empty, follows the
+// list in the error (e.g. where the names come from).
+func (p *parser) choice(n *yaml.Node, what string, list []string, note string) string {
+	s, ok := p.scalar(n, what)
+	if ok && !slices.Contains(list, s) {
+		if note != "" {
+			note = " (" + note + ")"
 		}
+		p.errorf(n, "%s %q must be one of %s%s", what, s, strings.Join(list, ", "), note)
 	}
-	return false
+	return s
 }
 
 func kindName(n *yaml.Node) string {
