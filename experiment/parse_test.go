@@ -77,6 +77,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad errno", labOK + "steps: [{sleep: 1s, id: s}]\nexpect: [{call: {step: s, errno: refused}}]\n", []string{"x.yaml:8:34: errno \"refused\" must be 0 or a name such as ECONNREFUSED"}},
 		{"bad state", labOK + "steps: [{sleep: 1s}]\nexpect: [{socket: {node: client, state: TIMEWAIT}}]\n", []string{"x.yaml:8:41: TCP state \"TIMEWAIT\" is not one of ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT1, FIN_WAIT2, TIME_WAIT, CLOSE, CLOSE_WAIT, LAST_ACK, LISTEN, CLOSING, NEW_SYN_RECV"}},
 		{"expect no kind", labOK + "steps: [{sleep: 1s}]\nexpect: [{desc: x}]\n", []string{"x.yaml:8:10: expectation has no kind: give one of frame, call, socket, trace, us_state, conntrack, packet, link"}},
+		{"bad proto", labOK + "steps: [{sleep: 1s}]\nexpect: [{frame: {proto: sctp}}]\n", []string{"x.yaml:8:26: proto \"sctp\" must be one of "}},
+		{"bad ecn", labOK + "steps: [{sleep: 1s}]\nexpect: [{frame: {ecn: ect2}}]\n", []string{"x.yaml:8:24: ecn \"ect2\" must be one of not-ect, ect0, ect1, ce"}},
 		{"none with count", labOK + "steps: [{sleep: 1s}]\nexpect: [{frame: {none: true, count: 2}}]\n", []string{"x.yaml:8:18: frame: none: true cannot be combined with count or min_count"}},
 		{"sysctl not net", labOK + "sysctls: {client: {kernel.pid_max: 5}}\nsteps: [{sleep: 1s}]\n", []string{"x.yaml:7:20: sysctl \"kernel.pid_max\": only net.* sysctls are per namespace"}},
 		{"bad filter", labOK + "steps: [{sleep: 1s}]\nexpect: [{frame: {filter: \"tcp port http2x\"}}]\n", []string{"x.yaml:8:37: filter \"tcp port http2x\": cannot use \"http2x\": port names are not supported, write a number"}},
