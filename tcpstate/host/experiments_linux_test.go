@@ -478,47 +478,34 @@ func TestLabRSTBeforeAccept(t *testing.T) {
 
 func TestLabPeerLostState(t *testing.T) {
 	// E13: the userspace end drops its TCB (a reboot); the kernel's next write is
-	// answered with a RST whose seq is the segment's ack, and the kernel then
-	// fails with ECONNRESET.
-	lab := labtest.Start(t, twoNodes)
-	h, rec := startHost(t, lab.Node("us"), Config{})
-	us, k := pair(t, h, lab.Node("kern"), kern4, us4, true, nil)
-	us.Forget()
-	k.Write([]byte("anyone there?"))
-	time.Sleep(100 * time.Millisecond)
-	k.SetReadDeadline(time.Now().Add(2 * time.Second))
-	if _, err := k.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
-		t.Errorf("kernel read: %v, want ECONNRESET", err)
-	}
-	in, out := rec.segments(false), rec.segments(true)
-	last, rst := in[len(in)-1], out[len(out)-1]
-	if rst.Flags != tcpstate.FlagRST || rst.Seq != last.Ack {
-		t.Errorf("reply %v to %v, want RST with seq = its ack", &rst, &last)
-	}
-}
-
-func TestLabSharedPeerLostState(t *testing.T) {
-	// E13 in shared mode: after Forget the port's kernel RSTs are still dropped by
-	// the host's firewall, so the host itself must answer the kernel's next write
-	// with a RST (seq = its ack); before, the segment met silence and the writer
-	// retransmitted until it gave up.
-	lab := labtest.Start(t, twoNodes)
-	h, rec := startHost(t, lab.Node("us"), Config{Shared: true})
-	us, k := pair(t, h, lab.Node("kern"), kern4, netip.MustParseAddr("198.18.1.1"), true, nil)
-	us.Forget()
-	if _, err := k.Write([]byte("anyone there?")); err != nil {
-		t.Fatal(err)
-	}
-	k.SetReadDeadline(time.Now().Add(2 * time.Second))
-	if _, err := k.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
-		t.Errorf("kernel read: %v, want ECONNRESET", err)
-	}
-	// The data segment reaches no connection, so no event records it; its ack is
-	// the one the connection last received (nothing was sent after the handshake).
-	in, out := rec.segments(false), rec.segments(true)
-	last, rst := in[len(in)-1], out[len(out)-1]
-	if rst.Flags != tcpstate.FlagRST || rst.Seq != last.Ack {
-		t.Errorf("reply %v after %v, want RST with seq = the kernel's ack", &rst, &last)
+	// answered with a RST whose seq is the segment's ack (the ack the connection last
+	// received: nothing was sent after the handshake), and the kernel then fails with
+	// ECONNRESET. In shared mode the port's kernel RSTs are still dropped by the
+	// host's firewall after Forget, so the host itself must answer; before it did,
+	// the segment met silence and the writer retransmitted until it gave up.
+	for _, shared := range []bool{false, true} {
+		t.Run(fmt.Sprintf("shared=%v", shared), func(t *testing.T) {
+			lab := labtest.Start(t, twoNodes)
+			h, rec := startHost(t, lab.Node("us"), Config{Shared: shared})
+			usAddr := us4
+			if shared {
+				usAddr = netip.MustParseAddr("198.18.1.1") // the node's own address
+			}
+			us, k := pair(t, h, lab.Node("kern"), kern4, usAddr, true, nil)
+			us.Forget()
+			if _, err := k.Write([]byte("anyone there?")); err != nil {
+				t.Fatal(err)
+			}
+			k.SetReadDeadline(time.Now().Add(2 * time.Second))
+			if _, err := k.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+				t.Errorf("kernel read: %v, want ECONNRESET", err)
+			}
+			in, out := rec.segments(false), rec.segments(true)
+			last, rst := in[len(in)-1], out[len(out)-1]
+			if rst.Flags != tcpstate.FlagRST || rst.Seq != last.Ack {
+				t.Errorf("reply %v after %v, want RST with seq = the kernel's ack", &rst, &last)
+			}
+		})
 	}
 }
 
