@@ -102,7 +102,10 @@ func (c *Corruption) apply(t gopacket.LayerType, h []byte) error {
 		}
 	case layers.LayerTypeUDP:
 		if c.UDPLength != 0 {
-			// The length is summed twice: in the header and in the pseudo-header.
+			// The length is summed twice: in the header and in the pseudo-header. A
+			// receiver that trims the datagram to a shorter length checksums fewer
+			// bytes than were summed here, so only a longer length (dropped as a
+			// short packet before any checksum) or the true one stays consistent.
 			old := be.Uint16(h[4:])
 			patch(h, 6, 4, func() { be.PutUint16(h[4:], uint16(c.UDPLength)) })
 			if sum := be.Uint16(h[6:]); sum != 0 {
