@@ -9,6 +9,33 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
+# What the tests need from Debian, installed here so that this command alone works on
+# a fresh machine (.ci/run is only this script with CI=true). Every package is used by
+# some test; a test that needs a missing tool fails under CI=true rather than skip.
+#   nftables     nft, for the conformance corpus and the nft cross-checks
+#   tcpdump      tcpdump -ddd and -r, for capture filters and summaries
+#   tshark       cross-checks of pcapng files and comments
+#   iproute2     ip and ss, for the host snapshot below and lab cross-checks
+#   ethtool      offload switches in the TCP tests
+#   python3-scapy  the frame benchmarks' peer
+#   util-linux   setpriv and unshare (unprivileged runs, private mount namespaces)
+#   conntrack    conntrack -L cross-checks of the nat package
+packages="nftables tcpdump tshark iproute2 ethtool python3-scapy util-linux conntrack"
+missing=""
+for p in $packages; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing Debian packages:$missing (run this script as root to install them)" >&2
+    exit 1
+  fi
+  echo "installing:$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! { apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends $missing >/dev/null; }; then
+    echo "could not install:$missing" >&2
+    exit 1
+  fi
+fi
+
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
