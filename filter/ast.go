@@ -213,8 +213,15 @@ type Redirect struct{ Port uint16 }
 // Notrack is `notrack`.
 type Notrack struct{}
 
-// TTLSet is `ip ttl set N`.
-type TTLSet struct{ TTL uint8 }
+// PayloadSet is a header field rewrite: `ip ttl set N`, `ip6 hoplimit set N`,
+// `tcp|udp sport|dport set P`. Value is in register order, Field.dt.size() bytes. Like a
+// match on the same field it needs its protocol dependency (nft adds `meta nfproto ipv4`
+// before `ip ttl set` in inet tables: without it the kernel would rewrite bytes 8-9 of
+// IPv6 headers too).
+type PayloadSet struct {
+	Field *Field
+	Value []byte
+}
 
 func (*Match) stmt()         {}
 func (*MatchTCPFlags) stmt() {}
@@ -228,7 +235,19 @@ func (*NAT) stmt()           {}
 func (*Masquerade) stmt()    {}
 func (*Redirect) stmt()      {}
 func (*Notrack) stmt()       {}
-func (*TTLSet) stmt()        {}
+func (*PayloadSet) stmt()    {}
+
+// IsTerminal reports a statement that ends a rule's evaluation: a verdict, reject,
+// snat, dnat, masquerade or redirect (nft's STMT_F_TERMINAL statements of the subset).
+// nft refuses any statement after one ("Statement after terminal statement has no
+// effect", nft's src/evaluate.c rule_evaluate), and so does pktlab.
+func IsTerminal(s Stmt) bool {
+	switch s.(type) {
+	case *Verdict, *Reject, *NAT, *Masquerade, *Redirect:
+		return true
+	}
+	return false
+}
 
 // Table returns the table with family f and name, or nil.
 func (rs *Ruleset) Table(f Family, name string) *Table {

@@ -32,7 +32,8 @@ type CompiledSet struct {
 }
 
 // Compile turns rs into nftables objects. It fails on rules that parse but cannot be
-// expressed for their table (for example an l4 protocol conflict).
+// expressed for their table (for example an l4 protocol conflict), and on rules nft
+// refuses: a statement after a terminal one, a jump to a chain the table lacks.
 func Compile(rs *Ruleset) (*Compiled, error) {
 	out := &Compiled{FlushRuleset: rs.FlushRuleset}
 	c := &compiler{}
@@ -43,47 +44,74 @@ func Compile(rs *Ruleset) (*Compiled, error) {
 		}
 	}
 	out.Rules = make([]CompiledRule, 0, n)
-	rules := make([]nftables.Rule, n) // one array for all rules: one allocation, not n
+	c.rules = make([]nftables.Rule, n) // one array for all rules: one allocation, not n
 	for _, t := range rs.Tables {
-		nt := &nftables.Table{Family: nftables.TableFamily(t.Family), Name: t.Name}
-		out.Tables = append(out.Tables, nt)
-		chains := map[string]*nftables.Chain{}
-		for _, ch := range t.Chains {
-			nc := &nftables.Chain{Name: ch.Name, Table: nt}
-			if b := ch.Base; b != nil {
-				nc.Type = nftables.ChainType(b.Type)
-				nc.Hooknum = nftables.ChainHookRef(nftables.ChainHook(b.Hook))
-				nc.Priority = nftables.ChainPriorityRef(nftables.ChainPriority(b.Priority))
-				nc.Device = b.Device
-				if b.Policy != nil {
-					pol := nftables.ChainPolicy(*b.Policy)
-					nc.Policy = &pol
-				}
-			}
-			chains[ch.Name] = nc
-			out.Chains = append(out.Chains, nc)
-		}
-		for _, ch := range t.Chains {
-			for _, r := range ch.Rules {
-				for _, s := range r.Stmts {
-					if v, ok := s.(*Verdict); ok && (v.Kind == VerdictJump || v.Kind == VerdictGoto) && chains[v.Chain] == nil {
-						return nil, &ParseError{Pos: r.Pos, Token: fmt.Sprintf("%q", v.Chain), Msg: fmt.Sprintf("%s to a chain that table %s %s does not have", v.Kind, t.Family, t.Name)}
-					}
-				}
-				exprs, sets, err := c.rule(t, r)
-				if err != nil {
-					return nil, &ParseError{Pos: r.Pos, Msg: err.Error()}
-				}
-				for _, s := range sets {
-					s.Set.Table = nt
-				}
-				nr := &rules[len(out.Rules)]
-				*nr = nftables.Rule{Table: nt, Chain: chains[ch.Name], Exprs: exprs}
-				out.Rules = append(out.Rules, CompiledRule{Rule: nr, Sets: sets})
-			}
+		if err := c.table(out, t); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// table compiles one table, its chains and its rules into out.
+func (c *compiler) table(out *Compiled, t *Table) error {
+	nt := &nftables.Table{Family: nftables.TableFamily(t.Family), Name: t.Name}
+	out.Tables = append(out.Tables, nt)
+	chains := map[string]*nftables.Chain{}
+	for _, ch := range t.Chains {
+		nc := chainToNft(nt, ch)
+		chains[ch.Name] = nc
+		out.Chains = append(out.Chains, nc)
+	}
+	for _, ch := range t.Chains {
+		for _, r := range ch.Rules {
+			if err := checkRule(t, r, chains); err != nil {
+				return err
+			}
+			exprs, sets, err := c.rule(t, r)
+			if err != nil {
+				return &ParseError{Pos: r.Pos, Msg: err.Error()}
+			}
+			for _, s := range sets {
+				s.Set.Table = nt
+			}
+			nr := &c.rules[len(out.Rules)]
+			*nr = nftables.Rule{Table: nt, Chain: chains[ch.Name], Exprs: exprs}
+			out.Rules = append(out.Rules, CompiledRule{Rule: nr, Sets: sets})
+		}
+	}
+	return nil
+}
+
+// chainToNft converts a chain declaration.
+func chainToNft(nt *nftables.Table, ch *Chain) *nftables.Chain {
+	nc := &nftables.Chain{Name: ch.Name, Table: nt}
+	if b := ch.Base; b != nil {
+		nc.Type = nftables.ChainType(b.Type)
+		nc.Hooknum = nftables.ChainHookRef(nftables.ChainHook(b.Hook))
+		nc.Priority = nftables.ChainPriorityRef(nftables.ChainPriority(b.Priority))
+		nc.Device = b.Device
+		if b.Policy != nil {
+			pol := nftables.ChainPolicy(*b.Policy)
+			nc.Policy = &pol
+		}
+	}
+	return nc
+}
+
+// checkRule refuses what nft refuses in a rule whatever its table: a jump or goto to a
+// chain the table lacks, and a statement after a terminal statement (a Ruleset built
+// in Go rather than parsed may hold one).
+func checkRule(t *Table, r *Rule, chains map[string]*nftables.Chain) error {
+	for i, s := range r.Stmts {
+		if IsTerminal(s) && i+1 < len(r.Stmts) {
+			return &ParseError{Pos: r.Pos, Msg: fmt.Sprintf("statement after terminal statement has no effect (statement %d of the rule ends it; nft refuses the rule too)", i+1)}
+		}
+		if v, ok := s.(*Verdict); ok && (v.Kind == VerdictJump || v.Kind == VerdictGoto) && chains[v.Chain] == nil {
+			return &ParseError{Pos: r.Pos, Token: fmt.Sprintf("%q", v.Chain), Msg: fmt.Sprintf("%s to a chain that table %s %s does not have", v.Kind, t.Family, t.Name)}
+		}
+	}
+	return nil
 }
 
 // compiler holds what one Compile call shares between rules: expressions of the common
@@ -93,6 +121,7 @@ func Compile(rs *Ruleset) (*Compiled, error) {
 // values: nothing in the compiled output may be modified in place.
 type compiler struct {
 	setID uint32
+	rules []nftables.Rule // the rules of the output, one array
 
 	payloads []expr.Payload
 	cmps     []expr.Cmp
@@ -198,65 +227,91 @@ func allEcho(m *Match) bool {
 	return true
 }
 
+// deps is the protocol context expand builds up while walking a rule.
+type deps struct {
+	l3   Family
+	l4   uint8
+	echo bool // an echo type is established (icmp id/sequence need no dependency)
+}
+
+// fieldDeps appends the dependencies field f needs that the rule has not established
+// yet: the network protocol of a network header field, the transport protocol (and for
+// icmp/icmpv6 its network protocol) of a transport header field, and the echo type of
+// icmp id/sequence.
+func (c *compiler) fieldDeps(out []Stmt, fam Family, f *Field, st *deps) []Stmt {
+	if f.l3 != 0 && st.l3 == 0 {
+		if d := c.l3Dep(fam, f.l3); d != nil {
+			out = append(out, d)
+		}
+		st.l3 = f.l3
+	}
+	if f.l4 != 0 && st.l4 == 0 {
+		// An icmp/icmpv6 dependency brings its own network protocol check in inet
+		// and netdev (nft: meta nfproto ipv4 meta l4proto icmp).
+		if nf := icmpFamily(f.l4); nf != 0 && st.l3 == 0 {
+			if d := c.l3Dep(fam, nf); d != nil {
+				out = append(out, d)
+			}
+			st.l3 = nf
+		}
+		out = append(out, c.l4Dep(f.l4))
+		st.l4 = f.l4
+	}
+	if f.echo && !st.echo {
+		out = append(out, c.echoDep(f.l4))
+		st.echo = true
+	}
+	return out
+}
+
+// matchCtx records what a match establishes about the packet.
+func matchCtx(m *Match, st *deps) {
+	if m.Op == OpNeq {
+		return
+	}
+	if (m.Field.dt == dtICMPType || m.Field.dt == dtICMP6Type) && allEcho(m) {
+		st.echo = true
+	}
+	if (m.Field.Name == "meta l4proto" || m.Field.Name == "ip protocol") && !m.Value.Set && m.Value.Elems[0].To == nil {
+		st.l4 = m.Value.Elems[0].From[0]
+	}
+	if l3 := m.l3Family(); l3 != 0 {
+		st.l3 = l3
+	}
+}
+
 // expand inserts the protocol dependencies nft would insert. The result is valid until
 // the next call.
 func (c *compiler) expand(t *Table, r *Rule) []Stmt {
 	out := c.stmts[:0]
 	var front []Stmt
-	var l3 Family
-	var l4 uint8
+	var st deps
 	needTCP := false
-	echo := false // an echo type is established (icmp id/sequence need no dependency)
 	for _, s := range r.Stmts {
 		switch s := s.(type) {
 		case *Match:
-			if s.Field.l3 != 0 && l3 == 0 {
-				if d := c.l3Dep(t.Family, s.Field.l3); d != nil {
-					out = append(out, d)
-				}
-				l3 = s.Field.l3
-			}
-			if s.Field.l4 != 0 && l4 == 0 {
-				// An icmp/icmpv6 dependency brings its own network protocol check
-				// in inet and netdev (nft: meta nfproto ipv4 meta l4proto icmp).
-				if f := icmpFamily(s.Field.l4); f != 0 && l3 == 0 {
-					if d := c.l3Dep(t.Family, f); d != nil {
-						out = append(out, d)
-					}
-					l3 = f
-				}
-				out = append(out, c.l4Dep(s.Field.l4))
-				l4 = s.Field.l4
-			}
-			if s.Field.echo && !echo {
-				out = append(out, c.echoDep(s.Field.l4))
-				echo = true
-			}
-			if (s.Field.dt == dtICMPType || s.Field.dt == dtICMP6Type) && s.Op != OpNeq && allEcho(s) {
-				echo = true
-			}
-			if (s.Field.Name == "meta l4proto" || s.Field.Name == "ip protocol") && s.Op != OpNeq && !s.Value.Set &&
-				s.Value.Elems[0].To == nil {
-				l4 = s.Value.Elems[0].From[0]
-			}
+			out = c.fieldDeps(out, t.Family, s.Field, &st)
+			matchCtx(s, &st)
+		case *PayloadSet:
+			out = c.fieldDeps(out, t.Family, s.Field, &st)
 		case *MatchTCPFlags:
-			if l4 == 0 {
+			if st.l4 == 0 {
 				out = append(out, c.l4Dep(protoTCP))
-				l4 = protoTCP
+				st.l4 = protoTCP
 			}
 		case *Reject:
 			switch {
 			case s.Type == rejectTCPReset:
 				needTCP = true
-			case s.Proto == "icmp" && t.Family == FamilyINet && l3 == 0:
+			case s.Proto == "icmp" && t.Family == FamilyINet && st.l3 == 0:
 				front = append(front, c.l3Dep(t.Family, FamilyIP))
-			case s.Proto == "icmpv6" && t.Family == FamilyINet && l3 == 0:
+			case s.Proto == "icmpv6" && t.Family == FamilyINet && st.l3 == 0:
 				front = append(front, c.l3Dep(t.Family, FamilyIP6))
 			}
 		}
 		out = append(out, s)
 	}
-	if needTCP && l4 == 0 {
+	if needTCP && st.l4 == 0 {
 		front = append(front, c.l4Dep(protoTCP))
 	}
 	c.stmts = out

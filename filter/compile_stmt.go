@@ -75,17 +75,36 @@ func (c *compiler) stmt(dst []expr.Any, t *Table, s Stmt) ([]expr.Any, []Compile
 			&expr.Redir{RegisterProtoMin: 1, Flags: unix.NF_NAT_RANGE_PROTO_SPECIFIED}), nil, nil
 	case *Notrack:
 		return append(dst, &expr.Notrack{}), nil, nil
-	case *TTLSet:
+	case *PayloadSet:
+		return c.payloadSet(dst, s), nil, nil
+	}
+	return nil, nil, fmt.Errorf("cannot compile %T", s)
+}
+
+// payloadSet compiles a header rewrite as nft does (nft --debug=netlink, nft 1.0.6).
+func (c *compiler) payloadSet(dst []expr.Any, s *PayloadSet) []expr.Any {
+	f := s.Field
+	if f.Name == "ip ttl" {
 		// nft rewrites the 16-bit word holding TTL and protocol so that the IPv4
 		// checksum (RFC 1624 incremental update, csum at offset 10) stays right.
 		return append(dst,
-			&expr.Payload{OperationType: expr.PayloadLoad, DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 2},
-			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 2, Mask: []byte{0x00, 0xff}, Xor: []byte{s.TTL, 0x00}},
-			&expr.Payload{OperationType: expr.PayloadWrite, SourceRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 2,
+			&expr.Payload{OperationType: expr.PayloadLoad, DestRegister: 1, Base: f.base, Offset: 8, Len: 2},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 2, Mask: []byte{0x00, 0xff}, Xor: []byte{s.Value[0], 0x00}},
+			&expr.Payload{OperationType: expr.PayloadWrite, SourceRegister: 1, Base: f.base, Offset: 8, Len: 2,
 				CsumType: expr.CsumTypeInet, CsumOffset: 10},
-		), nil, nil
+		)
 	}
-	return nil, nil, fmt.Errorf("cannot compile %T", s)
+	w := &expr.Payload{OperationType: expr.PayloadWrite, SourceRegister: 1, Base: f.base, Offset: f.offset, Len: uint32(len(s.Value))}
+	switch f.l4 {
+	case protoTCP:
+		// A port is covered by the TCP checksum (RFC 9293 §3.1), at offset 16.
+		w.CsumType, w.CsumOffset = expr.CsumTypeInet, 16
+	case protoUDP:
+		// RFC 768: the UDP checksum is at offset 6.
+		w.CsumType, w.CsumOffset = expr.CsumTypeInet, 6
+	}
+	// The IPv6 hop limit is covered by no checksum (RFC 8200 §8.1).
+	return append(dst, &expr.Immediate{Register: 1, Data: s.Value}, w)
 }
 
 var verdictKinds = [...]expr.VerdictKind{VerdictAccept: expr.VerdictAccept, VerdictDrop: expr.VerdictDrop,

@@ -128,13 +128,38 @@ func (d *decompiler) isTTLLoad() bool {
 	return ok && p.Base == expr.PayloadBaseNetworkHeader && p.Offset == 8 && p.Len == 2
 }
 
+// payloadWrite turns a payload write back into a PayloadSet: `ip ttl set` is a load,
+// a bitwise and a write of the TTL/protocol word; the other rewrites write an
+// immediate. The field must exist in the rule's protocol context: in an inet table a
+// write at network header offset 8 without `meta nfproto ipv4` before it rewrites IPv6
+// headers too, which is no `ip ttl set` (nft lists it as @nh,64,16 set …).
 func (d *decompiler) payloadWrite(e *expr.Payload) error {
-	if !d.isTTLLoad() || d.bw == nil || e.Offset != 8 || e.Len != 2 || !bytes.Equal(d.bw.Mask, []byte{0, 0xff}) || d.bw.Xor[1] != 0 {
+	if d.ld != nil {
+		if !d.isTTLLoad() || d.bw == nil || e.Offset != 8 || e.Len != 2 || !bytes.Equal(d.bw.Mask, []byte{0, 0xff}) ||
+			len(d.bw.Xor) != 2 || d.bw.Xor[1] != 0 || d.l3 != FamilyIP {
+			return fmt.Errorf("unsupported: payload write")
+		}
+		d.out = append(d.out, &PayloadSet{Field: lookupField("ip ttl"), Value: d.bw.Xor[:1]})
+		d.ld, d.bw = nil, nil
+		return nil
+	}
+	v, ok := d.imm[e.SourceRegister]
+	fs := d.payloadFields(&expr.Payload{Base: e.Base, Offset: e.Offset, Len: e.Len})
+	if !ok || len(fs) != 1 || fs[0].dt.size() != int(e.Len) || len(v) != int(e.Len) || !settable(fs[0]) {
 		return fmt.Errorf("unsupported: payload write")
 	}
-	d.out = append(d.out, &TTLSet{TTL: d.bw.Xor[0]})
-	d.ld, d.bw = nil, nil
+	delete(d.imm, e.SourceRegister)
+	d.out = append(d.out, &PayloadSet{Field: fs[0], Value: v})
 	return nil
+}
+
+// settable reports the fields a PayloadSet of an immediate may write.
+func settable(f *Field) bool {
+	switch f.Name {
+	case "ip6 hoplimit", "tcp sport", "tcp dport", "udp sport", "udp dport":
+		return true
+	}
+	return false
 }
 
 func (d *decompiler) action(e expr.Any) error {

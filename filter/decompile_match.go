@@ -299,7 +299,7 @@ func (d *decompiler) dropDeps() []Stmt {
 				}
 			}
 			for _, later := range in[i+1:] {
-				if lm, ok := later.(*Match); ok && lm.Field.l3 != 0 {
+				if f := fieldOf(later); f != nil && f.l3 != 0 {
 					drop[i] = true
 				}
 				if r, ok := later.(*Reject); ok && (r.Proto == "icmp" || r.Proto == "icmpv6") {
@@ -311,10 +311,10 @@ func (d *decompiler) dropDeps() []Stmt {
 				continue
 			}
 			proto := m.Value.Elems[0].From[0]
-			switch next := in[i+1].(type) {
-			case *Match:
-				drop[i] = next.Field.l4 == proto
-			case *MatchTCPFlags:
+			if f := fieldOf(in[i+1]); f != nil {
+				drop[i] = f.l4 == proto
+			}
+			if _, ok := in[i+1].(*MatchTCPFlags); ok {
 				drop[i] = proto == protoTCP
 			}
 		}
@@ -328,10 +328,10 @@ func (d *decompiler) dropDeps() []Stmt {
 				continue
 			}
 			proto := m.Value.Elems[0].From[0]
-			switch next := in[i+1].(type) {
-			case *Match:
-				drop[i] = drop[i] || next.Field.l4 == proto
-			case *MatchTCPFlags:
+			if f := fieldOf(in[i+1]); f != nil {
+				drop[i] = drop[i] || f.l4 == proto
+			}
+			if _, ok := in[i+1].(*MatchTCPFlags); ok {
 				drop[i] = drop[i] || proto == protoTCP
 			}
 		}
@@ -369,4 +369,15 @@ func (m *Match) l3Family() Family {
 		return map[uint16]Family{0x0800: FamilyIP, 0x86dd: FamilyIP6}[binary.BigEndian.Uint16(v)]
 	}
 	return 0
+}
+
+// fieldOf returns the header field a match or a rewrite works on, or nil.
+func fieldOf(s Stmt) *Field {
+	switch s := s.(type) {
+	case *Match:
+		return s.Field
+	case *PayloadSet:
+		return s.Field
+	}
+	return nil
 }

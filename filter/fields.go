@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
 )
 
 // Interfaces resolves interface names to indexes and back, in the namespace the rules
@@ -189,6 +190,18 @@ func (d dataType) parse(s string, ifs Interfaces) ([]byte, error) {
 			return []byte{byte(n)}, nil
 		}
 		return nil, fmt.Errorf("unknown %s (a number 0-255 or one of %s)", d.what(), nameList(names))
+	case dtNfproto:
+		v, ok := map[string]byte{"ipv4": unix.NFPROTO_IPV4, "ipv6": unix.NFPROTO_IPV6}[s]
+		if !ok {
+			return nil, fmt.Errorf("expected ipv4 or ipv6")
+		}
+		return []byte{v}, nil
+	case dtEthertype:
+		v, ok := map[string]uint16{"ip": unix.ETH_P_IP, "ip6": unix.ETH_P_IPV6}[s]
+		if !ok {
+			return nil, fmt.Errorf("expected ip or ip6 (other ether types are not in the subset)")
+		}
+		return binary.BigEndian.AppendUint16(nil, v), nil
 	case dtMark:
 		n, err := strconv.ParseUint(s, 0, 32)
 		if err != nil {
@@ -351,6 +364,7 @@ var fields = []*Field{
 	{Name: "ip protocol", kind: kindPayload, base: expr.PayloadBaseNetworkHeader, offset: 9, dt: dtProto, l3: FamilyIP},
 	{Name: "ip saddr", kind: kindPayload, base: expr.PayloadBaseNetworkHeader, offset: 12, dt: dtIPv4, l3: FamilyIP},
 	{Name: "ip daddr", kind: kindPayload, base: expr.PayloadBaseNetworkHeader, offset: 16, dt: dtIPv4, l3: FamilyIP},
+	{Name: "ip6 hoplimit", kind: kindPayload, base: expr.PayloadBaseNetworkHeader, offset: 7, dt: dtUint8, l3: FamilyIP6},
 	{Name: "ip6 saddr", kind: kindPayload, base: expr.PayloadBaseNetworkHeader, offset: 8, dt: dtIPv6, l3: FamilyIP6},
 	{Name: "ip6 daddr", kind: kindPayload, base: expr.PayloadBaseNetworkHeader, offset: 24, dt: dtIPv6, l3: FamilyIP6},
 	{Name: "tcp sport", kind: kindPayload, base: expr.PayloadBaseTransportHeader, offset: 0, dt: dtPort, l4: protoTCP},

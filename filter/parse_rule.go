@@ -15,18 +15,19 @@ func (p *parser) rule(tbl *Table, c *Chain) {
 	r := alloc(&p.slabs.rules)
 	r.Pos = p.pos(p.peek())
 	stmts := p.stmts[:0]
-	verdictSeen := false
+	var terminal token // the terminal statement seen, if any
 	for {
 		t := p.peek()
 		if t.kind == tokNL || t.kind == tokEOF || (t.kind == tokPunct && t.text == "}") {
 			break
 		}
-		if verdictSeen {
-			p.failf(t, "statement after a verdict is never reached")
+		if terminal.kind != tokEOF {
+			p.failf(t, "statement after terminal statement has no effect (%s at %d:%d ends the rule; nft refuses the rule too)",
+				terminal.text, terminal.line, terminal.col)
 		}
 		s := p.stmt()
-		if _, ok := s.(*Verdict); ok {
-			verdictSeen = true
+		if IsTerminal(s) {
+			terminal = t
 		}
 		stmts = append(stmts, s)
 	}
@@ -52,6 +53,10 @@ func (p *parser) stmt() Stmt {
 		switch k.text {
 		case "l4proto":
 			return p.match(k, lookupField("meta l4proto"))
+		case "nfproto":
+			return p.l3Match(k, fieldNfproto)
+		case "protocol":
+			return p.l3Match(k, fieldProtocol)
 		case "mark":
 			if p.accept("set") {
 				v := p.next()
@@ -70,7 +75,7 @@ func (p *parser) stmt() Stmt {
 			}
 			return &MetaSet{Key: "nftrace", Value: uint32(v.text[0] - '0')}
 		}
-		p.failf(k, "expected meta l4proto, mark or nftrace")
+		p.failf(k, "expected meta l4proto, nfproto, protocol, mark or nftrace")
 	case "ip", "ip6":
 		return p.ipStmt(t)
 	case "tcp", "udp":
@@ -82,7 +87,12 @@ func (p *parser) stmt() Stmt {
 		if k.text != "sport" && k.text != "dport" {
 			p.failf(k, "expected sport or dport")
 		}
-		return p.match(k, lookupField2(t.text, k.text))
+		f := lookupField2(t.text, k.text)
+		if p.accept("set") {
+			p.needL4(k, f.l4)
+			return p.payloadSet(f)
+		}
+		return p.match(k, f)
 	case "icmp", "icmpv6":
 		k := p.next()
 		f := lookupField2(t.text, k.text)
@@ -147,7 +157,7 @@ func (p *parser) ipStmt(t token) Stmt {
 	name := t.text + " " + k.text
 	f := lookupField(name)
 	if f == nil {
-		p.failf(k, "expected %s saddr or daddr%s", t.text, map[string]string{"ip": ", protocol or ttl", "ip6": ""}[t.text])
+		p.failf(k, "expected %s saddr or daddr%s", t.text, map[string]string{"ip": ", protocol or ttl", "ip6": " or hoplimit"}[t.text])
 	}
 	if p.fam == FamilyIP && f.l3 == FamilyIP6 || p.fam == FamilyIP6 && f.l3 == FamilyIP {
 		p.failf(t, "%s matches never apply in a %s table", t.text, p.fam)
@@ -156,15 +166,20 @@ func (p *parser) ipStmt(t token) Stmt {
 		p.failf(t, "conflicting protocols specified: %s vs. %s (the rule already matches only %s packets)", p.ctx.l3, f.l3, p.ctx.l3)
 	}
 	p.ctx.l3 = f.l3
-	if name == "ip ttl" && p.accept("set") {
-		v := p.next()
-		b, err := dtUint8.parse(v.text, nil)
-		if err != nil {
-			p.failf(v, "%v", err)
-		}
-		return &TTLSet{TTL: b[0]}
+	if (name == "ip ttl" || name == "ip6 hoplimit") && p.accept("set") {
+		return p.payloadSet(f)
 	}
 	return p.match(k, f)
+}
+
+// payloadSet parses the value of `FIELD set VALUE`.
+func (p *parser) payloadSet(f *Field) Stmt {
+	v := p.next()
+	b, err := f.dt.parse(v.text, nil)
+	if err != nil {
+		p.failf(v, "%v", err)
+	}
+	return &PayloadSet{Field: f, Value: b}
 }
 
 // match parses `[==|!=] VALUE` for field f.
@@ -192,6 +207,22 @@ func (p *parser) match(at token, f *Field) Stmt {
 		case "meta l4proto", "ip protocol":
 			p.ctx.l4 = m.Value.Elems[0].From[0]
 		}
+	}
+	return m
+}
+
+// l3Match parses `meta nfproto ipv4|ipv6` or `meta protocol ip|ip6`, which establish
+// the network protocol as `ip saddr …` would.
+func (p *parser) l3Match(at token, f *Field) Stmt {
+	m := p.match(at, f).(*Match)
+	if m.Value.Set {
+		p.failf(at, "sets of %s values are not in the subset", f.Name)
+	}
+	if l3 := m.l3Family(); l3 != 0 {
+		if p.ctx.l3 != 0 && p.ctx.l3 != l3 {
+			p.failf(at, "conflicting protocols specified: %s vs. %s (the rule already matches only %s packets)", p.ctx.l3, l3, p.ctx.l3)
+		}
+		p.ctx.l3 = l3
 	}
 	return m
 }

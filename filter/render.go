@@ -118,8 +118,8 @@ func renderStmt(fam Family, s Stmt, ifs Interfaces) string {
 		return "redirect"
 	case *Notrack:
 		return "notrack"
-	case *TTLSet:
-		return fmt.Sprintf("ip ttl set %d", s.TTL)
+	case *PayloadSet:
+		return s.Field.Name + " set " + s.Field.dt.format(s.Value, ifs)
 	}
 	return fmt.Sprintf("# pktlab: cannot render %T", s)
 }
