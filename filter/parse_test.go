@@ -138,7 +138,7 @@ func TestParseErrors(t *testing.T) {
 		{"numgen mode", "table ip t { chain c { numgen seq mod 2 0 } }", `f.nft:1:31: "seq": expected numgen mode "inc" or "random"`},
 		{"numgen value", "table ip t { chain c { numgen inc mod 2 2 } }", `f.nft:1:41: "2": expected a number below the modulus 2`},
 		{"numgen mod zero", "table ip t { chain c { numgen inc mod 0 0 } }", `f.nft:1:39: "0": expected a modulus above 0`},
-		{"meta key", "table ip t { chain c { meta priority 1 } }", `f.nft:1:29: "priority": expected meta l4proto, mark or nftrace`},
+		{"meta key", "table ip t { chain c { meta priority 1 } }", `f.nft:1:29: "priority": expected meta l4proto, nfproto, protocol, mark or nftrace`},
 		{"nftrace value", "table ip t { chain c { meta nftrace set 2 } }", `f.nft:1:41: "2": meta nftrace set takes 0 or 1`},
 		{"mark value", "table ip t { chain c { meta mark set x } }", `f.nft:1:38: "x": not a 32-bit mark`},
 		{"ttl value", "table ip t { chain c { ip ttl set 300 } }", `f.nft:1:35: "300": not a number (0-255)`},
