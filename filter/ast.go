@@ -29,7 +29,10 @@ type Table struct {
 	Family Family
 	Name   string
 	Chains []*Chain
-	Pos    Pos
+	// Unsupported lists what a table read back from a node holds that pktlab does not
+	// list (named sets and maps), one line each.
+	Unsupported []string
+	Pos         Pos
 }
 
 // Chain is a base chain (Base != nil) or a regular chain.
@@ -43,7 +46,11 @@ type Chain struct {
 	// the kernel keeps them.
 	Packets, Bytes uint64
 	HasCounters    bool
-	Pos            Pos
+	// Unsupported says why a base chain read back from a node cannot be declared
+	// as nft lists it (the base chain of a bridge or arp table); it is listed as a
+	// marker line instead of the type line.
+	Unsupported string
+	Pos         Pos
 }
 
 // BaseChain is what makes a chain hook into the stack: `type T hook H [device D]
@@ -63,10 +70,15 @@ type Rule struct {
 	Stmts []Stmt
 	// Handle is the kernel's rule handle (0 for a parsed rule).
 	Handle uint64
-	// Unsupported is set on a rule read back from the kernel that uses expressions
-	// outside pktlab's subset; it holds a description, and Stmts is empty.
+	// Unsupported is set on a rule read back from the kernel that pktlab cannot show
+	// exactly as nft would (expressions outside the subset, or ones that do not
+	// compile back to what the kernel holds); it says why, Raw holds the kernel's
+	// expressions as text, and Stmts is empty.
 	Unsupported string
-	Pos         Pos
+	Raw         string
+	// Comment is the rule's `comment "…"` (nft keeps it in the rule's userdata).
+	Comment string
+	Pos     Pos
 }
 
 // Stmt is one match or statement of a rule. The concrete types are the *Match… and

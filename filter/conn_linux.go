@@ -123,11 +123,12 @@ func (c *Conn) read(ctx context.Context) (*Ruleset, InterfaceMap, error) {
 		return nil, nil, fmt.Errorf("filter: %s: %w", c.name, err)
 	}
 	rs := &Ruleset{}
+	v := &verifier{}
 	for _, nt := range tables {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
-		t, err := c.readTable(nt, chains, rules, ifs)
+		t, err := c.readTable(v, nt, chains, rules, ifs)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -136,24 +137,9 @@ func (c *Conn) read(ctx context.Context) (*Ruleset, InterfaceMap, error) {
 	return rs, ifs, nil
 }
 
-func (c *Conn) readTable(nt *nftables.Table, chains []*nftables.Chain, rules map[string][]dumpedRule, ifs Interfaces) (*Table, error) {
+func (c *Conn) readTable(v *verifier, nt *nftables.Table, chains []*nftables.Chain, rules map[string][]dumpedRule, ifs Interfaces) (*Table, error) {
 	t := &Table{Family: Family(nt.Family), Name: nt.Name}
-	sets, err := c.nft.GetSets(nt)
-	if err != nil {
-		return nil, fmt.Errorf("filter: list sets of %s %s in %s: %w", t.Family, t.Name, c.name, err)
-	}
-	lookup := func(name string, id uint32) (*nftables.Set, []nftables.SetElement, error) {
-		for _, s := range sets {
-			if s.Name == name {
-				elems, err := c.nft.GetSetElements(s)
-				if err != nil {
-					return nil, nil, fmt.Errorf("filter: set %s elements in %s: %w", name, c.name, err)
-				}
-				return s, elems, nil
-			}
-		}
-		return nil, nil, fmt.Errorf("filter: no set %s in %s %s", name, t.Family, t.Name)
-	}
+	lookup := c.setLookup(t)
 	infos, err := chainInfos(c.fd, byte(nt.Family))
 	if err != nil {
 		return nil, fmt.Errorf("filter: chains of %s %s in %s: %w", t.Family, t.Name, c.name, err)
@@ -167,15 +153,51 @@ func (c *Conn) readTable(nt *nftables.Table, chains []*nftables.Chain, rules map
 			ci := infos[fmt.Sprintf("%d/%s/%s", t.Family, t.Name, ch.Name)]
 			ch.Base.Device = ci.Device
 			ch.Packets, ch.Bytes, ch.HasCounters = ci.Packets, ci.Bytes, ci.HasCounters
+			if !subsetFamily(t.Family) {
+				ch.Unsupported = fmt.Sprintf("base chain of a %s table: type %s hook %d priority %d", t.Family, ch.Base.Type, ch.Base.Hook, ch.Base.Priority)
+			}
 		}
 		for _, r := range rules[chainKey(t.Family, t.Name, nc.Name)] {
-			rule := Decompile(t.Family, r.Exprs, lookup, ifs)
-			rule.Handle = r.Handle
-			ch.Rules = append(ch.Rules, rule)
+			ch.Rules = append(ch.Rules, v.listRule(t.Family, r, lookup, ifs))
 		}
 		t.Chains = append(t.Chains, ch)
 	}
 	return t, nil
+}
+
+// setLookup returns the lookup of table t's sets for its rules. The table's named sets
+// and maps, which pktlab does not list, become Unsupported lines of t. A set list that
+// cannot be read makes only the rules that look a set up unsupported.
+func (c *Conn) setLookup(t *Table) SetLookup {
+	nt := &nftables.Table{Family: nftables.TableFamily(t.Family), Name: t.Name}
+	sets, err := c.nft.GetSets(nt)
+	if err != nil {
+		t.Unsupported = append(t.Unsupported, fmt.Sprintf("the table's sets cannot be read (%v)", err))
+	}
+	for _, s := range sets {
+		if !s.Anonymous {
+			kind := "set"
+			if s.IsMap {
+				kind = "map"
+			}
+			t.Unsupported = append(t.Unsupported, fmt.Sprintf("%s %s (named sets and maps are not in the subset)", kind, s.Name))
+		}
+	}
+	return func(name string, id uint32) (*nftables.Set, []nftables.SetElement, error) {
+		if err != nil {
+			return nil, nil, fmt.Errorf("sets of %s %s unreadable: %w", t.Family, t.Name, err)
+		}
+		for _, s := range sets {
+			if s.Name == name {
+				elems, err := c.nft.GetSetElements(s)
+				if err != nil {
+					return nil, nil, fmt.Errorf("set %s elements: %w", name, err)
+				}
+				return s, elems, nil
+			}
+		}
+		return nil, nil, fmt.Errorf("no set %s in %s %s", name, t.Family, t.Name)
+	}
 }
 
 // List reads the node's ruleset and renders it as `nft list ruleset` would.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strings"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -20,6 +21,13 @@ type SetLookup func(name string, id uint32) (*nftables.Set, []nftables.SetElemen
 // ranges and prefixes. A rule using anything outside the subset comes back with
 // Unsupported set.
 func Decompile(fam Family, exprs []expr.Any, sets SetLookup, ifs Interfaces) *Rule {
+	r, _ := decompile(fam, exprs, sets, ifs)
+	return r
+}
+
+// decompile is Decompile that also returns the statements with the dependencies nft
+// hides still in them: what compiles back to exactly exprs.
+func decompile(fam Family, exprs []expr.Any, sets SetLookup, ifs Interfaces) (*Rule, []Stmt) {
 	d := &decompiler{fam: fam, sets: sets, ifs: ifs, imm: map[uint32][]byte{}}
 	switch fam {
 	case FamilyIP, FamilyIP6:
@@ -27,13 +35,16 @@ func Decompile(fam Family, exprs []expr.Any, sets SetLookup, ifs Interfaces) *Ru
 	}
 	for _, e := range exprs {
 		if err := d.expr(e); err != nil {
-			return &Rule{Unsupported: err.Error()}
+			return &Rule{Unsupported: strings.TrimPrefix(err.Error(), "unsupported: ")}, nil
 		}
 	}
 	if d.ld != nil {
-		return &Rule{Unsupported: fmt.Sprintf("dangling %T", d.ld)}
+		return &Rule{Unsupported: fmt.Sprintf("a load (%T) without a comparison", d.ld)}, nil
 	}
-	return &Rule{Stmts: d.dropDeps()}
+	if d.gte != nil || d.mp != nil {
+		return &Rule{Unsupported: "an unused map or range start"}, nil
+	}
+	return &Rule{Stmts: d.dropDeps()}, d.out
 }
 
 type decompiler struct {

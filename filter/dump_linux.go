@@ -24,10 +24,16 @@ import (
 const dumpBufferSize = 64 << 10
 
 // dumpedRule is one rule of a dump: its handle and expressions, decoded as
-// google/nftables decodes them (expr/expr.go exprsFromBytes).
+// google/nftables decodes them (expr/expr.go exprsFromBytes). Raw is the kernel's
+// NFTA_RULE_EXPRESSIONS payload, which a listing checks Exprs against; Err is why the
+// expressions could not be decoded (an expression type or attribute google/nftables
+// does not know); Userdata is NFTA_RULE_USERDATA (nft keeps a rule's comment there).
 type dumpedRule struct {
-	Handle uint64
-	Exprs  []expr.Any
+	Handle   uint64
+	Exprs    []expr.Any
+	Raw      []byte
+	Userdata []byte
+	Err      error
 }
 
 // dumpRules reads every rule of the namespace fd, keyed by chainKey, each chain's rules
@@ -71,9 +77,12 @@ func dumpRules(fd int) (map[string][]dumpedRule, error) {
 				}
 				r.Handle = binary.BigEndian.Uint64(a.data)
 			case unix.NFTA_RULE_EXPRESSIONS:
-				if r.Exprs, err = sl.decodeExprs(fam, a.data); err != nil {
-					return nil, fmt.Errorf("decode rule of %s %s: %w", table, chain, err)
-				}
+				// One rule that cannot be decoded is listed as unsupported; it never
+				// fails the listing of the others.
+				r.Raw = a.data
+				r.Exprs, r.Err = sl.decodeExprs(fam, a.data)
+			case unix.NFTA_RULE_USERDATA:
+				r.Userdata = a.data
 			}
 		}
 		if a.bad {
@@ -120,10 +129,11 @@ func (sl *slab) decodeExprs(fam byte, b []byte) ([]expr.Any, error) {
 				}
 				e := exprFromName(string(name))
 				if e == nil {
-					continue
+					// google/nftables skips such an expression; a listing must not.
+					return nil, fmt.Errorf("expression %q unknown to google/nftables", name)
 				}
 				if err := expr.Unmarshal(fam, a.data, e); err != nil {
-					return nil, err
+					return nil, fmt.Errorf("decode %s expression: %w", name, err)
 				}
 				if imm, ok := e.(*expr.Immediate); ok && imm.Register == unix.NFT_REG_VERDICT && len(imm.Data) == 0 {
 					e = &expr.Verdict{}

@@ -21,12 +21,17 @@ func Render(rs *Ruleset, ifs Interfaces) string {
 // RenderTable prints one table as nft lists it.
 func RenderTable(b *strings.Builder, t *Table, ifs Interfaces) {
 	fmt.Fprintf(b, "table %s %s {\n", t.Family, t.Name)
+	for _, u := range t.Unsupported {
+		b.WriteString("\t" + UnsupportedMarker + ": " + u + "\n")
+	}
 	for i, c := range t.Chains {
-		if i > 0 {
+		if i > 0 || len(t.Unsupported) > 0 {
 			b.WriteString("\n")
 		}
 		fmt.Fprintf(b, "\tchain %s {\n", c.Name)
-		if bc := c.Base; bc != nil {
+		if c.Unsupported != "" {
+			b.WriteString("\t\t" + UnsupportedMarker + ": " + c.Unsupported + "\n")
+		} else if bc := c.Base; bc != nil {
 			fmt.Fprintf(b, "\t\ttype %s hook %s", bc.Type, hookName(t.Family, bc.Hook))
 			if bc.Device != "" {
 				fmt.Fprintf(b, " device \"%s\"", bc.Device)
@@ -45,14 +50,26 @@ func RenderTable(b *strings.Builder, t *Table, ifs Interfaces) {
 	b.WriteString("}\n")
 }
 
+// UnsupportedMarker starts the line pktlab prints for what it cannot render exactly as
+// nft does (a rule, a set, a base chain), followed by the reason and the kernel's raw
+// expressions.
+const UnsupportedMarker = "# pktlab: unsupported"
+
 // RenderRule prints one rule's statements as nft lists them.
 func RenderRule(fam Family, r *Rule, ifs Interfaces) string {
 	if r.Unsupported != "" {
-		return "# pktlab: " + r.Unsupported
+		out := UnsupportedMarker + ": " + r.Unsupported
+		if r.Raw != "" {
+			out += ": " + r.Raw
+		}
+		return out
 	}
-	parts := make([]string, 0, len(r.Stmts))
+	parts := make([]string, 0, len(r.Stmts)+1)
 	for _, s := range r.Stmts {
 		parts = append(parts, renderStmt(fam, s, ifs))
+	}
+	if r.Comment != "" {
+		parts = append(parts, `comment "`+r.Comment+`"`)
 	}
 	return strings.Join(parts, " ")
 }

@@ -21,11 +21,29 @@ const (
 
 var familyNames = map[Family]string{FamilyIP: "ip", FamilyIP6: "ip6", FamilyINet: "inet", FamilyNetdev: "netdev"}
 
+// Families outside the subset, named only to list what nft put in a node.
+const (
+	familyARP    Family = unix.NFPROTO_ARP
+	familyBridge Family = unix.NFPROTO_BRIDGE
+)
+
 func (f Family) String() string {
 	if s, ok := familyNames[f]; ok {
 		return s
 	}
+	switch f {
+	case familyARP:
+		return "arp"
+	case familyBridge:
+		return "bridge"
+	}
 	return fmt.Sprintf("family(%d)", uint8(f))
+}
+
+// subsetFamily reports the table families whose rules and base chains pktlab speaks.
+func subsetFamily(f Family) bool {
+	_, ok := familyNames[f]
+	return ok
 }
 
 func parseFamily(s string) (Family, bool) {
