@@ -45,7 +45,7 @@ func (d *decompiler) compare(op Op, e *Elem, _ *Value) error {
 		return nil
 	case *expr.Meta:
 		f := metaFields[l.Key]
-		if f == nil || bw != nil || len(e.From) != f.dt.size() {
+		if f == nil || bw != nil || len(e.From) != f.dt.size() || f.dt.format(e.From, nil) == "" || e.To != nil && f.dt.format(e.To, nil) == "" {
 			return fmt.Errorf("unsupported: meta key %d comparison", l.Key)
 		}
 		d.addMatch(&Match{Field: f, Op: op, Value: Value{Elems: []Elem{*e}}})
