@@ -100,6 +100,17 @@ func TestListingCorpus(t *testing.T) {
 	for k, w := range want {
 		t.Errorf("%s: pktlab does not list %s", k, w)
 	}
+	if testing.Verbose() {
+		for _, tb := range rs.Tables {
+			for _, c := range tb.Chains {
+				for _, r := range c.Rules {
+					if r.Unsupported != "" {
+						t.Logf("marked: %s: %s", r.Unsupported, r.Raw)
+					}
+				}
+			}
+		}
+	}
 	t.Logf("listing corpus: %d rules applied by nft (%d forms refused by nft left out): %d listed exactly as nft, %d marked unsupported, %d wrong",
 		exact+marked+wrong, refused, exact, marked, wrong)
 	if exact+marked < 2500 {
