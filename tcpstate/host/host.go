@@ -167,7 +167,7 @@ func Start(ctx context.Context, n *testlab.Node, cfg *Config) (*Host, error) {
 			return nil, err
 		}
 		h.fw = fw
-		h.hostEvent(EventFirewall, fmt.Sprintf("installed nftables table inet %s in node %s: the kernel's RSTs for the userspace ports are dropped", tableName, n.Name()))
+		h.hostEvent(EventFirewall, fmt.Sprintf("installed nftables table inet %s in node %s: the kernel's RSTs for the userspace ports are dropped", fw.table, n.Name()))
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.wg.Add(2)
@@ -275,7 +275,7 @@ func (h *Host) Close() error {
 		h.wg.Wait()
 		if h.fw != nil {
 			errs = append(errs, h.fw.remove())
-			h.hostEvent(EventFirewall, fmt.Sprintf("removed nftables table inet %s from node %s", tableName, h.node.Name()))
+			h.hostEvent(EventFirewall, fmt.Sprintf("removed nftables table inet %s from node %s", h.fw.table, h.node.Name()))
 		}
 		h.closeErr = errors.Join(errs...)
 	})

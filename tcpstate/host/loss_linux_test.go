@@ -170,6 +170,7 @@ func TestLabSharedMode(t *testing.T) {
 			t.Errorf("the userspace flow received a RST: %v", &s)
 		}
 	}
+	table := h.fw.table
 	if err := h.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -182,8 +183,8 @@ func TestLabSharedMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tb := range tables {
-		if tb.Name == tableName {
-			t.Errorf("table %s left behind after Close", tableName)
+		if tb.Name == table {
+			t.Errorf("table %s left behind after Close", table)
 		}
 	}
 }
