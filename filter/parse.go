@@ -432,3 +432,29 @@ func (p *parser) existingTable() *Table {
 	}
 	return tbl
 }
+
+// Validate checks a rules file without a kernel, as Apply would before sending it:
+// Parse, then Compile (protocol conflicts, jumps to missing chains, statements after a
+// terminal statement). Every error is a *ParseError with file:line:col. ifs resolves
+// `iif`/`oif` names; nil accepts any valid interface name, for a file checked before
+// its lab exists. The returned ruleset is resolved against ifs, so apply the file with
+// Conn.ParseFor once the node exists.
+func Validate(file string, src []byte, ifs Interfaces) (*Ruleset, error) {
+	if ifs == nil {
+		ifs = anyInterface{}
+	}
+	rs, err := Parse(file, src, ifs)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := Compile(rs); err != nil {
+		return nil, err
+	}
+	return rs, nil
+}
+
+// anyInterface resolves every interface name to a placeholder index, for Validate.
+type anyInterface struct{}
+
+func (anyInterface) Index(name string) (int, bool) { return 1, validIfName(name) }
+func (anyInterface) Name(int) (string, bool)       { return "", false }

@@ -229,3 +229,21 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestValidate: Validate reports parse and compile errors with their position, and
+// accepts interface names before any node exists.
+func TestValidate(t *testing.T) {
+	if _, err := Validate("ok.nft", []byte("table inet t {\n chain c {\n  iif \"eth7\" ip ttl set 3 accept\n }\n}\n"), nil); err != nil {
+		t.Errorf("valid file: %v", err)
+	}
+	for _, tc := range []struct{ src, want string }{
+		{"table ip t {\n chain c {\n  masquerade counter\n }\n}\n", `v.nft:3:14: "counter": statement after terminal statement has no effect (masquerade at 3:3 ends the rule; nft refuses the rule too)`},
+		{"table ip t {\n chain c {\n  jump nowhere\n }\n}\n", `v.nft:3:3: "nowhere": jump to a chain that table ip t does not have`},
+	} {
+		_, err := Validate("v.nft", []byte(tc.src), nil)
+		var pe *ParseError
+		if !errors.As(err, &pe) || err.Error() != tc.want {
+			t.Errorf("Validate(%q) = %v, want %s", tc.src, err, tc.want)
+		}
+	}
+}
