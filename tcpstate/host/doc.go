@@ -13,8 +13,10 @@
 // In shared mode the host uses the node's own address and MAC. The kernel then sees
 // every segment of the userspace connections and, having no socket for them, would
 // answer each with a RST; so the host installs, inside the node only, an nftables
-// table (pktlab-tcp) that drops the kernel's outgoing RSTs from the ports the host
-// uses, reports that as an Event, and removes the table when it closes. That is the
+// table of its own (pktlab-tcp-PID-START-SEQ, written through package filter) that
+// drops the kernel's outgoing RSTs from the ports the host uses, reports that as an
+// Event, and removes that table, and only it, when it closes; the next shared host on
+// the node removes the tables of hosts whose process is gone. That is the
 // lesson of raw-socket TCP. Since the kernel stays silenced on a port the host has
 // used, the host itself answers with a RST a segment for such a port that reaches no
 // connection (one closed, or dropped with Conn.Forget).
