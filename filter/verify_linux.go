@@ -24,13 +24,16 @@ import (
 type verifier struct {
 	c   compiler
 	buf []byte
+	t   Table // the rule's table and the rule, reused
+	r   Rule
 }
 
 // same reports whether stmts compile to the kernel's expressions raw (an
 // NFTA_RULE_EXPRESSIONS payload) in a table of family fam. sets looks up the
 // kernel's sets the rule's lookups name.
 func (v *verifier) same(fam Family, stmts []Stmt, raw []byte, sets SetLookup) bool {
-	exprs, compiled, err := v.c.rule(&Table{Family: fam}, &Rule{Stmts: stmts})
+	v.t.Family, v.r.Stmts = fam, stmts
+	exprs, compiled, err := v.c.rule(&v.t, &v.r)
 	if err != nil {
 		return false
 	}
