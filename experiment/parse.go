@@ -1,13 +1,14 @@
 package experiment
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/pktlab/pktlab/internal/inputfile"
 	"github.com/pktlab/pktlab/testlab"
 	"gopkg.in/yaml.v3"
 )
@@ -54,7 +55,9 @@ func IsInvalid(err error) bool {
 
 // Load reads and parses an experiment file.
 func Load(path string) (*File, error) {
-	src, err := os.ReadFile(path)
+	// A regular file of bounded size (inputfile.Experiment): read in milliseconds,
+	// so no context is needed to interrupt it.
+	src, err := inputfile.Read(context.Background(), path, inputfile.Experiment)
 	if err != nil {
 		return nil, ErrorList{{Pos: Pos{File: path}, Msg: fmt.Sprintf("cannot read: %v", err)}}
 	}
@@ -249,7 +252,7 @@ func (p *parser) lab(v *yaml.Node, end int, f *File) {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(filepath.Dir(p.file), path)
 		}
-		src, err := os.ReadFile(path)
+		src, err := inputfile.Read(context.Background(), path, inputfile.Topology)
 		if err != nil {
 			p.errorf(v, "lab %q: %v", v.Value, err)
 			return

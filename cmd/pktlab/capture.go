@@ -22,6 +22,7 @@ func init() { rootCmd.AddCommand(newCaptureCmd()) }
 // captureOpts are the flags of pktlab capture.
 type captureOpts struct {
 	filter   string
+	filterF  string // -F: read the filter from this file
 	write    string
 	count    int
 	cooked   bool
@@ -62,6 +63,7 @@ then prints the kernel's received and dropped counts per interface on stderr.`,
 	}
 	f := c.Flags()
 	f.StringVarP(&o.filter, "filter", "f", "", "tcpdump filter expression, run in the kernel")
+	f.StringVarP(&o.filterF, "filter-file", "F", "", "read the filter expression from this file, as tcpdump -F ('#' starts a comment)")
 	f.StringVarP(&o.write, "write", "w", "", "write frames to this pcapng file (pcap with --pcap)")
 	f.IntVarP(&o.count, "count", "c", 0, "stop after this many frames (0: no limit)")
 	f.BoolVar(&o.cooked, "cooked", false, "SOCK_DGRAM: frames without their Ethernet header")
@@ -127,6 +129,15 @@ func runCapture(ctx context.Context, stdout, stderr io.Writer, labName string, a
 	proto, err := rawsock.ParseProtocol(o.proto)
 	if err != nil {
 		return usageError("%v", err)
+	}
+	if o.filterF != "" {
+		lt := capfilter.LinkTypeEthernet
+		if o.cooked {
+			lt = capfilter.LinkTypeRaw
+		}
+		if o.filter, err = readFilterFile(ctx, o.filter, o.filterF, lt); err != nil {
+			return err
+		}
 	}
 	prog, err := compileFilter(o.filter, o.cooked)
 	if err != nil {

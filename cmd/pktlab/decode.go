@@ -1,14 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/spf13/cobra"
 
+	"github.com/pktlab/pktlab/internal/inputfile"
 	"github.com/pktlab/pktlab/rawsock"
 	"github.com/pktlab/pktlab/rawsock/capfilter"
 )
@@ -18,7 +19,7 @@ func init() { rootCmd.AddCommand(newDecodeCmd()) }
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
 
 func newDecodeCmd() *cobra.Command {
-	var filter string
+	var filter, filterFile string
 	var verbose, hex, asJSON bool
 	c := &cobra.Command{
 		Use:   "decode FILE",
@@ -33,18 +34,26 @@ every header field, -x a hex dump from the network header on, as tcpdump -x.`,
   pktlab decode trace.pcap --json`,
 		Args: cobraArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runDecode(cmd.OutOrStdout(), args[0], filter, verbose, hex, asJSON)
+			if filterFile != "" {
+				var err error
+				if filter, err = readFilterFile(cmd.Context(), filter, filterFile, capfilter.LinkTypeEthernet); err != nil {
+					return err
+				}
+			}
+			return runDecode(cmd.Context(), cmd.OutOrStdout(), args[0], filter, verbose, hex, asJSON)
 		},
 	}
 	c.Flags().StringVarP(&filter, "filter", "f", "", "tcpdump filter expression")
+	c.Flags().StringVarP(&filterFile, "filter-file", "F", "", "read the filter expression from this file, as tcpdump -F ('#' starts a comment)")
 	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "print every header field under each line")
 	c.Flags().BoolVarP(&hex, "hex", "x", false, "print a hex dump of each packet, as tcpdump -x")
 	c.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per frame")
 	return c
 }
 
-func runDecode(w io.Writer, path, filter string, verbose, hex, asJSON bool) error {
-	f, err := os.Open(path)
+func runDecode(ctx context.Context, w io.Writer, path, filter string, verbose, hex, asJSON bool) error {
+	// A regular file, read one record at a time, so of any size; reads stop at Ctrl-C.
+	f, err := inputfile.Open(ctx, path, inputfile.Capture)
 	if err != nil {
 		return usageError("%v", err)
 	}

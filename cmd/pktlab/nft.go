@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pktlab/pktlab/filter"
+	"github.com/pktlab/pktlab/internal/inputfile"
 )
 
 func init() { rootCmd.AddCommand(newNftCmd()) }
@@ -118,16 +119,21 @@ func nftApply(ctx context.Context, conn *filter.Conn, file string, stdin io.Read
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(1000)
 	}
+	// A regular file or standard input, bounded by inputfile.Ruleset, and given up at
+	// Ctrl-C even when stdin is a pipe nobody writes to.
 	var src []byte
 	var err error
 	name := file
 	if file == "-" {
 		name = "<stdin>"
-		src, err = io.ReadAll(stdin)
+		src, err = inputfile.ReadFrom(ctx, name, stdin, inputfile.Ruleset)
 	} else {
-		src, err = os.ReadFile(file)
+		src, err = inputfile.Read(ctx, file, inputfile.Ruleset)
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
 		return usageError("pktlab nft: read rules: %v", err)
 	}
 	rs, err := conn.ParseFor(name, src)
