@@ -1,16 +1,19 @@
 package testlab
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/pktlab/pktlab/internal/inputfile"
 )
 
 // Limits on names. Interface names are bounded by the kernel's IFNAMSIZ (16 with the
@@ -21,9 +24,12 @@ const (
 	MaxIfaceName = 15
 )
 
+// Node names have no '-', so that the namespace name pktlab-<lab>-<node> names one
+// lab and one node: the node is what follows the last '-'. With '-' allowed in both,
+// lab "prbq" node "a-b" and lab "prbq-a" node "b" were the same namespace.
 var (
 	labNameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
-	nodeNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+	nodeNameRE  = regexp.MustCompile(`^[a-z0-9]+$`)
 	ifaceNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 	sysctlKeyRE = regexp.MustCompile(`^net(\.[A-Za-z0-9_-]+)+$`)
 )
@@ -50,10 +56,18 @@ func (e *Error) Error() string {
 // elements, so errors.As(err, new(*Error)) finds the first.
 type ErrorList []*Error
 
+// MaxShownErrors is how many errors ErrorList's text lists before it only counts the
+// rest: a file with 200 000 mistakes is not read by printing them all.
+const MaxShownErrors = 20
+
 func (l ErrorList) Error() string {
-	s := make([]string, len(l))
-	for i, e := range l {
+	n := min(len(l), MaxShownErrors)
+	s := make([]string, n, n+1)
+	for i, e := range l[:n] {
 		s[i] = e.Error()
+	}
+	if more := len(l) - n; more > 0 {
+		s = append(s, fmt.Sprintf("and %d more errors", more))
 	}
 	return strings.Join(s, "\n")
 }
@@ -74,24 +88,68 @@ func IsInvalid(err error) bool {
 	return errors.As(err, &e)
 }
 
-// Load reads and validates a topology file.
-func Load(path string) (*Topology, error) {
-	b, err := os.ReadFile(path)
+// Limits bounds the size of a topology, so that a file of 10 000 nodes is refused
+// before anything is created rather than after minutes of namespace creation. A zero
+// field means its DefaultLimits value.
+type Limits struct {
+	Nodes      int // nodes in the lab
+	Links      int // links in the lab
+	Interfaces int // interfaces of one node
+}
+
+// DefaultLimits are the limits Load, Parse and ParseFile apply: well above any lab
+// meant for a person to read (examples/ has at most 5 nodes), well below what would
+// strain a shared machine (each node is a namespace with its own tables).
+var DefaultLimits = Limits{Nodes: 256, Links: 1024, Interfaces: 64}
+
+func (l Limits) withDefaults() Limits {
+	if l.Nodes == 0 {
+		l.Nodes = DefaultLimits.Nodes
+	}
+	if l.Links == 0 {
+		l.Links = DefaultLimits.Links
+	}
+	if l.Interfaces == 0 {
+		l.Interfaces = DefaultLimits.Interfaces
+	}
+	return l
+}
+
+// Load reads and validates a topology file within lim. The file must be a regular
+// file of at most inputfile.Topology's limit; reading stops when ctx is done.
+func Load(ctx context.Context, path string, lim Limits) (*Topology, error) {
+	b, err := inputfile.Read(ctx, path, inputfile.Topology)
 	if err != nil {
 		return nil, &Error{File: path, Msg: fmt.Sprintf("cannot read topology: %v", err)}
 	}
-	return parse(path, b)
+	return parse(path, b, parseOpts{limits: lim, checkSysctls: true})
 }
 
 // Parse validates a topology given as YAML text.
-func Parse(src []byte) (*Topology, error) { return parse("", src) }
+func Parse(src []byte) (*Topology, error) { return ParseFile("", src) }
 
 // ParseFile is Parse with a file name for error positions.
-func ParseFile(name string, src []byte) (*Topology, error) { return parse(name, src) }
+func ParseFile(name string, src []byte) (*Topology, error) {
+	return parse(name, src, parseOpts{checkSysctls: true})
+}
+
+// ParseLimits is ParseFile within lim instead of DefaultLimits.
+func ParseLimits(name string, src []byte, lim Limits) (*Topology, error) {
+	return parse(name, src, parseOpts{limits: lim, checkSysctls: true})
+}
+
+// parseOpts says how far parse checks.
+type parseOpts struct {
+	limits Limits
+	// checkSysctls checks that each sysctl exists in a lab node (see netSysctls). A
+	// stored topology, validated when its lab was created, is not checked again.
+	checkSysctls bool
+}
 
 // parser walks the YAML node tree, collecting errors with positions.
 type parser struct {
 	file string
+	opts parseOpts
 	errs ErrorList
 }
 
@@ -103,8 +161,9 @@ func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
 	p.errs = append(p.errs, e)
 }
 
-func parse(file string, src []byte) (*Topology, error) {
-	p := &parser{file: file}
+func parse(file string, src []byte, opts parseOpts) (*Topology, error) {
+	opts.limits = opts.limits.withDefaults()
+	p := &parser{file: file, opts: opts}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {
 		return nil, ErrorList{yamlError(file, err)}
@@ -112,7 +171,7 @@ func parse(file string, src []byte) (*Topology, error) {
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return nil, ErrorList{{File: file, Line: 1, Col: 1, Msg: "empty topology: want a mapping with name, nodes and links"}}
 	}
-	t := &Topology{File: file, Source: src}
+	t := &Topology{File: file, Source: src, limits: opts.limits}
 	pos := p.topology(doc.Content[0], t)
 	if len(p.errs) == 0 {
 		p.validate(t, pos)
@@ -144,13 +203,14 @@ func yamlError(file string, err error) *Error {
 // positions remembers where each named thing was written, for errors found after the
 // tree walk.
 type positions struct {
-	node  map[string]*yaml.Node // node name -> its key
-	iface map[Endpoint]*yaml.Node
-	addr  map[Endpoint][]*yaml.Node
-	route map[string][]*yaml.Node
-	link  []*yaml.Node
-	ep    [][2]*yaml.Node
-	name  *yaml.Node
+	node   map[string]*yaml.Node // node name -> its key
+	iface  map[Endpoint]*yaml.Node
+	addr   map[Endpoint][]*yaml.Node
+	route  map[string][]*yaml.Node
+	sysctl map[string][]*yaml.Node // node name -> the key of each of its sysctls
+	link   []*yaml.Node
+	ep     [][2]*yaml.Node
+	name   *yaml.Node
 }
 
 // mapping checks that n is a mapping with only the allowed keys and calls fn for each
@@ -168,7 +228,7 @@ func (p *parser) mapping(n *yaml.Node, what string, allowed []string, fn func(k,
 			continue
 		}
 		seen[k.Value] = true
-		if allowed != nil && !contains(allowed, k.Value) {
+		if allowed != nil && !slices.Contains(allowed, k.Value) {
 			p.errorf(k, "unknown key %q in %s (known: %s)", k.Value, what, strings.Join(allowed, ", "))
 			continue
 		}
@@ -176,13 +236,22 @@ func (p *parser) mapping(n *yaml.Node, what string, allowed []string, fn func(k,
 	}
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+// reservedIfaces are the devices a new network namespace may already hold, so a veth
+// of that name cannot be created in it: loopback always, and the fallback tunnel
+// devices the kernel adds to every namespace once their module is loaded (unless
+// net.core.fb_tunnels_only_for_init_net is set): ipip_init_net, sit_init_net,
+// ip6_tnl_init_net, ipgre_init_net, ip6gre_init_net, vti_init_net, vti6_init_net.
+var reservedIfaces = map[string]string{
+	"lo":       "loopback",
+	"tunl0":    "the ipip module's fallback device",
+	"sit0":     "the sit module's fallback device",
+	"ip6tnl0":  "the ip6_tunnel module's fallback device",
+	"gre0":     "the ip_gre module's fallback device",
+	"gretap0":  "the ip_gre module's fallback device",
+	"erspan0":  "the ip_gre module's fallback device",
+	"ip6gre0":  "the ip6_gre module's fallback device",
+	"ip_vti0":  "the ip_vti module's fallback device",
+	"ip6_vti0": "the ip6_vti module's fallback device",
 }
 
 func kindName(n *yaml.Node) string {
@@ -209,10 +278,11 @@ func (p *parser) scalar(n *yaml.Node, what string) (string, bool) {
 
 func (p *parser) topology(root *yaml.Node, t *Topology) *positions {
 	pos := &positions{
-		node:  map[string]*yaml.Node{},
-		iface: map[Endpoint]*yaml.Node{},
-		addr:  map[Endpoint][]*yaml.Node{},
-		route: map[string][]*yaml.Node{},
+		node:   map[string]*yaml.Node{},
+		iface:  map[Endpoint]*yaml.Node{},
+		addr:   map[Endpoint][]*yaml.Node{},
+		route:  map[string][]*yaml.Node{},
+		sysctl: map[string][]*yaml.Node{},
 	}
 	var haveNodes bool
 	p.mapping(root, "topology", []string{"name", "nodes", "links"}, func(k, v *yaml.Node) {
@@ -227,6 +297,14 @@ func (p *parser) topology(root *yaml.Node, t *Topology) *positions {
 			}
 		case "nodes":
 			haveNodes = true
+			if v.Kind == yaml.MappingNode && len(v.Content) == 0 {
+				p.errorf(k, "nodes is empty: a lab needs nodes (see docs/topology.md)")
+				return
+			}
+			if n := len(v.Content) / 2; v.Kind == yaml.MappingNode && n > p.opts.limits.Nodes {
+				p.errorf(k, "%d nodes, more than the limit of %d (pktlab lab up --max-nodes N raises it)", n, p.opts.limits.Nodes)
+				return
+			}
 			p.mapping(v, "nodes", nil, func(k, v *yaml.Node) {
 				pos.node[k.Value] = k
 				t.Nodes = append(t.Nodes, p.node(k, v, pos))
@@ -234,6 +312,10 @@ func (p *parser) topology(root *yaml.Node, t *Topology) *positions {
 		case "links":
 			if v.Kind != yaml.SequenceNode {
 				p.errorf(v, "links must be a list, not %s", kindName(v))
+				return
+			}
+			if n := len(v.Content); n > p.opts.limits.Links {
+				p.errorf(k, "%d links, more than the limit of %d (pktlab lab up --max-links N raises it)", n, p.opts.limits.Links)
 				return
 			}
 			for _, l := range v.Content {
@@ -260,7 +342,7 @@ func (p *parser) topology(root *yaml.Node, t *Topology) *positions {
 func (p *parser) node(k, v *yaml.Node, pos *positions) *NodeSpec {
 	n := &NodeSpec{Name: k.Value}
 	if len(n.Name) > MaxNodeName || !nodeNameRE.MatchString(n.Name) {
-		p.errorf(k, "node name %q must be 1 to %d characters of a-z, 0-9 and '-', starting with a letter or digit", n.Name, MaxNodeName)
+		p.errorf(k, "node name %q must be 1 to %d characters of a-z and 0-9 (no '-': it separates lab and node in the namespace name pktlab-<lab>-<node>)", n.Name, MaxNodeName)
 	}
 	if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
 		p.errorf(v, "node %s has no interfaces", n.Name)
@@ -286,6 +368,10 @@ func (p *parser) node(k, v *yaml.Node, pos *positions) *NodeSpec {
 			}
 			n.Forward = b
 		case "interfaces":
+			if c := len(v.Content) / 2; v.Kind == yaml.MappingNode && c > p.opts.limits.Interfaces {
+				p.errorf(k, "node %s: %d interfaces, more than the limit of %d per node (pktlab lab up --max-interfaces N raises it)", n.Name, c, p.opts.limits.Interfaces)
+				return
+			}
 			p.mapping(v, "interfaces of "+n.Name, nil, func(k, v *yaml.Node) {
 				ep := Endpoint{n.Name, k.Value}
 				pos.iface[ep] = k
@@ -315,6 +401,7 @@ func (p *parser) node(k, v *yaml.Node, pos *positions) *NodeSpec {
 				}
 				if s, ok := p.scalar(v, "sysctl value"); ok {
 					n.Sysctls = append(n.Sysctls, Sysctl{k.Value, s})
+					pos.sysctl[n.Name] = append(pos.sysctl[n.Name], k)
 				}
 			})
 		}
@@ -326,6 +413,8 @@ func (p *parser) iface(ep Endpoint, k, v *yaml.Node, pos *positions) *InterfaceS
 	i := &InterfaceSpec{Name: k.Value}
 	if len(i.Name) > MaxIfaceName || !ifaceNameRE.MatchString(i.Name) {
 		p.errorf(k, "interface name %q must be 1 to %d characters of letters, digits, '_', '.', '-' (the kernel's IFNAMSIZ)", i.Name, MaxIfaceName)
+	} else if why, ok := reservedIfaces[i.Name]; ok {
+		p.errorf(k, "%s: the name %s is taken in every lab node (%s); choose another, like eth0", ep, i.Name, why)
 	}
 	addrs := func(v *yaml.Node) {
 		if v.Kind != yaml.SequenceNode {

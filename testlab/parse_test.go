@@ -2,11 +2,14 @@ package testlab
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/pktlab/pktlab/internal/privtest"
 )
 
 const goodTopology = `name: nat
@@ -157,6 +160,16 @@ links:
 		{"bad yaml", "name: [x\n", "t.yaml:"},
 		{"links not a list", edit("links:\n  - [a:eth0, b:eth0]", "links: a:eth0"), "t.yaml:9:8: links must be a list"},
 		{"forward not bool", edit("  a:\n    interfaces:", "  a:\n    forward: maybe\n    interfaces:"), "t.yaml:4:14: node a: forward must be true or false"},
+		{"node name with dash", strings.ReplaceAll(two, "b", "a-b"), "t.yaml:6:3: node name \"a-b\" must be 1 to 20 characters of a-z and 0-9 (no '-': it separates lab and node"},
+		{"no nodes in mapping", "name: x\nnodes: {}\nlinks: []\n", "t.yaml:2:1: nodes is empty"},
+		{"interface named lo", strings.ReplaceAll(two, "eth0", "lo"), "t.yaml:5:7: a:lo: the name lo is taken in every lab node (loopback)"},
+		{"interface named sit0", strings.ReplaceAll(two, "eth0", "sit0"), "t.yaml:5:7: a:sit0: the name sit0 is taken in every lab node (the sit module's fallback device)"},
+		{"bridge port named br0", strings.ReplaceAll(strings.ReplaceAll(edit("  b:\n    interfaces:", "  b:\n    kind: bridge\n    interfaces:"), "b:eth0", "b:br0"), "      eth0: [198.18.0.2/24]", "      br0: []"), "t.yaml:9:7: node b is a bridge, and its bridge device is called br0"},
+		{"sysctl that does not exist", edit("      eth0: [198.18.0.1/24]", "      eth0: [198.18.0.1/24]\n    sysctls: {net.ipv4.tcp_no_such_thing: 1}"), "t.yaml:6:15: node a: sysctl net.ipv4.tcp_no_such_thing does not exist"},
+		{"sysctl of a device the node lacks", edit("      eth0: [198.18.0.1/24]", "      eth0: [198.18.0.1/24]\n    sysctls: {net.ipv4.conf.eth9.rp_filter: 1}"), "t.yaml:6:15: node a: sysctl net.ipv4.conf.eth9.rp_filter names device eth9, which node a does not have (its interfaces: eth0; or all, default, lo)"},
+		{"sysctl of a device with a bad key", edit("      eth0: [198.18.0.1/24]", "      eth0: [198.18.0.1/24]\n    sysctls: {net.ipv6.conf.eth0.no_such_key: 1}"), "t.yaml:6:15: node a: sysctl net.ipv6.conf.eth0.no_such_key does not exist"},
+		{"too many nodes", chainTopology(DefaultLimits.Nodes + 1), "t.yaml:2:1: 257 nodes, more than the limit of 256 (pktlab lab up --max-nodes N raises it)"},
+		{"too many interfaces", manyInterfaces(DefaultLimits.Interfaces + 1), "t.yaml:4:5: node a: 65 interfaces, more than the limit of 64 per node"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -200,5 +213,123 @@ links:
 	}
 	if len(list) < 2 {
 		t.Errorf("want every error reported, got %d: %v", len(list), err)
+	}
+}
+
+// chainTopology is a valid lab of n nodes in a line.
+func chainTopology(n int) string {
+	var b strings.Builder
+	b.WriteString("name: x\nnodes:\n")
+	for i := range n {
+		fmt.Fprintf(&b, "  n%d:\n    interfaces:\n", i)
+		if i > 0 {
+			fmt.Fprintf(&b, "      e0: [198.18.%d.%d/30]\n", i/64, i%64*4+2)
+		}
+		if i < n-1 {
+			fmt.Fprintf(&b, "      e1: [198.18.%d.%d/30]\n", (i+1)/64, (i+1)%64*4+1)
+		}
+	}
+	b.WriteString("links:\n")
+	for i := range n - 1 {
+		fmt.Fprintf(&b, "  - [n%d:e1, n%d:e0]\n", i, i+1)
+	}
+	return b.String()
+}
+
+// manyInterfaces is two nodes joined by n links.
+func manyInterfaces(n int) string {
+	var b strings.Builder
+	b.WriteString("name: x\nnodes:\n")
+	for _, node := range []string{"a", "b"} {
+		fmt.Fprintf(&b, "  %s:\n    interfaces:\n", node)
+		for i := range n {
+			fmt.Fprintf(&b, "      e%d: []\n", i)
+		}
+	}
+	b.WriteString("links:\n")
+	for i := range n {
+		fmt.Fprintf(&b, "  - [a:e%d, b:e%d]\n", i, i)
+	}
+	return b.String()
+}
+
+// TestLimits: the default limits refuse a 257-node lab, ParseLimits with a higher one
+// accepts it, and what each limit counts is what the topology has.
+func TestLimits(t *testing.T) {
+	src := []byte(chainTopology(DefaultLimits.Nodes + 1))
+	if _, err := ParseFile("t.yaml", src); err == nil {
+		t.Fatal("257 nodes passed the default limit")
+	}
+	topo, err := ParseLimits("t.yaml", src, Limits{Nodes: 300})
+	if err != nil {
+		t.Fatalf("ParseLimits(300 nodes): %v", err)
+	}
+	if len(topo.Nodes) != 257 || len(topo.Links) != 256 {
+		t.Errorf("%d nodes, %d links; want 257, 256", len(topo.Nodes), len(topo.Links))
+	}
+	if _, err := ParseLimits("t.yaml", src, Limits{Nodes: 300, Links: 255}); err == nil || !strings.Contains(err.Error(), "256 links, more than the limit of 255") {
+		t.Errorf("links over the limit: %v", err)
+	}
+	if _, err := ParseLimits("t.yaml", []byte(manyInterfaces(65)), Limits{Interfaces: 65}); err != nil {
+		t.Errorf("65 interfaces within a limit of 65: %v", err)
+	}
+}
+
+// TestErrorListIsCapped: a file with hundreds of errors prints the first
+// MaxShownErrors and a count of the rest; the list itself keeps them all.
+func TestErrorListIsCapped(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("name: x\nnodes:\n")
+	for i := range 200 {
+		fmt.Fprintf(&b, "  n%d: {interfaces: {e0: [10.0.0.%d/24]}}\n", i, i+1)
+	}
+	_, err := ParseFile("t.yaml", []byte(b.String()))
+	var list ErrorList
+	if !errors.As(err, &list) || len(list) < 200 {
+		t.Fatalf("want at least 200 errors, got %v", err)
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != MaxShownErrors+1 {
+		t.Fatalf("%d lines printed, want %d", len(lines), MaxShownErrors+1)
+	}
+	if want := fmt.Sprintf("and %d more errors", len(list)-MaxShownErrors); lines[MaxShownErrors] != want {
+		t.Errorf("last line %q, want %q", lines[MaxShownErrors], want)
+	}
+}
+
+// TestSysctlsOfLabInterfaces: per-interface sysctls name the node's own interfaces (or
+// all, default, lo, and br0 on a bridge), and are checked against loopback's keys.
+func TestSysctlsOfLabInterfaces(t *testing.T) {
+	src := `name: x
+nodes:
+  a:
+    interfaces: {eth0.5: [198.18.0.1/24]}
+    sysctls:
+      net.ipv4.conf.eth0.5.rp_filter: 2
+      net.ipv6.conf.all.forwarding: 1
+      net.ipv6.conf.lo.disable_ipv6: 0
+      net.ipv4.neigh.eth0.5.base_reachable_time_ms: 1000
+  b:
+    kind: bridge
+    interfaces: {p1: []}
+    sysctls: {net.ipv4.conf.br0.forwarding: 0}
+links: [[a:eth0.5, b:p1]]
+`
+	if _, err := ParseFile("t.yaml", []byte(src)); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestSysctlOnlyInHostNamespace: with the privileges lab up has, a key that the host
+// has but a new namespace lacks (net.core.netdev_max_backlog is registered for the
+// initial namespace only, net/core/sysctl_net_core.c) is refused at parse time, with
+// a position, instead of failing half-way through lab up.
+func TestSysctlOnlyInHostNamespace(t *testing.T) {
+	privtest.Require(t)
+	src := strings.Replace(goodTopology, "sysctls: {net.ipv4.tcp_timestamps: 0}", "sysctls: {net.core.netdev_max_backlog: 2000}", 1)
+	_, err := ParseFile("t.yaml", []byte(src))
+	want := "t.yaml:12:15: node router: sysctl net.core.netdev_max_backlog exists only in the host's network namespace"
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("got %v, want %s…", err, want)
 	}
 }

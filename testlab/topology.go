@@ -17,6 +17,8 @@ type Topology struct {
 	// text it was parsed from; Source is kept in the lab state so Open re-parses it.
 	File   string
 	Source []byte
+
+	limits Limits // those it was validated within, recorded in the lab's state
 }
 
 // NodeKind says what a node is.

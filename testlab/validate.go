@@ -77,7 +77,17 @@ func (p *parser) validateNode(t *Topology, n *NodeSpec, pos *positions) {
 	if len(n.Interfaces) == 0 {
 		p.errorf(pos.node[n.Name], "node %s has no interfaces, so it could never exchange a frame", n.Name)
 	}
+	if p.opts.checkSysctls {
+		for k, s := range n.Sysctls {
+			if msg := checkSysctl(n, s.Key); msg != "" {
+				p.errorf(pos.sysctl[n.Name][k], "node %s: sysctl %s %s", n.Name, s.Key, msg)
+			}
+		}
+	}
 	if n.Kind == KindBridge {
+		if i := n.Interface(BridgeName); i != nil {
+			p.errorf(pos.iface[Endpoint{n.Name, i.Name}], "node %s is a bridge, and its bridge device is called %s: name its ports otherwise, like p1", n.Name, BridgeName)
+		}
 		if n.Forward {
 			p.errorf(pos.node[n.Name], "node %s is a bridge; forward applies to hosts that route", n.Name)
 		}

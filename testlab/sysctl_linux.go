@@ -1,0 +1,88 @@
+//go:build linux
+
+package testlab
+
+import (
+	"errors"
+	"io/fs"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// netSysctls lists, once per process, the net.* sysctls a lab node has. With
+// CAP_SYS_ADMIN (as `lab up` runs) it reads them in a new, empty network namespace:
+// exactly what a node starts with. Without it (`lab up --check` as a user) it reads the
+// host's /proc/sys/net, which is a superset: the few keys that exist only in the host's
+// namespace then pass the check and are refused by `lab up`, still before anything is
+// created. nil means /proc/sys/net cannot be read, and nothing is checked.
+var netSysctls = sync.OnceValue(func() *sysctlTree {
+	host, err := walkNetSysctls()
+	if err != nil || len(host) == 0 {
+		return nil
+	}
+	lab, err := sysctlsOfNewNamespace()
+	if err != nil {
+		return &sysctlTree{lab: host}
+	}
+	return &sysctlTree{lab: lab, host: host, probed: true}
+})
+
+// walkNetSysctls lists the files under /proc/sys/net as the calling thread's network
+// namespace has them.
+func walkNetSysctls() (map[string]bool, error) {
+	const root = "/proc/sys/net"
+	out := map[string]bool{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == root {
+				return err
+			}
+			return nil // a directory that vanished or is unreadable: skip it
+		}
+		if !d.IsDir() {
+			rel, _ := filepath.Rel(root, p)
+			out[rel] = true
+		}
+		return nil
+	})
+	return out, err
+}
+
+// sysctlsOfNewNamespace lists /proc/sys/net from a thread in a new network
+// namespace, which disappears when the thread leaves it (nothing refers to it). If the
+// thread cannot be switched back, it is never handed back to the scheduler.
+func sysctlsOfNewNamespace() (map[string]bool, error) {
+	type result struct {
+		keys map[string]bool
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- result{nil, err}
+			return
+		}
+		defer orig.Close()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread() // still in the original namespace
+			done <- result{nil, err}
+			return
+		}
+		keys, werr := walkNetSysctls()
+		if err := netns.Set(orig); err != nil {
+			done <- result{nil, errors.Join(werr, err)} // the thread dies locked
+			return
+		}
+		runtime.UnlockOSThread()
+		done <- result{keys, werr}
+	}()
+	r := <-done
+	return r.keys, r.err
+}
