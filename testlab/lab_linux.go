@@ -25,9 +25,10 @@ type Lab struct {
 	topo  *Topology
 	nodes []*Node
 
-	mu     sync.Mutex
-	closed bool
-	owned  bool // Close tears the lab down (false for a lab opened with Attach semantics)
+	mu      sync.Mutex
+	closed  bool
+	owned   bool // Close tears the lab down (false for a lab opened with Attach semantics)
+	created bool // this process started the lab (Start, not Open)
 }
 
 // Node is one running node: a network namespace.
@@ -263,17 +264,24 @@ func (l *Lab) Close() error {
 	return errors.Join(errs...)
 }
 
-// Release closes the lab's namespace handles without removing the lab.
-func (l *Lab) Release() {
+// Release closes the lab's namespace handles without removing the lab. A lab this
+// process started is left up on purpose, as by pktlab lab up: its state stops saying
+// that this process holds it, so that it is not taken for an orphan once the process
+// has exited. The error is that of rewriting the state file.
+func (l *Lab) Release() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return
+		return nil
 	}
 	l.closed = true
 	for _, n := range l.nodes {
 		n.ns.Close()
 	}
+	if l.created {
+		return update(l.topo.Name, func(s *State) { s.Held = false })
+	}
+	return nil
 }
 
 func nsNames(t *Topology) []string {

@@ -19,16 +19,16 @@ import (
 // Start creates the lab described by t. On any error, or when ctx is cancelled, what
 // was created is removed before Start returns.
 func Start(ctx context.Context, t *Topology) (_ *Lab, err error) {
-	if t == nil || t.Name == "" {
-		return nil, errors.New("testlab: Start needs a parsed topology")
+	if t == nil || t.Name == "" || len(t.Nodes) == 0 {
+		return nil, errors.New("testlab: Start needs a parsed topology with nodes")
 	}
 	if err := sharedNetnsDir(); err != nil {
 		return nil, err
 	}
-	if err := claim(t); err != nil {
+	if err := claim(t, t.limits); err != nil {
 		return nil, err
 	}
-	l := &Lab{topo: t, owned: true}
+	l := &Lab{topo: t, owned: true, created: true}
 	defer func() {
 		if err != nil {
 			l.Close()
@@ -63,7 +63,7 @@ func Start(ctx context.Context, t *Topology) (_ *Lab, err error) {
 	if err := l.waitOperUp(ctx); err != nil {
 		return nil, err
 	}
-	if err := markUp(t); err != nil {
+	if err := update(t.Name, func(s *State) { s.Up = true }); err != nil {
 		return nil, err
 	}
 	return l, nil

@@ -23,52 +23,231 @@ const StateDir = "/run/pktlab"
 
 // State is what a lab's state file records.
 type State struct {
-	Name    string    `json:"name"`
-	File    string    `json:"file,omitempty"`
-	Source  string    `json:"source"`
-	PID     int       `json:"pid"`
-	Created time.Time `json:"created"`
-	Up      bool      `json:"up"` // false while Start is still creating it
+	Name   string `json:"name"`
+	File   string `json:"file,omitempty"`
+	Source string `json:"source"`
+	Limits Limits `json:"limits"` // the limits the topology was validated within
+
+	// The creator: the process that started the lab. PIDStart, field 22 of
+	// /proc/PID/stat (clock ticks after boot), tells it apart from a later process
+	// that the kernel gave the same pid.
+	PID      int       `json:"pid"`
+	PIDStart uint64    `json:"pid_start,omitempty"`
+	Command  string    `json:"command,omitempty"`
+	Started  time.Time `json:"started,omitzero"` // when the creator started
+	Created  time.Time `json:"created"`
+
+	Up bool `json:"up"` // false while Start is still creating it
+	// Held: the lab lives as long as its creator, which removes it when it ends
+	// (pktlab run, a test). A lab left up on purpose (pktlab lab up, run --keep) is not
+	// held: Release lets go of it.
+	Held bool `json:"held"`
+
+	// Err is why the state file could not be read, for a lab List found broken.
+	Err error `json:"-"`
+}
+
+// Status is what a lab's state and its creator's liveness say about it.
+type Status int
+
+// Statuses, as lab ls shows them.
+const (
+	StatusUp       Status = iota // up, and not held by a process: left up on purpose
+	StatusInUse                  // up and held by its creator, which is running
+	StatusCreating               // being created by a running process
+	StatusOrphaned               // its creator died without removing it (crash, SIGKILL)
+	StatusBroken                 // the state file cannot be read
+)
+
+func (s Status) String() string {
+	switch s {
+	case StatusUp:
+		return "up"
+	case StatusInUse:
+		return "in use"
+	case StatusCreating:
+		return "creating"
+	case StatusOrphaned:
+		return "orphaned"
+	case StatusBroken:
+		return "broken"
+	}
+	return fmt.Sprintf("Status(%d)", int(s))
+}
+
+// Status says whether the lab is up, in use, being created, orphaned or broken. The
+// creator's liveness is checked for every lab that records one (see Alive).
+func (s *State) Status() Status {
+	switch {
+	case s.Err != nil:
+		return StatusBroken
+	case !s.Up && s.Alive():
+		return StatusCreating
+	case !s.Up:
+		return StatusOrphaned
+	case !s.Held:
+		return StatusUp
+	case s.Alive():
+		return StatusInUse
+	}
+	return StatusOrphaned
+}
+
+// Alive reports whether the process that created the lab is still running: the pid
+// exists, is not a zombie, and (when recorded) started when the creator did, so a pid
+// the kernel reused for another process counts as dead.
+func (s *State) Alive() bool {
+	if s.PID <= 0 {
+		return false
+	}
+	start, state, err := procStat(s.PID)
+	if err != nil {
+		// /proc may hide other users' processes (hidepid): then all that can be told
+		// is whether the pid exists.
+		return errors.Is(syscall.Kill(s.PID, 0), syscall.EPERM)
+	}
+	if state == 'Z' || state == 'X' {
+		return false
+	}
+	return s.PIDStart == 0 || start == s.PIDStart
+}
+
+// procStat reads a process's start time (field 22 of /proc/PID/stat, in clock ticks
+// after boot) and state (field 3), as proc(5) describes them. The command name (field
+// 2) is in parentheses and may hold spaces and parentheses, so fields are counted
+// from the last ')'.
+func procStat(pid int) (start uint64, state byte, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, 0, fmt.Errorf("testlab: /proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return 0, 0, fmt.Errorf("testlab: /proc/%d/stat: %d fields after the command name, want 20", pid, len(f))
+	}
+	if _, err := fmt.Sscan(f[19], &start); err != nil {
+		return 0, 0, fmt.Errorf("testlab: /proc/%d/stat: start time %q: %w", pid, f[19], err)
+	}
+	return start, f[0][0], nil
+}
+
+// userHZ is the unit of /proc/PID/stat times: USER_HZ, 100 on every Linux ABI.
+const userHZ = 100
+
+// self describes this process as a lab's creator.
+func self() (pid int, start uint64, command string, started time.Time) {
+	pid = os.Getpid()
+	start, _, _ = procStat(pid)
+	if b, err := os.ReadFile("/proc/self/cmdline"); err == nil {
+		command = strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+		if len(command) > 200 {
+			command = command[:200] + "…"
+		}
+	}
+	if bt := bootTime(); !bt.IsZero() && start != 0 {
+		started = bt.Add(time.Duration(start) * time.Second / userHZ).UTC()
+	}
+	return pid, start, command, started
+}
+
+// bootTime is the btime line of /proc/stat.
+func bootTime() time.Time {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return time.Time{}
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "btime "); ok {
+			var sec int64
+			if _, err := fmt.Sscan(v, &sec); err == nil {
+				return time.Unix(sec, 0)
+			}
+		}
+	}
+	return time.Time{}
 }
 
 func statePath(name string) string { return filepath.Join(StateDir, name+".json") }
 
 // claim records the lab before anything is created, so that a crash at any point
 // leaves a trace that `down --all` finds. It fails if the lab already exists.
-func claim(t *Topology) error {
+func claim(t *Topology, lim Limits) error {
 	if err := os.MkdirAll(StateDir, 0o755); err != nil {
 		return fmt.Errorf("testlab: create %s: %w", StateDir, err)
 	}
-	if _, err := os.Stat(statePath(t.Name)); err == nil {
-		return fmt.Errorf("testlab: lab %s is already up (see pktlab lab ls; remove it with pktlab lab down %s)", t.Name, t.Name)
+	if s, err := ReadState(t.Name); err == nil {
+		return fmt.Errorf("testlab: lab %s is already up (%s)", t.Name, downAdvice(s))
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
 	for _, ns := range nsNames(t) {
 		if _, err := os.Stat(filepath.Join(NetnsDir, ns)); err == nil {
-			return fmt.Errorf("testlab: namespace %s exists from an earlier run (remove it with pktlab lab down --all)", ns)
+			return fmt.Errorf("testlab: namespace %s of lab %s exists without its lab (left by a crash, or made by hand); pktlab lab down %s removes it", ns, t.Name, t.Name)
 		}
 	}
-	return writeState(t, false, os.O_CREATE|os.O_EXCL)
+	pid, start, cmd, started := self()
+	return writeState(&State{Name: t.Name, File: t.File, Source: string(t.Source), Limits: lim,
+		PID: pid, PIDStart: start, Command: cmd, Started: started, Created: time.Now().UTC(), Held: true},
+		true)
 }
 
-func markUp(t *Topology) error { return writeState(t, true, os.O_TRUNC) }
+// downAdvice says what state s is in and how to remove the lab: "in use by pid 42
+// (pktlab run C1.yaml): stop it, or pktlab lab down --force x".
+func downAdvice(s *State) string {
+	switch st := s.Status(); st {
+	case StatusInUse, StatusCreating:
+		return fmt.Sprintf("%s by pid %d (%s): stop it, or pktlab lab down --force %s", st, s.PID, s.Command, s.Name)
+	default:
+		return fmt.Sprintf("%s: pktlab lab down %s removes it", st, s.Name)
+	}
+}
 
-func writeState(t *Topology, up bool, flags int) error {
-	b, err := json.MarshalIndent(State{Name: t.Name, File: t.File, Source: string(t.Source), PID: os.Getpid(), Created: time.Now().UTC(), Up: up}, "", "  ")
+// writeState writes s whole to a temporary file and then gives it the state file's
+// name, so that a reader never sees half a state file: by link(2), which fails if the
+// name exists, when exclusive (the claim of a new lab); by rename(2) otherwise.
+func writeState(s *State, exclusive bool) error {
+	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(statePath(t.Name), os.O_WRONLY|flags, 0o644)
+	f, err := os.CreateTemp(StateDir, "."+s.Name+".*.tmp")
 	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("testlab: lab %s is already up (pktlab lab down %s)", t.Name, t.Name)
-		}
-		return fmt.Errorf("testlab: write state of lab %s: %w", t.Name, err)
+		return fmt.Errorf("testlab: write state of lab %s: %w", s.Name, err)
 	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
 	_, err = f.Write(b)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	return err
+	if err == nil {
+		if exclusive {
+			err = os.Link(tmp, statePath(s.Name))
+		} else {
+			err = os.Rename(tmp, statePath(s.Name))
+		}
+	}
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("testlab: lab %s is already up (see pktlab lab ls)", s.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("testlab: write state of lab %s: %w", s.Name, err)
+	}
+	return nil
+}
+
+// update rewrites the lab's state file with fn applied.
+func update(name string, fn func(*State)) error {
+	s, err := ReadState(name)
+	if err != nil {
+		return err
+	}
+	fn(s)
+	return writeState(s, false)
 }
 
 // ReadState reads a lab's state file.
@@ -82,15 +261,15 @@ func ReadState(name string) (*State, error) {
 	}
 	var s State
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("testlab: state file %s is corrupt (%v); remove the lab with pktlab lab down --all", statePath(name), err)
+		return nil, fmt.Errorf("testlab: state file %s is corrupt (%v); pktlab lab down %s removes the lab", statePath(name), err, name)
 	}
 	return &s, nil
 }
 
-// Alive reports whether the process that created the lab is still running; a lab
-// that is not Up and whose creator is gone was left by a crash.
-func (s *State) Alive() bool {
-	return s.PID > 0 && syscall.Kill(s.PID, 0) == nil
+// Topology parses the topology the lab was created from, within the limits it was
+// created with.
+func (s *State) Topology() (*Topology, error) {
+	return parse(s.File, []byte(s.Source), parseOpts{limits: s.Limits})
 }
 
 // Open attaches to a running lab by name. Close on the result removes the lab; Release
@@ -100,7 +279,7 @@ func Open(name string) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := ParseFile(s.File, []byte(s.Source))
+	t, err := s.Topology()
 	if err != nil {
 		return nil, fmt.Errorf("testlab: lab %s: stored topology no longer parses: %w", name, err)
 	}
@@ -117,7 +296,8 @@ func Open(name string) (*Lab, error) {
 	return l, nil
 }
 
-// List returns the state of every lab that has a state file, by name.
+// List returns the state of every lab that has a state file, by name. A state file
+// that cannot be read is listed with Err set.
 func List() ([]*State, error) {
 	ents, err := os.ReadDir(StateDir)
 	if err != nil {
@@ -134,7 +314,10 @@ func List() ([]*State, error) {
 		}
 		s, err := ReadState(name)
 		if err != nil {
-			s = &State{Name: name}
+			if errors.Is(err, os.ErrNotExist) {
+				continue // removed meanwhile
+			}
+			s = &State{Name: name, Err: err}
 		}
 		out = append(out, s)
 	}
@@ -142,51 +325,150 @@ func List() ([]*State, error) {
 	return out, nil
 }
 
-// Down removes a lab by name: every namespace whose name starts with pktlab-<name>-
-// that belongs to it, and its state file. It works on a lab whose creator crashed.
-func Down(name string) error {
+// InUseError is Down's refusal of a lab whose creator is running and holds it.
+type InUseError struct{ State *State }
+
+func (e *InUseError) Error() string {
+	return fmt.Sprintf("testlab: lab %s is %s", e.State.Name, downAdvice(e.State))
+}
+
+// Down removes a lab by name: its namespaces and its state file. It works on a lab
+// whose creator crashed, on one whose state file is corrupt, and on namespaces of the
+// lab left without a state file: since node names hold no '-', every namespace
+// pktlab-<name>-<node> is the lab's. A lab held by its running creator (pktlab run, a
+// test) is refused with an *InUseError: ForceDown removes it all the same.
+func Down(name string) error { return down(name, false) }
+
+// ForceDown is Down that also removes a lab in use by a running process.
+func ForceDown(name string) error { return down(name, true) }
+
+func down(name string, force bool) error {
+	namespaces := labNamespaces(name)
 	s, err := ReadState(name)
-	if err != nil {
-		return err
-	}
-	var namespaces []string
-	if t, perr := ParseFile(s.File, []byte(s.Source)); perr == nil {
-		namespaces = nsNames(t)
+	switch {
+	case err == nil:
+		if st := s.Status(); !force && (st == StatusInUse || st == StatusCreating) && s.PID != os.Getpid() {
+			return &InUseError{s}
+		}
+		if t, perr := s.Topology(); perr == nil {
+			namespaces = union(nsNames(t), namespaces)
+		}
+	case errors.Is(err, os.ErrNotExist):
+		if len(namespaces) == 0 {
+			return err
+		}
+	default:
+		// A corrupt or unreadable state file: its namespaces are found by name.
 	}
 	return errors.Join(removeLab(name, namespaces)...)
 }
 
-// Removed is what DownAll removed.
-type Removed struct {
-	Labs, Namespaces, Links []string
+// labNamespaces lists the namespaces under NetnsDir that belong to lab name:
+// pktlab-<name>-<node> with <node> a valid node name (so without '-').
+func labNamespaces(name string) []string {
+	ents, _ := os.ReadDir(NetnsDir)
+	var out []string
+	prefix := NamespaceName(name, "")
+	for _, e := range ents {
+		if node, ok := strings.CutPrefix(e.Name(), prefix); ok && nodeNameRE.MatchString(node) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
 }
 
-// DownAll removes every lab, and every orphan a crashed run left: namespaces under
-// /run/netns and state files named with the pktlab- prefix, and any link in the
-// calling namespace (the host's) whose name has the prefix.
-func DownAll() (Removed, error) {
+// LabOf returns the lab a namespace name belongs to: what lies between the prefix and
+// the last '-'.
+func LabOf(namespace string) (lab string, ok bool) {
+	rest, ok := strings.CutPrefix(namespace, Prefix)
+	if !ok {
+		return "", false
+	}
+	i := strings.LastIndexByte(rest, '-')
+	if i <= 0 || !nodeNameRE.MatchString(rest[i+1:]) {
+		return "", false
+	}
+	return rest[:i], true
+}
+
+// existing keeps the namespaces that are mounted under NetnsDir.
+func existing(namespaces []string) []string {
+	var out []string
+	for _, ns := range namespaces {
+		if _, err := os.Lstat(filepath.Join(NetnsDir, ns)); err == nil {
+			out = append(out, ns)
+		}
+	}
+	return out
+}
+
+func union(a, b []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range append(append([]string(nil), a...), b...) {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Removed is what DownAll removed, and what it kept.
+type Removed struct {
+	Labs, Namespaces, Links []string
+	Kept                    []*State // labs left alone: up, in use, being created, or broken
+}
+
+// DownAll removes what crashed runs left: every orphaned lab (its creator died without
+// removing it), every namespace under /run/netns named pktlab-* that belongs to no lab
+// with a state file, and any link in the calling namespace (the host's) whose name has
+// the prefix. Labs that are up, in use by a running process, being created or whose
+// state file is broken are kept, unless force: then every lab goes.
+func DownAll(force bool) (Removed, error) {
 	var r Removed
 	var errs []error
-	states, _ := List()
-	for _, s := range states {
-		r.Labs = append(r.Labs, s.Name)
-	}
+	// Namespaces first, state files second: Start writes a lab's state file before
+	// its first namespace, so every namespace seen here whose lab is being created has
+	// its state file in the list read next, and is not taken for an orphan.
 	ents, err := os.ReadDir(NetnsDir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), Prefix) {
-			if err := deleteNamespace(e.Name()); err != nil {
-				errs = append(errs, err)
-			} else {
-				r.Namespaces = append(r.Namespaces, e.Name())
-			}
-		}
+	states, err := List()
+	if err != nil {
+		errs = append(errs, err)
 	}
+	hasState := map[string]bool{}
 	for _, s := range states {
-		if err := os.Remove(statePath(s.Name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		hasState[s.Name] = true
+		if !force && s.Status() != StatusOrphaned {
+			r.Kept = append(r.Kept, s)
+			continue
+		}
+		var namespaces []string
+		if t, err := s.Topology(); err == nil {
+			namespaces = nsNames(t)
+		}
+		namespaces = existing(union(namespaces, labNamespaces(s.Name)))
+		if e := removeLab(s.Name, namespaces); len(e) > 0 {
+			errs = append(errs, e...)
+			continue
+		}
+		r.Labs = append(r.Labs, s.Name)
+		r.Namespaces = append(r.Namespaces, namespaces...)
+	}
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), Prefix) {
+			continue
+		}
+		if lab, ok := LabOf(e.Name()); ok && hasState[lab] {
+			continue // the lab's own: removed above with it, or kept with it
+		}
+		if err := deleteNamespace(e.Name()); err != nil {
 			errs = append(errs, err)
+		} else {
+			r.Namespaces = append(r.Namespaces, e.Name())
 		}
 	}
 	links, err := netlink.LinkList()

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/vishvananda/netlink"
 
+	"github.com/pktlab/pktlab/internal/inputfile"
 	"github.com/pktlab/pktlab/testlab"
 )
 
@@ -26,8 +27,10 @@ func newLabCmd() *cobra.Command {
 		Short: "Bring labs of network namespaces up and down, inspect them, run commands in their nodes",
 		Long: `A lab is a set of nodes (network namespaces named pktlab-<lab>-<node>) joined by veth
 links, described by a YAML topology file; see examples/labs/ and docs/topology.md.
+Node names hold no '-', so each namespace name says which lab and node it is.
 A lab stays up until "pktlab lab down"; other pktlab commands and "ip netns exec" can use
-it meanwhile.`,
+it meanwhile. "pktlab lab ls" shows each lab's creator (pid, command, start time) and
+whether it is up, in use by a running process, or orphaned by one that died.`,
 		Example: `  sudo pktlab lab up examples/labs/client-router-server.yaml
   sudo pktlab lab ls
   sudo pktlab lab show crs
@@ -40,18 +43,29 @@ it meanwhile.`,
 
 func newLabUpCmd() *cobra.Command {
 	var asJSON, check bool
+	var lim testlab.Limits
 	c := &cobra.Command{
 		Use:   "up FILE",
 		Short: "Create a lab from a topology file",
-		Long: `Validates the topology, then creates its namespaces, links, addresses, routes and
+		Long: fmt.Sprintf(`Validates the topology, then creates its namespaces, links, addresses, routes and
 sysctls. Bad input creates nothing and exits 2. Ctrl-C or SIGTERM while the lab is being
-created removes what was created so far.`,
+created removes what was created so far.
+
+A topology is a regular file of at most %s, with at most %d nodes, %d links and
+%d interfaces per node unless --max-nodes, --max-links or --max-interfaces say more.
+Sysctls are checked to exist in a lab node: as root in a new, empty namespace, and
+otherwise (--check as a user) in the host's /proc/sys/net.`,
+			inputfile.Size(inputfile.Topology.Limit), testlab.DefaultLimits.Nodes, testlab.DefaultLimits.Links, testlab.DefaultLimits.Interfaces),
 		Example: `  sudo pktlab lab up examples/labs/nat.yaml
-  pktlab lab up --check examples/labs/nat.yaml     # validate only; needs no privileges`,
+  pktlab lab up --check examples/labs/nat.yaml     # validate only; needs no privileges
+  sudo pktlab lab up --max-nodes 1000 big.yaml`,
 		Args:              cobraArgs(cobra.ExactArgs(1)),
 		ValidArgsFunction: completeFiles,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			topo, err := testlab.Load(args[0])
+			if lim.Nodes <= 0 || lim.Links <= 0 || lim.Interfaces <= 0 {
+				return usageError("lab up: --max-nodes, --max-links and --max-interfaces take a positive number")
+			}
+			topo, err := testlab.Load(cmd.Context(), args[0], lim)
 			if err != nil {
 				return usageError("%v", err)
 			}
@@ -67,31 +81,47 @@ created removes what was created so far.`,
 			if err != nil {
 				return err
 			}
-			defer l.Release()
+			v := describeLab(l)
+			// Left up on purpose: the state no longer says this process holds it.
+			if err := l.Release(); err != nil {
+				return err
+			}
 			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), describeLab(l))
+				return writeJSON(cmd.OutOrStdout(), v)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "lab %s is up (%d nodes, %d links) in %v\n", l.Name(), len(topo.Nodes), len(topo.Links), time.Since(start).Round(time.Millisecond))
-			printLab(cmd.OutOrStdout(), describeLab(l))
+			printLab(cmd.OutOrStdout(), v)
 			fmt.Fprintf(cmd.OutOrStdout(), "\nrun a command in a node: pktlab lab exec %s %s -- ip addr\nremove it:               pktlab lab down %s\n", l.Name(), topo.Nodes[0].Name, l.Name())
 			return nil
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the lab as JSON")
 	c.Flags().BoolVar(&check, "check", false, "only validate the file")
+	c.Flags().IntVar(&lim.Nodes, "max-nodes", testlab.DefaultLimits.Nodes, "refuse a topology with more nodes")
+	c.Flags().IntVar(&lim.Links, "max-links", testlab.DefaultLimits.Links, "refuse a topology with more links")
+	c.Flags().IntVar(&lim.Interfaces, "max-interfaces", testlab.DefaultLimits.Interfaces, "refuse a node with more interfaces")
 	return c
 }
 
 func newLabDownCmd() *cobra.Command {
-	var all bool
+	var all, force bool
 	c := &cobra.Command{
 		Use:   "down NAME… | --all",
 		Short: "Remove labs",
 		Long: `Removes the named labs: their namespaces (and with them every link, address, route
-and nftables table inside) and their state files. --all removes every lab and every
-orphan a crashed run left: namespaces, state files and links named pktlab-*.`,
+and nftables table inside) and their state files. It also removes a lab whose creator
+crashed, whose state file is corrupt, or whose namespaces were left without a state file.
+A lab in use by a running process (pktlab run, a test) is refused: stop the process, or
+give --force.
+
+--all removes what crashed runs left: every orphaned lab (its creator died without
+removing it), namespaces named pktlab-* that belong to no lab, and links named pktlab-*
+in the host namespace. It keeps labs that are up (pktlab lab up), in use or being
+created, and says which; --all --force removes every lab on the machine, other
+people's included.`,
 		Example: `  sudo pktlab lab down crs
-  sudo pktlab lab down --all`,
+  sudo pktlab lab down --all            # what crashes left; live labs stay
+  sudo pktlab lab down --force x-c1-1a2b3c`,
 		ValidArgsFunction: completeLabs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if all == (len(args) > 0) {
@@ -102,14 +132,25 @@ orphan a crashed run left: namespaces, state files and links named pktlab-*.`,
 			}
 			out := cmd.OutOrStdout()
 			if all {
-				r, err := testlab.DownAll()
+				r, err := testlab.DownAll(force)
 				fmt.Fprintf(out, "removed %d labs, %d namespaces, %d orphan links\n", len(r.Labs), len(r.Namespaces), len(r.Links))
+				for _, s := range r.Kept {
+					fmt.Fprintf(out, "kept lab %s: %s%s\n", s.Name, s.Status(), ownerText(s))
+				}
+				if len(r.Kept) > 0 {
+					fmt.Fprintln(out, "(pktlab lab down NAME removes one of them; --all --force removes them all)")
+				}
 				return err
 			}
 			var errs []error
 			for _, name := range args {
-				if err := testlab.Down(name); err != nil {
-					if errors.Is(err, os.ErrNotExist) {
+				down := testlab.Down
+				if force {
+					down = testlab.ForceDown
+				}
+				if err := down(name); err != nil {
+					var inUse *testlab.InUseError
+					if errors.Is(err, os.ErrNotExist) || errors.As(err, &inUse) {
 						errs = append(errs, usageError("%v", err))
 					} else {
 						errs = append(errs, err)
@@ -121,17 +162,35 @@ orphan a crashed run left: namespaces, state files and links named pktlab-*.`,
 			return errors.Join(errs...)
 		},
 	}
-	c.Flags().BoolVar(&all, "all", false, "remove every lab and every pktlab orphan")
+	c.Flags().BoolVar(&all, "all", false, "remove every orphaned lab and pktlab leftover")
+	c.Flags().BoolVar(&force, "force", false, "also remove labs in use by a running process")
 	return c
+}
+
+// ownerText is ", pid N (command)" for a lab whose creator is known.
+func ownerText(s *testlab.State) string {
+	if s.PID == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", pid %d (%s)", s.PID, s.Command)
 }
 
 func newLabLsCmd() *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
-		Use:     "ls",
-		Short:   "List labs",
-		Example: `  sudo pktlab lab ls --json`,
-		Args:    cobraArgs(cobra.NoArgs),
+		Use:   "ls",
+		Short: "List labs, with whose each is and whether its creator still runs",
+		Long: `Lists every lab with a state file in /run/pktlab. STATUS is one of:
+  up        left up on purpose (pktlab lab up, run --keep)
+  in use    held by its creator, which is running (pktlab run, a test)
+  creating  being created by a running process
+  orphaned  its creator died without removing it: pktlab lab down NAME
+  broken    the state file cannot be read: pktlab lab down NAME
+A creator is alive when its pid exists, is not a zombie and started when the creator
+did (/proc/PID/stat), so a pid the kernel gave to another process counts as dead.`,
+		Example: `  sudo pktlab lab ls
+  sudo pktlab lab ls --json`,
+		Args: cobraArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			states, err := testlab.List()
 			if err != nil {
@@ -144,12 +203,17 @@ func newLabLsCmd() *cobra.Command {
 				Links   int       `json:"links"`
 				File    string    `json:"file,omitempty"`
 				PID     int       `json:"pid"`
-				Created time.Time `json:"created"`
+				Command string    `json:"command,omitempty"`
+				Started time.Time `json:"started,omitzero"`
+				Created time.Time `json:"created,omitzero"`
+				Error   string    `json:"error,omitempty"`
 			}
 			rows := []row{}
 			for _, s := range states {
-				r := row{Name: s.Name, Status: labStatus(s), File: s.File, PID: s.PID, Created: s.Created}
-				if t, err := testlab.ParseFile(s.File, []byte(s.Source)); err == nil {
+				r := row{Name: s.Name, Status: s.Status().String(), File: s.File, PID: s.PID, Command: s.Command, Started: s.Started, Created: s.Created}
+				if s.Err != nil {
+					r.Error = s.Err.Error()
+				} else if t, err := s.Topology(); err == nil {
 					r.Nodes, r.Links = len(t.Nodes), len(t.Links)
 				}
 				rows = append(rows, r)
@@ -162,9 +226,13 @@ func newLabLsCmd() *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSTATUS\tNODES\tLINKS\tCREATED\tFILE")
+			fmt.Fprintln(tw, "NAME\tSTATUS\tNODES\tLINKS\tPID\tSTARTED\tCOMMAND")
 			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", r.Name, r.Status, r.Nodes, r.Links, r.Created.Local().Format(time.TimeOnly), r.File)
+				status := r.Status
+				if r.Status == "orphaned" || r.Status == "broken" {
+					status += " (pktlab lab down " + r.Name + ")"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", r.Name, status, r.Nodes, r.Links, pidText(r.PID), timeText(r.Started), shorten(r.Command, 50))
 			}
 			return tw.Flush()
 		},
@@ -173,15 +241,30 @@ func newLabLsCmd() *cobra.Command {
 	return c
 }
 
-func labStatus(s *testlab.State) string {
-	switch {
-	case s.Up:
-		return "up"
-	case s.Alive():
-		return "creating"
-	default:
-		return "orphaned (pktlab lab down --all)"
+func pidText(pid int) string {
+	if pid == 0 {
+		return "-"
 	}
+	return fmt.Sprint(pid)
+}
+
+// timeText shows a time of today as its clock time, an older one with its date.
+func timeText(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	t = t.Local()
+	if y, m, d := t.Date(); y == time.Now().Year() && m == time.Now().Month() && d == time.Now().Day() {
+		return t.Format(time.TimeOnly)
+	}
+	return t.Format(time.DateTime)
+}
+
+func shorten(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
 }
 
 func newLabShowCmd() *cobra.Command {
@@ -408,7 +491,7 @@ func completeLabNode(cmd *cobra.Command, args []string, s string) ([]string, cob
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		t, err := testlab.ParseFile(st.File, []byte(st.Source))
+		t, err := st.Topology()
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
