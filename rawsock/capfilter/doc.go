@@ -37,6 +37,10 @@
 // keywords. On live packet sockets the kernel strips VLAN tags before the filter runs,
 // so "vlan" only matches in pcap files or with the tag left in the frame.
 //
+// Parsing is linear in the length of the expression, and nesting (parentheses, not,
+// unary minus, brackets) deeper than MaxDepth levels is refused with a *SyntaxError,
+// so no input, however long, makes the parser slow or its recursion deep.
+//
 // The package owns only the expression language and code generation. It does not
 // open sockets or attach filters: rawsock does that with the instructions returned here.
 package capfilter

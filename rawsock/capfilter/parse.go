@@ -18,15 +18,58 @@ import (
 //
 // It builds the boolean tree as it goes, as libpcap generates code as it goes,
 // because "vlan" changes the offsets of everything parsed after it.
+//
+// Parsing takes time linear in the length of the expression: see parenFail.
 type parser struct {
-	toks []token
-	pos  int
-	o    offsets
+	toks  []token
+	pos   int
+	o     offsets
+	depth int // nesting of parentheses, "not", unary "-" and "[": at most MaxDepth
+
+	// parenFail remembers each "(" at which "( arith )" failed to parse. rterm tries
+	// arithmetic at every "(" before a boolean expression ("(tcp[0] & 1) = 1" against
+	// "(tcp or udp)"), and a failed try scans to the innermost parenthesis, so n nested
+	// parentheses were scanned n times over: n²/2 tokens, 1.3 s at depth 2 000. The
+	// outcome at a position depends only on the tokens from there on and on the
+	// offsets (which only "vlan" changes, and "vlan" ends arithmetic), so each
+	// position is scanned once.
+	parenFail map[parenKey]*SyntaxError
+	tooDeep   map[*SyntaxError]bool // errors of nesting deeper than MaxDepth
+	open      []parenKey            // the "(" whose arithmetic is being parsed
+
+	steps int // tokens consumed, backtracking included: the parser's work, for tests
 }
+
+type parenKey struct {
+	pos int
+	o   offsets
+}
+
+// MaxDepth bounds how deeply parentheses, "not", unary "-" and "[" may nest: far
+// beyond any expression a person writes, it keeps the parser's recursion (and the
+// trees it builds) shallow for any input.
+const MaxDepth = 256
+
+func (p *parser) enter(t token) {
+	p.depth++
+	if p.depth > MaxDepth {
+		se := errAt(t, "expression nested deeper than %d levels of parentheses, not, - or [", MaxDepth)
+		p.tooDeep[se] = true
+		panic(se)
+	}
+}
+
+func (p *parser) leave() { p.depth-- }
 
 // parse parses expr; errors are *SyntaxError.
 func parse(expr string, lt LinkType) (n node, err error) {
-	p := &parser{toks: lex(expr), o: newOffsets(lt)}
+	n, _, err = parseCounting(expr, lt)
+	return n, err
+}
+
+// parseCounting is parse that also returns the parser's work (see parser.steps).
+func parseCounting(expr string, lt LinkType) (n node, steps int, err error) {
+	p := &parser{toks: lex(expr), o: newOffsets(lt), parenFail: map[parenKey]*SyntaxError{}, tooDeep: map[*SyntaxError]bool{}}
 	defer func() {
 		if r := recover(); r != nil {
 			se, ok := r.(*SyntaxError)
@@ -35,15 +78,16 @@ func parse(expr string, lt LinkType) (n node, err error) {
 			}
 			n, err = nil, se
 		}
+		steps = p.steps
 	}()
 	if p.peek().kind == tokEOF {
-		return constNode(true), nil
+		return constNode(true), 0, nil
 	}
 	n, _ = p.expr(qual{})
 	if t := p.peek(); t.kind != tokEOF {
 		panic(errAt(t, "unexpected %v (expected and, or or end of expression)", t))
 	}
-	return n, nil
+	return n, 0, nil
 }
 
 func (p *parser) peek() token { return p.toks[p.pos] }
@@ -58,6 +102,7 @@ func (p *parser) next() token {
 	if t.kind != tokEOF {
 		p.pos++
 	}
+	p.steps++
 	return t
 }
 
@@ -104,11 +149,13 @@ func (p *parser) expr(prev qual) (node, qual) {
 // before an id, or "(" before an id) rather than a term.
 func (p *parser) idStarts(i int) bool {
 	t := p.peekAt(i)
+	for isNot(t) || t.text == "(" && t.kind == tokOp {
+		i++
+		t = p.peekAt(i)
+	}
 	switch {
 	case t.kind == tokEOF:
 		return false
-	case isNot(t), t.text == "(":
-		return p.idStarts(i + 1)
 	case t.kind == tokWord:
 		if isKeyword(t.text) {
 			return false
@@ -143,8 +190,9 @@ func isArithOp(t token) bool {
 
 func (p *parser) term(prev qual) (node, qual) {
 	if isNot(p.peek()) {
-		p.next()
+		p.enter(p.next())
 		n, q := p.term(prev)
+		p.leave()
 		return not1(n), q
 	}
 	return p.rterm(prev)
@@ -153,12 +201,17 @@ func (p *parser) term(prev qual) (node, qual) {
 func (p *parser) rterm(prev qual) (node, qual) {
 	t := p.peek()
 	if t.text == "(" && t.kind == tokOp {
-		if n, ok := p.tryRelation(); ok {
-			return n, qual{}
+		// Where arithmetic already failed at this "(", trying again would only
+		// panic the same error, at a cost that grows with the stack's depth.
+		if p.parenFail[parenKey{p.pos, p.o}] == nil {
+			if n, ok := p.tryRelation(); ok {
+				return n, qual{}
+			}
 		}
-		p.next()
+		p.enter(p.next())
 		n, _ := p.expr(prev)
 		p.expect(")")
+		p.leave()
 		return n, prev
 	}
 	if t.kind != tokWord && t.text != "-" {
@@ -210,13 +263,22 @@ func (p *parser) startsArith() bool {
 // one, and otherwise leaves the position unchanged. It lets "(" open either a
 // parenthesised boolean expression or arithmetic: "(tcp[0] & 1) = 1".
 func (p *parser) tryRelation() (n node, ok bool) {
-	save, saveO := p.pos, p.o
+	save, saveO, saveDepth, saveOpen := p.pos, p.o, p.depth, len(p.open)
 	defer func() {
 		if r := recover(); r != nil {
-			if _, isSyntax := r.(*SyntaxError); !isSyntax {
+			se, isSyntax := r.(*SyntaxError)
+			if !isSyntax {
 				panic(r)
 			}
-			p.pos, p.o = save, saveO
+			// Every "(" still open failed to parse as arithmetic, unless the error
+			// is nesting too deep, which depends on the way there too.
+			for _, k := range p.open[saveOpen:] {
+				if !p.tooDeep[se] {
+					p.parenFail[k] = se
+				}
+			}
+			p.open = p.open[:saveOpen]
+			p.pos, p.o, p.depth = save, saveO, saveDepth
 			n, ok = nil, false
 		}
 	}()

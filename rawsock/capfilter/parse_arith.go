@@ -150,15 +150,15 @@ func (p *parser) unary(guards *[]pqual) arith {
 	t := p.next()
 	switch {
 	case t.kind == tokOp && t.text == "-":
+		p.enter(t)
 		x := p.unary(guards)
+		p.leave()
 		if c, ok := x.(arithConst); ok {
 			return arithConst(-uint32(c))
 		}
 		return &arithNeg{x}
 	case t.kind == tokOp && t.text == "(":
-		x := p.arith(0, guards)
-		p.expect(")")
-		return x
+		return p.parenArith(t, guards)
 	case t.kind != tokWord:
 	case t.text == "len":
 		return arithLen{}
@@ -176,9 +176,27 @@ func (p *parser) unary(guards *[]pqual) arith {
 	panic(errAt(t, "unexpected %v (expected a number, len, a name such as tcpflags, or proto[offset:size])", t))
 }
 
+// parenArith parses "arith )" after the "(" t, which is the token before p.pos. While
+// it parses, the position is on p.open; if it fails, tryRelation finds it there and
+// remembers the failure (see parser.parenFail). No recover here: a panic recovered
+// and raised again at each of n levels costs the runtime n² frame walks.
+func (p *parser) parenArith(t token, guards *[]pqual) arith {
+	key := parenKey{p.pos - 1, p.o}
+	if se := p.parenFail[key]; se != nil {
+		panic(se)
+	}
+	p.enter(t)
+	p.open = append(p.open, key)
+	x := p.arith(0, guards)
+	p.expect(")")
+	p.open = p.open[:len(p.open)-1]
+	p.leave()
+	return x
+}
+
 // loadExpr parses "[index]" or "[index:size]" after a protocol name.
 func (p *parser) loadExpr(t token, pq pqual, guards *[]pqual) arith {
-	p.expect("[")
+	p.enter(p.expect("["))
 	index := p.arith(0, guards)
 	size := 1
 	if p.is(":") {
@@ -191,6 +209,7 @@ func (p *parser) loadExpr(t token, pq pqual, guards *[]pqual) arith {
 		size = int(v)
 	}
 	p.expect("]")
+	p.leave()
 	o := p.o
 	a := &arithLoad{index: index, size: size}
 	switch pq {

@@ -196,11 +196,13 @@ func (p *parser) vlan() node {
 func (p *parser) id(q qual) node {
 	t := p.peek()
 	if isNot(t) {
-		p.next()
-		return not1(p.id(q))
+		p.enter(p.next())
+		n := not1(p.id(q))
+		p.leave()
+		return n
 	}
 	if t.text == "(" && t.kind == tokOp {
-		p.next()
+		p.enter(p.next())
 		n := p.id(q)
 		for {
 			c := p.peek()
@@ -216,6 +218,7 @@ func (p *parser) id(q qual) node {
 			}
 		}
 		p.expect(")")
+		p.leave()
 		return n
 	}
 	if t.kind != tokWord || isKeyword(t.text) {
