@@ -20,7 +20,9 @@ func TestParseWorkIsLinear(t *testing.T) {
 		"mixed": func(d int) string {
 			return strings.Repeat("(tcp or (", d/2) + "udp" + strings.Repeat("))", d/2)
 		},
-		"ids": func(d int) string { return "host 198.18.0.1 or " + strings.Repeat("(", d) + "198.18.0.2" + strings.Repeat(")", d) },
+		"ids": func(d int) string {
+			return "host 198.18.0.1 or " + strings.Repeat("(", d) + "198.18.0.2" + strings.Repeat(")", d)
+		},
 	}
 	for name, shape := range shapes {
 		for _, d := range []int{MaxDepth / 4, MaxDepth / 2, MaxDepth} {
