@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
 	"github.com/pktlab/pktlab/labtest"
@@ -362,4 +363,93 @@ func readHostSysctl(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// ipv6State is what the kernel of a node says about IPv6 on one interface: its IPv6
+// addresses, link-local included, and its IPv6 and ICMPv6 output counters
+// (/proc/net/dev_snmp6/IF; MLD reports and router solicitations are ICMPv6).
+func ipv6State(t *testing.T, n *testlab.Node, iface string) (addrs []string, ip6Out, icmp6Out string) {
+	t.Helper()
+	h, err := n.Handle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	link, err := h.LinkByName(iface)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := h.AddrList(link, netlink.FAMILY_V6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range list {
+		addrs = append(addrs, a.IPNet.String())
+	}
+	out, err := n.Exec(context.Background(), "cat", "/proc/net/dev_snmp6/"+iface)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) == 2 {
+			switch f[0] {
+			case "Ip6OutRequests":
+				ip6Out = f[1]
+			case "Icmp6OutMsgs":
+				icmp6Out = f[1]
+			}
+		}
+	}
+	return addrs, ip6Out, icmp6Out
+}
+
+// TestNoIPv6WhereThereIsNoIPv6Address: an interface the topology gives no IPv6
+// address (a bridge's ports and br0 included) has IPv6 off: no address, not even
+// link-local, and nothing sent, so no MLD report and no router solicitation; the
+// kernel drops IPv6 output on it (ip6_output). An interface with an IPv6 address
+// keeps IPv6 and reaches its neighbour by NDP.
+func TestNoIPv6WhereThereIsNoIPv6Address(t *testing.T) {
+	lab := labtest.Start(t, `name: x
+nodes:
+  a:
+    forward: true
+    interfaces:
+      eth0: [198.18.0.1/24]
+      eth1: [198.18.1.1/24, 2001:db8:1::1/64]
+  b:
+    interfaces: {eth0: [198.18.0.2/24]}
+  c:
+    interfaces: {eth0: [198.18.1.2/24, 2001:db8:1::2/64]}
+  sw:
+    kind: bridge
+    interfaces: {p1: [], p2: []}
+links:
+  - [a:eth0, sw:p1]
+  - [sw:p2, b:eth0]
+  - [a:eth1, c:eth0]
+`)
+	if _, err := udpReach(t, lab, "c", "a", netip.MustParseAddr("2001:db8:1::1")); err != nil {
+		t.Errorf("IPv6 between a:eth1 and c:eth0: %v", err)
+	}
+	if _, err := udpReach(t, lab, "b", "a", netip.MustParseAddr("198.18.0.1")); err != nil {
+		t.Errorf("IPv4 across the bridge: %v", err)
+	}
+	off := map[string][]string{"a": {"eth0"}, "b": {"eth0"}, "sw": {"p1", "p2", testlab.BridgeName}}
+	for node, ifaces := range off {
+		n := lab.Node(node)
+		for _, i := range ifaces {
+			if v, err := n.Sysctl("net.ipv6.conf." + i + ".disable_ipv6"); err != nil || v != "1" {
+				t.Errorf("%s:%s: disable_ipv6 = %q (%v), want 1", node, i, v, err)
+			}
+			addrs, ip6Out, icmp6Out := ipv6State(t, n, i)
+			if len(addrs) > 0 || ip6Out != "0" || icmp6Out != "0" {
+				t.Errorf("%s:%s has no IPv6 address in the topology, but IPv6 addresses %v, Ip6OutRequests %s, Icmp6OutMsgs %s; want none and 0", node, i, addrs, ip6Out, icmp6Out)
+			}
+		}
+	}
+	for _, ep := range []struct{ node, iface string }{{"a", "eth1"}, {"c", "eth0"}} {
+		if addrs, ip6Out, _ := ipv6State(t, lab.Node(ep.node), ep.iface); len(addrs) < 2 || ip6Out == "0" {
+			t.Errorf("%s:%s: IPv6 addresses %v, Ip6OutRequests %s; want its address and link-local, and output", ep.node, ep.iface, addrs, ip6Out)
+		}
+	}
 }

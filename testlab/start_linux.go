@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -231,6 +234,9 @@ func (n *Node) configure() error {
 			return err
 		}
 	}
+	if err := n.disableUnusedIPv6(); err != nil {
+		return err
+	}
 	for _, is := range n.spec.Interfaces {
 		link, err := h.LinkByName(is.Name)
 		if err != nil {
@@ -275,10 +281,76 @@ func (n *Node) addBridge(h *netlink.Handle) (netlink.Link, error) {
 	if err := h.LinkAdd(br); err != nil {
 		return nil, n.errorf("create bridge %s: %w", BridgeName, err)
 	}
+	if err := n.Do(func() error { return disableIPv6(BridgeName) }); err != nil {
+		return nil, n.errorf("%w", err)
+	}
 	if err := h.LinkSetUp(br); err != nil {
 		return nil, n.errorf("bring bridge %s up: %w", BridgeName, err)
 	}
 	return br, nil
+}
+
+// disableUnusedIPv6 turns IPv6 off on each of the node's interfaces that the topology
+// gives no IPv6 address, before the interface is brought up.
+//
+// An interface with IPv6 on makes itself a link-local address when it comes up and
+// then sends, for a second or more, MLD reports for its solicited-node group (and
+// for ff02::2 on a forwarding node) and router solicitations: frames that sit between
+// the ones an experiment is about, on links that carry no IPv6 at all. disable_ipv6
+// (Documentation/networking/ip-sysctl.rst) is the one switch that stops all of it, and
+// it says what the topology says: no IPv6 here; an IPv6 frame that arrives is dropped
+// as by a host without IPv6. addr_gen_mode=1 would stop the link-local address but
+// not the all-routers membership of a router, and mldv*_unsolicited_report_interval
+// only spaces the reports out. Interfaces with IPv6 addresses keep IPv6 as the
+// kernel sets it up, reports included: a snooping bridge forwards neighbour
+// solicitations by them. A topology's own sysctls are written after this, so
+// net.ipv6.conf.IF.disable_ipv6: 0 turns it back on.
+func (n *Node) disableUnusedIPv6() error {
+	var off []string
+	for _, is := range n.spec.Interfaces {
+		if !slices.ContainsFunc(is.Addrs, func(p netip.Prefix) bool { return p.Addr().Is6() }) {
+			off = append(off, is.Name)
+		}
+	}
+	if len(off) == 0 {
+		return nil
+	}
+	err := n.Do(func() error {
+		for _, name := range off {
+			if err := disableIPv6(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return n.errorf("%w", err)
+	}
+	return nil
+}
+
+// disableIPv6 sets disable_ipv6 on one interface of the calling thread's namespace.
+// The path is built from the name as it is: an interface name may hold dots, which the
+// dotted sysctl notation would take for separators. A kernel without IPv6 has nothing
+// to disable.
+func disableIPv6(iface string) error {
+	p := filepath.Join("/proc/sys/net/ipv6/conf", iface, "disable_ipv6")
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err == nil {
+		_, err = f.WriteString("1")
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		if _, serr := os.Stat("/proc/sys/net/ipv6"); errors.Is(serr, os.ErrNotExist) {
+			return nil
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("turn IPv6 off on %s, which has no IPv6 address: %w", iface, err)
+	}
+	return nil
 }
 
 func (n *Node) addRoute(h *netlink.Handle, r Route) error {
