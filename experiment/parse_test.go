@@ -55,7 +55,7 @@ func TestParseErrors(t *testing.T) {
 		{"no steps", labOK, []string{"x.yaml:1:1: the experiment has no steps"}},
 		{"lab error position", "lab:\n  nodes:\n    client: {interfaces: {eth0: [10.0.0.1/24]}}\nsteps: [{sleep: 1s}]\n",
 			[]string{"x.yaml:3:27: lab: interface client:eth0 is in no link; add it to links or remove it", "x.yaml:3:34: lab: client:eth0: address 10.0.0.1/24 is outside the lab ranges"}},
-		{"lab path missing", "lab: nope.yaml\nsteps: [{sleep: 1s}]\n", []string{"x.yaml:1:6: lab \"nope.yaml\": open testdata/nope.yaml: no such file or directory"}},
+		{"lab path missing", "lab: nope.yaml\nsteps: [{sleep: 1s}]\n", []string{"x.yaml:1:6: lab \"nope.yaml\": topology testdata/nope.yaml: no such file"}},
 		{"bad duration", labOK + "steps: [{sleep: 2 seconds}]\n", []string{"x.yaml:7:17: sleep \"2 seconds\" is not a duration: write it in Go syntax, like 500ms, 2s or 1m30s"}},
 		{"no action", labOK + "steps: [{node: client}]\n", []string{"x.yaml:7:9: step has no action: give one of accept, close, connect, craft, epoll, exec, listen, nft, packet_close, packet_open, parallel, recv, send, setsockopt, shutdown, sleep, sockerror, socket, sysctl, us_abort, us_accept, us_close, us_dial, us_forget, us_input, us_listen, us_recv, us_send, us_shutdown, wait"}},
 		{"two actions", labOK + "steps: [{node: client, close: c, connect: c}]\n", []string{"x.yaml:7:34: a step does one thing: it has both \"close\" and \"connect\" (split it into two steps)"}},

@@ -452,4 +452,14 @@ links:
 			t.Errorf("%s:%s: IPv6 addresses %v, Ip6OutRequests %s; want its address and link-local, and output", ep.node, ep.iface, addrs, ip6Out)
 		}
 	}
+	// Below IPv6's minimum MTU the kernel makes no IPv6 device: nothing to turn off.
+	small := labtest.Start(t, `name: x
+nodes:
+  a: {interfaces: {eth0: [198.18.0.1/24]}}
+  b: {interfaces: {eth0: [198.18.0.2/24]}}
+links: [{endpoints: [a:eth0, b:eth0], mtu: 576}]
+`)
+	if _, err := udpReach(t, small, "a", "b", netip.MustParseAddr("198.18.0.2")); err != nil {
+		t.Errorf("IPv4 on a 576-byte link: %v", err)
+	}
 }

@@ -331,20 +331,19 @@ func (n *Node) disableUnusedIPv6() error {
 
 // disableIPv6 sets disable_ipv6 on one interface of the calling thread's namespace.
 // The path is built from the name as it is: an interface name may hold dots, which the
-// dotted sysctl notation would take for separators. A kernel without IPv6 has nothing
-// to disable.
+// dotted sysctl notation would take for separators. An interface without the file has
+// no IPv6 to disable: the kernel has no IPv6, or the interface's MTU is below IPv6's
+// 1280, for which addrconf (net/ipv6/addrconf.c) makes no IPv6 device at all.
 func disableIPv6(iface string) error {
 	p := filepath.Join("/proc/sys/net/ipv6/conf", iface, "disable_ipv6")
 	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
 	if err == nil {
 		_, err = f.WriteString("1")
 		if cerr := f.Close(); err == nil {
 			err = cerr
-		}
-	}
-	if errors.Is(err, os.ErrNotExist) {
-		if _, serr := os.Stat("/proc/sys/net/ipv6"); errors.Is(serr, os.ErrNotExist) {
-			return nil
 		}
 	}
 	if err != nil {
