@@ -6,7 +6,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/pktlab/pktlab/internal/privtest"
@@ -42,6 +44,27 @@ func Start(t testing.TB, topologyYAML string) *testlab.Lab {
 		}
 	})
 	return lab
+}
+
+// Chain returns a valid topology of n nodes (n0, n1, …) in a line, named name, each
+// neighbouring pair on its own /30 of 198.18.0.0/16, for n up to 16 384.
+func Chain(name string, n int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "name: %s\nnodes:\n", name)
+	for i := range n {
+		fmt.Fprintf(&b, "  n%d:\n    interfaces:\n", i)
+		if i > 0 {
+			fmt.Fprintf(&b, "      e0: [198.18.%d.%d/30]\n", i/64, i%64*4+2)
+		}
+		if i < n-1 {
+			fmt.Fprintf(&b, "      e1: [198.18.%d.%d/30]\n", (i+1)/64, (i+1)%64*4+1)
+		}
+	}
+	b.WriteString("links:\n")
+	for i := range n - 1 {
+		fmt.Fprintf(&b, "  - [n%d:e1, n%d:e0]\n", i, i+1)
+	}
+	return b.String()
 }
 
 // UniqueName returns a fresh lab name: "t" and 8 hex digits.

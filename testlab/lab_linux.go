@@ -98,25 +98,33 @@ func (n *Node) Handle() (*netlink.Handle, error) {
 // cannot be switched back, it is never handed back to the Go scheduler: its goroutine
 // exits locked, and the runtime ends the thread.
 func (n *Node) Do(fn func() error) error {
+	return onThread(func() error {
+		if err := netns.Set(n.ns); err != nil {
+			return fmt.Errorf("testlab: enter namespace %s: %w", n.Namespace(), err)
+		}
+		return fn()
+	})
+}
+
+// onThread runs fn on an OS thread locked for the call, and returns fn's error. fn may
+// move the thread into another network namespace: onThread moves it back to the one it
+// had. If that fails, the thread is never handed back to the Go scheduler: its
+// goroutine exits locked, and the runtime ends the thread.
+func onThread(fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		orig, err := netns.Get()
 		if err != nil {
 			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("testlab: node %s: read this thread's namespace: %w", n.spec.Name, err)
+			errc <- fmt.Errorf("testlab: read this thread's network namespace: %w", err)
 			return
 		}
 		defer orig.Close()
-		if err := netns.Set(n.ns); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("testlab: enter namespace %s: %w", n.Namespace(), err)
-			return
-		}
 		ferr := fn()
 		if err := netns.Set(orig); err != nil {
 			// Leave the thread locked: it dies with this goroutine.
-			errc <- errors.Join(ferr, fmt.Errorf("testlab: leave namespace %s: %w (thread discarded)", n.Namespace(), err))
+			errc <- errors.Join(ferr, fmt.Errorf("testlab: go back to the thread's network namespace: %w (thread discarded)", err))
 			return
 		}
 		runtime.UnlockOSThread()

@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"time"
 
@@ -110,29 +109,14 @@ func sharedNetnsDir() error {
 func newNode(l *Lab, spec *NodeSpec) (*Node, error) {
 	name := NamespaceName(l.topo.Name, spec.Name)
 	var h netns.NsHandle
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
+	err := onThread(func() error {
+		var err error
+		if h, err = netns.NewNamed(name); err != nil { // switches this thread into it
+			return err
 		}
-		defer orig.Close()
-		h, err = netns.NewNamed(name) // switches this thread into the new namespace
-		var serr error
-		if err == nil {
-			serr = initNamespace(spec)
-		}
-		if err := netns.Set(orig); err != nil {
-			errc <- fmt.Errorf("leave new namespace: %w (thread discarded)", err)
-			return // the thread stays locked and dies with this goroutine
-		}
-		runtime.UnlockOSThread()
-		errc <- errors.Join(err, serr)
-	}()
-	if err := <-errc; err != nil {
+		return initNamespace(spec)
+	})
+	if err != nil {
 		if h.IsOpen() {
 			h.Close()
 		}

@@ -3,13 +3,10 @@
 package testlab
 
 import (
-	"errors"
 	"io/fs"
 	"path/filepath"
-	"runtime"
 	"sync"
 
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -53,36 +50,14 @@ func walkNetSysctls() (map[string]bool, error) {
 }
 
 // sysctlsOfNewNamespace lists /proc/sys/net from a thread in a new network
-// namespace, which disappears when the thread leaves it (nothing refers to it). If the
-// thread cannot be switched back, it is never handed back to the scheduler.
-func sysctlsOfNewNamespace() (map[string]bool, error) {
-	type result struct {
-		keys map[string]bool
-		err  error
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- result{nil, err}
-			return
-		}
-		defer orig.Close()
+// namespace, which disappears when the thread leaves it (nothing refers to it).
+func sysctlsOfNewNamespace() (keys map[string]bool, err error) {
+	err = onThread(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread() // still in the original namespace
-			done <- result{nil, err}
-			return
+			return err
 		}
-		keys, werr := walkNetSysctls()
-		if err := netns.Set(orig); err != nil {
-			done <- result{nil, errors.Join(werr, err)} // the thread dies locked
-			return
-		}
-		runtime.UnlockOSThread()
-		done <- result{keys, werr}
-	}()
-	r := <-done
-	return r.keys, r.err
+		keys, err = walkNetSysctls()
+		return err
+	})
+	return keys, err
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -22,20 +21,11 @@ func runBounded(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, pktlabBin, args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
+	out, stderr, code := runContext(t, ctx, args...)
 	if ctx.Err() != nil {
 		t.Fatalf("pktlab %v did not end: it reads its input without end", args)
 	}
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run pktlab %v: %v", args, err)
-	}
-	return out.String(), errb.String(), code
+	return out, stderr, code
 }
 
 // TestInputFilesAreBounded: every input file is refused, with exit 2 and a message

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pktlab/pktlab/labtest"
 )
 
 // TestCheckCatchesWhatUpWouldFailOn: topologies that passed --check and then failed
@@ -33,7 +35,7 @@ func TestCheckCatchesWhatUpWouldFailOn(t *testing.T) {
 // TestCheckSizeLimits: a topology over the node limit is refused, --max-nodes admits
 // it, and thousands of errors print as the first 20 and a count.
 func TestCheckSizeLimits(t *testing.T) {
-	big := writeTopo(t, longChain("big", 300))
+	big := writeTopo(t, labtest.Chain("big", 300))
 	if _, stderr, code := run(t, "lab", "up", "--check", big); code != 2 || !strings.Contains(stderr, "300 nodes, more than the limit of 256 (pktlab lab up --max-nodes N raises it)") {
 		t.Errorf("300 nodes: exit %d %q", code, stderr)
 	}
@@ -59,24 +61,4 @@ func TestCheckSizeLimits(t *testing.T) {
 	if code != 2 || len(lines) != 21 || !strings.HasPrefix(lines[20], "and ") || !strings.HasSuffix(lines[20], " more errors") {
 		t.Errorf("5000 errors: exit %d, %d lines, last %q; want exit 2, 21 lines ending with a count", code, len(lines), lines[len(lines)-1])
 	}
-}
-
-// longChain is a lab of n nodes in a line, each pair on its own /30, for n up to 16 384.
-func longChain(name string, n int) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "name: %s\nnodes:\n", name)
-	for i := range n {
-		fmt.Fprintf(&b, "  n%d:\n    interfaces:\n", i)
-		if i > 0 {
-			fmt.Fprintf(&b, "      e0: [198.18.%d.%d/30]\n", i/64, i%64*4+2)
-		}
-		if i < n-1 {
-			fmt.Fprintf(&b, "      e1: [198.18.%d.%d/30]\n", (i+1)/64, (i+1)%64*4+1)
-		}
-	}
-	b.WriteString("links:\n")
-	for i := range n - 1 {
-		fmt.Fprintf(&b, "  - [n%d:e1, n%d:e0]\n", i, i+1)
-	}
-	return b.String()
 }

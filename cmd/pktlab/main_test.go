@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -35,7 +36,13 @@ func TestMain(m *testing.M) {
 // run runs the pktlab binary and returns stdout, stderr and the exit code.
 func run(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(pktlabBin, args...)
+	return runContext(t, context.Background(), args...)
+}
+
+// runContext is run with a context that kills pktlab when done.
+func runContext(t *testing.T, ctx context.Context, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, pktlabBin, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
