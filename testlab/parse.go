@@ -92,9 +92,9 @@ func IsInvalid(err error) bool {
 // before anything is created rather than after minutes of namespace creation. A zero
 // field means its DefaultLimits value.
 type Limits struct {
-	Nodes      int // nodes in the lab
-	Links      int // links in the lab
-	Interfaces int // interfaces of one node
+	Nodes      int `json:"nodes"`      // nodes in the lab
+	Links      int `json:"links"`      // links in the lab
+	Interfaces int `json:"interfaces"` // interfaces of one node
 }
 
 // DefaultLimits are the limits Load, Parse and ParseFile apply: well above any lab
