@@ -410,6 +410,16 @@ func (t *Tracer) Close() error {
 	return err
 }
 
+func (t *Tracer) allMaps() []*ebpf.Map {
+	var out []*ebpf.Map
+	for _, m := range []*ebpf.Map{t.maps.events, t.maps.netns, t.maps.stats} {
+		if m != nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // release detaches first (no new events), then stops the reader, then frees the
 // programs and maps.
 func (t *Tracer) release() error {
@@ -426,10 +436,8 @@ func (t *Tracer) release() error {
 		errs = append(errs, p.Close())
 	}
 	t.progs = nil
-	for _, m := range []*ebpf.Map{t.maps.events, t.maps.netns, t.maps.stats} {
-		if m != nil {
-			errs = append(errs, m.Close())
-		}
+	for _, m := range t.allMaps() {
+		errs = append(errs, m.Close())
 	}
 	t.maps = progMaps{}
 	if err := errors.Join(errs...); err != nil {
