@@ -1,6 +1,7 @@
 package ktrace_test
 
 import (
+	"net"
 	"net/netip"
 	"testing"
 
@@ -9,6 +10,8 @@ import (
 
 	"github.com/pktlab/pktlab/ktrace"
 	"github.com/pktlab/pktlab/labtest"
+	"github.com/pktlab/pktlab/sockdiag"
+	"github.com/pktlab/pktlab/tcpstate"
 	"github.com/pktlab/pktlab/testlab"
 )
 
@@ -140,5 +143,152 @@ func TestSimultaneousClose(t *testing.T) {
 	}
 	if diff := cmp.Diff([]ktrace.State{listenS, synRecv, est, finWait1, closing, closed}, path(bev, socketOf(bev, childOf(cli.Port())))); diff != "" {
 		t.Errorf("server path (-want +got):\n%s", diff)
+	}
+}
+
+// TestTimeWaitReACK: the client's ACK of the server's FIN is dropped on its way
+// out, so the server, in LAST_ACK, retransmits its FIN; the client's timewait
+// socket ACKs it again, and the server closes. The kernel shows the timewait
+// socket at work: the retransmitted FIN is freed (NOT_SPECIFIED) by a socket in
+// TIME_WAIT, and the dropped ACKs were sent by it.
+func TestTimeWaitReACK(t *testing.T) {
+	lab := labtest.Start(t, twoHosts)
+	_, recs := traceLab(t, nil, lab)
+	a, b := lab.Node("a"), lab.Node("b")
+	srv, cli := netip.MustParseAddrPort("198.18.0.2:7004"), netip.MustParseAddrPort("198.18.0.1:41004")
+	ln := listen(t, b, srv)
+	c, err := dial(a, cli, srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.(*net.TCPConn).SetKeepAlive(false) // no probes for the timewait socket to answer
+	recs["b"].wait(t, "ESTABLISHED", reaches(childOf(cli.Port()), est))
+	// Bare ACKs from the client, once it has sent its FIN: the ACK of the server's FIN.
+	nft(t, a, "add table inet pktlab_test; add chain inet pktlab_test out { type filter hook output priority 0; }; "+
+		"add rule inet pktlab_test out tcp sport 41004 tcp flags & (fin | syn | rst | ack) == ack counter drop")
+	c.Close()
+	// An orphaned socket in FIN_WAIT2 is handed to a timewait socket at once
+	// (tcp_close: tcp_time_wait(sk, TCP_FIN_WAIT2, tmo)), before the server's FIN.
+	recs["a"].wait(t, "FIN_WAIT2 → CLOSE", reaches(toPort(srv.Port()), closed))
+	s.Close()
+	recs["a"].wait(t, "the ACK of the server's FIN dropped", netfilterDrops(1))
+	nft(t, a, "delete table inet pktlab_test")
+	bev := recs["b"].wait(t, "the server socket closed", reaches(childOf(cli.Port()), closed))
+	child := socketOf(bev, childOf(cli.Port()))
+	var fin *ktrace.Retransmit
+	for _, ev := range bev {
+		if r, ok := ev.(*ktrace.Retransmit); ok && r.Sock == child && r.State == lastAck && r.Flags.Has(tcpstate.FlagFIN) {
+			fin = r
+			break
+		}
+	}
+	if fin == nil {
+		t.Fatalf("no retransmitted FIN in LAST_ACK on the server:\n%s", dump(bev))
+	}
+	reACKed := func(d *ktrace.Drop) bool {
+		return d.SockState == sockdiag.TimeWait && d.SockTuple.Local == cli && d.Packet != nil &&
+			d.Packet.Flags.Has(tcpstate.FlagFIN) && d.Packet.Seq == fin.Seq
+	}
+	aev := recs["a"].wait(t, "the retransmitted FIN taken by the timewait socket", func(evs []ktrace.Event) bool { return has(evs, reACKed) })
+
+	if diff := cmp.Diff([]ktrace.State{closed, synSent, est, finWait1, finWait2, closed}, path(aev, socketOf(aev, toPort(srv.Port())))); diff != "" {
+		t.Errorf("client path (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]ktrace.State{listenS, synRecv, est, closeWait, lastAck, closed}, path(bev, child)); diff != "" {
+		t.Errorf("server path (-want +got):\n%s", diff)
+	}
+	for _, ev := range bev {
+		if e, ok := ev.(*ktrace.StateChange); ok && e.Sock == child && e.New == closed && e.Time.Before(fin.Time) {
+			t.Errorf("server closed at %v, before its FIN retransmission at %v", e.Time, fin.Time)
+		}
+	}
+	// The first dropped packet is the ACK of the server's FIN, from the timewait socket.
+	for _, ev := range aev {
+		if d, ok := ev.(*ktrace.Drop); ok && d.Reason == "NETFILTER_DROP" {
+			if d.Packet == nil || d.Packet.SrcPort != cli.Port() || d.Packet.Flags != tcpstate.FlagACK || d.Packet.Ack != fin.Seq+1 {
+				t.Errorf("dropped packet %v, want the bare ACK of %d from port %d", d.Packet, fin.Seq+1, cli.Port())
+			}
+			if d.SockState != sockdiag.TimeWait {
+				t.Errorf("dropped ACK's socket in %v, want TIME_WAIT", d.SockState)
+			}
+			break
+		}
+	}
+}
+
+// TestLingerZeroReset: close with SO_LINGER {on, 0} aborts: the client sends a RST
+// and goes ESTABLISHED → CLOSE; the server receives it and does the same.
+func TestLingerZeroReset(t *testing.T) {
+	lab := labtest.Start(t, twoHosts)
+	_, recs := traceLab(t, nil, lab)
+	a, b := lab.Node("a"), lab.Node("b")
+	srv, cli := netip.MustParseAddrPort("198.18.0.2:7005"), netip.MustParseAddrPort("198.18.0.1:41005")
+	ln := listen(t, b, srv)
+	c, err := dial(a, cli, srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	recs["b"].wait(t, "ESTABLISHED", reaches(childOf(cli.Port()), est))
+	if err := c.SetLinger(0); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	aev := recs["a"].wait(t, "CLOSE", reaches(toPort(srv.Port()), closed))
+	bev := recs["b"].wait(t, "CLOSE", reaches(childOf(cli.Port()), closed))
+	client, child := socketOf(aev, toPort(srv.Port())), socketOf(bev, childOf(cli.Port()))
+	if diff := cmp.Diff([]ktrace.State{closed, synSent, est, closed}, path(aev, client)); diff != "" {
+		t.Errorf("client path (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]ktrace.State{listenS, synRecv, est, closed}, path(bev, child)); diff != "" {
+		t.Errorf("server path (-want +got):\n%s", diff)
+	}
+	// tcp_disconnect moves the socket to CLOSE, then sends the RST
+	// (tcp_send_active_reset with SK_RST_REASON_TCP_STATE).
+	if !has(aev, func(r *ktrace.Reset) bool {
+		return r.Sent && r.Sock == client && r.State == closed && r.Reason == "TCP_STATE" && r.Local == cli && r.Remote == srv && r.Packet == nil
+	}) {
+		t.Errorf("no RST sent by the client socket, reason TCP_STATE:\n%s", dump(aev))
+	}
+	if !has(bev, func(r *ktrace.Reset) bool { return !r.Sent && r.Sock == child && r.State == est }) {
+		t.Errorf("no RST received by the server socket in ESTABLISHED:\n%s", dump(bev))
+	}
+}
+
+// TestClosedPortReset: a SYN to a port nobody listens on is answered with a RST
+// that no socket sends (reason NO_SOCKET), and the SYN is dropped with NO_SOCKET.
+func TestClosedPortReset(t *testing.T) {
+	lab := labtest.Start(t, twoHosts)
+	_, recs := traceLab(t, nil, lab)
+	a := lab.Node("a")
+	srv, cli := netip.MustParseAddrPort("198.18.0.2:7006"), netip.MustParseAddrPort("198.18.0.1:41006")
+	if _, err := dial(a, cli, srv); err == nil {
+		t.Fatal("connect to a closed port succeeded")
+	}
+	sentRST := func(r *ktrace.Reset) bool {
+		return r.Sent && r.Sock == 0 && r.Reason == "NO_SOCKET" && r.Local == srv && r.Remote == cli &&
+			r.Packet != nil && r.Packet.Flags == tcpstate.FlagSYN
+	}
+	bev := recs["b"].wait(t, "RST sent for the SYN", func(evs []ktrace.Event) bool { return has(evs, sentRST) })
+	if !has(bev, func(d *ktrace.Drop) bool {
+		return d.Reason == "NO_SOCKET" && d.Packet != nil && d.Packet.DstPort == srv.Port() && d.Packet.Flags == tcpstate.FlagSYN
+	}) {
+		t.Errorf("no NO_SOCKET drop of the SYN:\n%s", dump(bev))
+	}
+	aev := recs["a"].wait(t, "CLOSE", reaches(toPort(srv.Port()), closed))
+	client := socketOf(aev, toPort(srv.Port()))
+	if diff := cmp.Diff([]ktrace.State{closed, synSent, closed}, path(aev, client)); diff != "" {
+		t.Errorf("client path (-want +got):\n%s", diff)
+	}
+	if !has(aev, func(r *ktrace.Reset) bool { return !r.Sent && r.Sock == client && r.State == synSent }) {
+		t.Errorf("no RST received in SYN_SENT:\n%s", dump(aev))
 	}
 }
