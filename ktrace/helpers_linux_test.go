@@ -59,7 +59,7 @@ func (r *recorder) wait(t *testing.T, what string, done func([]ktrace.Event) boo
 	deadline := time.After(failAfter)
 	for {
 		r.mu.Lock()
-		evs := append([]ktrace.Event(nil), r.events...)
+		evs := r.events[:len(r.events):len(r.events)] // appends never touch it
 		ch := r.changed
 		r.mu.Unlock()
 		if done(evs) {
@@ -76,7 +76,7 @@ func (r *recorder) wait(t *testing.T, what string, done func([]ktrace.Event) boo
 func (r *recorder) snapshot() []ktrace.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]ktrace.Event(nil), r.events...)
+	return r.events[:len(r.events):len(r.events)]
 }
 
 func dump(evs []ktrace.Event) string {

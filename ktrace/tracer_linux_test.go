@@ -1,0 +1,406 @@
+package ktrace_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pktlab/pktlab/internal/privtest"
+	"github.com/pktlab/pktlab/ktrace"
+	"github.com/pktlab/pktlab/labtest"
+	"github.com/pktlab/pktlab/sockdiag"
+	"github.com/pktlab/pktlab/testlab"
+)
+
+// TestTwoLabsSameAddresses: two labs with the same addresses, traced by one
+// tracer at once, each connect from their own client port: each node sees its own
+// lab's connection and nothing of the other's.
+func TestTwoLabsSameAddresses(t *testing.T) {
+	lab1, lab2 := labtest.Start(t, twoHosts), labtest.Start(t, twoHosts)
+	_, recs := traceLab(t, nil, lab1, lab2)
+	srv := netip.MustParseAddrPort("198.18.0.2:7009")
+	var wg sync.WaitGroup
+	for i, lab := range []*testlab.Lab{lab1, lab2} {
+		ln := listen(t, lab.Node("b"), srv)
+		cli := netip.AddrPortFrom(netip.MustParseAddr("198.18.0.1"), uint16(42001+i))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := dial(lab.Node("a"), cli, srv)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			s, err := ln.Accept()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			c.Close()
+			io.Copy(io.Discard, s)
+			s.Close()
+		}()
+	}
+	wg.Wait()
+	for i := range 2 {
+		own, other := uint16(42001+i), uint16(42001+1-i)
+		a := recs[fmt.Sprintf("%d/a", i+1)].wait(t, "client CLOSE", reaches(toPort(srv.Port()), closed))
+		b := recs[fmt.Sprintf("%d/b", i+1)].wait(t, "server child CLOSE", reaches(childOf(own), closed))
+		for _, evs := range [][]ktrace.Event{a, b} {
+			for _, s := range states(evs) {
+				if s.Local.Port() == other || s.Remote.Port() == other {
+					t.Errorf("lab %d sees lab %d's socket: %s", i+1, 2-i, describe(s))
+				}
+			}
+			ns := evs[0].EventHeader().NetNS
+			for _, ev := range evs {
+				if ev.EventHeader().NetNS != ns {
+					t.Errorf("lab %d: events of two namespaces in one subscription: %s", i+1, describe(ev))
+				}
+			}
+		}
+		if p := path(a, socketOf(a, toPort(srv.Port()))); !slices.Equal(p, []ktrace.State{closed, synSent, est, finWait1, finWait2, closed}) {
+			t.Errorf("lab %d client path %v", i+1, p)
+		}
+	}
+}
+
+// TestManyShortConnections: 10 000 connections opened and closed as fast as one
+// client can, all traced, none lost: every handshake of both ends is there.
+func TestManyShortConnections(t *testing.T) {
+	const n = 10000
+	lab := labtest.Start(t, twoHosts)
+	tr, err := ktrace.Open(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	// Count handshakes as they arrive (a recorder would keep 150 000 events).
+	var mu sync.Mutex
+	handshakes := map[string]int{}
+	var wg sync.WaitGroup
+	for _, node := range lab.Nodes() {
+		sub, err := tr.SubscribeNode(node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ev := range sub.Events() {
+				if s, ok := ev.(*ktrace.StateChange); ok && s.New == est && (s.Old == synSent || s.Old == synRecv) {
+					mu.Lock()
+					handshakes[s.Node]++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	srv := netip.MustParseAddrPort("198.18.0.2:7010")
+	ln := listen(t, lab.Node("b"), srv)
+	go func() {
+		for {
+			s, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.Close()
+		}
+	}()
+	start := time.Now()
+	err = lab.Node("a").Do(func() error {
+		for i := range n {
+			c, err := net.Dial("tcp", srv.String())
+			if err != nil {
+				return fmt.Errorf("connection %d: %w", i, err)
+			}
+			c.Close()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	ctx, cancel := context.WithTimeout(context.Background(), failAfter)
+	defer cancel()
+	if err := tr.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := tr.Stats()
+	t.Logf("%d connections in %v; stats %+v", n, elapsed, st)
+	if st.Lost != 0 {
+		t.Errorf("%d events lost", st.Lost)
+	}
+	if st.Emitted != st.Received || st.Received != st.Delivered {
+		t.Errorf("%d records emitted, %d received, %d delivered", st.Emitted, st.Received, st.Delivered)
+	}
+	tr.Close() // closes the channels: the counters are final
+	wg.Wait()
+	if handshakes["a"] != n || handshakes["b"] != n {
+		t.Errorf("handshakes seen: client %d, server %d; want %d each", handshakes["a"], handshakes["b"], n)
+	}
+}
+
+// bpfIDs lists the IDs of every BPF object of one kind, walking the kernel's own
+// list (BPF_PROG_GET_NEXT_ID, BPF_MAP_GET_NEXT_ID, BPF_LINK_GET_NEXT_ID).
+func bpfIDs(t *testing.T, cmd uintptr) []uint32 {
+	t.Helper()
+	var ids []uint32
+	var attr struct{ start, next, flags uint32 }
+	for {
+		_, _, errno := unix.Syscall(unix.SYS_BPF, cmd, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+		if errno == unix.ENOENT {
+			return ids
+		}
+		if errno != 0 {
+			t.Fatalf("bpf get next id (cmd %d): %v", cmd, errno)
+		}
+		ids = append(ids, attr.next)
+		attr.start = attr.next
+	}
+}
+
+const (
+	bpfProgGetNextID = 11
+	bpfMapGetNextID  = 12
+	bpfLinkGetNextID = 31
+)
+
+// TestCloseRemovesEverything: the kernel's own list of programs, maps and links
+// holds the tracer's while it is open and none of them after Close.
+func TestCloseRemovesEverything(t *testing.T) {
+	privtest.Require(t)
+	tr, err := ktrace.Open(&ktrace.Options{Congestion: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	progs, maps, links, err := ktrace.ObjectIDs(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(progs) != 9 || len(links) != 9 || len(maps) != 3 {
+		t.Fatalf("tracer has %d programs, %d links, %d maps; want 9, 9, 3", len(progs), len(links), len(maps))
+	}
+	kinds := []struct {
+		name string
+		cmd  uintptr
+		ours []uint32
+	}{{"program", bpfProgGetNextID, progs}, {"map", bpfMapGetNextID, maps}, {"link", bpfLinkGetNextID, links}}
+	for _, k := range kinds {
+		live := bpfIDs(t, k.cmd)
+		for _, id := range k.ours {
+			if !slices.Contains(live, id) {
+				t.Errorf("%s %d not in the kernel's list while the tracer is open", k.name, id)
+			}
+		}
+	}
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	// The kernel frees a detached program after an RCU grace period, so its ID
+	// leaves the list a moment after Close: wait for the list to say so.
+	deadline := time.Now().Add(failAfter)
+	for _, k := range kinds {
+		for {
+			var left []uint32
+			live := bpfIDs(t, k.cmd)
+			for _, id := range k.ours {
+				if slices.Contains(live, id) {
+					left = append(left, id)
+				}
+			}
+			if len(left) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%ss %v left %v after Close", k.name, left, failAfter)
+			}
+			time.Sleep(10 * time.Millisecond) // polling the kernel's list, not a sync point
+		}
+	}
+}
+
+// TestUnprivilegedOpenFails: as nobody, Open fails with an error that says so and
+// that callers detect with errors.Is(err, ktrace.ErrUnsupported) and
+// os.ErrPermission. The test binary runs itself as user 65534.
+func TestUnprivilegedOpenFails(t *testing.T) {
+	if os.Getenv("KTRACE_UNPRIVILEGED_CHILD") == "1" {
+		_, err := ktrace.Open(nil)
+		if !errors.Is(err, ktrace.ErrUnsupported) || !errors.Is(err, os.ErrPermission) || !strings.Contains(err.Error(), "CAP_BPF") {
+			t.Fatalf("Open as uid %d: %v; want ErrUnsupported and ErrPermission naming CAP_BPF", os.Getuid(), err)
+		}
+		fmt.Println("child:", err)
+		return
+	}
+	privtest.Require(t) // root, to switch to nobody
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "pktlab-ktrace-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	bin := filepath.Join(dir, "ktrace.test")
+	src, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestUnprivilegedOpenFails$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "KTRACE_UNPRIVILEGED_CHILD=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "child: ktrace: kernel tracing unavailable") {
+		t.Fatalf("unprivileged child: %v\n%s", err, out)
+	}
+}
+
+// mountinfo is this process's mount table, one line per mount without the mount
+// IDs' order mattering.
+func mountinfo(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	slices.Sort(lines)
+	return lines
+}
+
+// TestMatchesBpftrace: bpftrace, run in a private mount namespace with tracefs
+// mounted there, sees on sock:inet_sock_set_state the same state changes of the
+// same connections as ktrace; and the host's mount table is the same before and
+// after.
+func TestMatchesBpftrace(t *testing.T) {
+	lab := labtest.Start(t, twoHosts)
+	if _, err := exec.LookPath("bpftrace"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("bpftrace not installed (scripts/test.sh installs it)")
+		}
+		t.Skip("bpftrace not installed")
+	}
+	before := mountinfo(t)
+	_, recs := traceLab(t, nil, lab)
+	const port = 7011
+	prog := fmt.Sprintf(`BEGIN { printf("ready\n"); }
+tracepoint:sock:inet_sock_set_state /args->protocol == 6 && (args->sport == %d || args->dport == %d)/ {
+	printf("%%llx %%d %%d %%d %%d\n", (uint64)args->skaddr, args->sport, args->dport, args->oldstate, args->newstate);
+}`, port, port)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "unshare", "-m", "--propagation", "private", "sh", "-c",
+		`mount -t tracefs pktlab-tracefs /sys/kernel/tracing && exec bpftrace -e "$0"`, prog)
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 1024)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	// bpftrace says "Attaching N probes..." first; BEGIN runs once they are attached.
+	t.Cleanup(func() { cancel(); cmd.Wait() })
+	for ready := false; !ready; {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("bpftrace ended before it was ready:\n%s", stderr.String())
+			}
+			ready = l == "ready"
+		case <-time.After(failAfter):
+			t.Fatalf("bpftrace not ready:\n%s", stderr.String())
+		}
+	}
+
+	// Two connections, each closed by the client.
+	srv := netip.AddrPortFrom(netip.MustParseAddr("198.18.0.2"), port)
+	ln := listen(t, lab.Node("b"), srv)
+	for i := range 2 {
+		c, err := dial(lab.Node("a"), netip.AddrPortFrom(netip.MustParseAddr("198.18.0.1"), uint16(43001+i)), srv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		io.Copy(io.Discard, s)
+		s.Close()
+		recs["b"].wait(t, "server child CLOSE", reaches(childOf(uint16(43001+i)), closed))
+		recs["a"].wait(t, "client CLOSE", reaches(func(s *ktrace.StateChange) bool { return s.Local.Port() == uint16(43001+i) }, closed))
+	}
+	ln.Close()
+	recs["b"].wait(t, "listener CLOSE", reaches(func(s *ktrace.StateChange) bool { return s.Local == srv && s.New == sockdiag.Listen }, closed))
+
+	// ktrace's view, in bpftrace's words: socket, sport, dport, old, new.
+	var want []string
+	for _, node := range []string{"a", "b"} {
+		for _, s := range states(recs[node].snapshot()) {
+			if s.Local.Port() == port || s.Remote.Port() == port {
+				want = append(want, fmt.Sprintf("%x %d %d %d %d", s.Sock, s.Local.Port(), s.Remote.Port(), s.Old, s.New))
+			}
+		}
+	}
+	var got []string
+	for len(got) < len(want) {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("bpftrace ended after %d of %d lines:\n%s", len(got), len(want), stderr.String())
+			}
+			got = append(got, l)
+		case <-time.After(failAfter):
+			t.Fatalf("bpftrace printed %d of %d lines", len(got), len(want))
+		}
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(want, got) {
+		t.Errorf("ktrace and bpftrace differ\nktrace:\n%s\nbpftrace:\n%s", strings.Join(want, "\n"), strings.Join(got, "\n"))
+	}
+	if len(want) < 2*(5+5)+2 {
+		t.Errorf("only %d state changes compared", len(want))
+	}
+	if after := mountinfo(t); !slices.Equal(before, after) {
+		t.Errorf("the host's mount table changed:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
+	}
+}
