@@ -67,6 +67,7 @@ type Tracer struct {
 	links  []link.Link
 	rd     *ringbuf.Reader
 	done   chan struct{} // closed when the reader goroutine has returned
+	stop   chan struct{} // closed by Close: delivery stops waiting for subscribers
 
 	received, delivered, unknown atomic.Uint64
 
@@ -101,7 +102,7 @@ func Open(opts *Options) (*Tracer, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Tracer{opts: o, layout: layout, subs: map[NetNS][]*Subscription{}, done: make(chan struct{})}
+	t := &Tracer{opts: o, layout: layout, subs: map[NetNS][]*Subscription{}, done: make(chan struct{}), stop: make(chan struct{})}
 	if err := t.load(); err != nil {
 		t.release()
 		return nil, err
@@ -208,6 +209,7 @@ func (t *Tracer) read() {
 			case s.ch <- ev:
 				t.delivered.Add(1)
 			case <-s.done:
+			case <-t.stop:
 			}
 		}
 		t.received.Add(1)
@@ -398,6 +400,7 @@ func (t *Tracer) Close() error {
 	}
 	t.closed = true
 	t.mu.Unlock()
+	close(t.stop)
 	err := t.release()
 	t.mu.Lock()
 	for _, list := range t.subs {
