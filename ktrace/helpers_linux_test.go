@@ -181,7 +181,9 @@ func toPort(p uint16) func(*ktrace.StateChange) bool {
 }
 
 func childOf(p uint16) func(*ktrace.StateChange) bool {
-	return func(s *ktrace.StateChange) bool { return s.Old == sockdiag.Listen && s.New == sockdiag.SynRecv && s.Remote.Port() == p }
+	return func(s *ktrace.StateChange) bool {
+		return s.Old == sockdiag.Listen && s.New == sockdiag.SynRecv && s.Remote.Port() == p
+	}
 }
 
 // listen opens a plain TCP listener in node n (Go's net.Listen would make it MPTCP).

@@ -20,7 +20,10 @@ export PATH="$PATH:/usr/local/go/bin"
 #   python3-scapy  the frame benchmarks' peer
 #   util-linux   setpriv and unshare (unprivileged runs, private mount namespaces)
 #   conntrack    conntrack -L cross-checks of the nat package
-packages="nftables tcpdump tshark iproute2 ethtool python3-scapy util-linux conntrack"
+#   bpftrace     ktrace's cross-check on sock:inet_sock_set_state (TestMatchesBpftrace)
+#   bpftool      the BPF program/map/link counts of the host snapshot below, and
+#                pktlab watch's test that its objects are gone after it ends
+packages="nftables tcpdump tshark iproute2 ethtool python3-scapy util-linux conntrack bpftrace bpftool"
 missing=""
 for p in $packages; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
@@ -55,6 +58,16 @@ snapshot() {
              net.ipv4.tcp_keepalive_time net.core.somaxconn; do
       printf '%s = %s\n' "$k" "$(cat /proc/sys/${k//.//} 2>&1)"
     done
+    # BPF objects: ktrace's programs, maps and links must all be gone after the
+    # tests (this script runs alone, so any other count change is a leak too).
+    echo "## bpf"
+    for o in prog map link; do printf '%s: %s\n' "$o" "$(bpftool -j "$o" show 2>&1 | grep -o '"id":' | wc -l)"; done
+    # Mounts (mount point and type): tracefs is mounted only in private mount
+    # namespaces (unshare -m). /run/netns is left out: like `ip netns add`, testlab
+    # makes it a shared mount point once and binds the labs' namespaces under it.
+    echo "## mounts"
+    awk '{for (i = 7; i <= NF; i++) if ($i == "-") { print $5, $(i + 1); break }}' /proc/self/mountinfo \
+      | grep -v '^/run/netns' | sort
   } >"$1"
 }
 
@@ -94,7 +107,7 @@ if ! diff -u "$work/before" "$work/after" >"$work/hostdiff"; then
   echo "HOST NAMESPACE CHANGED during the tests (a ground-rule violation):"; cat "$work/hostdiff"
   status=1
 else
-  echo "host namespace: unchanged (links, addresses, routes, rules, nftables, sysctls)"
+  echo "host namespace: unchanged (links, addresses, routes, rules, nftables, sysctls, BPF objects, mounts)"
 fi
 
 pktlab_objects >"$work/objects-after"
