@@ -20,7 +20,8 @@
 // through one BPF ring buffer; when it is full the program counts the event (per CPU,
 // and per namespace: Stats.Lost, Subscription.Lost) instead of losing it silently.
 // Timestamps come from bpf_ktime_get_tai_ns and are converted exactly to
-// CLOCK_REALTIME, the clock of packet-socket timestamps (see clock).
+// CLOCK_REALTIME, the clock of packet-socket timestamps (see clock). docs/ktrace.md
+// has the details, the API in use and what this kernel reports.
 //
 // What the kernel reports, and what it does not:
 //   - A listener's child is cloned in LISTEN: its path is LISTEN → SYN_RECV →
@@ -28,8 +29,9 @@
 //     socket and has no state change; it shows up in SynAckRetransmit.
 //   - A socket leaving for TIME_WAIT is replaced by an inet_timewait_sock and reported
 //     FIN_WAIT2 → CLOSE (or CLOSING → CLOSE); the timewait socket has no state
-//     tracepoint. It shows up when it handles a segment, as the socket of a Drop or a
-//     Reset (SockState TIME_WAIT).
+//     tracepoint. An orphaned socket is handed over as soon as it reaches FIN_WAIT2,
+//     before the peer's FIN. The timewait socket shows up when it handles a segment,
+//     as the socket of a Drop (SockState TIME_WAIT).
 //   - sock:inet_sock_set_state fires for MPTCP sockets too (StateChange.Protocol 262).
 //
 // What ktrace owns: its BPF programs, maps and links, all removed by Close; and the

@@ -23,6 +23,10 @@ type progSpec struct {
 	tcp        bool       // copy the tcp_sock fields and icsk_ca_state
 	ca         bool       // copy icsk_ca_state only
 	congestion bool       // attached only when Options.Congestion
+	// noWakeup submits with BPF_RB_NO_WAKEUP: the reader is not woken for this
+	// record but takes it with the next one, or at its next poll (pollPeriod). For
+	// tcp_probe, one record per ACK: a wakeup each would cost more than the rest.
+	noWakeup bool
 }
 
 var progSpecs = []progSpec{
@@ -40,7 +44,7 @@ var progSpecs = []progSpec{
 	// tcp_receive_reset(struct sock *sk)
 	{tracepoint: "tcp_receive_reset", full: true, kind: kindResetReceived, sk: 0, skb: -1},
 	// tcp_probe(struct sock *sk, const struct sk_buff *skb)
-	{tracepoint: "tcp_probe", full: true, kind: kindProbe, sk: 0, skb: -1, tcp: true, congestion: true},
+	{tracepoint: "tcp_probe", full: true, kind: kindProbe, sk: 0, skb: -1, tcp: true, congestion: true, noWakeup: true},
 	// tcp_cong_state_set(struct sock *sk, const u8 ca_state)
 	{tracepoint: "tcp_cong_state_set", full: true, kind: kindCongState, sk: 0, skb: -1, scalars: [][2]int16{{1, recArg1}}, tcp: true},
 	// tcp_destroy_sock(struct sock *sk)
@@ -61,6 +65,9 @@ const (
 	rSk  = asm.R8 // the socket, or 0
 	rSkb = asm.R9 // the skb, or 0
 )
+
+// bpfRBNoWakeup is BPF_RB_NO_WAKEUP (include/uapi/linux/bpf.h).
+const bpfRBNoWakeup = 1
 
 // Stack slots.
 const (
@@ -243,7 +250,11 @@ func (s progSpec) build(l *kernelLayout, m progMaps, taiClock bool) asm.Instruct
 		b.label(noSkb)
 	}
 
-	b.emit(asm.Mov.Reg(asm.R1, rRec), asm.Mov.Imm(asm.R2, 0), asm.FnRingbufSubmit.Call())
+	var submitFlags int32
+	if s.noWakeup {
+		submitFlags = bpfRBNoWakeup
+	}
+	b.emit(asm.Mov.Reg(asm.R1, rRec), asm.Mov.Imm(asm.R2, submitFlags), asm.FnRingbufSubmit.Call())
 	b.count(statEmitted)
 	b.emit(asm.Ja.Label("exit"))
 

@@ -31,6 +31,9 @@ type Options struct {
 }
 
 const (
+	// pollPeriod is how often the reader looks at the ring without being woken:
+	// the longest a record submitted without wakeup (a congestion sample) waits.
+	pollPeriod    = 20 * time.Millisecond
 	defaultRing   = 8 << 20
 	defaultBuffer = 1024
 	maxNetNS      = 4096 // namespaces traced at once
@@ -180,8 +183,13 @@ func (t *Tracer) loadProg(s progSpec) (*ebpf.Program, error) {
 func (t *Tracer) read() {
 	defer close(t.done)
 	var rec ringbuf.Record
+	t.rd.SetDeadline(time.Now().Add(pollPeriod))
 	for {
 		if err := t.rd.ReadInto(&rec); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				t.rd.SetDeadline(time.Now().Add(pollPeriod))
+				continue
+			}
 			if errors.Is(err, ringbuf.ErrFlushed) {
 				continue
 			}
