@@ -1,7 +1,6 @@
 package ktrace_test
 
 import (
-	"net"
 	"net/netip"
 	"testing"
 
@@ -105,25 +104,13 @@ func TestSimultaneousClose(t *testing.T) {
 	lab := labtest.Start(t, twoHosts)
 	_, recs := traceLab(t, nil, lab)
 	a, b := lab.Node("a"), lab.Node("b")
-	srv, cli := netip.MustParseAddrPort("198.18.0.2:7003"), netip.MustParseAddrPort("198.18.0.1:41003")
-	ln := listen(t, b, srv)
-	c, err := dial(a, cli, srv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	recs["b"].wait(t, "ESTABLISHED", reaches(childOf(cli.Port()), est))
+	c, s, cli, srv := connected(t, lab, recs, 3)
 	inputFilter(t, a, "tcp flags & fin == fin drop")
 	inputFilter(t, b, "tcp flags & fin == fin drop")
 	if err := c.CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+	if err := s.CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
 	recs["a"].wait(t, "FIN_WAIT1", reaches(toPort(srv.Port()), finWait1))
@@ -154,19 +141,9 @@ func TestSimultaneousClose(t *testing.T) {
 func TestTimeWaitReACK(t *testing.T) {
 	lab := labtest.Start(t, twoHosts)
 	_, recs := traceLab(t, nil, lab)
-	a, b := lab.Node("a"), lab.Node("b")
-	srv, cli := netip.MustParseAddrPort("198.18.0.2:7004"), netip.MustParseAddrPort("198.18.0.1:41004")
-	ln := listen(t, b, srv)
-	c, err := dial(a, cli, srv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.(*net.TCPConn).SetKeepAlive(false) // no probes for the timewait socket to answer
-	recs["b"].wait(t, "ESTABLISHED", reaches(childOf(cli.Port()), est))
+	a := lab.Node("a")
+	c, s, cli, srv := connected(t, lab, recs, 4)
+	s.SetKeepAlive(false) // no probes for the timewait socket to answer
 	// Bare ACKs from the client, once it has sent its FIN: the ACK of the server's FIN.
 	nft(t, a, "add table inet pktlab_test; add chain inet pktlab_test out { type filter hook output priority 0; }; "+
 		"add rule inet pktlab_test out tcp sport 41004 tcp flags & (fin | syn | rst | ack) == ack counter drop")
@@ -225,19 +202,7 @@ func TestTimeWaitReACK(t *testing.T) {
 func TestLingerZeroReset(t *testing.T) {
 	lab := labtest.Start(t, twoHosts)
 	_, recs := traceLab(t, nil, lab)
-	a, b := lab.Node("a"), lab.Node("b")
-	srv, cli := netip.MustParseAddrPort("198.18.0.2:7005"), netip.MustParseAddrPort("198.18.0.1:41005")
-	ln := listen(t, b, srv)
-	c, err := dial(a, cli, srv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	recs["b"].wait(t, "ESTABLISHED", reaches(childOf(cli.Port()), est))
+	c, _, cli, srv := connected(t, lab, recs, 5)
 	if err := c.SetLinger(0); err != nil {
 		t.Fatal(err)
 	}

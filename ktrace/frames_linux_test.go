@@ -141,20 +141,8 @@ func TestNftablesDrop(t *testing.T) {
 func TestStateTimesBetweenFrames(t *testing.T) {
 	lab := labtest.Start(t, twoHosts)
 	_, recs := traceLab(t, nil, lab)
-	a, b := lab.Node("a"), lab.Node("b")
-	cap := captureTCP(t, a)
-	srv, cli := netip.MustParseAddrPort("198.18.0.2:7008"), netip.MustParseAddrPort("198.18.0.1:41008")
-	ln := listen(t, b, srv)
-	c, err := dial(a, cli, srv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	cap := captureTCP(t, lab.Node("a"))
+	_, _, cli, srv := connected(t, lab, recs, 8)
 	evs := recs["a"].wait(t, "ESTABLISHED", reaches(toPort(srv.Port()), est))
 	var synSentAt, estAt ktrace.StateChange
 	for _, e := range states(evs) {

@@ -235,3 +235,25 @@ func has[T ktrace.Event](evs []ktrace.Event, pred func(T) bool) bool {
 	}
 	return false
 }
+
+// connected opens a connection from node a (port 41000+n) to node b (port 7000+n)
+// and waits until the server's child is ESTABLISHED. Both ends close with the test.
+func connected(t *testing.T, lab *testlab.Lab, recs map[string]*recorder, n uint16) (c, s *net.TCPConn, cli, srv netip.AddrPort) {
+	t.Helper()
+	srv = netip.AddrPortFrom(netip.MustParseAddr("198.18.0.2"), 7000+n)
+	cli = netip.AddrPortFrom(netip.MustParseAddr("198.18.0.1"), 41000+n)
+	ln := listen(t, lab.Node("b"), srv)
+	c, err := dial(lab.Node("a"), cli, srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = sc.(*net.TCPConn)
+	t.Cleanup(func() { s.Close() })
+	recs["b"].wait(t, "ESTABLISHED", reaches(childOf(cli.Port()), est))
+	return c, s, cli, srv
+}
