@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pktlab/pktlab/ktrace"
 	"github.com/pktlab/pktlab/labtest"
@@ -27,8 +28,9 @@ type segment struct {
 // capture records the IPv4 TCP frames of node n's eth0 (cooked: from the IP header)
 // until the test ends.
 type capture struct {
-	mu   sync.Mutex
-	segs []segment
+	mu      sync.Mutex
+	segs    []segment
+	changed chan struct{} // closed and replaced on every frame
 }
 
 func captureTCP(t *testing.T, n *testlab.Node) *capture {
@@ -38,7 +40,7 @@ func captureTCP(t *testing.T, n *testlab.Node) *capture {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &capture{}
+	c := &capture{changed: make(chan struct{})}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -61,6 +63,8 @@ func captureTCP(t *testing.T, n *testlab.Node) *capture {
 			s.Data = nil
 			c.mu.Lock()
 			c.segs = append(c.segs, s)
+			close(c.changed)
+			c.changed = make(chan struct{})
 			c.mu.Unlock()
 		}
 	}()
@@ -68,15 +72,27 @@ func captureTCP(t *testing.T, n *testlab.Node) *capture {
 	return c
 }
 
-func (c *capture) find(pred func(segment) bool) (segment, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, s := range c.segs {
-		if pred(s) {
-			return s, true
+// find waits for the first captured frame pred accepts: the kernel may report an
+// event before the capture has read the frame that caused it.
+func (c *capture) find(t *testing.T, what string, pred func(segment) bool) segment {
+	t.Helper()
+	deadline := time.After(failAfter)
+	for {
+		c.mu.Lock()
+		for _, s := range c.segs {
+			if pred(s) {
+				c.mu.Unlock()
+				return s
+			}
+		}
+		ch := c.changed
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("no captured %s after %v", what, failAfter)
 		}
 	}
-	return segment{}, false
 }
 
 // TestNftablesDrop: a SYN dropped by an nftables rule in the server is a
@@ -119,14 +135,8 @@ func TestNftablesDrop(t *testing.T) {
 		t.Errorf("drop on node %q with socket state %v, want node b and no socket", drop.Node, drop.SockState)
 	}
 	syns := func(s segment) bool { return s.dport == srv.Port() && s.flags == tcpstate.FlagSYN }
-	first, ok := cap.find(func(s segment) bool { return syns(s) && s.seq == p.Seq })
-	if !ok {
-		t.Fatalf("no captured SYN with seq %d", p.Seq)
-	}
-	second, ok := cap.find(func(s segment) bool { return syns(s) && s.Time.After(first.Time) })
-	if !ok {
-		t.Fatal("no captured SYN retransmission")
-	}
+	first := cap.find(t, "SYN", func(s segment) bool { return syns(s) && s.seq == p.Seq })
+	second := cap.find(t, "SYN retransmission", func(s segment) bool { return syns(s) && s.Time.After(first.Time) })
 	if !drop.Time.After(first.Time) || !drop.Time.Before(second.Time) {
 		t.Errorf("drop at %v; want it after the SYN frame at %v and before its retransmission at %v", drop.Time, first.Time, second.Time)
 	}
@@ -153,12 +163,9 @@ func TestStateTimesBetweenFrames(t *testing.T) {
 			estAt = *e
 		}
 	}
-	syn, ok1 := cap.find(func(s segment) bool { return s.sport == cli.Port() && s.flags == tcpstate.FlagSYN })
-	synack, ok2 := cap.find(func(s segment) bool { return s.dport == cli.Port() && s.flags == tcpstate.FlagSYN|tcpstate.FlagACK })
-	ack, ok3 := cap.find(func(s segment) bool { return s.sport == cli.Port() && s.flags == tcpstate.FlagACK })
-	if !ok1 || !ok2 || !ok3 {
-		t.Fatalf("handshake frames not all captured (SYN %v, SYN-ACK %v, ACK %v)", ok1, ok2, ok3)
-	}
+	syn := cap.find(t, "SYN", func(s segment) bool { return s.sport == cli.Port() && s.flags == tcpstate.FlagSYN })
+	synack := cap.find(t, "SYN-ACK", func(s segment) bool { return s.dport == cli.Port() && s.flags == tcpstate.FlagSYN|tcpstate.FlagACK })
+	ack := cap.find(t, "ACK", func(s segment) bool { return s.sport == cli.Port() && s.flags == tcpstate.FlagACK })
 	if !synSentAt.Time.Before(syn.Time) {
 		t.Errorf("CLOSE → SYN_SENT at %v, not before the SYN at %v", synSentAt.Time, syn.Time)
 	}
