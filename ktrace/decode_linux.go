@@ -82,9 +82,10 @@ const (
 	afInet6 = 10
 )
 
-// sockTuple reads the 4-tuple and state from a copy of struct sock_common: the local
-// end is skc_rcv_saddr:skc_num (host order), the remote skc_daddr:skc_dport (network
-// order), as include/net/sock.h names them.
+// sockTuple reads the 4-tuple and state from a copy of struct sock_common (zero for
+// a socket that is not IPv4 or IPv6): the local end is skc_rcv_saddr:skc_num (host
+// order), the remote skc_daddr:skc_dport (network order), as include/net/sock.h
+// names them.
 func (l *kernelLayout) sockTuple(sc []byte) (Tuple, State) {
 	ne := binary.NativeEndian
 	family := ne.Uint16(sc[l.family.off:])
@@ -99,7 +100,9 @@ func (l *kernelLayout) sockTuple(sc []byte) (Tuple, State) {
 		la = netip.AddrFrom16([16]byte(sc[l.v6RcvSaddr.off:]))
 		ra = netip.AddrFrom16([16]byte(sc[l.v6Daddr.off:]))
 	default:
-		return Tuple{}, State(sc[l.state.off])
+		// Not an inet socket (kfree_skb's skb->sk may be a netlink or packet
+		// socket): its sk_state is not a TCP state.
+		return Tuple{}, 0
 	}
 	return Tuple{Local: netip.AddrPortFrom(la, lport), Remote: netip.AddrPortFrom(ra, rport)}, State(sc[l.state.off])
 }
