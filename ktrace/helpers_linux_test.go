@@ -257,3 +257,32 @@ func connected(t *testing.T, lab *testlab.Lab, recs map[string]*recorder, n uint
 	recs["b"].wait(t, "ESTABLISHED", reaches(childOf(cli.Port()), est))
 	return c, s, cli, srv
 }
+
+// shortConnections makes n connections from node a to a server on node b at srv,
+// each closed at once by both ends.
+func shortConnections(t *testing.T, lab *testlab.Lab, srv netip.AddrPort, n int) {
+	t.Helper()
+	ln := listen(t, lab.Node("b"), srv)
+	go func() {
+		for {
+			s, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.Close()
+		}
+	}()
+	err := lab.Node("a").Do(func() error {
+		for i := range n {
+			c, err := net.Dial("tcp", srv.String())
+			if err != nil {
+				return fmt.Errorf("connection %d: %w", i, err)
+			}
+			c.Close()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -3,7 +3,6 @@ package ktrace_test
 import (
 	"context"
 	"io"
-	"net"
 	"net/netip"
 	"testing"
 
@@ -100,30 +99,7 @@ func TestLostEventsCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 64 KiB holds about 200 records; 300 connections make about 2100 on node a.
-	srv := netip.MustParseAddrPort("198.18.0.2:7014")
-	ln := listen(t, lab.Node("b"), srv)
-	go func() {
-		for {
-			s, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.Close()
-		}
-	}()
-	err = lab.Node("a").Do(func() error {
-		for range 300 {
-			c, err := net.Dial("tcp", srv.String())
-			if err != nil {
-				return err
-			}
-			c.Close()
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	shortConnections(t, lab, netip.MustParseAddrPort("198.18.0.2:7014"), 300)
 	got := 0
 	drained := make(chan error, 1)
 	go func() { drained <- tr.Drain(context.Background()) }()

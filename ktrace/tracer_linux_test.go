@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -112,31 +111,8 @@ func TestManyShortConnections(t *testing.T) {
 			}
 		}()
 	}
-	srv := netip.MustParseAddrPort("198.18.0.2:7010")
-	ln := listen(t, lab.Node("b"), srv)
-	go func() {
-		for {
-			s, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.Close()
-		}
-	}()
 	start := time.Now()
-	err = lab.Node("a").Do(func() error {
-		for i := range n {
-			c, err := net.Dial("tcp", srv.String())
-			if err != nil {
-				return fmt.Errorf("connection %d: %w", i, err)
-			}
-			c.Close()
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	shortConnections(t, lab, netip.MustParseAddrPort("198.18.0.2:7010"), n)
 	elapsed := time.Since(start)
 	ctx, cancel := context.WithTimeout(context.Background(), failAfter)
 	defer cancel()
