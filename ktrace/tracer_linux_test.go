@@ -258,15 +258,21 @@ func TestUnprivilegedOpenFails(t *testing.T) {
 	}
 }
 
-// mountinfo is this process's mount table, one line per mount without the mount
-// IDs' order mattering.
+// mountinfo is this process's mount table, sorted, without the labs' namespace
+// files under /run/netns: labs of other tests come and go there meanwhile.
 func mountinfo(t *testing.T) []string {
 	t.Helper()
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], "/run/netns/") {
+			continue
+		}
+		lines = append(lines, l)
+	}
 	slices.Sort(lines)
 	return lines
 }
@@ -295,36 +301,24 @@ tracepoint:sock:inet_sock_set_state /args->protocol == 6 && (args->sport == %d |
 	cmd := exec.CommandContext(ctx, "unshare", "-m", "--propagation", "private", "sh", "-c",
 		`mount -t tracefs pktlab-tracefs /sys/kernel/tracing && exec bpftrace -e "$0"`, prog)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second // then killed, whatever it is doing
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr strings.Builder
+	var stderr syncBuilder
 	cmd.Stderr = &stderr
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	lines := make(chan string, 1024)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	// bpftrace says "Attaching N probes..." first; BEGIN runs once they are attached.
 	t.Cleanup(func() { cancel(); cmd.Wait() })
-	for ready := false; !ready; {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("bpftrace ended before it was ready:\n%s", stderr.String())
-			}
-			ready = l == "ready"
-		case <-time.After(failAfter):
-			t.Fatalf("bpftrace not ready:\n%s", stderr.String())
-		}
-	}
+	// Every line bpftrace prints, kept as it comes, so that it never waits on us.
+	out := &lineLog{changed: make(chan struct{})}
+	go out.read(stdout)
+	// bpftrace says "Attaching N probes..." first; BEGIN runs once they are attached.
+	out.wait(t, "bpftrace ready", &stderr, func(l []string) bool { return slices.Contains(l, "ready") })
+	t.Logf("bpftrace ready after %v", time.Since(started))
 
 	// Two connections, each closed by the client.
 	srv := netip.AddrPortFrom(netip.MustParseAddr("198.18.0.2"), port)
@@ -356,16 +350,13 @@ tracepoint:sock:inet_sock_set_state /args->protocol == 6 && (args->sport == %d |
 			}
 		}
 	}
+	lines := out.wait(t, fmt.Sprintf("%d state changes from bpftrace", len(want)), &stderr, func(l []string) bool {
+		return len(l) >= len(want)+2 // and "Attaching…", "ready"
+	})
 	var got []string
-	for len(got) < len(want) {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("bpftrace ended after %d of %d lines:\n%s", len(got), len(want), stderr.String())
-			}
+	for _, l := range lines {
+		if strings.Count(l, " ") == 4 {
 			got = append(got, l)
-		case <-time.After(failAfter):
-			t.Fatalf("bpftrace printed %d of %d lines", len(got), len(want))
 		}
 	}
 	slices.Sort(want)
@@ -379,4 +370,66 @@ tracepoint:sock:inet_sock_set_state /args->protocol == 6 && (args->sport == %d |
 	if after := mountinfo(t); !slices.Equal(before, after) {
 		t.Errorf("the host's mount table changed:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
 	}
+}
+
+// lineLog keeps the lines a reader gives and wakes waiters on each.
+type lineLog struct {
+	mu      sync.Mutex
+	lines   []string
+	done    bool
+	changed chan struct{}
+}
+
+func (o *lineLog) read(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		o.mu.Lock()
+		o.lines = append(o.lines, sc.Text())
+		close(o.changed)
+		o.changed = make(chan struct{})
+		o.mu.Unlock()
+	}
+	o.mu.Lock()
+	o.done = true
+	close(o.changed)
+	o.mu.Unlock()
+}
+
+func (o *lineLog) wait(t *testing.T, what string, stderr *syncBuilder, done func([]string) bool) []string {
+	t.Helper()
+	deadline := time.After(failAfter)
+	for {
+		o.mu.Lock()
+		lines, ended, ch := o.lines[:len(o.lines):len(o.lines)], o.done, o.changed
+		o.mu.Unlock()
+		if done(lines) {
+			return lines
+		}
+		if ended {
+			t.Fatalf("no %s: it ended after printing\n%s\nstderr:\n%s", what, strings.Join(lines, "\n"), stderr.String())
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("no %s after %v; printed\n%s\nstderr:\n%s", what, failAfter, strings.Join(lines, "\n"), stderr.String())
+		}
+	}
+}
+
+// syncBuilder is a strings.Builder that a command writes while a test may read it.
+type syncBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuilder) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuilder) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
