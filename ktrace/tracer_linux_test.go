@@ -278,7 +278,8 @@ func mountinfo(t *testing.T) []string {
 }
 
 // TestMatchesBpftrace: bpftrace, run in a private mount namespace with tracefs
-// mounted there, sees on sock:inet_sock_set_state the same state changes of the
+// mounted there, sees on sock:inet_sock_set_state the same state changes, in the
+// same namespaces (found by its own BTF casts), of the
 // same connections as ktrace; and the host's mount table is the same before and
 // after.
 func TestMatchesBpftrace(t *testing.T) {
@@ -292,10 +293,23 @@ func TestMatchesBpftrace(t *testing.T) {
 	before := mountinfo(t)
 	_, recs := traceLab(t, nil, lab)
 	const port = 7011
+	// bpftrace finds each socket's namespace through its own BTF casts, and only
+	// the lab's two are printed: other tests' connections never mix in.
+	var inums []string
+	for _, n := range lab.Nodes() {
+		ns, err := ktrace.NetNSOf(n.NetNSFd())
+		if err != nil {
+			t.Fatal(err)
+		}
+		inums = append(inums, fmt.Sprintf("$ns == %d", ns))
+	}
 	prog := fmt.Sprintf(`BEGIN { printf("ready\n"); }
 tracepoint:sock:inet_sock_set_state /args->protocol == 6 && (args->sport == %d || args->dport == %d)/ {
-	printf("%%llx %%d %%d %%d %%d\n", (uint64)args->skaddr, args->sport, args->dport, args->oldstate, args->newstate);
-}`, port, port)
+	$ns = ((struct sock *)args->skaddr)->__sk_common.skc_net.net->ns.inum;
+	if (%s) {
+		printf("%%u %%llx %%d %%d %%d %%d\n", $ns, (uint64)args->skaddr, args->sport, args->dport, args->oldstate, args->newstate);
+	}
+}`, port, port, strings.Join(inums, " || "))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "unshare", "-m", "--propagation", "private", "sh", "-c",
@@ -341,12 +355,12 @@ tracepoint:sock:inet_sock_set_state /args->protocol == 6 && (args->sport == %d |
 	ln.Close()
 	recs["b"].wait(t, "listener CLOSE", reaches(func(s *ktrace.StateChange) bool { return s.Local == srv && s.New == sockdiag.Listen }, closed))
 
-	// ktrace's view, in bpftrace's words: socket, sport, dport, old, new.
+	// ktrace's view, in bpftrace's words: namespace, socket, sport, dport, old, new.
 	var want []string
 	for _, node := range []string{"a", "b"} {
 		for _, s := range states(recs[node].snapshot()) {
 			if s.Local.Port() == port || s.Remote.Port() == port {
-				want = append(want, fmt.Sprintf("%x %d %d %d %d", s.Sock, s.Local.Port(), s.Remote.Port(), s.Old, s.New))
+				want = append(want, fmt.Sprintf("%d %x %d %d %d %d", s.NetNS, s.Sock, s.Local.Port(), s.Remote.Port(), s.Old, s.New))
 			}
 		}
 	}
@@ -355,7 +369,7 @@ tracepoint:sock:inet_sock_set_state /args->protocol == 6 && (args->sport == %d |
 	})
 	var got []string
 	for _, l := range lines {
-		if strings.Count(l, " ") == 4 {
+		if strings.Count(l, " ") == 5 {
 			got = append(got, l)
 		}
 	}
