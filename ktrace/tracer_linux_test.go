@@ -278,10 +278,9 @@ func mountinfo(t *testing.T) []string {
 }
 
 // TestMatchesBpftrace: bpftrace, run in a private mount namespace with tracefs
-// mounted there, sees on sock:inet_sock_set_state the same state changes, in the
-// same namespaces (found by its own BTF casts), of the
-// same connections as ktrace; and the host's mount table is the same before and
-// after.
+// mounted there, sees on sock:inet_sock_set_state the same state changes of the
+// same connections as ktrace, in the same namespaces (found by its own BTF casts);
+// and the host's mount table is the same before and after.
 func TestMatchesBpftrace(t *testing.T) {
 	lab := labtest.Start(t, twoHosts)
 	if _, err := exec.LookPath("bpftrace"); err != nil {
