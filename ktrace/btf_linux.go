@@ -1,7 +1,6 @@
 package ktrace
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -294,5 +293,3 @@ func typeName(t btf.Type) string {
 	}
 	return t.TypeName()
 }
-
-var errNoBTF = errors.New("no kernel BTF")
