@@ -50,6 +50,9 @@ func TestBenchFrames(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	if *update {
 		if err := os.WriteFile("testdata/bench.pcap", buf.Bytes(), 0o644); err != nil {
 			t.Fatal(err)

@@ -14,7 +14,10 @@
 // the node's network namespace (testlab.Node.Do) and keeps that namespace for life.
 // Conn.ReadFrame takes a context and a caller's buffer and allocates nothing; with
 // Config.Ring frames come through a memory-mapped TPACKET_V3 ring, as in tcpdump,
-// instead of one recvmsg(2) each;
+// instead of one recvmsg(2) each. Rings and receive buffers are kernel memory a user
+// sizes, so the sockets of one process together take at most MaxRecvMemory and a
+// quarter of MemAvailable (RecvMemoryLimit); Open refuses more, with ErrTooLarge,
+// before it creates anything;
 // Conn.WriteFrame sends a frame as is; Conn.Stats returns the kernel's received and
 // dropped counts since open; Close is safe twice. Capture reads several sockets at
 // once and merges their frames in timestamp order. OpenIP opens a raw IP socket
@@ -37,7 +40,12 @@
 // Summarizer writes `tcpdump -n` lines, with relative TCP sequence numbers per
 // connection (docs/summaries.md lists the differences); AppendVerbose and AppendHex
 // give the -v and -x views. FileWriter writes pcapng (one interface block named
-// "node:iface" per capture point) or classic pcap; FileReader reads either.
+// "node:iface" per capture point) or classic pcap, handing its writer whole records
+// only, so that a killed capture leaves a file that reads to its last write.
+// FileReader reads either format itself (gzip is refused), bounded by the formats'
+// limits (256 KiB records in pcap, 16 MiB blocks in pcapng), and reports damage as a
+// *FileError with the frame number and byte offset; a damaged pcapng block whose
+// framing holds is skipped and reading goes on.
 //
 // Errors from sockets are *Error values naming the operation, lab, node and
 // interface, with a hint about what to do; they unwrap to the syscall error.

@@ -46,7 +46,12 @@ type Config struct {
 	RecvBuffer int
 	// Ring, when non-zero, receives through a memory-mapped TPACKET_V3 ring of
 	// about this many bytes (PACKET_RX_RING, as tcpdump does) instead of one
-	// recvmsg(2) per frame; RecvBuffer then does not apply.
+	// recvmsg(2) per frame; RecvBuffer then does not apply. The ring is a whole
+	// number of 256 KiB blocks, at least MinRing.
+	//
+	// A socket's ring or receive buffer counts against the process's receive
+	// memory (RecvMemoryLimit): Open fails with an error wrapping ErrTooLarge,
+	// before it creates anything, when the size is over what is left.
 	Ring int
 }
 
@@ -61,6 +66,7 @@ type Conn struct {
 	ifindex int
 	cooked  bool
 	proto   Protocol
+	recvMem int // receive memory reserved by Open, released by Close
 
 	readMu       sync.Mutex // serialises ReadFrame and guards the fields below
 	msg          unix.Msghdr
@@ -104,6 +110,20 @@ func Open(n *testlab.Node, iface string, cfg *Config) (*Conn, error) {
 	if c.proto == 0 {
 		c.proto = ProtoAll
 	}
+	mem, what, err := recvMemory(cfg)
+	if err != nil {
+		return nil, c.opError("open packet socket", err)
+	}
+	if err := reserveRecvMemory(mem, what); err != nil {
+		return nil, c.opError("open packet socket", err)
+	}
+	c.recvMem = mem
+	ok := false
+	defer func() {
+		if !ok {
+			releaseRecvMemory(mem)
+		}
+	}()
 	var raw []bpf.RawInstruction
 	if len(cfg.Filter) > 0 {
 		var err error
@@ -115,7 +135,7 @@ func Open(n *testlab.Node, iface string, cfg *Config) (*Conn, error) {
 	if cfg.Cooked {
 		typ = packet.Datagram
 	}
-	err := n.Do(func() error {
+	err = n.Do(func() error {
 		ifi, err := net.InterfaceByName(iface)
 		if err != nil {
 			return fmt.Errorf("%w: %q", errNoInterface, iface)
@@ -142,6 +162,7 @@ func Open(n *testlab.Node, iface string, cfg *Config) (*Conn, error) {
 			return nil, err
 		}
 	}
+	ok = true // from here Close releases the memory
 	if err := c.setFilter(raw); err != nil {
 		c.Close()
 		return nil, err
@@ -277,6 +298,7 @@ func (c *Conn) Close() error {
 			c.ring = nil
 			c.readMu.Unlock()
 		}
+		releaseRecvMemory(c.recvMem)
 	})
 	return c.closeErr
 }

@@ -1,10 +1,11 @@
 package rawsock
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
-	"time"
+	"sync"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -19,14 +20,26 @@ type FileInterface struct {
 }
 
 // FileWriter writes frames to a pcapng file (one interface block per FileInterface)
-// or a classic pcap file (one link type, no names). Call Flush before closing the
-// underlying writer.
+// or a classic pcap file (one link type, no names). Frames are gathered in memory and
+// reach the underlying writer in whole records only: when 64 KiB have gathered, and
+// at every Flush. A process killed between two writes therefore leaves a file that
+// ends on a record boundary, with everything up to the last write in it; call Flush
+// regularly (pktlab capture does twice a second) to bound what a kill loses, and
+// before closing the underlying writer. WriteFrame and Flush may be called from
+// different goroutines.
 type FileWriter struct {
+	mu     sync.Mutex // guards every field below
+	out    io.Writer
+	mem    bytes.Buffer // whole records not yet written to out
 	ng     *pcapgo.NgWriter
 	pcap   *pcapgo.Writer
 	ifaces []FileInterface
 	buf    []byte
+	err    error // the first write error; every later call returns it
 }
+
+// fileWriteChunk is how much a FileWriter gathers before it writes to its writer.
+const fileWriteChunk = 64 << 10
 
 // linkOf is the pcap link type a capture point's frames are written with.
 func linkOf(fi FileInterface) layers.LinkType {
@@ -37,19 +50,20 @@ func linkOf(fi FileInterface) layers.LinkType {
 }
 
 // NewPcapngWriter starts a pcapng file with one interface block per entry of ifaces,
-// in order; frame i of WriteFrame refers to ifaces[i].
+// in order; frame i of WriteFrame refers to ifaces[i]. The section header and the
+// interface blocks are written to w before it returns.
 func NewPcapngWriter(w io.Writer, ifaces []FileInterface) (*FileWriter, error) {
 	if len(ifaces) == 0 {
 		return nil, fmt.Errorf("rawsock: pcapng: no interfaces")
 	}
-	fw := &FileWriter{ifaces: ifaces}
+	fw := &FileWriter{out: w, ifaces: ifaces}
 	opts := pcapgo.DefaultNgWriterOptions
 	opts.SectionInfo.Application = "pktlab"
 	for i, fi := range ifaces {
 		intf := pcapgo.NgInterface{Name: fi.Name, Filter: fi.Filter, OS: "Linux", LinkType: linkOf(fi), SnapLength: 0}
 		var err error
 		if i == 0 {
-			fw.ng, err = pcapgo.NewNgWriterInterface(w, intf, opts)
+			fw.ng, err = pcapgo.NewNgWriterInterface(&fw.mem, intf, opts)
 		} else {
 			_, err = fw.ng.AddInterface(intf)
 		}
@@ -57,11 +71,15 @@ func NewPcapngWriter(w io.Writer, ifaces []FileInterface) (*FileWriter, error) {
 			return nil, fmt.Errorf("rawsock: pcapng interface %s: %w", fi.Name, err)
 		}
 	}
+	if err := fw.Flush(); err != nil {
+		return nil, err
+	}
 	return fw, nil
 }
 
 // NewPcapWriter starts a classic pcap file (nanosecond timestamps). All interfaces
-// must share one link type, since the format has one per file.
+// must share one link type, since the format has one per file. The file header is
+// written to w before it returns.
 func NewPcapWriter(w io.Writer, ifaces []FileInterface) (*FileWriter, error) {
 	if len(ifaces) == 0 {
 		return nil, fmt.Errorf("rawsock: pcap: no interfaces")
@@ -71,9 +89,13 @@ func NewPcapWriter(w io.Writer, ifaces []FileInterface) (*FileWriter, error) {
 			return nil, fmt.Errorf("rawsock: pcap: %s and %s have different link types; write pcapng instead", ifaces[0].Name, fi.Name)
 		}
 	}
-	fw := &FileWriter{ifaces: ifaces, pcap: pcapgo.NewWriterNanos(w)}
-	if err := fw.pcap.WriteFileHeader(262144, linkOf(ifaces[0])); err != nil {
+	fw := &FileWriter{out: w, ifaces: ifaces}
+	fw.pcap = pcapgo.NewWriterNanos(&fw.mem)
+	if err := fw.pcap.WriteFileHeader(maxFileSnap, linkOf(ifaces[0])); err != nil {
 		return nil, fmt.Errorf("rawsock: pcap header: %w", err)
+	}
+	if err := fw.Flush(); err != nil {
+		return nil, err
 	}
 	return fw, nil
 }
@@ -81,6 +103,11 @@ func NewPcapWriter(w io.Writer, ifaces []FileInterface) (*FileWriter, error) {
 // WriteFrame appends frame f captured on interface i. Cooked frames get a Linux
 // cooked-mode header built from what the kernel said about them.
 func (fw *FileWriter) WriteFrame(i int, f *Frame) error {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	if fw.err != nil {
+		return fw.err
+	}
 	data := f.Data
 	length := f.Length
 	if fw.ifaces[i].Cooked {
@@ -92,21 +119,46 @@ func (fw *FileWriter) WriteFrame(i int, f *Frame) error {
 	ci := gopacket.CaptureInfo{Timestamp: f.Time, CaptureLength: len(data), Length: max(length, len(data)), InterfaceIndex: i}
 	var err error
 	if fw.ng != nil {
-		err = fw.ng.WritePacket(ci, data)
+		if err = fw.ng.WritePacket(ci, data); err == nil {
+			err = fw.ng.Flush() // into mem: the record is whole there
+		}
 	} else {
 		err = fw.pcap.WritePacket(ci, data)
 	}
 	if err != nil {
 		return fmt.Errorf("rawsock: write frame from %s: %w", fw.ifaces[i].Name, err)
 	}
+	if fw.mem.Len() >= fileWriteChunk {
+		return fw.writeOut()
+	}
 	return nil
 }
 
-// Flush writes out buffered data (pcapng only buffers).
+// Flush writes out the frames gathered so far.
 func (fw *FileWriter) Flush() error {
-	if fw.ng != nil {
-		return fw.ng.Flush()
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	if fw.err != nil {
+		return fw.err
 	}
+	if fw.ng != nil {
+		if err := fw.ng.Flush(); err != nil {
+			return fmt.Errorf("rawsock: pcapng: %w", err)
+		}
+	}
+	return fw.writeOut()
+}
+
+// writeOut writes mem, whole records only, in one call. Called with fw.mu held.
+func (fw *FileWriter) writeOut() error {
+	if fw.mem.Len() == 0 {
+		return nil
+	}
+	if _, err := fw.out.Write(fw.mem.Bytes()); err != nil {
+		fw.err = fmt.Errorf("rawsock: write capture file: %w", err)
+		return fw.err
+	}
+	fw.mem.Reset()
 	return nil
 }
 
@@ -120,69 +172,4 @@ func AppendSLL(dst []byte, f *Frame) []byte {
 	copy(h[6:14], f.Addr[:])
 	binary.BigEndian.PutUint16(h[14:], uint16(f.Protocol))
 	return append(dst, h[:]...)
-}
-
-// FileFrame is one frame read from a capture file.
-type FileFrame struct {
-	Data      []byte
-	Time      time.Time
-	Length    int
-	Interface int             // index into FileReader.Interfaces
-	Link      layers.LinkType // of the frame's interface
-}
-
-// FileReader reads pcap and pcapng files alike.
-type FileReader struct {
-	ng         *pcapgo.NgReader
-	pcap       *pcapgo.Reader
-	Interfaces []string // interface names (pcapng), or one empty name (pcap)
-}
-
-// NewFileReader detects the format from the first bytes of r.
-func NewFileReader(r io.Reader) (*FileReader, error) {
-	br := newPeekReader(r)
-	magic, err := br.Peek(4)
-	if err != nil {
-		return nil, fmt.Errorf("rawsock: read capture file: %w", err)
-	}
-	fr := &FileReader{}
-	if binary.LittleEndian.Uint32(magic) == 0x0a0d0d0a {
-		if fr.ng, err = pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions); err != nil {
-			return nil, fmt.Errorf("rawsock: read pcapng: %w", err)
-		}
-		for i := 0; i < fr.ng.NInterfaces(); i++ {
-			it, _ := fr.ng.Interface(i)
-			fr.Interfaces = append(fr.Interfaces, it.Name)
-		}
-		return fr, nil
-	}
-	if fr.pcap, err = pcapgo.NewReader(br); err != nil {
-		return nil, fmt.Errorf("rawsock: not a pcap or pcapng file: %w", err)
-	}
-	fr.Interfaces = []string{""}
-	return fr, nil
-}
-
-// Next returns the next frame, or io.EOF. Data is valid until the next call.
-func (fr *FileReader) Next() (FileFrame, error) {
-	if fr.pcap != nil {
-		data, ci, err := fr.pcap.ZeroCopyReadPacketData()
-		if err != nil {
-			return FileFrame{}, err
-		}
-		return FileFrame{Data: data, Time: ci.Timestamp, Length: ci.Length, Link: fr.pcap.LinkType()}, nil
-	}
-	data, ci, err := fr.ng.ZeroCopyReadPacketData()
-	if err != nil {
-		return FileFrame{}, err
-	}
-	for ci.InterfaceIndex >= len(fr.Interfaces) { // interface blocks later in the file
-		it, _ := fr.ng.Interface(len(fr.Interfaces))
-		fr.Interfaces = append(fr.Interfaces, it.Name)
-	}
-	it, err := fr.ng.Interface(ci.InterfaceIndex)
-	if err != nil {
-		return FileFrame{}, fmt.Errorf("rawsock: pcapng frame for interface %d: %w", ci.InterfaceIndex, err)
-	}
-	return FileFrame{Data: data, Time: ci.Timestamp, Length: ci.Length, Interface: ci.InterfaceIndex, Link: it.LinkType}, nil
 }

@@ -49,9 +49,9 @@ func (r *rxRing) ready(i int) bool {
 }
 
 // setupRing maps a receive ring of about size bytes (PACKET_VERSION TPACKET_V3, then
-// PACKET_RX_RING, packet(7)).
+// PACKET_RX_RING, packet(7)). The caller has reserved size with reserveRing.
 func (c *Conn) setupRing(size int) error {
-	nr := max(2, size/ringBlockSize)
+	nr := ringBlocks(size)
 	req := unix.TpacketReq3{
 		Block_size:     ringBlockSize,
 		Block_nr:       uint32(nr),

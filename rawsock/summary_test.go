@@ -234,6 +234,9 @@ func TestRelativeSeqMatchesTcpdump(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	path := filepath.Join(t.TempDir(), "relative.pcap")
 	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)

@@ -34,7 +34,7 @@ type captureOpts struct {
 	hex      bool
 	asJSON   bool
 	duration time.Duration
-	bufferMB int
+	bufferKB int
 	noRing   bool
 }
 
@@ -50,7 +50,13 @@ before the socket is bound. --promisc joins the interface's promiscuous membersh
 (PACKET_ADD_MEMBERSHIP), which the kernel drops when pktlab exits, however it exits.
 -w writes a pcapng file with one interface named "node:iface" per capture point (or
 classic pcap with --pcap). Stops at Ctrl-C, after -c frames or after --duration, and
-then prints the kernel's received and dropped counts per interface on stderr.`,
+then prints the kernel's received and dropped counts per interface on stderr.
+
+-B is the receive ring of each interface in KiB, as tcpdump's -B (default 32768, 32 MiB;
+rounded down to 256 KiB blocks, at least 512 KiB). The rings of one capture together
+may take at most 1 GiB and a quarter of the machine's available memory; a larger -B is
+refused before anything is opened. A file written with -w is flushed at least every
+half second, so a capture that is killed loses at most its last half second.`,
 		Example: `  sudo pktlab capture crs client:eth0
   sudo pktlab capture crs router:eth0 router:eth1 -f 'tcp port 80' -c 10
   sudo pktlab capture crs client:eth0 server:eth0 -w both.pcapng --duration 5s
@@ -74,8 +80,8 @@ then prints the kernel's received and dropped counts per interface on stderr.`,
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "print every header field under each line")
 	f.BoolVarP(&o.hex, "hex", "x", false, "print a hex dump of each packet, as tcpdump -x")
 	f.BoolVar(&o.asJSON, "json", false, "print one JSON object per frame")
-	f.DurationVar(&o.duration, "duration", 0, "stop after this long (0: until Ctrl-C)")
-	f.IntVarP(&o.bufferMB, "buffer", "B", 32, "receive ring per interface, MiB (tcpdump -B is in KiB)")
+	f.DurationVar(&o.duration, "duration", 0, "stop after this long, e.g. 5s (0: until Ctrl-C)")
+	f.IntVarP(&o.bufferKB, "buffer", "B", 32<<10, "receive ring (or with --no-ring, socket buffer) per interface, in KiB as tcpdump -B")
 	f.BoolVar(&o.noRing, "no-ring", false, "read with one recvmsg(2) per frame instead of a TPACKET_V3 ring")
 	return c
 }
@@ -125,7 +131,46 @@ func compileFilter(expr string, cooked bool) ([]bpf.Instruction, error) {
 	return prog, nil
 }
 
+// validate checks the flags before anything is opened, for n capture points.
+func (o *captureOpts) validate(n int) error {
+	if o.count < 0 {
+		return usageError("-c %d: want a number of frames, or 0 for no limit", o.count)
+	}
+	if o.duration < 0 {
+		return usageError("--duration %v: want a positive duration such as 5s, or 0 to run until Ctrl-C", o.duration)
+	}
+	if o.bufferKB <= 0 {
+		return usageError("-B %d: want the receive ring per interface in KiB, as tcpdump -B (default %d)", o.bufferKB, 32<<10)
+	}
+	limit, err := rawsock.RecvMemoryLimit()
+	if err != nil {
+		return err
+	}
+	if o.bufferKB > rawsock.MaxRecvMemory>>10 {
+		return usageError("-B %d: over the %d KiB (1 GiB) that the rings of a capture may take in all; give a smaller -B", o.bufferKB, rawsock.MaxRecvMemory>>10)
+	}
+	per := o.bufferKB << 10
+	if !o.noRing {
+		per = rawsock.RingSize(per)
+	}
+	if per*n > limit {
+		return usageError("-B %d: %d interface(s) × %d KiB is over the %d KiB this capture may take now (at most 1 GiB in all, and a quarter of the available memory); give a smaller -B",
+			o.bufferKB, n, per>>10, limit>>10)
+	}
+	if (o.pcap || o.print) && o.write == "" {
+		return usageError("--pcap and --print go with -w FILE")
+	}
+	return nil
+}
+
+// captureFlushInterval is how often capture -w writes out what it has gathered: a
+// killed capture loses at most this much.
+const captureFlushInterval = 500 * time.Millisecond
+
 func runCapture(ctx context.Context, stdout, stderr io.Writer, labName string, args []string, o *captureOpts) error {
+	if err := o.validate(len(args)); err != nil {
+		return err
+	}
 	proto, err := rawsock.ParseProtocol(o.proto)
 	if err != nil {
 		return usageError("%v", err)
@@ -160,9 +205,11 @@ func runCapture(ctx context.Context, stdout, stderr io.Writer, labName string, a
 	}()
 	var fis []rawsock.FileInterface
 	for _, ep := range eps {
-		cfg := &rawsock.Config{Cooked: o.cooked, Protocol: proto, Promisc: o.promisc, Filter: prog, RecvBuffer: o.bufferMB << 20}
-		if !o.noRing {
-			cfg.Ring = o.bufferMB << 20 // frames arrive without a system call each, as in tcpdump
+		cfg := &rawsock.Config{Cooked: o.cooked, Protocol: proto, Promisc: o.promisc, Filter: prog}
+		if o.noRing {
+			cfg.RecvBuffer = o.bufferKB << 10
+		} else {
+			cfg.Ring = o.bufferKB << 10 // frames arrive without a system call each, as in tcpdump
 		}
 		c, err := rawsock.Open(ep.node, ep.iface, cfg)
 		if err != nil {
@@ -186,7 +233,13 @@ func runCapture(ctx context.Context, stdout, stderr io.Writer, labName string, a
 		if fw, err = newW(f, fis); err != nil {
 			return usageError("%v", err)
 		}
-		defer fw.Flush()
+		stopFlush := flushEvery(fw, captureFlushInterval)
+		defer func() {
+			stopFlush()
+			if ferr := fw.Flush(); ferr != nil {
+				fmt.Fprintln(stderr, "pktlab:", ferr)
+			}
+		}()
 	}
 	if o.duration > 0 {
 		var cancel context.CancelFunc
@@ -227,6 +280,32 @@ func runCapture(ctx context.Context, stdout, stderr io.Writer, labName string, a
 		fmt.Fprintf(stderr, "%s: %d received by filter, %d dropped by kernel\n", fis[i].Name, st.Received, st.Dropped)
 	}
 	return err
+}
+
+// flushEvery flushes fw every d until the returned function is called; it returns
+// once the flushing goroutine has stopped.
+func flushEvery(fw *rawsock.FileWriter, d time.Duration) (stop func()) {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if fw.Flush() != nil {
+					return // WriteFrame returns the same error to the capture
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+	}
 }
 
 func linkOf(cooked bool) layers.LinkType {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"strings"
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/spf13/cobra"
@@ -27,7 +29,15 @@ func newDecodeCmd() *cobra.Command {
 		Long: `Reads a pcap or pcapng file (such as one written by pktlab capture -w) and prints one
 tcpdump -n style line per frame, prefixed by the interface name the pcapng file gives it.
 -f keeps only frames matching a tcpdump filter expression (run in the BPF VM); -v adds
-every header field, -x a hex dump from the network header on, as tcpdump -x.`,
+every header field, -x a hex dump from the network header on, as tcpdump -x.
+
+A damaged file is decoded as far as it can be: a pcapng block that breaks the format
+but whose length is intact is skipped, with a warning naming the file, the frame number
+and the byte offset, and decoding goes on; a file cut short, or a record whose length
+cannot be trusted, ends decoding there with the same details. A frame whose capture
+length exceeds its original length is printed, as tcpdump does. Exit status: 0 for a
+whole file, 1 for a damaged one (after printing every frame it could), 2 for a file
+that is not a capture file at all.`,
 		Example: `  pktlab decode both.pcapng
   pktlab decode both.pcapng -f 'tcp[tcpflags] & tcp-syn != 0' -v
   pktlab decode trace.pcap -x
@@ -40,7 +50,7 @@ every header field, -x a hex dump from the network header on, as tcpdump -x.`,
 					return err
 				}
 			}
-			return runDecode(cmd.Context(), cmd.OutOrStdout(), args[0], filter, verbose, hex, asJSON)
+			return runDecode(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], filter, verbose, hex, asJSON)
 		},
 	}
 	c.Flags().StringVarP(&filter, "filter", "f", "", "tcpdump filter expression")
@@ -51,7 +61,15 @@ every header field, -x a hex dump from the network header on, as tcpdump -x.`,
 	return c
 }
 
-func runDecode(ctx context.Context, w io.Writer, path, filter string, verbose, hex, asJSON bool) error {
+// runDecode prints the frames of a capture file. Damage is reported on stderr as
+// it is met; it makes the command fail only once every readable frame is printed.
+func runDecode(ctx context.Context, w, stderr io.Writer, path, filter string, verbose, hex, asJSON bool) error {
+	if filter != "" {
+		// A bad expression is bad input whatever the file holds.
+		if _, err := capfilter.Compile(filter, capfilter.LinkTypeEthernet); err != nil {
+			return usageError("filter %q: %v", filter, err)
+		}
+	}
 	// A regular file, read one record at a time, so of any size; reads stop at Ctrl-C.
 	f, err := inputfile.Open(ctx, path, inputfile.Capture)
 	if err != nil {
@@ -59,18 +77,34 @@ func runDecode(ctx context.Context, w io.Writer, path, filter string, verbose, h
 	}
 	defer f.Close()
 	r, err := rawsock.NewFileReader(f)
+	if errors.Is(err, rawsock.ErrNotCapture) {
+		return usageError("%s: %v", path, strings.TrimPrefix(err.Error(), "rawsock: "))
+	}
 	if err != nil {
-		return usageError("%s: %v", path, err)
+		return fmt.Errorf("%s: %w (not one frame could be read)", path, err)
 	}
 	filters := map[layers.LinkType]*capfilter.Filter{}
 	p := &framePrinter{w: w, verbose: verbose, hex: hex, asJSON: asJSON, s: rawsock.NewSummarizer()}
-	for {
+	damaged := 0
+	for n := 0; ; n++ {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: stopped after %d frames: %w", path, n, context.Cause(ctx))
+		}
 		fr, err := r.Next()
 		if errors.Is(err, io.EOF) {
-			return nil
+			break
+		}
+		var fe *rawsock.FileError
+		if errors.As(err, &fe) && fe.Skipped {
+			damaged++
+			fmt.Fprintf(stderr, "pktlab: %s: %v; skipped\n", path, err)
+			continue
+		}
+		if err != nil && ctx.Err() != nil {
+			continue // a read cut by the signal: say so at the top of the loop
 		}
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w; decoded the %d frames before it", path, err, n-damaged)
 		}
 		if filter != "" {
 			ok, err := matchFilter(filters, filter, fr.Link, fr.Data)
@@ -89,6 +123,10 @@ func runDecode(ctx context.Context, w io.Writer, path, filter string, verbose, h
 			return err
 		}
 	}
+	if damaged > 0 {
+		return fmt.Errorf("%s: damaged: skipped %d record(s), decoded the other frames", path, damaged)
+	}
+	return nil
 }
 
 // matchFilter runs expr, compiled once per link type, on a frame. Linux cooked frames

@@ -41,12 +41,54 @@ network namespace is never changed. Lab addresses come from 198.18.0.0/15 and 20
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	rootCmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
 	err := rootCmd.ExecuteContext(ctx)
 	stop()
 	os.Exit(exitCode(err))
+}
+
+// signalContext returns a context that the first SIGINT or SIGTERM cancels, with a
+// *signalErr as its cause: every command then stops what it is doing, cleans up
+// (removes what it created in the lab, writes out its files) and returns. A second
+// signal exits at once, without that cleanup, for a command that hangs.
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		cancel(&signalErr{s.(syscall.Signal)})
+		s = <-sigs
+		fmt.Fprintf(os.Stderr, "pktlab: second %v: exiting without cleanup\n", s)
+		os.Exit(128 + int(s.(syscall.Signal)))
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		cancel(nil)
+	}
+}
+
+// signalErr is the cause of the context's end when a signal stopped the command. A
+// command that a signal cut short exits 128 + the signal number, as a shell reports
+// a process killed by it.
+type signalErr struct{ sig syscall.Signal }
+
+func (e *signalErr) Error() string {
+	if e.sig == syscall.SIGTERM {
+		return "terminated (SIGTERM)"
+	}
+	return "interrupted (SIGINT)"
+}
+
+// interrupted returns the signal that ended ctx, if one did, else nil.
+func interrupted(ctx context.Context) error {
+	var se *signalErr
+	if errors.As(context.Cause(ctx), &se) {
+		return se
+	}
+	return nil
 }
 
 // exitCode maps an error to the exit status: 2 for bad input or usage, 1 for any other
@@ -57,7 +99,11 @@ func exitCode(err error) int {
 	}
 	var ue *usageErr
 	var ee *exitErr
+	var se *signalErr
 	switch {
+	case errors.As(err, &se):
+		fmt.Fprintln(os.Stderr, "pktlab:", err)
+		return 128 + int(se.sig)
 	case errors.As(err, &ee):
 		if ee.err != nil {
 			fmt.Fprintln(os.Stderr, "pktlab:", ee.err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/vishvananda/netlink"
 
 	"github.com/pktlab/pktlab/rawsock"
@@ -73,7 +74,7 @@ no answer exits 1.`,
   sudo pktlab send crs client:eth0 --dst 2001:db8:2::2 --l3 --json --expect icmp6`,
 		Args: cobraArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runSend(cmd.Context(), cmd.OutOrStdout(), args[0], args[1], &o)
+			return runSend(cmd.Context(), cmd.OutOrStdout(), cmd.Flags(), args[0], args[1], &o)
 		},
 	}
 	f := c.Flags()
@@ -134,22 +135,10 @@ type sendResult struct {
 	Answer *frameJSON `json:"answer,omitempty"`
 }
 
-func runSend(ctx context.Context, w io.Writer, labName, arg string, o *sendOpts) error {
-	if o.dst == "" {
-		return usageError("send: --dst is required")
-	}
-	dst, err := netip.ParseAddr(o.dst)
+func runSend(ctx context.Context, w io.Writer, fs *pflag.FlagSet, labName, arg string, o *sendOpts) error {
+	dst, err := o.validate(fs)
 	if err != nil {
-		return usageError("--dst %q: %v", o.dst, err)
-	}
-	if n := boolCount(o.tcp, o.udp, o.icmp); n > 1 {
-		return usageError("send: choose one of --tcp, --udp, --icmp")
-	}
-	if o.icmpType > 255 {
-		return usageError("send: --icmp-type %d: want 0-255", o.icmpType)
-	}
-	if o.l3 && dst.Is4() && (o.corrupt.BadIPChecksum || o.corrupt.IPLength != 0) {
-		return usageError("--bad-ip-checksum and --ip-length need a frame: with --l3 the kernel fills in the IPv4 total length and header checksum itself (raw(7)); drop --l3")
+		return err
 	}
 	l, err := openLab(labName)
 	if err != nil {
@@ -178,10 +167,7 @@ func runSend(ctx context.Context, w io.Writer, labName, arg string, o *sendOpts)
 	}
 	var answers *rawsock.Conn
 	if o.expect != "" {
-		prog, err := compileFilter(o.expect, false)
-		if err != nil {
-			return err
-		}
+		prog, _ := compileFilter(o.expect, false) // validate compiled it
 		if answers, err = rawsock.Open(ep.node, ep.iface, &rawsock.Config{Filter: prog}); err != nil {
 			return err
 		}
@@ -191,7 +177,7 @@ func runSend(ctx context.Context, w io.Writer, labName, arg string, o *sendOpts)
 	if err != nil {
 		return err
 	}
-	if answers != nil {
+	if answers != nil && ctx.Err() == nil {
 		res.Answer, err = awaitAnswer(ctx, answers, ep, o.timeout)
 	}
 	if o.asJSON {
@@ -205,6 +191,9 @@ func runSend(ctx context.Context, w io.Writer, labName, arg string, o *sendOpts)
 		if res.Answer != nil {
 			fmt.Fprintf(w, "%s %s %s\n", res.Answer.Time.Format("15:04:05.000000"), ep, res.Answer.Summary)
 		}
+	}
+	if se := interrupted(ctx); se != nil {
+		return fmt.Errorf("%w after sending %d frame(s)", se, len(res.Sent))
 	}
 	if err != nil {
 		return exitWith(exitFailure, err)
@@ -328,11 +317,7 @@ func buildSpec(ep endpoint, dst netip.Addr, o *sendOpts) (*rawsock.CraftSpec, er
 
 func pickSource(addrs []netip.Prefix, dst netip.Addr, flag string) (netip.Addr, error) {
 	if flag != "" {
-		a, err := netip.ParseAddr(flag)
-		if err != nil || a.Is4() != dst.Is4() {
-			return netip.Addr{}, usageError("--src %q: want an address of the same family as --dst", flag)
-		}
-		return a, nil
+		return netip.ParseAddr(flag) // validate checked it
 	}
 	for _, p := range addrs {
 		if p.Addr().Is4() == dst.Is4() {
