@@ -20,6 +20,7 @@ import (
 
 	"github.com/pktlab/pktlab/rawsock"
 	"github.com/pktlab/pktlab/tcpstate"
+	"github.com/pktlab/pktlab/tcpstate/clock"
 	"github.com/pktlab/pktlab/tcpstate/host"
 	"github.com/pktlab/pktlab/testlab"
 )
@@ -37,7 +38,22 @@ the node's own address, and pktlab installs an nftables table in that node that 
 kernel's RSTs for the userspace ports (the kernel has no socket for them), removed on exit.
 
 The timeline shows every frame (tcpdump-style, relative sequence numbers), every state
-change with its cause, and timers, with times relative to the start.`,
+change with its cause, and timers, with times relative to the start. A sent frame is
+stamped when it leaves.
+
+Own addresses: without --src the userspace host takes, in each lab subnet of the
+interface, the node's own host part plus 100 (IPv4) or 0x100 (IPv6): a node at
+198.18.1.2 gets 198.18.1.102 and 2001:db8:1::102, with MAC 02:70:6b:12:01:66 (the
+address's last three bytes), so hosts on different nodes of one subnet never share an
+address. An address or MAC that a node's kernel or another userspace host in the lab
+already has is refused (exit 2 for --src; the default moves on to the next free one).
+
+--step pauses before every frame the userspace end sends. While it waits for Enter the
+userspace TCP's clock stands still: no timer of its own runs out because you paused,
+and the times printed leave the pause out.
+
+Ctrl-C (SIGINT) or SIGTERM ends the command at once: the connection is aborted with a
+RST, the nftables table of --shared is removed, and pktlab exits 130 (SIGINT) or 143.`,
 		Example: `  sudo pktlab tcp listen crs server 8080 --echo
   sudo pktlab tcp connect crs client 198.19.2.2:8080 --send notes.txt --shutdown-wr
   sudo pktlab tcp connect crs client 198.19.2.2:8080 --step`,
@@ -66,7 +82,7 @@ type tcpFlags struct {
 
 func (f *tcpFlags) register(c *cobra.Command) {
 	fl := c.Flags()
-	fl.StringVar(&f.src, "src", "", "the userspace host's own address(es), comma-separated, with prefix (default: .200 / ::c8 in the interface's subnets)")
+	fl.StringVar(&f.src, "src", "", "the userspace host's own address(es), comma-separated, with prefix (default: the node's host part + 100, or + 0x100 for IPv6)")
 	fl.StringVar(&f.iface, "iface", "", "the node's interface (default: its first)")
 	fl.StringVar(&f.gateway, "gateway", "", "next hop(s) for off-link destinations, comma-separated (default: the node's default routes)")
 	fl.BoolVar(&f.shared, "shared", false, "use the node's own address; installs an nftables RST drop in the node")
@@ -75,17 +91,17 @@ func (f *tcpFlags) register(c *cobra.Command) {
 	fl.BoolVar(&f.doClose, "close", false, "close after sending (the default)")
 	fl.BoolVar(&f.shutWR, "shutdown-wr", false, "half-close after sending and read until the peer closes")
 	fl.BoolVar(&f.abrt, "abort", false, "abort with a RST after sending")
-	fl.Uint16Var(&f.mss, "mss", 0, "MSS to advertise (default: interface MTU − 40, − 60 for IPv6)")
+	fl.Uint16Var(&f.mss, "mss", 0, "MSS to advertise, 88 to 65495 (default: interface MTU − 40, − 60 for IPv6)")
 	fl.BoolVar(&f.noWScale, "no-wscale", false, "do not offer window scaling")
 	fl.BoolVar(&f.noSACK, "no-sack", false, "do not offer SACK")
 	fl.BoolVar(&f.noTS, "no-timestamps", false, "do not offer timestamps")
 	fl.BoolVar(&f.nodelay, "nodelay", false, "turn Nagle's algorithm off")
 	fl.BoolVar(&f.keepalive, "keepalive", false, "send keepalive probes")
-	fl.DurationVar(&f.timeWait, "time-wait", 0, "TIME-WAIT length (default 60s, as Linux)")
-	fl.IntVar(&f.linger, "linger", -1, "SO_LINGER seconds for close; 0 sends RST")
+	fl.DurationVar(&f.timeWait, "time-wait", 0, "TIME-WAIT length, e.g. 1s (default 60s, as Linux)")
+	fl.IntVar(&f.linger, "linger", -1, "SO_LINGER seconds for close, 0 to 3600; 0 sends RST")
 	fl.BoolVar(&f.asJSON, "json", false, "print events as JSON lines")
 	fl.BoolVar(&f.step, "step", false, "pause before every frame the userspace end sends until Enter")
-	fl.DurationVar(&f.wait, "wait", 10*time.Second, "how long to wait for the connection to finish closing")
+	fl.DurationVar(&f.wait, "wait", 10*time.Second, "how long to wait for the connection to finish closing (more than 0)")
 	fl.BoolVar(&f.gso, "gso", false, "send new data in segments of up to 64 KB cut by the kernel's GSO (fast; the timeline then shows those, not the wire frames)")
 }
 
@@ -105,6 +121,34 @@ func (f *tcpFlags) validate() error {
 	if f.step && f.asJSON {
 		return usageError("--step is interactive; it does not go with --json")
 	}
+	switch {
+	case f.mss != 0 && (f.mss < 88 || f.mss > 65495):
+		// 88 is Linux's TCP_MIN_MSS; 65495 fills a 64 KiB IPv4 packet.
+		return usageError("--mss %d: want 88 to 65495, or 0 for the interface's MTU − 40", f.mss)
+	case f.timeWait < 0:
+		return usageError("--time-wait %v: want a positive duration such as 1s, or 0 for 60s", f.timeWait)
+	case f.linger < -1 || f.linger > 3600:
+		return usageError("--linger %d: want 0 to 3600 seconds (0 closes with a RST)", f.linger)
+	case f.wait <= 0:
+		return usageError("--wait %v: want how long to wait for the close, e.g. 10s", f.wait)
+	}
+	for _, s := range splitList(f.src) {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return usageError("--src %q: want an address with prefix, e.g. 198.18.1.10/24: %v", s, err)
+		}
+		if !testlab.InLabRange(p.Addr()) {
+			return usageError("--src %v is outside the lab ranges 198.18.0.0/15 and 2001:db8::/32", p.Addr())
+		}
+	}
+	for _, g := range splitList(f.gateway) {
+		if _, err := netip.ParseAddr(g); err != nil {
+			return usageError("--gateway %q: %v", g, err)
+		}
+	}
+	if f.shared && f.src != "" {
+		return usageError("--shared uses the node's own address; it does not go with --src (or listen's ADDR)")
+	}
 	return nil
 }
 
@@ -113,60 +157,20 @@ func (f *tcpFlags) tcpConfig() tcpstate.Config {
 		NoDelay: f.nodelay, Keepalive: f.keepalive, TimeWait: f.timeWait}
 }
 
-// hostConfig builds the host's configuration for node n.
-func (f *tcpFlags) hostConfig(n *testlab.Node, tl *timeline) (*host.Config, error) {
+// hostConfig builds the host's configuration; validate has checked the flags.
+func (f *tcpFlags) hostConfig(tl *timeline) *host.Config {
 	// Without --gso every frame in the timeline is a frame on the wire.
-	cfg := &host.Config{Interface: f.iface, Shared: f.shared, TCP: f.tcpConfig(), Events: tl.event, NoGSO: !f.gso}
+	cfg := &host.Config{Interface: f.iface, Shared: f.shared, TCP: f.tcpConfig(), Events: tl.event, NoGSO: !f.gso, Clock: tl.clk}
 	if f.step {
 		cfg.BeforeSend = tl.step
 	}
 	for _, g := range splitList(f.gateway) {
-		a, err := netip.ParseAddr(g)
-		if err != nil {
-			return nil, usageError("--gateway %q: %v", g, err)
-		}
-		cfg.Gateways = append(cfg.Gateways, a)
-	}
-	if f.shared {
-		return cfg, nil
+		cfg.Gateways = append(cfg.Gateways, netip.MustParseAddr(g))
 	}
 	for _, s := range splitList(f.src) {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return nil, usageError("--src %q: want an address with prefix, e.g. 198.18.1.10/24: %v", s, err)
-		}
-		if !testlab.InLabRange(p.Addr()) {
-			return nil, usageError("--src %v is outside the lab ranges 198.18.0.0/15 and 2001:db8::/32", p.Addr())
-		}
-		cfg.Addrs = append(cfg.Addrs, p)
+		cfg.Addrs = append(cfg.Addrs, netip.MustParsePrefix(s))
 	}
-	if len(cfg.Addrs) == 0 {
-		cfg.Addrs = defaultOwnAddrs(n, f.iface)
-		if len(cfg.Addrs) == 0 {
-			return nil, usageError("node %s has no address to derive an own address from; give --src", n.Name())
-		}
-	}
-	return cfg, nil
-}
-
-// defaultOwnAddrs picks host part 200 in each subnet of the interface.
-func defaultOwnAddrs(n *testlab.Node, iface string) []netip.Prefix {
-	var out []netip.Prefix
-	for _, i := range n.Interfaces() {
-		if iface != "" && i.Name != iface {
-			continue
-		}
-		for _, p := range i.Addrs {
-			b := p.Masked().Addr().AsSlice()
-			b[len(b)-1] = 200
-			a, _ := netip.AddrFromSlice(b)
-			if a != p.Addr() && p.Contains(a) {
-				out = append(out, netip.PrefixFrom(a, p.Bits()))
-			}
-		}
-		break
-	}
-	return out
+	return cfg
 }
 
 func splitList(s string) []string {
@@ -231,9 +235,6 @@ and closes when the peer closes (or as --close/--shutdown-wr/--abort say).`,
   sudo pktlab tcp listen crs server 8080 --shared --json`,
 		Args: cobraArgs(cobra.ExactArgs(3)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := f.validate(); err != nil {
-				return err
-			}
 			portStr := args[2]
 			if i := strings.LastIndex(portStr, ":"); i >= 0 {
 				a, err := netip.ParseAddr(strings.Trim(portStr[:i], "[]"))
@@ -252,6 +253,9 @@ and closes when the peer closes (or as --close/--shutdown-wr/--abort say).`,
 			port, err := strconv.ParseUint(portStr, 10, 16)
 			if err != nil || port == 0 {
 				return usageError("PORT %q: want 1-65535", portStr)
+			}
+			if err := f.validate(); err != nil {
+				return err
 			}
 			return runTCP(cmd, &f, args[0], args[1], func(ctx context.Context, h *host.Host, tl *timeline) error {
 				cfg := f.tcpConfig()
@@ -280,8 +284,11 @@ and closes when the peer closes (or as --close/--shutdown-wr/--abort say).`,
 	return c
 }
 
-// runTCP opens the lab and the host, runs fn and closes everything.
+// runTCP opens the lab and the host, runs fn and closes everything. A signal
+// (ctx's end) closes the host at once, from under fn: its connections are aborted
+// and its nftables table removed, and fn's blocked reads and writes return.
 func runTCP(cmd *cobra.Command, f *tcpFlags, labName, nodeName string, fn func(context.Context, *host.Host, *timeline) error) error {
+	ctx := cmd.Context()
 	l, err := openLab(labName)
 	if err != nil {
 		return err
@@ -291,20 +298,24 @@ func runTCP(cmd *cobra.Command, f *tcpFlags, labName, nodeName string, fn func(c
 	if err != nil {
 		return err
 	}
-	tl := newTimeline(cmd.OutOrStdout(), f.asJSON, cmd.InOrStdin())
-	cfg, err := f.hostConfig(n, tl)
+	tl := newTimeline(ctx, cmd.OutOrStdout(), f.asJSON, cmd.InOrStdin(), f.step)
+	h, err := host.Start(ctx, n, f.hostConfig(tl))
+	if errors.Is(err, host.ErrAddrInUse) {
+		return usageError("%v", err)
+	}
 	if err != nil {
 		return err
 	}
-	h, err := host.Start(cmd.Context(), n, cfg)
-	if err != nil {
-		return err
-	}
+	stop := context.AfterFunc(ctx, func() { h.Close() })
+	defer stop()
 	if !f.shared {
-		tl.note(fmt.Sprintf("userspace host on %s: %v, MAC %v", nodeName, cfg.Addrs, h.MAC()))
+		tl.note(fmt.Sprintf("userspace host on %s: %v, MAC %v", nodeName, h.Addrs(), h.MAC()))
 	}
-	runErr := fn(cmd.Context(), h, tl)
+	runErr := fn(ctx, h, tl)
 	closeErr := h.Close()
+	if se := interrupted(ctx); se != nil {
+		return fmt.Errorf("%w: the userspace host on %s is closed (its connections aborted)", se, nodeName)
+	}
 	if runErr != nil {
 		return runErr
 	}
@@ -320,7 +331,7 @@ func converse(ctx context.Context, f *tcpFlags, c *host.Conn, tl *timeline) erro
 	recvDone := make(chan error, 1)
 	go func() { recvDone <- receive(f, c, tl) }()
 	if f.send != "" {
-		if err := sendFile(f.send, c); err != nil {
+		if err := sendFile(ctx, f.send, c); err != nil {
 			c.Abort()
 			return err
 		}
@@ -377,7 +388,11 @@ func eofText(err error) string {
 	return err.Error()
 }
 
-func sendFile(name string, c *host.Conn) error {
+// sendFile sends the file's contents, or stdin's for "-", until its end or ctx's.
+// A read of stdin cannot be interrupted (it is not in the runtime poller, and making
+// it non-blocking would change the terminal or pipe for the shell too), so the copy
+// runs in a goroutine that a signal leaves behind: the process is about to exit.
+func sendFile(ctx context.Context, name string, c *host.Conn) error {
 	var r io.Reader = os.Stdin
 	if name != "-" {
 		file, err := os.Open(name)
@@ -387,8 +402,17 @@ func sendFile(name string, c *host.Conn) error {
 		defer file.Close()
 		r = file
 	}
-	_, err := io.Copy(c, r)
-	return err
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(c, r)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
 
 // waitFinished waits until the connection is CLOSED or in TIME-WAIT.
@@ -410,19 +434,29 @@ func waitFinished(ctx context.Context, c *host.Conn, limit time.Duration) error 
 }
 
 // timeline prints host events: frames in rawsock's summary format, state changes
-// with causes, with times relative to the first event.
+// with causes, with times relative to the first event, on the host's clock.
 type timeline struct {
-	mu     sync.Mutex
-	w      io.Writer
+	ctx    context.Context // ends a --step prompt
+	clk    clock.Clock     // the host's: notes are stamped on it too
+	pause  *clock.Pausable // with --step, clk: stopped while a prompt waits
+	in     io.Reader
 	asJSON bool
-	start  time.Time
-	sum    *rawsock.Summarizer
-	in     *bufio.Reader
-	buf    []byte
+
+	mu    sync.Mutex // guards w, start, sum, buf and lines
+	w     io.Writer
+	start time.Time
+	sum   *rawsock.Summarizer
+	buf   []byte
+	lines chan string // --step: lines read from in, by a goroutine started at the first prompt
 }
 
-func newTimeline(w io.Writer, asJSON bool, in io.Reader) *timeline {
-	return &timeline{w: w, asJSON: asJSON, sum: rawsock.NewSummarizer(), in: bufio.NewReader(in)}
+func newTimeline(ctx context.Context, w io.Writer, asJSON bool, in io.Reader, step bool) *timeline {
+	t := &timeline{ctx: ctx, clk: clock.Real, w: w, asJSON: asJSON, sum: rawsock.NewSummarizer(), in: in}
+	if step {
+		t.pause = clock.NewPausable(clock.Real)
+		t.clk = t.pause
+	}
+	return t
 }
 
 func (t *timeline) rel(at time.Time) float64 {
@@ -508,7 +542,7 @@ func (t *timeline) print(j tcpEventJSON) {
 func (t *timeline) note(text string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	j := tcpEventJSON{Time: t.rel(time.Now()), Kind: "note", Cause: text}
+	j := tcpEventJSON{Time: t.rel(t.clk.Now()), Kind: "note", Cause: text}
 	if t.asJSON {
 		json.NewEncoder(t.w).Encode(j)
 		return
@@ -516,16 +550,33 @@ func (t *timeline) note(text string) {
 	fmt.Fprintf(t.w, "%10.6f %s\n", j.Time, text)
 }
 
-// step shows the frame about to go and the connection's state, and waits for Enter.
+// step shows the frame about to go and the connection's state, and waits for Enter
+// with the host's clock stopped, so that the wait costs the connection no time: no
+// retransmission timer runs out at the prompt. A signal ends the wait and the frame
+// is not sent; at the end of stdin every frame goes without a prompt.
 func (t *timeline) step(e host.Event) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	summary := string(t.sum.Append(nil, layers.LinkTypeEthernet, e.Frame))
 	i := e.Info
 	fmt.Fprintf(t.w, "-- state %v  snd.una %d snd.nxt %d rcv.nxt %d (absolute)\n-- next: %s\n-- press Enter to send ", i.State, i.SndUna, i.SndNxt, i.RcvNxt, summary)
-	_, err := t.in.ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return err
+	if t.lines == nil {
+		t.lines = make(chan string)
+		go func() {
+			defer close(t.lines)
+			sc := bufio.NewScanner(t.in)
+			for sc.Scan() {
+				t.lines <- sc.Text()
+			}
+		}()
 	}
-	return nil
+	t.pause.Pause()
+	defer t.pause.Resume()
+	select {
+	case <-t.lines: // a line, or the end of stdin
+		return nil
+	case <-t.ctx.Done():
+		fmt.Fprintln(t.w)
+		return context.Cause(t.ctx)
+	}
 }

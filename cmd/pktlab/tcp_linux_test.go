@@ -84,7 +84,7 @@ func TestTCPConnectJSON(t *testing.T) {
 		if l.Event == "state-changed" {
 			path = append(path, l.To)
 		}
-		if l.Event == "segment-sent" && strings.Contains(l.Frame, "Flags [S]") && strings.Contains(l.Frame, "198.18.1.200.") {
+		if l.Event == "segment-sent" && strings.Contains(l.Frame, "Flags [S]") && strings.Contains(l.Frame, "198.18.1.102.") {
 			syn = true
 		}
 	}

@@ -12,26 +12,30 @@ import (
 	"time"
 
 	"github.com/pktlab/pktlab/tcpstate"
+	"github.com/pktlab/pktlab/tcpstate/clock"
 )
 
 // Conn is one userspace TCP connection. It satisfies net.Conn.
 type Conn struct {
+	// Set by newConn, read-only after.
 	h      *Host
-	m      *tcpstate.Conn
 	key    connKey
-	l      *Listener // the listener that accepted it, if any
-	queued bool      // handed to the listener's accept queue
+	l      *Listener     // the listener that accepted it, if any
+	rd, wr chan struct{} // poked whenever the machine did something
 
-	rd, wr     chan struct{} // poked whenever the machine did something
-	rdDL, wrDL deadline
-	linger     time.Duration
-	lingerSet  bool
+	// Guarded by h.mu.
+	m         *tcpstate.Conn
+	queued    bool // handed to the listener's accept queue
+	linger    time.Duration
+	lingerSet bool
+
+	rdDL, wrDL deadline // each has its own lock
 	closeOnce  sync.Once
 }
 
-func newConn(h *Host, m *tcpstate.Conn) *Conn {
-	return &Conn{h: h, m: m, key: connKey{m.Local(), m.Remote()}, rd: make(chan struct{}, 1), wr: make(chan struct{}, 1),
-		rdDL: makeDeadline(), wrDL: makeDeadline()}
+func newConn(h *Host, m *tcpstate.Conn, l *Listener) *Conn {
+	return &Conn{h: h, m: m, l: l, key: connKey{m.Local(), m.Remote()}, rd: make(chan struct{}, 1), wr: make(chan struct{}, 1),
+		rdDL: makeDeadline(h.clk), wrDL: makeDeadline(h.clk)}
 }
 
 func (c *Conn) notify() {
@@ -85,8 +89,8 @@ func (h *Host) DialWith(ctx context.Context, remote netip.AddrPort, o *DialOptio
 		h.mu.Unlock()
 		return nil, err
 	}
-	now := time.Now() // after the firewall rule, so the timeline stays in order
-	c := newConn(h, tcpstate.New(&cfg, key.local, remote, now))
+	now := h.clk.Now() // after the firewall rule, so the timeline stays in order
+	c := newConn(h, tcpstate.New(&cfg, key.local, remote, now), nil)
 	h.conns[c.key] = c
 	out, _ := c.m.Connect(now)
 	h.apply(c, out)
@@ -160,7 +164,7 @@ func (c *Conn) State() tcpstate.State {
 func (c *Conn) Read(p []byte) (int, error) {
 	for {
 		c.h.mu.Lock()
-		n, out := c.m.Read(time.Now(), p)
+		n, out := c.m.Read(c.h.clk.Now(), p)
 		c.h.apply(c, out)
 		eof, err, st := c.m.ReadClosed(), c.m.Err(), c.m.State()
 		c.h.mu.Unlock()
@@ -187,7 +191,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	done := 0
 	for {
 		c.h.mu.Lock()
-		n, out, err := c.m.Write(time.Now(), p[done:])
+		n, out, err := c.m.Write(c.h.clk.Now(), p[done:])
 		c.h.apply(c, out)
 		c.h.mu.Unlock()
 		done += n
@@ -209,7 +213,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 func (c *Conn) CloseWrite() error {
 	c.h.mu.Lock()
 	defer c.h.mu.Unlock()
-	c.h.apply(c, c.m.CloseWrite(time.Now()))
+	c.h.apply(c, c.m.CloseWrite(c.h.clk.Now()))
 	return nil
 }
 
@@ -217,7 +221,7 @@ func (c *Conn) CloseWrite() error {
 func (c *Conn) Abort() error {
 	c.h.mu.Lock()
 	defer c.h.mu.Unlock()
-	c.h.apply(c, c.m.Abort(time.Now(), "ABORT"))
+	c.h.apply(c, c.m.Abort(c.h.clk.Now(), "ABORT"))
 	c.h.reap()
 	return nil
 }
@@ -251,15 +255,17 @@ func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		c.h.mu.Lock()
 		if c.lingerSet && c.linger == 0 {
-			c.h.apply(c, c.m.Abort(time.Now(), "close with SO_LINGER {1, 0}"))
+			c.h.apply(c, c.m.Abort(c.h.clk.Now(), "close with SO_LINGER {1, 0}"))
 		} else {
-			c.h.apply(c, c.m.Close(time.Now()))
+			c.h.apply(c, c.m.Close(c.h.clk.Now()))
 		}
 		c.h.reap()
 		c.h.mu.Unlock()
-		c.rdDL.set(time.Now())
+		c.rdDL.set(c.h.clk.Now())
 		if c.lingerSet && c.linger > 0 {
-			end := time.After(c.linger)
+			end := make(chan struct{})
+			t := c.h.clk.AfterFunc(c.linger, func() { close(end) })
+			defer t.Stop()
 			for {
 				c.h.mu.Lock()
 				left := c.m.Unacknowledged()
@@ -297,15 +303,16 @@ func (h *Host) opError(op string, remote netip.AddrPort, err error) error {
 	return &net.OpError{Op: op, Net: "tcp", Addr: net.TCPAddrFromAddrPort(remote), Err: err}
 }
 
-// deadline is a settable deadline whose channel closes when it passes (the same
-// scheme as net.Pipe).
+// deadline is a settable deadline whose channel closes when it passes on the
+// host's clock (the same scheme as net.Pipe).
 type deadline struct {
-	mu     sync.Mutex
-	timer  *time.Timer
+	clk    clock.Clock
+	mu     sync.Mutex // guards timer and cancel
+	timer  clock.Timer
 	cancel chan struct{}
 }
 
-func makeDeadline() deadline { return deadline{cancel: make(chan struct{})} }
+func makeDeadline(clk clock.Clock) deadline { return deadline{clk: clk, cancel: make(chan struct{})} }
 
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
@@ -321,12 +328,12 @@ func (d *deadline) set(t time.Time) {
 		}
 		return
 	}
-	if dur := time.Until(t); dur > 0 {
+	if dur := clock.Until(d.clk, t); dur > 0 {
 		if closed {
 			d.cancel = make(chan struct{})
 		}
 		ch := d.cancel
-		d.timer = time.AfterFunc(dur, func() { close(ch) })
+		d.timer = d.clk.AfterFunc(dur, func() { close(ch) })
 		return
 	}
 	if !closed {

@@ -38,6 +38,9 @@ func (k EventKind) String() string {
 
 // Event is one thing the host did or saw.
 type Event struct {
+	// Time is on the host's clock (Config.Clock). A sent frame is stamped when it
+	// left, after any BeforeSend pause and any wait for its next hop's MAC (TCP.Time
+	// too); everything else when it happened.
 	Time          time.Time
 	Kind          EventKind
 	Local, Remote netip.AddrPort // for EventTCP
@@ -59,12 +62,13 @@ func (e Event) String() string {
 
 func (h *Host) hostEvent(k EventKind, text string) {
 	if h.cfg.Events != nil {
-		h.cfg.Events(Event{Time: time.Now(), Kind: k, Text: text})
+		h.cfg.Events(Event{Time: h.clk.Now(), Kind: k, Text: text})
 	}
 }
 
-func (h *Host) frameEvent(k EventKind, text string, frame []byte) {
+// frameEvent reports a frame the host sent at at.
+func (h *Host) frameEvent(k EventKind, text string, frame []byte, at time.Time) {
 	if h.cfg.Events != nil {
-		h.cfg.Events(Event{Time: time.Now(), Kind: k, Text: text, Frame: append([]byte(nil), frame...)})
+		h.cfg.Events(Event{Time: at, Kind: k, Text: text, Frame: append([]byte(nil), frame...)})
 	}
 }

@@ -77,8 +77,17 @@ func (h *Host) learn(a netip.Addr, mac net.HardwareAddr, announce bool) {
 	if p := h.pending[a]; p != nil {
 		delete(h.pending, a)
 		for _, f := range p.frames {
-			copy(f[:6], mac)
-			h.sock.WriteFrame(h.ctx, f)
+			copy(f.data[:6], mac)
+			at := h.clk.Now()
+			if err := h.sock.WriteFrame(h.ctx, f.data); err != nil {
+				if h.ctx.Err() == nil {
+					h.hostEvent(EventError, fmt.Sprintf("send a frame that waited for %v: %v", a, err))
+				}
+				continue
+			}
+			if f.sent != nil {
+				f.sent(f.data, at)
+			}
 		}
 	}
 }
@@ -90,7 +99,7 @@ func (h *Host) tcpInput(src, dst netip.Addr, t *layers.TCP) {
 	local := netip.AddrPortFrom(dst, uint16(t.DstPort))
 	remote := netip.AddrPortFrom(src, uint16(t.SrcPort))
 	if c := h.conns[connKey{local, remote}]; c != nil {
-		h.apply(c, c.m.HandleSegment(time.Now(), &seg))
+		h.apply(c, c.m.HandleSegment(h.clk.Now(), &seg))
 		h.reap()
 		return
 	}
@@ -108,10 +117,10 @@ func (h *Host) tcpInput(src, dst netip.Addr, t *layers.TCP) {
 	if !ok {
 		return
 	}
-	h.sendSegment(local, remote, &rst, 0, func(frame []byte) {
+	h.sendSegment(local, remote, &rst, 0, func(frame []byte, at time.Time) {
 		if h.cfg.Events != nil {
-			h.cfg.Events(Event{Time: time.Now(), Kind: EventTCP, Local: local, Remote: remote, Frame: append([]byte(nil), frame...),
-				TCP: tcpstate.Event{Time: time.Now(), Kind: tcpstate.EventSegmentSent, Segment: rst, Cause: "segment for no connection: RST (RFC 9293 §3.10.7.1)"}})
+			h.cfg.Events(Event{Time: at, Kind: EventTCP, Local: local, Remote: remote, Frame: frame,
+				TCP: tcpstate.Event{Time: at, Kind: tcpstate.EventSegmentSent, Segment: rst, Cause: "segment for no connection: RST (RFC 9293 §3.10.7.1)"}})
 		}
 	})
 }
@@ -202,8 +211,12 @@ func (h *Host) writeLayers(what string, k EventKind, ls ...gopacket.Serializable
 		h.hostEvent(EventError, fmt.Sprintf("build %s: %v", what, err))
 		return
 	}
-	h.frameEvent(k, what, buf.Bytes()) // before the frame goes, as for segments
+	at := h.clk.Now()
 	if err := h.sock.WriteFrame(h.ctx, buf.Bytes()); err != nil {
-		h.hostEvent(EventError, fmt.Sprintf("send %s: %v", what, err))
+		if h.ctx.Err() == nil {
+			h.hostEvent(EventError, fmt.Sprintf("send %s: %v", what, err))
+		}
+		return
 	}
+	h.frameEvent(k, what, buf.Bytes(), at)
 }

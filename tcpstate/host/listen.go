@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"time"
 
 	"github.com/pktlab/pktlab/tcpstate"
 )
@@ -16,13 +15,15 @@ const DefaultBacklog = 128
 // Listener accepts connections on one port of every host address. It satisfies
 // net.Listener.
 type Listener struct {
+	// Set by Listen, read-only after.
 	h       *Host
 	port    uint16
 	cfg     *tcpstate.Config
 	backlog int
-	q       chan *Conn
-	done    chan struct{}
-	closed  bool
+	q       chan *Conn    // established connections, for Accept
+	done    chan struct{} // closed by Close
+
+	closed bool // guarded by h.mu
 }
 
 // Listen starts accepting connections on port with the given configuration (nil:
@@ -45,8 +46,8 @@ func (h *Host) Listen(port uint16, cfg *tcpstate.Config, backlog int) (*Listener
 	if h.cfg.Events != nil {
 		for _, p := range h.addrs {
 			local := netip.AddrPortFrom(p.Addr(), port)
-			h.cfg.Events(Event{Time: time.Now(), Kind: EventTCP, Local: local,
-				TCP: tcpstate.Event{Time: time.Now(), Kind: tcpstate.EventStateChanged, From: tcpstate.Closed, To: tcpstate.Listen, Cause: "passive OPEN"}})
+			h.cfg.Events(Event{Time: h.clk.Now(), Kind: EventTCP, Local: local,
+				TCP: tcpstate.Event{Time: h.clk.Now(), Kind: tcpstate.EventStateChanged, From: tcpstate.Closed, To: tcpstate.Listen, Cause: "passive OPEN"}})
 		}
 	}
 	return l, nil
@@ -59,10 +60,9 @@ func (l *Listener) synInput(local, remote netip.AddrPort, seg *tcpstate.Segment)
 		return // accept queue full: ignore the SYN, the client retransmits (C7)
 	}
 	h := l.h
-	now := time.Now()
+	now := h.clk.Now()
 	cfg := h.connConfig(l.cfg, local.Addr().Is6())
-	c := newConn(h, tcpstate.NewListening(&cfg, local, remote, now))
-	c.l = l
+	c := newConn(h, tcpstate.NewListening(&cfg, local, remote, now), l)
 	h.conns[c.key] = c
 	h.ports[local.Port()]++
 	h.apply(c, c.m.HandleSegment(now, seg))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/pktlab/pktlab/tcpstate"
+	"github.com/pktlab/pktlab/tcpstate/clock"
 )
 
 // apply sends the segments of a machine's Output and passes on its events, in
@@ -19,10 +20,16 @@ func (h *Host) apply(c *Conn, out tcpstate.Output) {
 		if ev.Kind == tcpstate.EventSegmentSent && len(segs) > 0 {
 			seg := &segs[0]
 			segs = segs[1:]
-			h.sendSegment(c.key.local, c.key.remote, seg, c.m.SendMSS(), func(frame []byte) {
+			var info tcpstate.Info
+			if h.cfg.Events != nil {
+				info = c.m.Info()
+			}
+			h.sendSegment(c.key.local, c.key.remote, seg, c.m.SendMSS(), func(frame []byte, at time.Time) {
 				if h.cfg.Events != nil {
-					h.cfg.Events(Event{Time: ev.Time, Kind: EventTCP, Local: c.key.local, Remote: c.key.remote,
-						TCP: ev, Frame: append([]byte(nil), frame...), Info: c.m.Info()})
+					ev := ev
+					ev.Time = at
+					h.cfg.Events(Event{Time: at, Kind: EventTCP, Local: c.key.local, Remote: c.key.remote,
+						TCP: ev, Frame: frame, Info: info})
 				}
 			})
 			continue
@@ -45,8 +52,11 @@ func (h *Host) apply(c *Conn, out tcpstate.Output) {
 }
 
 // sendSegment builds the frame for seg and sends it to the next hop, resolving its
-// link-layer address first if need be. sent is called with the frame before it goes.
-func (h *Host) sendSegment(local, remote netip.AddrPort, seg *tcpstate.Segment, mss int, sent func([]byte)) {
+// link-layer address first if need be. sent, if not nil, is called once the frame
+// has left, with a copy of it and the time it left: a frame waiting for its next
+// hop's MAC is reported when that arrives and it goes, and one that never goes is
+// never reported sent.
+func (h *Host) sendSegment(local, remote netip.AddrPort, seg *tcpstate.Segment, mss int, sent func(frame []byte, at time.Time)) {
 	hop := h.nextHop(remote.Addr())
 	mac, known := h.neigh[hop]
 	dst := mac
@@ -59,7 +69,7 @@ func (h *Host) sendSegment(local, remote netip.AddrPort, seg *tcpstate.Segment, 
 		return
 	}
 	if h.cfg.BeforeSend != nil {
-		ev := Event{Time: time.Now(), Kind: EventTCP, Local: local, Remote: remote, Frame: frame,
+		ev := Event{Time: h.clk.Now(), Kind: EventTCP, Local: local, Remote: remote, Frame: frame,
 			TCP: tcpstate.Event{Kind: tcpstate.EventSegmentSent, Segment: *seg}}
 		if c := h.conns[connKey{local, remote}]; c != nil {
 			ev.Info = c.m.Info()
@@ -68,13 +78,17 @@ func (h *Host) sendSegment(local, remote netip.AddrPort, seg *tcpstate.Segment, 
 			return
 		}
 	}
-	sent(frame)
 	if !known {
 		if len(frame) <= h.iface.MTU+ethernetHeaderSize {
-			h.queue(hop, append([]byte(nil), frame...)) // a bigger one waits for TCP's retransmission
+			h.queue(hop, append([]byte(nil), frame...), sent) // a bigger one waits for TCP's retransmission
 		}
 		return
 	}
+	var shown []byte
+	if sent != nil && h.cfg.Events != nil {
+		shown = append([]byte(nil), frame...) // the GSO write below rewrites the checksum in place
+	}
+	at := h.clk.Now()
 	if h.gso != nil {
 		ipLen := 20
 		if remote.Addr().Is6() {
@@ -82,13 +96,18 @@ func (h *Host) sendSegment(local, remote netip.AddrPort, seg *tcpstate.Segment, 
 		}
 		tcpLen := int(frame[ethernetHeaderSize+ipLen+12]>>4) * 4
 		buf := h.ser.withRoom(vnetHdrLen)
-		if err := h.gso.write(buf, ipLen, tcpLen, len(seg.Payload), mss, remote.Addr().Is6()); err != nil && h.ctx.Err() == nil {
+		err = h.gso.write(buf, ipLen, tcpLen, len(seg.Payload), mss, remote.Addr().Is6())
+	} else {
+		err = h.sock.WriteFrame(h.ctx, frame)
+	}
+	if err != nil {
+		if h.ctx.Err() == nil {
 			h.hostEvent(EventError, fmt.Sprintf("send segment %v → %v: %v", local, remote, err))
 		}
 		return
 	}
-	if err := h.sock.WriteFrame(h.ctx, frame); err != nil && h.ctx.Err() == nil {
-		h.hostEvent(EventError, fmt.Sprintf("send segment %v → %v: %v", local, remote, err))
+	if sent != nil {
+		sent(shown, at)
 	}
 }
 
@@ -114,19 +133,19 @@ func (h *Host) nextHop(dst netip.Addr) netip.Addr {
 
 // queue holds a frame until hop's MAC is known and asks for it (at most every
 // 200 ms per neighbour).
-func (h *Host) queue(hop netip.Addr, frame []byte) {
+func (h *Host) queue(hop netip.Addr, frame []byte, sent func([]byte, time.Time)) {
 	p := h.pending[hop]
 	if p == nil {
 		p = &pendingFrames{}
 		h.pending[hop] = p
 	}
 	if len(p.frames) < 256 {
-		p.frames = append(p.frames, frame)
+		p.frames = append(p.frames, pendingFrame{frame, sent})
 	}
-	if time.Since(p.asked) < 200*time.Millisecond {
+	if !p.asked.IsZero() && clock.Since(h.clk, p.asked) < 200*time.Millisecond {
 		return
 	}
-	p.asked = time.Now()
+	p.asked = h.clk.Now()
 	h.solicit(hop)
 }
 
