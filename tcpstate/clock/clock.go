@@ -41,7 +41,7 @@ var Real Clock = realClock{}
 
 type realClock struct{}
 
-func (realClock) Now() time.Time                             { return time.Now() }
+func (realClock) Now() time.Time                            { return time.Now() }
 func (realClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
 
 // Since returns the time elapsed on c since t.
