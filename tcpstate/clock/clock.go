@@ -34,6 +34,10 @@ type Timer interface {
 	// Reset makes the call happen d from now (again, if it happened); it reports
 	// whether the call was still pending.
 	Reset(d time.Duration) bool
+	// ResetAt is Reset for the instant t of the clock. Where another goroutine
+	// moves the clock (Manual), no move can fall between reading the time and
+	// arming, as it could with Reset(t.Sub(c.Now())).
+	ResetAt(t time.Time) bool
 }
 
 // Real is the wall clock.
@@ -42,7 +46,11 @@ var Real Clock = realClock{}
 type realClock struct{}
 
 func (realClock) Now() time.Time                            { return time.Now() }
-func (realClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+func (realClock) AfterFunc(d time.Duration, f func()) Timer { return realTimer{time.AfterFunc(d, f)} }
+
+type realTimer struct{ *time.Timer }
+
+func (t realTimer) ResetAt(at time.Time) bool { return t.Reset(time.Until(at)) }
 
 // Since returns the time elapsed on c since t.
 func Since(c Clock, t time.Time) time.Duration { return c.Now().Sub(t) }
@@ -55,15 +63,14 @@ func Until(c Clock, t time.Time) time.Duration { return t.Sub(c.Now()) }
 // a timer armed for a time not after Now runs at once, on the goroutine that armed
 // it. Safe for concurrent use.
 type Manual struct {
-	mu     sync.Mutex // guards now, timers and armed
+	mu     sync.Mutex // guards now and timers
 	now    time.Time
 	timers map[*manualTimer]bool // pending
-	armed  chan struct{}         // closed and replaced whenever a timer is armed
 }
 
 // NewManual returns a Manual clock showing t.
 func NewManual(t time.Time) *Manual {
-	return &Manual{now: t, timers: map[*manualTimer]bool{}, armed: make(chan struct{})}
+	return &Manual{now: t, timers: map[*manualTimer]bool{}}
 }
 
 // Now returns the clock's time.
@@ -124,15 +131,6 @@ func (m *Manual) NextDeadline() (at time.Time, ok bool) {
 	return at, ok
 }
 
-// Armed returns a channel that is closed the next time a timer is armed (by
-// AfterFunc or Reset): a test waits on it, instead of sleeping, for the code under
-// test to have set its timer.
-func (m *Manual) Armed() <-chan struct{} {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.armed
-}
-
 // AfterFunc arms a timer that calls f when the clock reaches Now()+d.
 func (m *Manual) AfterFunc(d time.Duration, f func()) Timer {
 	mt := &manualTimer{m: m, f: f}
@@ -155,19 +153,27 @@ func (mt *manualTimer) Stop() bool {
 }
 
 func (mt *manualTimer) Reset(d time.Duration) bool {
+	mt.m.mu.Lock()
+	return mt.resetLocked(mt.m.now.Add(d))
+}
+
+func (mt *manualTimer) ResetAt(at time.Time) bool {
+	mt.m.mu.Lock()
+	return mt.resetLocked(at)
+}
+
+// resetLocked arms the timer for at; called with m.mu held, which it releases.
+func (mt *manualTimer) resetLocked(at time.Time) bool {
 	m := mt.m
-	m.mu.Lock()
 	was := m.timers[mt]
-	if d <= 0 {
+	if !at.After(m.now) {
 		delete(m.timers, mt)
 		m.mu.Unlock()
 		mt.f()
 		return was
 	}
-	mt.at = m.now.Add(d)
+	mt.at = at
 	m.timers[mt] = true
-	close(m.armed)
-	m.armed = make(chan struct{})
 	m.mu.Unlock()
 	return was
 }
@@ -253,14 +259,26 @@ type pausableTimer struct {
 
 func (t *pausableTimer) Reset(d time.Duration) bool {
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.resetLocked(t.p.Now().Add(d))
+}
+
+func (t *pausableTimer) ResetAt(at time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.resetLocked(at)
+}
+
+// resetLocked arms the timer for at on p's time; called with t.mu held. The base
+// timer is armed for the time left now; check re-arms it if a pause intervenes.
+func (t *pausableTimer) resetLocked(at time.Time) bool {
 	was := t.pending
 	if t.base != nil {
 		t.base.Stop()
 	}
-	t.at = t.p.Now().Add(d)
+	t.at = at
 	t.pending = true
-	t.base = t.p.base.AfterFunc(d, t.check)
-	t.mu.Unlock()
+	t.base = t.p.base.AfterFunc(at.Sub(t.p.Now()), t.check)
 	return was
 }
 

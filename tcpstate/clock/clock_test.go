@@ -43,27 +43,20 @@ func TestManualRunsTimersInDeadlineOrder(t *testing.T) {
 	}
 }
 
-func TestManualZeroDelayRunsAtOnceAndArmedSignals(t *testing.T) {
+func TestManualZeroDelayRunsAtOnce(t *testing.T) {
 	m := NewManual(t0)
-	armed := m.Armed()
-	ran := false
-	m.AfterFunc(0, func() { ran = true })
-	if !ran {
+	ran := 0
+	m.AfterFunc(0, func() { ran++ })
+	if ran != 1 {
 		t.Error("a timer for 0 did not run at once")
 	}
-	select {
-	case <-armed:
-		t.Error("Armed closed by a timer that ran at once")
-	default:
-	}
-	tm := m.AfterFunc(time.Minute, func() {})
-	select {
-	case <-armed:
-	default:
-		t.Error("Armed not closed when a timer was armed")
-	}
+	tm := m.AfterFunc(time.Minute, func() { ran++ })
 	if !tm.Reset(time.Hour) {
 		t.Error("Reset of a pending timer reported false")
+	}
+	tm.ResetAt(t0) // a time already past: at once
+	if ran != 2 || m.Pending() != 0 {
+		t.Errorf("ResetAt a past time: ran %d, %d pending; want 2, 0", ran, m.Pending())
 	}
 }
 

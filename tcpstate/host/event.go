@@ -38,9 +38,10 @@ func (k EventKind) String() string {
 
 // Event is one thing the host did or saw.
 type Event struct {
-	// Time is on the host's clock (Config.Clock). A sent frame is stamped when it
-	// left, after any BeforeSend pause and any wait for its next hop's MAC (TCP.Time
-	// too); everything else when it happened.
+	// Time is on the host's clock (Config.Clock). A sent frame is stamped as it
+	// leaves, after any BeforeSend pause and any wait for its next hop's MAC (TCP.Time
+	// too), and its event comes just before the write (one that fails is followed by
+	// an EventError); everything else is stamped when it happened.
 	Time          time.Time
 	Kind          EventKind
 	Local, Remote netip.AddrPort // for EventTCP

@@ -15,6 +15,7 @@ import (
 	"github.com/pktlab/pktlab/labtest"
 	"github.com/pktlab/pktlab/sockdiag"
 	"github.com/pktlab/pktlab/tcpstate"
+	"github.com/pktlab/pktlab/tcpstate/clock"
 	"github.com/pktlab/pktlab/testlab"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
@@ -98,17 +99,10 @@ func TestLabStrayACKDrawsRST(t *testing.T) {
 	if err := sendStrayACK(ipc, kern4, us4, 4242, 5555, 1000, 77777); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) {
-		if out := rec.segments(true); len(out) > 0 {
-			if out[0].Flags != tcpstate.FlagRST || out[0].Seq != 77777 {
-				t.Fatalf("reply %v, want RST seq 77777", &out[0])
-			}
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	rec.waitFor(t, "reply to the stray ACK", func([]Event) bool { return len(rec.segments(true)) > 0 })
+	if out := rec.segments(true); out[0].Flags != tcpstate.FlagRST || out[0].Seq != 77777 {
+		t.Fatalf("reply %v, want RST seq 77777", &out[0])
 	}
-	t.Fatal("no RST for the stray ACK")
 }
 
 func TestLabSimultaneousOpen(t *testing.T) {
@@ -183,7 +177,10 @@ func TestLabClose(t *testing.T) {
 	kern := lab.Node("kern")
 	for _, f := range families() {
 		t.Run(f.name+"/userspace closes", func(t *testing.T) {
-			h, rec := startHost(t, lab.Node("us"), Config{TCP: tcpstate.Config{TimeWait: time.Second}})
+			// The host runs on a manual clock: nothing in this close waits for a
+			// timer of its own until TIME-WAIT, whose length is then exact.
+			clk := clock.NewManual(t0)
+			h, rec := startHost(t, lab.Node("us"), Config{Clock: clk, TCP: tcpstate.Config{TimeWait: time.Second}})
 			us, k := pair(t, h, kern, f.kern, f.us, true, nil)
 			us.Close()
 			k.SetReadDeadline(time.Now().Add(2 * time.Second))
@@ -191,14 +188,22 @@ func TestLabClose(t *testing.T) {
 				t.Fatalf("kernel read %d, %v; want EOF", n, err)
 			}
 			k.Close()
-			waitState(t, us, tcpstate.TimeWait)
+			waitState(t, rec, us, tcpstate.TimeWait)
 			if ks := kernelStates(t, kern, us.key.local); contains(ks, sockdiag.TimeWait) {
 				t.Errorf("kernel (passive closer) has TIME_WAIT: %v", ks)
 			}
-			twStart := time.Now()
-			waitState(t, us, tcpstate.Closed)
-			if d := time.Since(twStart); d < 900*time.Millisecond || d > 1500*time.Millisecond {
-				t.Errorf("TIME-WAIT lasted %v, want 1 s", d)
+			// Setting the clock runs the host's timers that fall due; a timer it
+			// arms later for a time already past runs at once (ResetAt), so the
+			// host catches up with the clock however it is scheduled.
+			twStart := stateTime(rec, us, tcpstate.TimeWait)
+			clk.Set(twStart.Add(999 * time.Millisecond))
+			if st := us.State(); st != tcpstate.TimeWait {
+				t.Fatalf("%v 1 ms before TIME-WAIT ends", st)
+			}
+			clk.Set(twStart.Add(time.Second))
+			waitState(t, rec, us, tcpstate.Closed)
+			if d := stateTime(rec, us, tcpstate.Closed).Sub(twStart); d != time.Second {
+				t.Errorf("TIME-WAIT lasted %v on the host's clock, want 1 s", d)
 			}
 			want := []tcpstate.State{tcpstate.SynSent, tcpstate.Established, tcpstate.FinWait1, tcpstate.FinWait2, tcpstate.TimeWait, tcpstate.Closed}
 			if got := rec.states(us.key.local); !statesEqual(got, want...) {
@@ -214,7 +219,7 @@ func TestLabClose(t *testing.T) {
 				t.Fatalf("userspace read %d, %v; want EOF", n, err)
 			}
 			us.Close()
-			waitState(t, us, tcpstate.Closed)
+			waitState(t, rec, us, tcpstate.Closed)
 			time.Sleep(50 * time.Millisecond)
 			if ks := kernelStates(t, kern, us.key.local); !contains(ks, sockdiag.TimeWait) {
 				t.Errorf("kernel (active closer) states %v, want TIME_WAIT", ks)
@@ -236,17 +241,6 @@ func contains(s []sockdiag.State, x sockdiag.State) bool {
 	return false
 }
 
-func waitState(t *testing.T, c *Conn, want tcpstate.State) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for c.State() != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("state %v, want %v", c.State(), want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestLabSimultaneousClose(t *testing.T) {
 	// E5: both FINs cross: FIN-WAIT-1 → CLOSING → TIME-WAIT. The userspace FIN is
 	// held until the kernel has sent its own.
@@ -265,7 +259,7 @@ func TestLabSimultaneousClose(t *testing.T) {
 	var us *Conn
 	us, k = pair(t, h, lab.Node("kern"), kern4, us4, true, nil)
 	us.Close()
-	waitState(t, us, tcpstate.TimeWait)
+	waitState(t, rec, us, tcpstate.TimeWait)
 	want := []tcpstate.State{tcpstate.SynSent, tcpstate.Established, tcpstate.FinWait1, tcpstate.Closing, tcpstate.TimeWait}
 	if got := rec.states(us.key.local); !statesEqual(got, want...) {
 		t.Errorf("states %v, want %v", got, want)
@@ -281,7 +275,8 @@ func TestLabFINRetransmittedIntoTimeWait(t *testing.T) {
 	lab := labtest.Start(t, twoNodes)
 	var us *Conn
 	dropped := false
-	cfg := Config{TCP: tcpstate.Config{TimeWait: 2 * time.Second}, BeforeSend: func(e Event) error {
+	clk := clock.NewManual(t0)
+	cfg := Config{Clock: clk, TCP: tcpstate.Config{TimeWait: 2 * time.Second}, BeforeSend: func(e Event) error {
 		if us != nil && e.Info.State == tcpstate.TimeWait && !dropped {
 			dropped = true
 			return errors.New("dropped on purpose")
@@ -294,8 +289,26 @@ func TestLabFINRetransmittedIntoTimeWait(t *testing.T) {
 	k.SetReadDeadline(time.Now().Add(2 * time.Second))
 	k.Read(make([]byte, 1))
 	k.Close()
-	waitState(t, us, tcpstate.TimeWait)
-	waitState(t, us, tcpstate.Closed)
+	// The host's clock moves 1 s into TIME-WAIT and stands there while the kernel
+	// retransmits its FIN (on its own clock); the FIN restarts TIME-WAIT, so the
+	// connection is still in it 2 s after it entered, and closes 2 s after the FIN.
+	waitState(t, rec, us, tcpstate.TimeWait)
+	tw := stateTime(rec, us, tcpstate.TimeWait)
+	clk.Set(tw.Add(time.Second))
+	rec.waitFor(t, "the re-ACK of the retransmitted FIN", func(evs []Event) bool {
+		for _, e := range evs {
+			if e.Kind == EventTCP && e.TCP.Kind == tcpstate.EventSegmentSent && e.TCP.Cause == "retransmitted FIN in TIME-WAIT: ACK again, restart the TIME-WAIT timer" {
+				return true
+			}
+		}
+		return false
+	})
+	clk.Set(tw.Add(2 * time.Second))
+	if st := us.State(); st != tcpstate.TimeWait {
+		t.Fatalf("%v 2 s after entering TIME-WAIT: the retransmitted FIN did not restart it", st)
+	}
+	clk.Set(tw.Add(3 * time.Second))
+	waitState(t, rec, us, tcpstate.Closed)
 	var fins, acksInTW int
 	var lastFIN, closedAt time.Time
 	for _, e := range rec.events() {
@@ -316,8 +329,8 @@ func TestLabFINRetransmittedIntoTimeWait(t *testing.T) {
 	if fins < 2 || acksInTW < 1 {
 		t.Fatalf("FINs received %d, re-ACKs in TIME-WAIT %d; want ≥2 and ≥1", fins, acksInTW)
 	}
-	if d := closedAt.Sub(lastFIN); d < 1900*time.Millisecond || d > 2500*time.Millisecond {
-		t.Errorf("TIME-WAIT ended %v after the retransmitted FIN, want 2 s (restarted)", d)
+	if d := closedAt.Sub(lastFIN); d != 2*time.Second {
+		t.Errorf("TIME-WAIT ended %v after the retransmitted FIN on the host's clock, want 2 s (restarted)", d)
 	}
 }
 
@@ -515,15 +528,40 @@ func TestLabKeepaliveTimeout(t *testing.T) {
 	// with ETIMEDOUT after the third unanswered probe.
 	lab := labtest.Start(t, twoNodes)
 	cfg := tcpstate.Config{Keepalive: true, KeepIdle: time.Second, KeepInterval: 500 * time.Millisecond, KeepCount: 3}
-	h, rec := startHost(t, lab.Node("us"), Config{})
+	// On a manual clock the probes go when the test says: each Advance below runs
+	// the host's keepalive timer once, and only the kernel's answers take real time.
+	clk := clock.NewManual(t0)
+	h, rec := startHost(t, lab.Node("us"), Config{Clock: clk})
 	us, _ := pair(t, h, lab.Node("kern"), kern4, us4, true, &cfg)
-	time.Sleep(1300 * time.Millisecond) // one answered probe
+	probeCount := func(evs []Event) (sent, answered int) {
+		for _, e := range evs {
+			if e.Kind != EventTCP || e.Local != us.key.local {
+				continue
+			}
+			switch {
+			case e.TCP.Kind == tcpstate.EventSegmentSent && strings.HasPrefix(e.TCP.Cause, "keepalive probe"):
+				sent++
+			case e.TCP.Kind == tcpstate.EventSegmentReceived && sent > answered:
+				answered = sent
+			}
+		}
+		return sent, answered
+	}
+	next := func() time.Time {
+		var d time.Time
+		us.Machine(func(m *tcpstate.Conn) { d = m.NextDeadline() })
+		return d
+	}
+	clk.Set(next()) // idle 1 s: the first probe, which the kernel answers
+	rec.waitFor(t, "the kernel's answer to the first probe", func(evs []Event) bool { _, a := probeCount(evs); return a == 1 })
 	nft(t, lab.Node("kern"), "add table inet pktlab-ka; add chain inet pktlab-ka out { type filter hook output priority 0; }; "+
 		"add rule inet pktlab-ka out ip daddr 198.18.1.10 counter drop")
-	deadline := time.Now().Add(5 * time.Second)
-	for us.State() != tcpstate.Closed && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	for i := 2; i <= 4 && us.State() != tcpstate.Closed; i++ {
+		clk.Set(next())
+		rec.waitFor(t, fmt.Sprintf("keepalive probe %d", i), func(evs []Event) bool { s, _ := probeCount(evs); return s == i })
 	}
+	clk.Set(next()) // the third unanswered probe times out
+	waitState(t, rec, us, tcpstate.Closed)
 	var err error
 	us.Machine(func(m *tcpstate.Conn) { err = m.Err() })
 	if !errors.Is(err, syscall.ETIMEDOUT) {

@@ -410,10 +410,9 @@ func (h *Host) timerLoop() {
 		h.timerAt = next
 		if !next.IsZero() && !h.closed {
 			if h.timer == nil {
-				h.timer = h.clk.AfterFunc(next.Sub(now), h.poke)
-			} else {
-				h.timer.Reset(next.Sub(now))
+				h.timer = h.clk.AfterFunc(time.Hour, h.poke)
 			}
+			h.timer.ResetAt(next)
 		}
 		h.mu.Unlock()
 		select {

@@ -78,15 +78,11 @@ func (h *Host) learn(a netip.Addr, mac net.HardwareAddr, announce bool) {
 		delete(h.pending, a)
 		for _, f := range p.frames {
 			copy(f.data[:6], mac)
-			at := h.clk.Now()
-			if err := h.sock.WriteFrame(h.ctx, f.data); err != nil {
-				if h.ctx.Err() == nil {
-					h.hostEvent(EventError, fmt.Sprintf("send a frame that waited for %v: %v", a, err))
-				}
-				continue
-			}
 			if f.sent != nil {
-				f.sent(f.data, at)
+				f.sent(f.data, h.clk.Now()) // as it leaves, as sendSegment does
+			}
+			if err := h.sock.WriteFrame(h.ctx, f.data); err != nil && h.ctx.Err() == nil {
+				h.hostEvent(EventError, fmt.Sprintf("send a frame that waited for %v failed: %v", a, err))
 			}
 		}
 	}
@@ -211,12 +207,8 @@ func (h *Host) writeLayers(what string, k EventKind, ls ...gopacket.Serializable
 		h.hostEvent(EventError, fmt.Sprintf("build %s: %v", what, err))
 		return
 	}
-	at := h.clk.Now()
-	if err := h.sock.WriteFrame(h.ctx, buf.Bytes()); err != nil {
-		if h.ctx.Err() == nil {
-			h.hostEvent(EventError, fmt.Sprintf("send %s: %v", what, err))
-		}
-		return
+	h.frameEvent(k, what, buf.Bytes(), h.clk.Now()) // as it leaves, as sendSegment does
+	if err := h.sock.WriteFrame(h.ctx, buf.Bytes()); err != nil && h.ctx.Err() == nil {
+		h.hostEvent(EventError, fmt.Sprintf("send %s failed: %v", what, err))
 	}
-	h.frameEvent(k, what, buf.Bytes(), at)
 }

@@ -2,9 +2,11 @@ package host
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -36,14 +38,76 @@ var (
 
 // recorder keeps a host's events for assertions.
 type recorder struct {
-	mu  sync.Mutex
-	evs []Event
+	mu   sync.Mutex // guards evs and more
+	evs  []Event
+	more chan struct{} // closed and replaced at every event
 }
 
 func (r *recorder) add(e Event) {
 	r.mu.Lock()
 	r.evs = append(r.evs, e)
+	if r.more != nil {
+		close(r.more)
+	}
+	r.more = make(chan struct{})
 	r.mu.Unlock()
+}
+
+// waitLimit bounds every wait of these tests for something the host or the kernel
+// reports; it is long, for a loaded machine, and only a failure ever waits it out.
+const waitLimit = 10 * time.Second
+
+// waitFor waits until cond holds for the events so far (it is called again after
+// every new event), or fails the test after waitLimit. Cond may look at the host too:
+// whatever it reads changes only together with an event.
+func (r *recorder) waitFor(t *testing.T, what string, cond func([]Event) bool) []Event {
+	t.Helper()
+	limit := time.After(waitLimit)
+	for {
+		r.mu.Lock()
+		if r.more == nil {
+			r.more = make(chan struct{})
+		}
+		evs, more := append([]Event(nil), r.evs...), r.more
+		r.mu.Unlock()
+		if cond(evs) {
+			return evs
+		}
+		select {
+		case <-more:
+		case <-limit:
+			t.Fatalf("no %s within %v; events:\n%s", what, waitLimit, eventList(evs))
+		}
+	}
+}
+
+func eventList(evs []Event) string {
+	var b strings.Builder
+	for _, e := range evs {
+		fmt.Fprintf(&b, "  %v\n", e)
+	}
+	return b.String()
+}
+
+// waitState waits until the connection is in state want: every state change comes
+// with an event.
+func waitState(t *testing.T, rec *recorder, c *Conn, want tcpstate.State) {
+	t.Helper()
+	rec.waitFor(t, fmt.Sprintf("%v for %v", want, c.key.local), func([]Event) bool { return c.State() == want })
+}
+
+// t0 is where the tests' manual clocks start.
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// stateTime returns when the connection last entered state st, on the host's clock.
+func stateTime(rec *recorder, c *Conn, st tcpstate.State) time.Time {
+	var at time.Time
+	for _, e := range rec.events() {
+		if e.Kind == EventTCP && e.TCP.Kind == tcpstate.EventStateChanged && e.Local == c.key.local && e.TCP.To == st {
+			at = e.Time
+		}
+	}
+	return at
 }
 
 func (r *recorder) events() []Event {

@@ -52,10 +52,10 @@ func (h *Host) apply(c *Conn, out tcpstate.Output) {
 }
 
 // sendSegment builds the frame for seg and sends it to the next hop, resolving its
-// link-layer address first if need be. sent, if not nil, is called once the frame
-// has left, with a copy of it and the time it left: a frame waiting for its next
-// hop's MAC is reported when that arrives and it goes, and one that never goes is
-// never reported sent.
+// link-layer address first if need be. sent, if not nil, is called as the frame
+// leaves (just before the write; a write that fails is followed by an EventError),
+// with a copy of it and the time: a frame waiting for its next hop's MAC is reported
+// when that arrives and it goes, and one that never goes is never reported sent.
 func (h *Host) sendSegment(local, remote netip.AddrPort, seg *tcpstate.Segment, mss int, sent func(frame []byte, at time.Time)) {
 	hop := h.nextHop(remote.Addr())
 	mac, known := h.neigh[hop]
@@ -84,11 +84,11 @@ func (h *Host) sendSegment(local, remote netip.AddrPort, seg *tcpstate.Segment, 
 		}
 		return
 	}
-	var shown []byte
-	if sent != nil && h.cfg.Events != nil {
-		shown = append([]byte(nil), frame...) // the GSO write below rewrites the checksum in place
+	// The event goes out just before the frame, stamped then, so that whatever the
+	// peer does in answer comes after it for anyone watching both.
+	if sent != nil {
+		sent(append([]byte(nil), frame...), h.clk.Now()) // a copy: the GSO write rewrites the checksum in place
 	}
-	at := h.clk.Now()
 	if h.gso != nil {
 		ipLen := 20
 		if remote.Addr().Is6() {
@@ -100,14 +100,8 @@ func (h *Host) sendSegment(local, remote netip.AddrPort, seg *tcpstate.Segment, 
 	} else {
 		err = h.sock.WriteFrame(h.ctx, frame)
 	}
-	if err != nil {
-		if h.ctx.Err() == nil {
-			h.hostEvent(EventError, fmt.Sprintf("send segment %v → %v: %v", local, remote, err))
-		}
-		return
-	}
-	if sent != nil {
-		sent(shown, at)
+	if err != nil && h.ctx.Err() == nil {
+		h.hostEvent(EventError, fmt.Sprintf("send segment %v → %v failed: %v", local, remote, err))
 	}
 }
 
