@@ -3,10 +3,10 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -123,55 +123,129 @@ func TestTCPConnectRefusedAndBadInput(t *testing.T) {
 
 func TestTCPListenEchoAndStep(t *testing.T) {
 	lab := labtest.Start(t, tcpLab)
-	cmd := exec.Command(pktlabBin, "tcp", "listen", lab.Name(), "server", "198.18.1.200:7000", "--echo", "--step", "--time-wait", "1s")
-	stdin, _ := cmd.StdinPipe()
-	var out strings.Builder
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Press Enter for every frame, as a user would.
+	p := start(t, "tcp", "listen", lab.Name(), "server", "198.18.1.200:7000", "--echo", "--step", "--time-wait", "1s")
+	p.waitFor(t, "listening on port 7000 of 198.18.1.200")
+	// Press Enter at every prompt, as a user would.
 	go func() {
-		for i := 0; i < 50; i++ {
-			stdin.Write([]byte("\n"))
-			time.Sleep(20 * time.Millisecond)
+		for answered := 0; ; {
+			if strings.Count(p.output(), "-- press Enter to send ") > answered {
+				p.stdin.Write([]byte("\n"))
+				answered++
+				continue
+			}
+			select {
+			case <-p.more:
+			case <-p.exited:
+				return
+			}
 		}
-		stdin.Close()
 	}()
-	time.Sleep(300 * time.Millisecond)
 	var c net.Conn
 	err := lab.Node("client").Do(func() (err error) {
-		c, err = net.DialTimeout("tcp", "198.18.1.200:7000", 5*time.Second)
+		c, err = net.DialTimeout("tcp", "198.18.1.200:7000", exitLimit)
 		return
 	})
 	if err != nil {
-		cmd.Process.Kill()
-		t.Fatalf("kernel dial: %v\n%s", err, out.String())
+		t.Fatalf("kernel dial: %v\n%s", err, p.output())
 	}
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.SetDeadline(time.Now().Add(exitLimit))
 	c.Write([]byte("echo me"))
 	c.(*net.TCPConn).CloseWrite()
 	got, _ := io.ReadAll(c)
 	c.Close()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("listen: %v\n%s", err, out.String())
+	case <-p.exited:
+		if p.err != nil {
+			t.Errorf("listen: %v\n%s", p.err, p.output())
 		}
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("listen did not finish:\n%s", out.String())
+	case <-time.After(exitLimit):
+		t.Fatalf("listen did not finish:\n%s", p.output())
 	}
 	if string(got) != "echo me" {
 		t.Errorf("echo %q", got)
 	}
-	s := out.String()
+	s := p.output()
 	for _, want := range []string{"LISTEN → SYN-RECEIVED", "press Enter to send", "-- next: IP 198.18.1.200.7000 > 198.18.1.2.", "ESTABLISHED → CLOSE-WAIT"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q:\n%s", want, s)
 		}
 	}
+}
+
+// TestTCPDefaultAddressesPerNode: tcp listen and tcp connect on two nodes of one
+// subnet take two addresses, each derived from its node (client 198.18.1.2 gives
+// .102, server .3 gives .103), and talk; an address a running host or a kernel
+// already has is refused with exit 2, naming who has it.
+func TestTCPDefaultAddressesPerNode(t *testing.T) {
+	lab := labtest.Start(t, tcpLab)
+	ln := start(t, "tcp", "listen", lab.Name(), "server", "8200", "--echo", "--time-wait", "1s")
+	ln.waitFor(t, "listening on port 8200 of 198.18.1.103")
+	if !strings.Contains(ln.output(), "userspace host on server: [198.18.1.103/24 2001:db8:1::103/64], MAC 02:70:6b:12:01:67") {
+		t.Errorf("listen's host:\n%s", ln.output())
+	}
+	msg := filepath.Join(t.TempDir(), "msg")
+	os.WriteFile(msg, []byte("hello"), 0o644)
+	out, stderr, code := run(t, "tcp", "connect", lab.Name(), "client", "198.18.1.103:8200", "--send", msg, "--shutdown-wr", "--recv", "-", "--time-wait", "1s")
+	if code != 0 || !strings.Contains(out, "userspace host on client: [198.18.1.102/24 2001:db8:1::102/64], MAC 02:70:6b:12:01:66") ||
+		!strings.Contains(out, "IP 198.18.1.102.") {
+		t.Errorf("connect: exit %d\n%s%s", code, out, stderr)
+	}
+	if !strings.Contains(out, "hello") {
+		t.Errorf("connect did not get its echo:\n%s", out)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"tcp", "listen", lab.Name(), "client", "198.18.1.103:9000"}, "198.18.1.103: another userspace host (pid "},
+		{[]string{"tcp", "connect", lab.Name(), "client", "198.18.1.3:80", "--src", "198.18.1.3/24"}, "198.18.1.3: node server's kernel (eth0) has it"},
+	} {
+		if _, stderr, code := run(t, c.args...); code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 and %q", c.args, code, stderr, c.want)
+		}
+	}
+}
+
+// TestTCPStepFreezesTime: at a --step prompt the userspace TCP's clock stands
+// still. The test waits at the first prompt (the SYN) longer than the initial
+// retransmission timeout (1 s): no retransmission follows, the SYN goes once, and
+// the timeline leaves the wait out (the SYN-ACK arrives within the first second).
+func TestTCPStepFreezesTime(t *testing.T) {
+	lab := labtest.Start(t, tcpLab)
+	kernelAccept(t, lab.Node("server"), "198.18.1.3:8300")
+	p := start(t, "tcp", "connect", lab.Name(), "client", "198.18.1.3:8300", "--step", "--abort")
+	p.waitFor(t, "-- press Enter to send ")
+	// Not a sync: the point is that real time passes at the prompt, more than the
+	// 1 s the SYN's retransmission timer would take. Load only makes it longer.
+	time.Sleep(1500 * time.Millisecond)
+	for answered := 0; ; {
+		if strings.Count(p.output(), "-- press Enter to send ") > answered {
+			p.stdin.Write([]byte("\n"))
+			answered++
+			continue
+		}
+		select {
+		case <-p.more:
+			continue
+		case <-p.exited:
+		case <-time.After(exitLimit):
+			t.Fatalf("connect --step did not finish:\n%s", p.output())
+		}
+		break
+	}
+	out := p.output()
+	if strings.Contains(out, "retransmission timeout") || strings.Count(out, "Flags [S], ") != 2 { // the prompt's line and the sent line
+		t.Errorf("the wait at the prompt made the SYN time out:\n%s", out)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, " < IP 198.18.1.3.8300 > ") && strings.Contains(l, "Flags [S.]") {
+			var at float64
+			fmt.Sscanf(strings.TrimSpace(l), "%f", &at)
+			if at >= 1 {
+				t.Errorf("SYN-ACK at %.6f s on the timeline: the pause at the prompt was counted\n%s", at, out)
+			}
+			return
+		}
+	}
+	t.Errorf("no SYN-ACK in the timeline:\n%s", out)
 }
