@@ -3,10 +3,12 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -183,6 +185,25 @@ func TestTCPDefaultAddressesPerNode(t *testing.T) {
 	if !strings.Contains(ln.output(), "userspace host on server: [198.18.1.103/24 2001:db8:1::103/64], MAC 02:70:6b:12:01:67") {
 		t.Errorf("listen's host:\n%s", ln.output())
 	}
+	// While the listener runs, its address is taken.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"tcp", "listen", lab.Name(), "client", "198.18.1.103:9000"}, "198.18.1.103: another userspace host (pid "},
+		{[]string{"tcp", "connect", lab.Name(), "client", "198.18.1.3:80", "--src", "198.18.1.3/24"}, "198.18.1.3: node server's kernel (eth0) has it"},
+	} {
+		p := start(t, c.args...) // not run: a clash missed would wait for ever
+		select {
+		case <-p.exited:
+		case <-time.After(exitLimit):
+			t.Fatalf("%v still running after %v: the clash was missed:\n%s", c.args, exitLimit, p.output())
+		}
+		var ee *exec.ExitError
+		if !errors.As(p.err, &ee) || ee.ExitCode() != 2 || !strings.Contains(p.output(), c.want) {
+			t.Errorf("%v: %v, output %q; want exit 2 and %q", c.args, p.err, p.output(), c.want)
+		}
+	}
 	msg := filepath.Join(t.TempDir(), "msg")
 	os.WriteFile(msg, []byte("hello"), 0o644)
 	out, stderr, code := run(t, "tcp", "connect", lab.Name(), "client", "198.18.1.103:8200", "--send", msg, "--shutdown-wr", "--recv", "-", "--time-wait", "1s")
@@ -192,17 +213,6 @@ func TestTCPDefaultAddressesPerNode(t *testing.T) {
 	}
 	if !strings.Contains(out, "hello") {
 		t.Errorf("connect did not get its echo:\n%s", out)
-	}
-	for _, c := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"tcp", "listen", lab.Name(), "client", "198.18.1.103:9000"}, "198.18.1.103: another userspace host (pid "},
-		{[]string{"tcp", "connect", lab.Name(), "client", "198.18.1.3:80", "--src", "198.18.1.3/24"}, "198.18.1.3: node server's kernel (eth0) has it"},
-	} {
-		if _, stderr, code := run(t, c.args...); code != 2 || !strings.Contains(stderr, c.want) {
-			t.Errorf("%v: exit %d, stderr %q; want exit 2 and %q", c.args, code, stderr, c.want)
-		}
 	}
 }
 
