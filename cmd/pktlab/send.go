@@ -216,6 +216,7 @@ func boolCount(bs ...bool) int {
 func transmit(ctx context.Context, ep endpoint, dst netip.Addr, frame []byte, o *sendOpts) (*sendResult, error) {
 	res := &sendResult{}
 	s := rawsock.NewSummarizer()
+	var line []byte
 	send := func() error { return nil }
 	link, shown := layers.LinkTypeEthernet, frame
 	if o.l3 {
@@ -245,7 +246,13 @@ func transmit(ctx context.Context, ep endpoint, dst netip.Addr, frame []byte, o 
 		if err := send(); err != nil {
 			return res, err
 		}
-		res.Sent = append(res.Sent, string(s.Append(nil, link, shown)))
+		// The same frame again mostly reads the same: keep one copy of the line.
+		line = s.Append(line[:0], link, shown)
+		if n := len(res.Sent); n == 0 || res.Sent[n-1] != string(line) {
+			res.Sent = append(res.Sent, string(line))
+		} else {
+			res.Sent = append(res.Sent, res.Sent[n-1])
+		}
 	}
 	return res, nil
 }

@@ -9,9 +9,11 @@ import (
 	"github.com/pktlab/pktlab/testlab"
 )
 
-// Bounds of pktlab send's numbers, the same as an experiment's craft step takes.
+// Bounds of pktlab send's numbers. --data is bounded as an experiment's craft size;
+// -c more widely than craft's count (10000), for floods such as bench/capture.sh's,
+// since a send keeps a line per frame sent (one string shared while they repeat).
 const (
-	maxSendCount = 100000 // frames of one send
+	maxSendCount = 1000000 // frames of one send (bench/capture.sh sends 300000 per sender)
 	maxSendData  = 65000  // --data bytes: what fits an IP packet with its headers
 )
 
