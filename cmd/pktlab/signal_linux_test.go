@@ -101,6 +101,23 @@ func (p *proc) waitFor(t *testing.T, s string) {
 	}
 }
 
+// answerPrompts presses Enter at every --step prompt, as a user would, until the
+// process exits.
+func (p *proc) answerPrompts() {
+	for answered := 0; ; {
+		if strings.Count(p.output(), "-- press Enter to send ") > answered {
+			p.stdin.Write([]byte("\n"))
+			answered++
+			continue
+		}
+		select {
+		case <-p.more:
+		case <-p.exited:
+			return
+		}
+	}
+}
+
 // signal sends sig and waits for the process to exit: it returns how long that took
 // and the exit status.
 func (p *proc) signal(t *testing.T, sig syscall.Signal) (time.Duration, int) {

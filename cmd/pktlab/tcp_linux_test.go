@@ -127,21 +127,7 @@ func TestTCPListenEchoAndStep(t *testing.T) {
 	lab := labtest.Start(t, tcpLab)
 	p := start(t, "tcp", "listen", lab.Name(), "server", "198.18.1.200:7000", "--echo", "--step", "--time-wait", "1s")
 	p.waitFor(t, "listening on port 7000 of 198.18.1.200")
-	// Press Enter at every prompt, as a user would.
-	go func() {
-		for answered := 0; ; {
-			if strings.Count(p.output(), "-- press Enter to send ") > answered {
-				p.stdin.Write([]byte("\n"))
-				answered++
-				continue
-			}
-			select {
-			case <-p.more:
-			case <-p.exited:
-				return
-			}
-		}
-	}()
+	go p.answerPrompts()
 	var c net.Conn
 	err := lab.Node("client").Do(func() (err error) {
 		c, err = net.DialTimeout("tcp", "198.18.1.200:7000", exitLimit)
@@ -228,20 +214,11 @@ func TestTCPStepFreezesTime(t *testing.T) {
 	// Not a sync: the point is that real time passes at the prompt, more than the
 	// 1 s the SYN's retransmission timer would take. Load only makes it longer.
 	time.Sleep(1500 * time.Millisecond)
-	for answered := 0; ; {
-		if strings.Count(p.output(), "-- press Enter to send ") > answered {
-			p.stdin.Write([]byte("\n"))
-			answered++
-			continue
-		}
-		select {
-		case <-p.more:
-			continue
-		case <-p.exited:
-		case <-time.After(exitLimit):
-			t.Fatalf("connect --step did not finish:\n%s", p.output())
-		}
-		break
+	go p.answerPrompts()
+	select {
+	case <-p.exited:
+	case <-time.After(exitLimit):
+		t.Fatalf("connect --step did not finish:\n%s", p.output())
 	}
 	out := p.output()
 	if strings.Contains(out, "retransmission timeout") || strings.Count(out, "Flags [S], ") != 2 { // the prompt's line and the sent line

@@ -196,17 +196,16 @@ func TestManualClockRetransmitsUnsentSYN(t *testing.T) {
 	}
 }
 
-// TestSentFrameStampedWhenItLeaves: a frame's sent event carries the time it left,
-// not the time the machine produced it: here BeforeSend holds the SYN while 5 s
-// pass on the host's clock.
-func TestSentFrameStampedWhenItLeaves(t *testing.T) {
+// dialHoldingSYN connects a host on clk to a kernel listener, running hold in
+// BeforeSend when the first SYN is about to go, and returns the host's events.
+func dialHoldingSYN(t *testing.T, clk clock.Clock, hold func()) []Event {
+	t.Helper()
 	lab := labtest.Start(t, twoNodes)
-	clk := clock.NewManual(t0)
 	held := false
 	h, rec := startHost(t, lab.Node("us"), Config{Clock: clk, BeforeSend: func(e Event) error {
 		if !held && e.TCP.Segment.Flags == tcpstate.FlagSYN {
 			held = true
-			clk.Advance(5 * time.Second)
+			hold()
 		}
 		return nil
 	}})
@@ -215,55 +214,55 @@ func TestSentFrameStampedWhenItLeaves(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	for _, e := range rec.events() {
+	c.Close()
+	return rec.events()
+}
+
+// sentSYNs returns the SYN sent events.
+func sentSYNs(evs []Event) []Event {
+	var out []Event
+	for _, e := range evs {
 		if e.Kind == EventTCP && e.TCP.Kind == tcpstate.EventSegmentSent && e.TCP.Segment.Flags == tcpstate.FlagSYN {
-			if want := t0.Add(5 * time.Second); !e.Time.Equal(want) || !e.TCP.Time.Equal(want) {
-				t.Errorf("SYN stamped %v (TCP %v), want %v: when it left", e.Time, e.TCP.Time, want)
-			}
-			return
+			out = append(out, e)
 		}
 	}
-	t.Errorf("no SYN sent event:\n%s", eventList(rec.events()))
+	return out
+}
+
+// TestSentFrameStampedWhenItLeaves: a frame's sent event carries the time it left,
+// not the time the machine produced it: here BeforeSend holds the SYN while 5 s
+// pass on the host's clock.
+func TestSentFrameStampedWhenItLeaves(t *testing.T) {
+	clk := clock.NewManual(t0)
+	evs := dialHoldingSYN(t, clk, func() { clk.Advance(5 * time.Second) })
+	syns := sentSYNs(evs)
+	if len(syns) == 0 {
+		t.Fatalf("no SYN sent event:\n%s", eventList(evs))
+	}
+	if want := t0.Add(5 * time.Second); !syns[0].Time.Equal(want) || !syns[0].TCP.Time.Equal(want) {
+		t.Errorf("SYN stamped %v (TCP %v), want %v: when it left", syns[0].Time, syns[0].TCP.Time, want)
+	}
 }
 
 // TestPausedClockFreezesTimers: with a Pausable clock paused while BeforeSend
 // holds the SYN (as pktlab tcp --step does at its prompt), however long the hold,
 // no retransmission follows and the SYN is stamped at the instant of the pause.
 func TestPausedClockFreezesTimers(t *testing.T) {
-	lab := labtest.Start(t, twoNodes)
 	base := clock.NewManual(t0)
 	clk := clock.NewPausable(base)
-	held := false
-	h, rec := startHost(t, lab.Node("us"), Config{Clock: clk, BeforeSend: func(e Event) error {
-		if !held && e.TCP.Segment.Flags == tcpstate.FlagSYN {
-			held = true
-			clk.Pause()
-			base.Advance(time.Minute) // the user at the prompt
-			clk.Resume()
-		}
-		return nil
-	}})
-	kernelListen(t, lab.Node("kern"), "198.18.1.2:8080")
-	c, err := h.Dial(ctxT(t, waitLimit), netip.MustParseAddrPort("198.18.1.2:8080"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var syns int
-	for _, e := range rec.events() {
+	evs := dialHoldingSYN(t, clk, func() {
+		clk.Pause()
+		base.Advance(time.Minute) // the user at the prompt
+		clk.Resume()
+	})
+	for _, e := range evs {
 		if e.Kind == EventTCP && e.TCP.Kind == tcpstate.EventTimerFired {
 			t.Errorf("timer fired after the pause: %v", e)
 		}
-		if e.Kind == EventTCP && e.TCP.Kind == tcpstate.EventSegmentSent && e.TCP.Segment.Flags == tcpstate.FlagSYN {
-			syns++
-			if !e.Time.Equal(t0) {
-				t.Errorf("SYN stamped t0+%v, want t0: the pause is not the connection's time", e.Time.Sub(t0))
-			}
-		}
 	}
-	if syns != 1 {
-		t.Errorf("%d SYNs sent, want 1", syns)
+	syns := sentSYNs(evs)
+	if len(syns) != 1 || !syns[0].Time.Equal(t0) {
+		t.Errorf("SYNs sent %v, want one at t0: the pause is not the connection's time", syns)
 	}
 }
 
