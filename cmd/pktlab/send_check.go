@@ -14,7 +14,7 @@ import (
 // since a send keeps a line per frame sent (one string shared while they repeat).
 const (
 	maxSendCount = 1000000 // frames of one send (bench/capture.sh sends 300000 per sender)
-	maxSendData  = 65000  // --data bytes: what fits an IP packet with its headers
+	maxSendData  = 65000   // --data bytes: what fits an IP packet with its headers
 )
 
 // Flags that mean something for one transport only.
