@@ -60,6 +60,7 @@ half second, so a capture that is killed loses at most its last half second.`,
 		Example: `  sudo pktlab capture crs client:eth0
   sudo pktlab capture crs router:eth0 router:eth1 -f 'tcp port 80' -c 10
   sudo pktlab capture crs client:eth0 server:eth0 -w both.pcapng --duration 5s
+  sudo pktlab capture crs router:eth1 -B 131072 -w busy.pcapng   # 128 MiB ring, as tcpdump -B 131072
   sudo pktlab capture crs client:eth0 --cooked --protocol arp
   sudo pktlab capture crs server:eth0 --json -c 1`,
 		Args: cobraArgs(cobra.MinimumNArgs(2)),

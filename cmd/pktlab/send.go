@@ -65,7 +65,13 @@ them on purpose. Without --l3 the frame goes out of IF as is, to --dst-mac or th
 node's neighbour table holds for --dst; with --l3 it goes through the node's routing
 (raw IP socket, header included). --expect FILTER waits up to --timeout for the first
 incoming frame on IF that matches the tcpdump filter and prints it, like scapy's sr1;
-no answer exits 1.`,
+no answer exits 1.
+
+Every flag is checked before anything is sent: addresses must be lab addresses
+(198.18.0.0/15, 2001:db8::/32, loopback or link-local multicast), numbers must fit
+their fields, and a flag of another transport than the frame's (--syn without --tcp)
+is refused; each exits 2 with the reason. Ctrl-C between frames of -c stops the send
+and prints what went (exit 130).`,
 		Example: `  sudo pktlab send crs client:eth0 --dst 198.19.2.2 --l3
   sudo pktlab send crs client:eth0 --tcp --syn --dport 80 --mss 1400 --dst 198.19.2.2 --l3 \
       --expect 'tcp and src host 198.19.2.2' --timeout 2s
@@ -81,8 +87,8 @@ no answer exits 1.`,
 	f.BoolVar(&o.tcp, "tcp", false, "send TCP")
 	f.BoolVar(&o.udp, "udp", false, "send UDP")
 	f.BoolVar(&o.icmp, "icmp", false, "send ICMP/ICMPv6 (the default): echo request unless --icmp-type")
-	f.StringVar(&o.dst, "dst", "", "destination IPv4 or IPv6 address (required)")
-	f.StringVar(&o.src, "src", "", "source address (default: the interface's address of that family)")
+	f.StringVar(&o.dst, "dst", "", "destination IPv4 or IPv6 address in the lab ranges (required)")
+	f.StringVar(&o.src, "src", "", "source address, in the lab ranges (default: the interface's address of that family)")
 	f.StringVar(&o.srcMAC, "src-mac", "", "source MAC (default: the interface's)")
 	f.StringVar(&o.dstMAC, "dst-mac", "", "destination MAC (default: the node's neighbour entry for --dst)")
 	f.Uint16VarP(&o.sport, "sport", "s", 40000, "source port")
@@ -98,7 +104,7 @@ no answer exits 1.`,
 	f.Uint16Var(&o.win, "win", 64240, "TCP window")
 	f.Uint16Var(&o.urgPtr, "urg-ptr", 0, "TCP urgent pointer")
 	f.Uint16Var(&o.mss, "mss", 0, "TCP MSS option")
-	f.IntVar(&o.wscale, "wscale", -1, "TCP window scale option (shift count)")
+	f.IntVar(&o.wscale, "wscale", -1, "TCP window scale option, shift count 0 to 14")
 	f.BoolVar(&o.sackOK, "sackok", false, "TCP SACK-permitted option")
 	f.StringVar(&o.ts, "ts", "", "TCP timestamps option VAL:ECR")
 	f.StringVar(&o.sack, "sack", "", "TCP SACK blocks LEFT-RIGHT[,LEFT-RIGHT...]")
@@ -107,24 +113,24 @@ no answer exits 1.`,
 	f.Uint16Var(&o.id, "id", 0, "IPv4 identification")
 	f.BoolVar(&o.df, "df", false, "set IPv4 don't fragment")
 	f.Uint8Var(&o.tos, "tos", 0, "IPv4 TOS / IPv6 traffic class")
-	f.IntVar(&o.icmpType, "icmp-type", -1, "ICMP/ICMPv6 type (default: echo request)")
+	f.IntVar(&o.icmpType, "icmp-type", -1, "ICMP/ICMPv6 type, 0 to 255 (default: echo request)")
 	f.Uint8Var(&o.icmpCode, "icmp-code", 0, "ICMP code")
 	f.Uint16Var(&o.icmpID, "icmp-id", 1, "ICMP echo identifier")
 	f.Uint16Var(&o.icmpSeq, "icmp-seq", 1, "ICMP echo sequence number")
 	f.Uint16Var(&o.mtu, "mtu", 0, "next-hop MTU of an ICMP fragmentation-needed (type 3 code 4) message")
 	f.StringVar(&o.payload, "payload", "", "payload text")
-	f.IntVar(&o.data, "data", 0, "payload of this many bytes (instead of --payload)")
+	f.IntVar(&o.data, "data", 0, "payload of this many bytes, 0 to 65000 (instead of --payload)")
 	f.BoolVar(&o.corrupt.BadChecksum, "bad-checksum", false, "invert the TCP/UDP/ICMP checksum")
 	f.BoolVar(&o.corrupt.BadIPChecksum, "bad-ip-checksum", false, "invert the IPv4 header checksum")
-	f.IntVar(&o.corrupt.IPLength, "ip-length", 0, "write this IPv4 total length / IPv6 payload length")
-	f.IntVar(&o.corrupt.UDPLength, "udp-length", 0, "write this UDP length")
-	f.IntVar(&o.corrupt.TCPDataOffset, "data-offset", 0, "write this TCP data offset (32-bit words)")
+	f.IntVar(&o.corrupt.IPLength, "ip-length", 0, "write this IPv4 total length / IPv6 payload length, 1 to 65535")
+	f.IntVar(&o.corrupt.UDPLength, "udp-length", 0, "write this UDP length, 1 to 65535")
+	f.IntVar(&o.corrupt.TCPDataOffset, "data-offset", 0, "write this TCP data offset, 1 to 15 (32-bit words)")
 	f.BoolVar(&o.corrupt.TruncateTCPOption, "truncate-option", false, "make the last TCP option run past the header")
-	f.IntVarP(&o.count, "count", "c", 1, "frames to send")
-	f.DurationVarP(&o.interval, "interval", "i", time.Second, "time between frames")
+	f.IntVarP(&o.count, "count", "c", 1, "frames to send, 1 to 1000000")
+	f.DurationVarP(&o.interval, "interval", "i", time.Second, "time between frames, e.g. 100ms (0: as fast as the socket takes them)")
 	f.BoolVar(&o.l3, "l3", false, "send through the node's routing on a raw IP socket")
 	f.StringVar(&o.expect, "expect", "", "wait for the first incoming frame matching this tcpdump filter")
-	f.DurationVar(&o.timeout, "timeout", 2*time.Second, "how long --expect waits")
+	f.DurationVar(&o.timeout, "timeout", 2*time.Second, "how long --expect waits, more than 0")
 	f.BoolVar(&o.asJSON, "json", false, "print what was sent and received as JSON")
 	return c
 }
