@@ -55,6 +55,9 @@ func start(t *testing.T, args ...string) *proc {
 		return len(b), nil
 	})
 	p.cmd.Stdout, p.cmd.Stderr = w, w
+	// Killed with the test binary too, should a test time out (t.Cleanup then never
+	// runs): a pktlab left waiting would hold its lab.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var err error
 	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
