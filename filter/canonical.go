@@ -30,6 +30,7 @@ func FromCompiled(c *Compiled, ifs Interfaces) (*Ruleset, error) {
 		tables[nt] = t
 		rs.Tables = append(rs.Tables, t)
 	}
+	var d decompiler
 	chains := map[*nftables.Chain]*Chain{}
 	for _, nc := range c.Chains {
 		ch := chainFromNft(nc)
@@ -46,7 +47,7 @@ func FromCompiled(c *Compiled, ifs Interfaces) (*Ruleset, error) {
 			}
 			return nil, nil, fmt.Errorf("no set %s (id %d)", name, id)
 		}
-		r := Decompile(Family(cr.Rule.Table.Family), cr.Rule.Exprs, lookup, ifs)
+		r, _ := d.rule(Family(cr.Rule.Table.Family), cr.Rule.Exprs, lookup, ifs)
 		ch := chains[cr.Rule.Chain]
 		ch.Rules = append(ch.Rules, r)
 	}

@@ -140,10 +140,19 @@ type compiler struct {
 
 const slabSize = 1024
 
-// alloc returns a zeroed T from the slab *s, starting a new array when it is full.
-func alloc[T any](s *[]T) *T {
+// alloc returns a zeroed T from the slab *s, starting a new array of slabSize when it
+// is full.
+func alloc[T any](s *[]T) *T { return allocIn(s, slabSize) }
+
+// allocGrowing is alloc for slabs whose users may need one value or thousands (one
+// Decompile call, or a listing): each new array is twice the last, up to slabSize.
+func allocGrowing[T any](s *[]T) *T { return allocIn(s, nextSlab(cap(*s))) }
+
+func nextSlab(last int) int { return min(max(8, 2*last), slabSize) }
+
+func allocIn[T any](s *[]T, n int) *T {
 	if len(*s) == cap(*s) {
-		*s = make([]T, 0, slabSize)
+		*s = make([]T, 0, n)
 	}
 	*s = (*s)[:len(*s)+1]
 	return &(*s)[len(*s)-1]
@@ -383,6 +392,14 @@ func (c *compiler) merge(stmts []Stmt) []item {
 	}
 	c.items = out
 	return out
+}
+
+// reuse lets the next rule take its expressions from the start of the slabs again,
+// for a caller done with everything compiled so far (the listing verifier, which
+// only encodes each rule and compares it).
+func (c *compiler) reuse() {
+	c.payloads, c.cmps, c.metas = c.payloads[:0], c.cmps[:0], c.metas[:0]
+	c.counters, c.verdicts, c.exprs = c.counters[:0], c.verdicts[:0], c.exprs[:0]
 }
 
 func (c *compiler) rule(t *Table, r *Rule) ([]expr.Any, []CompiledSet, error) {

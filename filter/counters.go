@@ -16,7 +16,13 @@ type CounterRow struct {
 // the chain row first (when the kernel keeps base chain counters), then each rule with
 // a counter statement.
 func CounterRows(rs *Ruleset, ifs Interfaces) []CounterRow {
-	var out []CounterRow
+	n := 0
+	for _, t := range rs.Tables {
+		for _, c := range t.Chains {
+			n += 1 + len(c.Rules)
+		}
+	}
+	out := make([]CounterRow, 0, n) // at most a row a chain and a rule
 	for _, t := range rs.Tables {
 		for _, c := range t.Chains {
 			if c.HasCounters {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/google/nftables"
@@ -21,31 +22,40 @@ type SetLookup func(name string, id uint32) (*nftables.Set, []nftables.SetElemen
 // ranges and prefixes. A rule using anything outside the subset comes back with
 // Unsupported set.
 func Decompile(fam Family, exprs []expr.Any, sets SetLookup, ifs Interfaces) *Rule {
-	r, _ := decompile(fam, exprs, sets, ifs)
+	var d decompiler
+	r, _ := d.rule(fam, exprs, sets, ifs)
 	return r
 }
 
-// decompile is Decompile that also returns the statements with the dependencies nft
-// hides still in them: what compiles back to exactly exprs.
-func decompile(fam Family, exprs []expr.Any, sets SetLookup, ifs Interfaces) (*Rule, []Stmt) {
-	d := &decompiler{fam: fam, sets: sets, ifs: ifs, imm: map[uint32][]byte{}}
-	switch fam {
-	case FamilyIP, FamilyIP6:
-		d.l3 = fam
-	}
+// rule is Decompile that also returns the statements with the dependencies nft hides
+// still in them: what compiles back to exactly exprs. That list is valid until the
+// next call; the rule is not (its matches and lists come from d's slabs, which one
+// decompiler reuses from rule to rule of a listing).
+func (d *decompiler) rule(fam Family, exprs []expr.Any, sets SetLookup, ifs Interfaces) (*Rule, []Stmt) {
+	d.reset(fam, sets, ifs)
+	r := allocGrowing(&d.rules)
 	for _, e := range exprs {
 		if err := d.expr(e); err != nil {
-			return &Rule{Unsupported: strings.TrimPrefix(err.Error(), "unsupported: ")}, nil
+			r.Unsupported = strings.TrimPrefix(err.Error(), "unsupported: ")
+			return r, nil
 		}
 	}
-	if d.ld != nil {
-		return &Rule{Unsupported: fmt.Sprintf("a load (%T) without a comparison", d.ld)}, nil
+	switch {
+	case d.ld != nil:
+		r.Unsupported = fmt.Sprintf("a load (%T) without a comparison", d.ld)
+	case d.gte != nil || d.mp != nil:
+		r.Unsupported = "an unused map or range start"
+	default:
+		r.Stmts = d.dropDeps()
+		return r, d.out
 	}
-	if d.gte != nil || d.mp != nil {
-		return &Rule{Unsupported: "an unused map or range start"}, nil
-	}
-	return &Rule{Stmts: d.dropDeps()}, d.out
+	return r, nil
 }
+
+// maxImmReg bounds the registers an immediate may load: the kernel's are 0 (verdict),
+// 1-4 (128-bit) and 8-23 (32-bit) (include/uapi/linux/netfilter/nf_tables.h
+// nft_registers).
+const maxImmReg = 24
 
 type decompiler struct {
 	fam  Family
@@ -53,13 +63,61 @@ type decompiler struct {
 	ifs  Interfaces
 	l3   Family
 	l4   uint8
-	out  []Stmt
+	out  []Stmt // the rule's statements so far, dependencies included; reused
 	// pending load and bitwise, waiting for their comparison
 	ld  expr.Any
 	bw  *expr.Bitwise
 	gte *expr.Cmp
-	imm map[uint32][]byte
+	imm [maxImmReg][]byte // values loaded by immediates, nil when none
 	mp  *NumgenMap
+
+	// Slabs for what the rules of one listing are made of (see compiler).
+	rules    []Rule
+	matches  []Match
+	elems    []Elem
+	stmts    []Stmt
+	counters []Counter
+	verdicts []Verdict
+	fields   [16]*Field // payloadFields' result, reused
+}
+
+func (d *decompiler) reset(fam Family, sets SetLookup, ifs Interfaces) {
+	d.fam, d.sets, d.ifs = fam, sets, ifs
+	d.l3, d.l4 = 0, 0
+	switch fam {
+	case FamilyIP, FamilyIP6:
+		d.l3 = fam
+	}
+	d.out = d.out[:0]
+	d.ld, d.bw, d.gte, d.mp = nil, nil, nil, nil
+	clear(d.imm[:])
+}
+
+// value returns the one-element Value of e, its list cut from a slab.
+func (d *decompiler) value(e Elem) Value {
+	if len(d.elems) == cap(d.elems) {
+		d.elems = make([]Elem, 0, nextSlab(cap(d.elems)))
+	}
+	d.elems = append(d.elems, e)
+	n := len(d.elems)
+	return Value{Elems: d.elems[n-1 : n : n]}
+}
+
+// match returns a match from the slab.
+func (d *decompiler) match(f *Field, op Op, v Value) *Match {
+	m := allocGrowing(&d.matches)
+	*m = Match{Field: f, Op: op, Value: v}
+	return m
+}
+
+// stmtList copies stmts into a list cut from a slab.
+func (d *decompiler) stmtList(stmts []Stmt) []Stmt {
+	if cap(d.stmts)-len(d.stmts) < len(stmts) {
+		d.stmts = make([]Stmt, 0, max(nextSlab(cap(d.stmts)), len(stmts)))
+	}
+	start := len(d.stmts)
+	d.stmts = append(d.stmts, stmts...)
+	return d.stmts[start:len(d.stmts):len(d.stmts)]
 }
 
 func (d *decompiler) expr(e expr.Any) error {
@@ -75,7 +133,7 @@ func (d *decompiler) expr(e expr.Any) error {
 	switch e := e.(type) {
 	case *expr.Meta:
 		if e.SourceRegister {
-			v, ok := d.imm[e.Register]
+			v, ok := d.immValue(e.Register)
 			switch {
 			case ok && e.Key == expr.MetaKeyMARK && len(v) == 4:
 				d.out = append(d.out, &MetaSet{Key: "mark", Value: binary.NativeEndian.Uint32(v)})
@@ -127,11 +185,22 @@ func (d *decompiler) expr(e expr.Any) error {
 	case *expr.Lookup:
 		return d.lookup(e)
 	case *expr.Immediate:
+		if e.Register >= maxImmReg {
+			return fmt.Errorf("unsupported: immediate into register %d", e.Register)
+		}
 		d.imm[e.Register] = e.Data
 	default:
 		return d.action(e)
 	}
 	return nil
+}
+
+// immValue returns what an immediate loaded into register reg.
+func (d *decompiler) immValue(reg uint32) ([]byte, bool) {
+	if reg >= maxImmReg || d.imm[reg] == nil {
+		return nil, false
+	}
+	return d.imm[reg], true
 }
 
 func (d *decompiler) isTTLLoad() bool {
@@ -154,12 +223,12 @@ func (d *decompiler) payloadWrite(e *expr.Payload) error {
 		d.ld, d.bw = nil, nil
 		return nil
 	}
-	v, ok := d.imm[e.SourceRegister]
+	v, ok := d.immValue(e.SourceRegister)
 	fs := d.payloadFields(&expr.Payload{Base: e.Base, Offset: e.Offset, Len: e.Len})
 	if !ok || len(fs) != 1 || fs[0].dt.size() != int(e.Len) || len(v) != int(e.Len) || !settable(fs[0]) {
 		return fmt.Errorf("unsupported: payload write")
 	}
-	delete(d.imm, e.SourceRegister)
+	d.imm[e.SourceRegister] = nil
 	d.out = append(d.out, &PayloadSet{Field: fs[0], Value: v})
 	return nil
 }
@@ -177,14 +246,18 @@ func (d *decompiler) action(e expr.Any) error {
 	var s Stmt
 	switch e := e.(type) {
 	case *expr.Verdict:
-		k, ok := map[expr.VerdictKind]VerdictKind{expr.VerdictAccept: VerdictAccept, expr.VerdictDrop: VerdictDrop,
-			expr.VerdictJump: VerdictJump, expr.VerdictGoto: VerdictGoto, expr.VerdictReturn: VerdictReturn}[e.Kind]
-		if !ok {
+		// verdictKinds[0] is no verdict of the subset (VerdictKind counts from 1).
+		k := slices.Index(verdictKinds[VerdictAccept:], e.Kind) + int(VerdictAccept)
+		if k < int(VerdictAccept) {
 			return fmt.Errorf("unsupported: verdict %d", e.Kind)
 		}
-		s = &Verdict{Kind: k, Chain: e.Chain}
+		v := allocGrowing(&d.verdicts)
+		*v = Verdict{Kind: VerdictKind(k), Chain: e.Chain}
+		s = v
 	case *expr.Counter:
-		s = &Counter{Packets: e.Packets, Bytes: e.Bytes}
+		c := allocGrowing(&d.counters)
+		*c = Counter{Packets: e.Packets, Bytes: e.Bytes}
+		s = c
 	case *expr.Log:
 		l := &Log{}
 		if e.Key&(1<<unix.NFTA_LOG_PREFIX) != 0 {
@@ -207,7 +280,7 @@ func (d *decompiler) action(e expr.Any) error {
 	case *expr.Redir:
 		r := &Redirect{}
 		if e.RegisterProtoMin != 0 {
-			v := d.imm[e.RegisterProtoMin]
+			v, _ := d.immValue(e.RegisterProtoMin)
 			if len(v) != 2 {
 				return fmt.Errorf("unsupported: redirect port")
 			}
@@ -249,13 +322,13 @@ func (d *decompiler) nat(e *expr.NAT) (*NAT, error) {
 		n.Map, d.mp = d.mp, nil
 		return n, nil
 	}
-	addr, ok := d.imm[e.RegAddrMin]
+	addr, ok := d.immValue(e.RegAddrMin)
 	if e.RegAddrMin == 0 || !ok {
 		return nil, fmt.Errorf("unsupported: nat without address")
 	}
 	n.Addr = addr
 	if e.RegProtoMin != 0 {
-		p := d.imm[e.RegProtoMin]
+		p, _ := d.immValue(e.RegProtoMin)
 		if len(p) != 2 {
 			return nil, fmt.Errorf("unsupported: nat port")
 		}

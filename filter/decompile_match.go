@@ -41,14 +41,14 @@ func (d *decompiler) compare(op Op, e *Elem, _ *Value) error {
 		if bw == nil || op != OpNeq || !isZero(e.From) {
 			return fmt.Errorf("unsupported: ct state comparison")
 		}
-		d.out = append(d.out, &Match{Field: lookupField("ct state"), Value: single(bw.Mask)})
+		d.out = append(d.out, d.match(lookupField("ct state"), OpImplicit, d.value(Elem{From: bw.Mask})))
 		return nil
 	case *expr.Meta:
 		f := metaFields[l.Key]
 		if f == nil || bw != nil || len(e.From) != f.dt.size() || f.dt.format(e.From, nil) == "" || e.To != nil && f.dt.format(e.To, nil) == "" {
 			return fmt.Errorf("unsupported: meta key %d comparison", l.Key)
 		}
-		d.addMatch(&Match{Field: f, Op: op, Value: Value{Elems: []Elem{*e}}})
+		d.addMatch(d.match(f, op, d.value(*e)))
 		return nil
 	case *expr.Payload:
 		return d.payloadCompare(l, bw, op, e)
@@ -73,27 +73,30 @@ func (d *decompiler) addMatch(m *Match) {
 	}
 }
 
-// payloadFields returns the fields a payload load covers in the current context.
-func (d *decompiler) payloadFields(p *expr.Payload) []*Field {
-	var cands []*Field
+// payloadField returns the field at offset off of header base in the current context
+// (the last one fields declares there), or nil.
+func (d *decompiler) payloadField(base expr.PayloadBase, off uint32) *Field {
+	var hit *Field
 	for _, f := range fields {
-		if f.kind != kindPayload || f.base != p.Base {
+		if f.kind != kindPayload || f.base != base || f.offset != off {
 			continue
 		}
-		if p.Base == expr.PayloadBaseNetworkHeader && f.l3 == d.l3 || p.Base == expr.PayloadBaseTransportHeader && f.l4 == d.l4 {
-			cands = append(cands, f)
+		if base == expr.PayloadBaseNetworkHeader && f.l3 == d.l3 || base == expr.PayloadBaseTransportHeader && f.l4 == d.l4 {
+			hit = f
 		}
 	}
-	var out []*Field
+	return hit
+}
+
+// payloadFields returns the fields a payload load covers in the current context (at
+// most 16, one per byte of the longest field). The result is valid until the next
+// call.
+func (d *decompiler) payloadFields(p *expr.Payload) []*Field {
+	out := d.fields[:0]
 	off := p.Offset
 	for off < p.Offset+p.Len {
-		var hit *Field
-		for _, f := range cands {
-			if f.offset == off {
-				hit = f
-			}
-		}
-		if hit == nil {
+		hit := d.payloadField(p.Base, off)
+		if hit == nil || len(out) == cap(out) {
 			return nil
 		}
 		out = append(out, hit)
@@ -126,7 +129,7 @@ func (d *decompiler) payloadCompare(p *expr.Payload, bw *expr.Bitwise, op Op, e 
 		data := e.From
 		for _, f := range fs {
 			n := f.dt.size()
-			d.addMatch(&Match{Field: f, Value: single(data[:n])})
+			d.addMatch(d.match(f, OpImplicit, d.value(Elem{From: data[:n]})))
 			data = data[n:]
 		}
 		return nil
@@ -136,17 +139,17 @@ func (d *decompiler) payloadCompare(p *expr.Payload, bw *expr.Bitwise, op Op, e 
 		}
 		from := make([]byte, size)
 		copy(from, e.From)
-		d.addMatch(&Match{Field: f, Op: op, Value: Value{Elems: []Elem{{From: from, Prefix: int(p.Len) * 8}}}})
+		d.addMatch(d.match(f, op, d.value(Elem{From: from, Prefix: int(p.Len) * 8})))
 		return nil
 	case bw != nil:
 		bits := maskPrefix(bw.Mask)
 		if !f.dt.prefixable() || bits <= 0 || e.To != nil {
 			return fmt.Errorf("unsupported: masked %s", f.Name)
 		}
-		d.addMatch(&Match{Field: f, Op: op, Value: Value{Elems: []Elem{{From: e.From, Prefix: bits}}}})
+		d.addMatch(d.match(f, op, d.value(Elem{From: e.From, Prefix: bits})))
 		return nil
 	}
-	d.addMatch(&Match{Field: f, Op: op, Value: Value{Elems: []Elem{*e}}})
+	d.addMatch(d.match(f, op, d.value(*e)))
 	return nil
 }
 
@@ -222,7 +225,7 @@ func (d *decompiler) lookup(l *expr.Lookup) error {
 	if l.Invert {
 		op = OpNeq
 	}
-	d.out = append(d.out, &Match{Field: f, Op: op, Value: v})
+	d.out = append(d.out, d.match(f, op, v))
 	return nil
 }
 
@@ -346,7 +349,7 @@ func (d *decompiler) dropDeps() []Stmt {
 			}
 		}
 	}
-	var out []Stmt
+	out := d.stmtList(in)[:0]
 	for i, s := range in {
 		if !drop[i] {
 			out = append(out, s)

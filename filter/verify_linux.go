@@ -22,6 +22,7 @@ import (
 // verifier recompiles rules of one listing; its compiler's slabs and its encoding
 // buffer are reused from rule to rule.
 type verifier struct {
+	d   decompiler
 	c   compiler
 	buf []byte
 	t   Table // the rule's table and the rule, reused
@@ -33,6 +34,7 @@ type verifier struct {
 // kernel's sets the rule's lookups name.
 func (v *verifier) same(fam Family, stmts []Stmt, raw []byte, sets SetLookup) bool {
 	v.t.Family, v.r.Stmts = fam, stmts
+	v.c.reuse()
 	exprs, compiled, err := v.c.rule(&v.t, &v.r)
 	if err != nil {
 		return false
@@ -49,12 +51,12 @@ func (v *verifier) same(fam Family, stmts []Stmt, raw []byte, sets SetLookup) bo
 		if !o.next() {
 			return false
 		}
-		name, setName, ok := sameExpr(k.data, o.data)
+		setName, isLookup, ok := sameExpr(k.data, o.data)
 		if !ok {
 			return false
 		}
-		if name == "lookup" {
-			if nset >= len(compiled) || !sameSet(setName, compiled[nset], sets) {
+		if isLookup {
+			if nset >= len(compiled) || !sameSet(string(setName), compiled[nset], sets) {
 				return false
 			}
 			nset++
@@ -63,23 +65,40 @@ func (v *verifier) same(fam Family, stmts []Stmt, raw []byte, sets SetLookup) bo
 	return !o.next() && !k.bad && !o.bad && nset == len(compiled)
 }
 
-// sameExpr compares two NFTA_LIST_ELEM payloads: the kernel's k and pktlab's o. It
-// returns the expression's name and, for a lookup, the set the kernel's refers to.
-func sameExpr(k, o []byte) (name, setName string, ok bool) {
+// sameExpr compares two NFTA_LIST_ELEM payloads: the kernel's k and pktlab's o. For a
+// lookup it returns the name of the set the kernel's refers to.
+func sameExpr(k, o []byte) (setName []byte, isLookup, ok bool) {
 	kn, kd := exprParts(k)
 	on, od := exprParts(o)
 	if len(kn) == 0 || !bytes.Equal(kn, on) {
-		return "", "", false
+		return nil, false, false
 	}
-	name = string(kn)
-	switch name {
+	switch string(kn) {
 	case "counter":
 		// Packet and byte values are the kernel's; the statement is the same.
-		return name, "", true
+		return nil, false, true
 	case "lookup":
-		setName = lookupSetName(kd)
+		return lookupSetName(kd), true, sameAttrs("lookup", kd, od, 0)
 	}
-	return name, setName, sameAttrs(name, kd, od, 0)
+	name := string(kn)
+	return nil, false, sameOrdered(name, kd, od, 0) || sameAttrs(name, kd, od, 0)
+}
+
+// sameOrdered reports k and o holding the same attributes in the same order with the
+// same values, nests compared the same way: how the kernel dumps most expressions back
+// (the same bytes, but for the NLA_F_NESTED flag its nests lack and pktlab's and
+// google/nftables' have). It is the cheap check; sameAttrs is the full one.
+func sameOrdered(name string, k, o []byte, depth int) bool {
+	ka, oa := attrs{b: k}, attrs{b: o}
+	for ka.next() {
+		if !oa.next() || ka.typ != oa.typ {
+			return false
+		}
+		if !bytes.Equal(ka.data, oa.data) && (!nestedAttr(name, depth, ka.typ) || !sameOrdered(name, ka.data, oa.data, depth+1)) {
+			return false
+		}
+	}
+	return !oa.next() && !ka.bad && !oa.bad
 }
 
 // exprParts splits an expression into its name and its NFTA_EXPR_DATA.
@@ -99,14 +118,14 @@ func exprParts(b []byte) (name, data []byte) {
 	return name, data
 }
 
-func lookupSetName(data []byte) string {
+func lookupSetName(data []byte) []byte {
 	a := attrs{b: data}
 	for a.next() {
 		if a.typ == unix.NFTA_LOOKUP_SET {
-			return string(bytes.TrimRight(a.data, "\x00"))
+			return bytes.TrimRight(a.data, "\x00")
 		}
 	}
-	return ""
+	return nil
 }
 
 // maxAttrs bounds the attributes of one expression level (the kernel's largest,
@@ -328,7 +347,7 @@ func (v *verifier) listRule(fam Family, r dumpedRule, sets SetLookup, ifs Interf
 		out = &Rule{Unsupported: "rule userdata other than a comment"}
 	default:
 		var full []Stmt
-		out, full = decompile(fam, r.Exprs, sets, ifs)
+		out, full = v.d.rule(fam, r.Exprs, sets, ifs)
 		if out.Unsupported == "" && !v.same(fam, full, r.Raw, sets) {
 			out = &Rule{Unsupported: "the expressions differ from what the statements pktlab recognises compile to"}
 		}
