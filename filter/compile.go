@@ -133,7 +133,7 @@ type compiler struct {
 	l3deps   map[[2]Family]*Match
 	l4deps   [256]*Match
 	echoDeps [2]*Match // icmp, icmpv6
-	run      []*Match  // merge's scratch
+	run      []int     // merge's scratch
 	items    []item    // merge's output, reused from rule to rule
 	stmts    []Stmt    // expand's output, reused from rule to rule
 }
@@ -159,11 +159,12 @@ func allocIn[T any](s *[]T, n int) *T {
 }
 
 // item is a match or statement after nft's evaluation step: dependencies made explicit
-// and adjacent payload comparisons merged (nft's src/payload.c payload merge).
+// and adjacent payload comparisons merged (nft's src/rule.c stmt_reduce).
 type item struct {
 	stmt Stmt
 	// merged payload comparison, when stmt is nil.
 	load *expr.Payload
+	op   Op
 	data []byte
 }
 
@@ -330,68 +331,106 @@ func (c *compiler) expand(t *Table, r *Rule) []Stmt {
 	return append(front, out...)
 }
 
-// mergeable reports a payload comparison nft's payload merge may combine.
-func mergeable(s Stmt) (*Match, bool) {
+// mergeable returns s when it is a payload comparison nft's payload merge may combine:
+// a payload field against one value (nft 1.0.6 takes != as well as ==), else nil.
+func mergeable(s Stmt) *Match {
 	m, ok := s.(*Match)
-	if !ok || m.Field.kind != kindPayload || m.Op == OpNeq || m.Value.Set {
-		return nil, false
+	if !ok || m.Field.kind != kindPayload || m.Value.Set || m.Value.Elems[0].To != nil || m.Value.Elems[0].Prefix != 0 {
+		return nil
 	}
-	e := m.Value.Elems[0]
-	return m, e.To == nil && e.Prefix == 0
+	return m
 }
 
-func run0(s Stmt) *Match { m, _ := mergeable(s); return m }
+// expressionStmt reports the statements nft evaluates as expressions (matches). Any
+// other statement ends a run of payload comparisons that may merge.
+func expressionStmt(s Stmt) bool {
+	switch s.(type) {
+	case *Match, *MatchTCPFlags, *MatchNumgen:
+		return true
+	}
+	return false
+}
 
-// merge combines runs of consecutive payload equality matches on adjacent bytes of the
-// same header into one load and compare, as nft does when the merged load still fits
-// its fast path (at most 4 bytes). The result is valid until the next call.
+// sameOpClass reports ops nft's relational_ops_match takes as the same: an implicit
+// comparison is an equality.
+func sameOpClass(a, b Op) bool { return (a == OpNeq) == (b == OpNeq) }
+
+// merge combines payload comparisons as nft 1.0.6's stmt_reduce and payload_do_merge
+// (src/rule.c) do. The payload comparisons of a rule are gathered (other matches in
+// between do not stop the gathering; another statement does, once two are gathered:
+// nft 1.0.6 goes on past it with fewer); each gathering is sorted by header and
+// offset, and adjacent ones with the same operator become one load and compare while
+// the merged load still fits nft's fast path (at most 4 bytes). The merged comparison
+// takes the place of the first of its fields in header order, or of the field that
+// names the next protocol (ip protocol) when it holds one; every other statement
+// keeps its place, so `ip daddr A ip saddr B` stays in that order. The result is valid
+// until the next call.
 func (c *compiler) merge(stmts []Stmt) []item {
 	out := c.items[:0]
-	for i := 0; i < len(stmts); {
-		if _, ok := mergeable(stmts[i]); !ok {
-			out = append(out, item{stmt: stmts[i]})
-			i++
-			continue
+	sa := c.run[:0]
+	for i, s := range stmts {
+		out = append(out, item{stmt: s})
+		switch {
+		case !expressionStmt(s) && len(sa) >= 2:
+			mergeGathered(out, sa)
+			sa = sa[:0]
+		case !expressionStmt(s):
+		case mergeable(s) != nil:
+			sa = append(sa, i)
 		}
-		j := i
-		run := c.run[:0]
-		for j < len(stmts) {
-			m, ok := mergeable(stmts[j])
-			if !ok || m.Field.base != run0(stmts[i]).Field.base {
+	}
+	mergeGathered(out, sa)
+	c.items, c.run = out, sa
+	kept := out[:0]
+	for _, it := range out {
+		if it.stmt != nil || it.load != nil {
+			kept = append(kept, it)
+		}
+	}
+	return kept
+}
+
+// mergeGathered merges the payload comparisons out[i] for i in sa, in place: a merged
+// group becomes one item, the others of the group empty ones.
+func mergeGathered(out []item, sa []int) {
+	if len(sa) < 2 {
+		return
+	}
+	match := func(i int) *Match { return out[i].stmt.(*Match) }
+	slices.SortStableFunc(sa, func(a, b int) int {
+		fa, fb := match(a).Field, match(b).Field
+		if fa.base != fb.base {
+			return int(fa.base) - int(fb.base)
+		}
+		return int(fa.offset) - int(fb.offset)
+	})
+	for k := 0; k < len(sa); {
+		first := match(sa[k])
+		size, n, at := len(first.Value.Elems[0].From), 1, sa[k]
+		for ; k+n < len(sa); n++ {
+			nx := match(sa[k+n])
+			if nx.Field.base != first.Field.base || nx.Field.offset != first.Field.offset+uint32(size) ||
+				size+len(nx.Value.Elems[0].From) > 4 || !sameOpClass(nx.Op, first.Op) {
 				break
 			}
-			run = append(run, m)
-			j++
-		}
-		c.run = run
-		slices.SortStableFunc(run, func(a, b *Match) int { return int(a.Field.offset) - int(b.Field.offset) })
-		for k := 0; k < len(run); {
-			cur := run[k]
-			off, from := cur.Field.offset, cur.Value.Elems[0].From
-			n, size := 1, len(from)
-			for k+n < len(run) {
-				nx := run[k+n]
-				if nx.Field.base != cur.Field.base || nx.Field.offset != off+uint32(size) || size+len(nx.Value.Elems[0].From) > 4 {
-					break
-				}
-				size += len(nx.Value.Elems[0].From)
-				n++
+			size += len(nx.Value.Elems[0].From)
+			if nx.Field.protoKey {
+				at = sa[k+n]
 			}
-			if n == 1 {
-				out = append(out, item{stmt: cur})
-			} else {
-				data := make([]byte, 0, size)
-				for _, m := range run[k : k+n] {
-					data = append(data, m.Value.Elems[0].From...)
-				}
-				out = append(out, item{load: &expr.Payload{OperationType: expr.PayloadLoad, DestRegister: 1, Base: cur.Field.base, Offset: off, Len: uint32(size)}, data: data})
-			}
-			k += n
 		}
-		i = j
+		if n > 1 {
+			data := make([]byte, 0, size)
+			for _, i := range sa[k : k+n] {
+				data = append(data, match(i).Value.Elems[0].From...)
+			}
+			load := &expr.Payload{OperationType: expr.PayloadLoad, DestRegister: 1, Base: first.Field.base, Offset: first.Field.offset, Len: uint32(size)}
+			for _, i := range sa[k : k+n] {
+				out[i] = item{}
+			}
+			out[at] = item{load: load, op: first.Op, data: data}
+		}
+		k += n
 	}
-	c.items = out
-	return out
 }
 
 // reuse lets the next rule take its expressions from the start of the slabs again,
@@ -412,7 +451,7 @@ func (c *compiler) rule(t *Table, r *Rule) ([]expr.Any, []CompiledSet, error) {
 	var sets []CompiledSet
 	for _, it := range c.merge(c.expand(t, r)) {
 		if it.load != nil {
-			exprs = append(exprs, it.load, c.cmpExpr(OpEq, it.data))
+			exprs = append(exprs, it.load, c.cmpExpr(it.op, it.data))
 			continue
 		}
 		var s []CompiledSet

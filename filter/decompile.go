@@ -79,6 +79,7 @@ type decompiler struct {
 	counters []Counter
 	verdicts []Verdict
 	fields   [16]*Field // payloadFields' result, reused
+	drop     []bool     // dropDeps' scratch
 }
 
 func (d *decompiler) reset(fam Family, sets SetLookup, ifs Interfaces) {

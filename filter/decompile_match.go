@@ -123,13 +123,14 @@ func (d *decompiler) payloadCompare(p *expr.Payload, bw *expr.Bitwise, op Op, e 
 	size := f.dt.size()
 	switch {
 	case len(fs) > 1:
-		if bw != nil || e.To != nil || op != OpImplicit {
+		// nft 1.0.6 merges != comparisons too, and lists them back as one != each.
+		if bw != nil || e.To != nil || op != OpImplicit && op != OpNeq {
 			return fmt.Errorf("unsupported: merged payload comparison")
 		}
 		data := e.From
 		for _, f := range fs {
 			n := f.dt.size()
-			d.addMatch(d.match(f, OpImplicit, d.value(Elem{From: data[:n]})))
+			d.addMatch(d.match(f, op, d.value(Elem{From: data[:n]})))
 			data = data[n:]
 		}
 		return nil
@@ -274,79 +275,31 @@ func setValue(dt dataType, s *nftables.Set, elems []nftables.SetElement) (Value,
 	return v, nil
 }
 
-// dropDeps removes the dependency matches nft hides when it lists a rule (nft's
-// src/payload.c payload_dependency_kill and meta dependency handling).
+// dropDeps removes the dependency matches nft hides when it lists a rule. nft
+// (src/netlink_delinearize.c rule_parse_postprocess, src/payload.c
+// payload_dependency_store/kill, nft 1.0.6) remembers a protocol match as the
+// dependency of the header above it (meta nfproto/protocol for the network header;
+// meta l4proto, and in ip tables ip protocol, for the transport header), a later one
+// of the same level replacing it; a match or rewrite of a field of that header, or a
+// statement that implies the protocol (reject with icmp, tcp flags, reject with tcp
+// reset), hides the one remembered; any statement that is not a match forgets both,
+// after it had its say.
 func (d *decompiler) dropDeps() []Stmt {
 	in := d.out
-	drop := make([]bool, len(in))
-	hasTCPReset := false
-	for _, s := range in {
-		if r, ok := s.(*Reject); ok && r.Type == rejectTCPReset {
-			hasTCPReset = true
-		}
+	if cap(d.drop) < len(in) {
+		d.drop = make([]bool, len(in))
 	}
+	drop := d.drop[:len(in)]
+	clear(drop)
+	p := pendingDeps{l3: -1, l4: -1}
 	for i, s := range in {
-		m, ok := s.(*Match)
-		if !ok {
+		p.kill(d.fam, s, drop)
+		if !expressionStmt(s) {
+			p = pendingDeps{l3: -1, l4: -1}
 			continue
 		}
-		switch m.Field {
-		case fieldNfproto, fieldProtocol:
-			// nft hides the network protocol check in front of `meta l4proto icmp`
-			// (ipv4) or `meta l4proto ipv6-icmp` (ipv6), even when nothing else
-			// follows (nft's src/netlink_delinearize.c meta_may_dependency_kill).
-			if i+1 < len(in) {
-				if lm, ok := in[i+1].(*Match); ok && lm.Field == fieldL4proto && lm.Op == OpImplicit && !lm.Value.Set &&
-					lm.Value.Elems[0].To == nil && icmpFamily(lm.Value.Elems[0].From[0]) == m.l3Family() {
-					drop[i] = true
-				}
-			}
-			for _, later := range in[i+1:] {
-				if f := fieldOf(later); f != nil && f.l3 != 0 {
-					drop[i] = true
-				}
-				if r, ok := later.(*Reject); ok && (r.Proto == "icmp" || r.Proto == "icmpv6") {
-					drop[i] = true
-				}
-			}
-		case fieldL4proto:
-			if m.Op != OpImplicit || m.Value.Set || i+1 >= len(in) {
-				continue
-			}
-			proto := m.Value.Elems[0].From[0]
-			if f := fieldOf(in[i+1]); f != nil {
-				drop[i] = f.l4 == proto
-			}
-			if _, ok := in[i+1].(*MatchTCPFlags); ok {
-				drop[i] = proto == protoTCP
-			}
-		}
-	}
-	// In ip tables nft hides `ip protocol P` in front of a P header match (its
-	// payload dependency); in inet tables it keeps it (checked with nft 1.0.6).
-	if d.fam == FamilyIP {
-		for i, s := range in {
-			m, ok := s.(*Match)
-			if !ok || i+1 >= len(in) || m.Field.Name != "ip protocol" || m.Op != OpImplicit || m.Value.Set || m.Value.Elems[0].To != nil {
-				continue
-			}
-			proto := m.Value.Elems[0].From[0]
-			if f := fieldOf(in[i+1]); f != nil {
-				drop[i] = drop[i] || f.l4 == proto
-			}
-			if _, ok := in[i+1].(*MatchTCPFlags); ok {
-				drop[i] = drop[i] || proto == protoTCP
-			}
-		}
-	}
-	if hasTCPReset && (d.fam == FamilyIP || d.fam == FamilyIP6) {
-		for i, s := range in {
-			m, ok := s.(*Match)
-			if ok && !drop[i] && (m.Field == fieldL4proto || m.Field.Name == "ip protocol") && m.Op == OpImplicit &&
-				!m.Value.Set && m.Value.Elems[0].To == nil && m.Value.Elems[0].From[0] == protoTCP {
-				drop[i] = true
-				break
-			}
+		if m, ok := s.(*Match); ok {
+			p.store(d.fam, i, m)
 		}
 	}
 	out := d.stmtList(in)[:0]
@@ -356,6 +309,60 @@ func (d *decompiler) dropDeps() []Stmt {
 		}
 	}
 	return out
+}
+
+// pendingDeps are the dependency matches nft remembers while listing a rule: the
+// indexes of the network and transport protocol matches (-1 for none) and what they
+// select.
+type pendingDeps struct {
+	l3, l4 int
+	l3fam  Family
+	l4p    uint8
+}
+
+// store remembers m when it selects a network or transport protocol.
+func (p *pendingDeps) store(fam Family, i int, m *Match) {
+	if l3 := m.l3Family(); l3 != 0 {
+		p.l3, p.l3fam = i, l3
+	}
+	if proto, ok := exactByte(m); ok && (m.Field == fieldL4proto || fam == FamilyIP && m.Field.Name == "ip protocol") {
+		p.l4, p.l4p = i, proto
+	}
+}
+
+// kill marks in drop the dependencies s makes redundant.
+func (p *pendingDeps) kill(fam Family, s Stmt, drop []bool) {
+	l3, l4 := false, false
+	switch s := s.(type) {
+	case *Match, *PayloadSet:
+		f := fieldOf(s)
+		l3 = f.l3 != 0
+		l4 = f.l4 != 0 && f.l4 == p.l4p
+		if m, ok := s.(*Match); ok && m.Field == fieldL4proto {
+			// meta l4proto icmp implies ipv4 (nft's meta_may_dependency_kill).
+			proto, ok := exactByte(m)
+			l3 = ok && icmpFamily(proto) != 0 && icmpFamily(proto) == p.l3fam
+		}
+	case *MatchTCPFlags:
+		l4 = p.l4p == protoTCP
+	case *Reject:
+		l3 = s.Proto == "icmp" || s.Proto == "icmpv6"
+		l4 = s.Type == rejectTCPReset && (fam == FamilyIP || fam == FamilyIP6) && p.l4p == protoTCP
+	}
+	if l3 && p.l3 >= 0 {
+		drop[p.l3], p.l3 = true, -1
+	}
+	if l4 && p.l4 >= 0 {
+		drop[p.l4], p.l4 = true, -1
+	}
+}
+
+// exactByte returns the one byte a match selects with an implicit equality.
+func exactByte(m *Match) (byte, bool) {
+	if m.Op != OpImplicit || m.Value.Set || m.Value.Elems[0].To != nil || m.Value.Elems[0].Prefix != 0 || len(m.Value.Elems[0].From) != 1 {
+		return 0, false
+	}
+	return m.Value.Elems[0].From[0], true
 }
 
 // l3Family returns the network protocol a `meta nfproto`/`meta protocol` equality

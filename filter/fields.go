@@ -345,6 +345,9 @@ type Field struct {
 	// depend on `icmp type { echo-reply, echo-request }` unless the rule already
 	// matched an echo type.
 	echo bool
+	// protoKey marks the field that names the next header's protocol (nft's
+	// EXPR_F_PROTOCOL): a merged comparison holding it takes its place in the rule.
+	protoKey bool
 }
 
 func (f *Field) String() string { return f.Name }
@@ -361,7 +364,7 @@ var fields = []*Field{
 	{Name: "meta l4proto", kind: kindMeta, meta: expr.MetaKeyL4PROTO, dt: dtProto},
 	{Name: "meta mark", kind: kindMeta, meta: expr.MetaKeyMARK, dt: dtMark},
 	{Name: "ip ttl", kind: kindPayload, base: expr.PayloadBaseNetworkHeader, offset: 8, dt: dtUint8, l3: FamilyIP},
-	{Name: "ip protocol", kind: kindPayload, base: expr.PayloadBaseNetworkHeader, offset: 9, dt: dtProto, l3: FamilyIP},
+	{Name: "ip protocol", kind: kindPayload, base: expr.PayloadBaseNetworkHeader, offset: 9, dt: dtProto, l3: FamilyIP, protoKey: true},
 	{Name: "ip saddr", kind: kindPayload, base: expr.PayloadBaseNetworkHeader, offset: 12, dt: dtIPv4, l3: FamilyIP},
 	{Name: "ip daddr", kind: kindPayload, base: expr.PayloadBaseNetworkHeader, offset: 16, dt: dtIPv4, l3: FamilyIP},
 	{Name: "ip6 hoplimit", kind: kindPayload, base: expr.PayloadBaseNetworkHeader, offset: 7, dt: dtUint8, l3: FamilyIP6},
