@@ -149,47 +149,15 @@ func (d dataType) parse(s string, ifs Interfaces) ([]byte, error) {
 			return nil, fmt.Errorf("not an %s address", map[dataType]string{dtIPv4: "IPv4", dtIPv6: "IPv6"}[d])
 		}
 		return a.AsSlice(), nil
-	case dtPort:
-		n, err := strconv.ParseUint(s, 0, 16)
-		if err != nil {
-			return nil, fmt.Errorf("not a port number (0-65535)")
-		}
-		return binary.BigEndian.AppendUint16(nil, uint16(n)), nil
 	case dtProto:
-		for n, name := range protoNames {
-			if name == s {
-				return []byte{n}, nil
-			}
+		if n, ok := lookupCode(protoNames, s); ok {
+			return []byte{n}, nil
 		}
-		n, err := strconv.ParseUint(s, 0, 8)
-		if err != nil {
-			return nil, fmt.Errorf("not a protocol name or number (0-255)")
-		}
-		return []byte{byte(n)}, nil
-	case dtUint8:
-		n, err := strconv.ParseUint(s, 0, 8)
-		if err != nil {
-			return nil, fmt.Errorf("not a number (0-255)")
-		}
-		return []byte{byte(n)}, nil
-	case dtUint16:
-		n, err := strconv.ParseUint(s, 0, 16)
-		if err != nil {
-			return nil, fmt.Errorf("not a number (0-65535)")
-		}
-		return binary.BigEndian.AppendUint16(nil, uint16(n)), nil
+		return d.parseUint(s)
+	case dtPort, dtUint8, dtUint16, dtMark:
+		return d.parseUint(s)
 	case dtICMPType, dtICMP6Type, dtICMPCode, dtICMP6Code:
-		names := d.names()
-		if v, ok := lookupCode(names, s); ok {
-			return []byte{v}, nil
-		}
-		if v, ok := icmp6TypeAliases[s]; ok && d == dtICMP6Type {
-			return []byte{v}, nil
-		}
-		if n, err := strconv.ParseUint(s, 0, 8); err == nil {
-			return []byte{byte(n)}, nil
-		}
-		return nil, fmt.Errorf("unknown %s (a number 0-255 or one of %s)", d.what(), nameList(names))
+		return d.parseNamed(s)
 	case dtNfproto:
 		v, ok := map[string]byte{"ipv4": unix.NFPROTO_IPV4, "ipv6": unix.NFPROTO_IPV6}[s]
 		if !ok {
@@ -202,38 +170,89 @@ func (d dataType) parse(s string, ifs Interfaces) ([]byte, error) {
 			return nil, fmt.Errorf("expected ip or ip6 (other ether types are not in the subset)")
 		}
 		return binary.BigEndian.AppendUint16(nil, v), nil
-	case dtMark:
-		n, err := strconv.ParseUint(s, 0, 32)
-		if err != nil {
-			return nil, fmt.Errorf("not a 32-bit mark")
-		}
-		return binary.NativeEndian.AppendUint32(nil, uint32(n)), nil
 	case dtIfIndex:
-		name, ok := unquote(s)
-		if !ok {
-			name = s
-		}
-		if ifs == nil {
-			return nil, fmt.Errorf("interface %q cannot be resolved without a node (use iifname/oifname)", name)
-		}
-		idx, ok := ifs.Index(name)
-		if !ok {
-			return nil, fmt.Errorf("interface %q does not exist in the node", name)
-		}
-		return binary.NativeEndian.AppendUint32(nil, uint32(idx)), nil
+		return parseIfIndex(s, ifs)
 	case dtIfName:
-		name, ok := unquote(s)
-		if !ok {
-			name = s
-		}
-		if !validIfName(name) {
-			return nil, fmt.Errorf("not an interface name (1-15 printable characters, no wildcards)")
-		}
-		b := make([]byte, 16)
-		copy(b, name)
-		return b, nil
+		return parseIfName(s)
 	}
 	return nil, fmt.Errorf("cannot parse values of this type")
+}
+
+// uintTypes are the integer types: their width, byte order in the register and what
+// an error calls a value.
+var uintTypes = map[dataType]struct {
+	bits   int
+	native bool // host byte order (marks), else network order
+	what   string
+}{
+	dtPort:   {16, false, "a port number (0-65535)"},
+	dtProto:  {8, false, "a protocol name or number (0-255)"},
+	dtUint8:  {8, false, "a number (0-255)"},
+	dtUint16: {16, false, "a number (0-65535)"},
+	dtMark:   {32, true, "a 32-bit mark"},
+}
+
+// parseUint parses a number (decimal, 0x hex or 0 octal, as nft) of an integer type.
+func (d dataType) parseUint(s string) ([]byte, error) {
+	t := uintTypes[d]
+	n, err := strconv.ParseUint(s, 0, t.bits)
+	if err != nil {
+		return nil, fmt.Errorf("not %s", t.what)
+	}
+	switch {
+	case t.bits == 8:
+		return []byte{byte(n)}, nil
+	case t.bits == 16:
+		return binary.BigEndian.AppendUint16(nil, uint16(n)), nil
+	case t.native:
+		return binary.NativeEndian.AppendUint32(nil, uint32(n)), nil
+	}
+	return binary.BigEndian.AppendUint32(nil, uint32(n)), nil
+}
+
+// parseNamed parses an ICMP or ICMPv6 type or code: a name or a number 0-255.
+func (d dataType) parseNamed(s string) ([]byte, error) {
+	names := d.names()
+	if v, ok := lookupCode(names, s); ok {
+		return []byte{v}, nil
+	}
+	if v, ok := icmp6TypeAliases[s]; ok && d == dtICMP6Type {
+		return []byte{v}, nil
+	}
+	if n, err := strconv.ParseUint(s, 0, 8); err == nil {
+		return []byte{byte(n)}, nil
+	}
+	return nil, fmt.Errorf("unknown %s (a number 0-255 or one of %s)", d.what(), nameList(names))
+}
+
+// parseIfIndex resolves an interface name (quoted or not) to its index in the node.
+func parseIfIndex(s string, ifs Interfaces) ([]byte, error) {
+	name, ok := unquote(s)
+	if !ok {
+		name = s
+	}
+	if ifs == nil {
+		return nil, fmt.Errorf("interface %q cannot be resolved without a node (use iifname/oifname)", name)
+	}
+	idx, ok := ifs.Index(name)
+	if !ok {
+		return nil, fmt.Errorf("interface %q does not exist in the node", name)
+	}
+	return binary.NativeEndian.AppendUint32(nil, uint32(idx)), nil
+}
+
+// parseIfName parses an interface name (quoted or not) into the kernel's 16 bytes.
+func parseIfName(s string) ([]byte, error) {
+	name, ok := unquote(s)
+	if !ok {
+		name = s
+	}
+	if !validIfName(name) {
+		return nil, fmt.Errorf("not an interface name (1-15 printable characters, no wildcards)")
+	}
+	b := make([]byte, 16)
+	copy(b, name)
+	return b, nil
 }
 
 // format prints register bytes the way nft lists them.

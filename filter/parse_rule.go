@@ -40,6 +40,7 @@ func (p *parser) rule(tbl *Table, c *Chain) {
 	c.Rules = append(c.Rules, r)
 }
 
+// stmt parses one match or statement; each kind has a function of its own.
 func (p *parser) stmt() Stmt {
 	t := p.next()
 	if t.kind != tokWord {
@@ -49,63 +50,13 @@ func (p *parser) stmt() Stmt {
 	case "iif", "oif", "iifname", "oifname":
 		return p.match(t, lookupField(t.text))
 	case "meta":
-		k := p.next()
-		switch k.text {
-		case "l4proto":
-			return p.match(k, lookupField("meta l4proto"))
-		case "nfproto":
-			return p.l3Match(k, fieldNfproto)
-		case "protocol":
-			return p.l3Match(k, fieldProtocol)
-		case "mark":
-			if p.accept("set") {
-				v := p.next()
-				b, err := dtMark.parse(v.text, nil)
-				if err != nil {
-					p.failf(v, "%v", err)
-				}
-				return &MetaSet{Key: "mark", Value: binary.NativeEndian.Uint32(b)}
-			}
-			return p.match(k, lookupField("meta mark"))
-		case "nftrace":
-			p.expect("set", `"set"`)
-			v := p.next()
-			if v.text != "1" && v.text != "0" {
-				p.failf(v, "meta nftrace set takes 0 or 1")
-			}
-			return &MetaSet{Key: "nftrace", Value: uint32(v.text[0] - '0')}
-		}
-		p.failf(k, "expected meta l4proto, nfproto, protocol, mark or nftrace")
+		return p.metaStmt()
 	case "ip", "ip6":
 		return p.ipStmt(t)
 	case "tcp", "udp":
-		k := p.next()
-		if t.text == "tcp" && k.text == "flags" {
-			p.needL4(t, protoTCP)
-			return p.tcpFlags()
-		}
-		if k.text != "sport" && k.text != "dport" {
-			p.failf(k, "expected sport or dport")
-		}
-		f := lookupField2(t.text, k.text)
-		if p.accept("set") {
-			p.needL4(k, f.l4)
-			return p.payloadSet(f)
-		}
-		return p.match(k, f)
+		return p.portStmt(t)
 	case "icmp", "icmpv6":
-		k := p.next()
-		f := lookupField2(t.text, k.text)
-		if f == nil || k.kind != tokWord {
-			p.failf(k, "expected %s type, code, id or sequence", t.text)
-		}
-		prevL4 := p.ctx.l4
-		m := p.match(k, f)
-		if prevL4 == 0 && p.ctx.l3 == 0 && (p.fam == FamilyINet || p.fam == FamilyNetdev) {
-			// The match's dependency checks the network protocol too.
-			p.ctx.l3 = icmpFamily(f.l4)
-		}
-		return m
+		return p.icmpMatch(t)
 	case "ct":
 		p.expect("state", `"state"`)
 		return p.ctState()
@@ -115,19 +66,8 @@ func (p *parser) stmt() Stmt {
 		return p.counter()
 	case "log":
 		return p.log()
-	case "accept":
-		return p.slabs.verdict(VerdictAccept)
-	case "drop":
-		return p.slabs.verdict(VerdictDrop)
-	case "return":
-		return p.slabs.verdict(VerdictReturn)
-	case "jump", "goto":
-		c := p.ident("chain")
-		k := VerdictJump
-		if t.text == "goto" {
-			k = VerdictGoto
-		}
-		return &Verdict{Kind: k, Chain: c.text}
+	case "accept", "drop", "return", "jump", "goto":
+		return p.verdict(t)
 	case "reject":
 		return p.reject(t)
 	case "snat", "dnat":
@@ -135,21 +75,106 @@ func (p *parser) stmt() Stmt {
 	case "masquerade":
 		return &Masquerade{}
 	case "redirect":
-		r := &Redirect{}
-		if p.accept("to") {
-			pt := p.next()
-			if !strings.HasPrefix(pt.text, ":") {
-				p.failf(pt, `expected ":PORT"`)
-			}
-			r.Port = p.port(pt, pt.text[1:])
-			p.requirePortCtx(t)
-		}
-		return r
+		return p.redirect(t)
 	case "notrack":
 		return &Notrack{}
 	}
 	p.failf(t, "unknown match or statement (see docs/nft-subset.md for what pktlab supports)")
 	return nil
+}
+
+// metaStmt parses what follows `meta`: a match on l4proto, nfproto, protocol or
+// mark, or `mark set`, `nftrace set`.
+func (p *parser) metaStmt() Stmt {
+	k := p.next()
+	switch k.text {
+	case "l4proto":
+		return p.match(k, lookupField("meta l4proto"))
+	case "nfproto":
+		return p.l3Match(k, fieldNfproto)
+	case "protocol":
+		return p.l3Match(k, fieldProtocol)
+	case "mark":
+		if p.accept("set") {
+			v := p.next()
+			b, err := dtMark.parse(v.text, nil)
+			if err != nil {
+				p.failf(v, "%v", err)
+			}
+			return &MetaSet{Key: "mark", Value: binary.NativeEndian.Uint32(b)}
+		}
+		return p.match(k, lookupField("meta mark"))
+	case "nftrace":
+		p.expect("set", `"set"`)
+		v := p.next()
+		if v.text != "1" && v.text != "0" {
+			p.failf(v, "meta nftrace set takes 0 or 1")
+		}
+		return &MetaSet{Key: "nftrace", Value: uint32(v.text[0] - '0')}
+	}
+	p.failf(k, "expected meta l4proto, nfproto, protocol, mark or nftrace")
+	return nil
+}
+
+// portStmt parses what follows `tcp` or `udp`: tcp flags, a port match or a port
+// rewrite.
+func (p *parser) portStmt(t token) Stmt {
+	k := p.next()
+	if t.text == "tcp" && k.text == "flags" {
+		p.needL4(t, protoTCP)
+		return p.tcpFlags()
+	}
+	if k.text != "sport" && k.text != "dport" {
+		p.failf(k, "expected sport or dport")
+	}
+	f := lookupField2(t.text, k.text)
+	if p.accept("set") {
+		p.needL4(k, f.l4)
+		return p.payloadSet(f)
+	}
+	return p.match(k, f)
+}
+
+// icmpMatch parses an icmp or icmpv6 header match.
+func (p *parser) icmpMatch(t token) Stmt {
+	k := p.next()
+	f := lookupField2(t.text, k.text)
+	if f == nil || k.kind != tokWord {
+		p.failf(k, "expected %s type, code, id or sequence", t.text)
+	}
+	prevL4 := p.ctx.l4
+	m := p.match(k, f)
+	if prevL4 == 0 && p.ctx.l3 == 0 && (p.fam == FamilyINet || p.fam == FamilyNetdev) {
+		// The match's dependency checks the network protocol too.
+		p.ctx.l3 = icmpFamily(f.l4)
+	}
+	return m
+}
+
+var verdictWords = map[string]VerdictKind{"accept": VerdictAccept, "drop": VerdictDrop, "return": VerdictReturn,
+	"jump": VerdictJump, "goto": VerdictGoto}
+
+// verdict parses a verdict; jump and goto name a chain.
+func (p *parser) verdict(t token) Stmt {
+	k := verdictWords[t.text]
+	if k != VerdictJump && k != VerdictGoto {
+		return p.slabs.verdict(k)
+	}
+	return &Verdict{Kind: k, Chain: p.ident("chain").text}
+}
+
+// redirect parses `redirect [to :PORT]`.
+func (p *parser) redirect(t token) Stmt {
+	r := &Redirect{}
+	if p.accept("to") {
+		pt := p.next()
+		if !strings.HasPrefix(pt.text, ":") {
+			p.failf(pt, `expected ":PORT"`)
+		}
+		r.Port = p.port(pt, pt.text[1:])
+		p.requirePortCtx(t)
+	}
+	return r
 }
 
 func (p *parser) ipStmt(t token) Stmt {
@@ -576,81 +601,99 @@ func (p *parser) reject(at token) Stmt {
 
 // nat parses `snat|dnat [ip|ip6] to ADDR[:PORT]` and `dnat to numgen … map { … }`.
 func (p *parser) nat(at token) Stmt {
-	n := &NAT{Kind: at.text}
+	n := &NAT{Kind: at.text, Family: p.natFamily(at), Explicit: p.fam == FamilyINet}
+	p.expect("to", `"to"`)
+	dt := dtIPv4
+	if n.Family == FamilyIP6 {
+		dt = dtIPv6
+	}
+	switch {
+	case p.accept("numgen"):
+		n.Map = p.natMap(dt)
+	case p.peek().kind == tokPunct && p.peek().text == "[":
+		p.next()
+		p.natBracketed(at, n)
+	default:
+		p.natAddr(at, dt, n)
+	}
+	return n
+}
+
+// natFamily returns the address family of a NAT statement: the table's, or in an
+// inet table the `ip`/`ip6` word nft 1.0.6 requires there.
+func (p *parser) natFamily(at token) Family {
+	var fam Family
 	switch p.fam {
-	case FamilyIP:
-		n.Family = FamilyIP
-	case FamilyIP6:
-		n.Family = FamilyIP6
+	case FamilyIP, FamilyIP6:
+		fam = p.fam
 	case FamilyINet:
 	default:
 		p.failf(at, "%s is not valid in a %s table", at.text, p.fam)
 	}
 	if p.is("ip") || p.is("ip6") {
 		f := p.next()
-		fam, _ := parseFamily(f.text)
-		if n.Family != 0 && n.Family != fam {
+		written, _ := parseFamily(f.text)
+		if fam != 0 && fam != written {
 			p.failf(f, "%s address family in a %s table", f.text, p.fam)
 		}
-		n.Family = fam
+		fam = written
 	}
-	if n.Family == 0 {
+	if fam == 0 {
 		p.failf(p.peek(), `in an inet table write "%s ip to" or "%s ip6 to"`, at.text, at.text)
 	}
-	n.Explicit = p.fam == FamilyINet
-	p.expect("to", `"to"`)
-	dt := dtIPv4
-	if n.Family == FamilyIP6 {
-		dt = dtIPv6
-	}
-	if p.accept("numgen") {
-		mode, mod := p.numgenHead()
-		m := &NumgenMap{Mode: mode, Mod: mod}
-		p.expect("map", `"map"`)
-		p.expect("{", `"{"`)
-		for {
-			p.skipNL()
-			kt := p.next()
-			k, err := strconv.ParseUint(kt.text, 0, 32)
-			if err != nil {
-				p.failf(kt, "expected a map key number")
-			}
-			p.expect(":", `":"`)
-			vt := p.next()
-			a, err := dt.parse(vt.text, nil)
-			if err != nil {
-				p.failf(vt, "%v", err)
-			}
-			m.Elems = append(m.Elems, MapElem{Key: uint32(k), Addr: a})
-			p.skipNL()
-			if p.accept("}") {
-				break
-			}
-			p.expect(",", `"," or "}"`)
+	return fam
+}
+
+// natMap parses `numgen inc|random mod N map { K : ADDR, … }` after `numgen`.
+func (p *parser) natMap(dt dataType) *NumgenMap {
+	mode, mod := p.numgenHead()
+	m := &NumgenMap{Mode: mode, Mod: mod}
+	p.expect("map", `"map"`)
+	p.expect("{", `"{"`)
+	for {
+		p.skipNL()
+		kt := p.next()
+		k, err := strconv.ParseUint(kt.text, 0, 32)
+		if err != nil {
+			p.failf(kt, "expected a map key number")
 		}
-		n.Map = m
-		return n
+		p.expect(":", `":"`)
+		vt := p.next()
+		a, err := dt.parse(vt.text, nil)
+		if err != nil {
+			p.failf(vt, "%v", err)
+		}
+		m.Elems = append(m.Elems, MapElem{Key: uint32(k), Addr: a})
+		p.skipNL()
+		if p.accept("}") {
+			return m
+		}
+		p.expect(",", `"," or "}"`)
 	}
+}
+
+// natBracketed parses `ADDR][:PORT]` after the `[` of an IPv6 NAT address.
+func (p *parser) natBracketed(at token, n *NAT) {
+	a := p.next()
+	b, err := dtIPv6.parse(a.text, nil)
+	if err != nil || n.Family != FamilyIP6 {
+		p.failf(a, "expected an IPv6 address in brackets")
+	}
+	n.Addr = b
+	p.expect("]", `"]"`)
+	if strings.HasPrefix(p.peek().text, ":") && p.peek().kind == tokWord {
+		pt := p.next()
+		n.Port = p.port(pt, pt.text[1:])
+		p.requirePortCtx(at)
+	}
+}
+
+// natAddr parses `ADDR[:PORT]` (no port after an unbracketed IPv6 address).
+func (p *parser) natAddr(at token, dt dataType, n *NAT) {
 	t := p.next()
-	s := t.text
-	if t.kind == tokPunct && s == "[" {
-		a := p.next()
-		b, err := dtIPv6.parse(a.text, nil)
-		if err != nil || dt != dtIPv6 {
-			p.failf(a, "expected an IPv6 address in brackets")
-		}
-		n.Addr = b
-		p.expect("]", `"]"`)
-		if strings.HasPrefix(p.peek().text, ":") && p.peek().kind == tokWord {
-			pt := p.next()
-			n.Port = p.port(pt, pt.text[1:])
-			p.requirePortCtx(at)
-		}
-		return n
-	}
-	addr, portStr := s, ""
+	addr, portStr := t.text, ""
 	if dt == dtIPv4 {
-		if a, b, ok := strings.Cut(s, ":"); ok {
+		if a, b, ok := strings.Cut(t.text, ":"); ok {
 			addr, portStr = a, b
 		}
 	}
@@ -663,7 +706,6 @@ func (p *parser) nat(at token) Stmt {
 		n.Port = p.port(t, portStr)
 		p.requirePortCtx(at)
 	}
-	return n
 }
 
 // parseSlabs hands out the AST nodes of common rules from arrays of slabSize, and cuts
