@@ -153,92 +153,119 @@ func (w *batchBuf) rule(r *nftables.Rule) error {
 }
 
 // appendExpr appends one expression as an NFTA_LIST_ELEM. The expressions of common
-// rules (payload, cmp, meta, counter, verdict, immediate, lookup) are written here,
-// byte for byte what google/nftables' expr.Marshal writes for them
+// rules (payload, cmp, meta, counter, verdict, immediate, lookup) are written here, one
+// function per type, byte for byte what google/nftables' expr.Marshal writes for them
 // (TestEncodeMatchesLibrary); every other type goes through expr.Marshal.
 func appendExpr(b []byte, fam byte, e expr.Any) ([]byte, error) {
 	b, elem := beginNest(b, unix.NFTA_LIST_ELEM)
-	var data int
 	switch e := e.(type) {
 	case *expr.Payload:
-		b = appendStrAttr(b, unix.NFTA_EXPR_NAME, "payload")
-		b, data = beginNest(b, unix.NFTA_EXPR_DATA)
-		if e.OperationType == expr.PayloadWrite {
-			b = appendBE32Attr(b, unix.NFTA_PAYLOAD_SREG, e.SourceRegister)
-		} else {
-			b = appendBE32Attr(b, unix.NFTA_PAYLOAD_DREG, e.DestRegister)
-		}
-		b = appendBE32Attr(b, unix.NFTA_PAYLOAD_BASE, uint32(e.Base))
-		b = appendBE32Attr(b, unix.NFTA_PAYLOAD_OFFSET, e.Offset)
-		b = appendBE32Attr(b, unix.NFTA_PAYLOAD_LEN, e.Len)
-		if e.CsumType > 0 {
-			b = appendBE32Attr(b, unix.NFTA_PAYLOAD_CSUM_TYPE, uint32(e.CsumType))
-			b = appendBE32Attr(b, unix.NFTA_PAYLOAD_CSUM_OFFSET, e.CsumOffset)
-			if e.CsumFlags > 0 {
-				b = appendBE32Attr(b, unix.NFTA_PAYLOAD_CSUM_FLAGS, e.CsumFlags)
-			}
-		}
+		b = appendPayload(b, e)
 	case *expr.Cmp:
-		b = appendStrAttr(b, unix.NFTA_EXPR_NAME, "cmp")
-		b, data = beginNest(b, unix.NFTA_EXPR_DATA)
-		b = appendBE32Attr(b, unix.NFTA_CMP_SREG, e.Register)
-		b = appendBE32Attr(b, unix.NFTA_CMP_OP, uint32(e.Op))
-		var v int
-		b, v = beginNest(b, unix.NFTA_CMP_DATA)
-		b = endNest(appendAttr(b, unix.NFTA_DATA_VALUE, e.Data), v)
+		b = appendCmp(b, e)
 	case *expr.Meta:
-		b = appendStrAttr(b, unix.NFTA_EXPR_NAME, "meta")
-		b, data = beginNest(b, unix.NFTA_EXPR_DATA)
-		b = appendBE32Attr(b, unix.NFTA_META_KEY, uint32(e.Key))
-		if e.SourceRegister {
-			b = appendBE32Attr(b, unix.NFTA_META_SREG, e.Register)
-		} else {
-			b = appendBE32Attr(b, unix.NFTA_META_DREG, e.Register)
-		}
+		b = appendMeta(b, e)
 	case *expr.Counter:
-		b = appendStrAttr(b, unix.NFTA_EXPR_NAME, "counter")
-		b, data = beginNest(b, unix.NFTA_EXPR_DATA)
-		b = appendBE64Attr(b, unix.NFTA_COUNTER_BYTES, e.Bytes)
-		b = appendBE64Attr(b, unix.NFTA_COUNTER_PACKETS, e.Packets)
+		b = appendCounter(b, e)
 	case *expr.Verdict:
-		b = appendStrAttr(b, unix.NFTA_EXPR_NAME, "immediate")
-		b, data = beginNest(b, unix.NFTA_EXPR_DATA)
-		b = appendBE32Attr(b, unix.NFTA_IMMEDIATE_DREG, unix.NFT_REG_VERDICT)
-		var imm, v int
-		b, imm = beginNest(b, unix.NFTA_IMMEDIATE_DATA)
-		b, v = beginNest(b, unix.NFTA_DATA_VERDICT)
-		b = appendBE32Attr(b, unix.NFTA_VERDICT_CODE, uint32(e.Kind))
-		if e.Chain != "" {
-			b = appendStrAttr(b, unix.NFTA_VERDICT_CHAIN, e.Chain)
-		}
-		b = endNest(endNest(b, v), imm)
+		b = appendVerdict(b, e)
 	case *expr.Immediate:
-		b = appendStrAttr(b, unix.NFTA_EXPR_NAME, "immediate")
-		b, data = beginNest(b, unix.NFTA_EXPR_DATA)
-		b = appendBE32Attr(b, unix.NFTA_IMMEDIATE_DREG, e.Register)
-		var imm int
-		b, imm = beginNest(b, unix.NFTA_IMMEDIATE_DATA)
-		b = endNest(appendAttr(b, unix.NFTA_DATA_VALUE, e.Data), imm)
+		b = appendImmediate(b, e)
 	case *expr.Lookup:
-		b = appendStrAttr(b, unix.NFTA_EXPR_NAME, "lookup")
-		b, data = beginNest(b, unix.NFTA_EXPR_DATA)
-		if e.SourceRegister != 0 {
-			b = appendBE32Attr(b, unix.NFTA_LOOKUP_SREG, e.SourceRegister)
-		}
-		if e.IsDestRegSet {
-			b = appendBE32Attr(b, unix.NFTA_LOOKUP_DREG, e.DestRegister)
-		}
-		if e.Invert {
-			b = appendBE32Attr(b, unix.NFTA_LOOKUP_FLAGS, unix.NFT_LOOKUP_F_INV)
-		}
-		b = appendStrAttr(b, unix.NFTA_LOOKUP_SET, e.SetName)
-		b = appendBE32Attr(b, unix.NFTA_LOOKUP_SET_ID, e.SetID)
+		b = appendLookup(b, e)
 	default:
 		eb, err := expr.Marshal(fam, e)
 		if err != nil {
 			return b, fmt.Errorf("encode %T: %w", e, err)
 		}
-		return endNest(append(b, eb...), elem), nil
+		b = append(b, eb...)
 	}
-	return endNest(endNest(b, data), elem), nil
+	return endNest(b, elem), nil
+}
+
+// beginExprData appends an expression's name and begins its NFTA_EXPR_DATA nest, which
+// the caller ends with endNest.
+func beginExprData(b []byte, name string) ([]byte, int) {
+	return beginNest(appendStrAttr(b, unix.NFTA_EXPR_NAME, name), unix.NFTA_EXPR_DATA)
+}
+
+func appendPayload(b []byte, e *expr.Payload) []byte {
+	b, data := beginExprData(b, "payload")
+	if e.OperationType == expr.PayloadWrite {
+		b = appendBE32Attr(b, unix.NFTA_PAYLOAD_SREG, e.SourceRegister)
+	} else {
+		b = appendBE32Attr(b, unix.NFTA_PAYLOAD_DREG, e.DestRegister)
+	}
+	b = appendBE32Attr(b, unix.NFTA_PAYLOAD_BASE, uint32(e.Base))
+	b = appendBE32Attr(b, unix.NFTA_PAYLOAD_OFFSET, e.Offset)
+	b = appendBE32Attr(b, unix.NFTA_PAYLOAD_LEN, e.Len)
+	if e.CsumType > 0 {
+		b = appendBE32Attr(b, unix.NFTA_PAYLOAD_CSUM_TYPE, uint32(e.CsumType))
+		b = appendBE32Attr(b, unix.NFTA_PAYLOAD_CSUM_OFFSET, e.CsumOffset)
+		if e.CsumFlags > 0 {
+			b = appendBE32Attr(b, unix.NFTA_PAYLOAD_CSUM_FLAGS, e.CsumFlags)
+		}
+	}
+	return endNest(b, data)
+}
+
+func appendCmp(b []byte, e *expr.Cmp) []byte {
+	b, data := beginExprData(b, "cmp")
+	b = appendBE32Attr(b, unix.NFTA_CMP_SREG, e.Register)
+	b = appendBE32Attr(b, unix.NFTA_CMP_OP, uint32(e.Op))
+	b, v := beginNest(b, unix.NFTA_CMP_DATA)
+	return endNest(endNest(appendAttr(b, unix.NFTA_DATA_VALUE, e.Data), v), data)
+}
+
+func appendMeta(b []byte, e *expr.Meta) []byte {
+	b, data := beginExprData(b, "meta")
+	b = appendBE32Attr(b, unix.NFTA_META_KEY, uint32(e.Key))
+	reg := uint16(unix.NFTA_META_DREG)
+	if e.SourceRegister {
+		reg = unix.NFTA_META_SREG
+	}
+	return endNest(appendBE32Attr(b, reg, e.Register), data)
+}
+
+func appendCounter(b []byte, e *expr.Counter) []byte {
+	b, data := beginExprData(b, "counter")
+	b = appendBE64Attr(b, unix.NFTA_COUNTER_BYTES, e.Bytes)
+	return endNest(appendBE64Attr(b, unix.NFTA_COUNTER_PACKETS, e.Packets), data)
+}
+
+// appendImmediate writes an immediate loading a value into a register.
+func appendImmediate(b []byte, e *expr.Immediate) []byte {
+	b, data := beginExprData(b, "immediate")
+	b = appendBE32Attr(b, unix.NFTA_IMMEDIATE_DREG, e.Register)
+	b, imm := beginNest(b, unix.NFTA_IMMEDIATE_DATA)
+	return endNest(endNest(appendAttr(b, unix.NFTA_DATA_VALUE, e.Data), imm), data)
+}
+
+// appendVerdict writes a verdict as google/nftables does: an immediate into the
+// verdict register whose data is an NFTA_DATA_VERDICT nest.
+func appendVerdict(b []byte, e *expr.Verdict) []byte {
+	b, data := beginExprData(b, "immediate")
+	b = appendBE32Attr(b, unix.NFTA_IMMEDIATE_DREG, unix.NFT_REG_VERDICT)
+	b, imm := beginNest(b, unix.NFTA_IMMEDIATE_DATA)
+	b, v := beginNest(b, unix.NFTA_DATA_VERDICT)
+	b = appendBE32Attr(b, unix.NFTA_VERDICT_CODE, uint32(e.Kind))
+	if e.Chain != "" {
+		b = appendStrAttr(b, unix.NFTA_VERDICT_CHAIN, e.Chain)
+	}
+	return endNest(endNest(endNest(b, v), imm), data)
+}
+
+func appendLookup(b []byte, e *expr.Lookup) []byte {
+	b, data := beginExprData(b, "lookup")
+	if e.SourceRegister != 0 {
+		b = appendBE32Attr(b, unix.NFTA_LOOKUP_SREG, e.SourceRegister)
+	}
+	if e.IsDestRegSet {
+		b = appendBE32Attr(b, unix.NFTA_LOOKUP_DREG, e.DestRegister)
+	}
+	if e.Invert {
+		b = appendBE32Attr(b, unix.NFTA_LOOKUP_FLAGS, unix.NFT_LOOKUP_F_INV)
+	}
+	b = appendStrAttr(b, unix.NFTA_LOOKUP_SET, e.SetName)
+	return endNest(appendBE32Attr(b, unix.NFTA_LOOKUP_SET_ID, e.SetID), data)
 }
