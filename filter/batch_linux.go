@@ -298,63 +298,31 @@ type chainInfo struct {
 
 // chainInfos dumps every chain of family fam (0 for all), keyed "family/table/chain".
 func chainInfos(fd int, fam byte) (map[string]chainInfo, error) {
-	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: fd})
-	if err != nil {
-		return nil, fmt.Errorf("dial netfilter netlink: %w", err)
-	}
-	defer conn.Close()
-	req := netlink.Message{
-		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETCHAIN), Flags: netlink.Request | netlink.Dump},
-		Data:   []byte{fam, unix.NFNETLINK_V0, 0, 0},
-	}
-	msgs, err := conn.Execute(req)
+	msgs, err := nftDump(fd, unix.NFT_MSG_GETCHAIN, unix.NFT_MSG_NEWCHAIN, fam, 0)
 	if err != nil {
 		return nil, fmt.Errorf("list chains: %w", err)
 	}
 	out := map[string]chainInfo{}
 	for _, m := range msgs {
-		if len(m.Data) < 4 {
-			continue
-		}
-		ad, err := netlink.NewAttributeDecoder(m.Data[4:])
-		if err != nil {
-			return nil, err
-		}
 		var table, chain string
 		var ci chainInfo
-		for ad.Next() {
-			switch ad.Type() {
+		a := attrs{b: m.Data[4:]}
+		for a.next() {
+			switch a.typ {
 			case unix.NFTA_CHAIN_TABLE:
-				table = ad.String()
+				table = cString(a.data)
 			case unix.NFTA_CHAIN_NAME:
-				chain = ad.String()
+				chain = cString(a.data)
 			case unix.NFTA_CHAIN_HOOK:
-				ad.Nested(func(nad *netlink.AttributeDecoder) error {
-					for nad.Next() {
-						if nad.Type() == unix.NFTA_HOOK_DEV {
-							ci.Device = nad.String()
-						}
-					}
-					return nil
-				})
+				ci.Device = cString(attrOf(a.data, unix.NFTA_HOOK_DEV))
 			case unix.NFTA_CHAIN_COUNTERS:
 				ci.HasCounters = true
-				ad.Nested(func(nad *netlink.AttributeDecoder) error {
-					nad.ByteOrder = binary.BigEndian
-					for nad.Next() {
-						switch nad.Type() {
-						case unix.NFTA_COUNTER_BYTES:
-							ci.Bytes = nad.Uint64()
-						case unix.NFTA_COUNTER_PACKETS:
-							ci.Packets = nad.Uint64()
-						}
-					}
-					return nil
-				})
+				ci.Bytes = be64(attrOf(a.data, unix.NFTA_COUNTER_BYTES))
+				ci.Packets = be64(attrOf(a.data, unix.NFTA_COUNTER_PACKETS))
 			}
 		}
-		if err := ad.Err(); err != nil {
-			return nil, err
+		if a.bad {
+			return nil, fmt.Errorf("decode chain %s of table %s: malformed attribute", chain, table)
 		}
 		out[fmt.Sprintf("%d/%s/%s", m.Data[0], table, chain)] = ci
 	}
@@ -392,23 +360,12 @@ func sendRaw(conn *netlink.Conn, bufs [][]byte) error {
 
 // ownedTables dumps every table of the namespace and returns those carrying ownerMark.
 func ownedTables(fd int) ([]*Table, error) {
-	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: fd})
-	if err != nil {
-		return nil, fmt.Errorf("dial netfilter netlink: %w", err)
-	}
-	defer conn.Close()
-	msgs, err := conn.Execute(netlink.Message{
-		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETTABLE), Flags: netlink.Request | netlink.Dump},
-		Data:   []byte{unix.NFPROTO_UNSPEC, unix.NFNETLINK_V0, 0, 0},
-	})
+	msgs, err := nftDump(fd, unix.NFT_MSG_GETTABLE, unix.NFT_MSG_NEWTABLE, unix.NFPROTO_UNSPEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("list tables: %w", err)
 	}
 	var out []*Table
 	for _, m := range msgs {
-		if len(m.Data) < 4 {
-			continue
-		}
 		ad, err := netlink.NewAttributeDecoder(m.Data[4:])
 		if err != nil {
 			return nil, err

@@ -36,18 +36,37 @@ type dumpedRule struct {
 	Err      error
 }
 
-// dumpRules reads every rule of the namespace fd, keyed by chainKey, each chain's rules
-// in order.
-func dumpRules(fd int) (map[string][]dumpedRule, error) {
-	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: fd, MessageBufferSize: dumpBufferSize})
+// nftDump asks the kernel for every object of one kind in the namespace fd
+// (NFT_MSG_GET* with NLM_F_DUMP, family fam or NFPROTO_UNSPEC for all) and returns
+// the replies of type reply (the matching NFT_MSG_NEW*) that hold an nfgenmsg header.
+// bufSize is the receive buffer (0: mdlayher/netlink's default); what it means for a
+// long dump is said at dumpBufferSize.
+func nftDump(fd int, get, reply uint16, fam byte, bufSize int) ([]netlink.Message, error) {
+	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: fd, MessageBufferSize: bufSize})
 	if err != nil {
 		return nil, fmt.Errorf("dial netfilter netlink: %w", err)
 	}
 	defer conn.Close()
 	msgs, err := conn.Execute(netlink.Message{
-		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETRULE), Flags: netlink.Request | netlink.Dump},
-		Data:   []byte{unix.NFPROTO_UNSPEC, unix.NFNETLINK_V0, 0, 0},
+		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | get), Flags: netlink.Request | netlink.Dump},
+		Data:   []byte{fam, unix.NFNETLINK_V0, 0, 0},
 	})
+	if err != nil {
+		return nil, err
+	}
+	out := msgs[:0]
+	for _, m := range msgs {
+		if len(m.Data) >= 4 && m.Header.Type == netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8|reply) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// dumpRules reads every rule of the namespace fd, keyed by chainKey, each chain's rules
+// in order.
+func dumpRules(fd int) (map[string][]dumpedRule, error) {
+	msgs, err := nftDump(fd, unix.NFT_MSG_GETRULE, unix.NFT_MSG_NEWRULE, unix.NFPROTO_UNSPEC, dumpBufferSize)
 	if err != nil {
 		return nil, fmt.Errorf("list rules: %w", err)
 	}
@@ -58,9 +77,6 @@ func dumpRules(fd int) (map[string][]dumpedRule, error) {
 	var key string
 	var sl slab
 	for _, m := range msgs {
-		if len(m.Data) < 4 || m.Header.Type != netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_NEWRULE) {
-			continue
-		}
 		fam := m.Data[0]
 		var table, chain []byte
 		var r dumpedRule
@@ -193,6 +209,28 @@ func (a *attrs) next() bool {
 	return true
 }
 
+// attrOf returns the data of the first attribute of type typ in b, or nil.
+func attrOf(b []byte, typ uint16) []byte {
+	a := attrs{b: b}
+	for a.next() {
+		if a.typ == typ {
+			return a.data
+		}
+	}
+	return nil
+}
+
+// cString returns a NUL-terminated string attribute as a string.
+func cString(b []byte) string { return string(bytes.TrimRight(b, "\x00")) }
+
+// be64 returns a 64-bit big-endian attribute, 0 when it is not 8 bytes long.
+func be64(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
 func (a *attrs) u32() (uint32, bool) {
 	if len(a.data) != 4 {
 		return 0, false
@@ -202,131 +240,146 @@ func (a *attrs) u32() (uint32, bool) {
 
 // fastExpr decodes the expression data of the types common rules are made of into
 // what expr.Unmarshal would return (field by field as in google/nftables v0.3.0
-// expr/{payload,counter,verdict}.go and expr.go); nil sends the caller to the library.
+// expr/{payload,cmp,meta,counter,verdict}.go and expr.go); nil sends the caller to the
+// library, as does anything unexpected in the data.
 func (sl *slab) fastExpr(name, data []byte) expr.Any {
-	a := attrs{b: data}
-	ok := true
-	u32 := func() uint32 {
-		v, good := a.u32()
-		ok = ok && good
-		return v
-	}
-	var e expr.Any
 	switch string(name) {
 	case "payload":
-		p := alloc(&sl.payloads)
-		for a.next() {
-			switch a.typ {
-			case unix.NFTA_PAYLOAD_DREG:
-				p.DestRegister = u32()
-			case unix.NFTA_PAYLOAD_SREG:
-				p.SourceRegister = u32()
-				p.OperationType = expr.PayloadWrite
-			case unix.NFTA_PAYLOAD_BASE:
-				p.Base = expr.PayloadBase(u32())
-			case unix.NFTA_PAYLOAD_OFFSET:
-				p.Offset = u32()
-			case unix.NFTA_PAYLOAD_LEN:
-				p.Len = u32()
-			case unix.NFTA_PAYLOAD_CSUM_TYPE:
-				p.CsumType = expr.PayloadCsumType(u32())
-			case unix.NFTA_PAYLOAD_CSUM_OFFSET:
-				p.CsumOffset = u32()
-			case unix.NFTA_PAYLOAD_CSUM_FLAGS:
-				p.CsumFlags = u32()
-			}
-		}
-		e = p
-	case "cmp":
-		c := alloc(&sl.cmps)
-		for a.next() {
-			switch a.typ {
-			case unix.NFTA_CMP_SREG:
-				c.Register = u32()
-			case unix.NFTA_CMP_OP:
-				c.Op = expr.CmpOp(u32())
-			case unix.NFTA_CMP_DATA:
-				d := attrs{b: a.data}
-				if d.next() && d.typ == unix.NFTA_DATA_VALUE {
-					c.Data = d.data
-				}
-				ok = ok && !d.bad
-			}
-		}
-		e = c
-	case "meta":
-		m := alloc(&sl.metas)
-		for a.next() {
-			switch a.typ {
-			case unix.NFTA_META_SREG:
-				m.Register = u32()
-				m.SourceRegister = true
-			case unix.NFTA_META_DREG:
-				m.Register = u32()
-			case unix.NFTA_META_KEY:
-				m.Key = expr.MetaKey(u32())
-			}
-		}
-		e = m
-	case "counter":
-		c := alloc(&sl.counters)
-		for a.next() {
-			if len(a.data) != 8 {
-				ok = ok && a.typ != unix.NFTA_COUNTER_BYTES && a.typ != unix.NFTA_COUNTER_PACKETS
-				continue
-			}
-			switch a.typ {
-			case unix.NFTA_COUNTER_BYTES:
-				c.Bytes = binary.BigEndian.Uint64(a.data)
-			case unix.NFTA_COUNTER_PACKETS:
-				c.Packets = binary.BigEndian.Uint64(a.data)
-			}
-		}
-		e = c
-	case "immediate":
-		// Only a verdict (NFTA_DATA_VERDICT in the verdict register); an immediate
-		// loading a value goes through the library.
-		var v expr.Verdict
-		reg, verdict := uint32(0), false
-		for a.next() {
-			switch a.typ {
-			case unix.NFTA_IMMEDIATE_DREG:
-				reg = u32()
-			case unix.NFTA_IMMEDIATE_DATA:
-				d := attrs{b: a.data}
-				for d.next() {
-					switch d.typ {
-					case unix.NFTA_DATA_VALUE:
-						return nil
-					case unix.NFTA_DATA_VERDICT:
-						// As expr.Verdict.unmarshal reads it: the code at [4:8],
-						// the chain name from [12:].
-						if len(d.data) < 8 {
-							return nil
-						}
-						verdict = true
-						v.Kind = expr.VerdictKind(int32(binary.BigEndian.Uint32(d.data[4:8])))
-						if len(d.data) > 12 {
-							v.Chain = string(bytes.Trim(d.data[12:], "\x00"))
-						}
-					}
-				}
-				ok = ok && !d.bad
-			}
-		}
-		if reg != unix.NFT_REG_VERDICT || !verdict {
+		v, seen, _, ok := exprAttrs(data, payloadU32s, 0)
+		if !ok {
 			return nil
 		}
-		pv := alloc(&sl.verdicts)
-		*pv = v
-		e = pv
-	default:
+		p := alloc(&sl.payloads)
+		*p = expr.Payload{DestRegister: v[unix.NFTA_PAYLOAD_DREG], SourceRegister: v[unix.NFTA_PAYLOAD_SREG],
+			Base: expr.PayloadBase(v[unix.NFTA_PAYLOAD_BASE]), Offset: v[unix.NFTA_PAYLOAD_OFFSET], Len: v[unix.NFTA_PAYLOAD_LEN],
+			CsumType: expr.PayloadCsumType(v[unix.NFTA_PAYLOAD_CSUM_TYPE]), CsumOffset: v[unix.NFTA_PAYLOAD_CSUM_OFFSET],
+			CsumFlags: v[unix.NFTA_PAYLOAD_CSUM_FLAGS]}
+		if seen&(1<<unix.NFTA_PAYLOAD_SREG) != 0 {
+			p.OperationType = expr.PayloadWrite
+		}
+		return p
+	case "cmp":
+		v, _, raw, ok := exprAttrs(data, 1<<unix.NFTA_CMP_SREG|1<<unix.NFTA_CMP_OP, unix.NFTA_CMP_DATA)
+		d := attrs{b: raw}
+		value := d.next() && d.typ == unix.NFTA_DATA_VALUE
+		if !ok || d.bad {
+			return nil
+		}
+		c := alloc(&sl.cmps)
+		*c = expr.Cmp{Register: v[unix.NFTA_CMP_SREG], Op: expr.CmpOp(v[unix.NFTA_CMP_OP])}
+		if value {
+			c.Data = d.data
+		}
+		return c
+	case "meta":
+		v, seen, _, ok := exprAttrs(data, 1<<unix.NFTA_META_KEY|1<<unix.NFTA_META_DREG|1<<unix.NFTA_META_SREG, 0)
+		if !ok {
+			return nil
+		}
+		m := alloc(&sl.metas)
+		*m = expr.Meta{Key: expr.MetaKey(v[unix.NFTA_META_KEY]), Register: v[unix.NFTA_META_DREG]}
+		if seen&(1<<unix.NFTA_META_SREG) != 0 {
+			m.Register, m.SourceRegister = v[unix.NFTA_META_SREG], true
+		}
+		return m
+	case "counter":
+		return sl.counter(data)
+	case "immediate":
+		return sl.verdict(data)
+	}
+	return nil
+}
+
+const payloadU32s = 1<<unix.NFTA_PAYLOAD_DREG | 1<<unix.NFTA_PAYLOAD_SREG | 1<<unix.NFTA_PAYLOAD_BASE |
+	1<<unix.NFTA_PAYLOAD_OFFSET | 1<<unix.NFTA_PAYLOAD_LEN | 1<<unix.NFTA_PAYLOAD_CSUM_TYPE |
+	1<<unix.NFTA_PAYLOAD_CSUM_OFFSET | 1<<unix.NFTA_PAYLOAD_CSUM_FLAGS
+
+// exprAttrs reads the attributes of one expression's data: for each type whose bit is
+// set in u32s its 32-bit big-endian value into v (and its bit into seen), for type raw
+// (0 for none) its bytes. ok is false when such a value is not 4 bytes long, a type
+// is beyond 31, or the attributes are malformed.
+func exprAttrs(data []byte, u32s uint32, raw uint16) (v [32]uint32, seen uint32, rawData []byte, ok bool) {
+	a := attrs{b: data}
+	for a.next() {
+		switch {
+		case raw != 0 && a.typ == raw:
+			rawData = a.data
+		case a.typ >= 32:
+		case u32s&(1<<a.typ) != 0:
+			x, good := a.u32()
+			if !good {
+				return v, seen, nil, false
+			}
+			v[a.typ], seen = x, seen|1<<a.typ
+		}
+	}
+	return v, seen, rawData, !a.bad
+}
+
+// counter decodes a counter's packets and bytes (64-bit values).
+func (sl *slab) counter(data []byte) expr.Any {
+	c := alloc(&sl.counters)
+	a := attrs{b: data}
+	for a.next() {
+		if a.typ != unix.NFTA_COUNTER_BYTES && a.typ != unix.NFTA_COUNTER_PACKETS {
+			continue
+		}
+		if len(a.data) != 8 {
+			return nil
+		}
+		if a.typ == unix.NFTA_COUNTER_BYTES {
+			c.Bytes = binary.BigEndian.Uint64(a.data)
+		} else {
+			c.Packets = binary.BigEndian.Uint64(a.data)
+		}
+	}
+	if a.bad {
 		return nil
 	}
-	if !ok || a.bad {
+	return c
+}
+
+// verdict decodes an immediate that loads a verdict (NFTA_DATA_VERDICT in the verdict
+// register); nil for any other immediate, which goes through the library.
+func (sl *slab) verdict(data []byte) expr.Any {
+	var v expr.Verdict
+	reg, verdict := uint32(0), false
+	a := attrs{b: data}
+	for a.next() {
+		switch a.typ {
+		case unix.NFTA_IMMEDIATE_DREG:
+			r, ok := a.u32()
+			if !ok {
+				return nil
+			}
+			reg = r
+		case unix.NFTA_IMMEDIATE_DATA:
+			d := attrs{b: a.data}
+			for d.next() {
+				if d.typ == unix.NFTA_DATA_VALUE || d.typ == unix.NFTA_DATA_VERDICT && len(d.data) < 8 {
+					return nil
+				}
+				if d.typ == unix.NFTA_DATA_VERDICT {
+					// As expr.Verdict.unmarshal reads it: the code at [4:8], the
+					// chain name from [12:].
+					verdict = true
+					v.Kind = expr.VerdictKind(int32(binary.BigEndian.Uint32(d.data[4:8])))
+					if len(d.data) > 12 {
+						v.Chain = string(bytes.Trim(d.data[12:], "\x00"))
+					}
+				}
+			}
+			if d.bad {
+				return nil
+			}
+		}
+	}
+	if a.bad || reg != unix.NFT_REG_VERDICT || !verdict {
 		return nil
 	}
-	return e
+	pv := alloc(&sl.verdicts)
+	*pv = v
+	return pv
 }
 
 // exprFromName is google/nftables' expr/expr.go exprFromName (v0.3.0), which is not

@@ -78,7 +78,7 @@ func sameExpr(k, o []byte) (setName []byte, isLookup, ok bool) {
 		// Packet and byte values are the kernel's; the statement is the same.
 		return nil, false, true
 	case "lookup":
-		return lookupSetName(kd), true, sameAttrs("lookup", kd, od, 0)
+		return bytes.TrimRight(attrOf(kd, unix.NFTA_LOOKUP_SET), "\x00"), true, sameAttrs("lookup", kd, od, 0)
 	}
 	name := string(kn)
 	return nil, false, sameOrdered(name, kd, od, 0) || sameAttrs(name, kd, od, 0)
@@ -116,16 +116,6 @@ func exprParts(b []byte) (name, data []byte) {
 		return nil, nil
 	}
 	return name, data
-}
-
-func lookupSetName(data []byte) []byte {
-	a := attrs{b: data}
-	for a.next() {
-		if a.typ == unix.NFTA_LOOKUP_SET {
-			return bytes.TrimRight(a.data, "\x00")
-		}
-	}
-	return nil
 }
 
 // maxAttrs bounds the attributes of one expression level (the kernel's largest,
