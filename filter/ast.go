@@ -29,8 +29,11 @@ type Table struct {
 	Family Family
 	Name   string
 	Chains []*Chain
+	// Objects are the table's named counters, quotas and other stateful objects, read
+	// back from a node.
+	Objects []*Object
 	// Unsupported lists what a table read back from a node holds that pktlab does not
-	// list (named sets and maps), one line each.
+	// list (named sets and maps, flowtables), one line each.
 	Unsupported []string
 	Pos         Pos
 }

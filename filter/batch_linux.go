@@ -317,8 +317,8 @@ func chainInfos(fd int, fam byte) (map[string]chainInfo, error) {
 				ci.Device = cString(attrOf(a.data, unix.NFTA_HOOK_DEV))
 			case unix.NFTA_CHAIN_COUNTERS:
 				ci.HasCounters = true
-				ci.Bytes = be64(attrOf(a.data, unix.NFTA_COUNTER_BYTES))
-				ci.Packets = be64(attrOf(a.data, unix.NFTA_COUNTER_PACKETS))
+				ci.Bytes = getBE64(attrOf(a.data, unix.NFTA_COUNTER_BYTES))
+				ci.Packets = getBE64(attrOf(a.data, unix.NFTA_COUNTER_PACKETS))
 			}
 		}
 		if a.bad {

@@ -118,17 +118,21 @@ func (c *Conn) read(ctx context.Context) (*Ruleset, InterfaceMap, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("filter: list chains in %s: %w", c.name, err)
 	}
-	rules, err := dumpRules(c.fd)
+	d := &dumped{v: &verifier{}}
+	if d.rules, err = dumpRules(c.fd); err == nil {
+		if d.objects, err = tableObjects(c.fd); err == nil {
+			d.flowtables, err = tableFlowtables(c.fd)
+		}
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("filter: %s: %w", c.name, err)
 	}
 	rs := &Ruleset{}
-	v := &verifier{}
 	for _, nt := range tables {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
-		t, err := c.readTable(v, nt, chains, rules, ifs)
+		t, err := c.readTable(d, nt, chains, ifs)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -137,9 +141,21 @@ func (c *Conn) read(ctx context.Context) (*Ruleset, InterfaceMap, error) {
 	return rs, ifs, nil
 }
 
-func (c *Conn) readTable(v *verifier, nt *nftables.Table, chains []*nftables.Chain, rules map[string][]dumpedRule, ifs Interfaces) (*Table, error) {
+// dumped is what read dumps of the whole namespace once, for its tables: rules by
+// chain, objects and flowtables by table, and the verifier of the listing.
+type dumped struct {
+	v          *verifier
+	rules      map[string][]dumpedRule
+	objects    map[string][]*Object
+	flowtables map[string][]string
+}
+
+func (c *Conn) readTable(d *dumped, nt *nftables.Table, chains []*nftables.Chain, ifs Interfaces) (*Table, error) {
 	t := &Table{Family: Family(nt.Family), Name: nt.Name}
+	t.Objects = d.objects[tableKey(t.Family, t.Name)]
 	lookup := c.setLookup(t)
+	// nft lists flowtables after the sets.
+	t.Unsupported = append(t.Unsupported, d.flowtables[tableKey(t.Family, t.Name)]...)
 	infos, err := chainInfos(c.fd, byte(nt.Family))
 	if err != nil {
 		return nil, fmt.Errorf("filter: chains of %s %s in %s: %w", t.Family, t.Name, c.name, err)
@@ -157,8 +173,8 @@ func (c *Conn) readTable(v *verifier, nt *nftables.Table, chains []*nftables.Cha
 				ch.Unsupported = fmt.Sprintf("base chain of a %s table: type %s hook %d priority %d", t.Family, ch.Base.Type, ch.Base.Hook, ch.Base.Priority)
 			}
 		}
-		for _, r := range rules[chainKey(t.Family, t.Name, nc.Name)] {
-			ch.Rules = append(ch.Rules, v.listRule(t.Family, r, lookup, ifs))
+		for _, r := range d.rules[chainKey(t.Family, t.Name, nc.Name)] {
+			ch.Rules = append(ch.Rules, d.v.listRule(t.Family, r, lookup, ifs))
 		}
 		t.Chains = append(t.Chains, ch)
 	}

@@ -181,7 +181,7 @@ func corpusRuleset() (string, int) {
 			}
 		}
 	}
-	sets := func(v6 bool) {
+	sets := func(inet bool) {
 		b.WriteString("\tset s4 { type ipv4_addr; elements = { 198.18.0.1, 198.18.0.2 } }\n")
 		b.WriteString("\tset s6 { type ipv6_addr; elements = { 2001:db8::1 } }\n")
 		b.WriteString("\tset sp { type inet_service; flags interval; elements = { 22, 1000-2000 } }\n")
@@ -192,6 +192,17 @@ func corpusRuleset() (string, int) {
 		b.WriteString("\tmap nm { type ipv4_addr : ipv4_addr; elements = { 198.18.0.1 : 198.18.1.1 } }\n")
 		b.WriteString("\tcounter cnt { }\n\tquota q { 10 mbytes }\n\tlimit lim { rate 10/second }\n")
 		b.WriteString("\tct helper h { type \"ftp\" protocol tcp; }\n")
+		// Objects no rule refers to, so that their values stay as written.
+		b.WriteString("\tcounter c2 { packets 5 bytes 100 }\n\tcounter c3 { comment \"a counter\"; }\n")
+		b.WriteString("\tquota qo { over 1536 bytes used 1025 bytes }\n\tquota qm { 1048576 bytes }\n")
+		b.WriteString("\tquota qk { until 2048 bytes used 1024 bytes }\n\tquota qc { 5 bytes; comment \"x\"; }\n")
+		b.WriteString("\tquota qb { over 3072 mbytes }\n\tquota qz { 0 bytes }\n")
+		b.WriteString("\tct timeout tt { protocol tcp; policy = { established: 100 }; }\n")
+		b.WriteString("\tsynproxy sy { mss 1460; wscale 7; timestamp sack-perm; }\n")
+		if !inet {
+			// nft 1.0.6 refuses expectations in inet tables.
+			b.WriteString("\tct expectation ex { protocol tcp; dport 21; timeout 1s; size 10; }\n")
+		}
 	}
 	sub := func() { chain("sub", "", func() { rule("counter") }) }
 	var l4v4, l4v6 []string
@@ -216,13 +227,13 @@ func corpusRuleset() (string, int) {
 	chain("post", "type nat hook postrouting priority srcnat; policy accept;", filterRules(nil, natRules(corpusNAT4)))
 	b.WriteString("}\n")
 	b.WriteString("table ip6 c6 {\n")
-	sets(true)
+	sets(false)
 	sub()
 	chain("in", "type filter hook prerouting priority raw; policy accept;", filterRules(all(corpusIPv6, l4v6), nil))
 	chain("post", "type nat hook postrouting priority srcnat; policy accept;", filterRules(nil, natRules(corpusNAT6)))
 	b.WriteString("}\n")
 	b.WriteString("table inet ci {\n")
-	sets(false)
+	sets(true)
 	sub()
 	chain("fw", "type filter hook forward priority filter; policy accept;", filterRules(all(corpusIPv4, corpusIPv6, corpusL4, corpusCt[:20]), nil))
 	chain("pre", "type filter hook prerouting priority mangle; policy accept;", func() {

@@ -223,8 +223,16 @@ func attrOf(b []byte, typ uint16) []byte {
 // cString returns a NUL-terminated string attribute as a string.
 func cString(b []byte) string { return string(bytes.TrimRight(b, "\x00")) }
 
-// be64 returns a 64-bit big-endian attribute, 0 when it is not 8 bytes long.
-func be64(b []byte) uint64 {
+// getBE32 returns a 32-bit big-endian attribute, 0 when it is not 4 bytes long.
+func getBE32(b []byte) uint32 {
+	if len(b) != 4 {
+		return 0
+	}
+	return binary.BigEndian.Uint32(b)
+}
+
+// getBE64 returns a 64-bit big-endian attribute, 0 when it is not 8 bytes long.
+func getBE64(b []byte) uint64 {
 	if len(b) != 8 {
 		return 0
 	}

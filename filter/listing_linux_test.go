@@ -113,6 +113,11 @@ func TestListingCorpus(t *testing.T) {
 	}
 	t.Logf("listing corpus: %d rules applied by nft (%d forms refused by nft left out): %d listed exactly as nft, %d marked unsupported, %d wrong",
 		exact+marked+wrong, refused, exact, marked, wrong)
+	oExact, oMarked := compareObjects(t, nft(t, fw, "list", "ruleset"), rs, ifs)
+	t.Logf("listing corpus: %d objects: %d listed exactly as nft, %d marked unsupported", oExact+oMarked, oExact, oMarked)
+	if oExact < 3*10 {
+		t.Errorf("only %d objects listed exactly; each table holds ten counters and quotas", oExact)
+	}
 	if exact+marked < 2500 {
 		t.Errorf("only %d rules listed; the corpus should hold a few thousand", exact+marked)
 	}
@@ -140,4 +145,57 @@ func nftRulesByHandle(listing string) map[string]string {
 		}
 	}
 	return out
+}
+
+// objectDecl is the first line of an object declaration in `nft list ruleset`.
+var objectDecl = regexp.MustCompile(`^\t(counter|quota|limit|ct helper|ct timeout|ct expectation|synproxy|secmark) (\S+) \{$`)
+
+// liveObject is what the corpus's rules count in the objects they name (cnt, q).
+var liveObject = regexp.MustCompile(`packets \d+ bytes \d+| used \d+ \w+`)
+
+// compareObjects requires every object declaration of nft's listing to be listed by
+// pktlab either exactly as nft lists it or as an unsupported marker naming it, and
+// pktlab to list no other.
+func compareObjects(t *testing.T, listing string, rs *filter.Ruleset, ifs filter.Interfaces) (exact, marked int) {
+	want := map[string]string{}
+	var table, key string
+	for _, l := range strings.Split(listing, "\n") {
+		switch m := objectDecl.FindStringSubmatch(l); {
+		case strings.HasPrefix(l, "table "):
+			table = strings.TrimSuffix(strings.TrimPrefix(l, "table "), " {")
+		case m != nil:
+			key = table + " " + m[1] + " " + m[2]
+			want[key] = l + "\n"
+		case key != "":
+			want[key] += l + "\n"
+			if l == "\t}" {
+				key = ""
+			}
+		}
+	}
+	for _, tb := range rs.Tables {
+		for _, o := range tb.Objects {
+			var b strings.Builder
+			filter.RenderTable(&b, &filter.Table{Family: tb.Family, Name: tb.Name, Objects: []*filter.Object{o}}, ifs)
+			lines := strings.SplitAfter(b.String(), "\n")
+			got := strings.Join(lines[1:len(lines)-2], "")
+			k := tb.Family.String() + " " + tb.Name + " " + o.Kind.String() + " " + o.Name
+			w, ok := want[k]
+			delete(want, k)
+			switch {
+			case !ok:
+				t.Errorf("%s: pktlab lists an object nft does not: %s", k, got)
+			case got == w, (o.Name == "cnt" || o.Name == "q") && liveObject.ReplaceAllString(got, "") == liveObject.ReplaceAllString(w, ""):
+				exact++
+			case strings.HasPrefix(got, "\t"+filter.UnsupportedMarker) && strings.Contains(got, o.Kind.String()+" "+o.Name):
+				marked++
+			default:
+				t.Errorf("%s: nft lists\n%spktlab lists\n%s", k, w, got)
+			}
+		}
+	}
+	for k, w := range want {
+		t.Errorf("%s: pktlab does not list\n%s", k, w)
+	}
+	return exact, marked
 }

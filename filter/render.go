@@ -21,11 +21,23 @@ func Render(rs *Ruleset, ifs Interfaces) string {
 // RenderTable prints one table as nft lists it.
 func RenderTable(b *strings.Builder, t *Table, ifs Interfaces) {
 	fmt.Fprintf(b, "table %s %s {\n", t.Family, t.Name)
+	// nft prints a blank line between declarations: objects, then sets and
+	// flowtables (marker lines here, kept together), then chains.
+	start := b.Len()
+	for _, o := range t.Objects {
+		if b.Len() > start {
+			b.WriteString("\n")
+		}
+		renderObject(b, o)
+	}
+	if len(t.Unsupported) > 0 && b.Len() > start {
+		b.WriteString("\n")
+	}
 	for _, u := range t.Unsupported {
 		b.WriteString("\t" + UnsupportedMarker + ": " + u + "\n")
 	}
-	for i, c := range t.Chains {
-		if i > 0 || len(t.Unsupported) > 0 {
+	for _, c := range t.Chains {
+		if b.Len() > start {
 			b.WriteString("\n")
 		}
 		fmt.Fprintf(b, "\tchain %s {\n", c.Name)
