@@ -1,10 +1,11 @@
 // Package filter speaks nftables inside lab nodes: it parses the common subset of nft's
 // own rule language (see docs/nft-subset.md), compiles it to the github.com/google/nftables
 // expressions `nft -f` would send for it (the kernel ends up with the ruleset nft would
-// create), applies a whole file to a node in one netlink batch, reads tables, chains, rules, sets and counters back from the
-// kernel and renders them exactly as `nft list ruleset` does (a rule it cannot render
-// exactly is a `# pktlab: unsupported` line with its raw expressions, never another
-// rule), validates a file without a kernel (Validate), and decodes nftables trace
+// create), applies a whole file to a node in one netlink batch, reads tables, chains,
+// rules, sets, named counters and quotas and counter values back from the kernel and
+// renders them exactly as `nft list ruleset` does (a rule it cannot render exactly is a
+// `# pktlab: unsupported` line with its raw expressions, never another rule; named
+// sets, other stateful objects and flowtables are marker lines too), validates a file without a kernel (Validate), and decodes nftables trace
 // events (NFNLGRP_NFTRACE) into typed events grouped per packet.
 //
 // What filter owns: nftables objects inside lab nodes, and the pktlab trace chain
