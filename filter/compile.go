@@ -363,8 +363,9 @@ func sameOpClass(a, b Op) bool { return (a == OpNeq) == (b == OpNeq) }
 // the merged load still fits nft's fast path (at most 4 bytes). The merged comparison
 // takes the place of the first of its fields in header order, or of the field that
 // names the next protocol (ip protocol) when it holds one; every other statement
-// keeps its place, so `ip daddr A ip saddr B` stays in that order. The result is valid
-// until the next call.
+// keeps its place, so `ip daddr A ip saddr B` stays in that order. The other
+// comparisons of a merged group are left as empty items, for the caller to skip. The
+// result is valid until the next call.
 func (c *compiler) merge(stmts []Stmt) []item {
 	out := c.items[:0]
 	sa := c.run[:0]
@@ -381,19 +382,29 @@ func (c *compiler) merge(stmts []Stmt) []item {
 	}
 	mergeGathered(out, sa)
 	c.items, c.run = out, sa
-	kept := out[:0]
-	for _, it := range out {
-		if it.stmt != nil || it.load != nil {
-			kept = append(kept, it)
+	return out
+}
+
+// anyAdjacent reports whether two of the comparisons out[i], i in sa, are on adjacent
+// fields of one header: the common case of none needs no sorting.
+func anyAdjacent(out []item, sa []int) bool {
+	for k, i := range sa {
+		a := out[i].stmt.(*Match)
+		for _, j := range sa[k+1:] {
+			b := out[j].stmt.(*Match)
+			if a.Field.base == b.Field.base && (a.Field.offset+uint32(len(a.Value.Elems[0].From)) == b.Field.offset ||
+				b.Field.offset+uint32(len(b.Value.Elems[0].From)) == a.Field.offset) {
+				return true
+			}
 		}
 	}
-	return kept
+	return false
 }
 
 // mergeGathered merges the payload comparisons out[i] for i in sa, in place: a merged
 // group becomes one item, the others of the group empty ones.
 func mergeGathered(out []item, sa []int) {
-	if len(sa) < 2 {
+	if !anyAdjacent(out, sa) {
 		return
 	}
 	match := func(i int) *Match { return out[i].stmt.(*Match) }
@@ -450,6 +461,9 @@ func (c *compiler) rule(t *Table, r *Rule) ([]expr.Any, []CompiledSet, error) {
 	exprs := c.exprs[len(c.exprs):len(c.exprs)]
 	var sets []CompiledSet
 	for _, it := range c.merge(c.expand(t, r)) {
+		if it.stmt == nil && it.load == nil {
+			continue // merged into another item
+		}
 		if it.load != nil {
 			exprs = append(exprs, it.load, c.cmpExpr(it.op, it.data))
 			continue
