@@ -173,6 +173,8 @@ var (
 	fieldNfproto  = &Field{Name: "meta nfproto", kind: kindMeta, meta: expr.MetaKeyNFPROTO, dt: dtNfproto}
 	fieldProtocol = &Field{Name: "meta protocol", kind: kindMeta, meta: expr.MetaKeyPROTOCOL, dt: dtEthertype}
 	fieldL4proto  = lookupField("meta l4proto")
+	// fieldIPProtocol is `ip protocol`, which in ip tables is a dependency too.
+	fieldIPProtocol = lookupField("ip protocol")
 )
 
 func single(b []byte) Value { return Value{Elems: []Elem{{From: b}}} }
@@ -282,7 +284,7 @@ func matchCtx(m *Match, st *deps) {
 	if (m.Field.dt == dtICMPType || m.Field.dt == dtICMP6Type) && allEcho(m) {
 		st.echo = true
 	}
-	if (m.Field.Name == "meta l4proto" || m.Field.Name == "ip protocol") && !m.Value.Set && m.Value.Elems[0].To == nil {
+	if (m.Field == fieldL4proto || m.Field == fieldIPProtocol) && !m.Value.Set && m.Value.Elems[0].To == nil {
 		st.l4 = m.Value.Elems[0].From[0]
 	}
 	if l3 := m.l3Family(); l3 != 0 {

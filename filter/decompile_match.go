@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
 )
 
 var metaFields = map[expr.MetaKey]*Field{
@@ -62,14 +63,11 @@ func (d *decompiler) addMatch(m *Match) {
 	if m.Op == OpNeq || m.Value.Set || m.Value.Elems[0].To != nil {
 		return
 	}
-	v := m.Value.Elems[0].From
 	switch m.Field {
-	case fieldNfproto:
-		d.l3 = map[byte]Family{2: FamilyIP, 10: FamilyIP6}[v[0]]
-	case fieldProtocol:
-		d.l3 = map[uint16]Family{0x0800: FamilyIP, 0x86dd: FamilyIP6}[binary.BigEndian.Uint16(v)]
-	case fieldL4proto, lookupField("ip protocol"):
-		d.l4 = v[0]
+	case fieldNfproto, fieldProtocol:
+		d.l3 = m.l3Family()
+	case fieldL4proto, fieldIPProtocol:
+		d.l4 = m.Value.Elems[0].From[0]
 	}
 }
 
@@ -325,7 +323,7 @@ func (p *pendingDeps) store(fam Family, i int, m *Match) {
 	if l3 := m.l3Family(); l3 != 0 {
 		p.l3, p.l3fam = i, l3
 	}
-	if proto, ok := exactByte(m); ok && (m.Field == fieldL4proto || fam == FamilyIP && m.Field.Name == "ip protocol") {
+	if proto, ok := exactByte(m); ok && (m.Field == fieldL4proto || fam == FamilyIP && m.Field == fieldIPProtocol) {
 		p.l4, p.l4p = i, proto
 	}
 }
@@ -372,11 +370,11 @@ func (m *Match) l3Family() Family {
 		return 0
 	}
 	v := m.Value.Elems[0].From
-	switch m.Field {
-	case fieldNfproto:
-		return map[byte]Family{2: FamilyIP, 10: FamilyIP6}[v[0]]
-	case fieldProtocol:
-		return map[uint16]Family{0x0800: FamilyIP, 0x86dd: FamilyIP6}[binary.BigEndian.Uint16(v)]
+	switch {
+	case m.Field == fieldNfproto && v[0] == unix.NFPROTO_IPV4, m.Field == fieldProtocol && binary.BigEndian.Uint16(v) == unix.ETH_P_IP:
+		return FamilyIP
+	case m.Field == fieldNfproto && v[0] == unix.NFPROTO_IPV6, m.Field == fieldProtocol && binary.BigEndian.Uint16(v) == unix.ETH_P_IPV6:
+		return FamilyIP6
 	}
 	return 0
 }

@@ -34,6 +34,10 @@ type dumpedRule struct {
 	Raw      []byte
 	Userdata []byte
 	Err      error
+	// Strict has bit i set when raw expression i was decoded into Exprs[i] from
+	// attributes that were all known and each given once, so that Exprs[i] holds
+	// everything the kernel said of it (the verifier may then compare it as a value).
+	Strict uint64
 }
 
 // nftDump asks the kernel for every object of one kind in the namespace fd
@@ -71,11 +75,14 @@ func dumpRules(fd int) (map[string][]dumpedRule, error) {
 		return nil, fmt.Errorf("list rules: %w", err)
 	}
 	out := map[string][]dumpedRule{}
-	// Rules arrive chain by chain: the key is made again only when the chain changes.
+	// Rules arrive chain by chain: the key is made again only when the chain changes,
+	// and each chain's rules are a slice of one array.
 	var lastFam byte
 	var lastTable, lastChain []byte
 	var key string
 	var sl slab
+	all := make([]dumpedRule, 0, len(msgs))
+	first := 0 // the current chain's first rule in all
 	for _, m := range msgs {
 		fam := m.Data[0]
 		var table, chain []byte
@@ -96,7 +103,7 @@ func dumpRules(fd int) (map[string][]dumpedRule, error) {
 				// One rule that cannot be decoded is listed as unsupported; it never
 				// fails the listing of the others.
 				r.Raw = a.data
-				r.Exprs, r.Err = sl.decodeExprs(fam, a.data)
+				r.Exprs, r.Strict, r.Err = sl.decodeExprs(fam, a.data)
 			case unix.NFTA_RULE_USERDATA:
 				r.Userdata = a.data
 			}
@@ -105,12 +112,27 @@ func dumpRules(fd int) (map[string][]dumpedRule, error) {
 			return nil, fmt.Errorf("decode rule of %s %s: malformed attribute", table, chain)
 		}
 		if key == "" || fam != lastFam || !bytes.Equal(table, lastTable) || !bytes.Equal(chain, lastChain) {
+			addChainRules(out, key, all[first:len(all):len(all)])
 			lastFam, lastTable, lastChain = fam, table, chain
 			key = chainKey(Family(fam), string(table), string(chain))
+			first = len(all)
 		}
-		out[key] = append(out[key], r)
+		all = append(all, r)
 	}
+	addChainRules(out, key, all[first:len(all):len(all)])
 	return out, nil
+}
+
+// addChainRules adds the rules rs of chain key to out (nothing for key ""); a dump
+// gives a chain's rules in one run, so the slice is kept as it is.
+func addChainRules(out map[string][]dumpedRule, key string, rs []dumpedRule) {
+	switch {
+	case key == "":
+	case out[key] == nil:
+		out[key] = rs
+	default:
+		out[key] = append(out[key], rs...)
+	}
 }
 
 // decodeExprs decodes an NFTA_RULE_EXPRESSIONS list the way google/nftables does
@@ -119,16 +141,21 @@ func dumpRules(fd int) (map[string][]dumpedRule, error) {
 // of common rules (payload, cmp, meta, counter, verdict) are decoded here without the
 // library's attribute decoders, which cost two allocations per attribute; anything
 // else, or anything unexpected, goes through the library.
-func (sl *slab) decodeExprs(fam byte, b []byte) ([]expr.Any, error) {
+//
+// strict has bit i set for the expressions decoded here whose attributes were all known
+// (see dumpedRule.Strict); it is 0 when the expressions do not map one to one to the
+// list's elements.
+func (sl *slab) decodeExprs(fam byte, b []byte) (exprs []expr.Any, strict uint64, err error) {
 	if cap(sl.anys)-len(sl.anys) < 32 {
 		sl.anys = make([]expr.Any, 0, slabSize)
 	}
 	// The rule's expressions are appended after the slab's used part; a rule with
 	// more than fit moves to an array of its own, which append makes.
 	start := len(sl.anys)
-	exprs := sl.anys[start:start]
+	exprs = sl.anys[start:start]
 	list := attrs{b: b}
-	for list.next() {
+	aligned := true
+	for elem := 0; list.next(); elem++ {
 		var name []byte
 		a := attrs{b: list.data}
 		for a.next() {
@@ -139,38 +166,45 @@ func (sl *slab) decodeExprs(fam byte, b []byte) ([]expr.Any, error) {
 					exprs = append(exprs, &expr.Notrack{})
 				}
 			case unix.NFTA_EXPR_DATA:
-				if e := sl.fastExpr(name, a.data); e != nil {
+				if e, exact := sl.fastExpr(name, a.data); e != nil {
+					if exact && elem < 64 {
+						strict |= 1 << elem
+					}
 					exprs = append(exprs, e)
 					continue
 				}
 				e := exprFromName(string(name))
 				if e == nil {
 					// google/nftables skips such an expression; a listing must not.
-					return nil, fmt.Errorf("expression %q unknown to google/nftables", name)
+					return nil, 0, fmt.Errorf("expression %q unknown to google/nftables", name)
 				}
 				if err := expr.Unmarshal(fam, a.data, e); err != nil {
-					return nil, fmt.Errorf("decode %s expression: %w", name, err)
+					return nil, 0, fmt.Errorf("decode %s expression: %w", name, err)
 				}
 				if imm, ok := e.(*expr.Immediate); ok && imm.Register == unix.NFT_REG_VERDICT && len(imm.Data) == 0 {
 					e = &expr.Verdict{}
 					if err := expr.Unmarshal(fam, a.data, e); err != nil {
-						return nil, err
+						return nil, 0, err
 					}
 				}
 				exprs = append(exprs, e)
 			}
 		}
 		if a.bad {
-			return nil, fmt.Errorf("malformed expression attribute")
+			return nil, 0, fmt.Errorf("malformed expression attribute")
 		}
+		aligned = aligned && len(exprs) == elem+1
 	}
 	if list.bad {
-		return nil, fmt.Errorf("malformed expression list")
+		return nil, 0, fmt.Errorf("malformed expression list")
 	}
 	if cap(exprs) == cap(sl.anys)-start { // still in the slab
 		sl.anys = sl.anys[:start+len(exprs)]
 	}
-	return exprs[:len(exprs):len(exprs)], nil
+	if !aligned {
+		strict = 0
+	}
+	return exprs[:len(exprs):len(exprs)], strict, nil
 }
 
 // slab hands out the expressions of a dump from shared arrays, a few allocations per
@@ -249,13 +283,14 @@ func (a *attrs) u32() (uint32, bool) {
 // fastExpr decodes the expression data of the types common rules are made of into
 // what expr.Unmarshal would return (field by field as in google/nftables v0.3.0
 // expr/{payload,cmp,meta,counter,verdict}.go and expr.go); nil sends the caller to the
-// library, as does anything unexpected in the data.
-func (sl *slab) fastExpr(name, data []byte) expr.Any {
+// library, as does anything unexpected in the data. exact reports that every attribute
+// was one of the type's, given once, so that the result holds all of the data.
+func (sl *slab) fastExpr(name, data []byte) (e expr.Any, exact bool) {
 	switch string(name) {
 	case "payload":
-		v, seen, _, ok := exprAttrs(data, payloadU32s, 0)
+		v, seen, _, exact, ok := exprAttrs(data, payloadU32s, 0)
 		if !ok {
-			return nil
+			return nil, false
 		}
 		p := alloc(&sl.payloads)
 		*p = expr.Payload{DestRegister: v[unix.NFTA_PAYLOAD_DREG], SourceRegister: v[unix.NFTA_PAYLOAD_SREG],
@@ -265,37 +300,37 @@ func (sl *slab) fastExpr(name, data []byte) expr.Any {
 		if seen&(1<<unix.NFTA_PAYLOAD_SREG) != 0 {
 			p.OperationType = expr.PayloadWrite
 		}
-		return p
+		return p, exact && seen&(1<<unix.NFTA_PAYLOAD_SREG|1<<unix.NFTA_PAYLOAD_DREG) != 1<<unix.NFTA_PAYLOAD_SREG|1<<unix.NFTA_PAYLOAD_DREG
 	case "cmp":
-		v, _, raw, ok := exprAttrs(data, 1<<unix.NFTA_CMP_SREG|1<<unix.NFTA_CMP_OP, unix.NFTA_CMP_DATA)
+		v, _, raw, exact, ok := exprAttrs(data, 1<<unix.NFTA_CMP_SREG|1<<unix.NFTA_CMP_OP, unix.NFTA_CMP_DATA)
 		d := attrs{b: raw}
 		value := d.next() && d.typ == unix.NFTA_DATA_VALUE
 		if !ok || d.bad {
-			return nil
+			return nil, false
 		}
 		c := alloc(&sl.cmps)
 		*c = expr.Cmp{Register: v[unix.NFTA_CMP_SREG], Op: expr.CmpOp(v[unix.NFTA_CMP_OP])}
 		if value {
 			c.Data = d.data
 		}
-		return c
+		return c, exact && value && !d.next() && !d.bad
 	case "meta":
-		v, seen, _, ok := exprAttrs(data, 1<<unix.NFTA_META_KEY|1<<unix.NFTA_META_DREG|1<<unix.NFTA_META_SREG, 0)
+		v, seen, _, exact, ok := exprAttrs(data, 1<<unix.NFTA_META_KEY|1<<unix.NFTA_META_DREG|1<<unix.NFTA_META_SREG, 0)
 		if !ok {
-			return nil
+			return nil, false
 		}
 		m := alloc(&sl.metas)
 		*m = expr.Meta{Key: expr.MetaKey(v[unix.NFTA_META_KEY]), Register: v[unix.NFTA_META_DREG]}
 		if seen&(1<<unix.NFTA_META_SREG) != 0 {
 			m.Register, m.SourceRegister = v[unix.NFTA_META_SREG], true
 		}
-		return m
+		return m, exact && seen&(1<<unix.NFTA_META_SREG|1<<unix.NFTA_META_DREG) != 1<<unix.NFTA_META_SREG|1<<unix.NFTA_META_DREG
 	case "counter":
 		return sl.counter(data)
 	case "immediate":
 		return sl.verdict(data)
 	}
-	return nil
+	return nil, false
 }
 
 const payloadU32s = 1<<unix.NFTA_PAYLOAD_DREG | 1<<unix.NFTA_PAYLOAD_SREG | 1<<unix.NFTA_PAYLOAD_BASE |
@@ -304,28 +339,34 @@ const payloadU32s = 1<<unix.NFTA_PAYLOAD_DREG | 1<<unix.NFTA_PAYLOAD_SREG | 1<<u
 
 // exprAttrs reads the attributes of one expression's data: for each type whose bit is
 // set in u32s its 32-bit big-endian value into v (and its bit into seen), for type raw
-// (0 for none) its bytes. ok is false when such a value is not 4 bytes long, a type
-// is beyond 31, or the attributes are malformed.
-func exprAttrs(data []byte, u32s uint32, raw uint16) (v [32]uint32, seen uint32, rawData []byte, ok bool) {
+// (0 for none) its bytes. ok is false when such a value is not 4 bytes long or the
+// attributes are malformed; exact is false when there were attributes of other types
+// or one of them twice.
+func exprAttrs(data []byte, u32s uint32, raw uint16) (v [32]uint32, seen uint32, rawData []byte, exact, ok bool) {
 	a := attrs{b: data}
+	exact = true
 	for a.next() {
 		switch {
 		case raw != 0 && a.typ == raw:
+			exact = exact && rawData == nil
 			rawData = a.data
-		case a.typ >= 32:
-		case u32s&(1<<a.typ) != 0:
+		case a.typ >= 32 || u32s&(1<<a.typ) == 0:
+			exact = false
+		default:
 			x, good := a.u32()
 			if !good {
-				return v, seen, nil, false
+				return v, seen, nil, false, false
 			}
+			exact = exact && seen&(1<<a.typ) == 0
 			v[a.typ], seen = x, seen|1<<a.typ
 		}
 	}
-	return v, seen, rawData, !a.bad
+	return v, seen, rawData, exact, !a.bad
 }
 
-// counter decodes a counter's packets and bytes (64-bit values).
-func (sl *slab) counter(data []byte) expr.Any {
+// counter decodes a counter's packets and bytes (64-bit values). A listing compares
+// counters by name only, so any counter the kernel dumps is exact.
+func (sl *slab) counter(data []byte) (expr.Any, bool) {
 	c := alloc(&sl.counters)
 	a := attrs{b: data}
 	for a.next() {
@@ -333,7 +374,7 @@ func (sl *slab) counter(data []byte) expr.Any {
 			continue
 		}
 		if len(a.data) != 8 {
-			return nil
+			return nil, false
 		}
 		if a.typ == unix.NFTA_COUNTER_BYTES {
 			c.Bytes = binary.BigEndian.Uint64(a.data)
@@ -342,52 +383,77 @@ func (sl *slab) counter(data []byte) expr.Any {
 		}
 	}
 	if a.bad {
-		return nil
+		return nil, false
 	}
-	return c
+	return c, true
 }
 
 // verdict decodes an immediate that loads a verdict (NFTA_DATA_VERDICT in the verdict
-// register); nil for any other immediate, which goes through the library.
-func (sl *slab) verdict(data []byte) expr.Any {
+// register); nil for any other immediate, which goes through the library. It is exact
+// when the immediate holds only its register and data, the data only the verdict, and
+// the verdict only its code and then, optionally, its chain.
+func (sl *slab) verdict(data []byte) (expr.Any, bool) {
 	var v expr.Verdict
-	reg, verdict := uint32(0), false
+	reg, verdict, exact := uint32(0), false, true
 	a := attrs{b: data}
-	for a.next() {
+	for n := 0; a.next(); n++ {
 		switch a.typ {
 		case unix.NFTA_IMMEDIATE_DREG:
 			r, ok := a.u32()
 			if !ok {
-				return nil
+				return nil, false
 			}
 			reg = r
 		case unix.NFTA_IMMEDIATE_DATA:
 			d := attrs{b: a.data}
 			for d.next() {
 				if d.typ == unix.NFTA_DATA_VALUE || d.typ == unix.NFTA_DATA_VERDICT && len(d.data) < 8 {
-					return nil
+					return nil, false
 				}
 				if d.typ == unix.NFTA_DATA_VERDICT {
 					// As expr.Verdict.unmarshal reads it: the code at [4:8], the
 					// chain name from [12:].
+					exact = exact && !verdict && verdictExact(d.data)
 					verdict = true
 					v.Kind = expr.VerdictKind(int32(binary.BigEndian.Uint32(d.data[4:8])))
 					if len(d.data) > 12 {
 						v.Chain = string(bytes.Trim(d.data[12:], "\x00"))
 					}
+				} else {
+					exact = false
 				}
 			}
 			if d.bad {
-				return nil
+				return nil, false
 			}
+		default:
+			exact = false
 		}
+		exact = exact && n < 2
 	}
 	if a.bad || reg != unix.NFT_REG_VERDICT || !verdict {
-		return nil
+		return nil, false
 	}
 	pv := alloc(&sl.verdicts)
 	*pv = v
-	return pv
+	return pv, exact
+}
+
+// verdictExact reports an NFTA_DATA_VERDICT nest holding its code first (4 bytes) and
+// at most a chain name after it, a string without NULs but its terminating ones: what
+// the fixed offsets of expr.Verdict's decoding read completely.
+func verdictExact(b []byte) bool {
+	a := attrs{b: b}
+	if !a.next() || a.typ != unix.NFTA_VERDICT_CODE || len(a.data) != 4 {
+		return false
+	}
+	if a.next() {
+		name := bytes.TrimRight(a.data, "\x00")
+		if a.typ != unix.NFTA_VERDICT_CHAIN || bytes.IndexByte(name, 0) >= 0 || len(name) == 0 || a.next() {
+			return false
+		}
+	}
+	return !a.bad
 }
 
 // exprFromName is google/nftables' expr/expr.go exprFromName (v0.3.0), which is not

@@ -255,6 +255,22 @@ func parseIfName(s string) ([]byte, error) {
 	return b, nil
 }
 
+// appendFormat appends what format prints, the common types without an intermediate
+// string.
+func (d dataType) appendFormat(b, v []byte, ifs Interfaces) []byte {
+	switch d {
+	case dtIPv4, dtIPv6:
+		if a, ok := netip.AddrFromSlice(v); ok {
+			return a.AppendTo(b)
+		}
+	case dtPort, dtUint16:
+		return strconv.AppendUint(b, uint64(binary.BigEndian.Uint16(v)), 10)
+	case dtUint8:
+		return strconv.AppendUint(b, uint64(v[0]), 10)
+	}
+	return append(b, d.format(v, ifs)...)
+}
+
 // format prints register bytes the way nft lists them.
 func (d dataType) format(b []byte, ifs Interfaces) string {
 	switch d {
@@ -295,9 +311,21 @@ func (d dataType) format(b []byte, ifs Interfaces) string {
 	case dtCtState:
 		return CtState(binary.NativeEndian.Uint32(b)).String()
 	case dtNfproto:
-		return map[byte]string{2: "ipv4", 10: "ipv6"}[b[0]]
+		switch b[0] {
+		case unix.NFPROTO_IPV4:
+			return "ipv4"
+		case unix.NFPROTO_IPV6:
+			return "ipv6"
+		}
+		return ""
 	case dtEthertype:
-		return map[uint16]string{0x0800: "ip", 0x86dd: "ip6"}[binary.BigEndian.Uint16(b)]
+		switch binary.BigEndian.Uint16(b) {
+		case unix.ETH_P_IP:
+			return "ip"
+		case unix.ETH_P_IPV6:
+			return "ip6"
+		}
+		return ""
 	}
 	return fmt.Sprintf("0x%x", b)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/pktlab/pktlab/filter"
 	"github.com/pktlab/pktlab/labtest"
 )
@@ -99,6 +100,17 @@ func TestListingCorpus(t *testing.T) {
 	}
 	for k, w := range want {
 		t.Errorf("%s: pktlab does not list %s", k, w)
+	}
+	// The verifier's shortcut (an exactly decoded expression equal as a value) must
+	// decide every rule as the comparison of the kernel's bytes does.
+	restore := filter.VerifyByValue(false)
+	bytewise, err := conn.Read(context.Background())
+	restore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := liveCounter.ReplaceAllString(filter.Render(rs, ifs), ""), liveCounter.ReplaceAllString(filter.Render(bytewise, ifs), ""); a != b {
+		t.Errorf("the listing differs when the verifier compares every expression's bytes:\n%s", cmp.Diff(b, a))
 	}
 	if testing.Verbose() {
 		for _, tb := range rs.Tables {

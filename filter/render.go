@@ -55,7 +55,7 @@ func RenderTable(b *strings.Builder, t *Table, ifs Interfaces) {
 			fmt.Fprintf(b, " priority %s; policy %s;\n", priorityString(t.Family, bc.Hook, bc.Priority), pol)
 		}
 		for _, r := range c.Rules {
-			fmt.Fprintf(b, "\t\t%s\n", RenderRule(t.Family, r, ifs))
+			b.WriteString("\t\t" + RenderRule(t.Family, r, ifs) + "\n")
 		}
 		b.WriteString("\t}\n")
 	}
@@ -76,24 +76,48 @@ func RenderRule(fam Family, r *Rule, ifs Interfaces) string {
 		}
 		return out
 	}
-	parts := make([]string, 0, len(r.Stmts)+1)
-	for _, s := range r.Stmts {
-		parts = append(parts, renderStmt(fam, s, ifs))
-	}
-	if r.Comment != "" {
-		parts = append(parts, `comment "`+r.Comment+`"`)
-	}
-	return strings.Join(parts, " ")
+	return string(appendRule(make([]byte, 0, 96), fam, r, ifs))
 }
 
+// appendRule appends a rule's statements and comment, as nft lists them, to b. The
+// statements of common rules (matches, counters, verdicts) are written in place; a
+// listing of many rules (pktlab nft counters) spends most of its rendering there.
+func appendRule(b []byte, fam Family, r *Rule, ifs Interfaces) []byte {
+	for i, s := range r.Stmts {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		switch s := s.(type) {
+		case *Match:
+			b = append(append(b, s.Field.Name...), ' ')
+			if s.Op == OpNeq {
+				b = append(b, "!= "...)
+			}
+			b = appendValue(b, s.Field.dt, s.Value, ifs)
+		case *Counter:
+			b = strconv.AppendUint(append(b, "counter packets "...), s.Packets, 10)
+			b = strconv.AppendUint(append(b, " bytes "...), s.Bytes, 10)
+		case *Verdict:
+			b = append(b, s.Kind.String()...)
+			if s.Chain != "" {
+				b = append(append(b, ' '), s.Chain...)
+			}
+		default:
+			b = append(b, renderStmt(fam, s, ifs)...)
+		}
+	}
+	if r.Comment != "" {
+		if len(r.Stmts) > 0 {
+			b = append(b, ' ')
+		}
+		b = append(append(append(b, `comment "`...), r.Comment...), '"')
+	}
+	return b
+}
+
+// renderStmt prints the statements appendRule does not write itself.
 func renderStmt(fam Family, s Stmt, ifs Interfaces) string {
 	switch s := s.(type) {
-	case *Match:
-		op := ""
-		if s.Op == OpNeq {
-			op = "!= "
-		}
-		return s.Field.Name + " " + op + renderValue(s.Field.dt, s.Value, ifs)
 	case *MatchTCPFlags:
 		var b strings.Builder
 		b.WriteString("tcp flags ")
@@ -113,8 +137,6 @@ func renderStmt(fam Family, s Stmt, ifs Interfaces) string {
 			op = "!= "
 		}
 		return fmt.Sprintf("numgen %s mod %d %s%d", numgenMode(s.Mode), s.Mod, op, s.Value)
-	case *Counter:
-		return fmt.Sprintf("counter packets %d bytes %d", s.Packets, s.Bytes)
 	case *Log:
 		out := "log"
 		if s.Prefix != "" {
@@ -129,11 +151,6 @@ func renderStmt(fam Family, s Stmt, ifs Interfaces) string {
 			return fmt.Sprintf("meta nftrace set %d", s.Value)
 		}
 		return fmt.Sprintf("meta mark set 0x%08x", s.Value)
-	case *Verdict:
-		if s.Chain != "" {
-			return s.Kind.String() + " " + s.Chain
-		}
-		return s.Kind.String()
 	case *Reject:
 		return renderReject(fam, s)
 	case *NAT:
@@ -161,21 +178,31 @@ func numgenMode(m uint32) string {
 }
 
 func renderValue(dt dataType, v Value, ifs Interfaces) string {
-	parts := make([]string, len(v.Elems))
+	return string(appendValue(nil, dt, v, ifs))
+}
+
+// appendValue appends a match's value as nft prints it: elements, prefixes and ranges,
+// in braces when it is a set.
+func appendValue(b []byte, dt dataType, v Value, ifs Interfaces) []byte {
+	if v.Set {
+		b = append(b, "{ "...)
+	}
 	for i, e := range v.Elems {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = dt.appendFormat(b, e.From, ifs)
 		switch {
 		case e.Prefix > 0:
-			parts[i] = fmt.Sprintf("%s/%d", dt.format(e.From, ifs), e.Prefix)
+			b = strconv.AppendInt(append(b, '/'), int64(e.Prefix), 10)
 		case e.To != nil:
-			parts[i] = dt.format(e.From, ifs) + "-" + dt.format(e.To, ifs)
-		default:
-			parts[i] = dt.format(e.From, ifs)
+			b = dt.appendFormat(append(b, '-'), e.To, ifs)
 		}
 	}
 	if v.Set {
-		return "{ " + strings.Join(parts, ", ") + " }"
+		b = append(b, " }"...)
 	}
-	return strings.Join(parts, ", ")
+	return b
 }
 
 // renderReject hides the family's default (nft prints a bare `reject` for ICMP port
