@@ -180,7 +180,7 @@ func (d dataType) parse(s string, ifs Interfaces) ([]byte, error) {
 
 // uintTypes are the integer types: their width, byte order in the register and what
 // an error calls a value.
-var uintTypes = map[dataType]struct {
+var uintTypes = [...]struct {
 	bits   int
 	native bool // host byte order (marks), else network order
 	what   string

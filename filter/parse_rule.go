@@ -151,16 +151,19 @@ func (p *parser) icmpMatch(t token) Stmt {
 	return m
 }
 
-var verdictWords = map[string]VerdictKind{"accept": VerdictAccept, "drop": VerdictDrop, "return": VerdictReturn,
-	"jump": VerdictJump, "goto": VerdictGoto}
-
 // verdict parses a verdict; jump and goto name a chain.
 func (p *parser) verdict(t token) Stmt {
-	k := verdictWords[t.text]
-	if k != VerdictJump && k != VerdictGoto {
-		return p.slabs.verdict(k)
+	switch t.text {
+	case "accept":
+		return p.slabs.verdict(VerdictAccept)
+	case "drop":
+		return p.slabs.verdict(VerdictDrop)
+	case "return":
+		return p.slabs.verdict(VerdictReturn)
+	case "jump":
+		return &Verdict{Kind: VerdictJump, Chain: p.ident("chain").text}
 	}
-	return &Verdict{Kind: k, Chain: p.ident("chain").text}
+	return &Verdict{Kind: VerdictGoto, Chain: p.ident("chain").text}
 }
 
 // redirect parses `redirect [to :PORT]`.
