@@ -239,6 +239,22 @@ func allEcho(m *Match) bool {
 	return true
 }
 
+// l3Family returns the network protocol a `meta nfproto`/`meta protocol` equality
+// selects, or 0.
+func (m *Match) l3Family() Family {
+	if m.Op != OpImplicit || m.Value.Set || m.Value.Elems[0].To != nil {
+		return 0
+	}
+	v := m.Value.Elems[0].From
+	switch {
+	case m.Field == fieldNfproto && v[0] == unix.NFPROTO_IPV4, m.Field == fieldProtocol && binary.BigEndian.Uint16(v) == unix.ETH_P_IP:
+		return FamilyIP
+	case m.Field == fieldNfproto && v[0] == unix.NFPROTO_IPV6, m.Field == fieldProtocol && binary.BigEndian.Uint16(v) == unix.ETH_P_IPV6:
+		return FamilyIP6
+	}
+	return 0
+}
+
 // deps is the protocol context expand builds up while walking a rule.
 type deps struct {
 	l3   Family

@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
-	"golang.org/x/sys/unix"
 )
 
 var metaFields = map[expr.MetaKey]*Field{
@@ -361,22 +360,6 @@ func exactByte(m *Match) (byte, bool) {
 		return 0, false
 	}
 	return m.Value.Elems[0].From[0], true
-}
-
-// l3Family returns the network protocol a `meta nfproto`/`meta protocol` equality
-// selects, or 0.
-func (m *Match) l3Family() Family {
-	if m.Op != OpImplicit || m.Value.Set || m.Value.Elems[0].To != nil {
-		return 0
-	}
-	v := m.Value.Elems[0].From
-	switch {
-	case m.Field == fieldNfproto && v[0] == unix.NFPROTO_IPV4, m.Field == fieldProtocol && binary.BigEndian.Uint16(v) == unix.ETH_P_IP:
-		return FamilyIP
-	case m.Field == fieldNfproto && v[0] == unix.NFPROTO_IPV6, m.Field == fieldProtocol && binary.BigEndian.Uint16(v) == unix.ETH_P_IPV6:
-		return FamilyIP6
-	}
-	return 0
 }
 
 // fieldOf returns the header field a match or a rewrite works on, or nil.
