@@ -324,7 +324,7 @@ func optsField(key, mode string) field {
 // matching frames as a set is checked after matching (distinct_isn).
 type textCond string
 
-func (textCond) holds(*view) bool  { return true }
+func (textCond) holds(*view) bool { return true }
 func (c textCond) String() string { return string(c) }
 
 // ackedCond fixes how many data segments of the other direction a frame newly

@@ -62,7 +62,28 @@ func (r *run) checkFrames(m *FrameMatch) (want string, pass bool, seen string) {
 		pass = ok
 		seen += "; gaps between them: " + gs
 	}
+	if pass && m.MinGap > 0 {
+		ok, gs := minGapMatch(match, m.MinGap)
+		pass = ok
+		seen += "; gaps between them: " + gs
+	}
 	return want, pass, seen
+}
+
+// minGapMatch checks that each frame comes at least min after the one before. It is
+// what a sender that waits between sends guarantees on a loaded machine: a frame is
+// stamped by the capture inside the system call that sends it, and the next call
+// starts only after the wait, so the gap is never shorter; how much longer depends
+// on the scheduler.
+func minGapMatch(evs []timeline.Event, min time.Duration) (bool, string) {
+	ok := true
+	var got []string
+	for i := 1; i < len(evs); i++ {
+		g := evs[i].Time.Sub(evs[i-1].Time)
+		got = append(got, g.Round(time.Millisecond).String())
+		ok = ok && g >= min
+	}
+	return ok, fmt.Sprintf("[%s], want each at least %s", strings.Join(got, " "), min)
 }
 
 // window is the time span of step ids after and before ("" for no bound).
@@ -166,6 +187,9 @@ func describeFrame(m *FrameMatch) string {
 	where += windowPhrase(m.After, m.Before)
 	if m.Within > 0 {
 		where += fmt.Sprintf(" within %s", m.Within)
+	}
+	if m.MinGap > 0 {
+		where += fmt.Sprintf(", each at least %s after the one before", m.MinGap)
 	}
 	what := "frame"
 	if parts := m.conds.describe(); len(parts) > 0 {

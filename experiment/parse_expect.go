@@ -71,7 +71,7 @@ func (p *parser) expect(n *yaml.Node) *Expect {
 }
 
 // frameKeys are a frame expectation's fields, then where and how many.
-var frameKeys = append(frameFields.keys(), "on", "count", "min_count", "none", "after", "before", "within", "gaps", "tolerance")
+var frameKeys = append(frameFields.keys(), "on", "count", "min_count", "none", "after", "before", "within", "gaps", "tolerance", "min_gap")
 
 func (p *parser) frameMatch(n *yaml.Node) *FrameMatch {
 	m := &FrameMatch{Tol: 0.3}
@@ -101,6 +101,8 @@ func (p *parser) frameMatch(n *yaml.Node) *FrameMatch {
 			}
 		case "tolerance":
 			m.Tol = float64(p.Integer(v, "tolerance (percent)", 0, 100)) / 100
+		case "min_gap":
+			m.MinGap = p.Duration(v, "min_gap")
 		default:
 			p.quantity(&m.Quantity, &m.After, &m.Before, k, v)
 		}

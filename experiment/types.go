@@ -246,6 +246,7 @@ type FrameMatch struct {
 	Within time.Duration
 	Gaps   []time.Duration // successive gaps between matching frames, each ± Tol
 	Tol    float64
+	MinGap time.Duration // each matching frame at least this long after the one before
 }
 
 // needsAcks reports whether m reads the ack relation: how many data segments of the
