@@ -42,8 +42,8 @@ type Config struct {
 	Tolerance        time.Duration
 	TolerancePercent float64
 	IPVersion        string // "ipv4", "ipv6", "ipv4-mapped-ipv6"
-	MSS              int // the path's MSS; the tun MTU is MSS + the IP and TCP headers
-	MTU              int // 0: from MSS
+	MSS              int    // the path's MSS; the tun MTU is MSS + the IP and TCP headers
+	MTU              int    // 0: from MSS
 	LocalIP          string
 	RemoteIP         string
 	BindPort         uint16

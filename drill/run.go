@@ -47,9 +47,9 @@ type stack interface {
 
 // callResult is what a call returned; bad is a mismatch of its output arguments.
 type callResult struct {
-	ret   int64
-	errno string
-	end   time.Duration
+	ret     int64
+	errno   string
+	end     time.Duration
 	bad     string
 	blocked bool // it had not returned by the deadline
 	fatal   error
