@@ -29,7 +29,7 @@ type kernelStack struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 
-	mu  sync.Mutex    // guards fds and cur: blocking calls run in goroutines
+	mu  sync.Mutex    // guards t0, fds and cur: blocking calls and sniff run in goroutines
 	fds map[int64]int // script fd → live fd
 	cur int64         // the script's current socket, for TCP_INFO
 }
@@ -86,10 +86,21 @@ func (k *kernelStack) sniff() {
 	}
 }
 
-func (k *kernelStack) now() time.Duration { return time.Since(k.t0) }
+func (k *kernelStack) now() time.Duration {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return time.Since(k.t0)
+}
+
+// rebase moves time 0 to now; packets sniffed before keep their (negative) times.
+func (k *kernelStack) rebase() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.t0 = time.Now()
+}
 
 func (k *kernelStack) sleepUntil(ctx context.Context, t time.Duration) error {
-	d := time.Until(k.t0.Add(t))
+	d := time.Until(k.origin().Add(t))
 	if d <= 0 {
 		return nil
 	}
@@ -103,10 +114,16 @@ func (k *kernelStack) sleepUntil(ctx context.Context, t time.Duration) error {
 	}
 }
 
+func (k *kernelStack) origin() time.Time {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.t0
+}
+
 func (k *kernelStack) inject(pkt []byte) error { return k.tun.write(pkt) }
 
 func (k *kernelStack) recv(ctx context.Context, deadline time.Duration) ([]byte, time.Duration, error) {
-	tm := time.NewTimer(max(time.Until(k.t0.Add(deadline)), 0))
+	tm := time.NewTimer(max(time.Until(k.origin().Add(deadline)), 0))
 	defer tm.Stop()
 	select {
 	case p := <-k.pkts:
@@ -119,7 +136,7 @@ func (k *kernelStack) recv(ctx context.Context, deadline time.Duration) ([]byte,
 }
 
 func (k *kernelStack) wait(ctx context.Context, done <-chan callResult, deadline time.Duration) (callResult, error) {
-	tm := time.NewTimer(max(time.Until(k.t0.Add(deadline)), 0))
+	tm := time.NewTimer(max(time.Until(k.origin().Add(deadline)), 0))
 	defer tm.Stop()
 	select {
 	case r := <-done:

@@ -27,6 +27,8 @@ const outboundGrace = 2 * time.Second
 type stack interface {
 	// now is the stack's time since the script started.
 	now() time.Duration
+	// rebase makes now the script's time 0.
+	rebase()
 	// sleepUntil waits until script time t.
 	sleepUntil(ctx context.Context, t time.Duration) error
 	// inject delivers an IP packet to the stack.
@@ -202,7 +204,14 @@ type lastEvent struct {
 var errStop = errors.New("mismatch")
 
 func (r *runner) run(ctx context.Context) error {
+	started := false
 	for _, e := range r.s.Events {
+		if !started && e.Time.Kind != TimeNone {
+			// Shell lines before the first timed event are packetdrill's init
+			// command: the script's time 0 is when they are done.
+			r.st.rebase()
+			started = true
+		}
 		if err := r.event(ctx, e); err != nil {
 			if errors.Is(err, errStop) {
 				return nil
@@ -293,7 +302,12 @@ type flow struct {
 	ts            map[uint32]uint32 // script TS val → live TS val of outbound packets
 }
 
-func (f *flow) init(nc *netConfig) {
+func (f *flow) init(nc *netConfig) { f.reset(nc) }
+
+// reset starts a new connection: a new socket gets a fresh remote port, ISN and TS
+// map (packetdrill keeps them per socket).
+func (f *flow) reset(nc *netConfig) {
+	*f = flow{}
 	f.local = netip.AddrPortFrom(nc.local, nc.bindPort)
 	f.remote = netip.AddrPortFrom(nc.remote, uint16(32768+rand.IntN(28000)))
 	f.ts = map[uint32]uint32{}

@@ -209,6 +209,7 @@ func (k *kernelStack) socket(c *Syscall) (int64, error, string) {
 	if serr != nil {
 		return 0, serr, ""
 	}
+	k.flow.reset(k.nc)
 	return k.newFD(c, fd, true), nil, ""
 }
 
