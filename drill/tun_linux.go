@@ -112,14 +112,43 @@ func configureTun(n *testlab.Node, cfg *netConfig) error {
 	if cfg.local.Is6() {
 		bits = 64
 	}
+	if err := h.LinkSetUp(link); err != nil {
+		return fmt.Errorf("drill: %s up: %w", tunName, err)
+	}
 	addr := &netlink.Addr{IPNet: netipNet(netip.PrefixFrom(cfg.local, bits)), Flags: unix.IFA_F_NODAD}
 	if err := h.AddrAdd(link, addr); err != nil {
 		return fmt.Errorf("drill: address %v on %s: %w", cfg.local, tunName, err)
 	}
-	if err := h.LinkSetUp(link); err != nil {
-		return fmt.Errorf("drill: %s up: %w", tunName, err)
+	return waitReady(h, link, cfg)
+}
+
+// waitReady waits until the kernel has the local address (not tentative) and routes
+// the remote one through tun0: an IPv6 SYN injected before that is dropped.
+func waitReady(h *netlink.Handle, link netlink.Link, cfg *netConfig) error {
+	family := netlink.FAMILY_V4
+	if cfg.local.Is6() {
+		family = netlink.FAMILY_V6
 	}
-	return nil
+	for start := time.Now(); time.Since(start) < 5*time.Second; time.Sleep(time.Millisecond) {
+		addrs, err := h.AddrList(link, family)
+		if err != nil {
+			return fmt.Errorf("drill: addresses of %s: %w", tunName, err)
+		}
+		ready := false
+		for _, a := range addrs {
+			if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == cfg.local && a.Flags&unix.IFA_F_TENTATIVE == 0 {
+				ready = true
+			}
+		}
+		if !ready {
+			continue
+		}
+		routes, err := h.RouteGet(cfg.remote.AsSlice())
+		if err == nil && len(routes) > 0 && routes[0].LinkIndex == link.Attrs().Index {
+			return nil
+		}
+	}
+	return fmt.Errorf("drill: %s: address %v or the route to %v not ready after 5 s", tunName, cfg.local, cfg.remote)
 }
 
 // read returns the next packet the kernel sent, or an error once the deadline passes.
