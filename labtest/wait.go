@@ -1,6 +1,7 @@
 package labtest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -20,19 +21,27 @@ const pollEvery = 2 * time.Millisecond
 // whether something happened.
 func Until(t testing.TB, what string, cond func() (bool, error)) {
 	t.Helper()
+	if err := Poll(cond); err != nil {
+		t.Fatalf("labtest: waiting for %s: %v", what, err)
+	}
+}
+
+// Poll is Until for a goroutine that may not fail the test itself (a hook called by
+// the code under test): it returns an error instead.
+func Poll(cond func() (bool, error)) error {
 	end := time.Now().Add(FailAfter)
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
 	for {
 		ok, err := cond()
 		if ok {
-			return
+			return nil
 		}
 		if time.Now().After(end) {
 			if err != nil {
-				t.Fatalf("labtest: waited %v for %s: %v", FailAfter, what, err)
+				return fmt.Errorf("still not so after %v: %w", FailAfter, err)
 			}
-			t.Fatalf("labtest: waited %v for %s", FailAfter, what)
+			return fmt.Errorf("still not so after %v", FailAfter)
 		}
 		<-tick.C
 	}
