@@ -53,6 +53,8 @@ func describe(res *Result) string {
 	return b.String()
 }
 
+var loadedTolerance = Option{Name: "tolerance_usecs", Value: "150000"}
+
 // TestDrillKernel runs every passing script against the kernel over IPv4 and IPv6.
 func TestDrillKernel(t *testing.T) {
 	privtest.Require(t)
@@ -63,7 +65,12 @@ func TestDrillKernel(t *testing.T) {
 				if ipv == "ipv6" && strings.Contains(f, "ipv4-only") {
 					t.Skip("script is IPv4 only")
 				}
-				res := runScript(t, f, "kernel", Option{Name: "ip_version", Value: ipv})
+				// The scripts' own tolerance (50 ms) holds on an idle machine; on a
+				// loaded 2-core CI machine the sniffer's wake-up alone can take longer.
+				res := runScript(t, f, "kernel", Option{Name: "ip_version", Value: ipv}, loadedTolerance)
+				if filepath.Base(f) == "shell.pkt" && (len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "kernel.pktlab_no_such_key")) {
+					t.Errorf("warnings %q, want one for the host-global sysctl", res.Warnings)
+				}
 				if !res.Passed() {
 					t.Fatalf("%v\nscript: %s\nactual: %s\nsteps:\n%s", res.Mismatch, res.Mismatch.Script, res.Mismatch.Actual, describe(res))
 				}
@@ -91,7 +98,9 @@ func TestDrillKernelMismatch(t *testing.T) {
 			if res.Passed() {
 				t.Fatalf("passed; want %q\n%s", m[1], describe(res))
 			}
-			if got := res.Mismatch.Error(); got != string(m[1]) {
+			// "*" in a want line stands for any text (times that vary from run to run).
+			re := regexp.MustCompile("^" + strings.ReplaceAll(regexp.QuoteMeta(string(m[1])), `\*`, ".*") + "$")
+			if got := res.Mismatch.Error(); !re.MatchString(got) {
 				t.Errorf("mismatch\n got: %s\nwant: %s\nsteps:\n%s", got, m[1], describe(res))
 			}
 		})

@@ -143,6 +143,13 @@ func waitReady(h *netlink.Handle, link netlink.Link, cfg *netConfig) error {
 		if !ready {
 			continue
 		}
+		// The local route of an IPv6 address comes from addrconf's DAD work, after
+		// the address is listed, even with IFA_F_NODAD: until it is there, a packet
+		// to the address counts as Ip6InAddrErrors and is dropped.
+		local, err := h.RouteGet(cfg.local.AsSlice())
+		if err != nil || len(local) == 0 || local[0].Type != unix.RTN_LOCAL {
+			continue
+		}
 		routes, err := h.RouteGet(cfg.remote.AsSlice())
 		if err == nil && len(routes) > 0 && routes[0].LinkIndex == link.Attrs().Index {
 			return nil
