@@ -24,6 +24,7 @@ func stepText(s Step) string {
 // script differ, in the packets sent, the calls' results or the verdict; nil when
 // they agree on every event.
 func Compare(a, b *Result) *Divergence {
+	a, b = withoutShell(a), withoutShell(b)
 	n := min(len(a.Steps), len(b.Steps))
 	for i := 0; i < n; i++ {
 		sa, sb := a.Steps[i], b.Steps[i]
@@ -46,6 +47,19 @@ func Compare(a, b *Result) *Divergence {
 		pos = b.Mismatch.Pos
 	}
 	return &Divergence{Pos: pos, Kernel: verdict(a), User: verdict(b)}
+}
+
+// withoutShell drops the shell steps: the userspace stack skips the lines it has no
+// setting for, and what a shell line does shows in the packets and calls after it.
+func withoutShell(r *Result) *Result {
+	c := *r
+	c.Steps = nil
+	for _, s := range r.Steps {
+		if s.Event.Kind != EventShell {
+			c.Steps = append(c.Steps, s)
+		}
+	}
+	return &c
 }
 
 func describeStep(s Step) string {
