@@ -3,6 +3,7 @@ package drill
 import (
 	"context"
 	"crypto/rand"
+	"github.com/pktlab/pktlab/rawsock/header"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -209,9 +210,8 @@ func (u *userStack) wake() {
 func (u *userStack) serialize(local, remote netip.AddrPort, seg *tcpstate.Segment) ([]byte, error) {
 	t := &layers.TCP{SrcPort: layers.TCPPort(local.Port()), DstPort: layers.TCPPort(remote.Port()),
 		Seq: uint32(seg.Seq), Ack: uint32(seg.Ack), Window: seg.Window}
-	// tcpstate.Flags has the header's bit order (RFC 9293 §3.1), as Flags does.
-	setFlags(t, Flags(seg.Flags))
-	t.Options = host.TCPOptions(&seg.Options, seg.Flags&tcpstate.FlagSYN != 0)
+	setFlags(t, seg.Flags)
+	t.Options = host.TCPOptions(&seg.Options, seg.Flags&header.TCPFlagSYN != 0)
 	ip := ipLayer(local.Addr(), remote.Addr(), layers.IPProtocolTCP, "")
 	return rawsock.Serialize(nil, ip, t, gopacket.Payload(seg.Payload))
 }
@@ -243,7 +243,7 @@ func (u *userStack) inject(pkt []byte) error {
 			return nil
 		}
 	}
-	if l := u.listener(local.Port()); l != nil && seg.Flags&(tcpstate.FlagSYN|tcpstate.FlagACK|tcpstate.FlagRST) == tcpstate.FlagSYN {
+	if l := u.listener(local.Port()); l != nil && seg.Flags&(header.TCPFlagSYN|header.TCPFlagACK|header.TCPFlagRST) == header.TCPFlagSYN {
 		cfg := u.cfg
 		cfg.NoDelay = l.noDelay
 		c := &uconn{m: tcpstate.NewListening(&cfg, local, remote, u.clock()), listener: l}
