@@ -66,13 +66,15 @@ type Row struct {
 	// From and To are the sending and receiving lanes of a frame; any other row is
 	// written under lane From, or belongs to no lane when From is -1.
 	From, To int
-	Flow     int    // the frame's flow, 0 for none
-	Label    string // the frame's short form: "SYN seq 0 mss 1460"
-	Line     string // the frame's full tcpdump -n line, or the other row's text
-	Lost     bool   // sent on a link whose other end was captured, and never seen there
-	NAT      string // the frame as it entered the node before a rewrite: "a:p > b:q on router:eth0"
-	Drop     string // the verdict that dropped the frame in the receiving node
-	Fail     bool   // a note that reports a failed expectation
+	// FromIf and ToIf are the interfaces of a frame's ends ("" for an address lane).
+	FromIf, ToIf string
+	Flow         int    // the frame's flow, 0 for none
+	Label        string // the frame's short form: "SYN seq 0 mss 1460"
+	Line         string // the frame's full tcpdump -n line, or the other row's text
+	Lost         bool   // sent on a link whose other end was captured, and never seen there
+	NAT          string // the frame as it entered the node before a rewrite: "a:p > b:q on router:eth0"
+	Drop         string // the verdict that dropped the frame in the receiving node
+	Fail         bool   // a note that reports a failed expectation
 	// Retransmit marks a TCP segment that carries data below the highest sequence
 	// number its sender had sent; DupAck counts the duplicate ACKs in a row (RFC 5681
 	// §2: no data, no SYN or FIN, the same acknowledgment and window as the last).
@@ -108,6 +110,7 @@ func FromTimeline(tl *timeline.Timeline) *Diagram {
 	for _, e := range evs {
 		b.add(e)
 	}
+	b.deaths()
 	return b.d
 }
 
@@ -122,10 +125,12 @@ type builder struct {
 	dirs   map[direction]*sender
 }
 
-// direction is one side of a TCP flow.
+// direction is one side of a TCP flow on one link: a router forwards the same
+// segments, which are not retransmissions.
 type direction struct {
-	flow int
-	src  netip.AddrPort
+	flow     int
+	src      netip.AddrPort
+	from, to int // lanes
 }
 
 // sender is what one side of a TCP flow has sent so far.
@@ -230,14 +235,18 @@ func (b *builder) frame(e timeline.Event, r Row) {
 		// The capture does not say which end sent it: lanes by address.
 		r.From, r.To = b.addrLane(src), b.addrLane(dst)
 	case f.Out && ep.Peer >= 0:
-		r.From, r.To = b.lane(ep.Node, true), b.lane(b.tl.Endpoints[ep.Peer].Node, true)
+		peer := b.tl.Endpoints[ep.Peer]
+		r.From, r.To = b.lane(ep.Node, true), b.lane(peer.Node, true)
+		r.FromIf, r.ToIf = ep.Iface, peer.Iface
 		r.Lost = !b.received(e, ep.Peer)
 	case f.Out:
-		r.From, r.To = b.lane(ep.Node, true), b.addrLane(dst)
+		r.From, r.To, r.FromIf = b.lane(ep.Node, true), b.addrLane(dst), ep.Iface
 	case ep.Peer >= 0:
-		r.From, r.To = b.lane(b.tl.Endpoints[ep.Peer].Node, true), b.lane(ep.Node, true)
+		peer := b.tl.Endpoints[ep.Peer]
+		r.From, r.To = b.lane(peer.Node, true), b.lane(ep.Node, true)
+		r.FromIf, r.ToIf = peer.Iface, ep.Iface
 	default:
-		r.From, r.To = b.addrLane(src), b.lane(ep.Node, true)
+		r.From, r.To, r.ToIf = b.addrLane(src), b.lane(ep.Node, true), ep.Iface
 	}
 	b.tcp(&r)
 	b.lastIn[r.To] = len(b.d.Rows)
@@ -283,7 +292,7 @@ func (b *builder) tcp(r *Row) {
 	if b.dirs == nil {
 		b.dirs = map[direction]*sender{}
 	}
-	k := direction{f.Flow, netip.AddrPortFrom(p.Src, uint16(p.SPort))}
+	k := direction{f.Flow, netip.AddrPortFrom(p.Src, uint16(p.SPort)), r.From, r.To}
 	s := b.dirs[k]
 	if s == nil {
 		s = &sender{}
@@ -318,6 +327,81 @@ func (b *builder) tcp(r *Row) {
 func hasSACK(p *timeline.Packet) bool {
 	for _, o := range p.Options {
 		if o == "sack" {
+			return true
+		}
+	}
+	return false
+}
+
+// forwardWindow is how long a router may take to forward a frame.
+const forwardWindow = 50 * time.Millisecond
+
+// deaths marks where frames died that no verdict tells of: a frame that a node
+// answered with an ICMP error quoting it, and one that a node forwarding its flow
+// (receiving from one lane, sending on to another) did not send on.
+func (b *builder) deaths() {
+	rows := b.d.Rows
+	transit := map[[2]int]bool{} // (flow, lane) that forwards the flow
+	in := map[[2]int]map[int]bool{}
+	for _, r := range rows {
+		if r.Kind == RowFrame && r.Flow > 0 {
+			k := [2]int{r.Flow, r.To}
+			if in[k] == nil {
+				in[k] = map[int]bool{}
+			}
+			in[k][r.From] = true
+		}
+	}
+	for _, r := range rows {
+		if r.Kind == RowFrame && r.Flow > 0 {
+			for from := range in[[2]int{r.Flow, r.From}] {
+				if from != r.To {
+					transit[[2]int{r.Flow, r.From}] = true
+				}
+			}
+		}
+	}
+	for i := range rows {
+		r := &rows[i]
+		if r.Kind != RowFrame || r.Lost || r.Drop != "" {
+			continue
+		}
+		if q := r.Frame.Packet.Inner; q != nil && r.Frame.Packet.ICMPType >= 0 {
+			b.answered(i, q)
+		}
+		if r.Flow > 0 && transit[[2]int{r.Flow, r.To}] && !b.forwarded(i) && b.owner[r.Frame.Packet.Dst] != b.d.Lanes[r.To].Name {
+			r.Drop = "not forwarded by " + b.d.Lanes[r.To].Name
+		}
+	}
+}
+
+// answered marks the frame that ICMP error row i quotes as ended where the error came from.
+func (b *builder) answered(i int, q *timeline.Packet) {
+	e := b.d.Rows[i]
+	for j := i - 1; j >= 0 && e.T-b.d.Rows[j].T < time.Second; j-- {
+		r := &b.d.Rows[j]
+		p := &r.Frame.Packet
+		if r.Kind == RowFrame && r.To == e.From && r.Drop == "" && p.Proto == q.Proto && p.Src == q.Src && p.Dst == q.Dst && p.SPort == q.SPort && p.DPort == q.DPort {
+			r.Drop = "answered with " + e.Label
+			return
+		}
+	}
+}
+
+// forwarded reports whether the lane frame row i went to sent the same packet on
+// (same IP ID, TCP numbers and flags, and length; addresses and ports may be rewritten).
+func (b *builder) forwarded(i int) bool {
+	r := b.d.Rows[i]
+	p := &r.Frame.Packet
+	for _, o := range b.d.Rows[i+1:] {
+		if o.T-r.T > forwardWindow {
+			return false
+		}
+		if o.Kind != RowFrame || o.From != r.To || o.To == r.From {
+			continue
+		}
+		q := &o.Frame.Packet
+		if q.Proto == p.Proto && q.IPID == p.IPID && q.Seq == p.Seq && q.Ack == p.Ack && q.Flags == p.Flags && q.PayloadLen == p.PayloadLen {
 			return true
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/tcpstate"
 	"github.com/pktlab/pktlab/tcpstate/seqnum"
 )
@@ -48,12 +49,12 @@ func (s *serializer) tcpFrame(src, dst net.HardwareAddr, local, remote netip.Add
 	s.tcp = layers.TCP{
 		SrcPort: layers.TCPPort(local.Port()), DstPort: layers.TCPPort(remote.Port()),
 		Seq: uint32(seg.Seq), Ack: uint32(seg.Ack), Window: seg.Window,
-		FIN: seg.Flags&tcpstate.FlagFIN != 0, SYN: seg.Flags&tcpstate.FlagSYN != 0,
-		RST: seg.Flags&tcpstate.FlagRST != 0, PSH: seg.Flags&tcpstate.FlagPSH != 0,
-		ACK: seg.Flags&tcpstate.FlagACK != 0, URG: seg.Flags&tcpstate.FlagURG != 0,
-		ECE: seg.Flags&tcpstate.FlagECE != 0, CWR: seg.Flags&tcpstate.FlagCWR != 0,
+		FIN: seg.Flags&header.TCPFlagFIN != 0, SYN: seg.Flags&header.TCPFlagSYN != 0,
+		RST: seg.Flags&header.TCPFlagRST != 0, PSH: seg.Flags&header.TCPFlagPSH != 0,
+		ACK: seg.Flags&header.TCPFlagACK != 0, URG: seg.Flags&header.TCPFlagURG != 0,
+		ECE: seg.Flags&header.TCPFlagECE != 0, CWR: seg.Flags&header.TCPFlagCWR != 0,
 	}
-	s.tcp.Options = s.tcpOptions(&seg.Options, seg.Flags&tcpstate.FlagSYN != 0)
+	s.tcp.Options = s.tcpOptions(&seg.Options, seg.Flags&header.TCPFlagSYN != 0)
 	var nl gopacket.SerializableLayer
 	if local.Addr().Is4() {
 		s.eth.EthernetType = layers.EthernetTypeIPv4
@@ -80,8 +81,9 @@ func (s *serializer) withRoom(n int) []byte {
 }
 
 // tcpOptions lays options out as Linux does: in a SYN mss, sackOK+TS (or NOP NOP
-// TS), NOP wscale; later NOP NOP TS and NOP NOP SACK (net/ipv4/tcp_output.c
-// tcp_options_write).
+// TS, or NOP NOP sackOK), NOP wscale; later NOP NOP TS and NOP NOP SACK
+// (net/ipv4/tcp_output.c tcp_options_write). syn is kept for callers; the layout
+// no longer depends on it.
 func (s *serializer) tcpOptions(o *tcpstate.Options, syn bool) []layers.TCPOption {
 	opts := s.opts[:0]
 	nop := layers.TCPOption{OptionType: layers.TCPOptionKindNop, OptionLength: 1}
@@ -89,17 +91,21 @@ func (s *serializer) tcpOptions(o *tcpstate.Options, syn bool) []layers.TCPOptio
 		binary.BigEndian.PutUint16(s.mss[:], o.MSS)
 		opts = append(opts, layers.TCPOption{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: s.mss[:]})
 	}
-	if o.SACKPermitted {
-		opts = append(opts, layers.TCPOption{OptionType: layers.TCPOptionKindSACKPermitted, OptionLength: 2})
-	} else if o.HasTS {
+	sackOK := layers.TCPOption{OptionType: layers.TCPOptionKindSACKPermitted, OptionLength: 2}
+	switch {
+	case o.SACKPermitted && o.HasTS:
+		opts = append(opts, sackOK)
+	case o.HasTS:
 		opts = append(opts, nop, nop)
+	case o.SACKPermitted:
+		// Without timestamps Linux pads before SACK-permitted, not after
+		// (tcp_options_write: NOP NOP SACK_PERM), as pktlab drill's scripts show.
+		opts = append(opts, nop, nop, sackOK)
 	}
 	if o.HasTS {
 		binary.BigEndian.PutUint32(s.ts[:4], o.TSVal)
 		binary.BigEndian.PutUint32(s.ts[4:], o.TSEcr)
 		opts = append(opts, layers.TCPOption{OptionType: layers.TCPOptionKindTimestamps, OptionLength: 10, OptionData: s.ts[:]})
-	} else if o.SACKPermitted && syn {
-		opts = append(opts, nop, nop)
 	}
 	if o.HasWScale {
 		s.ws[0] = o.WScale
@@ -123,9 +129,9 @@ func segmentOf(t *layers.TCP) tcpstate.Segment {
 	seg := tcpstate.Segment{Seq: seqnum.Value(t.Seq), Ack: seqnum.Value(t.Ack), Window: t.Window, Payload: t.Payload}
 	for _, f := range []struct {
 		on bool
-		f  tcpstate.Flags
-	}{{t.FIN, tcpstate.FlagFIN}, {t.SYN, tcpstate.FlagSYN}, {t.RST, tcpstate.FlagRST}, {t.PSH, tcpstate.FlagPSH},
-		{t.ACK, tcpstate.FlagACK}, {t.URG, tcpstate.FlagURG}, {t.ECE, tcpstate.FlagECE}, {t.CWR, tcpstate.FlagCWR}} {
+		f  header.TCPFlags
+	}{{t.FIN, header.TCPFlagFIN}, {t.SYN, header.TCPFlagSYN}, {t.RST, header.TCPFlagRST}, {t.PSH, header.TCPFlagPSH},
+		{t.ACK, header.TCPFlagACK}, {t.URG, header.TCPFlagURG}, {t.ECE, header.TCPFlagECE}, {t.CWR, header.TCPFlagCWR}} {
 		if f.on {
 			seg.Flags |= f.f
 		}
