@@ -31,25 +31,7 @@ func (r *run) record(o Outcome) {
 // evaluate checks one expectation against what has been seen so far.
 func (r *run) evaluate(ctx context.Context, e *Expect) Outcome {
 	o := Outcome{Expect: e}
-	switch e.Kind {
-	case ExpFrame:
-		r.caps.sync(2 * time.Second)
-		o.Want, o.Pass, o.Seen = r.checkFrames(e.Frame)
-	case ExpCall:
-		o.Want, o.Pass, o.Seen = r.checkCall(e.Call)
-	case ExpSocket:
-		o.Want, o.Pass, o.Seen = r.checkSocket(e.Socket)
-	case ExpTrace:
-		o.Want, o.Pass, o.Seen = r.checkTrace(e.Trace)
-	case ExpUSState:
-		o.Want, o.Pass, o.Seen = r.checkUSState(e.US)
-	case ExpCT:
-		o.Want, o.Pass, o.Seen = r.checkConntrack(ctx, e.CT)
-	case ExpPacket:
-		o.Want, o.Pass, o.Seen = r.checkPacket(e.Packet)
-	case ExpLink:
-		o.Want, o.Pass, o.Seen = r.checkLink(e.Link)
-	}
+	o.Want, o.Pass, o.Seen = e.Check.check(ctx, r)
 	if e.Desc != "" {
 		o.Want = e.Desc + ": " + o.Want
 	}

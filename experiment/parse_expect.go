@@ -25,8 +25,6 @@ func (p *parser) expects(n *yaml.Node) []*Expect {
 	return out
 }
 
-var expectKinds = []string{"frame", "call", "socket", "trace", "us_state", "conntrack", "packet", "link"}
-
 // expect parses one expectation: a mapping with one kind key (and an optional desc).
 func (p *parser) expect(n *yaml.Node) *Expect {
 	if n.Kind != yaml.MappingNode {
@@ -39,31 +37,13 @@ func (p *parser) expect(n *yaml.Node) *Expect {
 			e.Desc, _ = p.Scalar(v, "desc")
 			return
 		}
-		if e.Kind != "" {
-			p.Errorf(k, "an expectation checks one thing: it has both %q and %q", e.Kind, k.Value)
+		if e.Check != nil {
+			p.Errorf(k, "an expectation checks one thing: it has both %q and %q", e.Kind(), k.Value)
 			return
 		}
-		e.Kind = ExpectKind(k.Value)
-		switch e.Kind {
-		case ExpFrame:
-			e.Frame = p.frameMatch(v)
-		case ExpCall:
-			e.Call = p.callMatch(v)
-		case ExpSocket:
-			e.Socket = p.socketMatch(v)
-		case ExpTrace:
-			e.Trace = p.traceMatch(v)
-		case ExpUSState:
-			e.US = p.usStateMatch(v)
-		case ExpCT:
-			e.CT = p.ctMatch(v)
-		case ExpPacket:
-			e.Packet = p.packetMatch(v)
-		case ExpLink:
-			e.Link = p.linkMatch(v)
-		}
+		e.Check = p.expectKind(k.Value, v)
 	})
-	if e.Kind == "" {
+	if e.Check == nil {
 		p.Errorf(n, "expectation has no kind: give one of %s", strings.Join(expectKinds, ", "))
 		return nil
 	}

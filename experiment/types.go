@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"time"
@@ -189,19 +190,24 @@ const (
 	ExpLink    ExpectKind = "link"      // an interface's state (promiscuity)
 )
 
-// Expect is one assertion.
+// Expect is one assertion: where it is written, what it shows, and its check, a
+// value of the type of its kind.
 type Expect struct {
-	Pos    Pos
-	Kind   ExpectKind
-	Desc   string // optional "what this shows"
-	Frame  *FrameMatch
-	Call   *CallMatch
-	Socket *SocketMatch
-	Trace  *TraceMatch
-	US     *USStateMatch
-	CT     *CTMatch
-	Packet *PacketMatch
-	Link   *LinkMatch
+	Pos   Pos
+	Desc  string // optional "what this shows"
+	Check Check
+}
+
+// Kind names what the expectation checks.
+func (e *Expect) Kind() ExpectKind { return e.Check.Kind() }
+
+// Check is what one expectation checks, one type per kind: *FrameMatch, *CallMatch,
+// *SocketMatch, *TraceMatch, *USStateMatch, *CTMatch, *PacketMatch, *LinkMatch.
+type Check interface {
+	Kind() ExpectKind
+	// check evaluates the expectation against what the run has seen so far: what it
+	// wants in words, whether it holds, and what was seen (also on a pass).
+	check(ctx context.Context, r *run) (want string, pass bool, seen string)
 }
 
 // CTMatch counts a node's conntrack entries whose text (as conntrack -L prints it:
