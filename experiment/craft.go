@@ -134,8 +134,7 @@ func (p *parser) craftVia(s *Step, c *Craft, v *yaml.Node) {
 		return
 	}
 	c.Via = via
-	s.Iface = via
-	p.ifaceRefs = append(p.ifaceRefs, ifaceRef{s, v})
+	p.ifaceRefs = append(p.ifaceRefs, ifaceRef{s, via, v})
 }
 
 func (p *parser) mac(v *yaml.Node, what string) net.HardwareAddr {

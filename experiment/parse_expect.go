@@ -300,7 +300,7 @@ func (p *parser) linkMatch(n *yaml.Node) *LinkMatch {
 					return
 				}
 				m.Node, m.Iface = ep.Node, ep.Interface
-				p.ifaceRefs = append(p.ifaceRefs, ifaceRef{&Step{Node: ep.Node, Iface: ep.Interface}, v})
+				p.ifaceRefs = append(p.ifaceRefs, ifaceRef{&Step{Node: ep.Node}, ep.Interface, v})
 			}
 		case "promiscuity":
 			m.Promiscuity = p.Integer(v, "promiscuity", 0, 1<<20)

@@ -183,7 +183,7 @@ func describe(s *Step) string {
 	if s.Sock != "" {
 		b.WriteString(" " + s.Sock)
 	}
-	if s.Addr.IsValid() {
+	if s.Conn != nil && s.Addr.IsValid() {
 		b.WriteString(" " + s.Addr.String())
 	}
 	switch s.Action {

@@ -94,7 +94,9 @@ const (
 	ActUSInput    Action = "us_input"    // hold: queue the node's received segments; release: process them
 )
 
-// Step is one thing the experiment does.
+// Step is one thing the experiment does: what every step has, then the arguments of
+// its kind of action, each kind its own type. Only the kind's own part is set: a sleep
+// has no Conn, a send no Exec.
 type Step struct {
 	Pos     Pos
 	ID      string // for expectations; "" if none given
@@ -102,7 +104,22 @@ type Step struct {
 	Action  Action
 	Sock    string // the socket the action works on (the action key's value)
 	Timeout time.Duration
+	Expect  []*Expect // checked right after the step
 
+	*Conn                     // the socket actions and the us_ actions (userspace TCP)
+	*Exec                     // exec
+	*PacketOpen               // packet_open
+	Craft       *Craft        // craft
+	Sysctls     []NodeSetting // sysctl
+	Ruleset     string        // nft
+	Duration    time.Duration // sleep
+	Until       *Expect       // wait
+	Branches    [][]*Step     // parallel
+}
+
+// Conn is what a socket action (kernel socket through the node's agent) or a
+// userspace TCP action (us_…) is given.
+type Conn struct {
 	Addr     netip.AddrPort // listen/connect address
 	Bind     netip.AddrPort // explicit bind before connect (socket/connect)
 	HasBind  bool
@@ -113,6 +130,7 @@ type Step struct {
 	Opts     []SockOpt
 	As       string // accept: name of the new socket
 	Data     []byte // send
+	fill     bool   // send: Data is Size bytes of a pattern, made by payload
 	To       netip.AddrPort
 	HasTo    bool
 	Size     int    // recv: max bytes
@@ -120,31 +138,35 @@ type Step struct {
 	How      string // shutdown: rd|wr|rdwr
 	Mode     string // epoll: edge|level
 	Events   []string
-	Sysctls  []NodeSetting
-	Ruleset  string
-	Duration time.Duration    // sleep
-	Argv     []string         // exec
-	MustOK   bool             // exec: fail the run when the program fails
-	Until    *Expect          // wait
-	Branches [][]*Step        // parallel
-	Craft    *Craft           // craft
 	TCP      *tcpstate.Config // us_dial, us_listen: the userspace connection's options
 	Input    string           // us_input: hold or release
-	Iface    string           // packet_open: the node's interface
-	Packet   *PacketConfig    // packet_open
-
-	fill       bool       // send: Data is Size bytes of a pattern, made by payload
-	filterExpr string     // packet_open: compiled once cooked is known
-	filterNode *yaml.Node // where it was written, for errors
-	Expect     []*Expect  // checked right after the step
 }
+
+// Exec is a program a step runs in its node.
+type Exec struct {
+	Argv   []string
+	MustOK bool // fail the run when the program fails
+}
+
+// PacketOpen is a packet socket of the file's own that a step opens.
+type PacketOpen struct {
+	Iface      string // the node's interface
+	Packet     *PacketConfig
+	filterExpr string     // compiled once cooked is known
+	filterNode *yaml.Node // where it was written, for errors
+}
+
+// connActions are the actions whose step has a Conn.
+var connActions = []Action{ActSocket, ActListen, ActConnect, ActAccept, ActSend, ActRecv, ActShutdown, ActClose,
+	ActSetsockopt, ActSockError, ActEpoll, ActUSListen, ActUSDial, ActUSAccept, ActUSSend, ActUSRecv,
+	ActUSShutdown, ActUSClose, ActUSAbort, ActUSForget, ActUSInput}
 
 // MaxStepSize bounds the size of a send or a receive (64 MiB): a file cannot make
 // pktlab allocate more than this for one step.
 const MaxStepSize = 64 << 20
 
 // payload is what a send step sends: its data, or Size bytes of a..z repeated.
-func (s *Step) payload() []byte {
+func (s *Conn) payload() []byte {
 	if !s.fill {
 		return s.Data
 	}
