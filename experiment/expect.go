@@ -40,25 +40,38 @@ func (m *PacketMatch) check(_ context.Context, r *run) (string, bool, string) {
 }
 func (m *LinkMatch) check(_ context.Context, r *run) (string, bool, string) { return r.checkLink(m) }
 
-// expectKinds are the kinds' keys in a file, and parse reads each one's value.
-var expectKinds = []string{"frame", "call", "socket", "trace", "us_state", "conntrack", "packet", "link"}
+// expectKinds are the kinds of expectation by their key in a file, each with the
+// parser of its value.
+var expectKinds = []struct {
+	key   string
+	parse func(p *parser, v *yaml.Node) Check
+}{
+	{"frame", kindOf((*parser).frameMatch)}, {"call", kindOf((*parser).callMatch)},
+	{"socket", kindOf((*parser).socketMatch)}, {"trace", kindOf((*parser).traceMatch)},
+	{"us_state", kindOf((*parser).usStateMatch)}, {"conntrack", kindOf((*parser).ctMatch)},
+	{"packet", kindOf((*parser).packetMatch)}, {"link", kindOf((*parser).linkMatch)},
+}
 
+// kindOf makes a kind's parser one of expectKinds.
+func kindOf[C Check](parse func(*parser, *yaml.Node) C) func(*parser, *yaml.Node) Check {
+	return func(p *parser, v *yaml.Node) Check { return parse(p, v) }
+}
+
+// expectKind parses the value of an expectation's kind key.
 func (p *parser) expectKind(kind string, v *yaml.Node) Check {
-	switch kind {
-	case "frame":
-		return p.frameMatch(v)
-	case "call":
-		return p.callMatch(v)
-	case "socket":
-		return p.socketMatch(v)
-	case "trace":
-		return p.traceMatch(v)
-	case "us_state":
-		return p.usStateMatch(v)
-	case "conntrack":
-		return p.ctMatch(v)
-	case "packet":
-		return p.packetMatch(v)
+	for _, k := range expectKinds {
+		if k.key == kind {
+			return k.parse(p, v)
+		}
 	}
-	return p.linkMatch(v)
+	return nil // Mapping allows only the kinds' keys
+}
+
+// expectKeys are the keys of an expectation: desc and the kinds'.
+func expectKeys() []string {
+	out := []string{"desc"}
+	for _, k := range expectKinds {
+		out = append(out, k.key)
+	}
+	return out
 }

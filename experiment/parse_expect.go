@@ -32,7 +32,7 @@ func (p *parser) expect(n *yaml.Node) *Expect {
 		return nil
 	}
 	e := &Expect{Pos: p.At(n)}
-	p.Mapping(n, "expectation", append([]string{"desc"}, expectKinds...), func(k, v *yaml.Node) {
+	p.Mapping(n, "expectation", expectKeys(), func(k, v *yaml.Node) {
 		if k.Value == "desc" {
 			e.Desc, _ = p.Scalar(v, "desc")
 			return
@@ -44,7 +44,7 @@ func (p *parser) expect(n *yaml.Node) *Expect {
 		e.Check = p.expectKind(k.Value, v)
 	})
 	if e.Check == nil {
-		p.Errorf(n, "expectation has no kind: give one of %s", strings.Join(expectKinds, ", "))
+		p.Errorf(n, "expectation has no kind: give one of %s", strings.Join(expectKeys()[1:], ", "))
 		return nil
 	}
 	return e
