@@ -12,6 +12,7 @@ import (
 
 	"github.com/pktlab/pktlab/labtest"
 	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
 // TestOpenIPThroughRouting sends crafted packets on raw IP sockets in the client:
@@ -57,14 +58,14 @@ func TestOpenIPThroughRouting(t *testing.T) {
 			continue
 		}
 		switch {
-		case d.Has(layers.LayerTypeICMPv4) && d.ICMPv4.Id == 77:
-			if d.IPv4.TTL != 63 || d.IPv4.IHL != 6 {
-				t.Errorf("server got IPv4 echo with TTL %d IHL %d, want 63 and 6", d.IPv4.TTL, d.IPv4.IHL)
+		case d.Has(layers.LayerTypeICMPv4) && d.ICMPv4.ID() == 77:
+			if d.IPv4.TTL() != 63 || d.IPv4.HeaderLen() != 24 {
+				t.Errorf("server got IPv4 echo with TTL %d header length %d, want 63 and 24", d.IPv4.TTL(), d.IPv4.HeaderLen())
 			}
 			got["v4 request"]++
-		case d.Has(layers.LayerTypeICMPv6) && d.ICMPv6.TypeCode.Type() == layers.ICMPv6TypeEchoRequest:
-			if d.IPv6.HopLimit != 63 {
-				t.Errorf("server got IPv6 echo with hop limit %d, want 63", d.IPv6.HopLimit)
+		case d.Has(layers.LayerTypeICMPv6) && d.ICMPv6.Type() == header.ICMPv6EchoRequest:
+			if d.IPv6.HopLimit() != 63 {
+				t.Errorf("server got IPv6 echo with hop limit %d, want 63", d.IPv6.HopLimit())
 			}
 			got["v6 request"]++
 		}
@@ -73,10 +74,10 @@ func TestOpenIPThroughRouting(t *testing.T) {
 		if d.Decode(f.Data) != nil || f.Type == rawsock.PacketOutgoing {
 			continue
 		}
-		if d.Has(layers.LayerTypeICMPv4) && d.ICMPv4.TypeCode.Type() == layers.ICMPv4TypeEchoReply && d.ICMPv4.Id == 77 {
+		if d.Has(layers.LayerTypeICMPv4) && d.ICMPv4.Type() == header.ICMPv4EchoReply && d.ICMPv4.ID() == 77 {
 			got["v4 reply"]++
 		}
-		if d.Has(layers.LayerTypeICMPv6) && d.ICMPv6.TypeCode.Type() == layers.ICMPv6TypeEchoReply {
+		if d.Has(layers.LayerTypeICMPv6) && d.ICMPv6.Type() == header.ICMPv6EchoReply {
 			got["v6 reply"]++
 		}
 	}
