@@ -303,4 +303,3 @@ func printDrillSummary(w io.Writer, outs []drillOutcome) {
 	}
 	fmt.Fprintf(w, "%d of %d passed\n", pass, len(outs))
 }
-
