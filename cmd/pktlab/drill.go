@@ -239,7 +239,7 @@ func writeDrillResult(w io.Writer, res *drill.Result, verbose bool) {
 		fmt.Fprintf(w, "%s\n", wmsg)
 	}
 	if res.Passed() {
-		fmt.Fprintf(w, "%s: pass (%s stack, script time %.3f s, wall %.3f s)\n", res.Script.File, res.Stack, res.End.Seconds(), res.Wall.Seconds())
+		fmt.Fprintf(w, "%s: pass (%s stack, script time %.3f s, wall %v)\n", res.Script.File, res.Stack, res.End.Seconds(), res.Wall.Round(time.Microsecond))
 		return
 	}
 	m := res.Mismatch
