@@ -119,7 +119,7 @@ func (r *run) checkSocket(m *SocketMatch) (want string, pass bool, seen string) 
 			n++
 		}
 	}
-	pass = m.Count < 0 && n > 0 || m.Count == n
+	pass = m.Count.holds(n)
 	var lines []string
 	for _, s := range socks {
 		lines = append(lines, s.String())
@@ -130,9 +130,4 @@ func (r *run) checkSocket(m *SocketMatch) (want string, pass bool, seen string) 
 	return want, pass, fmt.Sprintf("%d matching; %s's table: %s", n, m.Node, strings.Join(lines, "; "))
 }
 
-func countWord(n int) string {
-	if n < 0 {
-		return "at least one"
-	}
-	return fmt.Sprint(n)
-}
+func countWord(c Exactly) string { return c.String() }

@@ -238,7 +238,7 @@ type Check interface {
 type CTMatch struct {
 	Node  string
 	Has   []string
-	Count int // exact; -1 means at least one
+	Count Exactly
 }
 
 // USStateMatch checks a userspace TCP connection's states: the whole path from its
@@ -259,7 +259,7 @@ type TraceMatch struct {
 	Chains   []string // chain names in the order met, without repeats
 	Verdicts []string // the verdicts of the rule events, in order (continue, drop…)
 	Final    string   // accept or drop
-	Count    int      // exact; -1 means at least one
+	Count    Exactly
 }
 
 // FrameMatch selects frames and says how many must be seen. Its fields (frameFields)
@@ -305,14 +305,37 @@ type SocketMatch struct {
 	Local    netip.AddrPort
 	Remote   netip.AddrPort
 	State    string
-	Count    int // exact; -1 means at least one
+	Count    Exactly
 	MinTimer time.Duration
+}
+
+// Exactly is an exact count of matching items; unset, it means at least one.
+type Exactly struct {
+	n   int
+	set bool
+}
+
+// exactly is the count n.
+func exactly(n int) Exactly { return Exactly{n, true} }
+
+func (c Exactly) holds(n int) bool {
+	if !c.set {
+		return n > 0
+	}
+	return n == c.n
+}
+
+func (c Exactly) String() string {
+	if !c.set {
+		return "at least one"
+	}
+	return fmt.Sprint(c.n)
 }
 
 // Quantity is how many matching items an expectation wants: exactly Count if set, at
 // least MinCount if set, none, or else at least one.
 type Quantity struct {
-	Count    *int
+	Count    Exactly
 	MinCount int
 	None     bool
 }
@@ -322,12 +345,10 @@ func (q Quantity) holds(n int) bool {
 	switch {
 	case q.None:
 		return n == 0
-	case q.Count != nil:
-		return n == *q.Count
-	case q.MinCount > 0:
+	case q.MinCount > 0 && !q.Count.set:
 		return n >= q.MinCount
 	}
-	return n > 0
+	return q.Count.holds(n)
 }
 
 // phrase says q of what (a noun phrase without its article) where.
@@ -335,8 +356,8 @@ func (q Quantity) phrase(what, where string) string {
 	switch {
 	case q.None:
 		return "no " + what + " " + where
-	case q.Count != nil:
-		return fmt.Sprintf("exactly %d × %s %s", *q.Count, what, where)
+	case q.Count.set:
+		return fmt.Sprintf("exactly %d × %s %s", q.Count.n, what, where)
 	case q.MinCount > 0:
 		return fmt.Sprintf("at least %d × %s %s", q.MinCount, what, where)
 	}
