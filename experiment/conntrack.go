@@ -27,18 +27,28 @@ func (r *run) startConntrack() *ctWatch {
 		}
 		ch, _, err := ct.Watch(ctx)
 		if err != nil {
-			r.tl.Add(r.tl.Start, timeline.KindNote, n.Name(), "conntrack events not watched: "+err.Error())
+			r.tl.Note(r.tl.Start, n.Name(), "conntrack events not watched: "+err.Error())
 			continue
 		}
 		w.wg.Add(1)
 		go func(node string) {
 			defer w.wg.Done()
 			for ev := range ch {
-				r.tl.Add(ev.Time, timeline.KindCT, node, fmt.Sprintf("[%s] %s", ev.Type, ev.Entry))
+				r.tl.Add(ev.Time, node, conntrackOf(ev))
 			}
 		}(n.Name())
 	}
 	return w
+}
+
+// conntrackOf is the timeline's record of a conntrack event.
+func conntrackOf(ev nat.Event) *timeline.Conntrack {
+	e := ev.Entry
+	tuple := func(t nat.Tuple) timeline.Tuple {
+		return timeline.Tuple{Src: t.Src, Dst: t.Dst, SrcPort: t.SrcPort, DstPort: t.DstPort}
+	}
+	return &timeline.Conntrack{Type: ev.Type.String(), Proto: e.Proto, Orig: tuple(e.Orig), Reply: tuple(e.Reply),
+		State: e.State, Timeout: e.Timeout, Mark: e.Mark, Zone: e.Zone}
 }
 
 func (w *ctWatch) stop() {

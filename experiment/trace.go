@@ -10,18 +10,15 @@ import (
 	"github.com/pktlab/pktlab/timeline"
 )
 
-// tracers receive nftables trace events from the traced nodes into the timeline and
-// keep them for trace expectations.
+// tracers receive nftables trace events from the traced nodes into the timeline, where
+// trace expectations read them.
 type tracers struct {
-	mu     sync.Mutex // guards events
-	events map[string][]filter.TraceEvent
-
 	list []*filter.Tracer
 	wg   sync.WaitGroup
 }
 
 func (r *run) startTracers(ctx context.Context) error {
-	t := &tracers{events: map[string][]filter.TraceEvent{}}
+	t := &tracers{}
 	r.traces = t
 	for _, nt := range r.f.Trace {
 		conn, err := filter.ForNode(r.lab.Node(nt.Node))
@@ -37,22 +34,26 @@ func (r *run) startTracers(ctx context.Context) error {
 		go func(node string) {
 			defer t.wg.Done()
 			for e := range tr.Events() {
-				t.mu.Lock()
-				t.events[node] = append(t.events[node], e)
-				t.mu.Unlock()
-				r.tl.Add(e.Time, timeline.KindVerdict, node, traceText(e))
+				r.tl.Add(e.Time, node, verdictOf(e))
 			}
 		}(nt.Node)
 	}
 	return nil
 }
 
-// traceText is the timeline's line for a trace event, without the trace id (the
-// timeline says which packet it is by its place).
-func traceText(e filter.TraceEvent) string {
-	s := e.String()
-	prefix := fmt.Sprintf("trace id %08x ", e.ID)
-	return fmt.Sprintf("[pkt %08x] %s", e.ID, strings.TrimPrefix(s, prefix))
+// verdictOf is the timeline's record of a trace event.
+func verdictOf(e filter.TraceEvent) *timeline.Verdict {
+	v := &timeline.Verdict{ID: e.ID, Family: e.Family.String(), Table: e.Table, Chain: e.Chain, Hook: e.Hook,
+		RuleHandle: e.RuleHandle, Rule: e.Rule, Verdict: e.Verdict, Policy: e.Policy, Mark: e.Mark}
+	switch e.Type {
+	case filter.TraceRule:
+		v.Type = timeline.TraceRule
+	case filter.TraceReturn:
+		v.Type = timeline.TraceReturn
+	case filter.TracePolicy:
+		v.Type = timeline.TracePolicy
+	}
+	return v
 }
 
 func (t *tracers) stop() {
@@ -65,10 +66,57 @@ func (t *tracers) stop() {
 	t.wg.Wait()
 }
 
-func (t *tracers) paths(node string) []filter.Path {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return filter.GroupPaths(t.events[node])
+// tracePath is one traced packet's events, in order.
+type tracePath struct {
+	id     uint32
+	events []*timeline.Verdict
+}
+
+// paths groups the node's verdicts on the timeline by packet, in the order packets
+// first appeared.
+func (r *run) paths(node string) []tracePath {
+	idx := map[uint32]int{}
+	var out []tracePath
+	for _, e := range r.tl.Select(timeline.KindVerdict) {
+		if e.Node != node {
+			continue
+		}
+		v := e.Data.(*timeline.Verdict)
+		i, ok := idx[v.ID]
+		if !ok {
+			i = len(out)
+			idx[v.ID] = i
+			out = append(out, tracePath{id: v.ID})
+		}
+		out[i].events = append(out[i].events, v)
+	}
+	return out
+}
+
+// hooks are the hooks the packet went through, in order, without repeats.
+func (p tracePath) hooks() []string {
+	var out []string
+	for _, e := range p.events {
+		if e.Hook != "" && (len(out) == 0 || out[len(out)-1] != e.Hook) {
+			out = append(out, e.Hook)
+		}
+	}
+	return out
+}
+
+// final is the verdict that ended the packet's last hook: the policy or the last
+// accept/drop verdict.
+func (p tracePath) final() string {
+	for i := len(p.events) - 1; i >= 0; i-- {
+		e := p.events[i]
+		if e.Type == timeline.TracePolicy {
+			return e.Policy
+		}
+		if e.Verdict == "accept" || e.Verdict == "drop" {
+			return e.Verdict
+		}
+	}
+	return ""
 }
 
 // checkTrace counts the node's traced packets whose path matches.
@@ -87,21 +135,21 @@ func (r *run) checkTrace(m *TraceMatch) (want string, pass bool, seen string) {
 		parts = append(parts, "final verdict "+m.Final)
 	}
 	want = fmt.Sprintf("on %s, %s traced packet(s) with %s", m.Node, countWord(m.Count), strings.Join(parts, ", "))
-	paths := r.traces.paths(m.Node)
+	paths := r.paths(m.Node)
 	n := 0
 	var lines []string
 	for _, p := range paths {
-		hooks, chains, verdicts := p.Hooks(), pathChains(p), pathVerdicts(p)
+		hooks, chains, verdicts := p.hooks(), pathChains(p), pathVerdicts(p)
 		ok := (m.Hooks == nil || strings.Join(m.Hooks, ",") == strings.Join(hooks, ",")) &&
 			(m.Chains == nil || strings.Join(m.Chains, ",") == strings.Join(chains, ",")) &&
 			(m.Verdicts == nil || strings.Join(m.Verdicts, ",") == strings.Join(verdicts, ",")) &&
-			(m.Final == "" || m.Final == p.Final())
+			(m.Final == "" || m.Final == p.final())
 		if ok {
 			n++
 		}
 		if len(lines) < 8 {
 			lines = append(lines, fmt.Sprintf("\n      packet %08x: hooks %s; chains %s; rule verdicts %s; final %s",
-				p.ID, strings.Join(hooks, " → "), strings.Join(chains, " → "), strings.Join(verdicts, ", "), p.Final()))
+				p.id, strings.Join(hooks, " → "), strings.Join(chains, " → "), strings.Join(verdicts, ", "), p.final()))
 		}
 	}
 	pass = m.Count < 0 && n > 0 || m.Count == n
@@ -109,9 +157,9 @@ func (r *run) checkTrace(m *TraceMatch) (want string, pass bool, seen string) {
 	return want, pass, seen
 }
 
-func pathChains(p filter.Path) []string {
+func pathChains(p tracePath) []string {
 	var out []string
-	for _, e := range p.Events {
+	for _, e := range p.events {
 		if len(out) == 0 || out[len(out)-1] != e.Chain {
 			out = append(out, e.Chain)
 		}
@@ -119,10 +167,10 @@ func pathChains(p filter.Path) []string {
 	return out
 }
 
-func pathVerdicts(p filter.Path) []string {
+func pathVerdicts(p tracePath) []string {
 	var out []string
-	for _, e := range p.Events {
-		if e.Type == filter.TraceRule {
+	for _, e := range p.events {
+		if e.Type == timeline.TraceRule {
 			out = append(out, e.Verdict)
 		}
 	}
