@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"github.com/pktlab/pktlab/nat"
-	"github.com/pktlab/pktlab/timeline"
 )
 
 // ctWatch puts every node's conntrack events (ctnetlink, through the nat package) on
@@ -34,21 +33,11 @@ func (r *run) startConntrack() *ctWatch {
 		go func(node string) {
 			defer w.wg.Done()
 			for ev := range ch {
-				r.tl.Add(ev.Time, node, conntrackOf(ev))
+				r.tl.Add(ev.Time, node, ev.Record())
 			}
 		}(n.Name())
 	}
 	return w
-}
-
-// conntrackOf is the timeline's record of a conntrack event.
-func conntrackOf(ev nat.Event) *timeline.Conntrack {
-	e := ev.Entry
-	tuple := func(t nat.Tuple) timeline.Tuple {
-		return timeline.Tuple{Src: t.Src, Dst: t.Dst, SrcPort: t.SrcPort, DstPort: t.DstPort}
-	}
-	return &timeline.Conntrack{Type: ev.Type.String(), Proto: e.Proto, Orig: tuple(e.Orig), Reply: tuple(e.Reply),
-		State: e.State, Timeout: e.Timeout, Mark: e.Mark, Zone: e.Zone}
 }
 
 func (w *ctWatch) stop() {

@@ -102,15 +102,6 @@ func (r *run) usStep(ctx context.Context, s *Step) (agent.Call, error) {
 	c := agent.Call{Start: time.Now(), Node: s.Node, Sock: s.Sock, Op: agent.Op(s.Action)}
 	sctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
-	deadline, _ := sctx.Deadline()
-	conn := func() (*host.Conn, error) {
-		u.mu.Lock()
-		defer u.mu.Unlock()
-		if cn := u.conns[s.Sock]; cn != nil {
-			return cn, nil
-		}
-		return nil, fmt.Errorf("no userspace connection %q on %s", s.Sock, s.Node)
-	}
 	var opErr error
 	switch s.Action {
 	case ActUSInput:
@@ -154,52 +145,76 @@ func (r *run) usStep(ctx context.Context, s *Step) (agent.Call, error) {
 			u.name(s.As, cn)
 			c.Info = "peer " + cn.RemoteAddr().String()
 		}
-	case ActUSSend, ActUSRecv, ActUSShutdown, ActUSClose, ActUSAbort, ActUSForget:
-		cn, err := conn()
-		if err != nil {
-			return c, err
+	default:
+		cn := u.conn(s.Sock)
+		if cn == nil {
+			return c, fmt.Errorf("no userspace connection %q on %s", s.Sock, s.Node)
 		}
-		switch s.Action {
-		case ActUSSend:
-			c.Args, c.Data = fmt.Sprintf("%d bytes", len(s.Data)), s.Data
-			cn.SetWriteDeadline(deadline)
-			c.Ret, opErr = cn.Write(s.Data)
-		case ActUSRecv:
-			c.Args = fmt.Sprintf("max %d", s.Size)
-			cn.SetReadDeadline(deadline)
-			buf := make([]byte, s.Size)
-			n, err := cn.Read(buf)
-			c.Ret, c.Data, opErr = n, buf[:n], err
-			if err == io.EOF {
-				c.Info, opErr = "EOF", nil
-			}
-		case ActUSShutdown:
-			opErr = cn.CloseWrite()
-		case ActUSClose:
-			opErr = cn.Close()
-		case ActUSAbort:
-			opErr = cn.Abort()
-		case ActUSForget:
-			// Nothing is sent and the peer is not told: its next segment finds no
-			// connection (EXPERIMENTS E13).
-			c.Args = "drop the TCB, send nothing"
-			cn.Forget()
-		}
+		deadline, _ := sctx.Deadline()
+		opErr = usConnStep(s, cn, deadline, &c)
 	}
 	c.Dur = time.Since(c.Start)
-	if opErr != nil {
-		var en syscall.Errno
-		switch {
-		case errors.Is(opErr, os.ErrDeadlineExceeded) || errors.Is(opErr, context.DeadlineExceeded):
-			c.Timed = true
-		case errors.As(opErr, &en):
-			c.Errno, c.Ret = en, -1
-		default:
-			c.Ret, c.Info = -1, opErr.Error()
-		}
-	}
+	usResult(&c, opErr)
 	r.tl.AddCall(c)
 	return c, nil
+}
+
+// conn is the named connection, or nil.
+func (u *usNode) conn(name string) *host.Conn {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.conns[name]
+}
+
+// usConnStep carries out an action on an established connection, filling in c.
+func usConnStep(s *Step, cn *host.Conn, deadline time.Time, c *agent.Call) error {
+	var opErr error
+	switch s.Action {
+	case ActUSSend:
+		c.Args, c.Data = fmt.Sprintf("%d bytes", len(s.Data)), s.Data
+		cn.SetWriteDeadline(deadline)
+		c.Ret, opErr = cn.Write(s.Data)
+	case ActUSRecv:
+		c.Args = fmt.Sprintf("max %d", s.Size)
+		cn.SetReadDeadline(deadline)
+		buf := make([]byte, s.Size)
+		n, err := cn.Read(buf)
+		c.Ret, c.Data, opErr = n, buf[:n], err
+		if err == io.EOF {
+			c.Info, opErr = "EOF", nil
+		}
+	case ActUSShutdown:
+		opErr = cn.CloseWrite()
+	case ActUSClose:
+		opErr = cn.Close()
+	case ActUSAbort:
+		opErr = cn.Abort()
+	case ActUSForget:
+		// Nothing is sent and the peer is not told: its next segment finds no
+		// connection (EXPERIMENTS E13).
+		c.Args = "drop the TCB, send nothing"
+		cn.Forget()
+	default:
+		return fmt.Errorf("action %s is not a userspace TCP action", s.Action)
+	}
+	return opErr
+}
+
+// usResult records how a userspace action ended as a call's result: blocked until
+// its timeout, an errno, or another error's text.
+func usResult(c *agent.Call, opErr error) {
+	if opErr == nil {
+		return
+	}
+	var en syscall.Errno
+	switch {
+	case errors.Is(opErr, os.ErrDeadlineExceeded) || errors.Is(opErr, context.DeadlineExceeded):
+		c.Timed = true
+	case errors.As(opErr, &en):
+		c.Errno, c.Ret = en, -1
+	default:
+		c.Ret, c.Info = -1, opErr.Error()
+	}
 }
 
 // name gives a connection its experiment name, adopting the states it went through

@@ -197,8 +197,8 @@ type Outcome struct {
 // Kind is KindOutcome.
 func (*Outcome) Kind() Kind { return KindOutcome }
 
-// Packet headers of a kernel event (package ktrace's Packet): enough to find the
-// frame in a capture.
+// KernelPacket is the headers of a packet a kernel event is about (package ktrace's
+// Packet): enough to find the frame in a capture.
 type KernelPacket struct {
 	Src     netip.Addr     `json:"src,omitempty"`
 	Dst     netip.Addr     `json:"dst,omitempty"`
