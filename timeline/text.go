@@ -214,6 +214,9 @@ func (tl *Timeline) frameText(f *Frame) string {
 	if f.NAT != nil {
 		text += " [NAT: was " + tl.natText(f.NAT) + "]"
 	}
+	if f.Cause != "" {
+		text += " (" + f.Cause + ")"
+	}
 	return text
 }
 
