@@ -77,7 +77,7 @@ type Frame struct {
 	// Cause is why pktlab's userspace TCP sent (or dropped) the frame, citing the
 	// rule, when the frame is its own.
 	Cause string
-	pair      *Frame // the copy on the other end of the link
+	pair  *Frame // the copy on the other end of the link
 }
 
 // Kind is KindFrame.
