@@ -29,10 +29,16 @@ func (e *Error) Error() string {
 // ErrorList is every problem found in a file, in file order.
 type ErrorList []*Error
 
+// Error lists the first testlab.MaxShownErrors errors, then counts the rest, as a
+// topology's list does: a file with 200 000 mistakes is not read by printing them all.
 func (l ErrorList) Error() string {
-	s := make([]string, len(l))
-	for i, e := range l {
+	n := min(len(l), testlab.MaxShownErrors)
+	s := make([]string, n, n+1)
+	for i, e := range l[:n] {
 		s[i] = e.Error()
+	}
+	if more := len(l) - n; more > 0 {
+		s = append(s, fmt.Sprintf("and %d more errors", more))
 	}
 	return strings.Join(s, "\n")
 }

@@ -237,6 +237,8 @@ func (p *parser) callMatch(n *yaml.Node) *CallMatch {
 			if s, ok := p.scalar(v, "errno"); ok {
 				if s != "0" && !strings.HasPrefix(s, "E") {
 					p.errorf(v, "errno %q must be 0 or a name such as ECONNREFUSED", s)
+				} else if s != "0" && !validErrnoName(s) {
+					p.errorf(v, "errno %q is not an errno name of this system (errno(3): ECONNREFUSED, ETIMEDOUT, ECONNRESET, …)", s)
 				}
 				m.Errno = s
 			}

@@ -108,7 +108,7 @@ func (p *parser) step(n *yaml.Node) *Step {
 	if (s.Action == ActAccept || s.Action == ActUSAccept) && s.As == "" {
 		p.errorf(actKey, "accept needs as: the name of the accepted socket")
 	}
-	if (s.Action == ActSend || s.Action == ActUSSend) && s.Data == nil {
+	if (s.Action == ActSend || s.Action == ActUSSend) && s.Data == nil && !s.fill {
 		p.errorf(actKey, "send needs data: (text) or size: (bytes)")
 	}
 	if s.Action == ActPktOpen {
@@ -166,12 +166,11 @@ func (p *parser) stepKey(s *Step, k, v *yaml.Node) {
 			s.Data = []byte(d)
 		}
 	case "size":
-		s.Size = p.integer(v, "size", 0, 1<<30)
+		s.Size = p.integer(v, "size", 0, MaxStepSize)
 		if s.Action == ActSend {
-			s.Data = make([]byte, s.Size)
-			for i := range s.Data {
-				s.Data[i] = 'a' + byte(i%26)
-			}
+			// Made when the step runs (payload): parsing stays linear in the
+			// file's length whatever size it asks for.
+			s.fill = true
 		}
 	case "how":
 		if h, ok := p.scalar(v, "how"); ok {

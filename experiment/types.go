@@ -137,9 +137,26 @@ type Step struct {
 	Iface    string           // packet_open: the node's interface
 	Packet   *PacketConfig    // packet_open
 
+	fill       bool       // send: Data is Size bytes of a pattern, made by payload
 	filterExpr string     // packet_open: compiled once cooked is known
 	filterNode *yaml.Node // where it was written, for errors
 	Expect     []*Expect  // checked right after the step
+}
+
+// MaxStepSize bounds the size of a send or a receive (64 MiB): a file cannot make
+// pktlab allocate more than this for one step.
+const MaxStepSize = 64 << 20
+
+// payload is what a send step sends: its data, or Size bytes of a..z repeated.
+func (s *Step) payload() []byte {
+	if !s.fill {
+		return s.Data
+	}
+	b := make([]byte, s.Size)
+	for i := range b {
+		b[i] = 'a' + byte(i%26)
+	}
+	return b
 }
 
 // Label names the step for humans: its id, or action and socket.

@@ -78,6 +78,7 @@ type tcpFlags struct {
 	asJSON, step          bool
 	gso                   bool
 	wait                  time.Duration
+	pic                   pictureFlags
 }
 
 func (f *tcpFlags) register(c *cobra.Command) {
@@ -102,10 +103,17 @@ func (f *tcpFlags) register(c *cobra.Command) {
 	fl.BoolVar(&f.asJSON, "json", false, "print events as JSON lines")
 	fl.BoolVar(&f.step, "step", false, "pause before every frame the userspace end sends until Enter")
 	fl.DurationVar(&f.wait, "wait", 10*time.Second, "how long to wait for the connection to finish closing (more than 0)")
+	f.pic.register(fl)
 	fl.BoolVar(&f.gso, "gso", false, "send new data in segments of up to 64 KB cut by the kernel's GSO (fast; the timeline then shows those, not the wire frames)")
 }
 
 func (f *tcpFlags) validate() error {
+	if err := f.pic.validate(); err != nil {
+		return err
+	}
+	if f.pic.ladder && (f.asJSON || f.step) {
+		return usageError("--ladder draws the connection once it ends; it does not go with --json or --step")
+	}
 	n := 0
 	for _, b := range []bool{f.doClose, f.shutWR, f.abrt} {
 		if b {
@@ -303,6 +311,7 @@ func runTCP(cmd *cobra.Command, f *tcpFlags, labName, nodeName string, fn func(c
 		iface = n.Interfaces()[0].Name // the host's default
 	}
 	tl := newTCPView(ctx, cmd.OutOrStdout(), f.asJSON, cmd.InOrStdin(), f.step, nodeName, iface)
+	tl.lad = f.pic.newFrameLadder(cmd.OutOrStdout(), []string{nodeName})
 	h, err := host.Start(ctx, n, f.hostConfig(tl))
 	if errors.Is(err, host.ErrAddrInUse) {
 		return usageError("%v", err)
@@ -317,6 +326,9 @@ func runTCP(cmd *cobra.Command, f *tcpFlags, labName, nodeName string, fn func(c
 	}
 	runErr := fn(ctx, h, tl)
 	closeErr := h.Close()
+	if tl.lad != nil {
+		closeErr = errors.Join(closeErr, tl.lad.draw(cmd.OutOrStdout()))
+	}
 	if se := interrupted(ctx); se != nil {
 		return fmt.Errorf("%w: the userspace host on %s is closed (its connections aborted)", se, nodeName)
 	}
@@ -453,7 +465,8 @@ type tcpView struct {
 
 	mu    sync.Mutex // guards sum, lines and writes to w
 	sum   *rawsock.Summarizer
-	lines chan string // --step: lines read from in, by a goroutine started at the first prompt
+	lines chan string  // --step: lines read from in, by a goroutine started at the first prompt
+	lad   *frameLadder // --ladder: events kept to draw at the end instead of printed
 }
 
 func newTCPView(ctx context.Context, w io.Writer, asJSON bool, in io.Reader, step bool, node, iface string) *tcpView {
@@ -470,6 +483,10 @@ func newTCPView(ctx context.Context, w io.Writer, asJSON bool, in io.Reader, ste
 func (t *tcpView) show(e timeline.Event) {
 	t.mu.Lock() // not in the middle of a --step prompt
 	defer t.mu.Unlock()
+	if t.lad != nil {
+		t.lad.event(e)
+		return
+	}
 	if t.asJSON {
 		timeline.WriteRecord(t.w, t.tl.Record(e))
 		return
