@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,6 +99,21 @@ func TestCaptureAndSend(t *testing.T) {
 	if !sc.Scan() || !strings.Contains(sc.Text(), "capturing on") {
 		t.Fatalf("capture did not start: %q", sc.Text())
 	}
+	// The same two frames on eth1 (the SYN, the RST), as JSON records.
+	jcap := exec.Command(pktlabBin, "capture", lab.Name(), "router:eth1", "--json", "-c", "2", "--duration", "10s", "-f", "tcp")
+	var jout bytes.Buffer
+	jcap.Stdout = &jout
+	jerr, err := jcap.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := jcap.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if jsc := bufio.NewScanner(jerr); !jsc.Scan() || !strings.Contains(jsc.Text(), "capturing on") {
+		t.Fatalf("JSON capture did not start: %q", jsc.Text())
+	}
+	go io.Copy(io.Discard, jerr)
 	out, errOut, code := run(t, "send", lab.Name(), "client:eth0", "--tcp", "--syn", "--dport", "80", "--mss", "1400",
 		"--dst", "198.19.2.2", "--l3", "--expect", "tcp and src host 198.19.2.2")
 	if code != 0 || !strings.Contains(out, "198.19.2.2.80 > 198.18.1.2.40000: Flags [R.], seq 0, ack 1001") {
@@ -109,6 +125,13 @@ func TestCaptureAndSend(t *testing.T) {
 	}
 	if err := capture.Wait(); err != nil {
 		t.Fatalf("capture: %v\n%s", err, rest.String())
+	}
+	if err := jcap.Wait(); err != nil {
+		t.Fatalf("capture --json: %v", err)
+	}
+	checkSchema(t, "capture --json", jout.String(), "frame")
+	if n := strings.Count(jout.String(), `"type":"frame"`); n != 2 || !strings.Contains(jout.String(), `"flags":"S","seq":1000`) {
+		t.Errorf("capture --json: %d frames, want the SYN and the RST:\n%s", n, jout.String())
 	}
 	if !strings.Contains(rest.String(), "router:eth1: 2 received by filter, 0 dropped by kernel") {
 		t.Errorf("capture statistics:\n%s", rest.String())
