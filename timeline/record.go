@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/tcpstate"
 )
 
@@ -208,7 +209,7 @@ type KernelPacket struct {
 	DstPort uint16         `json:"dport,omitempty"`
 	Seq     uint32         `json:"seq,omitempty"`
 	Ack     uint32         `json:"ack,omitempty"`
-	Flags   tcpstate.Flags `json:"-"`
+	Flags   header.TCPFlags `json:"-"`
 }
 
 func (p *KernelPacket) String() string {
@@ -232,7 +233,7 @@ type Retransmit struct {
 	State  string         `json:"state,omitempty"`   // the socket's kernel state
 	Seq    uint32         `json:"seq,omitempty"`     // the segment's sequence range
 	EndSeq uint32         `json:"end_seq,omitempty"` // the segment's sequence range
-	Flags  tcpstate.Flags `json:"-"`
+	Flags  header.TCPFlags `json:"-"`
 	CA     string         `json:"ca,omitempty"`     // the sender's congestion state: Open, Disorder, CWR, Recovery, Loss
 	SynAck bool           `json:"synack,omitempty"` // a listener's SYN-ACK for a request socket
 	Err    int32          `json:"err,omitempty"`    // the transmit's result (0 or a negative errno)

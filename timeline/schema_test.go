@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pktlab/pktlab/internal/jsonschema"
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/tcpstate"
 )
 
@@ -20,7 +21,7 @@ func TestJSONMatchesSchema(t *testing.T) {
 	tl := handshake(t)
 	at := tl.Start.Add(time.Millisecond)
 	a, b := netip.MustParseAddrPort("198.18.1.2:40000"), netip.MustParseAddrPort("198.18.1.1:80")
-	pkt := &KernelPacket{Src: a.Addr(), Dst: b.Addr(), Proto: 6, Length: 40, SrcPort: 40000, DstPort: 80, Flags: tcpstate.FlagRST}
+	pkt := &KernelPacket{Src: a.Addr(), Dst: b.Addr(), Proto: 6, Length: 40, SrcPort: 40000, DstPort: 80, Flags: header.TCPFlagRST}
 	for _, d := range []Data{
 		&UserspaceState{Local: a, From: tcpstate.Listen, To: tcpstate.SynReceived, Cause: "SYN"},
 		&Verdict{ID: 7, Type: TraceRule, Family: "inet", Table: "t", Chain: "c", Hook: "input", RuleHandle: 3, Rule: "tcp dport 80 drop", Verdict: "drop"},
@@ -28,7 +29,7 @@ func TestJSONMatchesSchema(t *testing.T) {
 		&Step{Action: "connect", Text: "client: connect c"},
 		&Note{Text: "a note"},
 		&Outcome{Pass: false, Pos: "f.yaml:1:2", Want: "x", Seen: "y"},
-		&Retransmit{Local: a, Remote: b, State: "SYN_SENT", Seq: 1, EndSeq: 2, Flags: tcpstate.FlagSYN, CA: "Loss"},
+		&Retransmit{Local: a, Remote: b, State: "SYN_SENT", Seq: 1, EndSeq: 2, Flags: header.TCPFlagSYN, CA: "Loss"},
 		&Reset{Sent: true, Local: b, Remote: a, Reason: "NO_SOCKET", Packet: pkt},
 		&Drop{Reason: "NO_SOCKET", ReasonCode: 2, Location: 0xffff, Packet: pkt},
 		&CongestionSample{Local: a, Remote: b, CA: "Open", SndCwnd: 10, SRTT: time.Millisecond},
