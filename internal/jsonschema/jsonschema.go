@@ -120,40 +120,21 @@ func (s *Schema) Validate(line []byte) error {
 		return fmt.Errorf("more than one value on the line")
 	}
 	typ, _ := rec["type"].(string)
-	body, ok := s.Types[typ]
-	if !ok {
+	if _, ok := s.Types[typ]; !ok {
 		return fmt.Errorf("type %q is not documented", typ)
 	}
 	if v, _ := rec["v"].(json.Number); v.String() != fmt.Sprint(s.Version) {
 		return fmt.Errorf("v = %v, want %d", rec["v"], s.Version)
 	}
-	env := map[string]Field{}
+	env := map[string]Field{typ: {Type: bodyOf + typ}}
 	for k, f := range s.Envelope {
 		env[k] = f
 	}
-	env[typ] = Field{Type: "body"}
-	for k, f := range env {
-		if _, ok := rec[k]; !ok && !f.Optional {
-			return fmt.Errorf("%s record without %q", typ, k)
-		}
-	}
-	for _, k := range sortedKeys(rec) {
-		f, ok := env[k]
-		if !ok {
-			return fmt.Errorf("%s record: undocumented key %q", typ, k)
-		}
-		if f.Type == "body" {
-			if err := s.object(body, rec[k], typ); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := s.value(f.Type, rec[k], k); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.object(env, rec, typ+" record")
 }
+
+// bodyOf prefixes a record type in the envelope's fields: the body's type.
+const bodyOf = "body of "
 
 func (s *Schema) object(fields map[string]Field, v any, where string) error {
 	o, ok := v.(map[string]any)
@@ -215,6 +196,9 @@ func (s *Schema) value(t string, v any, where string) error {
 			return bad()
 		}
 	default:
+		if typ, ok := strings.CutPrefix(t, bodyOf); ok {
+			return s.object(s.Types[typ], v, typ)
+		}
 		return s.object(s.Objects[t], v, where)
 	}
 	return nil
