@@ -123,11 +123,12 @@ func udpDport(e filter.TraceEvent) int {
 	return int(binary.BigEndian.Uint16(e.TransportHeader[2:4]))
 }
 
-// collect reads trace events until every want(path) is satisfied or the timeout.
-func collect(t *testing.T, tr *filter.Tracer, timeout time.Duration, done func([]filter.TraceEvent) bool) []filter.TraceEvent {
+// collect reads trace events until done holds for them. Past labtest.FailAfter it
+// fails the test and returns what came, for the caller's assertions to show.
+func collect(t *testing.T, tr *filter.Tracer, done func([]filter.TraceEvent) bool) []filter.TraceEvent {
 	t.Helper()
 	var evs []filter.TraceEvent
-	deadline := time.After(timeout)
+	deadline := time.After(labtest.FailAfter)
 	for {
 		select {
 		case e, ok := <-tr.Events():
@@ -139,6 +140,7 @@ func collect(t *testing.T, tr *filter.Tracer, timeout time.Duration, done func([
 				return evs
 			}
 		case <-deadline:
+			t.Errorf("trace: the awaited events not among the %d that came in %v", len(evs), labtest.FailAfter)
 			return evs
 		}
 	}
@@ -184,7 +186,7 @@ func TestF1HookTraversal(t *testing.T) {
 		7002: {"prerouting", "forward", "postrouting"},
 		7003: {"output", "postrouting"},
 	}
-	evs := collect(t, tr, 5*time.Second, func(evs []filter.TraceEvent) bool {
+	evs := collect(t, tr, func(evs []filter.TraceEvent) bool {
 		paths := filter.GroupPaths(evs)
 		for port, hooks := range want {
 			p := pathFor(paths, port)
@@ -240,7 +242,7 @@ func TestF2PriorityOrder(t *testing.T) {
 	defer tr.Close()
 	sendUDP(t, lab.Node("client"), "198.18.1.1:7010")
 	want := []string{"raw", "mangle", "dstnat", "filter", "security", "srcnat"}
-	evs := collect(t, tr, 5*time.Second, func(evs []filter.TraceEvent) bool {
+	evs := collect(t, tr, func(evs []filter.TraceEvent) bool {
 		n := 0
 		for _, e := range evs {
 			if e.Type == filter.TracePolicy {
@@ -278,7 +280,7 @@ func TestF3RuleOrder(t *testing.T) {
 	}
 	defer tr.Close()
 	sendUDP(t, lab.Node("client"), "198.18.1.1:7020")
-	evs := collect(t, tr, 5*time.Second, func(evs []filter.TraceEvent) bool {
+	evs := collect(t, tr, func(evs []filter.TraceEvent) bool {
 		return len(evs) > 0 && evs[len(evs)-1].Verdict == "drop"
 	})
 	type step struct{ Rule, Verdict string }
@@ -429,7 +431,7 @@ func TestF8Mangle(t *testing.T) {
 	if cm == nil || cm.TTL != 5 {
 		t.Errorf("TTL at the server = %v, want 5 (set by the router, not 63)", cm)
 	}
-	evs := collect(t, tr, 3*time.Second, func(evs []filter.TraceEvent) bool {
+	evs := collect(t, tr, func(evs []filter.TraceEvent) bool {
 		return len(evs) > 0 && evs[len(evs)-1].Chain == "post" && evs[len(evs)-1].Type == filter.TracePolicy
 	})
 	var marks []string
@@ -464,7 +466,7 @@ func TestTraceRuleText(t *testing.T) {
 	// steps sends one datagram to port and returns the rule events of its path.
 	steps := func(port int) []step {
 		sendUDP(t, client, fmt.Sprintf("198.19.2.2:%d", port))
-		evs := collect(t, tr, 5*time.Second, func(evs []filter.TraceEvent) bool {
+		evs := collect(t, tr, func(evs []filter.TraceEvent) bool {
 			p := pathFor(filter.GroupPaths(evs), port)
 			return p != nil && p.Events[len(p.Events)-1].Chain == "post"
 		})
@@ -552,7 +554,7 @@ func TestTracePolicyHeaders(t *testing.T) {
 	}
 	defer tr.Close()
 	sendUDP(t, lab.Node("client"), "198.18.1.1:7050")
-	evs := collect(t, tr, 5*time.Second, func(evs []filter.TraceEvent) bool {
+	evs := collect(t, tr, func(evs []filter.TraceEvent) bool {
 		return len(evs) > 0
 	})
 	type seen struct {
