@@ -399,13 +399,10 @@ func TestCaptureFileSurvivesKill(t *testing.T) {
 			}
 			p.waitFor(t, "ICMP echo reply")
 			seen := time.Now()
-			var frames []string
-			for end := seen.Add(exitLimit); len(frames) < 2; time.Sleep(10 * time.Millisecond) {
-				if time.Now().After(end) {
-					t.Fatalf("the file holds %d frames %v after capture printed 2", len(frames), exitLimit)
-				}
-				frames, _ = fileFrames(t, file)
-			}
+			labtest.Until(t, "both frames in the file", func() (bool, error) {
+				frames, err := fileFrames(t, file)
+				return len(frames) >= 2, err
+			})
 			t.Logf("both frames in the file %v after capture printed them", time.Since(seen).Round(time.Millisecond))
 			p.cmd.Process.Kill()
 			<-p.exited
