@@ -6,8 +6,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/sockdiag"
-	"github.com/pktlab/pktlab/tcpstate"
 )
 
 // ErrUnsupported is wrapped by every error Open returns when kernel tracing cannot
@@ -92,8 +92,8 @@ type Retransmit struct {
 	Header
 	Tuple
 	State       State
-	Seq, EndSeq uint32         // TCP_SKB_CB(skb): the segment's sequence range
-	Flags       tcpstate.Flags // the segment's flags (SYN for a SYN retransmission)
+	Seq, EndSeq uint32          // TCP_SKB_CB(skb): the segment's sequence range
+	Flags       header.TCPFlags // the segment's flags (SYN for a SYN retransmission)
 	// CA is the sender's congestion state at the time: Loss for a retransmission
 	// timeout, Recovery for fast retransmit and loss detection by SACK or RACK.
 	CA  CAState
@@ -179,7 +179,7 @@ type Packet struct {
 	Length           uint16 // IPv4 total length or IPv6 payload length + 40
 	SrcPort, DstPort uint16 // TCP and UDP
 	Seq, Ack         uint32 // TCP
-	Flags            tcpstate.Flags
+	Flags            header.TCPFlags
 }
 
 func (p *Packet) String() string {

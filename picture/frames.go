@@ -125,15 +125,17 @@ func (c *Collector) Timeline() *timeline.Timeline {
 		}
 	}
 	tl := timeline.New(start, eps)
-	for _, o := range c.others {
-		tl.Add(o.t, o.kind, o.node, o.text)
-	}
 	for _, f := range fs {
 		out := f.Dir == DirOut
 		if f.Dir == DirUnknown && macs[f.Iface] != nil {
 			out = bytes.Equal(srcMAC(f.Data), macs[f.Iface])
 		}
 		tl.AddFrame(f.Time, f.Iface, f.Data, out)
+	}
+	// After the frames, so that a state change stamped as the segment that caused it
+	// arrived is drawn under it.
+	for _, o := range c.others {
+		tl.Add(o.t, o.kind, o.node, o.text)
 	}
 	return tl
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pktlab/pktlab/labtest"
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/sockdiag"
 	"github.com/pktlab/pktlab/tcpstate"
 	"github.com/pktlab/pktlab/tcpstate/clock"
@@ -48,8 +49,8 @@ func TestLabHandshakeUserspaceServer(t *testing.T) {
 				t.Errorf("server states %v, want LISTEN, SYN-RECEIVED, ESTABLISHED", got)
 			}
 			in, out := rec.segments(false), rec.segments(true)
-			if in[0].Flags != tcpstate.FlagSYN || out[0].Flags != tcpstate.FlagSYN|tcpstate.FlagACK || out[0].Ack != in[0].Seq+1 ||
-				in[1].Flags != tcpstate.FlagACK || in[1].Ack != out[0].Seq+1 {
+			if in[0].Flags != header.TCPFlagSYN || out[0].Flags != header.TCPFlagSYN|header.TCPFlagACK || out[0].Ack != in[0].Seq+1 ||
+				in[1].Flags != header.TCPFlagACK || in[1].Ack != out[0].Seq+1 {
 				t.Errorf("handshake %v / %v / %v", &in[0], &out[0], &in[1])
 			}
 		})
@@ -68,7 +69,7 @@ func TestLabConnectionRefused(t *testing.T) {
 				t.Fatalf("dial: %v, want ECONNREFUSED", err)
 			}
 			syn, rst := rec.segments(true)[0], rec.segments(false)[0]
-			if rst.Flags != tcpstate.FlagRST|tcpstate.FlagACK || rst.Ack != syn.Seq+1 {
+			if rst.Flags != header.TCPFlagRST|header.TCPFlagACK || rst.Ack != syn.Seq+1 {
 				t.Errorf("reply %v to SYN seq %d", &rst, syn.Seq)
 			}
 		})
@@ -79,7 +80,7 @@ func TestLabConnectionRefused(t *testing.T) {
 				t.Fatalf("kernel dial: %v, want ECONNREFUSED", err)
 			}
 			out := rec.segments(true)
-			if len(out) != 1 || out[0].Flags != tcpstate.FlagRST|tcpstate.FlagACK || out[0].Seq != 0 {
+			if len(out) != 1 || out[0].Flags != header.TCPFlagRST|header.TCPFlagACK || out[0].Seq != 0 {
 				t.Errorf("userspace reply %v", out)
 			}
 		})
@@ -101,7 +102,7 @@ func TestLabStrayACKDrawsRST(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.waitFor(t, "reply to the stray ACK", func([]Event) bool { return len(rec.segments(true)) > 0 })
-	if out := rec.segments(true); out[0].Flags != tcpstate.FlagRST || out[0].Seq != 77777 {
+	if out := rec.segments(true); out[0].Flags != header.TCPFlagRST || out[0].Seq != 77777 {
 		t.Fatalf("reply %v, want RST seq 77777", &out[0])
 	}
 }
@@ -115,7 +116,7 @@ func TestLabSimultaneousOpen(t *testing.T) {
 	kconn := make(chan net.Conn, 1)
 	held := false
 	cfg := Config{BeforeSend: func(e Event) error {
-		if e.TCP.Segment.Flags == tcpstate.FlagSYN && !held {
+		if e.TCP.Segment.Flags == header.TCPFlagSYN && !held {
 			held = true
 			go func() {
 				var c net.Conn
@@ -147,8 +148,8 @@ func TestLabSimultaneousOpen(t *testing.T) {
 		t.Errorf("userspace states %v, want SYN-SENT, SYN-RECEIVED, ESTABLISHED", got)
 	}
 	out, in := rec.segments(true), rec.segments(false)
-	if len(out) < 2 || len(in) < 2 || out[0].Flags != tcpstate.FlagSYN || in[0].Flags != tcpstate.FlagSYN ||
-		out[1].Flags != tcpstate.FlagSYN|tcpstate.FlagACK || in[1].Flags != tcpstate.FlagSYN|tcpstate.FlagACK {
+	if len(out) < 2 || len(in) < 2 || out[0].Flags != header.TCPFlagSYN || in[0].Flags != header.TCPFlagSYN ||
+		out[1].Flags != header.TCPFlagSYN|header.TCPFlagACK || in[1].Flags != header.TCPFlagSYN|header.TCPFlagACK {
 		t.Errorf("want SYN, SYN, SYN-ACK, SYN-ACK; sent %v received %v", out, in)
 	}
 	k.Write([]byte("x"))
@@ -280,7 +281,7 @@ func TestLabSimultaneousClose(t *testing.T) {
 	var us *Conn
 	held := false
 	cfg := Config{TCP: tcpstate.Config{TimeWait: time.Second}, BeforeSend: func(e Event) error {
-		if e.TCP.Segment.Flags&tcpstate.FlagFIN != 0 && !held {
+		if e.TCP.Segment.Flags&header.TCPFlagFIN != 0 && !held {
 			held = true
 			k.Close()
 			// close(2) sends the FIN as the socket enters FIN_WAIT1; wait for that in
@@ -351,7 +352,7 @@ func TestLabFINRetransmittedIntoTimeWait(t *testing.T) {
 		if e.Kind != EventTCP {
 			continue
 		}
-		if e.TCP.Kind == tcpstate.EventSegmentReceived && e.TCP.Segment.Flags&tcpstate.FlagFIN != 0 {
+		if e.TCP.Kind == tcpstate.EventSegmentReceived && e.TCP.Segment.Flags&header.TCPFlagFIN != 0 {
 			fins++
 			lastFIN = e.Time
 		}
@@ -384,11 +385,11 @@ func TestLabLingerZero(t *testing.T) {
 			t.Errorf("kernel read: %v, want ECONNRESET", err)
 		}
 		for _, s := range rec.segments(true) {
-			if s.Flags&tcpstate.FlagFIN != 0 {
+			if s.Flags&header.TCPFlagFIN != 0 {
 				t.Errorf("FIN sent: %v", &s)
 			}
 		}
-		if last := rec.segments(true); last[len(last)-1].Flags&tcpstate.FlagRST == 0 {
+		if last := rec.segments(true); last[len(last)-1].Flags&header.TCPFlagRST == 0 {
 			t.Errorf("last segment %v, want RST", &last[len(last)-1])
 		}
 	})
@@ -420,7 +421,7 @@ func TestLabZeroWindow(t *testing.T) {
 	}
 	var zeroWin, probes int
 	for _, s := range rec.segments(true) {
-		if s.Window == 0 && s.Flags&tcpstate.FlagRST == 0 {
+		if s.Window == 0 && s.Flags&header.TCPFlagRST == 0 {
 			zeroWin++
 		}
 	}
@@ -561,7 +562,7 @@ func TestLabPeerLostState(t *testing.T) {
 			}
 			in, out := rec.segments(false), rec.segments(true)
 			last, rst := in[len(in)-1], out[len(out)-1]
-			if rst.Flags != tcpstate.FlagRST || rst.Seq != last.Ack {
+			if rst.Flags != header.TCPFlagRST || rst.Seq != last.Ack {
 				t.Errorf("reply %v after %v, want RST with seq = the kernel's ack", &rst, &last)
 			}
 		})
@@ -652,7 +653,7 @@ func TestLabWriteToClosedPeer(t *testing.T) {
 		t.Errorf("second write: %v, want EPIPE", err)
 	}
 	out := rec.segments(true)
-	if last := out[len(out)-1]; last.Flags&tcpstate.FlagRST == 0 {
+	if last := out[len(out)-1]; last.Flags&header.TCPFlagRST == 0 {
 		t.Errorf("last segment %v, want RST", &last)
 	}
 }
@@ -685,7 +686,7 @@ func TestLabBacklogFull(t *testing.T) {
 		if e.Kind != EventTCP || e.Remote == firstPort {
 			continue
 		}
-		if e.TCP.Kind == tcpstate.EventSegmentSent && e.TCP.Segment.Flags&tcpstate.FlagRST != 0 {
+		if e.TCP.Kind == tcpstate.EventSegmentSent && e.TCP.Segment.Flags&header.TCPFlagRST != 0 {
 			rsts++
 		}
 	}
@@ -767,10 +768,10 @@ func TestLabHoldSimultaneousOpen(t *testing.T) {
 		t.Errorf("userspace states %v, want SYN-SENT, SYN-RECEIVED, ESTABLISHED", got)
 	}
 	in, out := rec.segments(false), rec.segments(true)
-	if len(in) < 2 || in[0].Flags != tcpstate.FlagSYN || in[1].Flags != tcpstate.FlagSYN|tcpstate.FlagACK {
+	if len(in) < 2 || in[0].Flags != header.TCPFlagSYN || in[1].Flags != header.TCPFlagSYN|header.TCPFlagACK {
 		t.Errorf("received %v, want SYN then SYN-ACK first", in)
 	}
-	if len(out) < 2 || out[0].Flags != tcpstate.FlagSYN || out[1].Flags != tcpstate.FlagSYN|tcpstate.FlagACK || out[1].Ack != in[0].Seq.Add(1) {
+	if len(out) < 2 || out[0].Flags != header.TCPFlagSYN || out[1].Flags != header.TCPFlagSYN|header.TCPFlagACK || out[1].Ack != in[0].Seq.Add(1) {
 		t.Errorf("sent %v, want SYN then SYN-ACK acknowledging the kernel's SYN", out)
 	}
 }

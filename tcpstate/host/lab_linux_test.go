@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pktlab/pktlab/labtest"
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/tcpstate"
 	"github.com/pktlab/pktlab/testlab"
 )
@@ -225,8 +226,8 @@ func TestLabHandshakeUserspaceClient(t *testing.T) {
 				t.Fatalf("segments out %v in %v", out, in)
 			}
 			syn, synack, ack := out[0], in[0], out[1]
-			if syn.Flags != tcpstate.FlagSYN || synack.Flags != tcpstate.FlagSYN|tcpstate.FlagACK || synack.Ack != syn.Seq+1 ||
-				ack.Flags != tcpstate.FlagACK || ack.Ack != synack.Seq+1 || ack.Seq != syn.Seq+1 {
+			if syn.Flags != header.TCPFlagSYN || synack.Flags != header.TCPFlagSYN|header.TCPFlagACK || synack.Ack != syn.Seq+1 ||
+				ack.Flags != header.TCPFlagACK || ack.Ack != synack.Seq+1 || ack.Seq != syn.Seq+1 {
 				t.Errorf("handshake: %v / %v / %v", &syn, &synack, &ack)
 			}
 			wantMSS := uint16(1460)
