@@ -59,23 +59,6 @@ func apply(t *testing.T, n *testlab.Node, src string) *filter.Conn {
 	return c
 }
 
-// sendUDP sends one datagram from node n to dst with a kernel socket inside the node.
-func sendUDP(t *testing.T, n *testlab.Node, dst string) {
-	t.Helper()
-	err := n.Do(func() error {
-		c, err := net.Dial("udp4", dst)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		_, err = c.Write([]byte("pktlab"))
-		return err
-	})
-	if err != nil {
-		t.Fatalf("send udp from %s to %s: %v", n.Name(), dst, err)
-	}
-}
-
 // dial connects with a kernel TCP socket inside n and returns the error.
 func dial(n *testlab.Node, dst string, timeout time.Duration) (net.Conn, error) {
 	var c net.Conn
@@ -178,9 +161,9 @@ func TestF1HookTraversal(t *testing.T) {
 			t.Errorf("close tracer: %v", err)
 		}
 	}()
-	sendUDP(t, lab.Node("client"), "198.18.1.1:7001") // to the router: local in
-	sendUDP(t, lab.Node("client"), "198.19.2.2:7002") // through the router: forwarded
-	sendUDP(t, router, "198.19.2.2:7003")             // from the router: local out
+	labtest.SendUDP(t, lab.Node("client"), "198.18.1.1:7001") // to the router: local in
+	labtest.SendUDP(t, lab.Node("client"), "198.19.2.2:7002") // through the router: forwarded
+	labtest.SendUDP(t, router, "198.19.2.2:7003")             // from the router: local out
 	want := map[int][]string{
 		7001: {"prerouting", "input"},
 		7002: {"prerouting", "forward", "postrouting"},
@@ -240,7 +223,7 @@ func TestF2PriorityOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tr.Close()
-	sendUDP(t, lab.Node("client"), "198.18.1.1:7010")
+	labtest.SendUDP(t, lab.Node("client"), "198.18.1.1:7010")
 	want := []string{"raw", "mangle", "dstnat", "filter", "security", "srcnat"}
 	evs := collect(t, tr, func(evs []filter.TraceEvent) bool {
 		n := 0
@@ -279,7 +262,7 @@ func TestF3RuleOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tr.Close()
-	sendUDP(t, lab.Node("client"), "198.18.1.1:7020")
+	labtest.SendUDP(t, lab.Node("client"), "198.18.1.1:7020")
 	evs := collect(t, tr, func(evs []filter.TraceEvent) bool {
 		return len(evs) > 0 && evs[len(evs)-1].Verdict == "drop"
 	})
@@ -421,7 +404,7 @@ func TestF8Mangle(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tr.Close()
-	sendUDP(t, lab.Node("client"), "198.19.2.2:7030")
+	labtest.SendUDP(t, lab.Node("client"), "198.19.2.2:7030")
 	pc.SetReadDeadline(time.Now().Add(3 * time.Second))
 	buf := make([]byte, 64)
 	_, cm, _, err := pc.ReadFrom(buf)
@@ -465,7 +448,7 @@ func TestTraceRuleText(t *testing.T) {
 	type step struct{ Chain, Hook, Rule, Verdict string }
 	// steps sends one datagram to port and returns the rule events of its path.
 	steps := func(port int) []step {
-		sendUDP(t, client, fmt.Sprintf("198.19.2.2:%d", port))
+		labtest.SendUDP(t, client, fmt.Sprintf("198.19.2.2:%d", port))
 		evs := collect(t, tr, func(evs []filter.TraceEvent) bool {
 			p := pathFor(filter.GroupPaths(evs), port)
 			return p != nil && p.Events[len(p.Events)-1].Chain == "post"
@@ -553,7 +536,7 @@ func TestTracePolicyHeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tr.Close()
-	sendUDP(t, lab.Node("client"), "198.18.1.1:7050")
+	labtest.SendUDP(t, lab.Node("client"), "198.18.1.1:7050")
 	evs := collect(t, tr, func(evs []filter.TraceEvent) bool {
 		return len(evs) > 0
 	})

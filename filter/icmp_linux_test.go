@@ -77,9 +77,9 @@ func TestICMPTypeMatch(t *testing.T) {
 	}
 }`)
 	ping(t, client, "198.19.2.2", 1) // through the router
-	sendUDP(t, client, "198.19.2.2:7040")
+	labtest.SendUDP(t, client, "198.19.2.2:7040")
 	ping(t, client, "198.18.1.1", 2) // to the router
-	sendUDP(t, client, "198.18.1.1:7041")
+	labtest.SendUDP(t, client, "198.18.1.1:7041")
 
 	// The server's port unreachable for the datagram is forwarded asynchronously, and
 	// the datagram to the router passes input in the router's own time.
