@@ -184,6 +184,14 @@ func TestPcapngInterfacesAndComments(t *testing.T) {
 	if in, _ := r.Interface(1); in.Name != "server:eth0" {
 		t.Errorf("interface 1 name %q, want server:eth0", in.Name)
 	}
+	// A SYN's acknowledgment field means nothing (its sender leaves whatever there):
+	// its comment gives no ack; the SYN-ACK's does, relative to the SYN.
+	if comments[0] != "pktlab: flow 1, relative seq 0" || comments[1] != "pktlab: flow 1, relative seq 0" {
+		t.Errorf("SYN comments %q, %q; want relative seq 0 and no ack", comments[0], comments[1])
+	}
+	if comments[2] != "pktlab: flow 1, relative seq 0 ack 1" {
+		t.Errorf("SYN-ACK comment %q", comments[2])
+	}
 	// The connect returned after the ACK (frame 4, the sender's copy) and before the
 	// data: the ACK's comment tells it.
 	if !strings.Contains(comments[4], "then: call client c connect(198.18.1.1:80) = 0") || !strings.Contains(comments[4], "SYN_SENT → ESTABLISHED") {
