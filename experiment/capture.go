@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gopacket/gopacket/layers"
+
 	"github.com/pktlab/pktlab/rawsock"
 	"github.com/pktlab/pktlab/sockdiag"
 	"github.com/pktlab/pktlab/testlab"
@@ -45,9 +47,13 @@ func startCaptures(lab *testlab.Lab, tl *timeline.Timeline) (*captures, error) {
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
+			sum := rawsock.NewSummarizer() // as tcpdump on the interface
+			var line []byte
 			err := rawsock.Capture(ctx, []*rawsock.Conn{conn}, func(f rawsock.Captured) error {
 				// Data is the capture's buffer, valid during the call only.
-				tl.AddFrame(f.Frame.Time, i, append([]byte(nil), f.Frame.Data...), f.Frame.Type == rawsock.PacketOutgoing)
+				line = sum.Append(line[:0], layers.LinkTypeEthernet, f.Frame.Data)
+				tl.AddFrame(timeline.Captured{Time: f.Frame.Time, Index: i, Data: append([]byte(nil), f.Frame.Data...),
+					Out: f.Frame.Type == rawsock.PacketOutgoing, Line: string(line)})
 				c.read[i].Add(1)
 				return nil
 			})
@@ -150,18 +156,18 @@ func startPoller(lab *testlab.Lab, tl *timeline.Timeline) *statePoller {
 					k := sockKey{n.Name(), s.Local, s.Remote}
 					seen[k] = true
 					if old, ok := last[k]; !ok || old != s.State {
-						from := "new"
+						from := timeline.StateNew
 						if ok {
 							from = old.String()
 						}
-						tl.Add(now, timeline.KindState, n.Name(), fmt.Sprintf("%s > %s: %s → %s (sock_diag)", s.Local, s.Remote, from, s.State))
+						tl.Add(now, n.Name(), &timeline.KernelState{Local: s.Local, Remote: s.Remote, From: from, To: s.State.String(), Source: "sock_diag"})
 						last[k] = s.State
 					}
 				}
 			}
 			for k, st := range last {
 				if !seen[k] {
-					tl.Add(now, timeline.KindState, k.node, fmt.Sprintf("%s > %s: %s → gone (sock_diag)", k.local, k.remote, st))
+					tl.Add(now, k.node, &timeline.KernelState{Local: k.local, Remote: k.remote, From: st.String(), To: timeline.StateGone, Source: "sock_diag"})
 					delete(last, k)
 				}
 			}
