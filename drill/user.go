@@ -260,12 +260,12 @@ func (u *userStack) inject(pkt []byte) error {
 	default:
 		return nil // ICMP: the machine has no path MTU discovery (docs/drill.md)
 	}
-	var t layers.TCP
-	if err := t.DecodeFromBytes(pkt[len(pkt)-len(lp.tcp.payload)-len(lp.tcp.optBytes)-20:], gopacket.NilDecodeFeedback); err != nil {
+	t, err := header.ParseTCP(pkt[len(pkt)-len(lp.tcp.payload)-len(lp.tcp.optBytes)-20:])
+	if err != nil {
 		return err
 	}
-	seg := host.SegmentOf(&t)
-	local, remote := netip.AddrPortFrom(lp.dst, uint16(t.DstPort)), netip.AddrPortFrom(lp.src, uint16(t.SrcPort))
+	seg := host.SegmentOf(t)
+	local, remote := netip.AddrPortFrom(lp.dst, t.DstPort()), netip.AddrPortFrom(lp.src, t.SrcPort())
 	for _, c := range u.conns {
 		if c.m.Local() == local && c.m.Remote() == remote && c.m.State() != tcpstate.Closed {
 			u.apply(c, c.m.HandleSegment(u.clock(), &seg))

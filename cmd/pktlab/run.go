@@ -25,6 +25,7 @@ type runFlags struct {
 	keep  bool
 	json  bool
 	jobs  int
+	html  string
 	pic   pictureFlags
 }
 
@@ -70,6 +71,7 @@ is invalid (then nothing is created).`,
 	cmd.Flags().BoolVar(&fl.keep, "keep", false, "leave the lab up after the run, to explore it with the other commands")
 	cmd.Flags().BoolVar(&fl.json, "json", false, "print the timeline and outcomes as JSON lines")
 	cmd.Flags().IntVarP(&fl.jobs, "jobs", "j", 1, "run up to `N` experiments at once, each in its own lab")
+	cmd.Flags().StringVar(&fl.html, "html", "", "write an HTML report (ladder, time-sequence graphs, expectations) to `FILE`; one experiment only")
 	fl.pic.register(cmd.Flags())
 	return cmd
 }
@@ -108,8 +110,8 @@ func runExperiments(ctx context.Context, stdout, stderr io.Writer, args []string
 	if err != nil {
 		return err
 	}
-	if fl.write != "" && len(paths) != 1 {
-		return usageError("-w writes one experiment's frames; give one file (got %d)", len(paths))
+	if (fl.write != "" || fl.html != "") && len(paths) != 1 {
+		return usageError("-w and --html write one experiment's frames; give one file (got %d)", len(paths))
 	}
 	if fl.jobs < 1 {
 		return usageError("-j must be at least 1")
@@ -191,6 +193,12 @@ func runOne(ctx context.Context, w, stderr io.Writer, f *experiment.File, fl run
 	if err == nil && fl.write != "" && res != nil {
 		if werr := writePcapng(fl.write, res); werr != nil {
 			fmt.Fprintf(w, "pktlab: %v\n", werr)
+			return false
+		}
+	}
+	if fl.html != "" && res != nil && res.Timeline != nil {
+		if herr := writeRunHTML(fl.html, f, res, err); herr != nil {
+			fmt.Fprintf(w, "pktlab: %v\n", herr)
 			return false
 		}
 	}

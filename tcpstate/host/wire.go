@@ -3,6 +3,7 @@ package host
 import (
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/tcpstate"
 )
 
@@ -15,4 +16,4 @@ func TCPOptions(o *tcpstate.Options, syn bool) []layers.TCPOption {
 
 // SegmentOf converts a decoded TCP header into the machine's Segment, as the host
 // does for every frame it receives. Payload aliases t's.
-func SegmentOf(t *layers.TCP) tcpstate.Segment { return segmentOf(t) }
+func SegmentOf(t header.TCP) tcpstate.Segment { return segmentOf(t) }
