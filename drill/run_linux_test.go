@@ -65,7 +65,7 @@ func TestDrillKernel(t *testing.T) {
 				continue // not a skip: CI counts skipped privileged tests as failures
 			}
 			t.Run(ipv+"/"+filepath.Base(f), func(t *testing.T) {
-				// The scripts' own tolerance (50 ms) holds on an idle machine; on a
+				// The scripts' own tolerance (10 ms) holds on an idle machine; on a
 				// loaded 2-core CI machine the sniffer's wake-up alone can take longer.
 				res := runScript(t, f, "kernel", Option{Name: "ip_version", Value: ipv}, loadedTolerance)
 				if filepath.Base(f) == "shell.pkt" && (len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "kernel.pktlab_no_such_key")) {

@@ -3,7 +3,6 @@ package drill
 import (
 	"context"
 	"crypto/rand"
-	"github.com/pktlab/pktlab/rawsock/header"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/tcpstate"
 	"github.com/pktlab/pktlab/tcpstate/host"
 )

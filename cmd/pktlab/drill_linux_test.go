@@ -60,3 +60,31 @@ func TestDrillHelpTeaches(t *testing.T) {
 		}
 	}
 }
+
+// TestDrillBoth runs one script on both stacks and shows where they part: the kernel
+// ACKs the first data at once, pktlab's TCP 40 ms later (docs/drill.md).
+func TestDrillBoth(t *testing.T) {
+	privtest.Require(t)
+	out, errs, code := run(t, "drill", "--stack", "both", "--tolerance_usecs", "10000", drillData+"passive-open.pkt")
+	for _, w := range []string{
+		"passive-open.pkt: pass (kernel stack",
+		"passive-open.pkt:19: error handling packet: timing error: expected outbound packet at 0.010000 sec but happened at 0.050000 sec",
+		"first divergence at ../../drill/testdata/passive-open.pkt:19:",
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("--stack both output lacks %q (exit %d)\n%s%s", w, code, out, errs)
+		}
+	}
+	if code != 1 {
+		t.Errorf("exit %d, want 1 (the userspace run fails)", code)
+	}
+}
+
+// TestDrillUserspaceNeedsNoLab: --stack userspace runs without a lab, and a script's
+// shell lines are reported as skipped.
+func TestDrillUserspaceNeedsNoLab(t *testing.T) {
+	out, errs, code := run(t, "drill", "--stack", "userspace", drillData+"retransmit.pkt")
+	if code != 0 || !strings.Contains(out, "retransmit.pkt: pass (userspace stack, script time 1.410 s") || !strings.Contains(out, "skipped: the userspace stack has no node") {
+		t.Errorf("exit %d\n%s%s", code, out, errs)
+	}
+}
