@@ -260,10 +260,7 @@ func (u *userStack) inject(pkt []byte) error {
 	default:
 		return nil // ICMP: the machine has no path MTU discovery (docs/drill.md)
 	}
-	t, err := header.ParseTCP(pkt[len(pkt)-len(lp.tcp.payload)-len(lp.tcp.optBytes)-20:])
-	if err != nil {
-		return err
-	}
+	t := lp.tcp.view
 	seg := host.SegmentOf(t)
 	local, remote := netip.AddrPortFrom(lp.dst, t.DstPort()), netip.AddrPortFrom(lp.src, t.SrcPort())
 	for _, c := range u.conns {
