@@ -88,3 +88,18 @@ func TestDrillUserspaceNeedsNoLab(t *testing.T) {
 		t.Errorf("exit %d\n%s%s", code, out, errs)
 	}
 }
+
+// TestDrillJSON: --json gives one event per line and the verdict with its message.
+func TestDrillJSON(t *testing.T) {
+	out, errs, code := run(t, "drill", "--json", "--stack", "userspace", drillData+"fail-seq.pkt")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	last := lines[len(lines)-1]
+	if code != 1 || !strings.HasPrefix(last, `{"type":"result"`) || !strings.Contains(last, `"passed":false`) ||
+		!strings.Contains(last, `"msg":"error handling packet: bad outbound TCP sequence number: expected: 101 actual: 1"`) {
+		t.Errorf("exit %d, last line %s\n%s", code, last, errs)
+	}
+	if !strings.Contains(out, `{"type":"event","script":"../../drill/testdata/fail-seq.pkt","stack":"userspace","line":9,"kind":"packet"`) ||
+		!strings.Contains(out, `"packet":"< S 0:0(0) win 32792 <mss 1000,nop,wscale 7>"`) {
+		t.Errorf("no event line for the inbound SYN:\n%s", out)
+	}
+}
