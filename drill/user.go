@@ -48,6 +48,7 @@ type usock struct {
 	queue       []*uconn // established connections not yet accepted
 	conn        *uconn
 	linger0     bool
+	reuseAddr   bool
 	connecting  bool // a blocking connect is waiting
 	readErrDone bool // a read has reported the connection's reset
 	noDelay     bool
