@@ -59,7 +59,7 @@ var loadedTolerance = Option{Name: "tolerance_usecs", Value: "150000"}
 func TestDrillKernel(t *testing.T) {
 	privtest.Require(t)
 	pass, _ := scripts(t)
-	for _, ipv := range []string{"ipv4", "ipv6"} {
+	for _, ipv := range []string{"ipv4", "ipv6", "ipv4-mapped-ipv6"} {
 		for _, f := range pass {
 			if ipv == "ipv6" && strings.Contains(f, "ipv4-only") {
 				continue // not a skip: CI counts skipped privileged tests as failures

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
@@ -95,6 +97,33 @@ func LinuxProfile(mss int) tcpstate.Config {
 func (u *userStack) clock() time.Time   { return u.epoch.Add(u.t) }
 func (u *userStack) now() time.Duration { return u.t }
 func (u *userStack) rebase()            {}
+
+// call maps a socket call onto the machine's connection API. A call that would block
+// on a blocking socket becomes a waiter, retried after every packet and timer.
+func (u *userStack) call(ctx context.Context, c *Syscall) <-chan callResult {
+	done := make(chan callResult, 1)
+	try := func() (callResult, bool) {
+		ret, err, bad, again := u.dispatch(c)
+		if again {
+			return callResult{}, false
+		}
+		res := callResult{ret: ret, end: u.t, bad: bad}
+		if err != nil {
+			if e, ok := err.(syscall.Errno); ok {
+				res.ret, res.errno = -1, errnoName(unix.Errno(e))
+			} else {
+				res.fatal = err
+			}
+		}
+		return res, true
+	}
+	if r, ok := try(); ok {
+		done <- r
+	} else {
+		u.waiters = append(u.waiters, &waiter{try: try, done: done})
+	}
+	return done
+}
 
 // advance moves the virtual clock to t, firing every timer due on the way at its own
 // deadline.

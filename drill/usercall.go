@@ -1,42 +1,15 @@
 package drill
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/pktlab/pktlab/tcpstate"
 )
-
-// call maps a socket call onto the machine's connection API. A call that would block
-// on a blocking socket becomes a waiter, retried after every packet and timer.
-func (u *userStack) call(ctx context.Context, c *Syscall) <-chan callResult {
-	done := make(chan callResult, 1)
-	try := func() (callResult, bool) {
-		ret, err, bad, again := u.dispatch(c)
-		if again {
-			return callResult{}, false
-		}
-		res := callResult{ret: ret, end: u.t, bad: bad}
-		if err != nil {
-			if e, ok := err.(syscall.Errno); ok {
-				res.ret, res.errno = -1, errnoName(unix.Errno(e))
-			} else {
-				res.fatal = err
-			}
-		}
-		return res, true
-	}
-	if r, ok := try(); ok {
-		done <- r
-	} else {
-		u.waiters = append(u.waiters, &waiter{try: try, done: done})
-	}
-	return done
-}
 
 // errBlock is what an operation returns when it would block: EAGAIN on a
 // non-blocking socket, a wait on a blocking one.
@@ -74,25 +47,27 @@ func (u *userStack) dispatch(c *Syscall) (int64, error, string, bool) {
 			return 0, syscall.EBADF, "", false
 		}
 	}
-	switch c.Name {
-	case "socket":
-		return u.socket(c)
-	case "bind", "listen", "connect":
-		return u.open(c)
-	case "accept", "accept4":
-		return u.accept(c)
-	case "read", "recv", "recvfrom", "recvmsg":
-		return u.read(c)
-	case "write", "send", "sendto", "sendmsg":
-		return u.write(c)
-	case "close", "shutdown":
-		return u.closeCall(c)
-	case "fcntl", "setsockopt", "getsockopt", "ioctl":
-		return u.control(c)
-	case "poll", "epoll_create", "epoll_ctl", "epoll_wait":
-		return u.readiness(c)
+	for _, h := range userCalls {
+		if slices.Contains(h.names, c.Name) {
+			return h.fn(u, c)
+		}
 	}
 	return 0, fmt.Errorf("call %s is not supported by the userspace stack", c.Name), "", false
+}
+
+// userCalls maps each call onto its handler.
+var userCalls = []struct {
+	names []string
+	fn    func(*userStack, *Syscall) (int64, error, string, bool)
+}{
+	{[]string{"socket"}, (*userStack).socket},
+	{[]string{"bind", "listen", "connect"}, (*userStack).open},
+	{[]string{"accept", "accept4"}, (*userStack).accept},
+	{[]string{"read", "recv", "recvfrom", "recvmsg"}, (*userStack).read},
+	{[]string{"write", "send", "sendto", "sendmsg"}, (*userStack).write},
+	{[]string{"close", "shutdown"}, (*userStack).closeCall},
+	{[]string{"fcntl", "setsockopt", "getsockopt", "ioctl"}, (*userStack).control},
+	{[]string{"poll", "epoll_create", "epoll_ctl", "epoll_wait"}, (*userStack).readiness},
 }
 
 func (u *userStack) socket(c *Syscall) (int64, error, string, bool) {

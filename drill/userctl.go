@@ -93,10 +93,15 @@ func (u *userStack) control(c *Syscall) (int64, error, string, bool) {
 	return u.ioctl(c, s)
 }
 
+// sockoptArgs reads setsockopt's and getsockopt's level, name and value.
+func sockoptArgs(c *Syscall) (level, opt int64, v *Expr) {
+	level, _ = intOf(c.Args[1])
+	opt, _ = intOf(c.Args[2])
+	return level, opt, c.Args[3]
+}
+
 func (u *userStack) setsockopt(c *Syscall, s *usock) (int64, error, string, bool) {
-	level, _ := intOf(c.Args[1])
-	opt, _ := intOf(c.Args[2])
-	v := c.Args[3]
+	level, opt, v := sockoptArgs(c)
 	switch {
 	case level == unix.SOL_SOCKET && opt == unix.SO_REUSEADDR:
 		return 0, nil, "", false // one process, no TIME-WAIT clash to allow
@@ -120,9 +125,7 @@ func (u *userStack) setsockopt(c *Syscall, s *usock) (int64, error, string, bool
 }
 
 func (u *userStack) getsockopt(c *Syscall, s *usock) (int64, error, string, bool) {
-	level, _ := intOf(c.Args[1])
-	opt, _ := intOf(c.Args[2])
-	want := c.Args[3]
+	level, opt, want := sockoptArgs(c)
 	switch {
 	case level == unix.SOL_SOCKET && opt == unix.SO_ERROR:
 		got := int64(0)

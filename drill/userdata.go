@@ -18,20 +18,23 @@ func (u *userStack) flagsArg(c *Syscall) (int64, error) {
 	return 0, nil
 }
 
-func (u *userStack) lengthOf(c *Syscall) (int, error) {
-	if c.Name == "sendmsg" || c.Name == "recvmsg" {
-		return iovLength(c.Args[1])
+// sizes reads a data call's flags and length.
+func (u *userStack) sizes(c *Syscall) (int64, int, error) {
+	flags, err := u.flagsArg(c)
+	if err != nil {
+		return 0, 0, err
 	}
-	return lengthArg(c.Args[2])
+	if c.Name == "sendmsg" || c.Name == "recvmsg" {
+		n, err := iovLength(c.Args[1])
+		return flags, n, err
+	}
+	n, err := lengthArg(c.Args[2])
+	return flags, n, err
 }
 
 func (u *userStack) read(c *Syscall) (int64, error, string, bool) {
 	s, _ := u.sock(c.Args[0])
-	flags, err := u.flagsArg(c)
-	if err != nil {
-		return 0, err, "", false
-	}
-	n, err := u.lengthOf(c)
+	flags, n, err := u.sizes(c)
 	if err != nil {
 		return 0, err, "", false
 	}
@@ -68,11 +71,7 @@ func (u *userStack) read(c *Syscall) (int64, error, string, bool) {
 
 func (u *userStack) write(c *Syscall) (int64, error, string, bool) {
 	s, _ := u.sock(c.Args[0])
-	flags, err := u.flagsArg(c)
-	if err != nil {
-		return 0, err, "", false
-	}
-	n, err := u.lengthOf(c)
+	flags, n, err := u.sizes(c)
 	if err != nil {
 		return 0, err, "", false
 	}

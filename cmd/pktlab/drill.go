@@ -5,9 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -107,26 +105,7 @@ func drillOptions(fl drillFlags) []drill.Option {
 }
 
 // expandScripts turns the arguments into script files: a directory gives its *.pkt.
-func expandScripts(args []string) ([]string, error) {
-	var out []string
-	for _, a := range args {
-		st, err := os.Stat(a)
-		if err != nil {
-			return nil, usageError("%v", err)
-		}
-		if !st.IsDir() {
-			out = append(out, a)
-			continue
-		}
-		m, _ := filepath.Glob(filepath.Join(a, "*.pkt"))
-		if len(m) == 0 {
-			return nil, usageError("directory %s holds no *.pkt scripts", a)
-		}
-		sort.Strings(m)
-		out = append(out, m...)
-	}
-	return out, nil
-}
+func expandScripts(args []string) ([]string, error) { return expandFiles(args, "*.pkt", "scripts") }
 
 // loadScripts parses every script and its options first: one that does not parse
 // stops everything before a lab is made (exit 2).
@@ -260,7 +239,7 @@ func writeDrillResult(w io.Writer, res *drill.Result, verbose bool) {
 		fmt.Fprintf(w, "%s\n", wmsg)
 	}
 	if res.Passed() {
-		fmt.Fprintf(w, "%s: pass (%s stack, script time %.3f s, wall %.3f s)\n", res.Script.File, res.Stack, res.End.Seconds(), res.Wall.Seconds())
+		fmt.Fprintf(w, "%s: pass (%s stack, script time %.3f s, wall %v)\n", res.Script.File, res.Stack, res.End.Seconds(), res.Wall.Round(time.Microsecond))
 		return
 	}
 	m := res.Mismatch
