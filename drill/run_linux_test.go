@@ -49,7 +49,14 @@ func describe(res *Result) string {
 	return b.String()
 }
 
-var loadedTolerance = Option{Name: "tolerance_usecs", Value: "150000"}
+// loadedTolerance and loadedPercent are what the kernel runs need on the shared 2-core
+// machine at load 15-25, where the kernel's own timers fire late: RTO backoffs of
+// 800 ms came up to 320 ms late (kernel timestamps). The userspace runs keep the
+// scripts' 10 ms.
+var (
+	loadedTolerance = Option{Name: "tolerance_usecs", Value: "150000"}
+	loadedPercent   = Option{Name: "tolerance_percent", Value: "50"}
+)
 
 // TestDrillKernel runs every passing script against the kernel over IPv4 and IPv6.
 func TestDrillKernel(t *testing.T) {
@@ -63,7 +70,7 @@ func TestDrillKernel(t *testing.T) {
 			t.Run(ipv+"/"+filepath.Base(f), func(t *testing.T) {
 				// The scripts' own tolerance (10 ms) holds on an idle machine; on a
 				// loaded 2-core CI machine the sniffer's wake-up alone can take longer.
-				res := runScript(t, f, "kernel", Option{Name: "ip_version", Value: ipv}, loadedTolerance)
+				res := runScript(t, f, "kernel", Option{Name: "ip_version", Value: ipv}, loadedTolerance, loadedPercent)
 				if filepath.Base(f) == "shell.pkt" && (len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "kernel.pktlab_no_such_key")) {
 					t.Errorf("warnings %q, want one for the host-global sysctl", res.Warnings)
 				}
