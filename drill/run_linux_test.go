@@ -68,8 +68,8 @@ func TestDrillKernel(t *testing.T) {
 				continue // not a skip: CI counts skipped privileged tests as failures
 			}
 			t.Run(ipv+"/"+filepath.Base(f), func(t *testing.T) {
-				// The scripts' own tolerance (10 ms) holds on an idle machine; on a
-				// loaded 2-core CI machine the sniffer's wake-up alone can take longer.
+				// The scripts' own tolerance (10 ms) holds on an idle machine, not on
+				// this loaded one (loadedTolerance).
 				res := runScript(t, f, "kernel", Option{Name: "ip_version", Value: ipv}, loadedTolerance, loadedPercent)
 				if filepath.Base(f) == "shell.pkt" && (len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "kernel.pktlab_no_such_key")) {
 					t.Errorf("warnings %q, want one for the host-global sysctl", res.Warnings)
