@@ -20,6 +20,11 @@ type natTable struct {
 	n       int       // copies waiting
 }
 
+// maxAlike bounds the copies waiting under one key: packets alike in everything the
+// key holds (an IPv4 ID of 0, the same length) are matched nearest first, so the
+// oldest of a long run of them is the one to forget.
+const maxAlike = 64
+
 type natKey struct {
 	node      string
 	proto     string
@@ -40,7 +45,7 @@ type natWait struct {
 // node rewrote the addresses; else f waits.
 func (tl *Timeline) matchNAT(t time.Time, ep Endpoint, f *Frame) {
 	p := &f.Packet
-	if (p.Proto != "tcp" && p.Proto != "udp") || !p.Src.Is4() {
+	if (p.Proto != "tcp" && p.Proto != "udp") || !p.Src.Is4() || !tl.forwards(ep.Node) {
 		return
 	}
 	nt := &tl.nats
@@ -72,6 +77,9 @@ func (tl *Timeline) matchNAT(t time.Time, ep Endpoint, f *Frame) {
 		nt.waiting[k] = append(nt.waiting[k], w)
 		nt.order = append(nt.order, w)
 		nt.n++
+		if list := nt.waiting[k]; len(list) > maxAlike {
+			nt.remove(k, list[0].n)
+		}
 		nt.forget()
 		return
 	}
@@ -87,6 +95,18 @@ func (tl *Timeline) matchNAT(t time.Time, ep Endpoint, f *Frame) {
 		in, out, inIdx = p, g, f.Index
 	}
 	out.NAT = &NAT{Src: netip.AddrPortFrom(in.Src, uint16(in.SPort)), Dst: netip.AddrPortFrom(in.Dst, uint16(in.DPort)), Endpoint: inIdx}
+}
+
+// forwards reports whether more than one interface of the node is captured: only
+// then can the timeline see a packet go through it.
+func (tl *Timeline) forwards(node string) bool {
+	n := 0
+	for _, ep := range tl.Endpoints {
+		if ep.Node == node {
+			n++
+		}
+	}
+	return n > 1
 }
 
 func absDur(d time.Duration) time.Duration {
