@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gopacket/gopacket/layers"
+
 	"github.com/pktlab/pktlab/rawsock"
 	"github.com/pktlab/pktlab/sockdiag"
 	"github.com/pktlab/pktlab/testlab"
@@ -36,12 +38,16 @@ func startCaptures(lab *testlab.Lab, tl *timeline.Timeline) (*captures, error) {
 		go func() {
 			defer c.wg.Done()
 			buf := make([]byte, 65536)
+			sum := rawsock.NewSummarizer() // as tcpdump on this interface
+			var line []byte
 			for {
 				f, err := conn.ReadFrame(ctx, buf)
 				if err != nil {
 					return // cancelled, or the socket closed
 				}
-				tl.AddFrame(f.Time, i, append([]byte(nil), f.Data...), f.Type == rawsock.PacketOutgoing)
+				line = sum.Append(line[:0], layers.LinkTypeEthernet, f.Data)
+				tl.AddFrame(timeline.Captured{Time: f.Time, Index: i, Data: append([]byte(nil), f.Data...),
+					Out: f.Type == rawsock.PacketOutgoing, Line: string(line)})
 				c.read[i].Add(1)
 			}
 		}()
@@ -122,18 +128,18 @@ func startPoller(lab *testlab.Lab, tl *timeline.Timeline) *statePoller {
 					k := sockKey{n.Name(), s.Local, s.Remote}
 					seen[k] = true
 					if old, ok := last[k]; !ok || old != s.State {
-						from := "new"
+						from := timeline.StateNew
 						if ok {
 							from = old.String()
 						}
-						tl.Add(now, timeline.KindState, n.Name(), fmt.Sprintf("%s > %s: %s → %s (sock_diag)", s.Local, s.Remote, from, s.State))
+						tl.Add(now, n.Name(), &timeline.KernelState{Local: s.Local, Remote: s.Remote, From: from, To: s.State.String(), Source: "sock_diag"})
 						last[k] = s.State
 					}
 				}
 			}
 			for k, st := range last {
 				if !seen[k] {
-					tl.Add(now, timeline.KindState, k.node, fmt.Sprintf("%s > %s: %s → gone (sock_diag)", k.local, k.remote, st))
+					tl.Add(now, k.node, &timeline.KernelState{Local: k.local, Remote: k.remote, From: st.String(), To: timeline.StateGone, Source: "sock_diag"})
 					delete(last, k)
 				}
 			}

@@ -31,7 +31,7 @@ func (r *run) checkFrames(m *FrameMatch) (want string, pass bool, seen string) {
 		acks = ackStats(frames, r.endpointIndex(*m.On))
 	}
 	for _, e := range frames {
-		f := e.Frame
+		f := e.Frame()
 		if m.On != nil {
 			ep := r.tl.Endpoints[f.Index]
 			if ep.Node != m.On.Node || ep.Iface != m.On.Interface {
@@ -67,7 +67,7 @@ func (r *run) checkFrames(m *FrameMatch) (want string, pass bool, seen string) {
 			}
 			seen += "\n      " + r.tl.Line(e)
 			if acks != nil {
-				seen += " {" + acks[e.Frame].String() + "}"
+				seen += " {" + acks[e.Frame()].String() + "}"
 			}
 		}
 	}
@@ -79,7 +79,7 @@ func (r *run) checkFrames(m *FrameMatch) (want string, pass bool, seen string) {
 		seqs := map[uint32]bool{}
 		var list []string
 		for _, e := range match {
-			sq := e.Frame.Packet.Seq
+			sq := e.Frame().Packet.Seq
 			if sq == 0 || seqs[sq] {
 				pass = false
 			}

@@ -3,6 +3,7 @@ package timeline
 import (
 	"bytes"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -13,7 +14,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
-	"github.com/pktlab/pktlab/agent"
+	"github.com/pktlab/pktlab/rawsock"
 )
 
 var (
@@ -49,9 +50,31 @@ func tcpFrame(t *testing.T, fromClient bool, seq, ack uint32, flags string, payl
 	return buf.Bytes()
 }
 
+// capture feeds a timeline as experiment's capture does: each frame with the tcpdump
+// line rawsock's Summarizer prints for it on its interface.
+type capture struct {
+	tl   *Timeline
+	sums map[int]*rawsock.Summarizer
+}
+
+func newCapture(start time.Time, eps []Endpoint) *capture {
+	return &capture{tl: New(start, eps), sums: map[int]*rawsock.Summarizer{}}
+}
+
+func (c *capture) add(at time.Time, idx int, data []byte, out bool) *Frame {
+	s := c.sums[idx]
+	if s == nil {
+		s = rawsock.NewSummarizer()
+		c.sums[idx] = s
+	}
+	line := string(s.Append(nil, layers.LinkTypeEthernet, data))
+	return c.tl.AddFrame(Captured{Time: at, Index: idx, Data: data, Out: out, Line: line})
+}
+
 func handshake(t *testing.T) *Timeline {
 	start := time.Unix(1000, 0)
-	tl := New(start, []Endpoint{{"client", "eth0", 1}, {"server", "eth0", 0}})
+	c := newCapture(start, []Endpoint{{"client", "eth0", 1}, {"server", "eth0", 0}})
+	tl := c.tl
 	mss := layers.TCPOption{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{0x05, 0xb4}}
 	sack := layers.TCPOption{OptionType: layers.TCPOptionKindSACKPermitted, OptionLength: 2}
 	frames := []struct {
@@ -78,10 +101,11 @@ func handshake(t *testing.T) *Timeline {
 		if strings.Contains(f.flags, "S") {
 			opts = []layers.TCPOption{mss, sack}
 		}
-		tl.AddFrame(start.Add(f.at), f.idx, tcpFrame(t, f.client, f.seq, f.ack, f.flags, f.pay, opts...), f.out)
+		c.add(start.Add(f.at), f.idx, tcpFrame(t, f.client, f.seq, f.ack, f.flags, f.pay, opts...), f.out)
 	}
-	tl.AddCall(agent.Call{Start: start.Add(50 * time.Microsecond), Dur: 300 * time.Microsecond, Node: "client", Sock: "c", Op: agent.OpConnect, Args: "198.18.1.1:80"})
-	tl.Add(start.Add(350*time.Microsecond), KindState, "client", "198.18.1.2:40000 > 198.18.1.1:80 SYN_SENT → ESTABLISHED")
+	tl.AddCall(Call{Start: start.Add(50 * time.Microsecond), Dur: 300 * time.Microsecond, Node: "client", Sock: "c", Op: "connect", Args: "198.18.1.1:80"})
+	tl.Add(start.Add(350*time.Microsecond), "client", &KernelState{Local: netip.MustParseAddrPort("198.18.1.2:40000"),
+		Remote: netip.MustParseAddrPort("198.18.1.1:80"), From: "SYN_SENT", To: "ESTABLISHED", Source: "sock_diag"})
 	return tl
 }
 
@@ -95,7 +119,7 @@ func TestTextRelativeAndDedup(t *testing.T) {
    0.000200 [f1] server:eth0 > client:eth0   IP 198.18.1.1.80 > 198.18.1.2.40000: Flags [S.], seq 5000, ack 1001, win 64240, options [mss 1460,sackOK,eol], length 0 [relative seq 0 ack 1]
    0.000300 [f1] client:eth0 > server:eth0   IP 198.18.1.2.40000 > 198.18.1.1.80: Flags [.], ack 1, win 64240, length 0
    0.000350  ==  client c connect(198.18.1.1:80) = 0
-   0.000350  ::  client 198.18.1.2:40000 > 198.18.1.1:80 SYN_SENT → ESTABLISHED
+   0.000350  ::  client 198.18.1.2:40000 > 198.18.1.1:80: SYN_SENT → ESTABLISHED (sock_diag)
    0.000400 [f1] client:eth0 > server:eth0   IP 198.18.1.2.40000 > 198.18.1.1.80: Flags [P.], seq 1:6, ack 1, win 64240, length 5
 flows:
   [f1] tcp 198.18.1.2:40000 > 198.18.1.1:80, 4 frame(s), seen on client:eth0 server:eth0
@@ -104,8 +128,8 @@ flows:
 		t.Errorf("text (-want +got):\n%s", diff)
 	}
 	fr := tl.Frames()
-	if !fr[0].Frame.Dup || fr[1].Frame.Dup {
-		t.Errorf("dup flags: %v %v, want the far-end copy marked", fr[0].Frame.Dup, fr[1].Frame.Dup)
+	if !fr[0].Frame().Dup || fr[1].Frame().Dup {
+		t.Errorf("dup flags: %v %v, want the far-end copy marked", fr[0].Frame().Dup, fr[1].Frame().Dup)
 	}
 }
 
@@ -119,7 +143,7 @@ func TestJSONLines(t *testing.T) {
 	if len(lines) != 10 {
 		t.Fatalf("%d JSON lines, want 10:\n%s", len(lines), b.String())
 	}
-	if !strings.Contains(lines[2], `"flags":"S.","seq":0,"ack":1`) {
+	if !strings.Contains(lines[2], `"flags":"S.","seq":5000,"ack":1001,"flow":1,"rel_seq":0,"rel_ack":1`) {
 		t.Errorf("SYN-ACK line lacks relative seq/ack: %s", lines[2])
 	}
 	if !strings.Contains(lines[6], `"op":"connect"`) {
@@ -210,18 +234,19 @@ func TestNATRewriteMarked(t *testing.T) {
 	in, out := syn(net.IP{198, 18, 1, 2}, 40000), syn(net.IP{198, 19, 2, 1}, 61000)
 	for _, outFirst := range []bool{false, true} {
 		start := time.Unix(1000, 0)
-		tl := New(start, []Endpoint{{"router", "eth0", -1}, {"router", "eth1", -1}})
+		c := newCapture(start, []Endpoint{{"router", "eth0", -1}, {"router", "eth1", -1}})
+		tl := c.tl
 		if outFirst {
-			tl.AddFrame(start.Add(time.Millisecond), 1, out, true)
-			tl.AddFrame(start.Add(2*time.Millisecond), 0, in, false)
+			c.add(start.Add(time.Millisecond), 1, out, true)
+			c.add(start.Add(2*time.Millisecond), 0, in, false)
 		} else {
-			tl.AddFrame(start.Add(time.Millisecond), 0, in, false)
-			tl.AddFrame(start.Add(2*time.Millisecond), 1, out, true)
+			c.add(start.Add(time.Millisecond), 0, in, false)
+			c.add(start.Add(2*time.Millisecond), 1, out, true)
 		}
 		var got string
 		for _, e := range tl.Frames() {
-			if e.Frame.Index == 1 {
-				got = e.Frame.NAT
+			if f := e.Frame(); f.Index == 1 && f.NAT != nil {
+				got = tl.natText(f.NAT)
 			}
 		}
 		if want := "198.18.1.2:40000 > 198.19.2.2:80 on router:eth0"; got != want {

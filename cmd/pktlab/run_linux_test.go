@@ -121,11 +121,12 @@ func TestRunJSONAndParallel(t *testing.T) {
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 			t.Fatalf("not JSON: %q: %v", sc.Text(), err)
 		}
-		switch m["kind"] {
+		switch m["type"] {
 		case "frame":
 			frames++
-		case "summary":
-			ok[m["file"].(string)] = m["ok"].(bool)
+		case "result":
+			r := m["result"].(map[string]any)
+			ok[r["file"].(string)] = r["ok"].(bool)
 		}
 	}
 	if frames == 0 {

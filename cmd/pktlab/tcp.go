@@ -166,7 +166,7 @@ func (f *tcpFlags) tcpConfig() tcpstate.Config {
 }
 
 // hostConfig builds the host's configuration; validate has checked the flags.
-func (f *tcpFlags) hostConfig(tl *timeline) *host.Config {
+func (f *tcpFlags) hostConfig(tl *tcpView) *host.Config {
 	// Without --gso every frame in the timeline is a frame on the wire.
 	cfg := &host.Config{Interface: f.iface, Shared: f.shared, TCP: f.tcpConfig(), Events: tl.event, NoGSO: !f.gso, Clock: tl.clk}
 	if f.step {
@@ -216,7 +216,7 @@ Exit status 1 if the connection fails (e.g. refused: ECONNREFUSED).`,
 			if !testlab.InLabRange(remote.Addr()) {
 				return usageError("%v is outside the lab ranges 198.18.0.0/15 and 2001:db8::/32", remote.Addr())
 			}
-			return runTCP(cmd, &f, args[0], args[1], func(ctx context.Context, h *host.Host, tl *timeline) error {
+			return runTCP(cmd, &f, args[0], args[1], func(ctx context.Context, h *host.Host, tl *tcpView) error {
 				c, err := h.Dial(ctx, remote)
 				if err != nil {
 					return err
@@ -265,7 +265,7 @@ and closes when the peer closes (or as --close/--shutdown-wr/--abort say).`,
 			if err := f.validate(); err != nil {
 				return err
 			}
-			return runTCP(cmd, &f, args[0], args[1], func(ctx context.Context, h *host.Host, tl *timeline) error {
+			return runTCP(cmd, &f, args[0], args[1], func(ctx context.Context, h *host.Host, tl *tcpView) error {
 				cfg := f.tcpConfig()
 				ln, err := h.Listen(uint16(port), &cfg, 0)
 				if err != nil {
@@ -295,7 +295,7 @@ and closes when the peer closes (or as --close/--shutdown-wr/--abort say).`,
 // runTCP opens the lab and the host, runs fn and closes everything. A signal
 // (ctx's end) closes the host at once, from under fn: its connections are aborted
 // and its nftables table removed, and fn's blocked reads and writes return.
-func runTCP(cmd *cobra.Command, f *tcpFlags, labName, nodeName string, fn func(context.Context, *host.Host, *timeline) error) error {
+func runTCP(cmd *cobra.Command, f *tcpFlags, labName, nodeName string, fn func(context.Context, *host.Host, *tcpView) error) error {
 	ctx := cmd.Context()
 	l, err := openLab(labName)
 	if err != nil {
@@ -336,7 +336,7 @@ func runTCP(cmd *cobra.Command, f *tcpFlags, labName, nodeName string, fn func(c
 
 // converse sends --send's data, then closes as asked and follows the connection
 // until it is closed or in TIME-WAIT.
-func converse(ctx context.Context, f *tcpFlags, c *host.Conn, tl *timeline) error {
+func converse(ctx context.Context, f *tcpFlags, c *host.Conn, tl *tcpView) error {
 	if f.linger >= 0 {
 		c.SetLinger(f.linger)
 	}
@@ -364,7 +364,7 @@ func converse(ctx context.Context, f *tcpFlags, c *host.Conn, tl *timeline) erro
 	return waitFinished(ctx, c, f.wait)
 }
 
-func echoConn(ctx context.Context, f *tcpFlags, c *host.Conn, tl *timeline) error {
+func echoConn(ctx context.Context, f *tcpFlags, c *host.Conn, tl *tcpView) error {
 	n, err := io.Copy(c, c)
 	tl.note(fmt.Sprintf("echoed %d bytes", n))
 	if err != nil {
@@ -374,7 +374,7 @@ func echoConn(ctx context.Context, f *tcpFlags, c *host.Conn, tl *timeline) erro
 	return waitFinished(ctx, c, f.wait)
 }
 
-func receive(f *tcpFlags, c *host.Conn, tl *timeline) error {
+func receive(f *tcpFlags, c *host.Conn, tl *tcpView) error {
 	var w io.Writer = io.Discard
 	switch f.recv {
 	case "":
@@ -445,9 +445,9 @@ func waitFinished(ctx context.Context, c *host.Conn, limit time.Duration) error 
 	return fmt.Errorf("connection still %v after %v", c.State(), limit)
 }
 
-// timeline prints host events: frames in rawsock's summary format, state changes
+// tcpView prints host events: frames in rawsock's summary format, state changes
 // with causes, with times relative to the first event, on the host's clock.
-type timeline struct {
+type tcpView struct {
 	ctx    context.Context // ends a --step prompt
 	clk    clock.Clock     // the host's: notes are stamped on it too
 	pause  *clock.Pausable // with --step, clk: stopped while a prompt waits
@@ -463,8 +463,8 @@ type timeline struct {
 	lad   *frameLadder // --ladder: events kept to draw at the end instead of printed
 }
 
-func newTimeline(ctx context.Context, w io.Writer, asJSON bool, in io.Reader, step bool) *timeline {
-	t := &timeline{ctx: ctx, clk: clock.Real, w: w, asJSON: asJSON, sum: rawsock.NewSummarizer(), in: in}
+func newTimeline(ctx context.Context, w io.Writer, asJSON bool, in io.Reader, step bool) *tcpView {
+	t := &tcpView{ctx: ctx, clk: clock.Real, w: w, asJSON: asJSON, sum: rawsock.NewSummarizer(), in: in}
 	if step {
 		t.pause = clock.NewPausable(clock.Real)
 		t.clk = t.pause
@@ -472,7 +472,7 @@ func newTimeline(ctx context.Context, w io.Writer, asJSON bool, in io.Reader, st
 	return t
 }
 
-func (t *timeline) rel(at time.Time) float64 {
+func (t *tcpView) rel(at time.Time) float64 {
 	if t.start.IsZero() {
 		t.start = at
 	}
@@ -493,7 +493,7 @@ type tcpEventJSON struct {
 	Error  string  `json:"error,omitempty"`
 }
 
-func (t *timeline) event(e host.Event) {
+func (t *tcpView) event(e host.Event) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.lad != nil {
@@ -524,7 +524,7 @@ func (t *timeline) event(e host.Event) {
 	t.print(j)
 }
 
-func (t *timeline) print(j tcpEventJSON) {
+func (t *tcpView) print(j tcpEventJSON) {
 	prefix := fmt.Sprintf("%10.6f ", j.Time)
 	switch j.Event {
 	case "segment-sent":
@@ -556,7 +556,7 @@ func (t *timeline) print(j tcpEventJSON) {
 	fmt.Fprintln(t.w)
 }
 
-func (t *timeline) note(text string) {
+func (t *tcpView) note(text string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.lad != nil {
@@ -574,7 +574,7 @@ func (t *timeline) note(text string) {
 // with the host's clock stopped, so that the wait costs the connection no time: no
 // retransmission timer runs out at the prompt. A signal ends the wait and the frame
 // is not sent; at the end of stdin every frame goes without a prompt.
-func (t *timeline) step(e host.Event) error {
+func (t *tcpView) step(e host.Event) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	summary := string(t.sum.Append(nil, layers.LinkTypeEthernet, e.Frame))
