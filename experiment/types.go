@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/pktlab/pktlab/internal/yamlpos"
 	"github.com/pktlab/pktlab/rawsock/capfilter"
 	"github.com/pktlab/pktlab/tcpstate"
 	"github.com/pktlab/pktlab/testlab"
@@ -12,12 +13,7 @@ import (
 )
 
 // Pos is a position in an experiment file.
-type Pos struct {
-	File      string
-	Line, Col int
-}
-
-func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
+type Pos = yamlpos.Pos
 
 // File is a parsed, checked experiment.
 type File struct {
