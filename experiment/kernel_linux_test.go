@@ -1,0 +1,194 @@
+package experiment_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/pktlab/pktlab/experiment"
+	"github.com/pktlab/pktlab/internal/privtest"
+	"github.com/pktlab/pktlab/ktrace"
+	"github.com/pktlab/pktlab/timeline"
+)
+
+// runFile runs an experiment file with default options and fails the test on a run
+// error.
+func runFile(t *testing.T, path string) *experiment.Result {
+	t.Helper()
+	f, err := experiment.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := experiment.Run(context.Background(), f, experiment.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// statePath is the path of the kernel sockets of node whose remote is remote (local
+// port any), from their first state on, with the event indexes in tl.Events().
+func statePath(evs []timeline.Event, node, remote string) (path []string, idx []int, sources []string) {
+	for i, e := range evs {
+		st, ok := e.Data.(*timeline.KernelState)
+		if !ok || e.Node != node || st.Remote.String() != remote {
+			continue
+		}
+		if len(path) == 0 {
+			path = append(path, st.From)
+		}
+		path = append(path, st.To)
+		idx = append(idx, i)
+		sources = append(sources, st.Source)
+	}
+	return path, idx, sources
+}
+
+// frameIndex is the index of the first frame on node's interface with the tcpdump
+// flags given, sent (out) or received.
+func frameIndex(evs []timeline.Event, node, flags string, out bool) int {
+	for i, e := range evs {
+		if f := e.Frame(); f != nil && e.Node == node && f.Out == out && f.Packet.Flags == flags {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestKernelStatesTraced: C1's handshake on the timeline comes from the tracepoints,
+// with every state (SYN_SENT and SYN_RECV last microseconds), the client's local
+// port filled in, and each change sorted right after the frame that caused it.
+func TestKernelStatesTraced(t *testing.T) {
+	privtest.Require(t)
+	res := runFile(t, "../examples/C1.yaml")
+	if res.Polled != "" {
+		t.Fatalf("kernel states were polled: %s", res.Polled)
+	}
+	evs := res.Timeline.Events()
+	cli, cliIdx, cliSrc := statePath(evs, "client", "198.18.1.1:80")
+	if want := []string{"CLOSE", "SYN_SENT", "ESTABLISHED"}; len(cli) < 3 || !slices.Equal(cli[:3], want) {
+		t.Fatalf("client path %v, want it to begin %v\n%s", cli, want, report(res))
+	}
+	for i, e := range cliIdx {
+		st := evs[e].Data.(*timeline.KernelState)
+		if st.Local.Port() == 0 || cliSrc[i] != ktrace.SourceTracepoint {
+			t.Errorf("client state %d: %+v: want a local port and source %q", i, st, ktrace.SourceTracepoint)
+		}
+	}
+	srv, srvIdx, _ := statePath(evs, "server", "198.18.1.2:"+fmt.Sprint(evs[cliIdx[0]].Data.(*timeline.KernelState).Local.Port()))
+	if want := []string{"LISTEN", "SYN_RECV", "ESTABLISHED"}; len(srv) < 3 || !slices.Equal(srv[:3], want) {
+		t.Fatalf("server child path %v, want it to begin %v\n%s", srv, want, report(res))
+	}
+	// Causes: the client's SYN_SENT precedes its SYN; its ESTABLISHED follows the
+	// SYN-ACK it received and precedes its ACK. The server's child socket is made
+	// from the request socket when that ACK arrives (tcp_check_req): LISTEN →
+	// SYN_RECV → ESTABLISHED both follow the ACK.
+	order := []struct {
+		what          string
+		before, after int
+	}{
+		{"client SYN_SENT < SYN out", cliIdx[0], frameIndex(evs, "client", "S", true)},
+		{"client SYN-ACK in < ESTABLISHED", frameIndex(evs, "client", "S.", false), cliIdx[1]},
+		{"client ESTABLISHED < ACK out", cliIdx[1], frameIndex(evs, "client", ".", true)},
+		{"server ACK in < SYN_RECV", frameIndex(evs, "server", ".", false), srvIdx[0]},
+		{"SYN_RECV < ESTABLISHED", srvIdx[0], srvIdx[1]},
+	}
+	for _, o := range order {
+		if o.before < 0 || o.after < 0 || o.before >= o.after {
+			t.Errorf("%s: event %d, then %d\n%s", o.what, o.before, o.after, report(res))
+		}
+	}
+}
+
+// TestNoBPFFallsBackToPoll runs C1 in a child process whose bpf(2) calls the kernel
+// refuses with EPERM (a seccomp filter, as a locked-down or unprivileged host would):
+// the run says why in Polled and on the timeline, and its kernel states come from
+// the sock_diag poll, each marked so.
+func TestNoBPFFallsBackToPoll(t *testing.T) {
+	if os.Getenv("PKTLAB_NO_BPF_CHILD") == "1" {
+		denyBPF(t)
+		if _, err := ktrace.Open(nil); err == nil {
+			t.Fatal("ktrace.Open succeeded under a filter that refuses bpf(2)")
+		}
+		res := runFile(t, "../examples/C1.yaml")
+		if !strings.Contains(res.Polled, "kernel tracing unavailable") || !strings.Contains(res.Polled, "sock_diag") {
+			t.Fatalf("Polled = %q, want why and that sock_diag replaces it", res.Polled)
+		}
+		notes, states := 0, 0
+		for _, e := range res.Timeline.Events() {
+			switch d := e.Data.(type) {
+			case *timeline.Note:
+				if d.Text == res.Polled {
+					notes++
+				}
+			case *timeline.KernelState:
+				states++
+				if d.Source != "sock_diag poll" {
+					t.Errorf("state %+v: source %q, want sock_diag poll", d, d.Source)
+				}
+			case *timeline.Retransmit, *timeline.Reset, *timeline.Drop:
+				t.Errorf("a kernel event without BPF: %+v", d)
+			}
+		}
+		if notes != 1 || states == 0 {
+			t.Fatalf("%d notes of the fallback, %d polled states; want 1 and some\n%s", notes, states, report(res))
+		}
+		fmt.Println("child: polled:", res.Polled)
+		return
+	}
+	privtest.Require(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self, "-test.run=^TestNoBPFFallsBackToPoll$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "PKTLAB_NO_BPF_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "child: polled: ktrace: kernel tracing unavailable") {
+		t.Fatalf("child without bpf(2): %v\n%s", err, out)
+	}
+}
+
+// auditArch is the seccomp architecture of this build (include/uapi/linux/audit.h).
+var auditArch = map[string]uint32{"amd64": unix.AUDIT_ARCH_X86_64, "arm64": unix.AUDIT_ARCH_AARCH64}
+
+// denyBPF makes every bpf(2) call of every thread of this process fail with EPERM:
+// a seccomp filter (seccomp(2), SECCOMP_FILTER_FLAG_TSYNC), allowed to root without
+// no_new_privs.
+func denyBPF(t *testing.T) {
+	arch, ok := auditArch[runtime.GOARCH]
+	if !ok {
+		t.Fatalf("no seccomp architecture for %s", runtime.GOARCH)
+	}
+	const retErrno, retAllow = 0x00050000, 0x7fff0000 // SECCOMP_RET_ERRNO, SECCOMP_RET_ALLOW
+	raw, err := bpf.Assemble([]bpf.Instruction{
+		bpf.LoadAbsolute{Off: 4, Size: 4}, // seccomp_data.arch
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: arch, SkipFalse: 3},
+		bpf.LoadAbsolute{Off: 0, Size: 4}, // seccomp_data.nr
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_BPF, SkipFalse: 1},
+		bpf.RetConstant{Val: retErrno | uint32(unix.EPERM)},
+		bpf.RetConstant{Val: retAllow},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	filter := make([]unix.SockFilter, len(raw))
+	for i, r := range raw {
+		filter[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
+	}
+	prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+	const setModeFilter, flagTsync = 1, 1 // SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC
+	if _, _, errno := unix.Syscall(unix.SYS_SECCOMP, setModeFilter, flagTsync, uintptr(unsafe.Pointer(&prog))); errno != 0 {
+		t.Fatalf("seccomp: %v", errno)
+	}
+	runtime.KeepAlive(filter)
+}
