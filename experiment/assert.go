@@ -45,6 +45,8 @@ func (r *run) evaluate(ctx context.Context, e *Expect) Outcome {
 		o.Want, o.Pass, o.Seen = r.checkPacket(e.Packet)
 	case ExpLink:
 		o.Want, o.Pass, o.Seen = r.checkLink(e.Link)
+	default:
+		o.Want, o.Pass, o.Seen = r.checkKernel(ctx, e)
 	}
 	if e.Desc != "" {
 		o.Want = e.Desc + ": " + o.Want

@@ -26,7 +26,7 @@ func (p *parser) expects(n *yaml.Node) []*Expect {
 	return out
 }
 
-var expectKinds = []string{"frame", "call", "socket", "trace", "us_state", "conntrack", "packet", "link"}
+var expectKinds = append([]string{"frame", "call", "socket", "trace", "us_state", "conntrack", "packet", "link"}, kernelExpectKinds...)
 
 // expect parses one expectation: a mapping with one kind key (and an optional desc).
 func (p *parser) expect(n *yaml.Node) *Expect {
@@ -62,6 +62,8 @@ func (p *parser) expect(n *yaml.Node) *Expect {
 			e.Packet = p.packetMatch(v)
 		case ExpLink:
 			e.Link = p.linkMatch(v)
+		default:
+			p.kernelExpect(e, v)
 		}
 	})
 	if e.Kind == "" {
@@ -182,13 +184,7 @@ func (p *parser) frameMatch(n *yaml.Node) *FrameMatch {
 		case "within":
 			m.Within = p.Duration(v, "within")
 		case "gaps":
-			if v.Kind != yaml.SequenceNode {
-				p.Errorf(v, "gaps must be a list of durations, like [1s, 2s, 4s]")
-				return
-			}
-			for _, g := range v.Content {
-				m.Gaps = append(m.Gaps, p.Duration(g, "gap"))
-			}
+			m.Gaps = p.gaps(v)
 		case "acked_segments":
 			m.AckedSegs = p.Integer(v, "acked_segments", 0, 1<<20)
 		case "ack_delay":

@@ -203,6 +203,11 @@ type Expect struct {
 	CT     *CTMatch
 	Packet *PacketMatch
 	Link   *LinkMatch
+
+	KernelState *KernelStateMatch // expect_kernel.go
+	Drop        *DropMatch
+	Retransmit  *RetransmitMatch
+	Reset       *ResetMatch
 }
 
 // CTMatch counts a node's conntrack entries whose text (as conntrack -L prints it:

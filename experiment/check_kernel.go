@@ -1,0 +1,288 @@
+package experiment
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pktlab/pktlab/timeline"
+)
+
+// checkKernel evaluates the expectations about the kernel's TCP events, once every
+// event the kernel reported so far is on the timeline.
+func (r *run) checkKernel(ctx context.Context, e *Expect) (want string, pass bool, seen string) {
+	r.kern.syncFor(ctx, 2*time.Second)
+	switch e.Kind {
+	case ExpKernelState:
+		want, pass, seen = r.checkKernelState(e.KernelState)
+	case ExpDrop:
+		want, pass, seen = r.checkDrop(e.Drop)
+	case ExpRetransmit:
+		want, pass, seen = r.checkRetransmit(e.Retransmit)
+	case ExpReset:
+		want, pass, seen = r.checkReset(e.Reset)
+	}
+	if r.kern == nil {
+		seen += " (" + r.polled + ")"
+	}
+	return want, pass, seen
+}
+
+// apMatch: an unset want matches anything, port 0 any port.
+func apMatch(want, got netip.AddrPort) bool {
+	if !want.IsValid() {
+		return true
+	}
+	return want.Addr().Unmap() == got.Addr().Unmap() && (want.Port() == 0 || want.Port() == got.Port())
+}
+
+// tupleWords says which sockets local and remote select.
+func tupleWords(local, remote netip.AddrPort) string {
+	var s string
+	if local.IsValid() {
+		s += " local " + local.String()
+	}
+	if remote.IsValid() {
+		s += " remote " + remote.String()
+	}
+	return s
+}
+
+// socketPath is the state path of one socket (one 4-tuple; a new path begins after
+// CLOSE, when the tuple is used again).
+type socketPath struct {
+	local, remote netip.AddrPort
+	states        []string
+}
+
+func (p *socketPath) String() string {
+	return fmt.Sprintf("%s > %s: %s", p.local, p.remote, strings.Join(p.states, " → "))
+}
+
+// kernelPaths groups a node's kernel state changes by socket, in time order.
+func (r *run) kernelPaths(node string) []*socketPath {
+	var out []*socketPath
+	open := map[[2]netip.AddrPort]*socketPath{}
+	for _, e := range r.tl.Select(timeline.KindKernelState) {
+		st := e.Data.(*timeline.KernelState)
+		if e.Node != node {
+			continue
+		}
+		key := [2]netip.AddrPort{st.Local, st.Remote}
+		p := open[key]
+		if p == nil || len(p.states) > 1 && p.states[len(p.states)-1] == "CLOSE" {
+			p = &socketPath{local: st.Local, remote: st.Remote, states: []string{st.From}}
+			open[key] = p
+			out = append(out, p)
+		}
+		p.states = append(p.states, st.To)
+	}
+	return out
+}
+
+// checkKernelState passes when a selected socket went exactly the path.
+func (r *run) checkKernelState(m *KernelStateMatch) (want string, pass bool, seen string) {
+	want = fmt.Sprintf("on %s, a kernel TCP socket%s went %s", m.Node, tupleWords(m.Local, m.Remote), strings.Join(m.Path, " → "))
+	var sel, others []string
+	for _, p := range r.kernelPaths(m.Node) {
+		if !apMatch(m.Local, p.local) || !apMatch(m.Remote, p.remote) {
+			others = append(others, p.String())
+			continue
+		}
+		sel = append(sel, p.String())
+		if slices.Equal(p.states, m.Path) {
+			pass = true
+		}
+	}
+	seen = fmt.Sprintf("%d selected socket(s)", len(sel))
+	seen += listWords(": ", sel)
+	if !pass {
+		seen += listWords("; the node's other sockets: ", others)
+	}
+	return want, pass, seen
+}
+
+// listWords is at most six items after a label, "" for none.
+func listWords(label string, items []string) string {
+	if len(items) == 0 {
+		return ""
+	}
+	if len(items) > 6 {
+		items = append(items[:6:6], fmt.Sprintf("… and %d more", len(items)-6))
+	}
+	return label + strings.Join(items, "; ")
+}
+
+// kernelQuery is what the counting expectations share: whose events of which kind,
+// when, which of them are selected, and how many must be.
+type kernelQuery struct {
+	node          string
+	kind          timeline.Kind
+	after, before string
+	sel           func(timeline.Data) bool
+	q             Quantity
+	what          string // the noun phrase of Quantity.phrase
+}
+
+// count counts the selected events; seen lists them, and on a failure the node's
+// other events of the kind.
+func (r *run) count(k kernelQuery) (want string, pass bool, seen string, match []timeline.Event) {
+	r.mu.Lock()
+	from, to := r.tl.Start, time.Time{}
+	if k.after != "" {
+		from = r.started[k.after]
+	}
+	if k.before != "" {
+		to = r.started[k.before]
+	}
+	r.mu.Unlock()
+	where := "on " + k.node
+	if k.after != "" {
+		where += " after step " + k.after + " began"
+	}
+	if k.before != "" {
+		where += " before step " + k.before + " began"
+	}
+	var near []timeline.Event
+	for _, e := range r.tl.Select(k.kind) {
+		if e.Node != k.node || e.Time.Before(from) || !to.IsZero() && !e.Time.Before(to) {
+			continue
+		}
+		if k.sel(e.Data) {
+			match = append(match, e)
+		} else {
+			near = append(near, e)
+		}
+	}
+	pass = k.q.holds(len(match))
+	seen = fmt.Sprintf("%d matching", len(match))
+	seen += listWords(": ", r.lines(match))
+	if !pass {
+		seen += listWords("; others: ", r.lines(near))
+	}
+	return k.q.phrase(k.what, where), pass, seen, match
+}
+
+func (r *run) lines(evs []timeline.Event) []string {
+	var out []string
+	for _, e := range evs {
+		out = append(out, "\n      "+r.tl.Line(e))
+	}
+	return out
+}
+
+// words joins the non-empty descriptions of an expectation's fields.
+func words(parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// if1 is f with a when s is set, else "".
+func if1(s, f string) string {
+	if s == "" {
+		return ""
+	}
+	return fmt.Sprintf(f, s)
+}
+
+var protoNumbers = map[string]uint8{"tcp": 6, "udp": 17, "icmp": 1, "icmp6": 58}
+
+// packetSelects applies a drop's packet selectors to the dropped packet's headers.
+func (m *DropMatch) packetSelects(p *timeline.KernelPacket) bool {
+	if m.Proto == "" && !m.Src.IsValid() && !m.Dst.IsValid() && m.SPort < 0 && m.DPort < 0 && m.Flags == "" {
+		return true
+	}
+	if p == nil {
+		return false
+	}
+	return (m.Proto == "" || protoNumbers[m.Proto] == p.Proto) &&
+		(!m.Src.IsValid() || m.Src.Unmap() == p.Src.Unmap()) && (!m.Dst.IsValid() || m.Dst.Unmap() == p.Dst.Unmap()) &&
+		(m.SPort < 0 || uint16(m.SPort) == p.SrcPort) && (m.DPort < 0 || uint16(m.DPort) == p.DstPort) &&
+		(m.Flags == "" || p.Proto == 6 && sameFlags(m.Flags, p.Flags.String()))
+}
+
+func (m *DropMatch) words() string {
+	port := func(f string, p int) string {
+		if p < 0 {
+			return ""
+		}
+		return fmt.Sprintf(f, p)
+	}
+	src, dst := "", ""
+	if m.Src.IsValid() {
+		src = "from " + m.Src.String()
+	}
+	if m.Dst.IsValid() {
+		dst = "to " + m.Dst.String()
+	}
+	return words(if1(m.Reason, "reason %s"), m.Proto, src, dst, port("sport %d", m.SPort), port("dport %d", m.DPort),
+		if1(m.Flags, "flags [%s]"), if1(m.SockState, "for a socket in %s"))
+}
+
+func (r *run) checkDrop(m *DropMatch) (want string, pass bool, seen string) {
+	want, pass, seen, _ = r.count(kernelQuery{node: m.Node, kind: timeline.KindDrop, after: m.After, before: m.Before, q: m.Quantity,
+		what: strings.TrimSpace("packet(s) dropped by the kernel " + m.words()),
+		sel: func(d timeline.Data) bool {
+			x := d.(*timeline.Drop)
+			return (m.Reason == "" || x.Reason == m.Reason) && (m.SockState == "" || x.SockState == m.SockState) && m.packetSelects(x.Packet)
+		}})
+	return want, pass, seen
+}
+
+// retransmitFlags are a retransmission's flags; a SYN-ACK for a request socket
+// (tcp:tcp_retransmit_synack) has none recorded and is S.
+func retransmitFlags(x *timeline.Retransmit) string {
+	if x.SynAck {
+		return "S."
+	}
+	return x.Flags.String()
+}
+
+func (r *run) checkRetransmit(m *RetransmitMatch) (want string, pass bool, seen string) {
+	what := "retransmission(s) " + words(strings.TrimSpace(tupleWords(m.Local, m.Remote)), if1(m.Flags, "flags [%s]"),
+		if1(m.State, "in %s"), if1(m.CA, "congestion state %s"))
+	want, pass, seen, match := r.count(kernelQuery{node: m.Node, kind: timeline.KindRetransmit, after: m.After, before: m.Before, q: m.Quantity,
+		what: strings.TrimSpace(what),
+		sel: func(d timeline.Data) bool {
+			x := d.(*timeline.Retransmit)
+			return apMatch(m.Local, x.Local) && apMatch(m.Remote, x.Remote) && (m.Flags == "" || sameFlags(m.Flags, retransmitFlags(x))) &&
+				(m.State == "" || x.State == m.State) && (m.CA == "" || x.CA == m.CA)
+		}})
+	if pass && len(m.Gaps) > 0 {
+		ok, gs := gapsMatch(match, m.Gaps, m.Tol)
+		pass = ok
+		seen += "; gaps between them: " + gs
+	}
+	return want, pass, seen
+}
+
+func (r *run) checkReset(m *ResetMatch) (want string, pass bool, seen string) {
+	dir := "RST(s) received"
+	if m.Sent {
+		dir = "RST(s) sent"
+	}
+	state := if1(m.State, "in %s")
+	if m.State == "NONE" {
+		state = "without a socket"
+	}
+	want, pass, seen, _ = r.count(kernelQuery{node: m.Node, kind: timeline.KindReset, after: m.After, before: m.Before, q: m.Quantity,
+		what: strings.TrimSpace(dir + " " + words(strings.TrimSpace(tupleWords(m.Local, m.Remote)), state, if1(m.Reason, "reason %s"))),
+		sel: func(d timeline.Data) bool {
+			x := d.(*timeline.Reset)
+			st := x.State
+			if st == "" {
+				st = "NONE"
+			}
+			return x.Sent == m.Sent && apMatch(m.Local, x.Local) && apMatch(m.Remote, x.Remote) &&
+				(m.State == "" || st == m.State) && (m.Reason == "" || x.Reason == m.Reason)
+		}})
+	return want, pass, seen
+}

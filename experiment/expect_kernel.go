@@ -1,0 +1,293 @@
+package experiment
+
+import (
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/pktlab/pktlab/sockdiag"
+	"gopkg.in/yaml.v3"
+)
+
+// Expectations about the kernel's own TCP events, which the run reads from the
+// kernel's tracepoints (package ktrace): see docs/ktrace.md for what this kernel
+// reports.
+const (
+	ExpKernelState ExpectKind = "kernel_state" // a kernel socket's exact state path
+	ExpDrop        ExpectKind = "drop"         // packets the kernel dropped, with the reason
+	ExpRetransmit  ExpectKind = "retransmit"   // segments the kernel sent again
+	ExpReset       ExpectKind = "reset"        // RSTs the kernel sent or received
+)
+
+var kernelExpectKinds = []string{string(ExpKernelState), string(ExpDrop), string(ExpRetransmit), string(ExpReset)}
+
+// KernelStateMatch checks the state path of a node's kernel TCP sockets, as
+// sock:inet_sock_set_state reports it: the first change's old state, then every new
+// state, in order. Local and Remote select the sockets (unset, or port 0: any); at
+// least one selected socket must have gone exactly Path.
+type KernelStateMatch struct {
+	Node          string
+	Local, Remote netip.AddrPort
+	Path          []string // kernel names: CLOSE, SYN_SENT, ESTABLISHED, …
+}
+
+// DropMatch counts the packets a node's kernel dropped (skb:kfree_skb) for Reason,
+// selected by the dropped packet's headers (unset fields match anything).
+type DropMatch struct {
+	Node      string
+	Reason    string // enum skb_drop_reason's name without SKB_DROP_REASON_: NETFILTER_DROP, NO_SOCKET, …
+	Proto     string // tcp, udp, icmp, icmp6
+	Src, Dst  netip.Addr
+	SPort     int // -1 unset
+	DPort     int
+	Flags     string // exact TCP flags, tcpdump letters
+	SockState string // the state of the socket the packet was for (TIME_WAIT for a timewait socket's)
+	Quantity
+	After, Before string
+}
+
+// RetransmitMatch counts a node's retransmitted segments (tcp:tcp_retransmit_skb,
+// and tcp:tcp_retransmit_synack for a SYN-ACK), selected by the socket's addresses,
+// the segment's flags, the socket's state and the congestion state; Gaps checks the
+// time between successive ones.
+type RetransmitMatch struct {
+	Node          string
+	Local, Remote netip.AddrPort
+	Flags         string // exact, tcpdump letters: S (a SYN), S. (a SYN-ACK), F., P., …
+	State         string // the socket's kernel state
+	CA            string // Open, Disorder, CWR, Recovery (loss detection), Loss (timeout)
+	Quantity
+	After, Before string
+	Gaps          []time.Duration
+	Tol           float64
+}
+
+// ResetMatch counts the RSTs a node's kernel sent (tcp:tcp_send_reset) or received
+// (tcp:tcp_receive_reset).
+type ResetMatch struct {
+	Node          string
+	Sent          bool // else received
+	Local, Remote netip.AddrPort
+	State         string // the socket's state; NONE: no socket (a segment to a closed port)
+	Reason        string // sent: enum sk_rst_reason's name (NO_SOCKET, TCP_STATE, …)
+	Quantity
+	After, Before string
+}
+
+// kernelExpect parses the expectation kinds of this file.
+func (p *parser) kernelExpect(e *Expect, v *yaml.Node) {
+	switch e.Kind {
+	case ExpKernelState:
+		e.KernelState = p.kernelStateMatch(v)
+	case ExpDrop:
+		e.Drop = p.dropMatch(v)
+	case ExpRetransmit:
+		e.Retransmit = p.retransmitMatch(v)
+	case ExpReset:
+		e.Reset = p.resetMatch(v)
+	}
+}
+
+// kernelNode parses node: and notes it for the check that it exists.
+func (p *parser) kernelNode(v *yaml.Node, node *string) {
+	*node, _ = p.Scalar(v, "node")
+	p.nodeRefs = append(p.nodeRefs, stepRef{*node, v})
+}
+
+// notReported are states the kernel of this project does not report as changes:
+// a socket leaving for TIME_WAIT is replaced by a timewait socket and reported
+// FIN_WAIT2 → CLOSE (or CLOSING → CLOSE); a request socket (NEW_SYN_RECV) is no full
+// socket and has no state change (docs/ktrace.md).
+var notReported = map[string]string{
+	"TIME_WAIT":    "a socket leaving for TIME_WAIT is reported FIN_WAIT2 → CLOSE (or CLOSING → CLOSE): the kernel replaces it by a timewait socket, which has no state tracepoint",
+	"NEW_SYN_RECV": "the request socket before a listener's child is not a full socket and has no state change; the child goes LISTEN → SYN_RECV → ESTABLISHED",
+}
+
+// kernelState parses a kernel state name; reported says it must be one
+// inet_sock_set_state reports.
+func (p *parser) kernelState(v *yaml.Node, what string, reported bool) string {
+	s, ok := p.Scalar(v, what)
+	if !ok {
+		return ""
+	}
+	st, ok := sockdiag.ParseState(s)
+	if !ok {
+		p.Errorf(v, "%s %q is not a kernel TCP state: one of %s", what, s, strings.Join(sockdiag.StateNames(), ", "))
+		return ""
+	}
+	if why := notReported[st.String()]; reported && why != "" {
+		p.Errorf(v, "%s %s: not a state change on this kernel: %s", what, st, why)
+	}
+	return st.String()
+}
+
+func (p *parser) kernelStateMatch(n *yaml.Node) *KernelStateMatch {
+	m := &KernelStateMatch{}
+	p.Mapping(n, "kernel_state", []string{"node", "local", "remote", "path"}, func(k, v *yaml.Node) {
+		switch k.Value {
+		case "node":
+			p.kernelNode(v, &m.Node)
+		case "local":
+			m.Local = p.addrPort(v, "local")
+		case "remote":
+			m.Remote = p.addrPort(v, "remote")
+		case "path":
+			for _, s := range p.List(v, "path") {
+				m.Path = append(m.Path, p.kernelState(s, "path state", true))
+			}
+		}
+	})
+	if m.Node == "" || len(m.Path) == 0 {
+		p.Errorf(n, "kernel_state needs node and path: whose sockets, and the states they go through, like [CLOSE, SYN_SENT, ESTABLISHED]")
+	}
+	return m
+}
+
+// reasonName checks the form of a kernel enum name; whether this kernel has it is
+// known at run time only (from its BTF), and the outcome says so.
+func (p *parser) reasonName(v *yaml.Node, what string) string {
+	s, ok := p.Scalar(v, what)
+	if !ok {
+		return ""
+	}
+	s = strings.TrimPrefix(s, "SKB_DROP_REASON_")
+	if s == "" || strings.Trim(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != "" {
+		p.Errorf(v, "%s %q must be the kernel's name, in capitals: NETFILTER_DROP, NO_SOCKET, TCP_INVALID_SEQUENCE, …", what, s)
+	}
+	return s
+}
+
+// kernelFlags parses exact TCP flags in tcpdump letters.
+func (p *parser) kernelFlags(v *yaml.Node) string {
+	s, ok := p.Scalar(v, "flags")
+	if ok && strings.Trim(s, "SFRPUEW.") != "" {
+		p.Errorf(v, "flags %q: TCP flags are written as tcpdump does: S F R P U E W and . for ACK", s)
+	}
+	return s
+}
+
+var dropProtos = []string{"tcp", "udp", "icmp", "icmp6"}
+
+func (p *parser) dropMatch(n *yaml.Node) *DropMatch {
+	m := &DropMatch{SPort: -1, DPort: -1, Quantity: Quantity{Count: -1}}
+	p.Mapping(n, "drop", []string{"node", "reason", "proto", "src", "dst", "sport", "dport", "flags", "sock_state",
+		"count", "min_count", "none", "after", "before"}, func(k, v *yaml.Node) {
+		switch k.Value {
+		case "node":
+			p.kernelNode(v, &m.Node)
+		case "reason":
+			m.Reason = p.reasonName(v, "reason")
+		case "proto":
+			m.Proto = p.Choice(v, "proto", dropProtos, "")
+		case "src":
+			m.Src = p.addr(v, "src")
+		case "dst":
+			m.Dst = p.addr(v, "dst")
+		case "sport":
+			m.SPort = p.Integer(v, "sport", 0, 65535)
+		case "dport":
+			m.DPort = p.Integer(v, "dport", 0, 65535)
+		case "flags":
+			m.Flags = p.kernelFlags(v)
+		case "sock_state":
+			m.SockState = p.kernelState(v, "sock_state", false)
+		default:
+			p.quantity(&m.Quantity, &m.After, &m.Before, k, v)
+		}
+	})
+	if m.Node == "" {
+		p.Errorf(n, "drop needs node: whose kernel dropped the packets")
+	}
+	p.checkQuantity(n, "drop", m.Quantity)
+	return m
+}
+
+var caNames = []string{"Open", "Disorder", "CWR", "Recovery", "Loss"}
+
+func (p *parser) retransmitMatch(n *yaml.Node) *RetransmitMatch {
+	m := &RetransmitMatch{Quantity: Quantity{Count: -1}, Tol: 0.3}
+	p.Mapping(n, "retransmit", []string{"node", "local", "remote", "flags", "state", "ca",
+		"count", "min_count", "none", "after", "before", "gaps", "tolerance"}, func(k, v *yaml.Node) {
+		switch k.Value {
+		case "node":
+			p.kernelNode(v, &m.Node)
+		case "local":
+			m.Local = p.addrPort(v, "local")
+		case "remote":
+			m.Remote = p.addrPort(v, "remote")
+		case "flags":
+			m.Flags = p.kernelFlags(v)
+		case "state":
+			m.State = p.kernelState(v, "state", false)
+		case "ca":
+			m.CA = p.Choice(v, "ca", caNames, "congestion state")
+		case "gaps":
+			m.Gaps = p.gaps(v)
+		case "tolerance":
+			m.Tol = float64(p.Integer(v, "tolerance (percent)", 0, 100)) / 100
+		default:
+			p.quantity(&m.Quantity, &m.After, &m.Before, k, v)
+		}
+	})
+	if m.Node == "" {
+		p.Errorf(n, "retransmit needs node: whose kernel retransmitted")
+	}
+	p.checkQuantity(n, "retransmit", m.Quantity)
+	return m
+}
+
+// gaps parses a list of durations.
+func (p *parser) gaps(v *yaml.Node) []time.Duration {
+	if v.Kind != yaml.SequenceNode {
+		p.Errorf(v, "gaps must be a list of durations, like [1s, 2s, 4s]")
+		return nil
+	}
+	var out []time.Duration
+	for _, g := range v.Content {
+		out = append(out, p.Duration(g, "gap"))
+	}
+	return out
+}
+
+func (p *parser) resetMatch(n *yaml.Node) *ResetMatch {
+	m := &ResetMatch{Quantity: Quantity{Count: -1}}
+	var dir *yaml.Node
+	p.Mapping(n, "reset", []string{"node", "sent", "received", "local", "remote", "state", "reason",
+		"count", "min_count", "none", "after", "before"}, func(k, v *yaml.Node) {
+		switch k.Value {
+		case "node":
+			p.kernelNode(v, &m.Node)
+		case "sent", "received":
+			if dir != nil {
+				p.Errorf(k, "reset: give sent or received, not both")
+			}
+			dir = k
+			if !p.Bool(v, k.Value) {
+				p.Errorf(v, "reset: %s: false means nothing; write the other direction, or none: true", k.Value)
+			}
+			m.Sent = k.Value == "sent"
+		case "local":
+			m.Local = p.addrPort(v, "local")
+		case "remote":
+			m.Remote = p.addrPort(v, "remote")
+		case "state":
+			if s, _ := p.Scalar(v, "state"); s == "NONE" {
+				m.State = s
+			} else {
+				m.State = p.kernelState(v, "state", false)
+			}
+		case "reason":
+			m.Reason = p.reasonName(v, "reason")
+		default:
+			p.quantity(&m.Quantity, &m.After, &m.Before, k, v)
+		}
+	})
+	if m.Node == "" || dir == nil {
+		p.Errorf(n, "reset needs node and sent: true or received: true")
+	}
+	if m.Reason != "" && !m.Sent {
+		p.Errorf(n, "reset: reason is the kernel's reason for a RST it sent (tcp:tcp_send_reset); a received RST has none")
+	}
+	p.checkQuantity(n, "reset", m.Quantity)
+	return m
+}
