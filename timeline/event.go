@@ -74,7 +74,10 @@ type Frame struct {
 	HasRelAck bool
 	Line      string // the tcpdump -n line rawsock's Summarizer printed for it on this interface
 	NAT       *NAT   // the same packet entered this node with other addresses
-	pair      *Frame // the copy on the other end of the link
+	// Cause is why pktlab's userspace TCP sent (or dropped) the frame, citing the
+	// rule, when the frame is its own.
+	Cause string
+	pair  *Frame // the copy on the other end of the link
 }
 
 // Kind is KindFrame.
@@ -103,6 +106,7 @@ type Captured struct {
 	Data  []byte // the frame; the timeline keeps it, so the caller must not reuse it
 	Out   bool   // sent by the endpoint's node (PACKET_OUTGOING)
 	Line  string // the tcpdump -n line for it on that interface (rawsock.Summarizer)
+	Cause string // why pktlab's userspace TCP sent or dropped it, if it is its frame
 }
 
 // Timeline collects events from concurrent producers.
@@ -110,15 +114,25 @@ type Timeline struct {
 	Start     time.Time
 	Endpoints []Endpoint
 
-	mu     sync.Mutex // guards events, flows and pairs
+	mu     sync.Mutex // guards events, flows, pairs and calls to live
 	events []Event
 	flows  flowTable
 	pairs  pairTable
+	live   func(Event) // NewLive: each event as it is added, none kept
 }
 
 // New returns a timeline starting now with the captured endpoints.
 func New(start time.Time, eps []Endpoint) *Timeline {
 	return &Timeline{Start: start, Endpoints: eps, flows: flowTable{byKey: map[flowKey]*flow{}}, pairs: newPairTable()}
+}
+
+// NewLive returns a timeline that keeps no events: it hands each to live as it is
+// added (in the order added, one at a time), after assigning flows and relative
+// numbers, for a command that shows a connection as it goes for as long as it lasts.
+func NewLive(start time.Time, eps []Endpoint, live func(Event)) *Timeline {
+	tl := New(start, eps)
+	tl.live = live
+	return tl
 }
 
 // AddFrame records a captured frame; it decodes the frame and assigns its flow and
@@ -128,7 +142,7 @@ func New(start time.Time, eps []Endpoint) *Timeline {
 // they arrive.
 func (tl *Timeline) AddFrame(c Captured) *Frame {
 	ep := tl.Endpoints[c.Index]
-	f := &Frame{Iface: ep.Iface, Index: c.Index, Data: c.Data, Packet: Decode(c.Data), Out: c.Out, Line: c.Line}
+	f := &Frame{Iface: ep.Iface, Index: c.Index, Data: c.Data, Packet: Decode(c.Data), Out: c.Out, Line: c.Line, Cause: c.Cause}
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
 	if ep.Peer >= 0 {
@@ -136,8 +150,17 @@ func (tl *Timeline) AddFrame(c Captured) *Frame {
 	}
 	tl.flows.assign(f)
 	tl.markNAT(c.Time, ep, f)
-	tl.events = append(tl.events, Event{Time: c.Time, Node: ep.Node, Data: f})
+	tl.keep(Event{Time: c.Time, Node: ep.Node, Data: f})
 	return f
+}
+
+// keep stores an event, or hands it over on a live timeline; tl.mu is held.
+func (tl *Timeline) keep(e Event) {
+	if tl.live != nil {
+		tl.live(e)
+		return
+	}
+	tl.events = append(tl.events, e)
 }
 
 // link names the veth a captured endpoint is on: the lower of its and its peer's
@@ -166,7 +189,7 @@ func (tl *Timeline) Note(t time.Time, node, text string) {
 
 func (tl *Timeline) add(e Event) {
 	tl.mu.Lock()
-	tl.events = append(tl.events, e)
+	tl.keep(e)
 	tl.mu.Unlock()
 }
 

@@ -124,6 +124,7 @@ type FrameJSON struct {
 	RelAck    *uint32  `json:"rel_ack,omitempty"` // when ACK is set and the other side's first seq was seen
 	Dup       bool     `json:"dup,omitempty"`     // the receiver's copy of a frame also recorded at its sender
 	NAT       *NATJSON `json:"nat,omitempty"`
+	Cause     string   `json:"cause,omitempty"` // why pktlab's userspace TCP sent or dropped it
 	Hex       string   `json:"hex,omitempty"`
 }
 
@@ -158,7 +159,7 @@ func (tl *Timeline) frameJSON(f *Frame) FrameJSON {
 		summary = f.Summary()
 	}
 	j := FrameOf(&f.Packet, tl.Endpoints[f.Index].String(), summary)
-	j.Dir, j.Flow, j.Dup = "in", f.Flow, f.Dup
+	j.Dir, j.Flow, j.Dup, j.Cause = "in", f.Flow, f.Dup, f.Cause
 	if f.Out {
 		j.Dir = "out"
 	}

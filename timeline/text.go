@@ -212,12 +212,17 @@ func (tl *Timeline) frameText(f *Frame) string {
 		}
 	}
 	if f.NAT != nil {
-		text += " [NAT: was " + tl.natText(f.NAT) + "]"
+		text += " [NAT: was " + tl.NATText(f.NAT) + "]"
+	}
+	if f.Cause != "" {
+		text += " (" + f.Cause + ")"
 	}
 	return text
 }
 
-func (tl *Timeline) natText(n *NAT) string {
+// NATText is where a NATed frame came from: "198.18.1.2:40000 > 198.19.2.2:80 on
+// router:eth0".
+func (tl *Timeline) NATText(n *NAT) string {
 	return fmt.Sprintf("%s > %s on %s", n.Src, n.Dst, tl.Endpoints[n.Endpoint])
 }
 

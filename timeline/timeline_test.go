@@ -246,7 +246,7 @@ func TestNATRewriteMarked(t *testing.T) {
 		var got string
 		for _, e := range tl.Frames() {
 			if f := e.Frame(); f.Index == 1 && f.NAT != nil {
-				got = tl.natText(f.NAT)
+				got = tl.NATText(f.NAT)
 			}
 		}
 		if want := "198.18.1.2:40000 > 198.19.2.2:80 on router:eth0"; got != want {
