@@ -27,9 +27,9 @@ func Record(ev Event) timeline.Data {
 		return &timeline.Retransmit{Local: e.Local, Remote: e.Remote, State: stateName(e.State), SynAck: true}
 	case *Reset:
 		return &timeline.Reset{Sent: e.Sent, Local: e.Local, Remote: e.Remote, State: stateName(e.State), Reason: e.Reason,
-			Packet: packetRecord(e.Packet)}
+			Packet: e.Packet}
 	case *Drop:
-		return &timeline.Drop{Reason: e.Reason, ReasonCode: e.ReasonCode, Location: e.Location, Packet: packetRecord(e.Packet),
+		return &timeline.Drop{Reason: e.Reason, ReasonCode: e.ReasonCode, Location: e.Location, Packet: e.Packet,
 			SockState: stateName(e.SockState), Local: e.SockTuple.Local, Remote: e.SockTuple.Remote}
 	case *CongSample:
 		return congRecord(e.Tuple, &e.Cong, "")
@@ -47,14 +47,6 @@ func stateName(s State) string {
 		return ""
 	}
 	return s.String()
-}
-
-func packetRecord(p *Packet) *timeline.KernelPacket {
-	if p == nil {
-		return nil
-	}
-	return &timeline.KernelPacket{Src: p.Src, Dst: p.Dst, Proto: p.Proto, Length: p.Length, SrcPort: p.SrcPort,
-		DstPort: p.DstPort, Seq: p.Seq, Ack: p.Ack, Flags: p.Flags}
 }
 
 func congRecord(t Tuple, c *Cong, newCA string) *timeline.CongestionSample {
