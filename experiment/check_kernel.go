@@ -55,6 +55,7 @@ func tupleWords(local, remote netip.AddrPort) string {
 // CLOSE, when the tuple is used again).
 type socketPath struct {
 	local, remote netip.AddrPort
+	first         time.Time // its first change
 	states        []string
 }
 
@@ -74,7 +75,7 @@ func (r *run) kernelPaths(node string) []*socketPath {
 		key := [2]netip.AddrPort{st.Local, st.Remote}
 		p := open[key]
 		if p == nil || len(p.states) > 1 && p.states[len(p.states)-1] == "CLOSE" {
-			p = &socketPath{local: st.Local, remote: st.Remote, states: []string{st.From}}
+			p = &socketPath{local: st.Local, remote: st.Remote, first: e.Time, states: []string{st.From}}
 			open[key] = p
 			out = append(out, p)
 		}
@@ -83,26 +84,57 @@ func (r *run) kernelPaths(node string) []*socketPath {
 	return out
 }
 
-// checkKernelState passes when a selected socket went exactly the path.
+// checkKernelState counts the selected sockets that went exactly the path.
 func (r *run) checkKernelState(m *KernelStateMatch) (want string, pass bool, seen string) {
-	want = fmt.Sprintf("on %s, a kernel TCP socket%s went %s", m.Node, tupleWords(m.Local, m.Remote), strings.Join(m.Path, " → "))
+	from, to, where := r.window(&m.KernelSelect)
+	want = m.phrase("kernel TCP socket(s)"+tupleWords(m.Local, m.Remote)+" that went "+strings.Join(m.Path, " → "), where)
 	var sel, others []string
+	n := 0
 	for _, p := range r.kernelPaths(m.Node) {
-		if !apMatch(m.Local, p.local) || !apMatch(m.Remote, p.remote) {
+		if !apMatch(m.Local, p.local) || !apMatch(m.Remote, p.remote) || p.first.Before(from) || !to.IsZero() && !p.first.Before(to) {
 			others = append(others, p.String())
 			continue
 		}
 		sel = append(sel, p.String())
 		if slices.Equal(p.states, m.Path) {
-			pass = true
+			n++
 		}
 	}
-	seen = fmt.Sprintf("%d selected socket(s)", len(sel))
+	pass = m.holds(n)
+	seen = fmt.Sprintf("%d matching of %d selected socket(s)", n, len(sel))
 	seen += listWords(": ", sel)
 	if !pass {
 		seen += listWords("; the node's other sockets: ", others)
 	}
 	return want, pass, seen
+}
+
+// stepWindow is the part of the run from step after's start (or the run's) to step
+// before's (or the end: to is zero).
+func (r *run) stepWindow(after, before string) (from, to time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	from = r.tl.Start
+	if after != "" {
+		from = r.started[after]
+	}
+	if before != "" {
+		to = r.started[before]
+	}
+	return from, to
+}
+
+// window is the part of the run a selection looks at, and its words.
+func (r *run) window(s *KernelSelect) (from, to time.Time, where string) {
+	from, to = r.stepWindow(s.After, s.Before)
+	where = "on " + s.Node
+	if s.After != "" {
+		where += " after step " + s.After + " began"
+	}
+	if s.Before != "" {
+		where += " before step " + s.Before + " began"
+	}
+	return from, to, where
 }
 
 // listWords is at most six items after a label, "" for none.
@@ -119,51 +151,48 @@ func listWords(label string, items []string) string {
 // kernelQuery is what the counting expectations share: whose events of which kind,
 // when, which of them are selected, and how many must be.
 type kernelQuery struct {
-	node          string
-	kind          timeline.Kind
-	after, before string
-	sel           func(timeline.Data) bool
-	q             Quantity
-	what          string // the noun phrase of Quantity.phrase
+	*KernelSelect
+	kind timeline.Kind
+	sel  func(timeline.Data) bool // beside the socket's addresses
+	what string                   // the noun phrase of Quantity.phrase
+}
+
+// socketOf is the addresses of the socket a kernel event is about.
+func socketOf(d timeline.Data) (local, remote netip.AddrPort) {
+	switch x := d.(type) {
+	case *timeline.Drop:
+		return x.Local, x.Remote
+	case *timeline.Retransmit:
+		return x.Local, x.Remote
+	case *timeline.Reset:
+		return x.Local, x.Remote
+	}
+	return netip.AddrPort{}, netip.AddrPort{}
 }
 
 // count counts the selected events; seen lists them, and on a failure the node's
 // other events of the kind.
 func (r *run) count(k kernelQuery) (want string, pass bool, seen string, match []timeline.Event) {
-	r.mu.Lock()
-	from, to := r.tl.Start, time.Time{}
-	if k.after != "" {
-		from = r.started[k.after]
-	}
-	if k.before != "" {
-		to = r.started[k.before]
-	}
-	r.mu.Unlock()
-	where := "on " + k.node
-	if k.after != "" {
-		where += " after step " + k.after + " began"
-	}
-	if k.before != "" {
-		where += " before step " + k.before + " began"
-	}
+	from, to, where := r.window(k.KernelSelect)
 	var near []timeline.Event
 	for _, e := range r.tl.Select(k.kind) {
-		if e.Node != k.node || e.Time.Before(from) || !to.IsZero() && !e.Time.Before(to) {
+		if e.Node != k.Node || e.Time.Before(from) || !to.IsZero() && !e.Time.Before(to) {
 			continue
 		}
-		if k.sel(e.Data) {
+		local, remote := socketOf(e.Data)
+		if apMatch(k.Local, local) && apMatch(k.Remote, remote) && k.sel(e.Data) {
 			match = append(match, e)
 		} else {
 			near = append(near, e)
 		}
 	}
-	pass = k.q.holds(len(match))
+	pass = k.holds(len(match))
 	seen = fmt.Sprintf("%d matching", len(match))
 	seen += listWords(": ", r.lines(match))
 	if !pass {
 		seen += listWords("; others: ", r.lines(near))
 	}
-	return k.q.phrase(k.what, where), pass, seen, match
+	return k.phrase(k.what, where), pass, seen, match
 }
 
 func (r *run) lines(evs []timeline.Event) []string {
@@ -228,7 +257,7 @@ func (m *DropMatch) words() string {
 }
 
 func (r *run) checkDrop(m *DropMatch) (want string, pass bool, seen string) {
-	want, pass, seen, _ = r.count(kernelQuery{node: m.Node, kind: timeline.KindDrop, after: m.After, before: m.Before, q: m.Quantity,
+	want, pass, seen, _ = r.count(kernelQuery{KernelSelect: &m.KernelSelect, kind: timeline.KindDrop,
 		what: strings.TrimSpace("packet(s) dropped by the kernel " + m.words()),
 		sel: func(d timeline.Data) bool {
 			x := d.(*timeline.Drop)
@@ -249,12 +278,11 @@ func retransmitFlags(x *timeline.Retransmit) string {
 func (r *run) checkRetransmit(m *RetransmitMatch) (want string, pass bool, seen string) {
 	what := "retransmission(s) " + words(strings.TrimSpace(tupleWords(m.Local, m.Remote)), if1(m.Flags, "flags [%s]"),
 		if1(m.State, "in %s"), if1(m.CA, "congestion state %s"))
-	want, pass, seen, match := r.count(kernelQuery{node: m.Node, kind: timeline.KindRetransmit, after: m.After, before: m.Before, q: m.Quantity,
+	want, pass, seen, match := r.count(kernelQuery{KernelSelect: &m.KernelSelect, kind: timeline.KindRetransmit,
 		what: strings.TrimSpace(what),
 		sel: func(d timeline.Data) bool {
 			x := d.(*timeline.Retransmit)
-			return apMatch(m.Local, x.Local) && apMatch(m.Remote, x.Remote) && (m.Flags == "" || sameFlags(m.Flags, retransmitFlags(x))) &&
-				(m.State == "" || x.State == m.State) && (m.CA == "" || x.CA == m.CA)
+			return (m.Flags == "" || sameFlags(m.Flags, retransmitFlags(x))) && (m.State == "" || x.State == m.State) && (m.CA == "" || x.CA == m.CA)
 		}})
 	if pass && len(m.Gaps) > 0 {
 		ok, gs := gapsMatch(match, m.Gaps, m.Tol)
@@ -273,7 +301,7 @@ func (r *run) checkReset(m *ResetMatch) (want string, pass bool, seen string) {
 	if m.State == "NONE" {
 		state = "without a socket"
 	}
-	want, pass, seen, _ = r.count(kernelQuery{node: m.Node, kind: timeline.KindReset, after: m.After, before: m.Before, q: m.Quantity,
+	want, pass, seen, _ = r.count(kernelQuery{KernelSelect: &m.KernelSelect, kind: timeline.KindReset,
 		what: strings.TrimSpace(dir + " " + words(strings.TrimSpace(tupleWords(m.Local, m.Remote)), state, if1(m.Reason, "reason %s"))),
 		sel: func(d timeline.Data) bool {
 			x := d.(*timeline.Reset)
@@ -281,8 +309,7 @@ func (r *run) checkReset(m *ResetMatch) (want string, pass bool, seen string) {
 			if st == "" {
 				st = "NONE"
 			}
-			return x.Sent == m.Sent && apMatch(m.Local, x.Local) && apMatch(m.Remote, x.Remote) &&
-				(m.State == "" || st == m.State) && (m.Reason == "" || x.Reason == m.Reason)
+			return x.Sent == m.Sent && (m.State == "" || st == m.State) && (m.Reason == "" || x.Reason == m.Reason)
 		}})
 	return want, pass, seen
 }

@@ -23,18 +23,28 @@ var kernelExpectKinds = []string{string(ExpKernelState), string(ExpDrop), string
 
 // KernelStateMatch checks the state path of a node's kernel TCP sockets, as
 // sock:inet_sock_set_state reports it: the first change's old state, then every new
-// state, in order. Local and Remote select the sockets (unset, or port 0: any); at
-// least one selected socket must have gone exactly Path.
+// state, in order. Local and Remote select the sockets (unset, or port 0: any), and
+// After and Before by their first change; the Quantity (by default at least one)
+// counts the selected sockets that went exactly Path.
 type KernelStateMatch struct {
+	KernelSelect
+	Path []string // kernel names: CLOSE, SYN_SENT, ESTABLISHED, …
+}
+
+// KernelSelect is what the counting kernel expectations share: whose events, of
+// which socket, in which part of the run, and how many.
+type KernelSelect struct {
 	Node          string
-	Local, Remote netip.AddrPort
-	Path          []string // kernel names: CLOSE, SYN_SENT, ESTABLISHED, …
+	Local, Remote netip.AddrPort // the socket's addresses; unset, or port 0: any
+	Quantity
+	After, Before string // step ids: only events from that step's start on, or before it
 }
 
 // DropMatch counts the packets a node's kernel dropped (skb:kfree_skb) for Reason,
-// selected by the dropped packet's headers (unset fields match anything).
+// selected by the dropped packet's headers and the socket it was for (unset fields
+// match anything).
 type DropMatch struct {
-	Node      string
+	KernelSelect
 	Reason    string // enum skb_drop_reason's name without SKB_DROP_REASON_: NETFILTER_DROP, NO_SOCKET, …
 	Proto     string // tcp, udp, icmp, icmp6
 	Src, Dst  netip.Addr
@@ -42,8 +52,6 @@ type DropMatch struct {
 	DPort     int
 	Flags     string // exact TCP flags, tcpdump letters
 	SockState string // the state of the socket the packet was for (TIME_WAIT for a timewait socket's)
-	Quantity
-	After, Before string
 }
 
 // RetransmitMatch counts a node's retransmitted segments (tcp:tcp_retransmit_skb,
@@ -51,47 +59,59 @@ type DropMatch struct {
 // the segment's flags, the socket's state and the congestion state; Gaps checks the
 // time between successive ones.
 type RetransmitMatch struct {
-	Node          string
-	Local, Remote netip.AddrPort
-	Flags         string // exact, tcpdump letters: S (a SYN), S. (a SYN-ACK), F., P., …
-	State         string // the socket's kernel state
-	CA            string // Open, Disorder, CWR, Recovery (loss detection), Loss (timeout)
-	Quantity
-	After, Before string
-	Gaps          []time.Duration
-	Tol           float64
+	KernelSelect
+	Flags string // exact, tcpdump letters: S (a SYN), S. (a SYN-ACK), F., P., …
+	State string // the socket's kernel state
+	CA    string // Open, Disorder, CWR, Recovery (loss detection), Loss (timeout)
+	Gaps  []time.Duration
+	Tol   float64
 }
 
 // ResetMatch counts the RSTs a node's kernel sent (tcp:tcp_send_reset) or received
 // (tcp:tcp_receive_reset).
 type ResetMatch struct {
-	Node          string
-	Sent          bool // else received
-	Local, Remote netip.AddrPort
-	State         string // the socket's state; NONE: no socket (a segment to a closed port)
-	Reason        string // sent: enum sk_rst_reason's name (NO_SOCKET, TCP_STATE, …)
-	Quantity
-	After, Before string
+	KernelSelect
+	Sent   bool   // else received
+	State  string // the socket's state; NONE: no socket (a segment to a closed port)
+	Reason string // sent: enum sk_rst_reason's name (NO_SOCKET, TCP_STATE, …)
 }
 
-// kernelExpect parses the expectation kinds of this file.
-func (p *parser) kernelExpect(e *Expect, v *yaml.Node) {
-	switch e.Kind {
-	case ExpKernelState:
-		e.KernelState = p.kernelStateMatch(v)
-	case ExpDrop:
-		e.Drop = p.dropMatch(v)
-	case ExpRetransmit:
-		e.Retransmit = p.retransmitMatch(v)
-	case ExpReset:
-		e.Reset = p.resetMatch(v)
-	}
+// kernelParsers parse the kinds of this file into their Expect field.
+var kernelParsers = map[ExpectKind]func(*parser, *Expect, *yaml.Node){
+	ExpKernelState: func(p *parser, e *Expect, v *yaml.Node) { e.KernelState = p.kernelStateMatch(v) },
+	ExpDrop:        func(p *parser, e *Expect, v *yaml.Node) { e.Drop = p.dropMatch(v) },
+	ExpRetransmit:  func(p *parser, e *Expect, v *yaml.Node) { e.Retransmit = p.retransmitMatch(v) },
+	ExpReset:       func(p *parser, e *Expect, v *yaml.Node) { e.Reset = p.resetMatch(v) },
 }
 
 // kernelNode parses node: and notes it for the check that it exists.
 func (p *parser) kernelNode(v *yaml.Node, node *string) {
 	*node, _ = p.Scalar(v, "node")
 	p.nodeRefs = append(p.nodeRefs, stepRef{*node, v})
+}
+
+var selectKeys = []string{"node", "local", "remote", "count", "min_count", "none", "after", "before"}
+
+// kernelSelect parses one of selectKeys.
+func (p *parser) kernelSelect(k, v *yaml.Node, s *KernelSelect) {
+	switch k.Value {
+	case "node":
+		p.kernelNode(v, &s.Node)
+	case "local":
+		s.Local = p.addrPort(v, "local")
+	case "remote":
+		s.Remote = p.addrPort(v, "remote")
+	default:
+		p.quantity(&s.Quantity, &s.After, &s.Before, k, v)
+	}
+}
+
+// checkSelect requires the node and refuses none with a count.
+func (p *parser) checkSelect(n *yaml.Node, kind, whose string, s *KernelSelect) {
+	if s.Node == "" {
+		p.Errorf(n, "%s needs node: %s", kind, whose)
+	}
+	p.checkQuantity(n, kind, s.Quantity)
 }
 
 // notReported are states the kernel of this project does not report as changes:
@@ -122,23 +142,19 @@ func (p *parser) kernelState(v *yaml.Node, what string, reported bool) string {
 }
 
 func (p *parser) kernelStateMatch(n *yaml.Node) *KernelStateMatch {
-	m := &KernelStateMatch{}
-	p.Mapping(n, "kernel_state", []string{"node", "local", "remote", "path"}, func(k, v *yaml.Node) {
-		switch k.Value {
-		case "node":
-			p.kernelNode(v, &m.Node)
-		case "local":
-			m.Local = p.addrPort(v, "local")
-		case "remote":
-			m.Remote = p.addrPort(v, "remote")
-		case "path":
-			for _, s := range p.List(v, "path") {
-				m.Path = append(m.Path, p.kernelState(s, "path state", true))
-			}
+	m := &KernelStateMatch{KernelSelect: KernelSelect{Quantity: Quantity{Count: -1}}}
+	p.Mapping(n, "kernel_state", append([]string{"path"}, selectKeys...), func(k, v *yaml.Node) {
+		if k.Value != "path" {
+			p.kernelSelect(k, v, &m.KernelSelect)
+			return
+		}
+		for _, s := range p.List(v, "path") {
+			m.Path = append(m.Path, p.kernelState(s, "path state", true))
 		}
 	})
-	if m.Node == "" || len(m.Path) == 0 {
-		p.Errorf(n, "kernel_state needs node and path: whose sockets, and the states they go through, like [CLOSE, SYN_SENT, ESTABLISHED]")
+	p.checkSelect(n, "kernel_state", "whose sockets", &m.KernelSelect)
+	if len(m.Path) == 0 {
+		p.Errorf(n, "kernel_state needs path: the states the socket goes through, like [CLOSE, SYN_SENT, ESTABLISHED]")
 	}
 	return m
 }
@@ -169,52 +185,35 @@ func (p *parser) kernelFlags(v *yaml.Node) string {
 var dropProtos = []string{"tcp", "udp", "icmp", "icmp6"}
 
 func (p *parser) dropMatch(n *yaml.Node) *DropMatch {
-	m := &DropMatch{SPort: -1, DPort: -1, Quantity: Quantity{Count: -1}}
-	p.Mapping(n, "drop", []string{"node", "reason", "proto", "src", "dst", "sport", "dport", "flags", "sock_state",
-		"count", "min_count", "none", "after", "before"}, func(k, v *yaml.Node) {
+	m := &DropMatch{SPort: -1, DPort: -1, KernelSelect: KernelSelect{Quantity: Quantity{Count: -1}}}
+	p.Mapping(n, "drop", append([]string{"reason", "proto", "src", "dst", "sport", "dport", "flags", "sock_state"}, selectKeys...), func(k, v *yaml.Node) {
 		switch k.Value {
-		case "node":
-			p.kernelNode(v, &m.Node)
 		case "reason":
 			m.Reason = p.reasonName(v, "reason")
 		case "proto":
 			m.Proto = p.Choice(v, "proto", dropProtos, "")
-		case "src":
-			m.Src = p.addr(v, "src")
-		case "dst":
-			m.Dst = p.addr(v, "dst")
-		case "sport":
-			m.SPort = p.Integer(v, "sport", 0, 65535)
-		case "dport":
-			m.DPort = p.Integer(v, "dport", 0, 65535)
+		case "src", "dst":
+			*map[string]*netip.Addr{"src": &m.Src, "dst": &m.Dst}[k.Value] = p.addr(v, k.Value)
+		case "sport", "dport":
+			*map[string]*int{"sport": &m.SPort, "dport": &m.DPort}[k.Value] = p.Integer(v, k.Value, 0, 65535)
 		case "flags":
 			m.Flags = p.kernelFlags(v)
 		case "sock_state":
 			m.SockState = p.kernelState(v, "sock_state", false)
 		default:
-			p.quantity(&m.Quantity, &m.After, &m.Before, k, v)
+			p.kernelSelect(k, v, &m.KernelSelect)
 		}
 	})
-	if m.Node == "" {
-		p.Errorf(n, "drop needs node: whose kernel dropped the packets")
-	}
-	p.checkQuantity(n, "drop", m.Quantity)
+	p.checkSelect(n, "drop", "whose kernel dropped the packets", &m.KernelSelect)
 	return m
 }
 
 var caNames = []string{"Open", "Disorder", "CWR", "Recovery", "Loss"}
 
 func (p *parser) retransmitMatch(n *yaml.Node) *RetransmitMatch {
-	m := &RetransmitMatch{Quantity: Quantity{Count: -1}, Tol: 0.3}
-	p.Mapping(n, "retransmit", []string{"node", "local", "remote", "flags", "state", "ca",
-		"count", "min_count", "none", "after", "before", "gaps", "tolerance"}, func(k, v *yaml.Node) {
+	m := &RetransmitMatch{KernelSelect: KernelSelect{Quantity: Quantity{Count: -1}}, Tol: 0.3}
+	p.Mapping(n, "retransmit", append([]string{"flags", "state", "ca", "gaps", "tolerance"}, selectKeys...), func(k, v *yaml.Node) {
 		switch k.Value {
-		case "node":
-			p.kernelNode(v, &m.Node)
-		case "local":
-			m.Local = p.addrPort(v, "local")
-		case "remote":
-			m.Remote = p.addrPort(v, "remote")
 		case "flags":
 			m.Flags = p.kernelFlags(v)
 		case "state":
@@ -226,13 +225,10 @@ func (p *parser) retransmitMatch(n *yaml.Node) *RetransmitMatch {
 		case "tolerance":
 			m.Tol = float64(p.Integer(v, "tolerance (percent)", 0, 100)) / 100
 		default:
-			p.quantity(&m.Quantity, &m.After, &m.Before, k, v)
+			p.kernelSelect(k, v, &m.KernelSelect)
 		}
 	})
-	if m.Node == "" {
-		p.Errorf(n, "retransmit needs node: whose kernel retransmitted")
-	}
-	p.checkQuantity(n, "retransmit", m.Quantity)
+	p.checkSelect(n, "retransmit", "whose kernel retransmitted", &m.KernelSelect)
 	return m
 }
 
@@ -250,13 +246,10 @@ func (p *parser) gaps(v *yaml.Node) []time.Duration {
 }
 
 func (p *parser) resetMatch(n *yaml.Node) *ResetMatch {
-	m := &ResetMatch{Quantity: Quantity{Count: -1}}
+	m := &ResetMatch{KernelSelect: KernelSelect{Quantity: Quantity{Count: -1}}}
 	var dir *yaml.Node
-	p.Mapping(n, "reset", []string{"node", "sent", "received", "local", "remote", "state", "reason",
-		"count", "min_count", "none", "after", "before"}, func(k, v *yaml.Node) {
+	p.Mapping(n, "reset", append([]string{"sent", "received", "state", "reason"}, selectKeys...), func(k, v *yaml.Node) {
 		switch k.Value {
-		case "node":
-			p.kernelNode(v, &m.Node)
 		case "sent", "received":
 			if dir != nil {
 				p.Errorf(k, "reset: give sent or received, not both")
@@ -266,10 +259,6 @@ func (p *parser) resetMatch(n *yaml.Node) *ResetMatch {
 				p.Errorf(v, "reset: %s: false means nothing; write the other direction, or none: true", k.Value)
 			}
 			m.Sent = k.Value == "sent"
-		case "local":
-			m.Local = p.addrPort(v, "local")
-		case "remote":
-			m.Remote = p.addrPort(v, "remote")
 		case "state":
 			if s, _ := p.Scalar(v, "state"); s == "NONE" {
 				m.State = s
@@ -279,15 +268,15 @@ func (p *parser) resetMatch(n *yaml.Node) *ResetMatch {
 		case "reason":
 			m.Reason = p.reasonName(v, "reason")
 		default:
-			p.quantity(&m.Quantity, &m.After, &m.Before, k, v)
+			p.kernelSelect(k, v, &m.KernelSelect)
 		}
 	})
-	if m.Node == "" || dir == nil {
-		p.Errorf(n, "reset needs node and sent: true or received: true")
+	p.checkSelect(n, "reset", "whose kernel sent or received the RSTs", &m.KernelSelect)
+	if dir == nil {
+		p.Errorf(n, "reset needs sent: true or received: true")
 	}
 	if m.Reason != "" && !m.Sent {
 		p.Errorf(n, "reset: reason is the kernel's reason for a RST it sent (tcp:tcp_send_reset); a received RST has none")
 	}
-	p.checkQuantity(n, "reset", m.Quantity)
 	return m
 }

@@ -15,15 +15,7 @@ import (
 // checkFrames counts the frames matching m in its time window.
 func (r *run) checkFrames(m *FrameMatch) (want string, pass bool, seen string) {
 	want = describeFrame(m)
-	r.mu.Lock()
-	from, to := r.tl.Start, time.Time{}
-	if m.After != "" {
-		from = r.started[m.After]
-	}
-	if m.Before != "" {
-		to = r.started[m.Before]
-	}
-	r.mu.Unlock()
+	from, to := r.stepWindow(m.After, m.Before)
 	var match, near []timeline.Event
 	frames := r.tl.Frames()
 	var acks map[*timeline.Frame]ackStat

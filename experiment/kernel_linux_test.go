@@ -1,7 +1,6 @@
 package experiment_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,26 +13,10 @@ import (
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
-	"github.com/pktlab/pktlab/experiment"
 	"github.com/pktlab/pktlab/internal/privtest"
 	"github.com/pktlab/pktlab/ktrace"
 	"github.com/pktlab/pktlab/timeline"
 )
-
-// runFile runs an experiment file with default options and fails the test on a run
-// error.
-func runFile(t *testing.T, path string) *experiment.Result {
-	t.Helper()
-	f, err := experiment.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := experiment.Run(context.Background(), f, experiment.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
-}
 
 // statePath is the path of the kernel sockets of node whose remote is remote (local
 // port any), from their first state on, with the event indexes in tl.Events().

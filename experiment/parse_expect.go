@@ -63,7 +63,7 @@ func (p *parser) expect(n *yaml.Node) *Expect {
 		case ExpLink:
 			e.Link = p.linkMatch(v)
 		default:
-			p.kernelExpect(e, v)
+			kernelParsers[e.Kind](p, e, v) // expect_kernel.go
 		}
 	})
 	if e.Kind == "" {

@@ -8,8 +8,8 @@ import (
 )
 
 // TestRunLadder runs the handshake with --ladder: two lanes, the three frames as
-// arrows in their directions, the calls and sock_diag's states under their lanes, and
-// the expectations after.
+// arrows in their directions, the calls and the kernel's traced states under their
+// lanes (SYN_SENT → ESTABLISHED right after the SYN-ACK), and the expectations after.
 func TestRunLadder(t *testing.T) {
 	privtest.Require(t)
 	stdout, stderr, code := run(t, "run", "--ladder", "../../examples/C1.yaml")
@@ -45,7 +45,11 @@ func TestRunLadder(t *testing.T) {
 	if strings.Index(conn, "==") > len(head)/2 || strings.Index(acc, "==") < len(head)/3 {
 		t.Errorf("calls not under their lanes:\n%s\n%s\n%s", head, conn, acc)
 	}
-	find(":: new → ESTABLISHED")
+	find(":: CLOSE → SYN_SENT")
+	find(":: LISTEN → SYN_RECV")
+	if est := find(":: SYN_SENT → ESTABLISHED"); !strings.Contains(stdout, find("SYN-ACK seq 0 ack 1")+"\n"+est+"\n") {
+		t.Errorf("the client's ESTABLISHED is not drawn right after the SYN-ACK")
+	}
 	if !strings.Contains(stdout, "=== PASS ../../examples/C1.yaml: 7/7") {
 		t.Error("no PASS summary")
 	}
