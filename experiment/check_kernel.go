@@ -87,7 +87,7 @@ func (r *run) kernelPaths(node string) []*socketPath {
 // checkKernelState counts the selected sockets that went exactly the path.
 func (r *run) checkKernelState(m *KernelStateMatch) (want string, pass bool, seen string) {
 	from, to, where := r.window(&m.KernelSelect)
-	want = m.phrase("kernel TCP socket(s)"+tupleWords(m.Local, m.Remote)+" that went "+strings.Join(m.Path, " → "), where)
+	want = m.phrase("kernel TCP socket"+tupleWords(m.Local, m.Remote)+" that went "+strings.Join(m.Path, " → "), where)
 	var sel, others []string
 	n := 0
 	for _, p := range r.kernelPaths(m.Node) {
@@ -258,7 +258,7 @@ func (m *DropMatch) words() string {
 
 func (r *run) checkDrop(m *DropMatch) (want string, pass bool, seen string) {
 	want, pass, seen, _ = r.count(kernelQuery{KernelSelect: &m.KernelSelect, kind: timeline.KindDrop,
-		what: strings.TrimSpace("packet(s) dropped by the kernel " + m.words()),
+		what: strings.TrimSpace("packet dropped by the kernel " + m.words()),
 		sel: func(d timeline.Data) bool {
 			x := d.(*timeline.Drop)
 			return (m.Reason == "" || x.Reason == m.Reason) && (m.SockState == "" || x.SockState == m.SockState) && m.packetSelects(x.Packet)
@@ -276,7 +276,7 @@ func retransmitFlags(x *timeline.Retransmit) string {
 }
 
 func (r *run) checkRetransmit(m *RetransmitMatch) (want string, pass bool, seen string) {
-	what := "retransmission(s) " + words(strings.TrimSpace(tupleWords(m.Local, m.Remote)), if1(m.Flags, "flags [%s]"),
+	what := "retransmission " + words(strings.TrimSpace(tupleWords(m.Local, m.Remote)), if1(m.Flags, "flags [%s]"),
 		if1(m.State, "in %s"), if1(m.CA, "congestion state %s"))
 	want, pass, seen, match := r.count(kernelQuery{KernelSelect: &m.KernelSelect, kind: timeline.KindRetransmit,
 		what: strings.TrimSpace(what),
@@ -293,9 +293,9 @@ func (r *run) checkRetransmit(m *RetransmitMatch) (want string, pass bool, seen 
 }
 
 func (r *run) checkReset(m *ResetMatch) (want string, pass bool, seen string) {
-	dir := "RST(s) received"
+	dir := "RST received"
 	if m.Sent {
-		dir = "RST(s) sent"
+		dir = "RST sent"
 	}
 	state := if1(m.State, "in %s")
 	if m.State == "NONE" {
