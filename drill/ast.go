@@ -279,5 +279,6 @@ type Expr struct {
 // Field is name=value in a struct argument.
 type Field struct {
 	Name  string
+	Arg   *Expr // msg_iov(1): the count in parentheses, if any
 	Value *Expr
 }

@@ -12,8 +12,8 @@ var optionDocs = map[string]string{
 	"tolerance_usecs":   "timing tolerance in µs (default 4000)",
 	"tolerance_percent": "timing tolerance as a percentage of the interval (default 12.5)",
 	"ip_version":        "ipv4, ipv6 or ipv4-mapped-ipv6 (default ipv4)",
-	"mss":               "MSS of the path: the tun device's MTU is mss + 40 (+60 for IPv6)",
-	"mtu":               "MTU of the tun device (default 1500)",
+	"mss":               "MSS of the path (default 1460): the tun device's MTU is mss + 40 (+60 for IPv6)",
+	"mtu":               "MTU of the tun device (default: from --mss, so 1500 for IPv4, 1520 for IPv6)",
 	"local_ip":          "the stack's address (default 198.18.0.1, 2001:db8::1)",
 	"remote_ip":         "pktlab's address (default 198.18.0.2, 2001:db8::2)",
 	"bind_port":         "the port `...` in bind and connect means (default 8080)",
@@ -42,7 +42,8 @@ type Config struct {
 	Tolerance        time.Duration
 	TolerancePercent float64
 	IPVersion        string // "ipv4", "ipv6", "ipv4-mapped-ipv6"
-	MTU              int
+	MSS              int    // the path's MSS; the tun MTU is MSS + the IP and TCP headers
+	MTU              int    // 0: from MSS
 	LocalIP          string
 	RemoteIP         string
 	BindPort         uint16
@@ -57,7 +58,7 @@ func DefaultConfig() Config {
 		Tolerance:        4 * time.Millisecond,
 		TolerancePercent: 12.5,
 		IPVersion:        "ipv4",
-		MTU:              1500,
+		MSS:              1460,
 		BindPort:         8080,
 	}
 }
@@ -99,11 +100,8 @@ func (c *Config) set(name, v string) error {
 		}
 		c.IPVersion = v
 	case "mss":
-		n, err = num(88, 65495)
-		c.MTU = int(n) + 40
-		if c.IPVersion == "ipv6" {
-			c.MTU += 20
-		}
+		n, err = num(88, 65475)
+		c.MSS = int(n)
 	case "mtu":
 		n, err = num(1280, 65535)
 		c.MTU = int(n)

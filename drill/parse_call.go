@@ -52,9 +52,9 @@ func (p *parser) syscall() *Syscall {
 		}
 		c.Errno = p.tok.text
 		p.advance()
-		if p.tok.is("(") {
-			p.errnoText()
-		}
+	}
+	if p.tok.is("(") { // a note: (Operation now in progress), (flags O_RDWR)
+		p.errnoText()
 	}
 	if c.Errno != "" && (c.Ret.Kind != ExprInt || c.Ret.Int != -1) {
 		p.failAt(c.Ret.Pos, "an errno goes with the result -1")
@@ -191,14 +191,36 @@ func (p *parser) symbol(e *Expr) {
 	e.Kind, e.Str, e.Int = ExprSymbol, t.text, symbols[t.text]
 }
 
+// field parses name=value, name(arg)=value (msg_iov(1)=[…]) or a bare value, as in
+// an iovec {..., 1000}.
+func (p *parser) field() Field {
+	if p.tok.kind != tWord {
+		return Field{Value: p.expr()}
+	}
+	t := p.tok
+	p.advance()
+	var arg *Expr
+	if p.tok.is("(") {
+		p.advance()
+		arg = p.expr()
+		p.expect(")", "after the field's argument")
+	}
+	if !p.tok.is("=") && arg == nil {
+		if _, ok := symbols[t.text]; !ok {
+			p.failAt(t.pos, "expected name=value or a constant in a struct, found %s", t.describe())
+		}
+		return Field{Value: &Expr{Pos: t.pos, Kind: ExprSymbol, Str: t.text, Int: symbols[t.text]}}
+	}
+	p.expect("=", "after the field name")
+	return Field{Name: t.text, Arg: arg, Value: p.expr()}
+}
+
 func (p *parser) fields(e *Expr) {
 	for !p.tok.is("}") {
 		if len(e.Fields) >= maxArgs {
 			p.fail("more than %d fields", maxArgs)
 		}
-		name := p.word("a field name (name=value)")
-		p.expect("=", "after the field name")
-		e.Fields = append(e.Fields, Field{Name: name, Value: p.expr()})
+		e.Fields = append(e.Fields, p.field())
 		if !p.tok.is(",") {
 			break
 		}

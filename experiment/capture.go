@@ -37,16 +37,16 @@ func startCaptures(lab *testlab.Lab, tl *timeline.Timeline) (*captures, error) {
 		}
 		c.conns = append(c.conns, conn)
 	}
+	sums := make([]*rawsock.Summarizer, len(c.conns)) // as tcpdump on each interface
+	for i := range sums {
+		sums[i] = rawsock.NewSummarizer()
+	}
 	go func() {
 		defer close(c.done)
-		sums := make([]*rawsock.Summarizer, len(c.conns)) // as tcpdump on each interface
 		var line []byte
 		err := rawsock.Capture(ctx, c.conns, func(f rawsock.Captured) error {
-			if sums[f.Source] == nil {
-				sums[f.Source] = rawsock.NewSummarizer()
-			}
-			line = sums[f.Source].Append(line[:0], layers.LinkTypeEthernet, f.Frame.Data)
 			// Data is the capture's buffer, valid during the call only.
+			line = sums[f.Source].Append(line[:0], layers.LinkTypeEthernet, f.Frame.Data)
 			tl.AddFrame(timeline.Captured{Time: f.Frame.Time, Index: f.Source, Data: append([]byte(nil), f.Frame.Data...),
 				Out: f.Frame.Type == rawsock.PacketOutgoing, Line: string(line)})
 			c.read[f.Source].Add(1)

@@ -69,8 +69,8 @@ func (r *run) kernelPaths(node string) []*socketPath {
 	open := map[[2]netip.AddrPort]*socketPath{}
 	for _, e := range r.tl.Select(timeline.KindKernelState) {
 		st := e.Data.(*timeline.KernelState)
-		if e.Node != node {
-			continue
+		if e.Node != node || st.To == timeline.StateGone {
+			continue // "gone" is the socket freed (tcp_destroy_sock), not a state
 		}
 		key := [2]netip.AddrPort{st.Local, st.Remote}
 		p := open[key]

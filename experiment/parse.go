@@ -42,6 +42,12 @@ func Load(path string) (*File, error) {
 // Parse parses and checks an experiment. path names the file in errors and anchors a
 // relative lab path.
 func Parse(path string, src []byte) (*File, error) {
+	return parse(path, src, nftCheckInNamespace)
+}
+
+// parse is Parse with the checker of the nftables texts that filter's subset does not
+// cover; nil refuses them (FuzzParse runs no programs).
+func parse(path string, src []byte, nft nftChecker) (*File, error) {
 	p := &parser{Errors: yamlpos.Errors{File: path}, src: src}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {
@@ -54,6 +60,9 @@ func Parse(path string, src []byte) (*File, error) {
 	p.file0(doc.Content[0], f)
 	if len(p.Errs) == 0 {
 		p.check(f)
+	}
+	if len(p.Errs) == 0 {
+		p.checkNFT(f.Lab, nft)
 	}
 	if len(p.Errs) > 0 {
 		p.Errs.Sort()
@@ -91,6 +100,9 @@ type parser struct {
 	traceRefs  []stepRef // nodes whose trace events an expectation reads
 	ifaceRefs  []ifaceRef
 	packetRefs []stepRef // packet sockets an expectation reads
+
+	nftSetup []nftText // nft: and trace: texts, applied before the steps
+	nftSteps []nftText // nft steps, in file order
 }
 
 type epRef struct {
@@ -127,6 +139,7 @@ func (p *parser) file0(root *yaml.Node, f *File) {
 				p.nodeRefs = append(p.nodeRefs, stepRef{nk.Value, nk})
 				if s, ok := p.Scalar(nv, "nft ruleset of "+nk.Value); ok {
 					f.NFT = append(f.NFT, NodeRuleset{Node: nk.Value, Ruleset: s, Pos: p.At(nk)})
+					p.nftSetup = append(p.nftSetup, nftText{node: nk.Value, text: s, v: nv})
 				}
 			})
 		case "trace":
@@ -134,6 +147,7 @@ func (p *parser) file0(root *yaml.Node, f *File) {
 				p.nodeRefs = append(p.nodeRefs, stepRef{nk.Value, nk})
 				if s, ok := p.Scalar(nv, "trace filter of "+nk.Value); ok {
 					f.Trace = append(f.Trace, NodeTrace{Node: nk.Value, Expr: s, Pos: p.At(nk)})
+					p.nftSetup = append(p.nftSetup, nftText{node: nk.Value, text: s, v: nv, trace: true})
 				}
 			})
 		case "capture":

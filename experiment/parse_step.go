@@ -250,6 +250,7 @@ func (p *parser) action(s *Step, k, v *yaml.Node) {
 		s.Sysctls = p.settings(s.Node, v)
 	case ActNFT:
 		s.Ruleset, _ = p.Scalar(v, "nft ruleset")
+		p.nftSteps = append(p.nftSteps, nftText{node: s.Node, text: s.Ruleset, v: v})
 	case ActSleep:
 		s.Duration = p.Duration(v, "sleep")
 	case ActExec:

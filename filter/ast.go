@@ -1,6 +1,10 @@
 package filter
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/pktlab/pktlab/rawsock/header"
+)
 
 // Pos is a position in a rules file: 1-based line and column.
 type Pos struct {
@@ -134,8 +138,8 @@ type Match struct {
 // compares (flags & Mask) with Flags (nft prints that as `tcp flags F / M`).
 type MatchTCPFlags struct {
 	Op    Op
-	Flags TCPFlag
-	Mask  TCPFlag
+	Flags header.TCPFlags
+	Mask  header.TCPFlags
 }
 
 // MatchNumgen is `numgen inc|random mod N [!=] V`.

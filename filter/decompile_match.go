@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
 var metaFields = map[expr.MetaKey]*Field{
@@ -155,7 +157,7 @@ func (d *decompiler) tcpFlags(bw *expr.Bitwise, op Op, e *Elem) error {
 	if e.To != nil {
 		return fmt.Errorf("unsupported: tcp flags range")
 	}
-	v := TCPFlag(e.From[0])
+	v := header.TCPFlags(e.From[0])
 	switch {
 	case bw == nil:
 		if op == OpImplicit {
@@ -163,12 +165,12 @@ func (d *decompiler) tcpFlags(bw *expr.Bitwise, op Op, e *Elem) error {
 		}
 		d.out = append(d.out, &MatchTCPFlags{Op: op, Flags: v})
 	case op == OpNeq && v == 0:
-		d.out = append(d.out, &MatchTCPFlags{Flags: TCPFlag(bw.Mask[0])})
+		d.out = append(d.out, &MatchTCPFlags{Flags: header.TCPFlags(bw.Mask[0])})
 	case v != 0:
 		if op == OpImplicit {
 			op = OpEq
 		}
-		d.out = append(d.out, &MatchTCPFlags{Op: op, Flags: v, Mask: TCPFlag(bw.Mask[0])})
+		d.out = append(d.out, &MatchTCPFlags{Op: op, Flags: v, Mask: header.TCPFlags(bw.Mask[0])})
 	default:
 		return fmt.Errorf("unsupported: tcp flags compared with 0")
 	}

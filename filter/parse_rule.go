@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
 // rule parses one rule up to the end of the line and appends it to c.
@@ -463,15 +465,15 @@ func (p *parser) tcpFlags() Stmt {
 	return m
 }
 
-func (p *parser) flagList() TCPFlag {
-	var f TCPFlag
+func (p *parser) flagList() header.TCPFlags {
+	var f header.TCPFlags
 	for {
 		t := p.next()
-		v, ok := lookupBit(tcpFlagNames, t.text)
+		v, ok := header.ParseNftFlag(t.text)
 		if !ok {
 			p.failf(t, "expected a tcp flag (fin, syn, rst, psh, ack, urg, ecn, cwr)")
 		}
-		f |= TCPFlag(v)
+		f |= v
 		if !p.accept(",") && !p.accept("|") {
 			return f
 		}

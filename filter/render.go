@@ -126,9 +126,9 @@ func renderStmt(fam Family, s Stmt, ifs Interfaces) string {
 		} else if s.Op == OpEq && s.Mask == 0 {
 			b.WriteString("== ")
 		}
-		b.WriteString(s.Flags.String())
+		b.WriteString(s.Flags.NftString(","))
 		if s.Mask != 0 {
-			b.WriteString(" / " + s.Mask.String())
+			b.WriteString(" / " + s.Mask.NftString(","))
 		}
 		return b.String()
 	case *MatchNumgen:

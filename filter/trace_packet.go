@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
 // PacketString renders the headers a trace event carries like the "packet:" line of
@@ -114,7 +116,7 @@ func l4String(b *strings.Builder, proto int, h []byte) {
 	case proto == 6 && len(h) >= 20: // RFC 9293 §3.1
 		// nft 1.0.6 prints a flag combination as a number (0x12); names joined by
 		// "|" say the same and parse back as nft syntax.
-		flags := strings.ReplaceAll(TCPFlag(h[13]).String(), ",", "|")
+		flags := header.TCPFlags(h[13]).NftString("|")
 		fmt.Fprintf(b, " tcp sport %d tcp dport %d tcp flags == %s tcp window %d",
 			binary.BigEndian.Uint16(h[0:2]), binary.BigEndian.Uint16(h[2:4]), flags, binary.BigEndian.Uint16(h[14:16]))
 	case proto == 17 && len(h) >= 8: // RFC 768

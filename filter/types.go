@@ -212,26 +212,6 @@ func ctStateBits() []bitName {
 	return out
 }
 
-// TCPFlag is a TCP header flag bit (RFC 9293 §3.1 control bits, RFC 3168 ECE/CWR as nft
-// names them: ecn, cwr).
-type TCPFlag uint8
-
-// TCP flags in bit order, which is the order nft prints them in.
-const (
-	TCPFin TCPFlag = 1 << iota
-	TCPSyn
-	TCPRst
-	TCPPsh
-	TCPAck
-	TCPUrg
-	TCPEcn
-	TCPCwr
-)
-
-var tcpFlagNames = []bitName{{1, "fin"}, {2, "syn"}, {4, "rst"}, {8, "psh"}, {16, "ack"}, {32, "urg"}, {64, "ecn"}, {128, "cwr"}}
-
-func (f TCPFlag) String() string { return bitNames(uint64(f), tcpFlagNames) }
-
 type bitName struct {
 	bit  uint64
 	name string

@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/pktlab/pktlab/tcpstate"
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
 // decode turns one ring record into its typed event. wall converts the record's
@@ -42,7 +42,7 @@ func (l *kernelLayout) decode(rec []byte, wall func(uint64) time.Time) (Event, e
 	case kindRetransmit:
 		return &Retransmit{Header: h, Tuple: tuple, State: state,
 			Seq: ne.Uint32(rec[recCBSeq:]), EndSeq: ne.Uint32(rec[recCBEndSeq:]),
-			Flags: tcpstate.Flags(ne.Uint16(rec[recCBFlags:])), CA: l.ca(rec[recCA]), Err: int32(arg1)}, nil
+			Flags: header.TCPFlags(ne.Uint16(rec[recCBFlags:])), CA: l.ca(rec[recCA]), Err: int32(arg1)}, nil
 	case kindSynAckRetransmit:
 		return &SynAckRetransmit{Header: h, Tuple: tuple, State: state}, nil
 	case kindResetSent:
@@ -154,7 +154,7 @@ func parsePacket(b []byte, ethertype uint16) *Packet {
 	case p.Proto == 6 && len(l4) >= 14:
 		p.SrcPort, p.DstPort = be.Uint16(l4), be.Uint16(l4[2:])
 		p.Seq, p.Ack = be.Uint32(l4[4:]), be.Uint32(l4[8:])
-		p.Flags = tcpstate.Flags(l4[13])
+		p.Flags = header.TCPFlags(l4[13])
 	case p.Proto == 17 && len(l4) >= 4:
 		p.SrcPort, p.DstPort = be.Uint16(l4), be.Uint16(l4[2:])
 	}

@@ -9,8 +9,8 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/sockdiag"
-	"github.com/pktlab/pktlab/tcpstate"
 )
 
 // kernel reads this kernel's layout (BTF is world-readable: no privileges needed).
@@ -110,15 +110,15 @@ func TestDecode(t *testing.T) {
 			binary.NativeEndian.PutUint64(r[recArg1:], 1)
 		}), &Reset{Header: Header{Time: hdr.Time, NetNS: hdr.NetNS}, Sent: true,
 			Tuple: Tuple{netip.MustParseAddrPort("198.18.0.2:80"), netip.MustParseAddrPort("198.18.0.1:41000")}, Reason: l.reset[1],
-			Packet: &Packet{Src: local.Addr(), Dst: remote.Addr(), Proto: 6, Length: 60, SrcPort: 41000, DstPort: 80, Seq: 42, Flags: tcpstate.FlagSYN}}},
+			Packet: &Packet{Src: local.Addr(), Dst: remote.Addr(), Proto: 6, Length: 60, SrcPort: 41000, DstPort: 80, Seq: 42, Flags: header.TCPFlagSYN}}},
 		{"retransmit", record(kindRetransmit, func(r []byte) {
 			putSock4(l, r, local, remote, sockdiag.Established)
 			binary.NativeEndian.PutUint32(r[recCBSeq:], 1000)
 			binary.NativeEndian.PutUint32(r[recCBEndSeq:], 2448)
-			binary.NativeEndian.PutUint16(r[recCBFlags:], uint16(tcpstate.FlagACK|tcpstate.FlagPSH))
+			binary.NativeEndian.PutUint16(r[recCBFlags:], uint16(header.TCPFlagACK|header.TCPFlagPSH))
 			r[recCA] = byte(CALoss) << l.caState.bitShift
 		}), &Retransmit{Header: Header{Time: hdr.Time, NetNS: hdr.NetNS}, Tuple: Tuple{local, remote}, State: sockdiag.Established,
-			Seq: 1000, EndSeq: 2448, Flags: tcpstate.FlagACK | tcpstate.FlagPSH, CA: CALoss}},
+			Seq: 1000, EndSeq: 2448, Flags: header.TCPFlagACK | header.TCPFlagPSH, CA: CALoss}},
 		{"congestion sample", record(kindProbe, func(r []byte) {
 			putSock4(l, r, local, remote, sockdiag.Established)
 			for i, v := range []uint32{10, 7, 8 * 250, 65535, 131072, 5000, 4000, 1448, 3, 1} {

@@ -9,8 +9,8 @@ import (
 
 	"github.com/pktlab/pktlab/ktrace"
 	"github.com/pktlab/pktlab/labtest"
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/sockdiag"
-	"github.com/pktlab/pktlab/tcpstate"
 	"github.com/pktlab/pktlab/testlab"
 )
 
@@ -158,7 +158,7 @@ func TestTimeWaitReACK(t *testing.T) {
 	child := socketOf(bev, childOf(cli.Port()))
 	var fin *ktrace.Retransmit
 	for _, ev := range bev {
-		if r, ok := ev.(*ktrace.Retransmit); ok && r.Sock == child && r.State == lastAck && r.Flags.Has(tcpstate.FlagFIN) {
+		if r, ok := ev.(*ktrace.Retransmit); ok && r.Sock == child && r.State == lastAck && r.Flags.Has(header.TCPFlagFIN) {
 			fin = r
 			break
 		}
@@ -168,7 +168,7 @@ func TestTimeWaitReACK(t *testing.T) {
 	}
 	reACKed := func(d *ktrace.Drop) bool {
 		return d.SockState == sockdiag.TimeWait && d.SockTuple.Local == cli && d.Packet != nil &&
-			d.Packet.Flags.Has(tcpstate.FlagFIN) && d.Packet.Seq == fin.Seq
+			d.Packet.Flags.Has(header.TCPFlagFIN) && d.Packet.Seq == fin.Seq
 	}
 	aev := recs["a"].wait(t, "the retransmitted FIN taken by the timewait socket", func(evs []ktrace.Event) bool { return has(evs, reACKed) })
 
@@ -186,7 +186,7 @@ func TestTimeWaitReACK(t *testing.T) {
 	// The first dropped packet is the ACK of the server's FIN, from the timewait socket.
 	for _, ev := range aev {
 		if d, ok := ev.(*ktrace.Drop); ok && d.Reason == "NETFILTER_DROP" {
-			if d.Packet == nil || d.Packet.SrcPort != cli.Port() || d.Packet.Flags != tcpstate.FlagACK || d.Packet.Ack != fin.Seq+1 {
+			if d.Packet == nil || d.Packet.SrcPort != cli.Port() || d.Packet.Flags != header.TCPFlagACK || d.Packet.Ack != fin.Seq+1 {
 				t.Errorf("dropped packet %v, want the bare ACK of %d from port %d", d.Packet, fin.Seq+1, cli.Port())
 			}
 			if d.SockState != sockdiag.TimeWait {
@@ -240,11 +240,11 @@ func TestClosedPortReset(t *testing.T) {
 	}
 	sentRST := func(r *ktrace.Reset) bool {
 		return r.Sent && r.Sock == 0 && r.Reason == "NO_SOCKET" && r.Local == srv && r.Remote == cli &&
-			r.Packet != nil && r.Packet.Flags == tcpstate.FlagSYN
+			r.Packet != nil && r.Packet.Flags == header.TCPFlagSYN
 	}
 	bev := recs["b"].wait(t, "RST sent for the SYN", func(evs []ktrace.Event) bool { return has(evs, sentRST) })
 	if !has(bev, func(d *ktrace.Drop) bool {
-		return d.Reason == "NO_SOCKET" && d.Packet != nil && d.Packet.DstPort == srv.Port() && d.Packet.Flags == tcpstate.FlagSYN
+		return d.Reason == "NO_SOCKET" && d.Packet != nil && d.Packet.DstPort == srv.Port() && d.Packet.Flags == header.TCPFlagSYN
 	}) {
 		t.Errorf("no NO_SOCKET drop of the SYN:\n%s", dump(bev))
 	}

@@ -6,8 +6,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/sockdiag"
-	"github.com/pktlab/pktlab/tcpstate"
 	"github.com/pktlab/pktlab/timeline"
 )
 
@@ -93,8 +93,8 @@ type Retransmit struct {
 	Header
 	Tuple
 	State       State
-	Seq, EndSeq uint32         // TCP_SKB_CB(skb): the segment's sequence range
-	Flags       tcpstate.Flags // the segment's flags (SYN for a SYN retransmission)
+	Seq, EndSeq uint32          // TCP_SKB_CB(skb): the segment's sequence range
+	Flags       header.TCPFlags // the segment's flags (SYN for a SYN retransmission)
 	// CA is the sender's congestion state at the time: Loss for a retransmission
 	// timeout, Recovery for fast retransmit and loss detection by SACK or RACK.
 	CA  CAState

@@ -12,8 +12,8 @@ import (
 	"github.com/pktlab/pktlab/ktrace"
 	"github.com/pktlab/pktlab/labtest"
 	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/sockdiag"
-	"github.com/pktlab/pktlab/tcpstate"
 	"github.com/pktlab/pktlab/testlab"
 )
 
@@ -22,7 +22,7 @@ type segment struct {
 	rawsock.Frame
 	sport, dport uint16
 	seq          uint32
-	flags        tcpstate.Flags
+	flags        header.TCPFlags
 }
 
 // capture records the IPv4 TCP frames of node n's eth0 (cooked: from the IP header)
@@ -59,7 +59,7 @@ func captureTCP(t *testing.T, n *testlab.Node) *capture {
 			}
 			th := d[int(d[0]&0xf)*4:]
 			s := segment{Frame: f, sport: binary.BigEndian.Uint16(th), dport: binary.BigEndian.Uint16(th[2:]),
-				seq: binary.BigEndian.Uint32(th[4:]), flags: tcpstate.Flags(th[13])}
+				seq: binary.BigEndian.Uint32(th[4:]), flags: header.TCPFlags(th[13])}
 			s.Data = nil
 			c.mu.Lock()
 			c.segs = append(c.segs, s)
@@ -128,13 +128,13 @@ func TestNftablesDrop(t *testing.T) {
 		}
 	}
 	p := drop.Packet
-	if p.Src != cli.Addr() || p.Dst != srv.Addr() || p.SrcPort != cli.Port() || p.Proto != 6 || p.Flags != tcpstate.FlagSYN || p.Length != 60 {
+	if p.Src != cli.Addr() || p.Dst != srv.Addr() || p.SrcPort != cli.Port() || p.Proto != 6 || p.Flags != header.TCPFlagSYN || p.Length != 60 {
 		t.Errorf("dropped packet %v (length %d), want the 60-byte SYN %v > %v", p, p.Length, cli, srv)
 	}
 	if drop.Node != "b" || drop.SockState != 0 {
 		t.Errorf("drop on node %q with socket state %v, want node b and no socket", drop.Node, drop.SockState)
 	}
-	syns := func(s segment) bool { return s.dport == srv.Port() && s.flags == tcpstate.FlagSYN }
+	syns := func(s segment) bool { return s.dport == srv.Port() && s.flags == header.TCPFlagSYN }
 	first := cap.find(t, "SYN", func(s segment) bool { return syns(s) && s.seq == p.Seq })
 	second := cap.find(t, "SYN retransmission", func(s segment) bool { return syns(s) && s.Time.After(first.Time) })
 	if !drop.Time.After(first.Time) || !drop.Time.Before(second.Time) {
@@ -163,9 +163,9 @@ func TestStateTimesBetweenFrames(t *testing.T) {
 			estAt = *e
 		}
 	}
-	syn := cap.find(t, "SYN", func(s segment) bool { return s.sport == cli.Port() && s.flags == tcpstate.FlagSYN })
-	synack := cap.find(t, "SYN-ACK", func(s segment) bool { return s.dport == cli.Port() && s.flags == tcpstate.FlagSYN|tcpstate.FlagACK })
-	ack := cap.find(t, "ACK", func(s segment) bool { return s.sport == cli.Port() && s.flags == tcpstate.FlagACK })
+	syn := cap.find(t, "SYN", func(s segment) bool { return s.sport == cli.Port() && s.flags == header.TCPFlagSYN })
+	synack := cap.find(t, "SYN-ACK", func(s segment) bool { return s.dport == cli.Port() && s.flags == header.TCPFlagSYN|header.TCPFlagACK })
+	ack := cap.find(t, "ACK", func(s segment) bool { return s.sport == cli.Port() && s.flags == header.TCPFlagACK })
 	if !synSentAt.Time.Before(syn.Time) {
 		t.Errorf("CLOSE → SYN_SENT at %v, not before the SYN at %v", synSentAt.Time, syn.Time)
 	}

@@ -8,8 +8,8 @@ import (
 
 	"github.com/pktlab/pktlab/ktrace"
 	"github.com/pktlab/pktlab/labtest"
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/sockdiag"
-	"github.com/pktlab/pktlab/tcpstate"
 )
 
 // TestHandshakeRetransmissions: with the server's SYN-ACKs dropped at the client,
@@ -28,7 +28,7 @@ func TestHandshakeRetransmissions(t *testing.T) {
 	}
 	recs["b"].wait(t, "SYN-ACK retransmission in NEW_SYN_RECV", func(evs []ktrace.Event) bool { return has(evs, synack) })
 	syn := func(r *ktrace.Retransmit) bool {
-		return r.State == sockdiag.SynSent && r.Flags == tcpstate.FlagSYN && r.Local == cli && r.Remote == srv && r.EndSeq == r.Seq+1
+		return r.State == sockdiag.SynSent && r.Flags == header.TCPFlagSYN && r.Local == cli && r.Remote == srv && r.EndSeq == r.Seq+1
 	}
 	recs["a"].wait(t, "SYN retransmission in SYN_SENT", func(evs []ktrace.Event) bool { return has(evs, syn) })
 }

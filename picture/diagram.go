@@ -108,6 +108,7 @@ func FromTimeline(tl *timeline.Timeline) *Diagram {
 	for _, e := range evs {
 		b.add(e)
 	}
+	b.deaths()
 	return b.d
 }
 
@@ -122,10 +123,12 @@ type builder struct {
 	dirs   map[direction]*sender
 }
 
-// direction is one side of a TCP flow.
+// direction is one side of a TCP flow on one link: a router forwards the same
+// segments, which are not retransmissions.
 type direction struct {
-	flow int
-	src  netip.AddrPort
+	flow     int
+	src      netip.AddrPort
+	from, to int // lanes
 }
 
 // sender is what one side of a TCP flow has sent so far.
@@ -286,7 +289,7 @@ func (b *builder) tcp(r *Row) {
 	if b.dirs == nil {
 		b.dirs = map[direction]*sender{}
 	}
-	k := direction{f.Flow, netip.AddrPortFrom(p.Src, uint16(p.SPort))}
+	k := direction{f.Flow, netip.AddrPortFrom(p.Src, uint16(p.SPort)), r.From, r.To}
 	s := b.dirs[k]
 	if s == nil {
 		s = &sender{}
@@ -321,6 +324,81 @@ func (b *builder) tcp(r *Row) {
 func hasSACK(p *timeline.Packet) bool {
 	for _, o := range p.Options {
 		if o == "sack" {
+			return true
+		}
+	}
+	return false
+}
+
+// forwardWindow is how long a router may take to forward a frame.
+const forwardWindow = 50 * time.Millisecond
+
+// deaths marks where frames died that no verdict tells of: a frame that a node
+// answered with an ICMP error quoting it, and one that a node forwarding its flow
+// (receiving from one lane, sending on to another) did not send on.
+func (b *builder) deaths() {
+	rows := b.d.Rows
+	transit := map[[2]int]bool{} // (flow, lane) that forwards the flow
+	in := map[[2]int]map[int]bool{}
+	for _, r := range rows {
+		if r.Kind == RowFrame && r.Flow > 0 {
+			k := [2]int{r.Flow, r.To}
+			if in[k] == nil {
+				in[k] = map[int]bool{}
+			}
+			in[k][r.From] = true
+		}
+	}
+	for _, r := range rows {
+		if r.Kind == RowFrame && r.Flow > 0 {
+			for from := range in[[2]int{r.Flow, r.From}] {
+				if from != r.To {
+					transit[[2]int{r.Flow, r.From}] = true
+				}
+			}
+		}
+	}
+	for i := range rows {
+		r := &rows[i]
+		if r.Kind != RowFrame || r.Lost || r.Drop != "" {
+			continue
+		}
+		if q := r.Frame.Packet.Inner; q != nil && r.Frame.Packet.ICMPType >= 0 {
+			b.answered(i, q)
+		}
+		if r.Flow > 0 && transit[[2]int{r.Flow, r.To}] && !b.forwarded(i) && b.owner[r.Frame.Packet.Dst] != b.d.Lanes[r.To].Name {
+			r.Drop = "not forwarded by " + b.d.Lanes[r.To].Name
+		}
+	}
+}
+
+// answered marks the frame that ICMP error row i quotes as ended where the error came from.
+func (b *builder) answered(i int, q *timeline.Packet) {
+	e := b.d.Rows[i]
+	for j := i - 1; j >= 0 && e.T-b.d.Rows[j].T < time.Second; j-- {
+		r := &b.d.Rows[j]
+		p := &r.Frame.Packet
+		if r.Kind == RowFrame && r.To == e.From && r.Drop == "" && p.Proto == q.Proto && p.Src == q.Src && p.Dst == q.Dst && p.SPort == q.SPort && p.DPort == q.DPort {
+			r.Drop = "answered with " + e.Label
+			return
+		}
+	}
+}
+
+// forwarded reports whether the lane frame row i went to sent the same packet on
+// (same IP ID, TCP numbers and flags, and length; addresses and ports may be rewritten).
+func (b *builder) forwarded(i int) bool {
+	r := b.d.Rows[i]
+	p := &r.Frame.Packet
+	for _, o := range b.d.Rows[i+1:] {
+		if o.T-r.T > forwardWindow {
+			return false
+		}
+		if o.Kind != RowFrame || o.From != r.To || o.To == r.From {
+			continue
+		}
+		q := &o.Frame.Packet
+		if q.Proto == p.Proto && q.IPID == p.IPID && q.Seq == p.Seq && q.Ack == p.Ack && q.Flags == p.Flags && q.PayloadLen == p.PayloadLen {
 			return true
 		}
 	}

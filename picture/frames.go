@@ -125,9 +125,6 @@ func (c *Collector) Timeline() *timeline.Timeline {
 		}
 	}
 	tl := timeline.New(start, eps)
-	for _, o := range c.others {
-		tl.Add(o.t, o.node, o.data)
-	}
 	sums := make([]*rawsock.Summarizer, len(c.names)) // as tcpdump on each interface
 	for _, f := range fs {
 		out := f.Dir == DirOut
@@ -139,6 +136,11 @@ func (c *Collector) Timeline() *timeline.Timeline {
 		}
 		line := string(sums[f.Iface].Append(nil, layers.LinkTypeEthernet, f.Data))
 		tl.AddFrame(timeline.Captured{Time: f.Time, Index: f.Iface, Data: f.Data, Out: out, Line: line})
+	}
+	// After the frames, so that a state change stamped as the segment that caused it
+	// arrived is drawn under it.
+	for _, o := range c.others {
+		tl.Add(o.t, o.node, o.data)
 	}
 	return tl
 }

@@ -146,8 +146,9 @@ func (c *canvas) row(r Row) []*line {
 	if utf8.RuneCountInString(label)+3 > shaft {
 		// No room on the arrow: the label goes on a line of its own above it.
 		above := c.blank("", true)
-		above.put(min(x1, x2)+2, label, col)
-		out = append(out, above)
+		n := utf8.RuneCountInString(label)
+		above.put(max(timeWidth+2, min(min(x1, x2)+2, c.width-n)), label, col)
+		out = append(out, above.clip(c.width))
 		label = ""
 	}
 	ln.put(min(x1, x2)+1, arrow(span, x2 > x1, label, r), col)

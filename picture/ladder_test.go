@@ -16,7 +16,7 @@ import (
 )
 
 // captures are pcapng files written by `pktlab run -w examples/NAME.yaml`.
-var captures = []string{"C1", "E1", "C5-us-us", "G1", "D3"}
+var captures = []string{"C1", "E1", "C5-us-us", "G1", "D3", "D3-us", "B2"}
 
 // readCapture collects the frames of a pcapng file in testdata.
 func readCapture(t *testing.T, name string) *Collector {
@@ -54,15 +54,15 @@ func TestLadderGolden(t *testing.T) {
 	}
 }
 
-// TestLadderOneArrowPerFrame: every frame of a flow that the timeline shows once is one
-// arrow of the ladder, pointing from its sender.
+// TestLadderOneArrowPerFrame: every frame of a flow (or ICMP error quoting one) that the
+// timeline shows once is one arrow of the ladder.
 func TestLadderOneArrowPerFrame(t *testing.T) {
 	for _, name := range captures {
 		t.Run(name, func(t *testing.T) {
 			tl := readCapture(t, name).Timeline()
 			want := 0
 			for _, e := range tl.Frames() {
-				if f := e.Frame(); !f.Dup && f.Flow > 0 {
+				if f := e.Frame(); !f.Dup && (f.Flow > 0 || f.Packet.Inner != nil) {
 					want++
 				}
 			}
@@ -70,7 +70,10 @@ func TestLadderOneArrowPerFrame(t *testing.T) {
 			if err := WriteLadder(&b, FromTimeline(tl), LadderOptions{Width: 200}); err != nil {
 				t.Fatal(err)
 			}
-			got := strings.Count(b.String(), "->|") + strings.Count(b.String(), "|<-") + strings.Count(b.String(), " >|") + strings.Count(b.String(), "|< ")
+			got := 0
+			for _, end := range []string{"->|", "|<-", " >|", "|< ", "-X|", "|X-"} {
+				got += strings.Count(b.String(), end)
+			}
 			if got != want {
 				t.Errorf("%d arrows, want %d (one per frame of a flow):\n%s", got, want, b.String())
 			}
@@ -149,6 +152,32 @@ func TestLadderMarksRetransmissionAndDupAck(t *testing.T) {
 	}
 	if d := cmp.Diff([]string{"ack 1001 sack"}, dup); d != "" {
 		t.Errorf("duplicate ACKs (-want +got):\n%s", d)
+	}
+}
+
+// TestLadderMarksDeaths: in D3-us the router drops the second data segment once (the
+// arrow into the router ends in an X), and forwards everything else; in B2 the router
+// answers the too-big datagram with ICMP instead of forwarding it.
+func TestLadderMarksDeaths(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		want []string
+	}{
+		{"D3-us", []string{"PSH seq 1001 ack 1 len 1000: not forwarded by router"}},
+		{"B2", []string{"UDP len 1372: answered with frag needed mtu 1280"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := FromTimeline(readCapture(t, c.name).Timeline())
+			var got []string
+			for _, r := range d.Rows {
+				if r.Drop != "" {
+					got = append(got, r.Label+": "+r.Drop)
+				}
+			}
+			if diff := cmp.Diff(c.want, got); diff != "" {
+				t.Errorf("drops (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/tcpstate/seqnum"
 )
 
@@ -54,7 +55,7 @@ func (c *Conn) ackInput(seg *Segment) bool {
 	oldWnd := c.sndWnd
 	if c.sndUna.LessThan(ack) {
 		c.newAck(seg)
-	} else if ack == c.sndUna && len(seg.Payload) == 0 && seg.Flags&(FlagSYN|FlagFIN) == 0 &&
+	} else if ack == c.sndUna && len(seg.Payload) == 0 && seg.Flags&(header.TCPFlagSYN|header.TCPFlagFIN) == 0 &&
 		c.sndUna != c.sndNxt && (uint32(seg.Window)<<c.sndWScale == oldWnd || seg.Options.NumSACK > 0) {
 		c.dupAck()
 	}

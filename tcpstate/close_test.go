@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
 func TestFourWayClose(t *testing.T) {
@@ -104,7 +106,7 @@ func TestFINRetransmittedIntoTimeWait(t *testing.T) {
 			reack = &l.events[l.a][i]
 		}
 	}
-	if reack == nil || reack.Segment.Flags != FlagACK {
+	if reack == nil || reack.Segment.Flags != header.TCPFlagACK {
 		t.Fatalf("no ACK for the retransmitted FIN:\n%s", l.causes(l.a))
 	}
 	l.runFor(time.Hour)
@@ -147,14 +149,14 @@ func TestAbortSendsRST(t *testing.T) {
 	l.take(l.a, out) // queued, not delivered
 	l.inflight = nil
 	o := l.a.Abort(l.now, "close with SO_LINGER {1, 0}")
-	expect(t, "abort", o, seg{Flags: FlagRST | FlagACK, Seq: v(l.a.sndNxt)})
+	expect(t, "abort", o, seg{Flags: header.TCPFlagRST | header.TCPFlagACK, Seq: v(l.a.sndNxt)})
 	l.take(l.a, o)
 	l.deliver()
 	if l.a.State() != Closed || l.b.State() != Closed || l.b.Err() != syscall.ECONNRESET {
 		t.Errorf("a %v, b %v err %v; want CLOSED, CLOSED, ECONNRESET", l.a.State(), l.b.State(), l.b.Err())
 	}
 	for _, s := range l.sent[l.a] {
-		if s.Flags&FlagFIN != 0 {
+		if s.Flags&header.TCPFlagFIN != 0 {
 			t.Errorf("FIN sent: %v", &s)
 		}
 	}
@@ -166,7 +168,7 @@ func TestCloseWithUnreadDataSendsRST(t *testing.T) {
 	l.handshake()
 	l.transferNoRead(l.a, []byte("unread"))
 	o := l.b.Close(l.now)
-	expect(t, "close", o, seg{Flags: FlagRST | FlagACK})
+	expect(t, "close", o, seg{Flags: header.TCPFlagRST | header.TCPFlagACK})
 	if l.b.State() != Closed {
 		t.Errorf("state %v", l.b.State())
 	}

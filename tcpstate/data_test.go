@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/tcpstate/seqnum"
 )
 
@@ -197,7 +198,7 @@ func TestMaxSegment(t *testing.T) {
 	for _, s := range l.sent[l.a] {
 		if len(s.Payload) > l.a.sendMSS {
 			big++
-			if len(s.Payload)%l.a.sendMSS != 0 && s.Flags&FlagPSH == 0 {
+			if len(s.Payload)%l.a.sendMSS != 0 && s.Flags&header.TCPFlagPSH == 0 {
 				t.Errorf("segment of %d bytes is not a whole number of MSS", len(s.Payload))
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/tcpstate/seqnum"
 )
 
@@ -23,7 +24,7 @@ func machineIn(t *testing.T, s State) *Conn {
 		return l.a
 	case SynReceived:
 		c := NewListening(nil, addrB, addrA, t0)
-		c.HandleSegment(t0, &Segment{Seq: 1000, Flags: FlagSYN, Window: 1000, Options: Options{MSS: 1000, HasTS: true, TSVal: 5, SACKPermitted: true, HasWScale: true, WScale: 2}})
+		c.HandleSegment(t0, &Segment{Seq: 1000, Flags: header.TCPFlagSYN, Window: 1000, Options: Options{MSS: 1000, HasTS: true, TSVal: 5, SACKPermitted: true, HasWScale: true, WScale: 2}})
 		return c
 	}
 	l.handshake()
@@ -100,7 +101,7 @@ func FuzzSegments(f *testing.F) {
 // connection expects, so segments land near its windows.
 func decodeFuzzSegment(c *Conn, b []byte) (Segment, []byte) {
 	var s Segment
-	s.Flags = Flags(b[0]) &^ (FlagURG | FlagECE | FlagCWR)
+	s.Flags = header.TCPFlags(b[0]) &^ (header.TCPFlagURG | header.TCPFlagECE | header.TCPFlagCWR)
 	s.Seq = c.rcvNxt + seqnum.Value(int32(binary.BigEndian.Uint32(b[1:5]))>>8)
 	s.Ack = c.sndUna + seqnum.Value(int32(binary.BigEndian.Uint32(b[5:9]))>>12)
 	s.Window = binary.BigEndian.Uint16(b[9:11])
@@ -111,14 +112,14 @@ func decodeFuzzSegment(c *Conn, b []byte) (Segment, []byte) {
 	}
 	s.Payload = append([]byte(nil), b[:plen]...)
 	b = b[plen:]
-	if s.Flags&FlagURG != 0 || len(s.Payload)%3 == 1 {
+	if s.Flags&header.TCPFlagURG != 0 || len(s.Payload)%3 == 1 {
 		s.Options.HasTS, s.Options.TSVal, s.Options.TSEcr = true, uint32(s.Window)<<8, uint32(s.Seq)
 	}
 	if len(s.Payload)%4 == 2 {
 		s.Options.NumSACK = 1
 		s.Options.SACK[0] = SACKBlock{Left: s.Ack, Right: s.Ack + seqnum.Value(s.Window)}
 	}
-	if s.Flags&FlagSYN != 0 {
+	if s.Flags&header.TCPFlagSYN != 0 {
 		s.Options.MSS = s.Window
 		s.Options.HasWScale, s.Options.WScale = true, uint8(s.Window%20)
 		s.Options.SACKPermitted = s.Window%2 == 0
@@ -140,7 +141,7 @@ func checkInvariants(t *testing.T, c *Conn, out Output, maxSeen, rcvBefore seqnu
 			fail("RCV.NXT %d beyond anything received (%d)", c.rcvNxt, maxSeen)
 		}
 		for _, s := range out.Segments {
-			if s.Flags&FlagACK != 0 && s.Flags&FlagRST == 0 && maxSeen.LessThan(s.Ack) {
+			if s.Flags&header.TCPFlagACK != 0 && s.Flags&header.TCPFlagRST == 0 && maxSeen.LessThan(s.Ack) {
 				fail("ACK %d of unseen data (highest %d)", s.Ack, maxSeen)
 			}
 		}

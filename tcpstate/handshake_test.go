@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
 func TestHandshake(t *testing.T) {
@@ -17,13 +19,13 @@ func TestHandshake(t *testing.T) {
 		t.Errorf("server states (-want +got):\n%s", diff)
 	}
 	syn, synack, ack := l.sent[l.a][0], l.sent[l.b][0], l.sent[l.a][1]
-	if m := (seg{Flags: FlagSYN, Seq: v(l.a.iss)}).mismatch(&syn); m != "" {
+	if m := (seg{Flags: header.TCPFlagSYN, Seq: v(l.a.iss)}).mismatch(&syn); m != "" {
 		t.Errorf("SYN: %s", m)
 	}
-	if m := (seg{Flags: FlagSYN | FlagACK, Seq: v(l.b.iss), Ack: v(syn.Seq + 1)}).mismatch(&synack); m != "" {
+	if m := (seg{Flags: header.TCPFlagSYN | header.TCPFlagACK, Seq: v(l.b.iss), Ack: v(syn.Seq + 1)}).mismatch(&synack); m != "" {
 		t.Errorf("SYN-ACK: %s", m)
 	}
-	if m := (seg{Flags: FlagACK, Seq: v(syn.Seq + 1), Ack: v(synack.Seq + 1), Len: n(0)}).mismatch(&ack); m != "" {
+	if m := (seg{Flags: header.TCPFlagACK, Seq: v(syn.Seq + 1), Ack: v(synack.Seq + 1), Len: n(0)}).mismatch(&ack); m != "" {
 		t.Errorf("ACK: %s", m)
 	}
 	o := &syn.Options
@@ -59,7 +61,7 @@ func TestConnectRefused(t *testing.T) {
 	o, _ := l.a.Connect(l.now)
 	l.take(l.a, o)
 	l.deliver()
-	expect(t, "reply to SYN in CLOSED", Output{Segments: l.sent[l.b]}, seg{Flags: FlagRST | FlagACK, Seq: v(0), Ack: v(l.a.iss + 1)})
+	expect(t, "reply to SYN in CLOSED", Output{Segments: l.sent[l.b]}, seg{Flags: header.TCPFlagRST | header.TCPFlagACK, Seq: v(0), Ack: v(l.a.iss + 1)})
 	if l.a.State() != Closed || l.a.Err() != syscall.ECONNREFUSED {
 		t.Fatalf("client %v, err %v; want CLOSED, ECONNREFUSED", l.a.State(), l.a.Err())
 	}
@@ -83,6 +85,6 @@ func TestSimultaneousOpen(t *testing.T) {
 		t.Errorf("%d segments, want 4 (SYN, SYN, SYN-ACK, SYN-ACK)", got)
 	}
 	for _, c := range []*Conn{l.a, l.b} {
-		expect(t, "sent", Output{Segments: l.sent[c]}, seg{Flags: FlagSYN}, seg{Flags: FlagSYN | FlagACK, Ack: v(l.peer(c).iss + 1)})
+		expect(t, "sent", Output{Segments: l.sent[c]}, seg{Flags: header.TCPFlagSYN}, seg{Flags: header.TCPFlagSYN | header.TCPFlagACK, Ack: v(l.peer(c).iss + 1)})
 	}
 }

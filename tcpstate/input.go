@@ -5,6 +5,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/tcpstate/seqnum"
 )
 
@@ -47,11 +48,11 @@ func (c *Conn) closedInput(seg *Segment) {
 // listenInput is §3.10.7.2.
 func (c *Conn) listenInput(seg *Segment) {
 	switch {
-	case seg.Flags&FlagRST != 0:
+	case seg.Flags&header.TCPFlagRST != 0:
 		c.drop(seg, "RST in LISTEN is ignored (RFC 9293 §3.10.7.2)")
-	case seg.Flags&FlagACK != 0:
-		c.emit(Segment{Seq: seg.Ack, Flags: FlagRST}, "ACK in LISTEN: <SEQ=SEG.ACK><CTL=RST> (RFC 9293 §3.10.7.2)")
-	case seg.Flags&FlagSYN != 0:
+	case seg.Flags&header.TCPFlagACK != 0:
+		c.emit(Segment{Seq: seg.Ack, Flags: header.TCPFlagRST}, "ACK in LISTEN: <SEQ=SEG.ACK><CTL=RST> (RFC 9293 §3.10.7.2)")
+	case seg.Flags&header.TCPFlagSYN != 0:
 		c.initSend()
 		c.irs = seg.Seq
 		c.rcvNxt = seg.Seq.Add(1)
@@ -69,17 +70,17 @@ func (c *Conn) listenInput(seg *Segment) {
 
 // synSentInput is §3.10.7.3.
 func (c *Conn) synSentInput(seg *Segment) {
-	hasACK := seg.Flags&FlagACK != 0
+	hasACK := seg.Flags&header.TCPFlagACK != 0
 	if hasACK && (seg.Ack.LessThanEq(c.iss) || c.sndNxt.LessThan(seg.Ack)) {
-		if seg.Flags&FlagRST != 0 {
+		if seg.Flags&header.TCPFlagRST != 0 {
 			c.drop(seg, "RST with an unacceptable ACK in SYN-SENT")
 			return
 		}
 		c.drop(seg, "ACK does not acknowledge our SYN (RFC 9293 §3.10.7.3)")
-		c.emit(Segment{Seq: seg.Ack, Flags: FlagRST}, "unacceptable ACK in SYN-SENT: <SEQ=SEG.ACK><CTL=RST>")
+		c.emit(Segment{Seq: seg.Ack, Flags: header.TCPFlagRST}, "unacceptable ACK in SYN-SENT: <SEQ=SEG.ACK><CTL=RST>")
 		return
 	}
-	if seg.Flags&FlagRST != 0 {
+	if seg.Flags&header.TCPFlagRST != 0 {
 		if !hasACK {
 			c.drop(seg, "RST without ACK in SYN-SENT is ignored (RFC 9293 §3.10.7.3)")
 			return
@@ -87,7 +88,7 @@ func (c *Conn) synSentInput(seg *Segment) {
 		c.fail(syscall.ECONNREFUSED, "RST acknowledges our SYN: connection refused")
 		return
 	}
-	if seg.Flags&FlagSYN == 0 {
+	if seg.Flags&header.TCPFlagSYN == 0 {
 		c.drop(seg, "no SYN and no RST in SYN-SENT")
 		return
 	}
@@ -132,14 +133,14 @@ func (c *Conn) otherInput(seg *Segment) {
 	c.lastRecv = c.now
 	c.keepProbes = 0
 	c.armKeepalive()
-	if c.state == TimeWait && seg.Flags&FlagFIN != 0 && seg.Flags&FlagRST == 0 && seg.End() == c.rcvNxt {
+	if c.state == TimeWait && seg.Flags&header.TCPFlagFIN != 0 && seg.Flags&header.TCPFlagRST == 0 && seg.End() == c.rcvNxt {
 		// Linux tcp_timewait_state_process: a retransmitted FIN is acknowledged
 		// again and the TIME-WAIT timer restarts (RFC 9293 §3.10.7.4, eighth).
 		c.timeWaitAt = c.now.Add(c.cfg.TimeWait)
 		c.emit(c.ackSegment(), "retransmitted FIN in TIME-WAIT: ACK again, restart the TIME-WAIT timer")
 		return
 	}
-	if c.state == SynReceived && seg.Flags&(FlagSYN|FlagACK|FlagRST) == FlagSYN && seg.Seq == c.irs {
+	if c.state == SynReceived && seg.Flags&(header.TCPFlagSYN|header.TCPFlagACK|header.TCPFlagRST) == header.TCPFlagSYN && seg.Seq == c.irs {
 		c.sendSYN(true, "retransmitted SYN in SYN-RECEIVED: snd SYN,ACK again")
 		return
 	}
@@ -148,11 +149,11 @@ func (c *Conn) otherInput(seg *Segment) {
 	}
 	// Linux tcp_validate_incoming: in SYN-RECEIVED a SYN-ACK that crosses ours
 	// (simultaneous open) is processed rather than treated as an old SYN.
-	simOpen := c.state == SynReceived && seg.Flags&(FlagSYN|FlagACK) == FlagSYN|FlagACK &&
+	simOpen := c.state == SynReceived && seg.Flags&(header.TCPFlagSYN|header.TCPFlagACK) == header.TCPFlagSYN|header.TCPFlagACK &&
 		seg.Seq.Add(1) == c.rcvNxt && seg.Ack == c.sndNxt
 	if !simOpen {
 		if !c.acceptable(seg) {
-			if seg.Flags&FlagRST != 0 {
+			if seg.Flags&header.TCPFlagRST != 0 {
 				c.drop(seg, "RST outside the window (RFC 9293 §3.10.7.4)")
 				return
 			}
@@ -162,16 +163,16 @@ func (c *Conn) otherInput(seg *Segment) {
 		}
 		c.trim(seg)
 	}
-	if seg.Flags&FlagRST != 0 {
+	if seg.Flags&header.TCPFlagRST != 0 {
 		c.rstInput(seg)
 		return
 	}
-	if seg.Flags&FlagSYN != 0 && !simOpen {
+	if seg.Flags&header.TCPFlagSYN != 0 && !simOpen {
 		c.drop(seg, "SYN in a synchronized state")
 		c.challengeACK("RFC 5961 §4.2 challenge ACK for a SYN")
 		return
 	}
-	if seg.Flags&FlagACK == 0 {
+	if seg.Flags&header.TCPFlagACK == 0 {
 		c.drop(seg, "no ACK bit (RFC 9293 §3.10.7.4, fifth check)")
 		return
 	}
@@ -198,7 +199,7 @@ func (c *Conn) otherInput(seg *Segment) {
 // duplicate from an earlier incarnation of the sequence space; drop it with an ACK.
 func (c *Conn) paws(seg *Segment) bool {
 	o := &seg.Options
-	if !c.tsOK || !o.HasTS || !c.tsRecentSet || seg.Flags&FlagRST != 0 {
+	if !c.tsOK || !o.HasTS || !c.tsRecentSet || seg.Flags&header.TCPFlagRST != 0 {
 		return false
 	}
 	if int32(o.TSVal-c.tsRecent) >= 0 {
@@ -232,8 +233,8 @@ func (c *Conn) acceptable(seg *Segment) bool {
 func (c *Conn) trim(seg *Segment) {
 	if seg.Seq.LessThan(c.rcvNxt) {
 		d := seg.Seq.Size(c.rcvNxt)
-		if seg.Flags&FlagSYN != 0 {
-			seg.Flags &^= FlagSYN
+		if seg.Flags&header.TCPFlagSYN != 0 {
+			seg.Flags &^= header.TCPFlagSYN
 			seg.Seq++
 			d--
 		}
@@ -250,7 +251,7 @@ func (c *Conn) trim(seg *Segment) {
 		}
 		if seg.Seq.LessThan(right) || keep == 0 {
 			seg.Payload = seg.Payload[:keep]
-			seg.Flags &^= FlagFIN
+			seg.Flags &^= header.TCPFlagFIN
 		}
 	}
 }
@@ -289,7 +290,7 @@ func (c *Conn) challengeACK(cause string) {
 func (c *Conn) synReceivedACK(seg *Segment, simOpen bool) bool {
 	if !c.sndUna.LessThan(seg.Ack) || c.sndNxt.LessThan(seg.Ack) {
 		c.drop(seg, "ACK in SYN-RECEIVED does not acknowledge our SYN")
-		c.emit(Segment{Seq: seg.Ack, Flags: FlagRST}, "unacceptable ACK in SYN-RECEIVED: <SEQ=SEG.ACK><CTL=RST>")
+		c.emit(Segment{Seq: seg.Ack, Flags: header.TCPFlagRST}, "unacceptable ACK in SYN-RECEIVED: <SEQ=SEG.ACK><CTL=RST>")
 		return false
 	}
 	c.ackSYN(c.iss.Add(1))

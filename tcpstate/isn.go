@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/tcpstate/seqnum"
 )
 
@@ -37,11 +38,11 @@ func ISN(secret [16]byte, local, remote netip.AddrPort, now time.Time) seqnum.Va
 // no ACK the reply is <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>, and if it has one
 // the reply is <SEQ=SEG.ACK><CTL=RST>.
 func Reset(seg *Segment) (rst Segment, ok bool) {
-	if seg.Flags&FlagRST != 0 {
+	if seg.Flags&header.TCPFlagRST != 0 {
 		return Segment{}, false
 	}
-	if seg.Flags&FlagACK == 0 {
-		return Segment{Seq: 0, Ack: seg.End(), Flags: FlagRST | FlagACK}, true
+	if seg.Flags&header.TCPFlagACK == 0 {
+		return Segment{Seq: 0, Ack: seg.End(), Flags: header.TCPFlagRST | header.TCPFlagACK}, true
 	}
-	return Segment{Seq: seg.Ack, Flags: FlagRST}, true
+	return Segment{Seq: seg.Ack, Flags: header.TCPFlagRST}, true
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/tcpstate/seqnum"
 )
 
@@ -184,7 +185,7 @@ func (l *link) causes(c *Conn) string {
 
 // seg is a packetimpact-style expectation: only set fields are compared.
 type seg struct {
-	Flags   Flags
+	Flags   header.TCPFlags
 	Seq     *seqnum.Value
 	Ack     *seqnum.Value
 	Len     *int

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/tcpstate/seqnum"
 )
 
@@ -11,7 +12,7 @@ import (
 // in-order data goes to the receive buffer, data beyond RCV.NXT waits in the
 // reassembly queue. It reports whether a FIN is now in order.
 func (c *Conn) textInput(seg *Segment) bool {
-	fin := seg.Flags&FlagFIN != 0
+	fin := seg.Flags&header.TCPFlagFIN != 0
 	if len(seg.Payload) == 0 && !fin {
 		return false
 	}
@@ -56,7 +57,7 @@ var errDataAfterClose = fmt.Errorf("tcpstate: data arrived after close: connecti
 
 // queueOOO keeps a copy of out-of-order data (and its FIN) for reassembly.
 func (c *Conn) queueOOO(seg *Segment) {
-	s := oooSegment{seq: seg.Seq, data: append([]byte(nil), seg.Payload...), fin: seg.Flags&FlagFIN != 0}
+	s := oooSegment{seq: seg.Seq, data: append([]byte(nil), seg.Payload...), fin: seg.Flags&header.TCPFlagFIN != 0}
 	c.lastOOO = SACKBlock{Left: s.seq, Right: s.end()}
 	for i := range c.ooo {
 		o := &c.ooo[i]

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
 func TestResetForNoConnection(t *testing.T) {
@@ -13,10 +15,10 @@ func TestResetForNoConnection(t *testing.T) {
 		in   Segment
 		want *seg
 	}{
-		{"stray ACK", Segment{Seq: 100, Ack: 5000, Flags: FlagACK}, &seg{Flags: FlagRST, Seq: v(5000)}},
-		{"SYN", Segment{Seq: 100, Flags: FlagSYN}, &seg{Flags: FlagRST | FlagACK, Seq: v(0), Ack: v(101)}},
-		{"data without ACK", Segment{Seq: 100, Flags: FlagPSH, Payload: []byte("abc")}, &seg{Flags: FlagRST | FlagACK, Seq: v(0), Ack: v(103)}},
-		{"RST", Segment{Seq: 100, Flags: FlagRST}, nil},
+		{"stray ACK", Segment{Seq: 100, Ack: 5000, Flags: header.TCPFlagACK}, &seg{Flags: header.TCPFlagRST, Seq: v(5000)}},
+		{"SYN", Segment{Seq: 100, Flags: header.TCPFlagSYN}, &seg{Flags: header.TCPFlagRST | header.TCPFlagACK, Seq: v(0), Ack: v(101)}},
+		{"data without ACK", Segment{Seq: 100, Flags: header.TCPFlagPSH, Payload: []byte("abc")}, &seg{Flags: header.TCPFlagRST | header.TCPFlagACK, Seq: v(0), Ack: v(103)}},
+		{"RST", Segment{Seq: 100, Flags: header.TCPFlagRST}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -47,10 +49,10 @@ func TestListenInput(t *testing.T) {
 		want  []seg
 		state State
 	}{
-		{"RST ignored", Segment{Seq: 1, Flags: FlagRST}, nil, Listen},
-		{"ACK draws RST", Segment{Seq: 1, Ack: 77, Flags: FlagACK}, []seg{{Flags: FlagRST, Seq: v(77)}}, Listen},
-		{"SYN", Segment{Seq: 1000, Flags: FlagSYN, Window: 100}, []seg{{Flags: FlagSYN | FlagACK, Ack: v(1001)}}, SynReceived},
-		{"bare FIN dropped", Segment{Seq: 1, Flags: FlagFIN}, nil, Listen},
+		{"RST ignored", Segment{Seq: 1, Flags: header.TCPFlagRST}, nil, Listen},
+		{"ACK draws RST", Segment{Seq: 1, Ack: 77, Flags: header.TCPFlagACK}, []seg{{Flags: header.TCPFlagRST, Seq: v(77)}}, Listen},
+		{"SYN", Segment{Seq: 1000, Flags: header.TCPFlagSYN, Window: 100}, []seg{{Flags: header.TCPFlagSYN | header.TCPFlagACK, Ack: v(1001)}}, SynReceived},
+		{"bare FIN dropped", Segment{Seq: 1, Flags: header.TCPFlagFIN}, nil, Listen},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,12 +79,12 @@ func TestSynSentInput(t *testing.T) {
 		want  []seg
 		state State
 	}{
-		{"ACK of something else draws RST", Segment{Seq: 5, Ack: iss + 100, Flags: FlagACK}, []seg{{Flags: FlagRST, Seq: v(iss + 100)}}, SynSent},
-		{"RST without ACK ignored", Segment{Seq: 5, Flags: FlagRST}, nil, SynSent},
-		{"RST with bad ACK ignored", Segment{Seq: 5, Ack: iss + 7, Flags: FlagRST | FlagACK}, nil, SynSent},
-		{"RST acking SYN refuses", Segment{Seq: 0, Ack: iss + 1, Flags: FlagRST | FlagACK}, nil, Closed},
-		{"SYN-ACK", Segment{Seq: 9, Ack: iss + 1, Flags: FlagSYN | FlagACK}, []seg{{Flags: FlagACK, Seq: v(iss + 1), Ack: v(10)}}, Established},
-		{"SYN crosses", Segment{Seq: 9, Flags: FlagSYN}, []seg{{Flags: FlagSYN | FlagACK, Seq: v(iss), Ack: v(10)}}, SynReceived},
+		{"ACK of something else draws RST", Segment{Seq: 5, Ack: iss + 100, Flags: header.TCPFlagACK}, []seg{{Flags: header.TCPFlagRST, Seq: v(iss + 100)}}, SynSent},
+		{"RST without ACK ignored", Segment{Seq: 5, Flags: header.TCPFlagRST}, nil, SynSent},
+		{"RST with bad ACK ignored", Segment{Seq: 5, Ack: iss + 7, Flags: header.TCPFlagRST | header.TCPFlagACK}, nil, SynSent},
+		{"RST acking SYN refuses", Segment{Seq: 0, Ack: iss + 1, Flags: header.TCPFlagRST | header.TCPFlagACK}, nil, Closed},
+		{"SYN-ACK", Segment{Seq: 9, Ack: iss + 1, Flags: header.TCPFlagSYN | header.TCPFlagACK}, []seg{{Flags: header.TCPFlagACK, Seq: v(iss + 1), Ack: v(10)}}, Established},
+		{"SYN crosses", Segment{Seq: 9, Flags: header.TCPFlagSYN}, []seg{{Flags: header.TCPFlagSYN | header.TCPFlagACK, Seq: v(iss), Ack: v(10)}}, SynReceived},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,17 +105,19 @@ func TestRFC5961(t *testing.T) {
 		state     State
 		challenge int
 	}{
-		{"RST at RCV.NXT resets", func(l *link) Segment { return Segment{Seq: l.b.rcvNxt, Flags: FlagRST} }, nil, Closed, 0},
-		{"in-window RST challenged", func(l *link) Segment { return Segment{Seq: l.b.rcvNxt + 10, Flags: FlagRST} }, []seg{{Flags: FlagACK}}, Established, 1},
-		{"out-of-window RST dropped", func(l *link) Segment { return Segment{Seq: l.b.rcvNxt - 10, Flags: FlagRST} }, nil, Established, 0},
-		{"SYN challenged", func(l *link) Segment { return Segment{Seq: l.b.rcvNxt, Flags: FlagSYN} }, []seg{{Flags: FlagACK}}, Established, 1},
-		{"ACK of unsent data", func(l *link) Segment { return Segment{Seq: l.b.rcvNxt, Ack: l.a.rcvNxt + 1000, Flags: FlagACK} }, []seg{{Flags: FlagACK}}, Established, 0},
+		{"RST at RCV.NXT resets", func(l *link) Segment { return Segment{Seq: l.b.rcvNxt, Flags: header.TCPFlagRST} }, nil, Closed, 0},
+		{"in-window RST challenged", func(l *link) Segment { return Segment{Seq: l.b.rcvNxt + 10, Flags: header.TCPFlagRST} }, []seg{{Flags: header.TCPFlagACK}}, Established, 1},
+		{"out-of-window RST dropped", func(l *link) Segment { return Segment{Seq: l.b.rcvNxt - 10, Flags: header.TCPFlagRST} }, nil, Established, 0},
+		{"SYN challenged", func(l *link) Segment { return Segment{Seq: l.b.rcvNxt, Flags: header.TCPFlagSYN} }, []seg{{Flags: header.TCPFlagACK}}, Established, 1},
+		{"ACK of unsent data", func(l *link) Segment {
+			return Segment{Seq: l.b.rcvNxt, Ack: l.a.rcvNxt + 1000, Flags: header.TCPFlagACK}
+		}, []seg{{Flags: header.TCPFlagACK}}, Established, 0},
 		{"very old ACK challenged", func(l *link) Segment {
-			return Segment{Seq: l.b.rcvNxt, Ack: l.a.rcvNxt - 1<<30, Flags: FlagACK, Payload: []byte("x")}
-		}, []seg{{Flags: FlagACK}}, Established, 1},
+			return Segment{Seq: l.b.rcvNxt, Ack: l.a.rcvNxt - 1<<30, Flags: header.TCPFlagACK, Payload: []byte("x")}
+		}, []seg{{Flags: header.TCPFlagACK}}, Established, 1},
 		{"old sequence number gets ACK", func(l *link) Segment {
-			return Segment{Seq: l.b.rcvNxt - 100, Ack: l.a.rcvNxt, Flags: FlagACK, Payload: []byte("old")}
-		}, []seg{{Flags: FlagACK, Ack: v(0)}}, Established, 0},
+			return Segment{Seq: l.b.rcvNxt - 100, Ack: l.a.rcvNxt, Flags: header.TCPFlagACK, Payload: []byte("old")}
+		}, []seg{{Flags: header.TCPFlagACK, Ack: v(0)}}, Established, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,9 +141,9 @@ func TestPAWS(t *testing.T) {
 	l.handshake()
 	l.now = l.now.Add(time.Second)
 	l.transfer(l.a, []byte("fresh"), time.Minute)
-	old := Segment{Seq: l.b.rcvNxt, Ack: l.b.sndNxt, Flags: FlagACK, Payload: []byte("stale")}
+	old := Segment{Seq: l.b.rcvNxt, Ack: l.b.sndNxt, Flags: header.TCPFlagACK, Payload: []byte("stale")}
 	old.Options.HasTS, old.Options.TSVal = true, l.b.tsRecent-1000
-	expect(t, "PAWS", l.b.HandleSegment(l.now, &old), seg{Flags: FlagACK, Ack: v(l.b.rcvNxt)})
+	expect(t, "PAWS", l.b.HandleSegment(l.now, &old), seg{Flags: header.TCPFlagACK, Ack: v(l.b.rcvNxt)})
 	if l.b.Readable() != 0 {
 		t.Errorf("stale data accepted")
 	}
@@ -147,8 +151,8 @@ func TestPAWS(t *testing.T) {
 
 func TestSynReceivedRSTReturnsToListen(t *testing.T) {
 	c := NewListening(nil, addrB, addrA, t0)
-	c.HandleSegment(t0, &Segment{Seq: 1000, Flags: FlagSYN})
-	out := c.HandleSegment(t0, &Segment{Seq: 1001, Flags: FlagRST})
+	c.HandleSegment(t0, &Segment{Seq: 1000, Flags: header.TCPFlagSYN})
+	out := c.HandleSegment(t0, &Segment{Seq: 1001, Flags: header.TCPFlagRST})
 	if c.State() != Listen || !c.Done() {
 		t.Fatalf("state %v done %v, want LISTEN and done", c.State(), c.Done())
 	}
@@ -160,9 +164,9 @@ func TestSynReceivedRSTReturnsToListen(t *testing.T) {
 
 func TestSynReceivedBadACK(t *testing.T) {
 	c := NewListening(nil, addrB, addrA, t0)
-	c.HandleSegment(t0, &Segment{Seq: 1000, Flags: FlagSYN})
-	expect(t, "bad ACK", c.HandleSegment(t0, &Segment{Seq: 1001, Ack: c.iss + 50, Flags: FlagACK}), seg{Flags: FlagRST, Seq: v(c.iss + 50)})
-	expect(t, "SYN again", c.HandleSegment(t0, &Segment{Seq: 1000, Flags: FlagSYN}), seg{Flags: FlagSYN | FlagACK, Seq: v(c.iss), Ack: v(1001)})
+	c.HandleSegment(t0, &Segment{Seq: 1000, Flags: header.TCPFlagSYN})
+	expect(t, "bad ACK", c.HandleSegment(t0, &Segment{Seq: 1001, Ack: c.iss + 50, Flags: header.TCPFlagACK}), seg{Flags: header.TCPFlagRST, Seq: v(c.iss + 50)})
+	expect(t, "SYN again", c.HandleSegment(t0, &Segment{Seq: 1000, Flags: header.TCPFlagSYN}), seg{Flags: header.TCPFlagSYN | header.TCPFlagACK, Seq: v(c.iss), Ack: v(1001)})
 }
 
 func TestSynRetransmitBackoff(t *testing.T) {
@@ -214,7 +218,7 @@ func TestCloseBeforeEstablished(t *testing.T) {
 	recordTransitions(out.Events)
 	out, _ = c.Connect(t0)
 	recordTransitions(out.Events)
-	expect(t, "SEND in LISTEN", out, seg{Flags: FlagSYN})
+	expect(t, "SEND in LISTEN", out, seg{Flags: header.TCPFlagSYN})
 	if c.State() != SynSent {
 		t.Errorf("LISTEN connect: %v", c.State())
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/tcpstate/seqnum"
 )
 
@@ -43,8 +44,8 @@ func (o *Options) Blocks() []SACKBlock { return o.SACK[:o.NumSACK] }
 // §3.1 without addresses, ports and checksum, which the host handles.
 type Segment struct {
 	Seq     seqnum.Value // Sequence Number
-	Ack     seqnum.Value // Acknowledgment Number, meaningful with FlagACK
-	Flags   Flags
+	Ack     seqnum.Value // Acknowledgment Number, meaningful with the ACK flag
+	Flags   header.TCPFlags
 	Window  uint16 // Window field as sent, before scaling
 	Options Options
 	// Payload is the data. In segments returned by the machine it aliases the
@@ -56,10 +57,10 @@ type Segment struct {
 // Len is SEG.LEN: the payload length plus one for SYN and one for FIN.
 func (s *Segment) Len() seqnum.Size {
 	n := seqnum.Size(len(s.Payload))
-	if s.Flags&FlagSYN != 0 {
+	if s.Flags&header.TCPFlagSYN != 0 {
 		n++
 	}
-	if s.Flags&FlagFIN != 0 {
+	if s.Flags&header.TCPFlagFIN != 0 {
 		n++
 	}
 	return n
@@ -76,7 +77,7 @@ func (s *Segment) String() string {
 	if n := len(s.Payload); n > 0 {
 		fmt.Fprintf(&b, ":%d", uint32(s.Seq)+uint32(n))
 	}
-	if s.Flags&FlagACK != 0 {
+	if s.Flags&header.TCPFlagACK != 0 {
 		fmt.Fprintf(&b, ", ack %d", s.Ack)
 	}
 	fmt.Fprintf(&b, ", win %d", s.Window)

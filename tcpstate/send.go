@@ -3,20 +3,21 @@ package tcpstate
 import (
 	"time"
 
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/tcpstate/seqnum"
 )
 
 // emit appends a segment to the output: it fills the window and options, records
 // what the segment acknowledges and adds its event.
 func (c *Conn) emit(seg Segment, cause string) {
-	if seg.Flags&FlagRST == 0 {
+	if seg.Flags&header.TCPFlagRST == 0 {
 		c.fillOptions(&seg)
-		if seg.Flags&FlagACK != 0 {
-			seg.Window = c.windowField(seg.Flags&FlagSYN != 0)
+		if seg.Flags&header.TCPFlagACK != 0 {
+			seg.Window = c.windowField(seg.Flags&header.TCPFlagSYN != 0)
 			c.lastAckSent = seg.Ack
 			c.unacked = 0
 			c.delackAt = time.Time{}
-		} else if seg.Flags&FlagSYN != 0 {
+		} else if seg.Flags&header.TCPFlagSYN != 0 {
 			seg.Window = uint16(min(c.cfg.ReceiveBuffer, 65535))
 		}
 	}
@@ -29,8 +30,8 @@ func (c *Conn) emit(seg Segment, cause string) {
 // timestamps and SACK blocks of later segments.
 func (c *Conn) fillOptions(seg *Segment) {
 	o := &seg.Options
-	if seg.Flags&FlagSYN != 0 {
-		synack := seg.Flags&FlagACK != 0
+	if seg.Flags&header.TCPFlagSYN != 0 {
+		synack := seg.Flags&header.TCPFlagACK != 0
 		o.MSS = c.cfg.MSS
 		o.SACKPermitted = !c.cfg.NoSACK && (!synack || c.sackOK)
 		if !c.cfg.NoTimestamps && (!synack || c.tsOK) {
@@ -47,7 +48,7 @@ func (c *Conn) fillOptions(seg *Segment) {
 	if c.tsOK {
 		o.HasTS, o.TSVal, o.TSEcr = true, c.tsNow(), c.tsRecent
 	}
-	if c.sackOK && seg.Flags&FlagACK != 0 && len(c.ooo) > 0 {
+	if c.sackOK && seg.Flags&header.TCPFlagACK != 0 && len(c.ooo) > 0 {
 		c.sackBlocks(o)
 	}
 }
@@ -88,14 +89,14 @@ func (c *Conn) windowField(syn bool) uint16 {
 
 // ackSegment is a bare ACK: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
 func (c *Conn) ackSegment() Segment {
-	return Segment{Seq: c.sndNxt, Ack: c.rcvNxt, Flags: FlagACK}
+	return Segment{Seq: c.sndNxt, Ack: c.rcvNxt, Flags: header.TCPFlagACK}
 }
 
 // sendSYN sends (or resends) our SYN, or SYN-ACK when synack.
 func (c *Conn) sendSYN(synack bool, cause string) {
-	seg := Segment{Seq: c.iss, Flags: FlagSYN}
+	seg := Segment{Seq: c.iss, Flags: header.TCPFlagSYN}
 	if synack {
-		seg.Flags |= FlagACK
+		seg.Flags |= header.TCPFlagACK
 		seg.Ack = c.rcvNxt
 	}
 	if c.retries == 0 {
@@ -108,7 +109,7 @@ func (c *Conn) sendSYN(synack bool, cause string) {
 // sendReset sends <SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>, as Linux's
 // tcp_send_active_reset does.
 func (c *Conn) sendReset(cause string) {
-	c.emit(Segment{Seq: c.sndNxt, Ack: c.rcvNxt, Flags: FlagRST | FlagACK}, cause)
+	c.emit(Segment{Seq: c.sndNxt, Ack: c.rcvNxt, Flags: header.TCPFlagRST | header.TCPFlagACK}, cause)
 }
 
 // sndEnd is the sequence number after the last queued byte (where the FIN goes).
@@ -179,12 +180,12 @@ func (c *Conn) dataSegment(start, end seqnum.Value) Segment {
 	}
 	lo := int(c.dataStart.Size(start))
 	hi := int(c.dataStart.Size(end))
-	seg := Segment{Seq: start, Ack: c.rcvNxt, Flags: FlagACK, Payload: c.sndBuf[lo:hi:hi]}
+	seg := Segment{Seq: start, Ack: c.rcvNxt, Flags: header.TCPFlagACK, Payload: c.sndBuf[lo:hi:hi]}
 	if fin {
-		seg.Flags |= FlagFIN
+		seg.Flags |= header.TCPFlagFIN
 	}
 	if hi == len(c.sndBuf) && hi > lo {
-		seg.Flags |= FlagPSH
+		seg.Flags |= header.TCPFlagPSH
 	}
 	return seg
 }

@@ -2,7 +2,6 @@ package tcpstate
 
 import (
 	"strconv"
-	"strings"
 )
 
 // State is a connection state of RFC 9293 §3.3.2.
@@ -47,38 +46,3 @@ func (s State) String() string {
 // synchronized reports whether the state is one of RFC 9293's synchronized states
 // (ESTABLISHED and later), where §3.10.7.4 applies its full order of checks.
 func (s State) synchronized() bool { return s >= Established }
-
-// Flags are the TCP control bits (RFC 9293 §3.1, "Control Bits").
-type Flags uint8
-
-// Control bits, with their bit positions in the header's flags byte.
-const (
-	FlagFIN Flags = 1 << iota
-	FlagSYN
-	FlagRST
-	FlagPSH
-	FlagACK
-	FlagURG
-	FlagECE
-	FlagCWR
-)
-
-// Has reports whether all bits of g are set in f.
-func (f Flags) Has(g Flags) bool { return f&g == g }
-
-// String writes the flags the way tcpdump does: S, F, R, P, ., U, E, W.
-func (f Flags) String() string {
-	var b strings.Builder
-	for _, x := range []struct {
-		f Flags
-		c byte
-	}{{FlagSYN, 'S'}, {FlagFIN, 'F'}, {FlagRST, 'R'}, {FlagPSH, 'P'}, {FlagURG, 'U'}, {FlagECE, 'E'}, {FlagCWR, 'W'}, {FlagACK, '.'}} {
-		if f&x.f != 0 {
-			b.WriteByte(x.c)
-		}
-	}
-	if b.Len() == 0 {
-		return "none"
-	}
-	return b.String()
-}

@@ -5,6 +5,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/tcpstate/seqnum"
 )
 
@@ -110,7 +111,7 @@ func (c *Conn) onPersist() {
 	}
 	c.stats.ZeroWindowProbes++
 	c.event(EventTimerFired, "persist timer")
-	c.emit(Segment{Seq: c.sndUna - 1, Ack: c.rcvNxt, Flags: FlagACK}, "zero-window probe")
+	c.emit(Segment{Seq: c.sndUna - 1, Ack: c.rcvNxt, Flags: header.TCPFlagACK}, "zero-window probe")
 	c.persistBackoff = min(c.persistBackoff+1, 10)
 	c.persistAt = c.now.Add(c.persistInterval())
 }
@@ -136,6 +137,6 @@ func (c *Conn) onKeepalive() {
 	c.keepProbes++
 	c.stats.KeepaliveProbes++
 	c.event(EventTimerFired, "keepalive timer")
-	c.emit(Segment{Seq: c.sndNxt - seqnum.Value(1), Ack: c.rcvNxt, Flags: FlagACK}, fmt.Sprintf("keepalive probe %d", c.keepProbes))
+	c.emit(Segment{Seq: c.sndNxt - seqnum.Value(1), Ack: c.rcvNxt, Flags: header.TCPFlagACK}, fmt.Sprintf("keepalive probe %d", c.keepProbes))
 	c.keepAt = c.now.Add(c.cfg.KeepInterval)
 }

@@ -4,6 +4,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
 func TestZeroWindowPersist(t *testing.T) {
@@ -54,7 +56,7 @@ func TestKeepalive(t *testing.T) {
 		t.Fatalf("%v %v", l.a.State(), l.a.Err())
 	}
 	last := l.sent[l.a][len(l.sent[l.a])-1]
-	if last.Flags&FlagRST == 0 {
+	if last.Flags&header.TCPFlagRST == 0 {
 		t.Errorf("last segment %v, want RST", &last)
 	}
 	for _, e := range l.events[l.a] {

@@ -25,7 +25,11 @@ type Record struct {
 	Rel    time.Duration
 	HasRel bool
 	Node   string
-	Body   any // marshalled under Type; nil for none
+	// NetNS and Sock are a kernel event's network namespace inode and socket
+	// address (package ktrace), 0 when not known.
+	NetNS uint32
+	Sock  uint64
+	Body  any // marshalled under Type; nil for none
 }
 
 // MarshalJSON writes the record's keys in the documented order.
@@ -43,6 +47,12 @@ func (r Record) MarshalJSON() ([]byte, error) {
 		if err := marshalTo(&b, r.Node); err != nil {
 			return nil, err
 		}
+	}
+	if r.NetNS != 0 {
+		fmt.Fprintf(&b, `,"netns":%d`, r.NetNS)
+	}
+	if r.Sock != 0 {
+		fmt.Fprintf(&b, `,"sock":"%x"`, r.Sock)
 	}
 	if r.Body != nil {
 		fmt.Fprintf(&b, `,%q:`, r.Type)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/tcpstate"
 )
 
@@ -200,15 +201,15 @@ func (*Outcome) Kind() Kind { return KindOutcome }
 // KernelPacket is the headers of a packet a kernel event is about (package ktrace's
 // Packet): enough to find the frame in a capture.
 type KernelPacket struct {
-	Src     netip.Addr     `json:"src,omitempty"`
-	Dst     netip.Addr     `json:"dst,omitempty"`
-	Proto   uint8          `json:"proto,omitempty"`  // IP protocol
-	Length  uint16         `json:"length,omitempty"` // IP length
-	SrcPort uint16         `json:"sport,omitempty"`
-	DstPort uint16         `json:"dport,omitempty"`
-	Seq     uint32         `json:"seq,omitempty"`
-	Ack     uint32         `json:"ack,omitempty"`
-	Flags   tcpstate.Flags `json:"-"`
+	Src     netip.Addr      `json:"src,omitempty"`
+	Dst     netip.Addr      `json:"dst,omitempty"`
+	Proto   uint8           `json:"proto,omitempty"`  // IP protocol
+	Length  uint16          `json:"length,omitempty"` // IP length
+	SrcPort uint16          `json:"sport,omitempty"`
+	DstPort uint16          `json:"dport,omitempty"`
+	Seq     uint32          `json:"seq,omitempty"`
+	Ack     uint32          `json:"ack,omitempty"`
+	Flags   header.TCPFlags `json:"-"`
 }
 
 func (p *KernelPacket) String() string {
@@ -227,15 +228,15 @@ func (p *KernelPacket) String() string {
 // Retransmit is the kernel sending a segment again (tcp:tcp_retransmit_skb, or
 // tcp:tcp_retransmit_synack when SynAck is set).
 type Retransmit struct {
-	Local  netip.AddrPort `json:"local,omitempty"`
-	Remote netip.AddrPort `json:"remote,omitempty"`
-	State  string         `json:"state,omitempty"`   // the socket's kernel state
-	Seq    uint32         `json:"seq,omitempty"`     // the segment's sequence range
-	EndSeq uint32         `json:"end_seq,omitempty"` // the segment's sequence range
-	Flags  tcpstate.Flags `json:"-"`
-	CA     string         `json:"ca,omitempty"`     // the sender's congestion state: Open, Disorder, CWR, Recovery, Loss
-	SynAck bool           `json:"synack,omitempty"` // a listener's SYN-ACK for a request socket
-	Err    int32          `json:"err,omitempty"`    // the transmit's result (0 or a negative errno)
+	Local  netip.AddrPort  `json:"local,omitempty"`
+	Remote netip.AddrPort  `json:"remote,omitempty"`
+	State  string          `json:"state,omitempty"`   // the socket's kernel state
+	Seq    uint32          `json:"seq,omitempty"`     // the segment's sequence range
+	EndSeq uint32          `json:"end_seq,omitempty"` // the segment's sequence range
+	Flags  header.TCPFlags `json:"-"`
+	CA     string          `json:"ca,omitempty"`     // the sender's congestion state: Open, Disorder, CWR, Recovery, Loss
+	SynAck bool            `json:"synack,omitempty"` // a listener's SYN-ACK for a request socket
+	Err    int32           `json:"err,omitempty"`    // the transmit's result (0 or a negative errno)
 }
 
 // Kind is KindRetransmit.

@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,6 +80,28 @@ links:
   - [router:eth1, server:eth0]
 `
 
+// startJSONCapture starts pktlab capture with its output to out and returns once it
+// says it is capturing; the rest of its stderr is dropped.
+func startJSONCapture(t *testing.T, out io.Writer, args ...string) *exec.Cmd {
+	t.Helper()
+	c := exec.Command(pktlabBin, append([]string{"capture"}, args...)...)
+	c.Stdout = out
+	r, err := c.StderrPipe()
+	if err == nil {
+		err = c.Start()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Process.Kill() })
+	br := bufio.NewReader(r)
+	if line, err := br.ReadString('\n'); !strings.Contains(line, "capturing on") {
+		t.Fatalf("capture did not start: %q %v", line, err)
+	}
+	go io.Copy(io.Discard, br)
+	return c
+}
+
 // TestCaptureAndSend captures on both router links to pcapng while pktlab send
 // crafts a SYN through the client's routing and waits for the RST, sr1-style. The
 // file must show the SYN on both links (TTL 64, then 63) and open in tshark with the
@@ -98,6 +121,9 @@ func TestCaptureAndSend(t *testing.T) {
 	if !sc.Scan() || !strings.Contains(sc.Text(), "capturing on") {
 		t.Fatalf("capture did not start: %q", sc.Text())
 	}
+	// The same two frames on eth1 (the SYN, the RST), as JSON records.
+	var jout bytes.Buffer
+	jcap := startJSONCapture(t, &jout, lab.Name(), "router:eth1", "--json", "-c", "2", "--duration", "10s", "-f", "tcp")
 	out, errOut, code := run(t, "send", lab.Name(), "client:eth0", "--tcp", "--syn", "--dport", "80", "--mss", "1400",
 		"--dst", "198.19.2.2", "--l3", "--expect", "tcp and src host 198.19.2.2")
 	if code != 0 || !strings.Contains(out, "198.19.2.2.80 > 198.18.1.2.40000: Flags [R.], seq 0, ack 1001") {
@@ -109,6 +135,13 @@ func TestCaptureAndSend(t *testing.T) {
 	}
 	if err := capture.Wait(); err != nil {
 		t.Fatalf("capture: %v\n%s", err, rest.String())
+	}
+	if err := jcap.Wait(); err != nil {
+		t.Fatalf("capture --json: %v", err)
+	}
+	checkSchema(t, "capture --json", jout.String(), "frame")
+	if n := strings.Count(jout.String(), `"type":"frame"`); n != 2 || !strings.Contains(jout.String(), `"flags":"S","seq":1000`) {
+		t.Errorf("capture --json: %d frames, want the SYN and the RST:\n%s", n, jout.String())
 	}
 	if !strings.Contains(rest.String(), "router:eth1: 2 received by filter, 0 dropped by kernel") {
 		t.Errorf("capture statistics:\n%s", rest.String())

@@ -142,6 +142,11 @@ func TestNftCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(ct, "src=198.18.1.2 dst=198.19.2.2") || !strings.Contains(ct, "src=198.19.2.2 dst=198.19.2.1 sport=5353") {
 		t.Errorf("conntrack (exit %d) lacks the masqueraded entry:\n%s", code, ct)
 	}
+	ct, _, _ = run(t, "nat", name, "router", "conntrack", "--json")
+	checkSchema(t, "nat conntrack --json", ct, "conntrack")
+	if !strings.Contains(ct, `"reply":{"src":"198.19.2.2","dst":"198.19.2.1","sport":5353`) {
+		t.Errorf("conntrack --json lacks the masqueraded entry:\n%s", ct)
+	}
 
 	bad := filepath.Join(t.TempDir(), "bad.nft")
 	os.WriteFile(bad, []byte("table ip bad {\n\tchain c {\n\t\ttcp dport 99999 drop\n\t}\n}\n"), 0o644)

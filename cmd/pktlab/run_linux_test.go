@@ -112,6 +112,7 @@ func TestRunJSONAndParallel(t *testing.T) {
 	if code != 1 {
 		t.Errorf("exit %d, want 1 (one file fails)\n%s", code, stderr)
 	}
+	checkSchema(t, "run --json", stdout, "run", "frame", "call", "step", "outcome", "result")
 	ok := map[string]bool{}
 	frames := 0
 	sc := bufio.NewScanner(strings.NewReader(stdout))

@@ -87,6 +87,7 @@ func TestTCPConnectJSON(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s\n%s", code, stderr, out)
 	}
+	checkSchema(t, "tcp connect --json", out, "frame", "userspace_state", "note")
 	var path []string
 	var syn bool
 	for _, l := range parseTCPLines(t, out) {

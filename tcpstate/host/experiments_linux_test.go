@@ -7,12 +7,14 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pktlab/pktlab/labtest"
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/sockdiag"
 	"github.com/pktlab/pktlab/tcpstate"
 	"github.com/pktlab/pktlab/tcpstate/clock"
@@ -47,8 +49,8 @@ func TestLabHandshakeUserspaceServer(t *testing.T) {
 				t.Errorf("server states %v, want LISTEN, SYN-RECEIVED, ESTABLISHED", got)
 			}
 			in, out := rec.segments(false), rec.segments(true)
-			if in[0].Flags != tcpstate.FlagSYN || out[0].Flags != tcpstate.FlagSYN|tcpstate.FlagACK || out[0].Ack != in[0].Seq+1 ||
-				in[1].Flags != tcpstate.FlagACK || in[1].Ack != out[0].Seq+1 {
+			if in[0].Flags != header.TCPFlagSYN || out[0].Flags != header.TCPFlagSYN|header.TCPFlagACK || out[0].Ack != in[0].Seq+1 ||
+				in[1].Flags != header.TCPFlagACK || in[1].Ack != out[0].Seq+1 {
 				t.Errorf("handshake %v / %v / %v", &in[0], &out[0], &in[1])
 			}
 		})
@@ -67,7 +69,7 @@ func TestLabConnectionRefused(t *testing.T) {
 				t.Fatalf("dial: %v, want ECONNREFUSED", err)
 			}
 			syn, rst := rec.segments(true)[0], rec.segments(false)[0]
-			if rst.Flags != tcpstate.FlagRST|tcpstate.FlagACK || rst.Ack != syn.Seq+1 {
+			if rst.Flags != header.TCPFlagRST|header.TCPFlagACK || rst.Ack != syn.Seq+1 {
 				t.Errorf("reply %v to SYN seq %d", &rst, syn.Seq)
 			}
 		})
@@ -78,7 +80,7 @@ func TestLabConnectionRefused(t *testing.T) {
 				t.Fatalf("kernel dial: %v, want ECONNREFUSED", err)
 			}
 			out := rec.segments(true)
-			if len(out) != 1 || out[0].Flags != tcpstate.FlagRST|tcpstate.FlagACK || out[0].Seq != 0 {
+			if len(out) != 1 || out[0].Flags != header.TCPFlagRST|header.TCPFlagACK || out[0].Seq != 0 {
 				t.Errorf("userspace reply %v", out)
 			}
 		})
@@ -100,7 +102,7 @@ func TestLabStrayACKDrawsRST(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.waitFor(t, "reply to the stray ACK", func([]Event) bool { return len(rec.segments(true)) > 0 })
-	if out := rec.segments(true); out[0].Flags != tcpstate.FlagRST || out[0].Seq != 77777 {
+	if out := rec.segments(true); out[0].Flags != header.TCPFlagRST || out[0].Seq != 77777 {
 		t.Fatalf("reply %v, want RST seq 77777", &out[0])
 	}
 }
@@ -114,7 +116,7 @@ func TestLabSimultaneousOpen(t *testing.T) {
 	kconn := make(chan net.Conn, 1)
 	held := false
 	cfg := Config{BeforeSend: func(e Event) error {
-		if e.TCP.Segment.Flags == tcpstate.FlagSYN && !held {
+		if e.TCP.Segment.Flags == header.TCPFlagSYN && !held {
 			held = true
 			go func() {
 				var c net.Conn
@@ -125,7 +127,9 @@ func TestLabSimultaneousOpen(t *testing.T) {
 				})
 				kconn <- c
 			}()
-			time.Sleep(100 * time.Millisecond)
+			// connect(2) sends the SYN as it enters SYN_SENT, under the socket lock,
+			// so our SYN meets a socket that has sent its own.
+			return labtest.Poll(kernelIn(kern, 7000, sockdiag.SynSent))
 		}
 		return nil
 	}}
@@ -144,8 +148,8 @@ func TestLabSimultaneousOpen(t *testing.T) {
 		t.Errorf("userspace states %v, want SYN-SENT, SYN-RECEIVED, ESTABLISHED", got)
 	}
 	out, in := rec.segments(true), rec.segments(false)
-	if len(out) < 2 || len(in) < 2 || out[0].Flags != tcpstate.FlagSYN || in[0].Flags != tcpstate.FlagSYN ||
-		out[1].Flags != tcpstate.FlagSYN|tcpstate.FlagACK || in[1].Flags != tcpstate.FlagSYN|tcpstate.FlagACK {
+	if len(out) < 2 || len(in) < 2 || out[0].Flags != header.TCPFlagSYN || in[0].Flags != header.TCPFlagSYN ||
+		out[1].Flags != header.TCPFlagSYN|header.TCPFlagACK || in[1].Flags != header.TCPFlagSYN|header.TCPFlagACK {
 		t.Errorf("want SYN, SYN, SYN-ACK, SYN-ACK; sent %v received %v", out, in)
 	}
 	k.Write([]byte("x"))
@@ -157,17 +161,42 @@ func TestLabSimultaneousOpen(t *testing.T) {
 
 // kernelStates lists the kernel's TCP sockets in node n matching local or remote.
 func kernelStates(t *testing.T, n *testlab.Node, peer netip.AddrPort) []sockdiag.State {
-	socks, err := sockdiag.ListAt(n.NetNSFd())
+	s, err := kernelStatesOf(n, peer)
 	if err != nil {
 		t.Fatalf("sock_diag: %v", err)
 	}
+	return s
+}
+
+// kernelStatesOf returns the states of n's sockets connected to peer.
+func kernelStatesOf(n *testlab.Node, peer netip.AddrPort) ([]sockdiag.State, error) {
+	socks, err := sockdiag.ListAt(n.NetNSFd())
 	var s []sockdiag.State
 	for _, k := range socks {
 		if k.Remote == peer {
 			s = append(s, k.State)
 		}
 	}
-	return s
+	return s, err
+}
+
+// kernelIn is a labtest.Poll condition: a socket of n bound to local port port is
+// in state st.
+func kernelIn(n *testlab.Node, port uint16, st sockdiag.State) func() (bool, error) {
+	return func() (bool, error) {
+		socks, err := sockdiag.ListAt(n.NetNSFd())
+		return slices.ContainsFunc(socks, func(k sockdiag.Socket) bool { return k.Local.Port() == port && k.State == st }), err
+	}
+}
+
+// settled waits until none of n's sockets connected to peer is in a passing state,
+// one that ends when a segment is processed: what sock_diag shows next is settled.
+func settled(t *testing.T, n *testlab.Node, peer netip.AddrPort, passing ...sockdiag.State) {
+	t.Helper()
+	labtest.Until(t, fmt.Sprintf("the kernel's end to leave %v", passing), func() (bool, error) {
+		ks, err := kernelStatesOf(n, peer)
+		return err == nil && !slices.ContainsFunc(ks, func(s sockdiag.State) bool { return contains(passing, s) }), err
+	})
 }
 
 func TestLabClose(t *testing.T) {
@@ -220,7 +249,9 @@ func TestLabClose(t *testing.T) {
 			}
 			us.Close()
 			waitState(t, rec, us, tcpstate.Closed)
-			time.Sleep(50 * time.Millisecond)
+			// The kernel acknowledges our FIN just before it replaces the socket by
+			// its TIME_WAIT twin (tcp_fin in net/ipv4/tcp_input.c).
+			settled(t, kern, us.key.local, sockdiag.FinWait1, sockdiag.FinWait2)
 			if ks := kernelStates(t, kern, us.key.local); !contains(ks, sockdiag.TimeWait) {
 				t.Errorf("kernel (active closer) states %v, want TIME_WAIT", ks)
 			}
@@ -245,19 +276,25 @@ func TestLabSimultaneousClose(t *testing.T) {
 	// E5: both FINs cross: FIN-WAIT-1 → CLOSING → TIME-WAIT. The userspace FIN is
 	// held until the kernel has sent its own.
 	lab := labtest.Start(t, twoNodes)
+	kern := lab.Node("kern")
 	var k net.Conn
+	var us *Conn
 	held := false
 	cfg := Config{TCP: tcpstate.Config{TimeWait: time.Second}, BeforeSend: func(e Event) error {
-		if e.TCP.Segment.Flags&tcpstate.FlagFIN != 0 && !held {
+		if e.TCP.Segment.Flags&header.TCPFlagFIN != 0 && !held {
 			held = true
 			k.Close()
-			time.Sleep(100 * time.Millisecond)
+			// close(2) sends the FIN as the socket enters FIN_WAIT1; wait for that in
+			// case the close itself was deferred behind a reader of k.
+			return labtest.Poll(func() (bool, error) {
+				ks, err := kernelStatesOf(kern, us.key.local)
+				return err == nil && len(ks) > 0 && !contains(ks, sockdiag.Established), err
+			})
 		}
 		return nil
 	}}
 	h, rec := startHost(t, lab.Node("us"), cfg)
-	var us *Conn
-	us, k = pair(t, h, lab.Node("kern"), kern4, us4, true, nil)
+	us, k = pair(t, h, kern, kern4, us4, true, nil)
 	us.Close()
 	waitState(t, rec, us, tcpstate.TimeWait)
 	want := []tcpstate.State{tcpstate.SynSent, tcpstate.Established, tcpstate.FinWait1, tcpstate.Closing, tcpstate.TimeWait}
@@ -315,7 +352,7 @@ func TestLabFINRetransmittedIntoTimeWait(t *testing.T) {
 		if e.Kind != EventTCP {
 			continue
 		}
-		if e.TCP.Kind == tcpstate.EventSegmentReceived && e.TCP.Segment.Flags&tcpstate.FlagFIN != 0 {
+		if e.TCP.Kind == tcpstate.EventSegmentReceived && e.TCP.Segment.Flags&header.TCPFlagFIN != 0 {
 			fins++
 			lastFIN = e.Time
 		}
@@ -348,11 +385,11 @@ func TestLabLingerZero(t *testing.T) {
 			t.Errorf("kernel read: %v, want ECONNRESET", err)
 		}
 		for _, s := range rec.segments(true) {
-			if s.Flags&tcpstate.FlagFIN != 0 {
+			if s.Flags&header.TCPFlagFIN != 0 {
 				t.Errorf("FIN sent: %v", &s)
 			}
 		}
-		if last := rec.segments(true); last[len(last)-1].Flags&tcpstate.FlagRST == 0 {
+		if last := rec.segments(true); last[len(last)-1].Flags&header.TCPFlagRST == 0 {
 			t.Errorf("last segment %v, want RST", &last[len(last)-1])
 		}
 	})
@@ -384,7 +421,7 @@ func TestLabZeroWindow(t *testing.T) {
 	}
 	var zeroWin, probes int
 	for _, s := range rec.segments(true) {
-		if s.Window == 0 && s.Flags&tcpstate.FlagRST == 0 {
+		if s.Window == 0 && s.Flags&header.TCPFlagRST == 0 {
 			zeroWin++
 		}
 	}
@@ -476,8 +513,18 @@ func TestLabRSTBeforeAccept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The kernel has the connection in its accept queue, ESTABLISHED; the RST then
+	// closes it there (tcp_reset), which takes it out of the socket table.
+	kern := lab.Node("kern")
+	labtest.Until(t, "the kernel's end to be established", func() (bool, error) {
+		ks, err := kernelStatesOf(kern, c.key.local)
+		return contains(ks, sockdiag.Established), err
+	})
 	c.Abort()
-	time.Sleep(50 * time.Millisecond)
+	labtest.Until(t, "the RST to close the kernel's end", func() (bool, error) {
+		ks, err := kernelStatesOf(kern, c.key.local)
+		return err == nil && len(ks) == 0, err
+	})
 	k, err := ln.Accept()
 	if err != nil {
 		t.Fatalf("accept after RST: %v, want the socket", err)
@@ -515,7 +562,7 @@ func TestLabPeerLostState(t *testing.T) {
 			}
 			in, out := rec.segments(false), rec.segments(true)
 			last, rst := in[len(in)-1], out[len(out)-1]
-			if rst.Flags != tcpstate.FlagRST || rst.Seq != last.Ack {
+			if rst.Flags != header.TCPFlagRST || rst.Seq != last.Ack {
 				t.Errorf("reply %v after %v, want RST with seq = the kernel's ack", &rst, &last)
 			}
 		})
@@ -586,19 +633,27 @@ func TestLabWriteToClosedPeer(t *testing.T) {
 	// our close draws a RST (data after close), the next write fails with EPIPE.
 	lab := labtest.Start(t, twoNodes)
 	h, rec := startHost(t, lab.Node("us"), Config{})
-	us, k := pair(t, h, lab.Node("kern"), kern4, us4, true, nil)
+	kern := lab.Node("kern")
+	us, k := pair(t, h, kern, kern4, us4, true, nil)
 	us.Close()
-	time.Sleep(50 * time.Millisecond)
+	labtest.Until(t, "our FIN to put the kernel's end in CLOSE_WAIT", func() (bool, error) {
+		ks, err := kernelStatesOf(kern, us.key.local)
+		return contains(ks, sockdiag.CloseWait), err
+	})
 	if _, err := k.Write([]byte("first")); err != nil {
 		t.Fatalf("first write: %v, want success (the RST comes after)", err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	// The RST closes the kernel's end, which takes it out of the socket table.
+	labtest.Until(t, "the RST to close the kernel's end", func() (bool, error) {
+		ks, err := kernelStatesOf(kern, us.key.local)
+		return err == nil && len(ks) == 0, err
+	})
 	_, err := k.Write([]byte("second"))
 	if !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
 		t.Errorf("second write: %v, want EPIPE", err)
 	}
 	out := rec.segments(true)
-	if last := out[len(out)-1]; last.Flags&tcpstate.FlagRST == 0 {
+	if last := out[len(out)-1]; last.Flags&header.TCPFlagRST == 0 {
 		t.Errorf("last segment %v, want RST", &last)
 	}
 }
@@ -631,7 +686,7 @@ func TestLabBacklogFull(t *testing.T) {
 		if e.Kind != EventTCP || e.Remote == firstPort {
 			continue
 		}
-		if e.TCP.Kind == tcpstate.EventSegmentSent && e.TCP.Segment.Flags&tcpstate.FlagRST != 0 {
+		if e.TCP.Kind == tcpstate.EventSegmentSent && e.TCP.Segment.Flags&header.TCPFlagRST != 0 {
 			rsts++
 		}
 	}
@@ -713,21 +768,16 @@ func TestLabHoldSimultaneousOpen(t *testing.T) {
 		t.Errorf("userspace states %v, want SYN-SENT, SYN-RECEIVED, ESTABLISHED", got)
 	}
 	in, out := rec.segments(false), rec.segments(true)
-	if len(in) < 2 || in[0].Flags != tcpstate.FlagSYN || in[1].Flags != tcpstate.FlagSYN|tcpstate.FlagACK {
+	if len(in) < 2 || in[0].Flags != header.TCPFlagSYN || in[1].Flags != header.TCPFlagSYN|header.TCPFlagACK {
 		t.Errorf("received %v, want SYN then SYN-ACK first", in)
 	}
-	if len(out) < 2 || out[0].Flags != tcpstate.FlagSYN || out[1].Flags != tcpstate.FlagSYN|tcpstate.FlagACK || out[1].Ack != in[0].Seq.Add(1) {
+	if len(out) < 2 || out[0].Flags != header.TCPFlagSYN || out[1].Flags != header.TCPFlagSYN|header.TCPFlagACK || out[1].Ack != in[0].Seq.Add(1) {
 		t.Errorf("sent %v, want SYN then SYN-ACK acknowledging the kernel's SYN", out)
 	}
 }
 
-// waitFor polls cond every millisecond for up to 3 s.
+// waitFor polls cond until it holds (labtest.Until).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
+	labtest.Until(t, what, func() (bool, error) { return cond(), nil })
 }

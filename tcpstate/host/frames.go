@@ -7,6 +7,7 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/tcpstate"
 	"github.com/pktlab/pktlab/tcpstate/seqnum"
 )
@@ -48,12 +49,12 @@ func (s *serializer) tcpFrame(src, dst net.HardwareAddr, local, remote netip.Add
 	s.tcp = layers.TCP{
 		SrcPort: layers.TCPPort(local.Port()), DstPort: layers.TCPPort(remote.Port()),
 		Seq: uint32(seg.Seq), Ack: uint32(seg.Ack), Window: seg.Window,
-		FIN: seg.Flags&tcpstate.FlagFIN != 0, SYN: seg.Flags&tcpstate.FlagSYN != 0,
-		RST: seg.Flags&tcpstate.FlagRST != 0, PSH: seg.Flags&tcpstate.FlagPSH != 0,
-		ACK: seg.Flags&tcpstate.FlagACK != 0, URG: seg.Flags&tcpstate.FlagURG != 0,
-		ECE: seg.Flags&tcpstate.FlagECE != 0, CWR: seg.Flags&tcpstate.FlagCWR != 0,
+		FIN: seg.Flags&header.TCPFlagFIN != 0, SYN: seg.Flags&header.TCPFlagSYN != 0,
+		RST: seg.Flags&header.TCPFlagRST != 0, PSH: seg.Flags&header.TCPFlagPSH != 0,
+		ACK: seg.Flags&header.TCPFlagACK != 0, URG: seg.Flags&header.TCPFlagURG != 0,
+		ECE: seg.Flags&header.TCPFlagECE != 0, CWR: seg.Flags&header.TCPFlagCWR != 0,
 	}
-	s.tcp.Options = s.tcpOptions(&seg.Options, seg.Flags&tcpstate.FlagSYN != 0)
+	s.tcp.Options = s.tcpOptions(&seg.Options, seg.Flags&header.TCPFlagSYN != 0)
 	var nl gopacket.SerializableLayer
 	if local.Addr().Is4() {
 		s.eth.EthernetType = layers.EthernetTypeIPv4
@@ -123,9 +124,9 @@ func segmentOf(t *layers.TCP) tcpstate.Segment {
 	seg := tcpstate.Segment{Seq: seqnum.Value(t.Seq), Ack: seqnum.Value(t.Ack), Window: t.Window, Payload: t.Payload}
 	for _, f := range []struct {
 		on bool
-		f  tcpstate.Flags
-	}{{t.FIN, tcpstate.FlagFIN}, {t.SYN, tcpstate.FlagSYN}, {t.RST, tcpstate.FlagRST}, {t.PSH, tcpstate.FlagPSH},
-		{t.ACK, tcpstate.FlagACK}, {t.URG, tcpstate.FlagURG}, {t.ECE, tcpstate.FlagECE}, {t.CWR, tcpstate.FlagCWR}} {
+		f  header.TCPFlags
+	}{{t.FIN, header.TCPFlagFIN}, {t.SYN, header.TCPFlagSYN}, {t.RST, header.TCPFlagRST}, {t.PSH, header.TCPFlagPSH},
+		{t.ACK, header.TCPFlagACK}, {t.URG, header.TCPFlagURG}, {t.ECE, header.TCPFlagECE}, {t.CWR, header.TCPFlagCWR}} {
 		if f.on {
 			seg.Flags |= f.f
 		}

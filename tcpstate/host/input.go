@@ -9,6 +9,7 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/tcpstate"
 )
 
@@ -99,7 +100,7 @@ func (h *Host) tcpInput(src, dst netip.Addr, t *layers.TCP) {
 		h.reap()
 		return
 	}
-	if l := h.listeners[local.Port()]; l != nil && seg.Flags&(tcpstate.FlagSYN|tcpstate.FlagACK|tcpstate.FlagRST) == tcpstate.FlagSYN {
+	if l := h.listeners[local.Port()]; l != nil && seg.Flags&(header.TCPFlagSYN|header.TCPFlagACK|header.TCPFlagRST) == header.TCPFlagSYN {
 		l.synInput(local, remote, &seg)
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pktlab/pktlab/labtest"
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/tcpstate"
 	"github.com/pktlab/pktlab/testlab"
 )
@@ -55,7 +56,7 @@ func (r *recorder) add(e Event) {
 
 // waitLimit bounds every wait of these tests for something the host or the kernel
 // reports; it is long, for a loaded machine, and only a failure ever waits it out.
-const waitLimit = 10 * time.Second
+const waitLimit = labtest.FailAfter
 
 // waitFor waits until cond holds for the events so far (it is called again after
 // every new event), or fails the test after waitLimit. Cond may look at the host too:
@@ -225,8 +226,8 @@ func TestLabHandshakeUserspaceClient(t *testing.T) {
 				t.Fatalf("segments out %v in %v", out, in)
 			}
 			syn, synack, ack := out[0], in[0], out[1]
-			if syn.Flags != tcpstate.FlagSYN || synack.Flags != tcpstate.FlagSYN|tcpstate.FlagACK || synack.Ack != syn.Seq+1 ||
-				ack.Flags != tcpstate.FlagACK || ack.Ack != synack.Seq+1 || ack.Seq != syn.Seq+1 {
+			if syn.Flags != header.TCPFlagSYN || synack.Flags != header.TCPFlagSYN|header.TCPFlagACK || synack.Ack != syn.Seq+1 ||
+				ack.Flags != header.TCPFlagACK || ack.Ack != synack.Seq+1 || ack.Seq != syn.Seq+1 {
 				t.Errorf("handshake: %v / %v / %v", &syn, &synack, &ack)
 			}
 			wantMSS := uint16(1460)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/pktlab/pktlab/labtest"
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/tcpstate"
 	"github.com/pktlab/pktlab/testlab"
 )
@@ -166,7 +167,7 @@ func TestLabSharedMode(t *testing.T) {
 		t.Errorf("firewall events %q, want the table and a port rule reported", fw)
 	}
 	for _, s := range rec.segments(false) {
-		if s.Flags&tcpstate.FlagRST != 0 {
+		if s.Flags&header.TCPFlagRST != 0 {
 			t.Errorf("the userspace flow received a RST: %v", &s)
 		}
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/pktlab/pktlab/filter"
 	"github.com/pktlab/pktlab/labtest"
 	"github.com/pktlab/pktlab/rawsock"
-	"github.com/pktlab/pktlab/tcpstate"
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/testlab"
 )
 
@@ -106,7 +106,7 @@ func TestLabTwoSharedHosts(t *testing.T) {
 		t.Errorf("%d RSTs on the wire after the other host closed", n)
 	}
 	for _, s := range recB.segments(false) {
-		if s.Flags&tcpstate.FlagRST != 0 {
+		if s.Flags&header.TCPFlagRST != 0 {
 			t.Errorf("host B received a RST: %v", &s)
 		}
 	}

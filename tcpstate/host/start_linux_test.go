@@ -15,6 +15,7 @@ import (
 	"github.com/google/nftables"
 
 	"github.com/pktlab/pktlab/labtest"
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/tcpstate"
 	"github.com/pktlab/pktlab/tcpstate/clock"
 	"github.com/pktlab/pktlab/testlab"
@@ -203,7 +204,7 @@ func dialHoldingSYN(t *testing.T, clk clock.Clock, hold func()) []Event {
 	lab := labtest.Start(t, twoNodes)
 	held := false
 	h, rec := startHost(t, lab.Node("us"), Config{Clock: clk, BeforeSend: func(e Event) error {
-		if !held && e.TCP.Segment.Flags == tcpstate.FlagSYN {
+		if !held && e.TCP.Segment.Flags == header.TCPFlagSYN {
 			held = true
 			hold()
 		}
@@ -222,7 +223,7 @@ func dialHoldingSYN(t *testing.T, clk clock.Clock, hold func()) []Event {
 func sentSYNs(evs []Event) []Event {
 	var out []Event
 	for _, e := range evs {
-		if e.Kind == EventTCP && e.TCP.Kind == tcpstate.EventSegmentSent && e.TCP.Segment.Flags == tcpstate.FlagSYN {
+		if e.Kind == EventTCP && e.TCP.Kind == tcpstate.EventSegmentSent && e.TCP.Segment.Flags == header.TCPFlagSYN {
 			out = append(out, e)
 		}
 	}
