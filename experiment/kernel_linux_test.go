@@ -52,9 +52,15 @@ func frameIndex(evs []timeline.Event, node, flags string, out bool) int {
 // port filled in, and each change sorted right after the frame that caused it.
 func TestKernelStatesTraced(t *testing.T) {
 	privtest.Require(t)
+	before := bpfObjects(t)
 	res := runFile(t, "../examples/C1.yaml")
 	if res.Polled != "" {
 		t.Fatalf("kernel states were polled: %s", res.Polled)
+	}
+	// The run's tracer is closed: the process holds no BPF program, map or link of
+	// it, so the kernel has freed them (nothing is pinned).
+	if after := bpfObjects(t); after != before {
+		t.Errorf("BPF objects held: %d before the run, %d after", before, after)
 	}
 	evs := res.Timeline.Events()
 	cli, cliIdx, cliSrc := statePath(evs, "client", "198.18.1.1:80")
@@ -139,6 +145,24 @@ func TestNoBPFFallsBackToPoll(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "child: polled: ktrace: kernel tracing unavailable") {
 		t.Fatalf("child without bpf(2): %v\n%s", err, out)
 	}
+}
+
+// bpfObjects counts this process's file descriptors that are BPF programs, maps or
+// links (anon inodes "bpf-prog", "bpf-map", "bpf_link").
+func bpfObjects(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ents {
+		target, err := os.Readlink("/proc/self/fd/" + e.Name())
+		if err == nil && slices.Contains([]string{"anon_inode:bpf-prog", "anon_inode:bpf-map", "anon_inode:bpf_link"}, target) {
+			n++
+		}
+	}
+	return n
 }
 
 // auditArch is the seccomp architecture of this build (include/uapi/linux/audit.h).

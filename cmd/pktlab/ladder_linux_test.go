@@ -50,7 +50,7 @@ func TestRunLadder(t *testing.T) {
 	if est := find(":: SYN_SENT → ESTABLISHED"); !strings.Contains(stdout, find("SYN-ACK seq 0 ack 1")+"\n"+est+"\n") {
 		t.Errorf("the client's ESTABLISHED is not drawn right after the SYN-ACK")
 	}
-	if !strings.Contains(stdout, "=== PASS ../../examples/C1.yaml: 7/7") {
+	if !strings.Contains(stdout, "=== PASS ../../examples/C1.yaml: 10/10") {
 		t.Error("no PASS summary")
 	}
 	for _, l := range lines {
