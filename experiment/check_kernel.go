@@ -86,12 +86,12 @@ func (r *run) kernelPaths(node string) []*socketPath {
 
 // checkKernelState counts the selected sockets that went exactly the path.
 func (r *run) checkKernelState(m *KernelStateMatch) (want string, pass bool, seen string) {
-	from, to, where := r.window(&m.KernelSelect)
+	from, to, where := r.selWindow(&m.KernelSelect)
 	want = m.phrase("kernel TCP socket"+tupleWords(m.Local, m.Remote)+" that went "+strings.Join(m.Path, " → "), where)
 	var sel, others []string
 	n := 0
 	for _, p := range r.kernelPaths(m.Node) {
-		if !apMatch(m.Local, p.local) || !apMatch(m.Remote, p.remote) || p.first.Before(from) || !to.IsZero() && !p.first.Before(to) {
+		if !apMatch(m.Local, p.local) || !apMatch(m.Remote, p.remote) || !inWindow(p.first, from, to, 0) {
 			others = append(others, p.String())
 			continue
 		}
@@ -109,24 +109,9 @@ func (r *run) checkKernelState(m *KernelStateMatch) (want string, pass bool, see
 	return want, pass, seen
 }
 
-// stepWindow is the part of the run from step after's start (or the run's) to step
-// before's (or the end: to is zero).
-func (r *run) stepWindow(after, before string) (from, to time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	from = r.tl.Start
-	if after != "" {
-		from = r.started[after]
-	}
-	if before != "" {
-		to = r.started[before]
-	}
-	return from, to
-}
-
-// window is the part of the run a selection looks at, and its words.
-func (r *run) window(s *KernelSelect) (from, to time.Time, where string) {
-	from, to = r.stepWindow(s.After, s.Before)
+// selWindow is the part of the run a selection looks at, and its words.
+func (r *run) selWindow(s *KernelSelect) (from, to time.Time, where string) {
+	from, to = r.window(s.After, s.Before)
 	where = "on " + s.Node
 	if s.After != "" {
 		where += " after step " + s.After + " began"
@@ -173,10 +158,10 @@ func socketOf(d timeline.Data) (local, remote netip.AddrPort) {
 // count counts the selected events; seen lists them, and on a failure the node's
 // other events of the kind.
 func (r *run) count(k kernelQuery) (want string, pass bool, seen string, match []timeline.Event) {
-	from, to, where := r.window(k.KernelSelect)
+	from, to, where := r.selWindow(k.KernelSelect)
 	var near []timeline.Event
 	for _, e := range r.tl.Select(k.kind) {
-		if e.Node != k.Node || e.Time.Before(from) || !to.IsZero() && !e.Time.Before(to) {
+		if e.Node != k.Node || !inWindow(e.Time, from, to, 0) {
 			continue
 		}
 		local, remote := socketOf(e.Data)
@@ -226,7 +211,7 @@ var protoNumbers = map[string]uint8{"tcp": 6, "udp": 17, "icmp": 1, "icmp6": 58}
 
 // packetSelects applies a drop's packet selectors to the dropped packet's headers.
 func (m *DropMatch) packetSelects(p *timeline.KernelPacket) bool {
-	if m.Proto == "" && !m.Src.IsValid() && !m.Dst.IsValid() && m.SPort < 0 && m.DPort < 0 && m.Flags == "" {
+	if m.Proto == "" && !m.Src.IsValid() && !m.Dst.IsValid() && m.SPort == nil && m.DPort == nil && m.Flags == "" {
 		return true
 	}
 	if p == nil {
@@ -234,16 +219,16 @@ func (m *DropMatch) packetSelects(p *timeline.KernelPacket) bool {
 	}
 	return (m.Proto == "" || protoNumbers[m.Proto] == p.Proto) &&
 		(!m.Src.IsValid() || m.Src.Unmap() == p.Src.Unmap()) && (!m.Dst.IsValid() || m.Dst.Unmap() == p.Dst.Unmap()) &&
-		(m.SPort < 0 || uint16(m.SPort) == p.SrcPort) && (m.DPort < 0 || uint16(m.DPort) == p.DstPort) &&
+		(m.SPort == nil || *m.SPort == p.SrcPort) && (m.DPort == nil || *m.DPort == p.DstPort) &&
 		(m.Flags == "" || p.Proto == 6 && sameFlags(m.Flags, p.Flags.String()))
 }
 
 func (m *DropMatch) words() string {
-	port := func(f string, p int) string {
-		if p < 0 {
+	port := func(f string, p *uint16) string {
+		if p == nil {
 			return ""
 		}
-		return fmt.Sprintf(f, p)
+		return fmt.Sprintf(f, *p)
 	}
 	src, dst := "", ""
 	if m.Src.IsValid() {

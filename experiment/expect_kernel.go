@@ -48,8 +48,8 @@ type DropMatch struct {
 	Reason    string // enum skb_drop_reason's name without SKB_DROP_REASON_: NETFILTER_DROP, NO_SOCKET, …
 	Proto     string // tcp, udp, icmp, icmp6
 	Src, Dst  netip.Addr
-	SPort     int // -1 unset
-	DPort     int
+	SPort     *uint16 // nil: any
+	DPort     *uint16
 	Flags     string // exact TCP flags, tcpdump letters
 	SockState string // the state of the socket the packet was for (TIME_WAIT for a timewait socket's)
 }
@@ -142,7 +142,7 @@ func (p *parser) kernelState(v *yaml.Node, what string, reported bool) string {
 }
 
 func (p *parser) kernelStateMatch(n *yaml.Node) *KernelStateMatch {
-	m := &KernelStateMatch{KernelSelect: KernelSelect{Quantity: Quantity{Count: -1}}}
+	m := &KernelStateMatch{}
 	p.Mapping(n, "kernel_state", append([]string{"path"}, selectKeys...), func(k, v *yaml.Node) {
 		if k.Value != "path" {
 			p.kernelSelect(k, v, &m.KernelSelect)
@@ -185,7 +185,7 @@ func (p *parser) kernelFlags(v *yaml.Node) string {
 var dropProtos = []string{"tcp", "udp", "icmp", "icmp6"}
 
 func (p *parser) dropMatch(n *yaml.Node) *DropMatch {
-	m := &DropMatch{SPort: -1, DPort: -1, KernelSelect: KernelSelect{Quantity: Quantity{Count: -1}}}
+	m := &DropMatch{}
 	p.Mapping(n, "drop", append([]string{"reason", "proto", "src", "dst", "sport", "dport", "flags", "sock_state"}, selectKeys...), func(k, v *yaml.Node) {
 		switch k.Value {
 		case "reason":
@@ -195,7 +195,9 @@ func (p *parser) dropMatch(n *yaml.Node) *DropMatch {
 		case "src", "dst":
 			*map[string]*netip.Addr{"src": &m.Src, "dst": &m.Dst}[k.Value] = p.addr(v, k.Value)
 		case "sport", "dport":
-			*map[string]*int{"sport": &m.SPort, "dport": &m.DPort}[k.Value] = p.Integer(v, k.Value, 0, 65535)
+			if port, ok := p.intValue(v, k.Value, 0, 65535); ok {
+				*map[string]**uint16{"sport": &m.SPort, "dport": &m.DPort}[k.Value] = &[]uint16{uint16(port)}[0]
+			}
 		case "flags":
 			m.Flags = p.kernelFlags(v)
 		case "sock_state":
@@ -211,7 +213,7 @@ func (p *parser) dropMatch(n *yaml.Node) *DropMatch {
 var caNames = []string{"Open", "Disorder", "CWR", "Recovery", "Loss"}
 
 func (p *parser) retransmitMatch(n *yaml.Node) *RetransmitMatch {
-	m := &RetransmitMatch{KernelSelect: KernelSelect{Quantity: Quantity{Count: -1}}, Tol: 0.3}
+	m := &RetransmitMatch{Tol: 0.3}
 	p.Mapping(n, "retransmit", append([]string{"flags", "state", "ca", "gaps", "tolerance"}, selectKeys...), func(k, v *yaml.Node) {
 		switch k.Value {
 		case "flags":
@@ -246,7 +248,7 @@ func (p *parser) gaps(v *yaml.Node) []time.Duration {
 }
 
 func (p *parser) resetMatch(n *yaml.Node) *ResetMatch {
-	m := &ResetMatch{KernelSelect: KernelSelect{Quantity: Quantity{Count: -1}}}
+	m := &ResetMatch{}
 	var dir *yaml.Node
 	p.Mapping(n, "reset", append([]string{"sent", "received", "state", "reason"}, selectKeys...), func(k, v *yaml.Node) {
 		switch k.Value {

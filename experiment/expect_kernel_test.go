@@ -25,14 +25,14 @@ expect:
 		t.Errorf("kernel_state = %+v", ks)
 	}
 	d := f.Expect[1].Drop
-	if d.Reason != "NETFILTER_DROP" || d.Proto != "tcp" || d.DPort != 80 || d.SPort != -1 || d.Flags != "S" || d.Count != 2 {
+	if d.Reason != "NETFILTER_DROP" || d.Proto != "tcp" || d.DPort == nil || *d.DPort != 80 || d.SPort != nil || d.Flags != "S" || d.Count == nil || *d.Count != 2 {
 		t.Errorf("drop = %+v", d)
 	}
 	rt := f.Expect[2].Retransmit
-	if rt.Flags != "S" || rt.CA != "Loss" || rt.Count != 2 || len(rt.Gaps) != 2 || rt.Tol != 0.5 {
+	if rt.Flags != "S" || rt.CA != "Loss" || rt.Count == nil || *rt.Count != 2 || len(rt.Gaps) != 2 || rt.Tol != 0.5 {
 		t.Errorf("retransmit = %+v", rt)
 	}
-	if r := f.Expect[3].Reset; !r.Sent || r.State != "NONE" || r.Reason != "NO_SOCKET" || r.Count != -1 {
+	if r := f.Expect[3].Reset; !r.Sent || r.State != "NONE" || r.Reason != "NO_SOCKET" || r.Count != nil {
 		t.Errorf("reset sent = %+v", r)
 	}
 	if r := f.Expect[4].Reset; r.Sent || r.State != "SYN_SENT" {

@@ -39,7 +39,7 @@ func frameBody(d *rawsock.Decoder, derr error, link layers.LinkType, data []byte
 		j = timeline.FrameJSON{Interface: iface, Summary: summary}
 	}
 	j.Length = length
-	for _, t := range d.Decoded {
+	for _, t := range d.Layers() {
 		j.Layers = append(j.Layers, t.String())
 	}
 	if derr != nil {
