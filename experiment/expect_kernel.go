@@ -25,10 +25,12 @@ var kernelExpectKinds = []string{string(ExpKernelState), string(ExpDrop), string
 // sock:inet_sock_set_state reports it: the first change's old state, then every new
 // state, in order. Local and Remote select the sockets (unset, or port 0: any), and
 // After and Before by their first change; the Quantity (by default at least one)
-// counts the selected sockets that went exactly Path.
+// counts the selected sockets that went exactly Path, or exactly one of Paths when a
+// race the file cannot rule out decides between them (C5's simultaneous open).
 type KernelStateMatch struct {
 	KernelSelect
-	Path []string // kernel names: CLOSE, SYN_SENT, ESTABLISHED, …
+	Path  []string   // kernel names: CLOSE, SYN_SENT, ESTABLISHED, …
+	Paths [][]string // instead of Path: any one of these
 }
 
 // KernelSelect is what the counting kernel expectations share: whose events, of
@@ -143,20 +145,36 @@ func (p *parser) kernelState(v *yaml.Node, what string, reported bool) string {
 
 func (p *parser) kernelStateMatch(n *yaml.Node) *KernelStateMatch {
 	m := &KernelStateMatch{}
-	p.Mapping(n, "kernel_state", append([]string{"path"}, selectKeys...), func(k, v *yaml.Node) {
-		if k.Value != "path" {
+	p.Mapping(n, "kernel_state", append([]string{"path", "paths"}, selectKeys...), func(k, v *yaml.Node) {
+		switch k.Value {
+		case "path":
+			m.Path = p.statePath(v)
+		case "paths":
+			if v.Kind != yaml.SequenceNode {
+				p.Errorf(v, "paths must be a list of paths, like [[CLOSE, SYN_SENT, ESTABLISHED], [CLOSE, SYN_SENT, CLOSE]]")
+				return
+			}
+			for _, alt := range v.Content {
+				m.Paths = append(m.Paths, p.statePath(alt))
+			}
+		default:
 			p.kernelSelect(k, v, &m.KernelSelect)
-			return
-		}
-		for _, s := range p.List(v, "path") {
-			m.Path = append(m.Path, p.kernelState(s, "path state", true))
 		}
 	})
 	p.checkSelect(n, "kernel_state", "whose sockets", &m.KernelSelect)
-	if len(m.Path) == 0 {
-		p.Errorf(n, "kernel_state needs path: the states the socket goes through, like [CLOSE, SYN_SENT, ESTABLISHED]")
+	if (len(m.Path) == 0) == (len(m.Paths) == 0) {
+		p.Errorf(n, "kernel_state needs path (the states the socket goes through, like [CLOSE, SYN_SENT, ESTABLISHED]) or paths (a list of such), not both")
 	}
 	return m
+}
+
+// statePath parses one path: a list of states the kernel reports.
+func (p *parser) statePath(v *yaml.Node) []string {
+	var path []string
+	for _, s := range p.List(v, "path") {
+		path = append(path, p.kernelState(s, "path state", true))
+	}
+	return path
 }
 
 // reasonName checks the form of a kernel enum name; whether this kernel has it is

@@ -11,6 +11,7 @@ func TestParseKernelExpectations(t *testing.T) {
 	src := labOK + `steps: [{sleep: 1s}]
 expect:
   - kernel_state: {node: client, remote: 198.18.1.1:80, path: [CLOSE, SYN_SENT, ESTABLISHED]}
+  - kernel_state: {node: client, paths: [[CLOSE, SYN_SENT, ESTABLISHED], [CLOSE, SYN_SENT, CLOSE]]}
   - drop: {node: server, reason: NETFILTER_DROP, proto: tcp, dport: 80, flags: S, count: 2}
   - retransmit: {node: client, flags: S, ca: Loss, count: 2, gaps: [1s, 2s], tolerance: 50}
   - reset: {node: server, sent: true, state: NONE, reason: NO_SOCKET}
@@ -24,18 +25,21 @@ expect:
 	if ks.Node != "client" || ks.Remote != netip.MustParseAddrPort("198.18.1.1:80") || strings.Join(ks.Path, " ") != "CLOSE SYN_SENT ESTABLISHED" {
 		t.Errorf("kernel_state = %+v", ks)
 	}
-	d := f.Expect[1].Drop
+	if alts := f.Expect[1].KernelState.Paths; len(alts) != 2 || strings.Join(alts[1], " ") != "CLOSE SYN_SENT CLOSE" {
+		t.Errorf("kernel_state paths = %v", alts)
+	}
+	d := f.Expect[2].Drop
 	if d.Reason != "NETFILTER_DROP" || d.Proto != "tcp" || d.DPort == nil || *d.DPort != 80 || d.SPort != nil || d.Flags != "S" || d.Count == nil || *d.Count != 2 {
 		t.Errorf("drop = %+v", d)
 	}
-	rt := f.Expect[2].Retransmit
+	rt := f.Expect[3].Retransmit
 	if rt.Flags != "S" || rt.CA != "Loss" || rt.Count == nil || *rt.Count != 2 || len(rt.Gaps) != 2 || rt.Tol != 0.5 {
 		t.Errorf("retransmit = %+v", rt)
 	}
-	if r := f.Expect[3].Reset; !r.Sent || r.State != "NONE" || r.Reason != "NO_SOCKET" || r.Count != nil {
+	if r := f.Expect[4].Reset; !r.Sent || r.State != "NONE" || r.Reason != "NO_SOCKET" || r.Count != nil {
 		t.Errorf("reset sent = %+v", r)
 	}
-	if r := f.Expect[4].Reset; r.Sent || r.State != "SYN_SENT" {
+	if r := f.Expect[5].Reset; r.Sent || r.State != "SYN_SENT" {
 		t.Errorf("reset received = %+v", r)
 	}
 }
@@ -53,7 +57,8 @@ func TestParseKernelErrors(t *testing.T) {
 			[]string{"x.yaml:9:49: path state NEW_SYN_RECV: not a state change on this kernel"}},
 		{"bad state", "  - kernel_state: {node: client, path: [CLOSED, SYN_SENT]}\n",
 			[]string{"x.yaml:9:41: path state \"CLOSED\" is not a kernel TCP state: one of"}},
-		{"no path", "  - kernel_state: {node: client}\n", []string{"x.yaml:9:19: kernel_state needs path: the states"}},
+		{"no path", "  - kernel_state: {node: client}\n", []string{"x.yaml:9:19: kernel_state needs path (the states"}},
+		{"path and paths", "  - kernel_state: {node: client, path: [CLOSE, LISTEN], paths: [[CLOSE, LISTEN]]}\n", []string{"x.yaml:9:19: kernel_state needs path"}},
 		{"unknown node", "  - kernel_state: {node: nobody, path: [CLOSE, LISTEN]}\n", []string{"x.yaml:9:26: "}},
 		{"reason case", "  - drop: {node: server, reason: netfilter_drop}\n",
 			[]string{"x.yaml:9:34: reason \"netfilter_drop\" must be the kernel's name, in capitals"}},

@@ -1,6 +1,7 @@
 package experiment_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/pktlab/pktlab/experiment"
 	"github.com/pktlab/pktlab/internal/privtest"
 	"github.com/pktlab/pktlab/ktrace"
 	"github.com/pktlab/pktlab/timeline"
@@ -214,4 +216,32 @@ func TestWrongKernelSaysWhatWasSeen(t *testing.T) {
 		{true, []string{"exactly 1 × RST sent local 198.18.1.1:81, without a socket, reason NO_SOCKET on server"}, []string{"sent RST, reason NO_SOCKET, for 198.18.1.2:"}},
 		{true, []string{"exactly 1 × packet dropped by the kernel reason NO_SOCKET, tcp, to 198.18.1.1, dport 81, flags [S] on server"}, []string{"1 matching"}},
 	})
+}
+
+// TestCongestionWhenAsked: congestion samples (tcp:tcp_probe) reach the timeline only
+// with Options.Congestion, with the sender's variables read from tcp_sock.
+func TestCongestionWhenAsked(t *testing.T) {
+	privtest.Require(t)
+	f, err := experiment.Load("../examples/C1.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cong := range []bool{false, true} {
+		res, err := experiment.Run(context.Background(), f, experiment.Options{Congestion: cong})
+		if err != nil {
+			t.Fatal(err)
+		}
+		samples := res.Timeline.Select(timeline.KindCongestion)
+		if !cong && len(samples) > 0 {
+			t.Errorf("without Congestion: %d congestion samples", len(samples))
+		}
+		if cong && len(samples) == 0 {
+			t.Errorf("with Congestion: no samples\n%s", report(res))
+		}
+		for _, e := range samples {
+			if c := e.Data.(*timeline.CongestionSample); c.SndCwnd == 0 || c.MSS == 0 || !c.Local.IsValid() {
+				t.Errorf("sample on %s: %+v: want cwnd, mss and addresses", e.Node, c)
+			}
+		}
+	}
 }

@@ -82,8 +82,8 @@ func TestRunHTML(t *testing.T) {
 			t.Errorf("report lacks %q", want)
 		}
 	}
-	if n := strings.Count(string(page), `<tr class="pass">`); n != 7 {
-		t.Errorf("%d passed expectations in the report, want 7", n)
+	if n := strings.Count(string(page), `<tr class="pass">`); n != 10 {
+		t.Errorf("%d passed expectations in the report, want 10", n)
 	}
 	if _, _, code := run(t, "run", "--html", out, "../../examples/C1.yaml", "../../examples/E1.yaml"); code != 2 {
 		t.Errorf("--html with two files: exit %d, want 2", code)
