@@ -5,14 +5,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
-	"unsafe"
-
-	"golang.org/x/net/bpf"
-	"golang.org/x/sys/unix"
 
 	"github.com/pktlab/pktlab/experiment"
 	"github.com/pktlab/pktlab/internal/privtest"
@@ -106,7 +101,9 @@ func TestKernelStatesTraced(t *testing.T) {
 // the sock_diag poll, each marked so.
 func TestNoBPFFallsBackToPoll(t *testing.T) {
 	if os.Getenv("PKTLAB_NO_BPF_CHILD") == "1" {
-		denyBPF(t)
+		if err := privtest.DenyBPF(); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := ktrace.Open(nil); err == nil {
 			t.Fatal("ktrace.Open succeeded under a filter that refuses bpf(2)")
 		}
@@ -165,41 +162,6 @@ func bpfObjects(t *testing.T) int {
 		}
 	}
 	return n
-}
-
-// auditArch is the seccomp architecture of this build (include/uapi/linux/audit.h).
-var auditArch = map[string]uint32{"amd64": unix.AUDIT_ARCH_X86_64, "arm64": unix.AUDIT_ARCH_AARCH64}
-
-// denyBPF makes every bpf(2) call of every thread of this process fail with EPERM:
-// a seccomp filter (seccomp(2), SECCOMP_FILTER_FLAG_TSYNC), allowed to root without
-// no_new_privs.
-func denyBPF(t *testing.T) {
-	arch, ok := auditArch[runtime.GOARCH]
-	if !ok {
-		t.Fatalf("no seccomp architecture for %s", runtime.GOARCH)
-	}
-	const retErrno, retAllow = 0x00050000, 0x7fff0000 // SECCOMP_RET_ERRNO, SECCOMP_RET_ALLOW
-	raw, err := bpf.Assemble([]bpf.Instruction{
-		bpf.LoadAbsolute{Off: 4, Size: 4}, // seccomp_data.arch
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: arch, SkipFalse: 3},
-		bpf.LoadAbsolute{Off: 0, Size: 4}, // seccomp_data.nr
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_BPF, SkipFalse: 1},
-		bpf.RetConstant{Val: retErrno | uint32(unix.EPERM)},
-		bpf.RetConstant{Val: retAllow},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	filter := make([]unix.SockFilter, len(raw))
-	for i, r := range raw {
-		filter[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
-	}
-	prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
-	const setModeFilter, flagTsync = 1, 1 // SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC
-	if _, _, errno := unix.Syscall(unix.SYS_SECCOMP, setModeFilter, flagTsync, uintptr(unsafe.Pointer(&prog))); errno != 0 {
-		t.Fatalf("seccomp: %v", errno)
-	}
-	runtime.KeepAlive(filter)
 }
 
 // TestWrongKernelSaysWhatWasSeen covers the kernel expectations: a refused connect's
