@@ -118,7 +118,7 @@ func (k *kernelEvents) add(ev ktrace.Event) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if held, ok := k.pending[h.Sock]; ok {
-		if local := localOf(ev); local.Port() != 0 && local.Addr() == held.state.Local.Addr() {
+		if local := localOf(ev); local.Port() != 0 && (local.Addr() == held.state.Local.Addr() || held.state.Local.Addr().IsUnspecified()) {
 			held.state.Local = local
 		}
 		k.tl.Add(held.time, held.node, held.state)
