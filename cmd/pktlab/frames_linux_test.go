@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/pktlab/pktlab/labtest"
@@ -109,7 +110,7 @@ func startJSONCapture(t *testing.T, out io.Writer, args ...string) *exec.Cmd {
 func TestCaptureAndSend(t *testing.T) {
 	lab := labtest.Start(t, crsTopo)
 	file := filepath.Join(t.TempDir(), "router.pcapng")
-	capture := exec.Command(pktlabBin, "capture", lab.Name(), "router:eth0", "router:eth1", "-w", file, "--duration", "3s", "-f", "tcp")
+	capture := exec.Command(pktlabBin, "capture", lab.Name(), "router:eth0", "router:eth1", "-w", file, "-f", "tcp")
 	stderr, err := capture.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -124,10 +125,16 @@ func TestCaptureAndSend(t *testing.T) {
 	// The same two frames on eth1 (the SYN, the RST), as JSON records.
 	var jout bytes.Buffer
 	jcap := startJSONCapture(t, &jout, lab.Name(), "router:eth1", "--json", "-c", "2", "--duration", "10s", "-f", "tcp")
-	out, errOut, code := run(t, "send", lab.Name(), "client:eth0", "--tcp", "--syn", "--dport", "80", "--mss", "1400",
+	// A window scale over 14 goes out as given (RFC 7323 §2.3 has the receiver use 14).
+	out, errOut, code := run(t, "send", lab.Name(), "client:eth0", "--tcp", "--syn", "--dport", "80", "--mss", "1400", "--wscale", "99",
 		"--dst", "198.19.2.2", "--l3", "--expect", "tcp and src host 198.19.2.2")
 	if code != 0 || !strings.Contains(out, "198.19.2.2.80 > 198.18.1.2.40000: Flags [R.], seq 0, ack 1001") {
 		t.Errorf("send exit %d, want the RST as answer:\n%s%s", code, out, errOut)
+	}
+	// The answer came back through the router, so both frames are in its rings: stop
+	// the capture as Ctrl-C does, instead of at a time it may reach before the send.
+	if err := capture.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
 	}
 	var rest bytes.Buffer
 	for sc.Scan() {
@@ -147,7 +154,7 @@ func TestCaptureAndSend(t *testing.T) {
 		t.Errorf("capture statistics:\n%s", rest.String())
 	}
 	dec, _, _ := run(t, "decode", file, "-v")
-	for _, want := range []string{"router:eth0 IP 198.18.1.2.40000 > 198.19.2.2.80: Flags [S], seq 1000, win 64240, options [mss 1400], length 0",
+	for _, want := range []string{"router:eth0 IP 198.18.1.2.40000 > 198.19.2.2.80: Flags [S], seq 1000, win 64240, options [mss 1400,nop,wscale 99], length 0",
 		"router:eth1 IP 198.18.1.2.40000 > 198.19.2.2.80: Flags [S]", "ttl 64", "ttl 63"} {
 		if !strings.Contains(dec, want) {
 			t.Errorf("decode of the capture lacks %q:\n%s", want, dec)

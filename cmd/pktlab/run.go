@@ -171,6 +171,9 @@ func runExperiments(ctx context.Context, stdout, stderr io.Writer, args []string
 	if len(files) > 1 && !fl.json {
 		fmt.Fprintf(stdout, "\n%d of %d experiments passed\n", len(files)-failed, len(files))
 	}
+	if sig := interrupted(ctx); sig != nil {
+		return sig
+	}
 	if failed > 0 {
 		return exitWith(exitFailure, nil)
 	}
@@ -190,6 +193,11 @@ func runOne(ctx context.Context, w, stderr io.Writer, f *experiment.File, fl run
 		}
 	}
 	res, err := experiment.Run(ctx, f, opts)
+	if sig := interrupted(ctx); err == nil && sig != nil {
+		// A run that a signal ended in the middle (a sleep, a wait) saw only part of
+		// the experiment: its expectations cannot pass.
+		err = fmt.Errorf("cut short: %w", sig)
+	}
 	if opts.Progress != nil {
 		fmt.Fprint(stderr, "\r\033[K")
 	}

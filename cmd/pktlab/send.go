@@ -105,7 +105,7 @@ and prints what went (exit 130).`,
 	f.Uint16Var(&o.win, "win", 64240, "TCP window")
 	f.Uint16Var(&o.urgPtr, "urg-ptr", 0, "TCP urgent pointer")
 	f.Uint16Var(&o.mss, "mss", 0, "TCP MSS option")
-	f.IntVar(&o.wscale, "wscale", -1, "TCP window scale option, shift count 0 to 14")
+	f.IntVar(&o.wscale, "wscale", -1, "TCP window scale option, shift count 0 to 255 as sent (receivers use at most 14, RFC 7323 §2.3)")
 	f.BoolVar(&o.sackOK, "sackok", false, "TCP SACK-permitted option")
 	f.StringVar(&o.ts, "ts", "", "TCP timestamps option VAL:ECR")
 	f.StringVar(&o.sack, "sack", "", "TCP SACK blocks LEFT-RIGHT[,LEFT-RIGHT...]")

@@ -170,21 +170,17 @@ func TestWatchJSON(t *testing.T) {
 	if err != nil {
 		t.Fatalf("watch after SIGINT: %v", err)
 	}
-	if took > 3*time.Second {
+	if took > exitLimit {
 		t.Errorf("watch took %v to end after SIGINT", took)
 	}
 	if last.Type != "stats" || last.Stats == nil || last.Stats.Lost == nil || *last.Stats.Lost != 0 {
 		t.Errorf("last line %+v, want the stats with lost 0", last)
 	}
 	// The kernel frees detached programs after an RCU grace period: poll its list.
-	deadline := time.Now().Add(time.Minute)
 	for _, o := range objs {
-		for bpfObjectExists(t, o) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s still exists after watch ended", o)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		labtest.Until(t, fmt.Sprintf("%s to be gone after watch ended", o), func() (bool, error) {
+			return !bpfObjectExists(t, o), nil
+		})
 	}
 }
 
