@@ -207,3 +207,44 @@ func TestCongestionWhenAsked(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedTracerParallelRuns: two runs of one file at once, with the same
+// addresses, on one tracer (as pktlab run -j gives them): each timeline holds only
+// its own lab's kernel events, so C2's exact counts (one drop, one RST each way, one
+// client path) hold in both.
+func TestSharedTracerParallelRuns(t *testing.T) {
+	privtest.Require(t)
+	tr, err := ktrace.Open(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	f, err := experiment.Load("../examples/C2.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan *experiment.Result, 2)
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			res, err := experiment.Run(context.Background(), f, experiment.Options{Tracer: tr})
+			results <- res
+			errs <- err
+		}()
+	}
+	for range 2 {
+		res, err := <-results, <-errs
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Passed() {
+			t.Errorf("run %s failed:\n%s", res.LabName, report(res))
+		}
+		if n := len(res.Timeline.Select(timeline.KindReset)); n != 2 {
+			t.Errorf("run %s: %d resets on its timeline, want its own 2 (sent and received)", res.LabName, n)
+		}
+	}
+	if st := tr.Stats(); st.Lost != 0 {
+		t.Errorf("%d events lost", st.Lost)
+	}
+}
