@@ -13,17 +13,17 @@ import (
 
 // checkKernel evaluates the expectations about the kernel's TCP events, once every
 // event the kernel reported so far is on the timeline.
-func (r *run) checkKernel(ctx context.Context, e *Expect) (want string, pass bool, seen string) {
+func (r *run) checkKernel(ctx context.Context, c Check) (want string, pass bool, seen string) {
 	r.kern.syncFor(ctx, 2*time.Second)
-	switch e.Kind {
-	case ExpKernelState:
-		want, pass, seen = r.checkKernelState(e.KernelState)
-	case ExpDrop:
-		want, pass, seen = r.checkDrop(e.Drop)
-	case ExpRetransmit:
-		want, pass, seen = r.checkRetransmit(e.Retransmit)
-	case ExpReset:
-		want, pass, seen = r.checkReset(e.Reset)
+	switch m := c.(type) {
+	case *KernelStateMatch:
+		want, pass, seen = r.checkKernelState(m)
+	case *DropMatch:
+		want, pass, seen = r.checkDrop(m)
+	case *RetransmitMatch:
+		want, pass, seen = r.checkRetransmit(m)
+	case *ResetMatch:
+		want, pass, seen = r.checkReset(m)
 	}
 	if r.kern == nil {
 		seen += " (" + r.polled + ")"

@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"context"
 	"net/netip"
 	"strings"
 	"time"
@@ -18,8 +19,6 @@ const (
 	ExpRetransmit  ExpectKind = "retransmit"   // segments the kernel sent again
 	ExpReset       ExpectKind = "reset"        // RSTs the kernel sent or received
 )
-
-var kernelExpectKinds = []string{string(ExpKernelState), string(ExpDrop), string(ExpRetransmit), string(ExpReset)}
 
 // KernelStateMatch checks the state path of a node's kernel TCP sockets, as
 // sock:inet_sock_set_state reports it: the first change's old state, then every new
@@ -78,12 +77,22 @@ type ResetMatch struct {
 	Reason string // sent: enum sk_rst_reason's name (NO_SOCKET, TCP_STATE, …)
 }
 
-// kernelParsers parse the kinds of this file into their Expect field.
-var kernelParsers = map[ExpectKind]func(*parser, *Expect, *yaml.Node){
-	ExpKernelState: func(p *parser, e *Expect, v *yaml.Node) { e.KernelState = p.kernelStateMatch(v) },
-	ExpDrop:        func(p *parser, e *Expect, v *yaml.Node) { e.Drop = p.dropMatch(v) },
-	ExpRetransmit:  func(p *parser, e *Expect, v *yaml.Node) { e.Retransmit = p.retransmitMatch(v) },
-	ExpReset:       func(p *parser, e *Expect, v *yaml.Node) { e.Reset = p.resetMatch(v) },
+func (*KernelStateMatch) Kind() ExpectKind { return ExpKernelState }
+func (*DropMatch) Kind() ExpectKind        { return ExpDrop }
+func (*RetransmitMatch) Kind() ExpectKind  { return ExpRetransmit }
+func (*ResetMatch) Kind() ExpectKind       { return ExpReset }
+
+func (m *KernelStateMatch) check(ctx context.Context, r *run) (string, bool, string) {
+	return r.checkKernel(ctx, m)
+}
+func (m *DropMatch) check(ctx context.Context, r *run) (string, bool, string) {
+	return r.checkKernel(ctx, m)
+}
+func (m *RetransmitMatch) check(ctx context.Context, r *run) (string, bool, string) {
+	return r.checkKernel(ctx, m)
+}
+func (m *ResetMatch) check(ctx context.Context, r *run) (string, bool, string) {
+	return r.checkKernel(ctx, m)
 }
 
 // kernelNode parses node: and notes it for the check that it exists.

@@ -21,25 +21,25 @@ expect:
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks := f.Expect[0].KernelState
+	ks := f.Expect[0].Check.(*KernelStateMatch)
 	if ks.Node != "client" || ks.Remote != netip.MustParseAddrPort("198.18.1.1:80") || strings.Join(ks.Path, " ") != "CLOSE SYN_SENT ESTABLISHED" {
 		t.Errorf("kernel_state = %+v", ks)
 	}
-	if alts := f.Expect[1].KernelState.Paths; len(alts) != 2 || strings.Join(alts[1], " ") != "CLOSE SYN_SENT CLOSE" {
+	if alts := f.Expect[1].Check.(*KernelStateMatch).Paths; len(alts) != 2 || strings.Join(alts[1], " ") != "CLOSE SYN_SENT CLOSE" {
 		t.Errorf("kernel_state paths = %v", alts)
 	}
-	d := f.Expect[2].Drop
-	if d.Reason != "NETFILTER_DROP" || d.Proto != "tcp" || d.DPort == nil || *d.DPort != 80 || d.SPort != nil || d.Flags != "S" || d.Count == nil || *d.Count != 2 {
+	d := f.Expect[2].Check.(*DropMatch)
+	if d.Reason != "NETFILTER_DROP" || d.Proto != "tcp" || d.DPort == nil || *d.DPort != 80 || d.SPort != nil || d.Flags != "S" || d.Count != exactly(2) {
 		t.Errorf("drop = %+v", d)
 	}
-	rt := f.Expect[3].Retransmit
-	if rt.Flags != "S" || rt.CA != "Loss" || rt.Count == nil || *rt.Count != 2 || len(rt.Gaps) != 2 || rt.Tol != 0.5 {
+	rt := f.Expect[3].Check.(*RetransmitMatch)
+	if rt.Flags != "S" || rt.CA != "Loss" || rt.Count != exactly(2) || len(rt.Gaps) != 2 || rt.Tol != 0.5 {
 		t.Errorf("retransmit = %+v", rt)
 	}
-	if r := f.Expect[4].Reset; !r.Sent || r.State != "NONE" || r.Reason != "NO_SOCKET" || r.Count != nil {
+	if r := f.Expect[4].Check.(*ResetMatch); !r.Sent || r.State != "NONE" || r.Reason != "NO_SOCKET" || r.Count != (Exactly{}) {
 		t.Errorf("reset sent = %+v", r)
 	}
-	if r := f.Expect[5].Reset; r.Sent || r.State != "SYN_SENT" {
+	if r := f.Expect[5].Check.(*ResetMatch); r.Sent || r.State != "SYN_SENT" {
 		t.Errorf("reset received = %+v", r)
 	}
 }
