@@ -168,16 +168,21 @@ func bpfObjects(t *testing.T) int {
 // paths, resets and drop, each failure naming what the kernel reported instead.
 func TestWrongKernelSaysWhatWasSeen(t *testing.T) {
 	checkOutcomes(t, "testdata/wrong-kernel.yaml", []outcome{
-		{false, []string{"a kernel TCP socket remote 198.18.1.1:81 that went CLOSE → SYN_SENT → ESTABLISHED on client"},
-			[]string{"0 matching of 1 selected socket(s)", ":81: CLOSE → SYN_SENT → CLOSE"}},
-		{false, []string{"RST sent reason TCP_STATE on server"}, []string{"0 matching", "others:", "sent RST, reason NO_SOCKET"}},
-		{false, []string{"packet dropped by the kernel reason NETFILTER_DROP on server"}, []string{"0 matching", "drop NO_SOCKET: 198.18.1.2:"}},
-		{false, []string{"retransmission flags [S] on client"}, []string{"0 matching"}},
-		{true, []string{"exactly 1 × kernel TCP socket remote 198.18.1.1:81 that went CLOSE → SYN_SENT → CLOSE on client"}, []string{"1 matching of 1"}},
-		{true, []string{"exactly 1 × RST received remote 198.18.1.1:81, in SYN_SENT on client"}, []string{"received RST in SYN_SENT"}},
-		{true, []string{"exactly 1 × RST sent local 198.18.1.1:81, without a socket, reason NO_SOCKET on server"}, []string{"sent RST, reason NO_SOCKET, for 198.18.1.2:"}},
-		{true, []string{"exactly 1 × packet dropped by the kernel reason NO_SOCKET, tcp, to 198.18.1.1, dport 81, flags [S] on server"}, []string{"1 matching"}},
+		said(false, "a kernel TCP socket remote 198.18.1.1:81 that went CLOSE → SYN_SENT → ESTABLISHED on client", "0 matching of 1 selected socket(s)", ":81: CLOSE → SYN_SENT → CLOSE"),
+		said(false, "RST sent reason TCP_STATE on server", "0 matching", "others:", "sent RST, reason NO_SOCKET"),
+		said(false, "packet dropped by the kernel reason NETFILTER_DROP on server", "0 matching", "drop NO_SOCKET: 198.18.1.2:"),
+		said(false, "retransmission flags [S] on client", "0 matching"),
+		said(true, "exactly 1 × kernel TCP socket remote 198.18.1.1:81 that went CLOSE → SYN_SENT → CLOSE on client", "1 matching of 1"),
+		said(true, "exactly 1 × RST received remote 198.18.1.1:81, in SYN_SENT on client", "received RST in SYN_SENT"),
+		said(true, "exactly 1 × RST sent local 198.18.1.1:81, without a socket, reason NO_SOCKET on server", "sent RST, reason NO_SOCKET, for 198.18.1.2:"),
+		said(true, "exactly 1 × packet dropped by the kernel reason NO_SOCKET, tcp, to 198.18.1.1, dport 81, flags [S] on server", "1 matching"),
 	})
+}
+
+// said is an outcome whose want text holds want and whose seen text holds each of
+// seen.
+func said(pass bool, want string, seen ...string) outcome {
+	return outcome{pass, []string{want}, seen}
 }
 
 // TestCongestionWhenAsked: congestion samples (tcp:tcp_probe) reach the timeline only
