@@ -49,8 +49,13 @@ type Event struct {
 	Data Data
 }
 
-// Kind is the kind of the event's record.
-func (e Event) Kind() Kind { return e.Data.Kind() }
+// Kind is the kind of the event's record (0 for an event without one).
+func (e Event) Kind() Kind {
+	if e.Data == nil {
+		return 0
+	}
+	return e.Data.Kind()
+}
 
 // Frame is the event's frame, or nil if it records something else.
 func (e Event) Frame() *Frame {
@@ -177,8 +182,11 @@ func (tl *Timeline) AddCall(c Call) {
 	tl.add(Event{Time: c.Start.Add(c.Dur), Node: c.Node, Data: &c})
 }
 
-// Add records any other event.
+// Add records any other event; a nil record is not one.
 func (tl *Timeline) Add(t time.Time, node string, d Data) {
+	if d == nil {
+		return
+	}
 	tl.add(Event{Time: t, Node: node, Data: d})
 }
 

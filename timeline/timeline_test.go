@@ -184,6 +184,14 @@ func TestPcapngInterfacesAndComments(t *testing.T) {
 	if in, _ := r.Interface(1); in.Name != "server:eth0" {
 		t.Errorf("interface 1 name %q, want server:eth0", in.Name)
 	}
+	// A SYN's acknowledgment field means nothing (its sender leaves whatever there):
+	// its comment gives no ack; the SYN-ACK's does, relative to the SYN.
+	if comments[0] != "pktlab: flow 1, relative seq 0" || comments[1] != "pktlab: flow 1, relative seq 0" {
+		t.Errorf("SYN comments %q, %q; want relative seq 0 and no ack", comments[0], comments[1])
+	}
+	if comments[2] != "pktlab: flow 1, relative seq 0 ack 1" {
+		t.Errorf("SYN-ACK comment %q", comments[2])
+	}
 	// The connect returned after the ACK (frame 4, the sender's copy) and before the
 	// data: the ACK's comment tells it.
 	if !strings.Contains(comments[4], "then: call client c connect(198.18.1.1:80) = 0") || !strings.Contains(comments[4], "SYN_SENT → ESTABLISHED") {
@@ -407,5 +415,21 @@ func TestPairingBounded(t *testing.T) {
 	recent := tl.AddFrame(Captured{Time: start, Index: 1, Data: frame(n - 1)})
 	if old.pair != nil || recent.pair == nil {
 		t.Errorf("the oldest copy should be forgotten (paired %v) and the newest kept (paired %v)", old.pair != nil, recent.pair != nil)
+	}
+}
+
+// BenchmarkAddFrame is the timeline's part of the run path per frame: a 74-byte SYN
+// recorded on both ends of a link (decode, flow, pairing), on a live timeline so that
+// memory stays flat; per copy.
+func BenchmarkAddFrame(b *testing.B) {
+	t := &testing.T{}
+	mss := layers.TCPOption{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{0x05, 0xb4}}
+	syn := tcpFrame(t, true, 1000, 0, "S", 0, mss)
+	tl := NewLive(time.Unix(1000, 0), []Endpoint{{"client", "eth0", 1}, {"server", "eth0", 0}}, func(Event) {})
+	at := time.Unix(1000, 0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		tl.AddFrame(Captured{Time: at, Index: i & 1, Data: syn, Out: i&1 == 0, Line: "IP 198.18.1.2.40000 > 198.18.1.1.80: Flags [S]"})
 	}
 }

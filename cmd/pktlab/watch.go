@@ -98,16 +98,9 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, labName string, nod
 		return err
 	}
 	defer lab.Release()
-	nodes := lab.Nodes()
-	if len(nodeNames) > 0 {
-		nodes = nil
-		for _, name := range nodeNames {
-			n, err := lookupNode(lab, name)
-			if err != nil {
-				return err
-			}
-			nodes = append(nodes, n)
-		}
+	nodes, err := watchNodes(lab, nodeNames)
+	if err != nil {
+		return err
 	}
 	tr, err := ktrace.Open(&ktrace.Options{Congestion: o.cwnd})
 	if errors.Is(err, ktrace.ErrUnsupported) {
@@ -178,6 +171,22 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, labName string, nod
 	}
 	p.stats(st, lost)
 	return p.err
+}
+
+// watchNodes are the nodes named, or all the lab's.
+func watchNodes(lab *testlab.Lab, names []string) ([]*testlab.Node, error) {
+	if len(names) == 0 {
+		return lab.Nodes(), nil
+	}
+	var nodes []*testlab.Node
+	for _, name := range names {
+		n, err := lookupNode(lab, name)
+		if err != nil {
+			return nil, err
+		}
+		nodes = append(nodes, n)
+	}
+	return nodes, nil
 }
 
 func nodeList(nodes []*testlab.Node) string {
