@@ -1,0 +1,15 @@
+package host
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/pktlab/pktlab/internal/enumname/enumtest"
+)
+
+func TestEnumNames(t *testing.T) {
+	enumtest.Names(t, map[fmt.Stringer]string{
+		EventTCP: "tcp", EventNeighbor: "neighbor", EventPing: "ping", EventFirewall: "firewall", EventError: "error",
+		EventKind(0): "EventKind(0)", EventKind(6): "EventKind(6)", EventKind(255): "EventKind(255)",
+	})
+}
