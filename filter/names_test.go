@@ -1,14 +1,13 @@
 package filter
 
 import (
-	"fmt"
 	"testing"
 
 	"github.com/pktlab/pktlab/internal/enumname/enumtest"
 )
 
 func TestEnumNames(t *testing.T) {
-	enumtest.Names(t, map[fmt.Stringer]string{
+	enumtest.Names(t, enumtest.Cases{
 		TraceRule: "rule", TraceReturn: "return", TracePolicy: "policy", TraceType(0): "tracetype(0)", TraceType(4): "tracetype(4)",
 		FamilyIP: "ip", FamilyIP6: "ip6", FamilyINet: "inet", FamilyNetdev: "netdev", familyARP: "arp", familyBridge: "bridge",
 		Family(0): "family(0)", Family(4): "family(4)", Family(11): "family(11)", Family(255): "family(255)",

@@ -1,14 +1,13 @@
 package tcpstate
 
 import (
-	"fmt"
 	"testing"
 
 	"github.com/pktlab/pktlab/internal/enumname/enumtest"
 )
 
 func TestEnumNames(t *testing.T) {
-	enumtest.Names(t, map[fmt.Stringer]string{
+	enumtest.Names(t, enumtest.Cases{
 		EventSegmentReceived: "segment-received", EventSegmentSent: "segment-sent", EventSegmentDropped: "segment-dropped",
 		EventStateChanged: "state-changed", EventTimerFired: "timer-fired", EventError: "error",
 		EventKind(0): "EventKind(0)", EventKind(7): "EventKind(7)",

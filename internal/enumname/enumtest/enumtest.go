@@ -8,10 +8,13 @@ import (
 	"testing"
 )
 
+// Cases gives the text each value's String must return.
+type Cases = map[fmt.Stringer]string
+
 // Names fails t for every value whose String is not the text want gives for it, and
 // whose fmt %v and %s do not print that text too (so a type that loses its String
 // method, or gets a pointer receiver, is caught).
-func Names(t *testing.T, want map[fmt.Stringer]string) {
+func Names(t *testing.T, want Cases) {
 	t.Helper()
 	type tc struct {
 		v    fmt.Stringer
