@@ -29,6 +29,7 @@
   }
 
   function shown(r) { return chatter || !r.c; }
+  function isFrame(r) { return !r.k; }
 
   function draw() {
     while (svg.firstChild) svg.removeChild(svg.firstChild);
@@ -57,7 +58,7 @@
     D.rows.forEach(function (r, i) {
       if (ys[i] === null) return;
       svg.appendChild(el('text', { 'class': 'time', x: 4, y: ys[i] + 4 }, r.t.toFixed(6)));
-      if (r.k === 'frame') frame(r, i, ys[i]); else note(r, ys[i]);
+      if (isFrame(r)) frame(r, i, ys[i]); else note(r, ys[i]);
     });
     document.getElementById('scale').textContent = 'time scale ' + scale + ' px/s';
   }
@@ -127,6 +128,64 @@
     bytesView.textContent = head + out.join('\n');
   }
 
+
+  // A time-sequence graph per TCP flow that carried data, as tcptrace draws it: the
+  // sender's segments as bars from seq to seq+len (red when retransmitted, an × where
+  // they died), the receiver's ACK as a step line with the window it offered above,
+  // its SACK blocks, and its duplicate ACKs circled.
+  var GW = 900, GH = 360, GM = 60;
+  function graph(g) {
+    var h3 = document.createElement('h3');
+    h3.textContent = '[f' + g.f + '] data from ' + g.s + ', until its last byte was acknowledged';
+    var s = el('svg', { 'class': 'seqgraph', 'data-flow': g.f, viewBox: '0 0 ' + (GW + 2 * GM) + ' ' + (GH + 2 * GM) });
+    var span = g.t1 > g.t0 ? g.t1 - g.t0 : 0.001;
+    function X(t) { return GM + (t - g.t0) / span * GW; }
+    function Y(q) { return GM + GH - q / g.top * GH; }
+    function add(parent, name, attrs, title) {
+      var e = el(name, attrs);
+      if (title) e.appendChild(el('title', {}, title));
+      parent.appendChild(e);
+      return e;
+    }
+    var ax = add(s, 'g', { 'class': 'axis' });
+    add(ax, 'line', { x1: GM, y1: GM + GH, x2: GM + GW, y2: GM + GH });
+    add(ax, 'line', { x1: GM, y1: GM, x2: GM, y2: GM + GH });
+    ax.appendChild(el('text', { x: GM, y: GM + GH + 16 }, g.t0.toFixed(6) + ' s'));
+    ax.appendChild(el('text', { x: GM + GW, y: GM + GH + 16, 'text-anchor': 'end' }, g.t1.toFixed(6) + ' s'));
+    ax.appendChild(el('text', { x: GM - 4, y: GM + GH, 'text-anchor': 'end' }, '0'));
+    ax.appendChild(el('text', { x: GM - 4, y: GM + 4, 'text-anchor': 'end' }, String(g.top)));
+    var ack = '', win = '';
+    (g.ack || []).forEach(function (a, i) {
+      var x = X(a[0]).toFixed(1), ya = Y(a[1]).toFixed(1), yw = Y(a[2]).toFixed(1);
+      ack += i ? ' H' + x + ' V' + ya : 'M' + x + ',' + ya;
+      win += i ? ' H' + x + ' V' + yw : 'M' + x + ',' + yw;
+      if (a[3] > 0) add(s, 'circle', { 'class': 'dup', cx: x, cy: ya, r: 3 }, a[0].toFixed(6) + ' duplicate ACK ' + a[3] + ' of ' + a[1]);
+    });
+    if (ack) {
+      add(s, 'path', { 'class': 'win', d: win });
+      add(s, 'path', { 'class': 'ack', d: ack });
+    }
+    (g.sack || []).forEach(function (b) {
+      add(s, 'line', { 'class': 'sack', x1: X(b[0]) + 2, y1: Y(b[1]), x2: X(b[0]) + 2, y2: Y(b[2]) }, 'SACK ' + b[1] + ':' + b[2]);
+    });
+    var died = 0;
+    (g.seg || []).forEach(function (q) {
+      var x = X(q[0]), y0 = Y(q[1]), y1 = Y(q[1] + q[2]);
+      var e = add(s, 'g', { 'class': q[3] & 1 ? 'seg retx' : 'seg' }, q[0].toFixed(6) + ' seq ' + q[1] + ':' + (q[1] + q[2]));
+      e.appendChild(el('line', { x1: x, y1: y0, x2: x, y2: y1 }));
+      e.appendChild(el('line', { x1: x - 3, y1: y0, x2: x + 3, y2: y0 }));
+      e.appendChild(el('line', { x1: x - 3, y1: y1, x2: x + 3, y2: y1 }));
+      if (q[3] & 2) add(s, 'text', { 'class': 'died', x: x + 4, y: y1 }, g.died[died++]).appendChild(document.createTextNode('\u00d7'));
+    });
+    var key = add(s, 'g', { 'class': 'key' });
+    [['seg-key', 'data', 60], ['retx-key', 'retransmission', 110], ['ack-key', 'ACK', 220], ['win-key', 'window', 260], ['sack-key', 'SACK', 320], ['dup-key', 'dup ACK', 370]].forEach(function (k) {
+      key.appendChild(el('text', { 'class': k[0], x: k[2], y: 20 }, k[1]));
+    });
+    var box = document.getElementById('graphs');
+    box.appendChild(h3);
+    box.appendChild(s);
+  }
+
   function zoom(f) { scale = Math.max(1, Math.min(1e7, scale * f)); draw(); }
   document.getElementById('zoom-in').addEventListener('click', function () { zoom(2); });
   document.getElementById('zoom-out').addEventListener('click', function () { zoom(0.5); });
@@ -145,5 +204,6 @@
     box.scrollTop = drag.t - (ev.clientY - drag.y);
   });
   draw();
+  (D.graphs || []).forEach(graph);
   document.body.dataset.ready = '1';
 })();
