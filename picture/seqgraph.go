@@ -133,15 +133,15 @@ func (g *seqGraph) window(r Row) uint32 {
 // graphData is a time-sequence graph as report.js draws it: times in seconds,
 // sequence numbers relative to the sender's ISN.
 type graphData struct {
-	Flow   int           `json:"f"`
-	Sender string        `json:"s"`
-	T0     float64       `json:"t0"`
-	T1     float64       `json:"t1"`
-	Top    uint32        `json:"top"`
-	Segs   [][4]float64  `json:"seg"`            // t, seq, len, marks (1 retransmission, 2 died)
-	Acks   [][4]float64  `json:"ack"`            // t, ack, window, duplicate number
-	Sacks  [][3]float64  `json:"sack,omitempty"` // t, left, right
-	Died   []string      `json:"died,omitempty"` // why, for the segments marked 2, in order
+	Flow   int          `json:"f"`
+	Sender string       `json:"s"`
+	T0     float64      `json:"t0"`
+	T1     float64      `json:"t1"`
+	Top    uint32       `json:"top"`
+	Segs   [][4]float64 `json:"seg"`            // t, seq, len, marks (1 retransmission, 2 died)
+	Acks   [][4]float64 `json:"ack"`            // t, ack, window, duplicate number
+	Sacks  [][3]float64 `json:"sack,omitempty"` // t, left, right
+	Died   []string     `json:"died,omitempty"` // why, for the segments marked 2, in order
 }
 
 func (g *seqGraph) data() graphData {
