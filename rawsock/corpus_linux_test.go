@@ -22,6 +22,7 @@ import (
 
 	"github.com/pktlab/pktlab/labtest"
 	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/testlab"
 )
 
@@ -165,32 +166,32 @@ func (r *recorder) awaitFrame(t *testing.T, what string, src int, match func(b [
 // isEchoFrom matches ping's ICMPv4 echo message of the given type and sequence.
 func isEchoFrom(typ uint8, seq uint16) func(d *rawsock.Decoder) bool {
 	return func(d *rawsock.Decoder) bool {
-		return d.Has(layers.LayerTypeICMPv4) && d.ICMPv4.TypeCode.Type() == typ && d.ICMPv4.Seq == seq
+		return d.Has(layers.LayerTypeICMPv4) && uint8(d.ICMPv4.Type()) == typ && d.ICMPv4.Seq() == seq
 	}
 }
 
 // isEcho6Reply matches an ICMPv6 echo reply.
 func isEcho6Reply(d *rawsock.Decoder) bool {
-	return d.Has(layers.LayerTypeICMPv6) && d.ICMPv6.TypeCode.Type() == layers.ICMPv6TypeEchoReply
+	return d.Has(layers.LayerTypeICMPv6) && d.ICMPv6.Type() == header.ICMPv6EchoReply
 }
 
 // isTCP matches a TCP segment on port 5001 from the given side with exactly flags
 // and the given payload length.
 func isTCP(fromClient bool, flags string, n int) func(d *rawsock.Decoder) bool {
 	return func(d *rawsock.Decoder) bool {
-		if !d.Has(layers.LayerTypeTCP) || (d.TCP.DstPort == 5001) != fromClient || (d.TCP.SrcPort == 5001) == fromClient {
+		if !d.Has(layers.LayerTypeTCP) || (d.TCP.DstPort() == 5001) != fromClient || (d.TCP.SrcPort() == 5001) == fromClient {
 			return false
 		}
-		got := ""
+		got, fl := "", d.TCP.Flags()
 		for _, f := range []struct {
-			on bool
+			on header.TCPFlags
 			c  string
-		}{{d.TCP.SYN, "S"}, {d.TCP.FIN, "F"}, {d.TCP.RST, "R"}, {d.TCP.PSH, "P"}, {d.TCP.ACK, "."}} {
-			if f.on {
+		}{{header.TCPFlagSYN, "S"}, {header.TCPFlagFIN, "F"}, {header.TCPFlagRST, "R"}, {header.TCPFlagPSH, "P"}, {header.TCPFlagACK, "."}} {
+			if fl&f.on != 0 {
 				got += f.c
 			}
 		}
-		return got == flags && len(d.TCP.Payload) == n
+		return got == flags && len(d.TCP.Payload()) == n
 	}
 }
 

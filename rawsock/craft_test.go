@@ -12,6 +12,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
 var (
@@ -50,31 +51,48 @@ type fields struct {
 
 func extract(d *rawsock.Decoder) fields {
 	var f fields
-	for _, l := range d.Decoded {
+	for _, l := range d.Layers() {
 		f.Layers += l.String() + "/"
 	}
 	if d.Has(layers.LayerTypeIPv4) {
-		f.TTL, f.IPOpts = d.IPv4.TTL, len(d.IPv4.Options)
+		f.TTL = d.IPv4.TTL()
+		for o := d.IPv4.Options(); len(o) > 0; { // RFC 791 §3.1; ParseIPv4 checked the lengths
+			f.IPOpts++
+			if o[0] == 0 {
+				break
+			}
+			n := 1
+			if o[0] > 1 {
+				n = int(o[1])
+			}
+			o = o[n:]
+		}
 	}
 	if d.Has(layers.LayerTypeIPv6) {
-		f.TTL, f.HBH = d.IPv6.HopLimit, d.IPv6.HopByHop != nil
+		f.TTL, f.HBH = d.IPv6.HopLimit(), d.HopByHop.Bytes != nil
 	}
 	if d.Has(layers.LayerTypeTCP) {
-		t := &d.TCP
+		t := d.TCP
 		for _, b := range []struct {
-			on bool
-			s  string
-		}{{t.FIN, "F"}, {t.SYN, "S"}, {t.RST, "R"}, {t.PSH, "P"}, {t.ACK, "A"}, {t.URG, "U"}, {t.ECE, "E"}, {t.CWR, "W"}} {
-			if b.on {
+			bit header.TCPFlags
+			s   string
+		}{{header.TCPFlagFIN, "F"}, {header.TCPFlagSYN, "S"}, {header.TCPFlagRST, "R"}, {header.TCPFlagPSH, "P"},
+			{header.TCPFlagACK, "A"}, {header.TCPFlagURG, "U"}, {header.TCPFlagECE, "E"}, {header.TCPFlagCWR, "W"}} {
+			if t.Flags().Has(b.bit) {
 				f.Flags += b.s
 			}
 		}
-		for _, o := range t.Options {
-			f.Options = append(f.Options, o.String())
+		for it := t.Options(); it.Next(); {
+			o := it.Option()
+			l := uint8(1)
+			if o.Kind > header.TCPOptionNOP {
+				l = uint8(len(o.Data) + 2)
+			}
+			f.Options = append(f.Options, layers.TCPOption{OptionType: layers.TCPOptionKind(o.Kind), OptionLength: l, OptionData: o.Data}.String())
 		}
 	}
 	if d.Has(layers.LayerTypeICMPv4) {
-		f.MTU = d.ICMPv4.Seq
+		f.MTU = d.ICMPv4.MTU()
 	}
 	if d.Has(gopacket.LayerTypePayload) {
 		f.Payload = string(d.Payload)

@@ -1,327 +1,437 @@
 package rawsock
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
+	"net/netip"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
 // Errors Decoder.Decode wraps: a frame cut short (a header, or the length an outer
 // header gives, runs past its end), or a header whose fields contradict each other.
+// They are rawsock/header's, so errors.Is holds for an error of either package.
 var (
-	ErrTruncated = errors.New("truncated frame")
-	ErrMalformed = errors.New("malformed header")
+	ErrTruncated = header.ErrTruncated
+	ErrMalformed = header.ErrMalformed
 )
 
-// Decoder decodes frames into reused layers without allocating per frame. Each header
-// is decoded by its gopacket layer's DecodeFromBytes, called directly rather than
-// through a DecodingLayerParser (whose interface calls, and the panic recovery and
-// lookups around each layer, cost as much as the headers themselves). For the common
-// case of an Ethernet II header, an IPv4 header without options and TCP options,
-// Decoder fills the same fields itself (decodeEthernet, decodeIPv4, decodeTCP);
-// TestDecodeMatchesParser and FuzzDecodeMatchesParser hold the result to gopacket's.
-// After Decode, the layers named in Decoded hold the frame's headers; they alias the
-// frame's bytes and stay valid until the next Decode. A Decoder is not safe for
-// concurrent use; give each goroutine its own.
-type Decoder struct {
-	Ethernet layers.Ethernet
-	SLL      layers.LinuxSLL
-	ARP      layers.ARP
-	IPv4     layers.IPv4
-	IPv6     layers.IPv6
-	IPv6Frag layers.IPv6Fragment
-	TCP      layers.TCP
-	UDP      layers.UDP
-	ICMPv4   layers.ICMPv4
-	ICMPv6   layers.ICMPv6
-	Payload  gopacket.Payload
+// maxLayers bounds the headers one frame may stack (IP in IP in IP …); a frame with
+// more is malformed.
+const maxLayers = 12
 
-	// Decoded lists the layers the last Decode filled, outermost first. An IPv6
-	// hop-by-hop header is decoded into IPv6.HopByHop and not listed.
-	Decoded []gopacket.LayerType
+// Headers is a decoded frame: a view (rawsock/header) of each header it holds, over
+// the frame's own bytes, and the list of those headers in order. A view is nil when
+// the frame does not hold that header. Headers copies as a value (it holds no
+// pointer of its own beyond the frame's bytes), so it can travel with the frame to
+// the summary, the timeline and the matchers: it stays valid as long as the frame's
+// bytes are not overwritten.
+type Headers struct {
+	Ethernet header.Ethernet
+	SLL      header.SLL
+	ARP      header.ARP
+	IPv4     header.IPv4
+	IPv6     header.IPv6
+	// HopByHop is an IPv6 hop-by-hop options header, which Layers counts as part
+	// of IPv6, as gopacket does.
+	HopByHop header.IPv6ExtHeader
+	IPv6Frag header.IPv6Fragment
+	TCP      header.TCP
+	UDP      header.UDP
+	ICMPv4   header.ICMPv4
+	ICMPv6   header.ICMPv6
+	Payload  []byte
+
 	// Fragment is true when the IP packet is a fragment other than a complete
 	// datagram: its transport header is absent (offset > 0) or incomplete.
 	Fragment bool
 
-	link layers.LinkType
-	fb   feedback
-	// next and rest are what the last decoded layer announces after itself.
-	next gopacket.LayerType
-	rest []byte
-	tcp  tcpScratch
+	layers [maxLayers]gopacket.LayerType
+	n      uint8
+	link   layers.LinkType
+	frame  []byte
 }
 
-// feedback takes gopacket's report that a header was cut short
-// (gopacket.DecodeFeedback).
-type feedback struct{ truncated bool }
+// tcpAt returns the decoded TCP header when it is the one that starts at b.
+func (h *Headers) tcpAt(b []byte) header.TCP {
+	if len(h.TCP) > 0 && len(b) > 0 && &h.TCP[0] == &b[0] {
+		return h.TCP
+	}
+	return nil
+}
 
-func (f *feedback) SetTruncated() { f.truncated = true }
+// Frame is the frame the headers were decoded from.
+func (h *Headers) Frame() []byte { return h.frame }
+
+// Link is the frame's pcap link type.
+func (h *Headers) Link() layers.LinkType { return h.link }
+
+// Layers lists the headers decoded, outermost first, as gopacket names them
+// (Ethernet, IPv4, TCP, Payload, …).
+func (h *Headers) Layers() []gopacket.LayerType { return h.layers[:h.n] }
+
+// Has reports whether the frame holds a header of type t.
+func (h *Headers) Has(t gopacket.LayerType) bool {
+	for _, l := range h.layers[:h.n] {
+		if l == t {
+			return true
+		}
+	}
+	return false
+}
+
+// Src and Dst are the IP addresses of the outermost IP header, or of an ARP
+// packet's sender and target; invalid when the frame holds neither.
+func (h *Headers) Src() netip.Addr {
+	switch {
+	case h.IPv4 != nil:
+		return h.IPv4.Src()
+	case h.IPv6 != nil:
+		return h.IPv6.Src()
+	case h.ARP != nil:
+		return h.ARP.SenderIP()
+	}
+	return netip.Addr{}
+}
+
+// Dst is the destination address: see Src.
+func (h *Headers) Dst() netip.Addr {
+	switch {
+	case h.IPv4 != nil:
+		return h.IPv4.Dst()
+	case h.IPv6 != nil:
+		return h.IPv6.Dst()
+	case h.ARP != nil:
+		return h.ARP.TargetIP()
+	}
+	return netip.Addr{}
+}
+
+// Ports are the transport ports of a TCP or UDP header, zero without one.
+func (h *Headers) Ports() (src, dst uint16) {
+	switch {
+	case h.TCP != nil:
+		return h.TCP.SrcPort(), h.TCP.DstPort()
+	case h.UDP != nil:
+		return h.UDP.SrcPort(), h.UDP.DstPort()
+	}
+	return 0, 0
+}
+
+// Decoder decodes frames into Headers without allocating: each header is a view
+// checked once by its rawsock/header Parse function. It follows the headers as
+// gopacket's DecodingLayerParser does over the same layers (Ethernet, Linux SLL,
+// ARP, IPv4, IPv6 with hop-by-hop, IPv6 fragment, TCP, UDP, ICMPv4, ICMPv6,
+// Payload; gopacket's registries say what follows what), and
+// TestDecodeMatchesGopacket and FuzzDecodeMatchesGopacket hold the two to the same
+// headers, fields and kind of error. A Decoder is not safe for concurrent use; give
+// each goroutine its own.
+type Decoder struct {
+	Headers
+	link layers.LinkType
+}
 
 // NewDecoder returns a decoder for frames of a pcap link type: layers.LinkTypeEthernet,
 // layers.LinkTypeLinuxSLL (cooked captures) or layers.LinkTypeRaw (IP packets).
-func NewDecoder(link layers.LinkType) *Decoder {
-	return &Decoder{link: link, Decoded: make([]gopacket.LayerType, 0, 8)}
-}
+func NewDecoder(link layers.LinkType) *Decoder { return &Decoder{link: link} }
 
 // LinkType returns the link type the decoder was made for.
 func (d *Decoder) LinkType() layers.LinkType { return d.link }
 
-// Decode decodes one frame. It returns an error wrapping ErrTruncated when a header
-// is cut short, and other errors for malformed headers; Decoded then lists the layers
-// decoded before the fault. It never panics.
+// decodeState is what one Decode carries from header to header.
+type decodeState struct {
+	next gopacket.LayerType // what the last header announces after itself
+	rest []byte             // the bytes after it
+	// short is set when a length field ran past the frame (gopacket's
+	// DecodeFeedback.SetTruncated): the frame decodes, but cut short.
+	short gopacket.LayerType
+	tcp   bool
+}
+
+var errEmpty = fmt.Errorf("rawsock: decode: empty packet: %w", ErrTruncated)
+
+// Decode decodes one frame into d.Headers, which alias the frame's bytes until the
+// next Decode. It returns an error wrapping ErrTruncated when a header is cut short,
+// ErrMalformed for a header whose fields contradict each other; Layers then lists
+// the headers decoded before the fault. It never panics.
 func (d *Decoder) Decode(frame []byte) error {
-	d.Fragment = false
-	d.Decoded = d.Decoded[:0]
-	d.IPv6.HopByHop = nil
-	d.fb.truncated = false
+	return d.Headers.decode(d.link, frame)
+}
+
+// decode is Decode into h, for a frame of link type link.
+func (h *Headers) decode(link layers.LinkType, frame []byte) error {
+	*h = Headers{link: link, frame: frame}
 	first := layers.LayerTypeEthernet
-	switch d.link {
+	switch link {
 	case layers.LinkTypeLinuxSLL:
 		first = layers.LayerTypeLinuxSLL
 	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6:
 		if len(frame) == 0 {
-			return fmt.Errorf("rawsock: decode: empty packet: %w", ErrTruncated)
+			return errEmpty
 		}
 		first = layers.LayerTypeIPv4
 		if frame[0]>>4 == 6 {
 			first = layers.LayerTypeIPv6
 		}
 	}
-	d.next, d.rest = first, frame
-	err := d.decodeLayers(first, frame)
-	last := first
-	if n := len(d.Decoded); n > 0 {
-		last = d.Decoded[n-1]
+	s := decodeState{next: first, rest: frame}
+	if err := h.decodeLayers(&s); err != nil {
+		return h.fail(first, err, s.short != 0)
 	}
-	switch {
-	case err != nil && (d.fb.truncated || len(d.rest) < headerLen(d.next, d.rest)):
-		return fmt.Errorf("rawsock: decode after %v: %w: %v", last, ErrTruncated, err)
-	case err != nil:
-		return fmt.Errorf("rawsock: decode after %v: %w: %v", last, ErrMalformed, err)
-	case d.fb.truncated:
-		return fmt.Errorf("rawsock: decode %v: %w", last, ErrTruncated)
+	if s.short != 0 {
+		return fmt.Errorf("rawsock: decode %v: %w", h.last(first), ErrTruncated)
 	}
-	if len(d.Decoded) > 0 && last != gopacket.LayerTypePayload && len(d.rest) == 0 && !d.Fragment {
-		if next := d.next; next != gopacket.LayerTypePayload && next != gopacket.LayerTypeZero && decodes(next) {
-			return fmt.Errorf("rawsock: decode: %v announces %v but the frame ends: %w", last, next, ErrTruncated)
+	if h.n > 0 && len(s.rest) == 0 && !h.Fragment && s.next != gopacket.LayerTypePayload && decodes(s.next) {
+		return fmt.Errorf("rawsock: decode: %v announces %v but the frame ends: %w", h.last(first), s.next, ErrTruncated)
+	}
+	if s.tcp {
+		it := h.TCP.Options()
+		for it.Next() {
 		}
-	}
-	if d.tcp.check {
-		return checkTCPOptions(d.TCP.Contents)
+		if it.Err() != nil {
+			return fmt.Errorf("rawsock: decode TCP: option kind %d runs past the header: %w", it.Option().Kind, ErrMalformed)
+		}
 	}
 	return nil
 }
 
-// decodeLayers decodes the headers of data, the first of type t, until one
-// announces a type without a decoder here (DNS, ICMPv6 bodies, …: the summary reads
-// those from the bytes), no bytes remain, or a header fails. It works as gopacket's
-// DecodingLayerParser with IgnoreUnsupported, and turns a panic into an error as the
-// parser does.
-func (d *Decoder) decodeLayers(t gopacket.LayerType, data []byte) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("panic: %v", r)
+// last is the last header decoded, or the first expected when none was.
+func (h *Headers) last(first gopacket.LayerType) gopacket.LayerType {
+	if h.n > 0 {
+		return h.layers[h.n-1]
+	}
+	return first
+}
+
+// fail wraps the error of a header Parse. After an outer header's length ran past
+// the frame (short), any fault is taken for truncation, as gopacket's sticky
+// truncated flag has it: more bytes might well have held a good header.
+func (h *Headers) fail(first gopacket.LayerType, err error, short bool) error {
+	var he *header.Error
+	if errors.As(err, &he) {
+		kind := he.Kind
+		if short {
+			kind = ErrTruncated
 		}
-	}()
-	d.tcp.check = false
-	for {
-		var next gopacket.LayerType
-		var rest []byte
-		switch t {
+		return fmt.Errorf("rawsock: decode after %v: %w: %s %s", h.last(first), kind, he.Header, he.Reason)
+	}
+	return fmt.Errorf("rawsock: decode after %v: %w", h.last(first), err)
+}
+
+// push records that header t was decoded and what it announces after itself.
+func (h *Headers) push(s *decodeState, t, next gopacket.LayerType, rest []byte) error {
+	if int(h.n) == maxLayers {
+		return &header.Error{Header: t.String(), Reason: "too many headers", Kind: ErrMalformed}
+	}
+	h.layers[h.n] = t
+	h.n++
+	s.next, s.rest = next, rest
+	return nil
+}
+
+// decodeLayers decodes headers from s.rest, starting with s.next, until one
+// announces a type without a decoder here (DNS, ICMPv6 bodies, …: the summary reads
+// those from the bytes), no bytes remain, or a header fails.
+func (h *Headers) decodeLayers(s *decodeState) error {
+	for len(s.rest) > 0 || h.n == 0 {
+		var err error
+		data := s.rest
+		switch s.next {
 		case layers.LayerTypeEthernet:
-			err = d.decodeEthernet(data)
-			next, rest = etherNext(d.Ethernet.EthernetType), d.Ethernet.LayerPayload()
-		case layers.LayerTypeIPv4:
-			err = d.decodeIPv4(data)
-			next, rest = d.IPv4.NextLayerType(), d.IPv4.LayerPayload()
-			if err == nil {
-				d.Fragment = d.Fragment || d.IPv4.Flags&layers.IPv4MoreFragments != 0 || d.IPv4.FragOffset != 0
+			err = h.decodeEthernet(s, data)
+		case layers.LayerTypeLinuxSLL:
+			var v header.SLL
+			if v, err = header.ParseSLL(data); err == nil {
+				h.SLL = v
+				err = h.push(s, layers.LayerTypeLinuxSLL, sllNext(v), v.Payload())
 			}
-		case layers.LayerTypeTCP:
-			err = d.decodeTCP(data)
-			next, rest = d.TCP.NextLayerType(), d.TCP.LayerPayload()
-		case gopacket.LayerTypePayload:
-			err = d.Payload.DecodeFromBytes(data, &d.fb)
-			next, rest = d.Payload.NextLayerType(), d.Payload.LayerPayload()
+		case layers.LayerTypeIPv4:
+			err = h.decodeIPv4(s, data)
 		case layers.LayerTypeIPv6:
-			err = d.IPv6.DecodeFromBytes(data, &d.fb)
-			next, rest = d.IPv6.NextLayerType(), d.IPv6.LayerPayload()
-		case layers.LayerTypeUDP:
-			err = d.UDP.DecodeFromBytes(data, &d.fb)
-			next, rest = d.UDP.NextLayerType(), d.UDP.LayerPayload()
-		case layers.LayerTypeICMPv4:
-			err = d.ICMPv4.DecodeFromBytes(data, &d.fb)
-			next, rest = d.ICMPv4.NextLayerType(), d.ICMPv4.LayerPayload()
-		case layers.LayerTypeICMPv6:
-			err = d.ICMPv6.DecodeFromBytes(data, &d.fb)
-			next, rest = d.ICMPv6.NextLayerType(), d.ICMPv6.LayerPayload()
+			err = h.decodeIPv6(s, data)
 		case layers.LayerTypeIPv6Fragment:
-			err = d.IPv6Frag.DecodeFromBytes(data, &d.fb)
-			next, rest = d.IPv6Frag.NextLayerType(), d.IPv6Frag.LayerPayload()
-			if err == nil {
-				d.Fragment = d.Fragment || d.IPv6Frag.MoreFragments || d.IPv6Frag.FragmentOffset != 0
+			err = h.decodeFragment(s, data)
+		case layers.LayerTypeTCP:
+			var v header.TCP
+			if v, err = header.ParseTCP(data); err == nil {
+				h.TCP, s.tcp = v, true
+				err = h.push(s, layers.LayerTypeTCP, portsNext(layers.TCPPort(v.DstPort()).LayerType(), layers.TCPPort(v.SrcPort()).LayerType()), v.Payload())
+			}
+		case layers.LayerTypeUDP:
+			err = h.decodeUDP(s, data)
+		case layers.LayerTypeICMPv4:
+			var v header.ICMPv4
+			if v, err = header.ParseICMPv4(data); err == nil {
+				h.ICMPv4 = v
+				err = h.push(s, layers.LayerTypeICMPv4, gopacket.LayerTypePayload, v.Payload())
+			}
+		case layers.LayerTypeICMPv6:
+			var v header.ICMPv6
+			if v, err = header.ParseICMPv6(data); err == nil {
+				h.ICMPv6 = v
+				err = h.push(s, layers.LayerTypeICMPv6, icmp6Next(v), v[4:])
 			}
 		case layers.LayerTypeARP:
-			err = d.ARP.DecodeFromBytes(data, &d.fb)
-			next, rest = d.ARP.NextLayerType(), d.ARP.LayerPayload()
-		case layers.LayerTypeLinuxSLL:
-			err = d.SLL.DecodeFromBytes(data, &d.fb)
-			next, rest = d.SLL.NextLayerType(), d.SLL.LayerPayload()
+			var v header.ARP
+			if v, err = header.ParseARP(data); err == nil {
+				h.ARP = v
+				err = h.push(s, layers.LayerTypeARP, gopacket.LayerTypePayload, v.Payload())
+			}
+		case gopacket.LayerTypePayload:
+			h.Payload = data
+			return h.push(s, gopacket.LayerTypePayload, gopacket.LayerTypeZero, nil)
 		default:
-			return nil // no decoder for t: decoding ends quietly
+			return nil // no decoder for the type: decoding ends quietly
 		}
 		if err != nil {
 			return err
 		}
-		d.Decoded = append(d.Decoded, t)
-		d.next, d.rest = next, rest
-		if len(rest) == 0 {
-			return nil
+	}
+	return nil
+}
+
+// decodeEthernet decodes an Ethernet header. An 802.3 length field (a type below
+// 0x0600) announces an LLC header, which is not decoded here; a length running past
+// the frame marks it cut short, as gopacket does.
+func (h *Headers) decodeEthernet(s *decodeState, data []byte) error {
+	v, err := header.ParseEthernet(data)
+	if err != nil {
+		return err
+	}
+	h.Ethernet = v
+	t := v.Type()
+	if t < header.EtherTypeMinII {
+		if int(t) > len(v.Payload()) {
+			s.short = layers.LayerTypeEthernet
 		}
-		t, data = next, rest
+		return h.push(s, layers.LayerTypeEthernet, layers.LayerTypeLLC, v.Payload()[:min(int(t), len(v.Payload()))])
 	}
+	return h.push(s, layers.LayerTypeEthernet, etherNext(t), v.Payload())
 }
 
-// decodeEthernet decodes an Ethernet II header (IEEE 802.3 §3.2.6: a type of 0x0600
-// or more) into d.Ethernet as gopacket's Ethernet.DecodeFromBytes does, field by
-// field: gopacket assigns BaseLayer as a composite literal, built on the stack and
-// copied with 16-byte moves that stall on the 8-byte stores just made (store
-// forwarding), ≈ 8 ns of a 60 ns decode. An 802.3 length field, and a short header,
-// go to gopacket.
-func (d *Decoder) decodeEthernet(data []byte) error {
-	if len(data) < 14 || binary.BigEndian.Uint16(data[12:14]) < 0x0600 {
-		return d.Ethernet.DecodeFromBytes(data, &d.fb)
+func (h *Headers) decodeIPv4(s *decodeState, data []byte) error {
+	v, err := header.ParseIPv4(data)
+	if v == nil {
+		return err
 	}
-	e := &d.Ethernet
-	e.DstMAC = net.HardwareAddr(data[0:6])
-	e.SrcMAC = net.HardwareAddr(data[6:12])
-	e.EthernetType = layers.EthernetType(binary.BigEndian.Uint16(data[12:14]))
-	e.Contents = data[:14]
-	e.Payload = data[14:]
-	e.Length = 0
-	return nil
+	if err != nil {
+		s.short = layers.LayerTypeIPv4
+	}
+	h.IPv4 = v
+	next := gopacket.LayerTypeFragment
+	if v.Fragment() {
+		h.Fragment = true
+	} else if next = ipNext(v.Protocol()); layers.LayerClassIPv6Extension.Contains(next) {
+		next = gopacket.LayerTypeZero // no extension headers in IPv4, as gopacket has it
+	}
+	return h.push(s, layers.LayerTypeIPv4, next, v.Payload())
 }
 
-// decodeIPv4 decodes an IPv4 header (RFC 791 §3.1) into d.IPv4 as gopacket's
-// IPv4.DecodeFromBytes does, field by field for the common case: no options and a
-// total length that fits the bytes present. Anything else (options, a length of 0
-// from segmentation offload, a length that runs past the frame or below the header)
-// goes to gopacket.
-func (d *Decoder) decodeIPv4(data []byte) error {
-	if len(data) < 20 || data[0]&0x0f != 5 {
-		return d.IPv4.DecodeFromBytes(data, &d.fb)
+func (h *Headers) decodeIPv6(s *decodeState, data []byte) error {
+	v, err := header.ParseIPv6(data)
+	if v == nil {
+		return err
 	}
-	length := int(binary.BigEndian.Uint16(data[2:4]))
-	if length < 20 || length > len(data) {
-		return d.IPv4.DecodeFromBytes(data, &d.fb)
+	if err != nil {
+		s.short = layers.LayerTypeIPv6
 	}
-	data = data[:length]
-	ip := &d.IPv4
-	ip.Length = uint16(length)
-	ip.IHL = 5
-	ip.Options = ip.Options[:0]
-	ip.Padding = nil
-	ip.Contents = data[:20]
-	ip.Payload = data[20:]
-	ff := binary.BigEndian.Uint16(data[6:8])
-	ip.Version = data[0] >> 4
-	ip.TOS = data[1]
-	ip.Id = binary.BigEndian.Uint16(data[4:6])
-	ip.Flags = layers.IPv4Flag(ff >> 13)
-	ip.FragOffset = ff & 0x1fff
-	ip.TTL = data[8]
-	ip.Protocol = layers.IPProtocol(data[9])
-	ip.Checksum = binary.BigEndian.Uint16(data[10:12])
-	ip.SrcIP = net.IP(data[12:16])
-	ip.DstIP = net.IP(data[16:20])
-	return nil
+	h.IPv6 = v
+	next, rest := v.NextHeader(), v.Payload()
+	if next == header.IPProtocolHopByHop {
+		it := v.ExtHeaders()
+		if !it.Next() {
+			return it.Err()
+		}
+		h.HopByHop = it.Header()
+		next, rest = it.Transport()
+	}
+	return h.push(s, layers.LayerTypeIPv6, ipNext(next), rest)
+}
+
+func (h *Headers) decodeFragment(s *decodeState, data []byte) error {
+	if len(data) < header.IPv6FragmentLen {
+		return &header.Error{Header: "IPv6 fragment", Reason: "header shorter than 8 bytes", Kind: ErrTruncated}
+	}
+	v := header.IPv6Fragment(data)
+	h.IPv6Frag = v
+	next := gopacket.LayerTypeFragment
+	if v.Offset() != 0 || v.More() {
+		h.Fragment = true
+	} else {
+		next = ipNext(v.NextHeader())
+	}
+	return h.push(s, layers.LayerTypeIPv6Fragment, next, v.Payload())
+}
+
+func (h *Headers) decodeUDP(s *decodeState, data []byte) error {
+	v, err := header.ParseUDP(data)
+	if v == nil {
+		return err
+	}
+	if err != nil {
+		s.short = layers.LayerTypeUDP
+	}
+	h.UDP = v
+	next := portsNext(layers.UDPPort(v.DstPort()).LayerType(), layers.UDPPort(v.SrcPort()).LayerType())
+	if next == layers.LayerTypeAGUEVar0 && len(v.Payload()) > 0 && v.Payload()[0]>>6 == 1 {
+		next = layers.LayerTypeAGUEVar1 // as gopacket's UDP.NextLayerType tells GUE variants apart
+	}
+	return h.push(s, layers.LayerTypeUDP, next, v.Payload())
+}
+
+// portsNext is what gopacket's TCP and UDP layers announce: the layer the
+// destination port's registry entry names, else the source port's.
+func portsNext(dst, src gopacket.LayerType) gopacket.LayerType {
+	if dst != gopacket.LayerTypePayload {
+		return dst
+	}
+	return src
 }
 
 // etherNext is Ethernet.NextLayerType (EthernetType.LayerType): the layer type
 // gopacket's EthernetTypeMetadata registers for t, read in place rather than through
-// a copy of its 40-byte entry (≈ 2 ns).
-func etherNext(t layers.EthernetType) gopacket.LayerType {
+// a copy of its 40-byte entry.
+func etherNext(t header.EtherType) gopacket.LayerType {
 	if m := &layers.EthernetTypeMetadata[t]; m.DecodeWith != nil {
 		return m.LayerType
 	}
 	return gopacket.LayerTypeZero
 }
 
-// decodes reports whether the decoder has a layer for t.
+// ipNext is IPProtocol.LayerType, read in place as etherNext reads its registry.
+func ipNext(p header.IPProtocol) gopacket.LayerType {
+	if m := &layers.IPProtocolMetadata[p]; m.DecodeWith != nil {
+		return m.LayerType
+	}
+	return gopacket.LayerTypeZero
+}
+
+// sllNext is LinuxSLL.NextLayerType: an LLC header for a frame that had an 802.3
+// length (libpcap writes protocol 0x0004), else the EtherType's layer.
+func sllNext(v header.SLL) gopacket.LayerType {
+	if v.Type() == header.EtherType(layers.LinuxSLL2EthernetTypeLLC) && v.AddrType() != uint16(layers.ARPHardwareTypeDot11Radiotap) {
+		return layers.LayerTypeLLC
+	}
+	return etherNext(v.Type())
+}
+
+// icmp6Next is ICMPv6.NextLayerType: the layer of the message body its type names.
+func icmp6Next(v header.ICMPv6) gopacket.LayerType {
+	l := layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(uint8(v.Type()), uint8(v.Code()))}
+	l.Payload = v[4:]
+	return l.NextLayerType()
+}
+
+// decodes reports whether the decoder has a decoder for t.
 func decodes(t gopacket.LayerType) bool {
 	switch t {
 	case layers.LayerTypeEthernet, layers.LayerTypeLinuxSLL, layers.LayerTypeARP, layers.LayerTypeIPv4,
 		layers.LayerTypeIPv6, layers.LayerTypeIPv6Fragment, layers.LayerTypeTCP, layers.LayerTypeUDP,
 		layers.LayerTypeICMPv4, layers.LayerTypeICMPv6:
 		return true
-	}
-	return false
-}
-
-// headerLen is the length of the header of type t at the start of b, as far as b
-// tells it (its length field), or its minimum.
-func headerLen(t gopacket.LayerType, b []byte) int {
-	switch t {
-	case layers.LayerTypeEthernet:
-		return 14
-	case layers.LayerTypeLinuxSLL:
-		return 16
-	case layers.LayerTypeARP:
-		if len(b) >= 6 {
-			return 8 + 2*int(b[4]) + 2*int(b[5])
-		}
-		return 8
-	case layers.LayerTypeIPv4:
-		if len(b) >= 1 {
-			return max(20, int(b[0]&0x0f)*4)
-		}
-		return 20
-	case layers.LayerTypeIPv6:
-		return 40
-	case layers.LayerTypeTCP:
-		if len(b) >= 13 {
-			return max(20, int(b[12]>>4)*4)
-		}
-		return 20
-	case layers.LayerTypeUDP, layers.LayerTypeIPv6Fragment, layers.LayerTypeICMPv4:
-		return 8
-	case layers.LayerTypeICMPv6:
-		return 4
-	}
-	return 0
-}
-
-// checkTCPOptions walks the option list of a TCP header (RFC 9293 §3.1): every
-// option but EOL and NOP has a length of at least 2 that stays inside the header.
-// gopacket accepts a list whose last option runs past the header.
-func checkTCPOptions(h []byte) error {
-	opts := h[min(20, len(h)):]
-	for len(opts) > 0 {
-		switch opts[0] {
-		case 0:
-			return nil
-		case 1:
-			opts = opts[1:]
-			continue
-		}
-		if len(opts) < 2 || opts[1] < 2 || int(opts[1]) > len(opts) {
-			return fmt.Errorf("rawsock: decode TCP: option kind %d runs past the header: %w", opts[0], ErrMalformed)
-		}
-		opts = opts[opts[1]:]
-	}
-	return nil
-}
-
-// Has reports whether the last Decode filled layer t.
-func (d *Decoder) Has(t gopacket.LayerType) bool {
-	for _, l := range d.Decoded {
-		if l == t {
-			return true
-		}
 	}
 	return false
 }

@@ -5,6 +5,8 @@ import (
 	"math/bits"
 	"slices"
 	"strconv"
+
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
 // The appenders here format the numbers and addresses of a summary line without
@@ -129,7 +131,7 @@ var flagText = func() (t [256]struct {
 			s = append(s, "none"...)
 		}
 		for _, f := range tcpFlagLetters {
-			if byte(v)&f.bit != 0 {
+			if header.TCPFlags(v)&f.bit != 0 {
 				s = append(s, f.letter)
 			}
 		}
@@ -140,7 +142,7 @@ var flagText = func() (t [256]struct {
 }()
 
 // appendFlags appends "Flags [...]" for a TCP flags byte.
-func appendFlags(dst []byte, flags byte) []byte {
+func appendFlags(dst []byte, flags header.TCPFlags) []byte {
 	f := &flagText[flags]
 	l := len(dst)
 	dst = room(dst, 16)

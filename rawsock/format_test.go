@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"testing"
+
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
 // TestAppendUint compares appendUint with strconv around every power of ten and at
@@ -54,12 +56,12 @@ func TestAppendFlags(t *testing.T) {
 			want += "none"
 		}
 		for _, f := range tcpFlagLetters {
-			if byte(v)&f.bit != 0 {
+			if header.TCPFlags(v)&f.bit != 0 {
 				want += string(f.letter)
 			}
 		}
 		want += "]"
-		if got := string(appendFlags(nil, byte(v))); got != want {
+		if got := string(appendFlags(nil, header.TCPFlags(v))); got != want {
 			t.Errorf("appendFlags(%#02x) = %q, want %q", v, got, want)
 		}
 	}

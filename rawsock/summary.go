@@ -1,11 +1,12 @@
 package rawsock
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"strconv"
 
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
 // Summarizer writes one-line summaries of frames in the format of `tcpdump -n`
@@ -55,35 +56,50 @@ func (s *Summarizer) Reset() {
 	clear(s.flows4)
 }
 
-// Append appends the summary of frame, of the given link type, to dst.
+// Append appends the summary of frame, of the given link type, to dst. It reads
+// the headers through rawsock/header's views as it goes; AppendHeaders starts from
+// those a Decoder already made.
 func (s *Summarizer) Append(dst []byte, link layers.LinkType, frame []byte) []byte {
+	return s.append(dst, link, frame, nil)
+}
+
+// AppendHeaders appends the summary of the frame h was decoded from, reading the
+// headers h holds instead of checking their bytes again. The text is Append's.
+func (s *Summarizer) AppendHeaders(dst []byte, h *Headers) []byte {
+	return s.append(dst, h.link, h.frame, h)
+}
+
+// append is Append, with the decoded headers h when there are.
+func (s *Summarizer) append(dst []byte, link layers.LinkType, frame []byte, h *Headers) []byte {
 	switch link {
 	case layers.LinkTypeEthernet:
-		if len(frame) < 14 {
+		if len(frame) < header.EthernetLen {
 			return append(dst, "[|ether]"...)
 		}
-		return s.appendEtherType(dst, binary.BigEndian.Uint16(frame[12:]), frame[14:])
+		e := header.Ethernet(frame)
+		return s.appendEtherType(dst, e.Type(), e.Payload(), h)
 	case layers.LinkTypeLinuxSLL:
-		if len(frame) < 16 {
+		if len(frame) < header.SLLLen {
 			return append(dst, "[|sll]"...)
 		}
-		return s.appendEtherType(dst, binary.BigEndian.Uint16(frame[14:]), frame[16:])
+		l := header.SLL(frame)
+		return s.appendEtherType(dst, l.Type(), l.Payload(), h)
 	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6:
 		if len(frame) > 0 && frame[0]>>4 == 6 {
-			return s.appendIPv6(append(dst, "IP6 "...), frame)
+			return s.appendIPv6(append(dst, "IP6 "...), frame, h)
 		}
-		return s.appendIPv4(append(dst, "IP "...), frame)
+		return s.appendIPv4(append(dst, "IP "...), frame, h)
 	}
 	return append(dst, "unsupported link type "+strconv.Itoa(int(link))...)
 }
 
-func (s *Summarizer) appendEtherType(dst []byte, et uint16, b []byte) []byte {
-	switch layers.EthernetType(et) {
-	case layers.EthernetTypeIPv4:
-		return s.appendIPv4(append(dst, "IP "...), b)
-	case layers.EthernetTypeIPv6:
-		return s.appendIPv6(append(dst, "IP6 "...), b)
-	case layers.EthernetTypeARP:
+func (s *Summarizer) appendEtherType(dst []byte, et header.EtherType, b []byte, h *Headers) []byte {
+	switch et {
+	case header.EtherTypeIPv4:
+		return s.appendIPv4(append(dst, "IP "...), b, h)
+	case header.EtherTypeIPv6:
+		return s.appendIPv6(append(dst, "IP6 "...), b, h)
+	case header.EtherTypeARP:
 		return appendARP(dst, b)
 	}
 	dst = append(dst, "ethertype 0x"...)
@@ -125,12 +141,13 @@ func appendMAC(dst []byte, b []byte) []byte {
 // appendARP prints an ARP packet for IPv4 over Ethernet (RFC 826) as print-arp.c does.
 func appendARP(dst []byte, b []byte) []byte {
 	dst = append(dst, "ARP, "...)
-	if len(b) < 28 || binary.BigEndian.Uint16(b[0:]) != 1 || binary.BigEndian.Uint16(b[2:]) != 0x0800 || b[4] != 6 || b[5] != 4 {
+	a := header.ARP(b)
+	if len(b) < 28 || a.HardwareType() != 1 || a.ProtocolType() != header.EtherTypeIPv4 || a.HardwareLen() != 6 || a.ProtocolLen() != 4 {
 		return append(dst, "[|arp]"...)
 	}
-	sha, spa, tha, tpa := b[8:14], b[14:18], b[18:24], b[24:28]
-	switch op := binary.BigEndian.Uint16(b[6:]); op {
-	case 1:
+	sha, spa, tha, tpa := a.SenderHW(), a.SenderProto(), a.TargetHW(), a.TargetProto()
+	switch op := a.Op(); op {
+	case header.ARPRequest:
 		dst = append(dst, "Request who-has "...)
 		dst = appendAddr4(dst, tpa)
 		if !isZero(tha) {
@@ -140,7 +157,7 @@ func appendARP(dst []byte, b []byte) []byte {
 		}
 		dst = append(dst, " tell "...)
 		dst = appendAddr4(dst, spa)
-	case 2:
+	case header.ARPReply:
 		dst = append(dst, "Reply "...)
 		dst = appendAddr4(dst, spa)
 		dst = append(dst, " is-at "...)

@@ -1,7 +1,7 @@
 package rawsock
 
 import (
-	"encoding/binary"
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
 // appendICMP prints an ICMP message (RFC 792, RFC 1191) like print-icmp.c without -v.
@@ -11,24 +11,25 @@ func appendICMP(dst []byte, b []byte, length int) []byte {
 	if len(b) < 4 {
 		return append(dst, "[|icmp]"...)
 	}
-	typ, code := b[0], b[1]
+	m := header.ICMPv4(b) // type and code; the rest as far as checked
+	typ, code := m.Type(), m.Code()
 	switch typ {
-	case 0, 8:
-		if len(b) < 8 {
+	case header.ICMPv4EchoReply, header.ICMPv4EchoRequest:
+		if len(b) < header.ICMPv4MinLen {
 			return append(dst, "[|icmp]"...)
 		}
-		if typ == 0 {
+		if typ == header.ICMPv4EchoReply {
 			dst = append(dst, "echo reply, id "...)
 		} else {
 			dst = append(dst, "echo request, id "...)
 		}
-		dst = appendUint(dst, uint64(binary.BigEndian.Uint16(b[4:])))
+		dst = appendUint(dst, uint64(m.ID()))
 		dst = append(dst, ", seq "...)
-		dst = appendUint(dst, uint64(binary.BigEndian.Uint16(b[6:])))
-	case 3:
-		dst = appendUnreach(dst, b, code)
-	case 11:
-		if code == 1 {
+		dst = appendUint(dst, uint64(m.Seq()))
+	case header.ICMPv4Unreachable:
+		dst = appendUnreach(dst, m, code)
+	case header.ICMPv4TimeExceeded:
+		if code == header.ICMPv4ReassemblyExceeded {
 			dst = append(dst, "ip reassembly time exceeded"...)
 		} else {
 			dst = append(dst, "time exceeded in-transit"...)
@@ -40,7 +41,7 @@ func appendICMP(dst []byte, b []byte, length int) []byte {
 }
 
 // icmpTypeName is tcpdump's name for the other ICMP types.
-func icmpTypeName(t byte) string {
+func icmpTypeName(t header.ICMPv4Type) string {
 	switch t {
 	case 4:
 		return "source quench"
@@ -62,40 +63,42 @@ func icmpTypeName(t byte) string {
 
 // appendUnreach prints destination unreachable, naming the quoted packet's
 // destination (RFC 792: the payload starts with the original IP header).
-func appendUnreach(dst []byte, b []byte, code byte) []byte {
+func appendUnreach(dst []byte, m header.ICMPv4, code header.ICMPv4Code) []byte {
+	b := []byte(m)
 	q := b[min(8, len(b)):]
-	if len(q) < 20 || q[0]>>4 != 4 {
+	if len(q) < header.IPv4MinLen || q[0]>>4 != 4 {
 		return append(dst, "[|icmp]"...)
 	}
-	qdst := q[16:20]
-	qhl := int(q[0]&0x0f) * 4
+	qip := header.IPv4(q) // the quoted header (RFC 792), as far as it goes
+	qdst := qip.DstBytes()
+	qhl := qip.HeaderLen()
 	switch code {
-	case 2:
+	case header.ICMPv4ProtoUnreachable:
 		dst = appendAddr4(dst, qdst)
 		dst = append(dst, " protocol "...)
-		dst = appendUint(dst, uint64(q[9]))
+		dst = appendUint(dst, uint64(qip.Protocol()))
 		return append(dst, " unreachable"...)
-	case 3:
+	case header.ICMPv4PortUnreachable:
 		dst = appendAddr4(dst, qdst)
-		switch q[9] {
+		switch qip.Protocol() {
 		case protoTCP:
 			dst = append(dst, " tcp port "...)
 		case protoUDP:
 			dst = append(dst, " udp port "...)
 		default:
 			dst = append(dst, " protocol "...)
-			dst = appendUint(dst, uint64(q[9]))
+			dst = appendUint(dst, uint64(qip.Protocol()))
 			dst = append(dst, " port "...)
 		}
 		if len(q) < qhl+4 {
 			return append(dst, "[|icmp]"...)
 		}
-		dst = appendUint(dst, uint64(binary.BigEndian.Uint16(q[qhl+2:])))
+		dst = appendUint(dst, uint64(header.UDP(q[qhl:]).DstPort())) // TCP and UDP alike
 		return append(dst, " unreachable"...)
-	case 4:
+	case header.ICMPv4FragNeeded:
 		dst = appendAddr4(dst, qdst)
 		dst = append(dst, " unreachable - need to frag"...)
-		if mtu := binary.BigEndian.Uint16(b[6:]); mtu != 0 {
+		if mtu := m.MTU(); mtu != 0 {
 			dst = append(dst, " (mtu "...)
 			dst = appendUint(dst, uint64(mtu))
 			dst = append(dst, ')')
@@ -110,7 +113,7 @@ func appendUnreach(dst []byte, b []byte, code byte) []byte {
 
 // unreachText is the text around the address for the other codes (RFC 792, RFC 1812
 // §5.2.7.1), as print-icmp.c words them.
-func unreachText(code byte) (string, string) {
+func unreachText(code header.ICMPv4Code) (string, string) {
 	switch code {
 	case 0:
 		return "net ", " unreachable"
@@ -149,58 +152,51 @@ func appendICMPv6(dst []byte, b []byte, length int) []byte {
 	if len(b) < 8 { // every message has type, code, checksum and a 4-byte field
 		return append(dst, "[|icmp6]"...)
 	}
-	if len(b) < 4 {
-		return append(dst, "[|icmp6]"...)
-	}
-	typ, code := b[0], b[1]
+	m := header.ICMPv6(b)
+	typ, code := m.Type(), m.Code()
 	switch typ {
-	case 128, 129:
-		if len(b) < 8 {
-			return append(dst, "[|icmp6]"...)
-		}
-		if typ == 128 {
+	case header.ICMPv6EchoRequest, header.ICMPv6EchoReply:
+		if typ == header.ICMPv6EchoRequest {
 			dst = append(dst, "echo request, id "...)
 		} else {
 			dst = append(dst, "echo reply, id "...)
 		}
-		dst = appendUint(dst, uint64(binary.BigEndian.Uint16(b[4:])))
+		dst = appendUint(dst, uint64(m.ID()))
 		dst = append(dst, ", seq "...)
-		dst = appendUint(dst, uint64(binary.BigEndian.Uint16(b[6:])))
-	case 1:
+		dst = appendUint(dst, uint64(m.Seq()))
+	case header.ICMPv6Unreachable:
 		dst = appendUnreach6(append(dst, "destination unreachable, "...), b, code)
-	case 2:
+	case header.ICMPv6PacketTooBig:
 		dst = append(dst, "packet too big, mtu "...)
-		dst = appendUint(dst, uint64(binary.BigEndian.Uint32(b[4:])))
-	case 3:
-		if code == 1 {
+		dst = appendUint(dst, uint64(m.MTU()))
+	case header.ICMPv6TimeExceeded:
+		if code == header.ICMPv6ReassemblyTime {
 			dst = append(dst, "ip6 reassembly time exceeded"...)
 			break
 		}
 		dst = append(dst, "time exceeded in-transit"...)
-		if q := b[min(8, len(b)):]; len(q) >= 40 {
+		if q := m.Payload(); len(q) >= header.IPv6Len {
 			dst = append(dst, " for "...)
-			dst = appendAddr6(dst, q[24:40])
+			dst = appendAddr6(dst, header.IPv6(q).DstBytes())
 		}
-	case 133:
+	case header.ICMPv6RouterSolicit:
 		dst = append(dst, "router solicitation"...)
-	case 134:
+	case header.ICMPv6RouterAdvert:
 		dst = append(dst, "router advertisement"...)
-	case 135, 136:
-		if len(b) < 24 {
+	case header.ICMPv6NeighborSolicit, header.ICMPv6NeighborAdvert:
+		target, ok := m.Target()
+		if !ok {
 			return append(dst, "[|icmp6]"...)
 		}
-		if typ == 135 {
+		if typ == header.ICMPv6NeighborSolicit {
 			dst = append(dst, "neighbor solicitation, who has "...)
 		} else {
 			dst = append(dst, "neighbor advertisement, tgt is "...)
 		}
-		dst = appendAddr6(dst, b[8:24])
-	case 143:
+		dst = target.AppendTo(dst)
+	case header.ICMPv6MLDv2Report:
 		dst = append(dst, "multicast listener report v2, "...)
-		if len(b) < 8 {
-			return append(dst, "[|icmp6]"...)
-		}
-		dst = appendUint(dst, uint64(binary.BigEndian.Uint16(b[6:])))
+		dst = appendUint(dst, uint64(m.Rest()&0xffff)) // Nr of Mcast Address Records (RFC 3810 §5.2)
 		dst = append(dst, " group record(s)"...)
 	default:
 		dst = append(dst, icmp6TypeName(typ)...)
@@ -208,7 +204,7 @@ func appendICMPv6(dst []byte, b []byte, length int) []byte {
 	return appendLength(dst, length)
 }
 
-func icmp6TypeName(t byte) string {
+func icmp6TypeName(t header.ICMPv6Type) string {
 	switch t {
 	case 4:
 		return "parameter problem"
@@ -225,38 +221,39 @@ func icmp6TypeName(t byte) string {
 }
 
 // appendUnreach6 prints a destination unreachable code and the quoted destination.
-func appendUnreach6(dst []byte, b []byte, code byte) []byte {
-	q := b[min(8, len(b)):]
-	if len(q) < 40 {
+func appendUnreach6(dst []byte, b []byte, code header.ICMPv6Code) []byte {
+	q := header.ICMPv6(b).Payload()
+	if len(q) < header.IPv6Len {
 		return append(dst, "[|icmp6]"...)
 	}
-	qdst := q[24:40]
+	qip := header.IPv6(q) // the quoted packet (RFC 4443 §3.1)
+	qdst := qip.DstBytes()
 	switch code {
-	case 0:
+	case header.ICMPv6NoRoute:
 		dst = append(dst, "unreachable route "...)
-	case 1:
+	case header.ICMPv6AdminProhibited:
 		dst = append(dst, "unreachable prohibited "...)
-	case 2:
+	case header.ICMPv6BeyondScope:
 		dst = append(dst, "beyond scope "...)
-	case 3:
+	case header.ICMPv6AddrUnreachable:
 		dst = append(dst, "unreachable address "...)
-	case 4:
+	case header.ICMPv6PortUnreachable:
 		dst = append(dst, "unreachable port, "...)
 		dst = appendAddr6(dst, qdst)
-		switch q[6] {
+		switch qip.NextHeader() {
 		case protoTCP:
 			dst = append(dst, " tcp port "...)
 		case protoUDP:
 			dst = append(dst, " udp port "...)
 		default:
 			dst = append(dst, " protocol "...)
-			dst = appendUint(dst, uint64(q[6]))
+			dst = appendUint(dst, uint64(qip.NextHeader()))
 			dst = append(dst, " port "...)
 		}
-		if len(q) < 44 {
+		if len(q) < header.IPv6Len+4 {
 			return append(dst, "[|icmp6]"...)
 		}
-		return appendUint(dst, uint64(binary.BigEndian.Uint16(q[42:])))
+		return appendUint(dst, uint64(header.UDP(qip.Payload()).DstPort()))
 	default:
 		dst = append(dst, "unknown code ("...)
 		dst = appendUint(dst, uint64(code))

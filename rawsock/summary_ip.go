@@ -1,19 +1,20 @@
 package rawsock
 
 import (
-	"encoding/binary"
 	"strconv"
+
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
-// IP protocol numbers the summaries dissect (IANA protocol numbers).
+// IP protocol numbers the summaries dissect.
 const (
-	protoHopByHop = 0
-	protoICMP     = 1
-	protoTCP      = 6
-	protoUDP      = 17
-	protoFragment = 44
-	protoICMPv6   = 58
-	protoNone6    = 59
+	protoHopByHop = header.IPProtocolHopByHop
+	protoICMP     = header.IPProtocolICMPv4
+	protoTCP      = header.IPProtocolTCP
+	protoUDP      = header.IPProtocolUDP
+	protoFragment = header.IPProtocolFragment
+	protoICMPv6   = header.IPProtocolICMPv6
+	protoNone6    = header.IPProtocolNoNext
 )
 
 // ipCtx is what a transport printer needs from the IP header before it.
@@ -21,6 +22,9 @@ type ipCtx struct {
 	v6       bool
 	src, dst []byte // addresses, 4 or 16 bytes
 	direct   bool   // the transport header follows the fixed IP header directly
+	// tcp is the TCP header a Decoder found where the transport starts, nil
+	// when there was no decoder or no whole header.
+	tcp header.TCP
 }
 
 func (c *ipCtx) appendSrc(dst []byte) []byte {
@@ -63,18 +67,20 @@ func (c *ipCtx) appendPorts(dst []byte, sport, dport uint16) []byte {
 	return append(dst, ": "...)
 }
 
-// appendIPv4 prints an IPv4 packet (RFC 791) and what it carries.
-func (s *Summarizer) appendIPv4(dst []byte, b []byte) []byte {
-	if len(b) < 20 {
+// appendIPv4 prints an IPv4 packet (RFC 791) and what it carries; h holds the
+// frame's decoded headers, or is nil.
+func (s *Summarizer) appendIPv4(dst []byte, b []byte, h *Headers) []byte {
+	if len(b) < header.IPv4MinLen {
 		return append(dst, "[|ip]"...)
 	}
-	if v := b[0] >> 4; v != 4 {
+	ip := header.IPv4(b)
+	if v := ip.Version(); v != 4 {
 		dst = append(dst, "IP"...)
 		dst = appendUint(dst, uint64(v))
 		return append(dst, " [|ip]"...)
 	}
-	hlen := int(b[0]&0x0f) * 4
-	total := int(binary.BigEndian.Uint16(b[2:]))
+	hlen := ip.HeaderLen()
+	total := int(ip.TotalLength())
 	if hlen < 20 {
 		dst = append(dst, "bad-hlen "...)
 		return appendUint(dst, uint64(hlen))
@@ -93,11 +99,14 @@ func (s *Summarizer) appendIPv4(dst []byte, b []byte) []byte {
 	// 16-byte moves that stall on the 8-byte stores just made (store forwarding),
 	// ≈ 10 ns a line.
 	var c ipCtx
-	c.src, c.dst, c.direct = b[12:16], b[16:20], true
-	proto := b[9]
+	c.src, c.dst, c.direct = ip.SrcBytes(), ip.DstBytes(), true
+	proto := ip.Protocol()
 	payload := b[hlen:min(total, len(b))]
 	length := total - hlen
-	if off := binary.BigEndian.Uint16(b[6:]) & 0x1fff; off != 0 {
+	if h != nil {
+		c.tcp = h.tcpAt(payload)
+	}
+	if ip.FragmentOffset() != 0 {
 		// Not the first fragment: no transport header to print (print-ip.c).
 		dst = c.appendAddrs(dst)
 		dst = append(dst, " ip-proto-"...)
@@ -108,7 +117,7 @@ func (s *Summarizer) appendIPv4(dst []byte, b []byte) []byte {
 
 // appendTransport prints the transport of an IP packet; length is its length
 // according to the IP header, payload the bytes captured.
-func (s *Summarizer) appendTransport(dst []byte, c *ipCtx, proto byte, payload []byte, length int) []byte {
+func (s *Summarizer) appendTransport(dst []byte, c *ipCtx, proto header.IPProtocol, payload []byte, length int) []byte {
 	switch proto {
 	case protoTCP:
 		return s.appendTCP(dst, c, payload, length)
@@ -140,8 +149,9 @@ func appendUDP(dst []byte, c *ipCtx, b []byte, length int) []byte {
 		}
 		return append(dst, " [|udp]"...)
 	}
-	dst = c.appendPorts(dst, binary.BigEndian.Uint16(b[0:]), binary.BigEndian.Uint16(b[2:]))
-	ulen := int(binary.BigEndian.Uint16(b[4:]))
+	u := header.UDP(b)
+	dst = c.appendPorts(dst, u.SrcPort(), u.DstPort())
+	ulen := int(u.Length())
 	if ulen < 8 {
 		dst = append(dst, "truncated-udplength "...)
 		return appendUint(dst, uint64(ulen))
@@ -153,17 +163,21 @@ func appendUDP(dst []byte, c *ipCtx, b []byte, length int) []byte {
 }
 
 // appendIPv6 prints an IPv6 packet (RFC 8200), its hop-by-hop and fragment headers
-// and what it carries.
-func (s *Summarizer) appendIPv6(dst []byte, b []byte) []byte {
-	if len(b) < 40 {
+// and what it carries; h holds the frame's decoded headers, or is nil.
+func (s *Summarizer) appendIPv6(dst []byte, b []byte, h *Headers) []byte {
+	if len(b) < header.IPv6Len {
 		return append(dst, "[|ip6]"...)
 	}
+	ip := header.IPv6(b)
 	var c ipCtx // field by field, as in appendIPv4
-	c.v6, c.src, c.dst, c.direct = true, b[8:24], b[24:40], true
-	length := int(binary.BigEndian.Uint16(b[4:]))
-	next := b[6]
-	p := b[40:min(40+length, len(b))]
+	c.v6, c.src, c.dst, c.direct = true, ip.SrcBytes(), ip.DstBytes(), true
+	length := int(ip.PayloadLength())
+	next := ip.NextHeader()
+	p := b[header.IPv6Len:min(header.IPv6Len+length, len(b))]
 	if next == protoTCP || next == protoUDP {
+		if h != nil {
+			c.tcp = h.tcpAt(p)
+		}
 		return s.appendTransport(dst, &c, next, p, length)
 	}
 	dst = c.appendAddrs(dst)
@@ -172,18 +186,20 @@ func (s *Summarizer) appendIPv6(dst []byte, b []byte) []byte {
 	for {
 		switch next {
 		case protoHopByHop:
-			if len(p) < 8 || len(p) < (int(p[1])+1)*8 {
+			o := header.IPv6OptionsHeader(p)
+			if len(p) < 8 || len(p) < o.Len() {
 				return append(dst, "HBH [|ip6]"...)
 			}
-			n := (int(p[1]) + 1) * 8
+			n := o.Len()
 			dst = append(dst, "HBH "...)
-			next, p, length = p[0], p[n:], length-n
+			next, p, length = o.NextHeader(), p[n:], length-n
 			continue
 		case protoFragment:
-			if len(p) < 8 {
+			if len(p) < header.IPv6FragmentLen {
 				return append(dst, "frag [|ip6]"...)
 			}
-			off := binary.BigEndian.Uint16(p[2:]) &^ 7
+			f := header.IPv6Fragment(p)
+			off := f.Offset()
 			dst = append(dst, "frag ("...)
 			dst = appendUint(dst, uint64(off))
 			dst = append(dst, '|')
@@ -193,10 +209,13 @@ func (s *Summarizer) appendIPv6(dst []byte, b []byte) []byte {
 				return dst
 			}
 			dst = append(dst, ' ')
-			next, p, length = p[0], p[8:], length-8
+			next, p, length = f.NextHeader(), f.Payload(), length-8
 			continue
 		case protoNone6:
 			return append(dst, "no next header"...)
+		}
+		if h != nil {
+			c.tcp = h.tcpAt(p)
 		}
 		return s.appendTransport(dst, &c, next, p, length)
 	}

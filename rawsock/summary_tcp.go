@@ -3,37 +3,47 @@ package rawsock
 import (
 	"bytes"
 	"encoding/binary"
+
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
-// TCP header flags (RFC 9293 §3.1, RFC 3168 §6.1), in the order tcpdump prints them.
+// TCP header flags (RFC 9293 §3.1, RFC 3168 §6.1), in the order tcpdump's
+// print-tcp.c prints them in a summary line (which is not the order of
+// header.TCPFlags.String).
 var tcpFlagLetters = [...]struct {
-	bit    byte
+	bit    header.TCPFlags
 	letter byte
-}{{0x01, 'F'}, {0x02, 'S'}, {0x04, 'R'}, {0x08, 'P'}, {0x10, '.'}, {0x20, 'U'}, {0x40, 'E'}, {0x80, 'W'}}
+}{{header.TCPFlagFIN, 'F'}, {header.TCPFlagSYN, 'S'}, {header.TCPFlagRST, 'R'}, {header.TCPFlagPSH, 'P'},
+	{header.TCPFlagACK, '.'}, {header.TCPFlagURG, 'U'}, {header.TCPFlagECE, 'E'}, {header.TCPFlagCWR, 'W'}}
 
 const (
-	tcpFIN = 0x01
-	tcpSYN = 0x02
-	tcpRST = 0x04
-	tcpACK = 0x10
-	tcpURG = 0x20
+	tcpFIN = header.TCPFlagFIN
+	tcpSYN = header.TCPFlagSYN
+	tcpRST = header.TCPFlagRST
+	tcpACK = header.TCPFlagACK
+	tcpURG = header.TCPFlagURG
 )
 
 // appendTCP prints a TCP segment (RFC 9293 §3.1) like print-tcp.c: flags, relative
-// sequence numbers, window, urgent pointer, options and payload length.
+// sequence numbers, window, urgent pointer, options and payload length. c.tcp is
+// the decoded header, when there is one: its length was checked.
 func (s *Summarizer) appendTCP(dst []byte, c *ipCtx, b []byte, length int) []byte {
-	if len(b) < 4 {
-		if c.direct {
-			dst = c.appendAddrs(dst)
+	t := c.tcp
+	if t == nil {
+		if len(b) < 4 {
+			if c.direct {
+				dst = c.appendAddrs(dst)
+			}
+			return append(dst, " [|tcp]"...)
 		}
-		return append(dst, " [|tcp]"...)
+		t = header.TCP(b) // as far as its length is checked below
 	}
-	sport, dport := binary.BigEndian.Uint16(b[0:]), binary.BigEndian.Uint16(b[2:])
+	sport, dport := t.SrcPort(), t.DstPort()
 	dst = c.appendPorts(dst, sport, dport)
-	if len(b) < 20 {
+	if len(b) < header.TCPMinLen {
 		return append(dst, "[|tcp]"...)
 	}
-	hlen := int(b[12]>>4) * 4
+	hlen := t.DataOffset()
 	if hlen < 20 {
 		dst = append(dst, " tcp "...)
 		dst = appendUint(dst, uint64(uint32(length-hlen)))
@@ -41,8 +51,8 @@ func (s *Summarizer) appendTCP(dst []byte, c *ipCtx, b []byte, length int) []byt
 		dst = appendUint(dst, uint64(hlen))
 		return append(dst, " - too short, < 20]"...)
 	}
-	seq, ack := binary.BigEndian.Uint32(b[4:]), binary.BigEndian.Uint32(b[8:])
-	flags := b[13]
+	seq, ack := t.Seq(), t.Ack()
+	flags := t.Flags()
 	dst = appendFlags(dst, flags)
 	var base seqBase
 	rev := false
@@ -70,17 +80,17 @@ func (s *Summarizer) appendTCP(dst []byte, c *ipCtx, b []byte, length int) []byt
 		dst = appendUint(dst, uint64(ack))
 	}
 	dst = append(dst, ", win "...)
-	dst = appendUint(dst, uint64(binary.BigEndian.Uint16(b[14:])))
+	dst = appendUint(dst, uint64(t.Window()))
 	if flags&tcpURG != 0 {
 		dst = append(dst, ", urg "...)
-		dst = appendUint(dst, uint64(binary.BigEndian.Uint16(b[18:])))
+		dst = appendUint(dst, uint64(t.Urgent()))
 	}
 	if hlen > 20 {
 		if len(b) < hlen {
 			return append(dst, ", options [|tcp]"...)
 		}
 		var ok bool
-		if dst, ok = appendTCPOptions(append(dst, ", options ["...), b[20:hlen], base, rev); !ok {
+		if dst, ok = appendTCPOptions(append(dst, ", options ["...), t.OptionBytes(), base, rev); !ok {
 			return dst
 		}
 	}
@@ -90,7 +100,7 @@ func (s *Summarizer) appendTCP(dst []byte, c *ipCtx, b []byte, length int) []byt
 // relative turns seq and ack into numbers relative to the connection's first
 // segment with ACK, as tcpdump does by default: that segment (and any SYN with ACK,
 // which starts the connection again) records the base and prints absolute numbers.
-func (s *Summarizer) relative(c *ipCtx, sport, dport uint16, seq, ack uint32, flags byte) (uint32, uint32, seqBase, bool) {
+func (s *Summarizer) relative(c *ipCtx, sport, dport uint16, seq, ack uint32, flags header.TCPFlags) (uint32, uint32, seqBase, bool) {
 	rev := sport > dport || (sport == dport && bytes.Compare(c.src, c.dst) > 0)
 	a, b, ports := c.src, c.dst, uint32(sport)<<16|uint32(dport)
 	if rev {

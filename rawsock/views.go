@@ -6,6 +6,8 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
 // AppendHex appends frame as tcpdump -x prints it (withLink false: from the network
@@ -38,86 +40,140 @@ func AppendHex(dst []byte, link layers.LinkType, frame []byte, withLink bool) []
 
 // AppendVerbose appends a layered view of the frame the decoder last decoded: one
 // line per header, indented, every field named. This is pktlab's own format, not
-// tcpdump -v's (see docs/summaries.md).
-func AppendVerbose(dst []byte, d *Decoder) []byte {
-	for i, t := range d.Decoded {
+// tcpdump -v's (see docs/summaries.md); the names of protocol numbers are gopacket's,
+// as they were when the decoder filled gopacket's layers.
+func AppendVerbose(dst []byte, d *Decoder) []byte { return d.Headers.AppendVerbose(dst) }
+
+// AppendVerbose appends the layered view of the headers: see the function
+// AppendVerbose.
+func (h *Headers) AppendVerbose(dst []byte) []byte {
+	for i, t := range h.Layers() {
 		dst = append(dst, "\n"...)
 		dst = append(dst, strings.Repeat("  ", i+1)...)
-		dst = d.appendLayer(dst, t)
+		dst = h.appendLayer(dst, t)
 	}
 	return dst
 }
 
-func (d *Decoder) appendLayer(dst []byte, t gopacket.LayerType) []byte {
+func (h *Headers) appendLayer(dst []byte, t gopacket.LayerType) []byte {
 	switch t {
 	case layers.LayerTypeEthernet:
-		e := &d.Ethernet
-		return fmt.Appendf(dst, "Ethernet %v > %v, type %v (0x%04x)", e.SrcMAC, e.DstMAC, e.EthernetType, uint16(e.EthernetType))
-	case layers.LayerTypeLinuxSLL:
-		s := &d.SLL
-		return fmt.Appendf(dst, "Linux cooked: packet type %v, address %v, protocol %v", s.PacketType, s.Addr, s.EthernetType)
-	case layers.LayerTypeARP:
-		a := &d.ARP
-		return fmt.Appendf(dst, "ARP op %d, sender %v %v, target %v %v", a.Operation,
-			netIPString(a.SourceProtAddress), fmtMAC(a.SourceHwAddress), netIPString(a.DstProtAddress), fmtMAC(a.DstHwAddress))
-	case layers.LayerTypeIPv4:
-		ip := &d.IPv4
-		dst = fmt.Appendf(dst, "IPv4 %v > %v, ttl %d, id %d, flags [%v], offset %d, proto %v (%d), length %d, hlen %d, tos 0x%02x, checksum 0x%04x",
-			ip.SrcIP, ip.DstIP, ip.TTL, ip.Id, ip.Flags, ip.FragOffset*8, ip.Protocol, uint8(ip.Protocol), ip.Length, int(ip.IHL)*4, ip.TOS, ip.Checksum)
-		for _, o := range ip.Options {
-			dst = fmt.Appendf(dst, ", option type %d len %d", o.OptionType, o.OptionLength)
+		e := h.Ethernet
+		et := layers.EthernetType(e.Type())
+		if e.Type() < header.EtherTypeMinII {
+			et = layers.EthernetTypeLLC
 		}
-		return dst
+		return fmt.Appendf(dst, "Ethernet %v > %v, type %v (0x%04x)", e.Src(), e.Dst(), et, uint16(et))
+	case layers.LayerTypeLinuxSLL:
+		s := h.SLL
+		return fmt.Appendf(dst, "Linux cooked: packet type %v, address %v, protocol %v", layers.LinuxSLLPacketType(s.PacketType()), s.Addr(), layers.EthernetType(s.Type()))
+	case layers.LayerTypeARP:
+		a := h.ARP
+		return fmt.Appendf(dst, "ARP op %d, sender %v %v, target %v %v", uint16(a.Op()),
+			netIPString(a.SenderProto()), fmtMAC(a.SenderHW()), netIPString(a.TargetProto()), fmtMAC(a.TargetHW()))
+	case layers.LayerTypeIPv4:
+		return h.appendIPv4Verbose(dst)
 	case layers.LayerTypeIPv6:
-		ip := &d.IPv6
+		ip := h.IPv6
 		dst = fmt.Appendf(dst, "IPv6 %v > %v, hlim %d, next %v (%d), payload length %d, class 0x%02x, flow 0x%05x",
-			ip.SrcIP, ip.DstIP, ip.HopLimit, ip.NextHeader, uint8(ip.NextHeader), ip.Length, ip.TrafficClass, ip.FlowLabel)
-		if h := ip.HopByHop; h != nil {
-			dst = fmt.Appendf(dst, ", hop-by-hop [%d options, next %v]", len(h.Options), h.NextHeader)
+			ip.Src(), ip.Dst(), ip.HopLimit(), layers.IPProtocol(ip.NextHeader()), uint8(ip.NextHeader()), ip.PayloadLength(), ip.TrafficClass(), ip.FlowLabel())
+		if hbh := h.HopByHop; hbh.Bytes != nil {
+			dst = fmt.Appendf(dst, ", hop-by-hop [%d options, next %v]", countTLVOptions(hbh.Options()), layers.IPProtocol(hbh.NextHeader()))
 		}
 		return dst
 	case layers.LayerTypeIPv6Fragment:
-		f := &d.IPv6Frag
-		return fmt.Appendf(dst, "IPv6 fragment id 0x%08x, offset %d, more %v, next %v", f.Identification, int(f.FragmentOffset)*8, f.MoreFragments, f.NextHeader)
+		f := h.IPv6Frag
+		return fmt.Appendf(dst, "IPv6 fragment id 0x%08x, offset %d, more %v, next %v", f.ID(), f.Offset(), f.More(), layers.IPProtocol(f.NextHeader()))
 	case layers.LayerTypeTCP:
-		return d.appendTCPVerbose(dst)
+		return h.appendTCPVerbose(dst)
 	case layers.LayerTypeUDP:
-		u := &d.UDP
-		return fmt.Appendf(dst, "UDP %d > %d, length %d, checksum 0x%04x", u.SrcPort, u.DstPort, u.Length, u.Checksum)
+		u := h.UDP
+		return fmt.Appendf(dst, "UDP %d > %d, length %d, checksum 0x%04x", u.SrcPort(), u.DstPort(), u.Length(), u.Checksum())
 	case layers.LayerTypeICMPv4:
-		c := &d.ICMPv4
-		return fmt.Appendf(dst, "ICMP type %d code %d (%v), id %d, seq %d, checksum 0x%04x", c.TypeCode.Type(), c.TypeCode.Code(), c.TypeCode, c.Id, c.Seq, c.Checksum)
+		c := h.ICMPv4
+		tc := layers.CreateICMPv4TypeCode(uint8(c.Type()), uint8(c.Code()))
+		return fmt.Appendf(dst, "ICMP type %d code %d (%v), id %d, seq %d, checksum 0x%04x", tc.Type(), tc.Code(), tc, c.ID(), c.Seq(), c.Checksum())
 	case layers.LayerTypeICMPv6:
-		c := &d.ICMPv6
-		return fmt.Appendf(dst, "ICMPv6 type %d code %d (%v), checksum 0x%04x", c.TypeCode.Type(), c.TypeCode.Code(), c.TypeCode, c.Checksum)
+		c := h.ICMPv6
+		tc := layers.CreateICMPv6TypeCode(uint8(c.Type()), uint8(c.Code()))
+		return fmt.Appendf(dst, "ICMPv6 type %d code %d (%v), checksum 0x%04x", tc.Type(), tc.Code(), tc, c.Checksum())
 	case gopacket.LayerTypePayload:
-		return fmt.Appendf(dst, "Payload %d bytes", len(d.Payload))
+		return fmt.Appendf(dst, "Payload %d bytes", len(h.Payload))
 	}
 	return append(dst, t.String()...)
 }
 
-func (d *Decoder) appendTCPVerbose(dst []byte) []byte {
-	t := &d.TCP
-	dst = fmt.Appendf(dst, "TCP %d > %d, seq %d, ack %d, flags [", t.SrcPort, t.DstPort, t.Seq, t.Ack)
-	for _, f := range []struct {
-		on bool
-		s  string
-	}{{t.FIN, "FIN"}, {t.SYN, "SYN"}, {t.RST, "RST"}, {t.PSH, "PSH"}, {t.ACK, "ACK"}, {t.URG, "URG"}, {t.ECE, "ECE"}, {t.CWR, "CWR"}, {t.NS, "AE"}} {
-		if f.on {
-			if dst[len(dst)-1] != '[' {
-				dst = append(dst, ' ')
-			}
-			dst = append(dst, f.s...)
-		}
+func (h *Headers) appendIPv4Verbose(dst []byte) []byte {
+	ip := h.IPv4
+	length := int(ip.TotalLength())
+	if length == 0 {
+		length = min(len(ip), 0xffff) // segmentation offload: the packet's own length
 	}
-	dst = fmt.Appendf(dst, "], win %d, urg %d, data offset %d, checksum 0x%04x", t.Window, t.Urgent, t.DataOffset, t.Checksum)
-	if len(t.Contents) > 20 {
-		dst = append(dst, ", options ["...)
-		dst, _ = appendTCPOptions(dst, t.Contents[20:], seqBase{}, false)
+	dst = fmt.Appendf(dst, "IPv4 %v > %v, ttl %d, id %d, flags [%v], offset %d, proto %v (%d), length %d, hlen %d, tos 0x%02x, checksum 0x%04x",
+		ip.Src(), ip.Dst(), ip.TTL(), ip.ID(), layers.IPv4Flag(ip.Flags()), ip.FragmentOffset(), layers.IPProtocol(ip.Protocol()), uint8(ip.Protocol()),
+		length, ip.HeaderLen(), ip.TOS(), ip.Checksum())
+	// The options as RFC 791 §3.1 lays them out (ParseIPv4 checked their lengths).
+	for o := ip.Options(); len(o) > 0; {
+		l := 1
+		if o[0] > 1 {
+			l = int(o[1])
+		}
+		dst = fmt.Appendf(dst, ", option type %d len %d", o[0], l)
+		if o[0] == 0 {
+			break
+		}
+		o = o[l:]
 	}
 	return dst
 }
 
+// countTLVOptions counts the options of a hop-by-hop or destination options header
+// (RFC 8200 §4.2), padding included.
+func countTLVOptions(o []byte) int {
+	n := 0
+	for len(o) > 0 {
+		n++
+		if o[0] == 0 {
+			o = o[1:]
+			continue
+		}
+		o = o[min(len(o), 2+int(o[1])):]
+	}
+	return n
+}
+
+// verboseFlags are the flag names of the verbose TCP line, in its order.
+var verboseFlags = [...]struct {
+	f header.TCPFlags
+	s string
+}{{header.TCPFlagFIN, "FIN"}, {header.TCPFlagSYN, "SYN"}, {header.TCPFlagRST, "RST"}, {header.TCPFlagPSH, "PSH"},
+	{header.TCPFlagACK, "ACK"}, {header.TCPFlagURG, "URG"}, {header.TCPFlagECE, "ECE"}, {header.TCPFlagCWR, "CWR"}}
+
+func (h *Headers) appendTCPVerbose(dst []byte) []byte {
+	t := h.TCP
+	dst = fmt.Appendf(dst, "TCP %d > %d, seq %d, ack %d, flags [", t.SrcPort(), t.DstPort(), t.Seq(), t.Ack())
+	sep := false
+	for _, f := range verboseFlags {
+		if t.Flags()&f.f != 0 {
+			if sep {
+				dst = append(dst, ' ')
+			}
+			dst, sep = append(dst, f.s...), true
+		}
+	}
+	if t.AE() {
+		if sep {
+			dst = append(dst, ' ')
+		}
+		dst = append(dst, "AE"...)
+	}
+	dst = fmt.Appendf(dst, "], win %d, urg %d, data offset %d, checksum 0x%04x", t.Window(), t.Urgent(), t.DataOffset()/4, t.Checksum())
+	if opts := t.OptionBytes(); len(opts) > 0 {
+		dst = append(dst, ", options ["...)
+		dst, _ = appendTCPOptions(dst, opts, seqBase{}, false)
+	}
+	return dst
+}
 func netIPString(b []byte) string {
 	if len(b) == 4 {
 		return fmt.Sprintf("%d.%d.%d.%d", b[0], b[1], b[2], b[3])

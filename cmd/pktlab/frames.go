@@ -59,7 +59,7 @@ func (p *framePrinter) print(src int, ts time.Time, link layers.LinkType, data [
 	summary := string(p.s.Append(p.line[:0], link, data))
 	if p.asJSON {
 		j := frameJSON{Time: ts, Interface: name, Length: length, Summary: summary}
-		for _, t := range d.Decoded {
+		for _, t := range d.Layers() {
 			j.Layers = append(j.Layers, t.String())
 		}
 		if derr != nil {

@@ -79,6 +79,12 @@ is invalid (then nothing is created).`,
 // expandArgs turns the arguments into experiment files: directories give their *.yaml
 // files, sorted.
 func expandArgs(args []string) ([]string, error) {
+	return expandFiles(args, "*.yaml", "experiment files")
+}
+
+// expandFiles turns file and directory arguments into files: a directory gives its
+// files matching pattern, sorted (what names them in the error for an empty one).
+func expandFiles(args []string, pattern, what string) ([]string, error) {
 	var out []string
 	for _, a := range args {
 		st, err := os.Stat(a)
@@ -89,9 +95,9 @@ func expandArgs(args []string) ([]string, error) {
 			out = append(out, a)
 			continue
 		}
-		m, _ := filepath.Glob(filepath.Join(a, "*.yaml"))
+		m, _ := filepath.Glob(filepath.Join(a, pattern))
 		if len(m) == 0 {
-			return nil, usageError("directory %s holds no *.yaml experiment files", a)
+			return nil, usageError("directory %s holds no %s %s", a, pattern, what)
 		}
 		sort.Strings(m)
 		out = append(out, m...)

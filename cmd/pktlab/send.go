@@ -283,7 +283,7 @@ func awaitAnswer(ctx context.Context, c *rawsock.Conn, ep endpoint, timeout time
 		d.Decode(f.Data)
 		j := &frameJSON{Time: f.Time, Interface: ep.String(), Length: f.Length,
 			Summary: string(rawsock.NewSummarizer().Append(nil, layers.LinkTypeEthernet, f.Data))}
-		for _, t := range d.Decoded {
+		for _, t := range d.Layers() {
 			j.Layers = append(j.Layers, t.String())
 		}
 		return j, nil

@@ -173,10 +173,19 @@ func compare(kind gopacket.LayerType, b []byte) string {
 	return ""
 }
 
-// shortFor reports whether b is shorter than the fixed part of a header of kind, which
-// gopacket reports without its truncated flag for Ethernet.
+// shortFor reports whether b is shorter than the header of kind says it is, which
+// gopacket reports without raising its truncated flag for some headers; the views
+// call that truncation, as rawsock.Decoder always did.
 func shortFor(kind gopacket.LayerType, b []byte) bool {
-	return kind == layers.LayerTypeEthernet && len(b) < 14 || kind == layers.LayerTypeLinuxSLL && len(b) < 16
+	switch kind {
+	case layers.LayerTypeEthernet:
+		return len(b) < 14
+	case layers.LayerTypeLinuxSLL:
+		return len(b) < 16
+	case layers.LayerTypeIPv4:
+		return len(b) >= 1 && len(b) < int(b[0]&0x0f)*4
+	}
+	return false
 }
 
 // binaryLength is the IPv4 total length as the header holds it, which gopacket

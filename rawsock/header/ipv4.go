@@ -97,18 +97,24 @@ func ParseIPv4(b []byte) (IPv4, error) {
 	if total == 0 {
 		total = len(b)
 	}
+	// A header longer than the bytes is cut short whatever else is wrong with it.
 	switch {
+	case hlen > len(b):
+		return nil, errIPv4HdrCut
 	case total < IPv4MinLen:
 		return nil, errIPv4Total
 	case hlen < IPv4MinLen:
 		return nil, errIPv4IHL
 	case hlen > total:
 		return nil, errIPv4Total
-	case hlen > len(b):
-		return nil, errIPv4HdrCut
 	}
 	if hlen > IPv4MinLen {
 		if err := checkIPv4Options(b[IPv4MinLen:hlen]); err != nil {
+			if total > len(b) {
+				// The packet is cut short too; as gopacket does, call it
+				// truncated, which is what capturing more would tell.
+				return nil, errIPv4Option
+			}
 			return nil, err
 		}
 	}

@@ -207,3 +207,14 @@ func (f IPv6Fragment) ID() uint32 { return binary.BigEndian.Uint32(f[4:8]) }
 
 // Payload is what follows the header.
 func (f IPv6Fragment) Payload() []byte { return f[IPv6FragmentLen:] }
+
+// IPv6OptionsHeader is a hop-by-hop or destination options header (RFC 8200 §4.3,
+// §4.6), or any extension header of that layout (routing): Next Header, Hdr Ext Len,
+// then the rest.
+type IPv6OptionsHeader []byte
+
+// NextHeader is the Next Header field.
+func (h IPv6OptionsHeader) NextHeader() IPProtocol { return IPProtocol(h[0]) }
+
+// Len is the header's length in bytes: (Hdr Ext Len + 1) × 8.
+func (h IPv6OptionsHeader) Len() int { return (int(h[1]) + 1) * 8 }

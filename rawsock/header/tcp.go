@@ -273,14 +273,15 @@ func (it *TCPOptionIterator) Next() bool {
 		return true
 	}
 	if len(b) < 2 || b[1] < 2 || int(b[1]) > len(b) {
-		it.err = errTCPOption
+		it.cur, it.err = TCPOption{Kind: TCPOptionKind(b[0])}, errTCPOption
 		return false
 	}
 	it.cur, it.rest = TCPOption{Kind: TCPOptionKind(b[0]), Data: b[2:b[1]:b[1]]}, b[b[1]:]
 	return true
 }
 
-// Option is the option Next moved to.
+// Option is the option Next moved to; after a fault, the kind of the option at
+// fault, without data.
 func (it *TCPOptionIterator) Option() TCPOption { return it.cur }
 
 // Err is the fault that stopped the walk: an option whose length is below 2 or runs

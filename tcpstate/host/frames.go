@@ -81,8 +81,9 @@ func (s *serializer) withRoom(n int) []byte {
 }
 
 // tcpOptions lays options out as Linux does: in a SYN mss, sackOK+TS (or NOP NOP
-// TS), NOP wscale; later NOP NOP TS and NOP NOP SACK (net/ipv4/tcp_output.c
-// tcp_options_write).
+// TS, or NOP NOP sackOK), NOP wscale; later NOP NOP TS and NOP NOP SACK
+// (net/ipv4/tcp_output.c tcp_options_write). syn is kept for callers; the layout
+// no longer depends on it.
 func (s *serializer) tcpOptions(o *tcpstate.Options, syn bool) []layers.TCPOption {
 	opts := s.opts[:0]
 	nop := layers.TCPOption{OptionType: layers.TCPOptionKindNop, OptionLength: 1}
@@ -90,17 +91,21 @@ func (s *serializer) tcpOptions(o *tcpstate.Options, syn bool) []layers.TCPOptio
 		binary.BigEndian.PutUint16(s.mss[:], o.MSS)
 		opts = append(opts, layers.TCPOption{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: s.mss[:]})
 	}
-	if o.SACKPermitted {
-		opts = append(opts, layers.TCPOption{OptionType: layers.TCPOptionKindSACKPermitted, OptionLength: 2})
-	} else if o.HasTS {
+	sackOK := layers.TCPOption{OptionType: layers.TCPOptionKindSACKPermitted, OptionLength: 2}
+	switch {
+	case o.SACKPermitted && o.HasTS:
+		opts = append(opts, sackOK)
+	case o.HasTS:
 		opts = append(opts, nop, nop)
+	case o.SACKPermitted:
+		// Without timestamps Linux pads before SACK-permitted, not after
+		// (tcp_options_write: NOP NOP SACK_PERM), as pktlab drill's scripts show.
+		opts = append(opts, nop, nop, sackOK)
 	}
 	if o.HasTS {
 		binary.BigEndian.PutUint32(s.ts[:4], o.TSVal)
 		binary.BigEndian.PutUint32(s.ts[4:], o.TSEcr)
 		opts = append(opts, layers.TCPOption{OptionType: layers.TCPOptionKindTimestamps, OptionLength: 10, OptionData: s.ts[:]})
-	} else if o.SACKPermitted && syn {
-		opts = append(opts, nop, nop)
 	}
 	if o.HasWScale {
 		s.ws[0] = o.WScale
@@ -118,40 +123,34 @@ func (s *serializer) tcpOptions(o *tcpstate.Options, syn bool) []layers.TCPOptio
 	return opts
 }
 
-// segmentOf converts a decoded TCP header into the machine's Segment. Payload
-// aliases the frame.
-func segmentOf(t *layers.TCP) tcpstate.Segment {
-	seg := tcpstate.Segment{Seq: seqnum.Value(t.Seq), Ack: seqnum.Value(t.Ack), Window: t.Window, Payload: t.Payload}
-	for _, f := range []struct {
-		on bool
-		f  header.TCPFlags
-	}{{t.FIN, header.TCPFlagFIN}, {t.SYN, header.TCPFlagSYN}, {t.RST, header.TCPFlagRST}, {t.PSH, header.TCPFlagPSH},
-		{t.ACK, header.TCPFlagACK}, {t.URG, header.TCPFlagURG}, {t.ECE, header.TCPFlagECE}, {t.CWR, header.TCPFlagCWR}} {
-		if f.on {
-			seg.Flags |= f.f
-		}
-	}
+// segmentOf converts a TCP header view into the machine's Segment. Payload
+// aliases the frame. Options whose length is wrong for their kind are ignored, and
+// the walk stops at an option that runs past the header (rawsock.Decoder rejects
+// such a header before it gets here).
+func segmentOf(t header.TCP) tcpstate.Segment {
+	seg := tcpstate.Segment{Seq: seqnum.Value(t.Seq()), Ack: seqnum.Value(t.Ack()), Flags: t.Flags(), Window: t.Window(), Payload: t.Payload()}
 	o := &seg.Options
-	for _, opt := range t.Options {
-		d := opt.OptionData
-		switch opt.OptionType {
-		case layers.TCPOptionKindMSS:
-			if len(d) == 2 {
-				o.MSS = binary.BigEndian.Uint16(d)
+	for it := t.Options(); it.Next(); {
+		opt := it.Option()
+		switch opt.Kind {
+		case header.TCPOptionMSS:
+			if v, ok := opt.MSS(); ok {
+				o.MSS = v
 			}
-		case layers.TCPOptionKindWindowScale:
-			if len(d) == 1 {
-				o.WScale, o.HasWScale = d[0], true
+		case header.TCPOptionWScale:
+			if v, ok := opt.WScale(); ok {
+				o.WScale, o.HasWScale = v, true
 			}
-		case layers.TCPOptionKindSACKPermitted:
+		case header.TCPOptionSACKOK:
 			o.SACKPermitted = true
-		case layers.TCPOptionKindTimestamps:
-			if len(d) == 8 {
-				o.TSVal, o.TSEcr, o.HasTS = binary.BigEndian.Uint32(d), binary.BigEndian.Uint32(d[4:]), true
+		case header.TCPOptionTimestamp:
+			if val, ecr, ok := opt.Timestamps(); ok {
+				o.TSVal, o.TSEcr, o.HasTS = val, ecr, true
 			}
-		case layers.TCPOptionKindSACK:
-			for i := 0; i+8 <= len(d) && o.NumSACK < tcpstate.MaxSACKBlocks; i += 8 {
-				o.SACK[o.NumSACK] = tcpstate.SACKBlock{Left: seqnum.Value(binary.BigEndian.Uint32(d[i:])), Right: seqnum.Value(binary.BigEndian.Uint32(d[i+4:]))}
+		case header.TCPOptionSACK:
+			for i := 0; i < opt.SACKBlocks() && o.NumSACK < tcpstate.MaxSACKBlocks; i++ {
+				l, r := opt.SACKBlock(i)
+				o.SACK[o.NumSACK] = tcpstate.SACKBlock{Left: seqnum.Value(l), Right: seqnum.Value(r)}
 				o.NumSACK++
 			}
 		}

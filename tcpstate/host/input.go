@@ -25,40 +25,32 @@ func (h *Host) input(frame []byte, at time.Time) {
 	if err := h.dec.Decode(frame); err != nil {
 		return
 	}
-	d := h.dec
-	var src, dstIP netip.Addr
-	for _, t := range d.Decoded {
-		switch t {
-		case layers.LayerTypeARP:
-			h.arpInput(&d.ARP)
-			return
-		case layers.LayerTypeIPv4:
-			src, _ = netip.AddrFromSlice(d.IPv4.SrcIP)
-			dstIP, _ = netip.AddrFromSlice(d.IPv4.DstIP)
-		case layers.LayerTypeIPv6:
-			src, _ = netip.AddrFromSlice(d.IPv6.SrcIP)
-			dstIP, _ = netip.AddrFromSlice(d.IPv6.DstIP)
-		case layers.LayerTypeICMPv4:
-			if h.isOurs(dstIP) && !h.cfg.Shared {
-				h.pingInput4(src, dstIP, &d.ICMPv4)
-			}
-			return
-		case layers.LayerTypeICMPv6:
-			h.icmp6Input(src, dstIP, &d.ICMPv6, net.HardwareAddr(frame[6:12]))
-			return
-		case layers.LayerTypeTCP:
-			if h.holding && h.isOurs(dstIP) && !d.Fragment {
-				h.held = append(h.held, heldFrame{append([]byte(nil), frame...), at})
-				return
-			}
-			if h.isOurs(dstIP) && !d.Fragment {
-				h.learn(src, net.HardwareAddr(frame[6:12]), false)
-				h.inFrame = frame
-				h.tcpInput(src, dstIP, &d.TCP)
-				h.inFrame = nil
-			}
+	d := &h.dec.Headers
+	if d.ARP != nil {
+		h.arpInput(d.ARP)
+		return
+	}
+	src, dstIP := d.Src(), d.Dst()
+	srcMAC := d.Ethernet.Src()
+	switch {
+	case d.ICMPv4 != nil:
+		if h.isOurs(dstIP) && !h.cfg.Shared {
+			h.pingInput4(src, dstIP, d.ICMPv4)
+		}
+	case d.ICMPv6 != nil:
+		h.icmp6Input(src, dstIP, d.ICMPv6, srcMAC)
+	case d.TCP != nil:
+		if !h.isOurs(dstIP) || d.Fragment {
 			return
 		}
+		if h.holding {
+			h.held = append(h.held, heldFrame{append([]byte(nil), frame...), at})
+			return
+		}
+		h.learn(src, srcMAC, false)
+		h.inFrame = frame
+		h.tcpInput(src, dstIP, d.TCP)
+		h.inFrame = nil
 	}
 }
 
@@ -91,10 +83,10 @@ func (h *Host) learn(a netip.Addr, mac net.HardwareAddr, announce bool) {
 
 // tcpInput demultiplexes a segment to its connection or listener, or answers it
 // with a RST (RFC 9293 §3.10.7.1).
-func (h *Host) tcpInput(src, dst netip.Addr, t *layers.TCP) {
+func (h *Host) tcpInput(src, dst netip.Addr, t header.TCP) {
 	seg := segmentOf(t)
-	local := netip.AddrPortFrom(dst, uint16(t.DstPort))
-	remote := netip.AddrPortFrom(src, uint16(t.SrcPort))
+	local := netip.AddrPortFrom(dst, t.DstPort())
+	remote := netip.AddrPortFrom(src, t.SrcPort())
 	if c := h.conns[connKey{local, remote}]; c != nil {
 		h.apply(c, c.m.HandleSegment(h.clk.Now(), &seg))
 		h.reap()
@@ -122,22 +114,21 @@ func (h *Host) tcpInput(src, dst netip.Addr, t *layers.TCP) {
 	})
 }
 
-func (h *Host) arpInput(a *layers.ARP) {
-	spa, _ := netip.AddrFromSlice(a.SourceProtAddress)
-	tpa, _ := netip.AddrFromSlice(a.DstProtAddress)
-	h.learn(spa, net.HardwareAddr(a.SourceHwAddress), a.Operation == layers.ARPReply)
-	if a.Operation != layers.ARPRequest || h.cfg.Shared || !h.isOurs(tpa) {
+func (h *Host) arpInput(a header.ARP) {
+	spa, tpa := a.SenderIP(), a.TargetIP()
+	h.learn(spa, a.SenderHW(), a.Op() == header.ARPReply)
+	if a.Op() != header.ARPRequest || h.cfg.Shared || !h.isOurs(tpa) {
 		return
 	}
 	reply := &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
 		Operation: layers.ARPReply, SourceHwAddress: h.mac, SourceProtAddress: tpa.AsSlice(),
-		DstHwAddress: a.SourceHwAddress, DstProtAddress: a.SourceProtAddress}
-	eth := &layers.Ethernet{SrcMAC: h.mac, DstMAC: a.SourceHwAddress, EthernetType: layers.EthernetTypeARP}
+		DstHwAddress: a.SenderHW(), DstProtAddress: a.SenderProto()}
+	eth := &layers.Ethernet{SrcMAC: h.mac, DstMAC: a.SenderHW(), EthernetType: layers.EthernetTypeARP}
 	h.writeLayers(fmt.Sprintf("ARP reply: %v is at %v", tpa, h.mac), EventNeighbor, eth, reply)
 }
 
-func (h *Host) pingInput4(src, dst netip.Addr, ic *layers.ICMPv4) {
-	if ic.TypeCode.Type() != layers.ICMPv4TypeEchoRequest {
+func (h *Host) pingInput4(src, dst netip.Addr, ic header.ICMPv4) {
+	if ic.Type() != header.ICMPv4EchoRequest {
 		return
 	}
 	mac, ok := h.neigh[h.nextHop(src)]
@@ -145,52 +136,44 @@ func (h *Host) pingInput4(src, dst netip.Addr, ic *layers.ICMPv4) {
 		return
 	}
 	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolICMPv4, SrcIP: dst.AsSlice(), DstIP: src.AsSlice()}
-	reply := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoReply, 0), Id: ic.Id, Seq: ic.Seq}
+	reply := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoReply, 0), Id: ic.ID(), Seq: ic.Seq()}
 	eth := &layers.Ethernet{SrcMAC: h.mac, DstMAC: mac, EthernetType: layers.EthernetTypeIPv4}
-	h.writeLayers(fmt.Sprintf("echo reply to %v", src), EventPing, eth, ip, reply, gopacket.Payload(ic.Payload))
+	h.writeLayers(fmt.Sprintf("echo reply to %v", src), EventPing, eth, ip, reply, gopacket.Payload(ic.Payload()))
 }
 
 // icmp6Input answers neighbour solicitations for our addresses (RFC 4861 §7.2.4)
 // and echo requests, and learns from advertisements.
-func (h *Host) icmp6Input(src, dst netip.Addr, ic *layers.ICMPv6, srcMAC net.HardwareAddr) {
-	switch ic.TypeCode.Type() {
-	case layers.ICMPv6TypeNeighborSolicitation:
-		var ns layers.ICMPv6NeighborSolicitation
-		if ns.DecodeFromBytes(ic.Payload, gopacket.NilDecodeFeedback) != nil {
+func (h *Host) icmp6Input(src, dst netip.Addr, ic header.ICMPv6, srcMAC net.HardwareAddr) {
+	switch ic.Type() {
+	case header.ICMPv6NeighborSolicit:
+		target, ok := ic.Target()
+		if !ok {
 			return
 		}
 		h.learn(src, srcMAC, false)
-		target, _ := netip.AddrFromSlice(ns.TargetAddress)
 		if h.cfg.Shared || !h.isOurs(target) || !src.IsValid() || src.IsUnspecified() {
 			return
 		}
-		na := &layers.ICMPv6NeighborAdvertisement{Flags: 0x60, TargetAddress: ns.TargetAddress,
+		na := &layers.ICMPv6NeighborAdvertisement{Flags: 0x60, TargetAddress: target.AsSlice(),
 			Options: layers.ICMPv6Options{{Type: layers.ICMPv6OptTargetAddress, Data: h.mac}}}
 		h.writeICMP6(target, src, srcMAC, layers.ICMPv6TypeNeighborAdvertisement, na, fmt.Sprintf("neighbour advertisement: %v is at %v", target, h.mac), EventNeighbor)
-	case layers.ICMPv6TypeNeighborAdvertisement:
-		var na layers.ICMPv6NeighborAdvertisement
-		if na.DecodeFromBytes(ic.Payload, gopacket.NilDecodeFeedback) != nil {
+	case header.ICMPv6NeighborAdvert:
+		target, ok := ic.Target()
+		if !ok {
 			return
 		}
-		target, _ := netip.AddrFromSlice(na.TargetAddress)
 		mac := srcMAC
-		for _, o := range na.Options {
-			if o.Type == layers.ICMPv6OptTargetAddress && len(o.Data) == 6 {
-				mac = net.HardwareAddr(o.Data)
-			}
+		if o, ok := ic.NDOption(uint8(layers.ICMPv6OptTargetAddress)); ok && len(o) >= 6 {
+			mac = net.HardwareAddr(o[:6]) // the option pads the address to 8 bytes (RFC 4861 §4.6.1)
 		}
 		h.learn(target, mac, true)
-	case layers.ICMPv6TypeEchoRequest:
+	case header.ICMPv6EchoRequest:
 		if h.cfg.Shared || !h.isOurs(dst) {
 			return
 		}
 		h.learn(src, srcMAC, false)
-		var echo layers.ICMPv6Echo
-		if echo.DecodeFromBytes(ic.Payload, gopacket.NilDecodeFeedback) != nil {
-			return
-		}
-		reply := &layers.ICMPv6Echo{Identifier: echo.Identifier, SeqNumber: echo.SeqNumber}
-		h.writeICMP6(dst, src, srcMAC, layers.ICMPv6TypeEchoReply, reply, fmt.Sprintf("echo reply to %v", src), EventPing, gopacket.Payload(echo.Payload))
+		reply := &layers.ICMPv6Echo{Identifier: ic.ID(), SeqNumber: ic.Seq()}
+		h.writeICMP6(dst, src, srcMAC, layers.ICMPv6TypeEchoReply, reply, fmt.Sprintf("echo reply to %v", src), EventPing, gopacket.Payload(ic.Payload()))
 	}
 }
 
