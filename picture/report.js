@@ -55,12 +55,50 @@
       }
       svg.appendChild(el('text', { 'class': sub ? 'lane-iface' : 'lane-name', x: xs[i], y: sub ? 32 : 16, 'text-anchor': 'middle' }, sub ? l.name.slice(l.node.length + 1) : l.name));
     });
-    D.rows.forEach(function (r, i) {
-      if (ys[i] === null) return;
-      svg.appendChild(el('text', { 'class': 'time', x: 4, y: ys[i] + 4 }, r.t.toFixed(6)));
-      if (isFrame(r)) frame(r, i, ys[i]); else note(r, ys[i]);
-    });
+    layout = ys;
+    rows = el('g', { 'class': 'rows' });
+    svg.appendChild(rows);
+    drawn = null;
+    visibleRows();
     document.getElementById('scale').textContent = 'time scale ' + scale + ' px/s';
+  }
+
+  // A ladder of up to BIG rows is drawn whole. A bigger one draws only the rows in
+  // and near the visible part of the box, again as it scrolls, so that a run of
+  // 100 000 frames opens as fast as a short one.
+  var BIG = 3000, layout = [], rows = null, drawn = null;
+  function visibleRows() {
+    var lo = -Infinity, hi = Infinity;
+    if (D.rows.length > BIG) {
+      lo = box.scrollTop - 2 * box.clientHeight;
+      hi = box.scrollTop + 3 * box.clientHeight;
+      if (drawn && lo >= drawn[0] && hi <= drawn[1]) return;
+      lo -= 2 * box.clientHeight;
+      hi += 2 * box.clientHeight;
+    }
+    drawn = [lo, hi];
+    while (rows.firstChild) rows.removeChild(rows.firstChild);
+    var first = lowerBound(lo);
+    for (var i = first; i < D.rows.length; i++) {
+      var y = layout[i];
+      if (y === null) continue;
+      if (y > hi) break;
+      var r = D.rows[i];
+      rows.appendChild(el('text', { 'class': 'time', x: 4, y: y + 4 }, r.t.toFixed(6)));
+      if (isFrame(r)) frame(r, i, y); else note(r, y);
+    }
+  }
+
+  // lowerBound is the first row at or below y (rows hidden as chatter have no y).
+  function lowerBound(y) {
+    if (y === -Infinity) return 0;
+    var a = 0, b = layout.length;
+    while (a < b) {
+      var m = (a + b) >> 1, k = m;
+      while (k < b && layout[k] === null) k++;
+      if (k === b || layout[k] >= y) b = m; else a = k + 1;
+    }
+    return a;
   }
 
   function frame(r, i, y) {
@@ -85,13 +123,13 @@
     g.addEventListener('mousemove', function (ev) { placeTip(ev); });
     g.addEventListener('mouseleave', function () { tip.hidden = true; });
     g.addEventListener('click', function () { showBytes(r, i); });
-    svg.appendChild(g);
+    rows.appendChild(g);
   }
 
   function note(r, y) {
     var cls = 'note ' + r.k + (r.fail ? ' fail' : '');
     var xa = r.a >= 0 ? xs[r.a] + 6 : LEFT;
-    svg.appendChild(el('text', { 'class': cls, x: xa, y: y + 4 }, r.l));
+    rows.appendChild(el('text', { 'class': cls, x: xa, y: y + 4 }, r.l));
   }
 
   function showTip(r, ev) {
@@ -198,6 +236,12 @@
   var drag = null;
   box.addEventListener('mousedown', function (ev) { drag = { x: ev.clientX, y: ev.clientY, l: box.scrollLeft, t: box.scrollTop }; });
   window.addEventListener('mouseup', function () { drag = null; });
+  var pending = false;
+  box.addEventListener('scroll', function () {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(function () { pending = false; visibleRows(); });
+  });
   box.addEventListener('mousemove', function (ev) {
     if (!drag) return;
     box.scrollLeft = drag.l - (ev.clientX - drag.x);
