@@ -1,7 +1,7 @@
 package drill
 
 import (
-	"github.com/pktlab/pktlab/rawsock/header"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,14 +9,22 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
-func TestDrillParseTestdata(t *testing.T) {
-	files, _ := filepath.Glob("testdata/*.pkt")
-	if len(files) == 0 {
-		t.Fatal("no scripts in testdata")
+// testdataScripts returns every script of testdata.
+func testdataScripts(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("testdata/*.pkt")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scripts in testdata: %v", err)
 	}
-	for _, f := range files {
+	return files
+}
+
+func TestDrillParseTestdata(t *testing.T) {
+	for _, f := range testdataScripts(t) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			src, err := os.ReadFile(f)
 			if err != nil {
@@ -144,6 +152,22 @@ func TestDrillParseErrors(t *testing.T) {
 				t.Errorf("error is %T, not *Error", err)
 			}
 		})
+	}
+}
+
+// TestDrillParseBounds: the event limit is an error with a position, and a script at
+// the limit parses (one pass, one token of lookahead: no backtracking to blow up).
+func TestDrillParseBounds(t *testing.T) {
+	line := "+0 < . 1:1(0) ack 1 win 257 <nop,nop,TS val 1 ecr 2>\n"
+	src := []byte(strings.Repeat(line, MaxEvents))
+	s, err := Parse("big.pkt", src)
+	if err != nil || len(s.Events) != MaxEvents {
+		t.Fatalf("%d events: %v", MaxEvents, err)
+	}
+	_, err = Parse("big.pkt", append(src, line...))
+	want := fmt.Sprintf("big.pkt:%d:1: more than %d events in one script", MaxEvents+1, MaxEvents)
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v, want %s", err, want)
 	}
 }
 

@@ -21,35 +21,13 @@ func (r *run) record(o Outcome) {
 	r.mu.Lock()
 	r.out = append(r.out, o)
 	r.mu.Unlock()
-	mark := "PASS"
-	if !o.Pass {
-		mark = "FAIL"
-	}
-	r.tl.Add(time.Now(), timeline.KindNote, "", fmt.Sprintf("%s %s: %s", mark, o.Expect.Pos, o.Want))
+	r.tl.Add(time.Now(), "", &timeline.Outcome{Pass: o.Pass, Pos: o.Expect.Pos.String(), Where: o.Where, Want: o.Want, Seen: o.Seen})
 }
 
 // evaluate checks one expectation against what has been seen so far.
 func (r *run) evaluate(ctx context.Context, e *Expect) Outcome {
 	o := Outcome{Expect: e}
-	switch e.Kind {
-	case ExpFrame:
-		r.caps.sync(2 * time.Second)
-		o.Want, o.Pass, o.Seen = r.checkFrames(e.Frame)
-	case ExpCall:
-		o.Want, o.Pass, o.Seen = r.checkCall(e.Call)
-	case ExpSocket:
-		o.Want, o.Pass, o.Seen = r.checkSocket(e.Socket)
-	case ExpTrace:
-		o.Want, o.Pass, o.Seen = r.checkTrace(e.Trace)
-	case ExpUSState:
-		o.Want, o.Pass, o.Seen = r.checkUSState(e.US)
-	case ExpCT:
-		o.Want, o.Pass, o.Seen = r.checkConntrack(ctx, e.CT)
-	case ExpPacket:
-		o.Want, o.Pass, o.Seen = r.checkPacket(e.Packet)
-	case ExpLink:
-		o.Want, o.Pass, o.Seen = r.checkLink(e.Link)
-	}
+	o.Want, o.Pass, o.Seen = e.Check.check(ctx, r)
 	if e.Desc != "" {
 		o.Want = e.Desc + ": " + o.Want
 	}
@@ -137,7 +115,7 @@ func (r *run) checkSocket(m *SocketMatch) (want string, pass bool, seen string) 
 			n++
 		}
 	}
-	pass = m.Count < 0 && n > 0 || m.Count == n
+	pass = m.Count.holds(n)
 	var lines []string
 	for _, s := range socks {
 		lines = append(lines, s.String())
@@ -148,9 +126,4 @@ func (r *run) checkSocket(m *SocketMatch) (want string, pass bool, seen string) 
 	return want, pass, fmt.Sprintf("%d matching; %s's table: %s", n, m.Node, strings.Join(lines, "; "))
 }
 
-func countWord(n int) string {
-	if n < 0 {
-		return "at least one"
-	}
-	return fmt.Sprint(n)
-}
+func countWord(c Exactly) string { return c.String() }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gopacket/gopacket/layers"
 
 	"github.com/pktlab/pktlab/rawsock"
 	"github.com/pktlab/pktlab/sockdiag"
@@ -13,40 +16,57 @@ import (
 	"github.com/pktlab/pktlab/timeline"
 )
 
-// captures reads every captured interface into the timeline until stopped, through
-// rawsock.Capture (which merges the sockets in timestamp order).
+// captures reads every captured interface into the timeline until stopped: one
+// rawsock.Capture per socket, so that each frame reaches the timeline as soon as it is
+// read (the timeline orders frames by their kernel timestamps). A merged Capture of all
+// the sockets holds every frame back for rawsock.MergeWindow, and expectations that
+// wait for a frame and then read a timer (E4's TIME_WAIT) would see that delay.
 type captures struct {
 	cancel context.CancelFunc
-	done   chan struct{}
-	err    error // why the capture ended, if not stopped; set before done is closed
+	wg     sync.WaitGroup
+	failed chan struct{} // closed when a capture fails
 	conns  []*rawsock.Conn
 	read   []atomic.Uint64 // frames read from each conn
+
+	mu  sync.Mutex // guards err
+	err error      // the first read error that ended a capture before stop
 }
 
 func startCaptures(lab *testlab.Lab, tl *timeline.Timeline) (*captures, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &captures{cancel: cancel, done: make(chan struct{}), read: make([]atomic.Uint64, len(tl.Endpoints))}
+	c := &captures{cancel: cancel, failed: make(chan struct{}), read: make([]atomic.Uint64, len(tl.Endpoints))}
 	for _, ep := range tl.Endpoints {
 		conn, err := rawsock.Open(lab.Node(ep.Node), ep.Iface, nil)
 		if err != nil {
-			close(c.done)
 			c.stop()
 			return nil, fmt.Errorf("capture on %s: %w", ep, err)
 		}
 		c.conns = append(c.conns, conn)
 	}
-	go func() {
-		defer close(c.done)
-		err := rawsock.Capture(ctx, c.conns, func(f rawsock.Captured) error {
-			// Data is the capture's buffer, valid during the call only.
-			tl.AddFrame(f.Frame.Time, f.Source, append([]byte(nil), f.Frame.Data...), f.Frame.Type == rawsock.PacketOutgoing)
-			c.read[f.Source].Add(1)
-			return nil
-		})
-		if err != nil && ctx.Err() == nil {
-			c.err = err
-		}
-	}()
+	for i, conn := range c.conns {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			sum := rawsock.NewSummarizer() // as tcpdump on the interface
+			var line []byte
+			err := rawsock.Capture(ctx, []*rawsock.Conn{conn}, func(f rawsock.Captured) error {
+				// Data is the capture's buffer, valid during the call only.
+				line = sum.Append(line[:0], layers.LinkTypeEthernet, f.Frame.Data)
+				tl.AddFrame(timeline.Captured{Time: f.Frame.Time, Index: i, Data: append([]byte(nil), f.Frame.Data...),
+					Out: f.Frame.Type == rawsock.PacketOutgoing, Line: string(line)})
+				c.read[i].Add(1)
+				return nil
+			})
+			if err != nil && ctx.Err() == nil {
+				c.mu.Lock()
+				if c.err == nil {
+					c.err = err
+					close(c.failed)
+				}
+				c.mu.Unlock()
+			}
+		}()
+	}
 	return c, nil
 }
 
@@ -68,8 +88,8 @@ func (c *captures) sync(timeout time.Duration) {
 	for i := range c.conns {
 		for c.read[i].Load() < want[i] && time.Now().Before(end) {
 			select {
-			case <-c.done:
-				return // the capture failed: nothing more will be read
+			case <-c.failed:
+				return // a capture failed: its frames will not all come
 			case <-time.After(2 * time.Millisecond):
 			}
 		}
@@ -84,10 +104,12 @@ func (c *captures) stop() error {
 		return nil
 	}
 	c.cancel()
-	<-c.done
+	c.wg.Wait()
 	for _, conn := range c.conns {
 		conn.Close()
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.err != nil {
 		return fmt.Errorf("capture failed, its frames are incomplete: %w", c.err)
 	}
@@ -134,18 +156,18 @@ func startPoller(lab *testlab.Lab, tl *timeline.Timeline) *statePoller {
 					k := sockKey{n.Name(), s.Local, s.Remote}
 					seen[k] = true
 					if old, ok := last[k]; !ok || old != s.State {
-						from := "new"
+						from := timeline.StateNew
 						if ok {
 							from = old.String()
 						}
-						tl.Add(now, timeline.KindState, n.Name(), fmt.Sprintf("%s > %s: %s → %s (sock_diag)", s.Local, s.Remote, from, s.State))
+						tl.Add(now, n.Name(), &timeline.KernelState{Local: s.Local, Remote: s.Remote, From: from, To: s.State.String(), Source: "sock_diag"})
 						last[k] = s.State
 					}
 				}
 			}
 			for k, st := range last {
 				if !seen[k] {
-					tl.Add(now, timeline.KindState, k.node, fmt.Sprintf("%s > %s: %s → gone (sock_diag)", k.local, k.remote, st))
+					tl.Add(now, k.node, &timeline.KernelState{Local: k.local, Remote: k.remote, From: st.String(), To: timeline.StateGone, Source: "sock_diag"})
 					delete(last, k)
 				}
 			}
