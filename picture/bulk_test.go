@@ -94,26 +94,25 @@ func TestHTMLBytesPerFrame(t *testing.T) {
 // BenchmarkReport100k draws the HTML report of 100 000 frames (a bulk transfer of
 // 100-byte segments, both ends of the veth captured).
 func BenchmarkReport100k(b *testing.B) {
-	tl := bulk(b, 99_996, 100).Timeline()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		var out bytes.Buffer
-		if err := WriteHTML(&out, &Report{Title: "bulk", Diagram: FromTimeline(tl)}); err != nil {
-			b.Fatal(err)
-		}
-		b.ReportMetric(float64(out.Len())/100_000, "bytes/frame")
-	}
+	benchDraw(b, func(w *bytes.Buffer, d *Diagram) error {
+		err := WriteHTML(w, &Report{Title: "bulk", Diagram: d})
+		b.ReportMetric(float64(w.Len())/100_000, "bytes/frame")
+		return err
+	})
 }
 
 // BenchmarkLadder100k draws the terminal ladder of the same 100 000 frames.
 func BenchmarkLadder100k(b *testing.B) {
+	benchDraw(b, func(w *bytes.Buffer, d *Diagram) error { return WriteLadder(w, d, LadderOptions{Width: 80}) })
+}
+
+func benchDraw(b *testing.B, draw func(*bytes.Buffer, *Diagram) error) {
 	tl := bulk(b, 99_996, 100).Timeline()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
 		var out bytes.Buffer
-		if err := WriteLadder(&out, FromTimeline(tl), LadderOptions{Width: 80}); err != nil {
+		if err := draw(&out, FromTimeline(tl)); err != nil {
 			b.Fatal(err)
 		}
 	}
