@@ -117,3 +117,16 @@ func benchDraw(b *testing.B, draw func(*bytes.Buffer, *Diagram) error) {
 		}
 	}
 }
+
+// BenchmarkLadderD3us draws the ladder of a real run (27 frames through a router),
+// from its timeline, as run --ladder adds it after the run.
+func BenchmarkLadderD3us(b *testing.B) {
+	tl := readCapture(b, "D3-us").Timeline()
+	b.ReportAllocs()
+	for b.Loop() {
+		var out bytes.Buffer
+		if err := WriteLadder(&out, FromTimeline(tl), LadderOptions{Width: 80}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
