@@ -4,6 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -15,8 +20,44 @@ import (
 // non-blocking, as in packetdrill: a blocking call blocks its goroutine.
 func (k *kernelStack) call(ctx context.Context, c *Syscall) <-chan callResult {
 	done := make(chan callResult, 1)
-	go func() { done <- k.callNow(c) }()
+	tid := make(chan int, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tid <- unix.Gettid()
+		done <- k.callNow(c)
+	}()
+	if c.EndSet {
+		awaitBlocked(<-tid, done)
+	}
 	return done
+}
+
+// awaitBlocked waits, as packetdrill does before its next event, until the thread of
+// a blocking call sleeps in that call (or the call is done), so that a packet
+// injected next cannot overtake the call's entry into the kernel. A thread asleep
+// in futex is the Go runtime parking it, not the call. Bounded: a call that never
+// gets there is the script's timing problem, reported at its end time.
+// It returns what it saw: "blocked", "done", or "gave up".
+func awaitBlocked(tid int, done chan callResult) string {
+	path := fmt.Sprintf("/proc/self/task/%d/syscall", tid)
+	for start := time.Now(); time.Since(start) < time.Second; time.Sleep(100 * time.Microsecond) {
+		if len(done) > 0 {
+			return "done"
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "gave up"
+		}
+		f := strings.Fields(string(b))
+		if len(f) == 0 || f[0] == "running" {
+			continue
+		}
+		if nr, err := strconv.Atoi(f[0]); err == nil && nr != unix.SYS_FUTEX && nr >= 0 {
+			return "blocked"
+		}
+	}
+	return "gave up"
 }
 
 func (k *kernelStack) callNow(c *Syscall) callResult {
