@@ -1,7 +1,6 @@
 package drill
 
 import (
-	"runtime"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -15,16 +14,11 @@ func TestDrillAwaitBlocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(p[1])
-	done := make(chan callResult, 1)
-	tid := make(chan int, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		tid <- unix.Gettid()
+	done, tid := onOwnThread(func() callResult {
 		n, _ := unix.Read(p[0], make([]byte, 1))
-		done <- callResult{ret: int64(n)}
-	}()
-	if saw := awaitBlocked(<-tid, done); saw != "blocked" {
+		return callResult{ret: int64(n)}
+	})
+	if saw := awaitBlocked(tid, done); saw != "blocked" {
 		t.Fatalf("awaitBlocked saw %q, want the thread asleep in read", saw)
 	}
 	unix.Write(p[1], []byte{1})

@@ -19,18 +19,25 @@ import (
 // descriptors from any thread. Sockets are blocking unless the script makes them
 // non-blocking, as in packetdrill: a blocking call blocks its goroutine.
 func (k *kernelStack) call(ctx context.Context, c *Syscall) <-chan callResult {
+	done, tid := onOwnThread(func() callResult { return k.callNow(c) })
+	if c.EndSet {
+		awaitBlocked(tid, done)
+	}
+	return done
+}
+
+// onOwnThread runs fn in a goroutine locked to its thread and returns the channel of
+// its result and the thread's id.
+func onOwnThread(fn func() callResult) (chan callResult, int) {
 	done := make(chan callResult, 1)
 	tid := make(chan int, 1)
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		tid <- unix.Gettid()
-		done <- k.callNow(c)
+		done <- fn()
 	}()
-	if c.EndSet {
-		awaitBlocked(<-tid, done)
-	}
-	return done
+	return done, <-tid
 }
 
 // awaitBlocked waits, as packetdrill does before its next event, until the thread of
