@@ -75,6 +75,8 @@ type Row struct {
 	NAT          string // the frame as it entered the node before a rewrite: "a:p > b:q on router:eth0"
 	Drop         string // the verdict that dropped the frame in the receiving node
 	Fail         bool   // a note that reports a failed expectation
+	NATIn        string // the endpoint ("router:eth0") the packet entered on before its rewrite
+	Short        string // what a ladder writes of a non-frame row, when not Line: "SYN-SENT → ESTABLISHED"
 	// Retransmit marks a TCP segment that carries data below the highest sequence
 	// number its sender had sent; DupAck counts the duplicate ACKs in a row (RFC 5681
 	// §2: no data, no SYN or FIN, the same acknowledgment and window as the last).
@@ -196,8 +198,10 @@ func (b *builder) add(e timeline.Event) {
 		if d.Node != "" {
 			r.Line = strings.TrimPrefix(r.Line, d.Node+" ")
 		}
-	case *timeline.KernelState, *timeline.UserspaceState:
-		r.Kind = RowState
+	case *timeline.KernelState:
+		r.Kind, r.Short = RowState, d.From+" → "+d.To
+	case *timeline.UserspaceState:
+		r.Kind, r.Short = RowState, "userspace "+d.From.String()+" → "+d.To.String()
 	case *timeline.Verdict:
 		r.Kind = RowVerdict
 		drop = d.Verdict == "drop" || d.Type == timeline.TracePolicy && d.Policy == "drop"
@@ -226,7 +230,7 @@ func (b *builder) frame(e timeline.Event, r Row) {
 	ep := b.tl.Endpoints[f.Index]
 	r.Kind, r.Flow, r.Frame = RowFrame, f.Flow, f
 	if f.NAT != nil {
-		r.NAT = b.tl.NATText(f.NAT)
+		r.NAT, r.NATIn = b.tl.NATText(f.NAT), b.tl.Endpoints[f.NAT.Endpoint].String()
 	}
 	r.Label, r.Line = Label(f), f.Line
 	if r.Line == "" {

@@ -201,8 +201,7 @@ func htmlRowOf(d *Diagram, r Row, at func(int, string) int, index map[string]int
 		h.Label += fmt.Sprintf(" dup ack %d", r.DupAck)
 	}
 	if r.NAT != "" {
-		_, in, _ := strings.Cut(r.NAT, " on ")
-		if i, ok := index[in]; ok {
+		if i, ok := index[r.NATIn]; ok {
 			h.NATIn = i + 1
 		}
 	}
