@@ -204,6 +204,14 @@ func TestHTMLReportInBrowser(t *testing.T) {
 	if err := b.problems(); err != nil {
 		t.Error(err)
 	}
+	// D3, the same loss with the kernel on both ends, has its retransmission marked too.
+	path, _ = writeReport(t, "D3")
+	if err := b.load(path); err != nil {
+		t.Fatal(err)
+	}
+	if n := eval[int](t, b, `document.querySelectorAll('svg.seqgraph .seg.retx').length`); n != 1 {
+		t.Errorf("D3's time-sequence graph marks %d retransmissions, want 1", n)
+	}
 }
 
 // hoverFirst moves the mouse onto the first arrow and clicks it, as a user would.
