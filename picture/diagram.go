@@ -96,9 +96,18 @@ type Flow struct {
 
 // Diagram is what the renderers draw: lanes, rows in time order, and the flows.
 type Diagram struct {
-	Lanes []Lane
-	Rows  []Row
-	Flows []Flow
+	Lanes   []Lane
+	Rows    []Row
+	Flows   []Flow
+	Samples []Sample // congestion samples, where the timeline has them
+}
+
+// Sample is one reading of a TCP sender's congestion state (the kernel's tcp_sock).
+type Sample struct {
+	T              time.Duration
+	Socket         string // "local > remote"
+	Cwnd, Ssthresh uint32 // segments
+	SRTT           time.Duration
 }
 
 // FromTimeline converts a timeline. A frame recorded on both ends of a link becomes one
@@ -209,6 +218,9 @@ func (b *builder) add(e timeline.Event) {
 		r.Kind = RowCT
 	case *timeline.Step:
 		r.Kind = RowStep
+	case *timeline.CongestionSample:
+		b.d.Samples = append(b.d.Samples, Sample{T: r.T, Socket: d.Local.String() + " > " + d.Remote.String(), Cwnd: d.SndCwnd, Ssthresh: d.Ssthresh, SRTT: d.SRTT})
+		return
 	case *timeline.Outcome:
 		r.Kind, r.Fail = RowNote, !d.Pass
 	default:
