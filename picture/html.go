@@ -42,6 +42,29 @@ type htmlData struct {
 	Lanes  []htmlLane  `json:"lanes"`
 	Rows   []htmlRow   `json:"rows"`
 	Graphs []graphData `json:"graphs,omitempty"`
+	Cong   []congData  `json:"cong,omitempty"`
+}
+
+// congData is one socket's congestion samples: t (s), cwnd and ssthresh (segments),
+// srtt (ms).
+type congData struct {
+	Socket string       `json:"s"`
+	Points [][4]float64 `json:"p"`
+}
+
+func congDataOf(d *Diagram) []congData {
+	var out []congData
+	at := map[string]int{}
+	for _, s := range d.Samples {
+		i, ok := at[s.Socket]
+		if !ok {
+			i = len(out)
+			at[s.Socket] = i
+			out = append(out, congData{Socket: s.Socket})
+		}
+		out[i].Points = append(out[i].Points, [4]float64{round6(s.T), float64(s.Cwnd), float64(s.Ssthresh), float64(s.SRTT.Microseconds()) / 1000})
+	}
+	return out
 }
 
 type htmlLane struct {
@@ -78,6 +101,7 @@ func WriteHTML(w io.Writer, r *Report) error {
 	for _, g := range seqGraphs(r.Diagram) {
 		data.Graphs = append(data.Graphs, g.data())
 	}
+	data.Cong = congDataOf(r.Diagram)
 	var jb strings.Builder
 	enc := json.NewEncoder(&jb)
 	enc.SetEscapeHTML(false) // "\u003e" in every tcpdump line is 5 bytes a frame
@@ -110,6 +134,9 @@ func WriteHTML(w io.Writer, r *Report) error {
 `)
 	if len(data.Graphs) > 0 {
 		b.WriteString("<h2>Time-sequence graphs</h2>\n<div id=\"graphs\"></div>\n")
+	}
+	if len(data.Cong) > 0 {
+		b.WriteString("<h2>Congestion window, slow-start threshold and smoothed RTT</h2>\n<div id=\"cong\"></div>\n")
 	}
 	writeExpectations(&b, r.Expectations)
 	writeFlows(&b, r.Diagram)
@@ -201,8 +228,7 @@ func htmlRowOf(d *Diagram, r Row, at func(int, string) int, index map[string]int
 		h.Label += fmt.Sprintf(" dup ack %d", r.DupAck)
 	}
 	if r.NAT != "" {
-		_, in, _ := strings.Cut(r.NAT, " on ")
-		if i, ok := index[in]; ok {
+		if i, ok := index[r.NATIn]; ok {
 			h.NATIn = i + 1
 		}
 	}

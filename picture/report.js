@@ -224,6 +224,35 @@
     box.appendChild(s);
   }
 
+
+  // A socket's congestion samples: cwnd and ssthresh in segments on the left scale,
+  // srtt in milliseconds on its own scale.
+  function congestion(c) {
+    var h3 = document.createElement('h3');
+    h3.textContent = c.s;
+    var s = el('svg', { 'class': 'conggraph', viewBox: '0 0 ' + (GW + 2 * GM) + ' ' + (GH / 2 + 2 * GM) });
+    var p = c.p, t0 = p[0][0], t1 = p[p.length - 1][0], segs = 1, rtt = 0.001;
+    p.forEach(function (q) { segs = Math.max(segs, q[1], q[2] < 1e6 ? q[2] : 0); rtt = Math.max(rtt, q[3]); });
+    var span = t1 > t0 ? t1 - t0 : 0.001, H = GH / 2;
+    function X(t) { return (GM + (t - t0) / span * GW).toFixed(1); }
+    function path(k, max) {
+      var d = '';
+      p.forEach(function (q, i) { var y = (GM + H - Math.min(q[k], max) / max * H).toFixed(1); d += (i ? ' H' + X(q[0]) + ' V' : 'M' + X(q[0]) + ',') + y; });
+      return d;
+    }
+    s.appendChild(el('path', { 'class': 'cwnd', d: path(1, segs) }));
+    s.appendChild(el('path', { 'class': 'ssthresh', d: path(2, segs) }));
+    s.appendChild(el('path', { 'class': 'srtt', d: path(3, rtt) }));
+    s.appendChild(el('text', { x: GM - 4, y: GM + 4, 'text-anchor': 'end' }, segs + ' seg'));
+    s.appendChild(el('text', { x: GM + GW + 4, y: GM + 4 }, rtt.toFixed(3) + ' ms'));
+    s.appendChild(el('text', { x: GM, y: 20, 'class': 'cwnd-key' }, 'cwnd'));
+    s.appendChild(el('text', { x: GM + 50, y: 20, 'class': 'ssthresh-key' }, 'ssthresh'));
+    s.appendChild(el('text', { x: GM + 120, y: 20, 'class': 'srtt-key' }, 'srtt'));
+    var box = document.getElementById('cong');
+    box.appendChild(h3);
+    box.appendChild(s);
+  }
+
   function zoom(f) { scale = Math.max(1, Math.min(1e7, scale * f)); draw(); }
   document.getElementById('zoom-in').addEventListener('click', function () { zoom(2); });
   document.getElementById('zoom-out').addEventListener('click', function () { zoom(0.5); });
@@ -249,5 +278,6 @@
   });
   draw();
   (D.graphs || []).forEach(graph);
+  (D.cong || []).forEach(congestion);
   document.body.dataset.ready = '1';
 })();
