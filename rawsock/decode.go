@@ -188,11 +188,8 @@ func (h *Headers) decode(link layers.LinkType, frame []byte) error {
 		return fmt.Errorf("rawsock: decode: %v announces %v but the frame ends: %w", h.last(first), s.next, ErrTruncated)
 	}
 	if s.tcp {
-		it := h.TCP.Options()
-		for it.Next() {
-		}
-		if it.Err() != nil {
-			return fmt.Errorf("rawsock: decode TCP: option kind %d runs past the header: %w", it.Option().Kind, ErrMalformed)
+		if k, ok := h.TCP.CheckOptions(); !ok {
+			return fmt.Errorf("rawsock: decode TCP: option kind %d runs past the header: %w", k, ErrMalformed)
 		}
 	}
 	return nil

@@ -24,6 +24,45 @@ type Summarizer struct {
 
 	flows  map[flowKey]seqBase
 	flows4 map[flowKey4]seqBase
+	pfx    prefixCache
+}
+
+// prefixCache keeps the text "src.sport > dst.dport: " of the last two address and
+// port pairs a summary began with: both directions of the conversation a capture
+// is mostly made of. Writing the two addresses and ports is a third of the time of
+// a line; comparing 12 bytes and copying 40 is a tenth of that.
+type prefixCache struct {
+	e    [2]prefixEntry
+	next uint8 // the entry to replace
+}
+
+type prefixEntry struct {
+	key  [36]byte // source, destination, ports: 12 bytes for IPv4, 36 for IPv6
+	klen uint8
+	n    uint8
+	text [104]byte
+}
+
+// append appends the prefix for c and the ports, from the cache when it holds it.
+func (p *prefixCache) append(dst []byte, c *ipCtx, sport, dport uint16) []byte {
+	var key [36]byte
+	n := copy(key[:], c.src)
+	n += copy(key[n:], c.dst)
+	key[n], key[n+1], key[n+2], key[n+3] = byte(sport>>8), byte(sport), byte(dport>>8), byte(dport)
+	n += 4
+	for i := range p.e {
+		if e := &p.e[i]; int(e.klen) == n && e.key == key {
+			return append(dst, e.text[:e.n]...)
+		}
+	}
+	l := len(dst)
+	dst = c.formatPorts(dst, sport, dport)
+	if len(dst)-l <= len(p.e[0].text) { // always, for addresses netip writes
+		e := &p.e[p.next]
+		p.next ^= 1
+		e.key, e.klen, e.n = key, uint8(n), uint8(copy(e.text[:], dst[l:]))
+	}
+	return dst
 }
 
 // flowKey names a TCP connection in a canonical order, so both directions share an
@@ -54,6 +93,7 @@ func NewSummarizer() *Summarizer {
 func (s *Summarizer) Reset() {
 	clear(s.flows)
 	clear(s.flows4)
+	s.pfx = prefixCache{}
 }
 
 // Append appends the summary of frame, of the given link type, to dst. It reads

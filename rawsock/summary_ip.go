@@ -22,6 +22,7 @@ type ipCtx struct {
 	v6       bool
 	src, dst []byte // addresses, 4 or 16 bytes
 	direct   bool   // the transport header follows the fixed IP header directly
+	pfx      *prefixCache
 	// tcp is the TCP header a Decoder found where the transport starts, nil
 	// when there was no decoder or no whole header.
 	tcp header.TCP
@@ -53,6 +54,14 @@ func (c *ipCtx) appendAddrs(dst []byte) []byte {
 // the IP header directly, and "sport > dport: " after extension headers, as tcpdump
 // does.
 func (c *ipCtx) appendPorts(dst []byte, sport, dport uint16) []byte {
+	if c.direct && c.pfx != nil {
+		return c.pfx.append(dst, c, sport, dport)
+	}
+	return c.formatPorts(dst, sport, dport)
+}
+
+// formatPorts is appendPorts without the cache.
+func (c *ipCtx) formatPorts(dst []byte, sport, dport uint16) []byte {
 	if c.direct {
 		dst = c.appendSrc(dst)
 		dst = append(dst, '.')
@@ -99,7 +108,7 @@ func (s *Summarizer) appendIPv4(dst []byte, b []byte, h *Headers) []byte {
 	// 16-byte moves that stall on the 8-byte stores just made (store forwarding),
 	// ≈ 10 ns a line.
 	var c ipCtx
-	c.src, c.dst, c.direct = ip.SrcBytes(), ip.DstBytes(), true
+	c.src, c.dst, c.direct, c.pfx = ip.SrcBytes(), ip.DstBytes(), true, &s.pfx
 	proto := ip.Protocol()
 	payload := b[hlen:min(total, len(b))]
 	length := total - hlen
@@ -170,7 +179,7 @@ func (s *Summarizer) appendIPv6(dst []byte, b []byte, h *Headers) []byte {
 	}
 	ip := header.IPv6(b)
 	var c ipCtx // field by field, as in appendIPv4
-	c.v6, c.src, c.dst, c.direct = true, ip.SrcBytes(), ip.DstBytes(), true
+	c.v6, c.src, c.dst, c.direct, c.pfx = true, ip.SrcBytes(), ip.DstBytes(), true, &s.pfx
 	length := int(ip.PayloadLength())
 	next := ip.NextHeader()
 	p := b[header.IPv6Len:min(header.IPv6Len+length, len(b))]
