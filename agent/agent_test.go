@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pktlab/pktlab/labtest"
 )
 
 // These tests need no lab: they use the host's loopback 127.0.0.1 only, which the
@@ -177,7 +179,16 @@ func TestWriteToClosedPeer(t *testing.T) {
 	if w.Ret != 5 {
 		t.Errorf("first write to a closed peer: got %s, want 5 (queued; it draws the RST)", w)
 	}
-	time.Sleep(50 * time.Millisecond)
+	// The peer's RST moves the socket to CLOSE (tcp_reset in net/ipv4/tcp_input.c);
+	// TCP_INFO shows it without consuming the pending error as SO_ERROR would.
+	c, err := a.lookup("c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	labtest.Until(t, "the RST that the first write draws", func() (bool, error) {
+		info, err := unix.GetsockoptTCPInfo(c.fd, unix.SOL_TCP, unix.TCP_INFO)
+		return err == nil && info.State == unix.BPF_TCP_CLOSE, err
+	})
 	w, _ = a.Send(ctx, "c", []byte("second"), nil, false)
 	if w.ErrnoName() != "EPIPE" && w.ErrnoName() != "ECONNRESET" {
 		t.Errorf("second write: got %s, want EPIPE", w)
@@ -297,11 +308,28 @@ func TestRecvWaitallAndOOB(t *testing.T) {
 	ok(t)(a.Connect(ctx, "c", ap, false))
 	ok(t)(a.Accept(ctx, "l", "s"))
 	ok(t)(a.Send(ctx, "c", []byte("abc"), nil, false))
+	// The second write goes once the MSG_WAITALL recv has taken the first three bytes
+	// off the receive queue (SIOCINQ 0) and so waits for more: two segments, one recv.
+	srv, err := a.lookup("s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		c   Call
+		err error
+	}
+	recvd := make(chan result, 1)
 	go func() {
-		time.Sleep(30 * time.Millisecond)
-		a.Send(ctx, "c", []byte("defgh"), nil, false)
+		c, err := a.RecvFlags(ctx, "s", 8, false, unix.MSG_WAITALL)
+		recvd <- result{c, err}
 	}()
-	r := ok(t)(a.RecvFlags(ctx, "s", 8, false, unix.MSG_WAITALL))
+	labtest.Until(t, "the recv to take the first write", func() (bool, error) {
+		n, err := unix.IoctlGetInt(srv.fd, unix.SIOCINQ)
+		return err == nil && n == 0, err
+	})
+	ok(t)(a.Send(ctx, "c", []byte("defgh"), nil, false))
+	res := <-recvd
+	r := must(t, res.c, res.err)
 	if string(r.Data) != "abcdefgh" || r.Args != "max 8, MSG_WAITALL" {
 		t.Errorf("MSG_WAITALL recv: got %s, want all 8 bytes from two writes", r)
 	}
@@ -327,7 +355,7 @@ func TestWaitPastDeadline(t *testing.T) {
 		if err != context.DeadlineExceeded {
 			t.Errorf("waitFD past its deadline: %v, want context.DeadlineExceeded", err)
 		}
-	case <-time.After(2 * time.Second):
+	case <-time.After(labtest.FailAfter): // only catches the bug: it returns at once
 		t.Fatal("waitFD blocked past its deadline")
 	}
 }

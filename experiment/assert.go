@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pktlab/pktlab/agent"
 	"github.com/pktlab/pktlab/sockdiag"
 	"github.com/pktlab/pktlab/timeline"
 )
@@ -85,12 +86,28 @@ func (r *run) checkCall(m *CallMatch) (want string, pass bool, seen string) {
 	if errno == "" {
 		errno = "0"
 	}
+	if callFailed(c) && (m.Errno == "0" || !m.expectsFailure()) {
+		// errno 0 means success, and a check of data or info alone says nothing
+		// about a call that failed: the step's failure is the observation.
+		return want, false, seen + " (the step failed)"
+	}
 	pass = (m.Errno == "" || m.Errno == errno) &&
 		(m.Ret == nil || *m.Ret == c.Ret) &&
 		(m.Data == nil || *m.Data == string(c.Data)) &&
 		(m.Info == "" || strings.Contains(c.Info, m.Info)) &&
 		(m.Blocked == nil || *m.Blocked == c.Timed)
 	return want, pass, seen
+}
+
+// callFailed reports a call that did not succeed: an errno, still blocked at its
+// timeout, or a negative return without an errno (a program that could not run or was
+// killed, a userspace TCP error).
+func callFailed(c agent.Call) bool { return !c.OK() || c.Ret < 0 }
+
+// expectsFailure reports whether m asks for a failure: an errno other than 0, a
+// negative return value, or still blocked at the timeout.
+func (m *CallMatch) expectsFailure() bool {
+	return m.Errno != "" && m.Errno != "0" || m.Ret != nil && *m.Ret < 0 || m.Blocked != nil && *m.Blocked
 }
 
 // checkSocket reads the node's kernel TCP table now.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,38 +13,40 @@ import (
 	"github.com/pktlab/pktlab/timeline"
 )
 
-// captures reads every captured interface into the timeline until stopped.
+// captures reads every captured interface into the timeline until stopped, through
+// rawsock.Capture (which merges the sockets in timestamp order).
 type captures struct {
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	done   chan struct{}
+	err    error // why the capture ended, if not stopped; set before done is closed
 	conns  []*rawsock.Conn
 	read   []atomic.Uint64 // frames read from each conn
 }
 
 func startCaptures(lab *testlab.Lab, tl *timeline.Timeline) (*captures, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &captures{cancel: cancel, read: make([]atomic.Uint64, len(tl.Endpoints))}
-	for i, ep := range tl.Endpoints {
+	c := &captures{cancel: cancel, done: make(chan struct{}), read: make([]atomic.Uint64, len(tl.Endpoints))}
+	for _, ep := range tl.Endpoints {
 		conn, err := rawsock.Open(lab.Node(ep.Node), ep.Iface, nil)
 		if err != nil {
+			close(c.done)
 			c.stop()
 			return nil, fmt.Errorf("capture on %s: %w", ep, err)
 		}
 		c.conns = append(c.conns, conn)
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			buf := make([]byte, 65536)
-			for {
-				f, err := conn.ReadFrame(ctx, buf)
-				if err != nil {
-					return // cancelled, or the socket closed
-				}
-				tl.AddFrame(f.Time, i, append([]byte(nil), f.Data...), f.Type == rawsock.PacketOutgoing)
-				c.read[i].Add(1)
-			}
-		}()
 	}
+	go func() {
+		defer close(c.done)
+		err := rawsock.Capture(ctx, c.conns, func(f rawsock.Captured) error {
+			// Data is the capture's buffer, valid during the call only.
+			tl.AddFrame(f.Frame.Time, f.Source, append([]byte(nil), f.Frame.Data...), f.Frame.Type == rawsock.PacketOutgoing)
+			c.read[f.Source].Add(1)
+			return nil
+		})
+		if err != nil && ctx.Err() == nil {
+			c.err = err
+		}
+	}()
 	return c, nil
 }
 
@@ -66,20 +67,31 @@ func (c *captures) sync(timeout time.Duration) {
 	end := time.Now().Add(timeout)
 	for i := range c.conns {
 		for c.read[i].Load() < want[i] && time.Now().Before(end) {
-			time.Sleep(2 * time.Millisecond)
+			select {
+			case <-c.done:
+				return // the capture failed: nothing more will be read
+			case <-time.After(2 * time.Millisecond):
+			}
 		}
 	}
 }
 
-func (c *captures) stop() {
+// stop ends the capture and closes its sockets. Its error is the read error that
+// ended the capture before stop was called (naming the interface), if any: a broken
+// capture must not read as "0 matching frames".
+func (c *captures) stop() error {
 	if c == nil {
-		return
+		return nil
 	}
 	c.cancel()
-	c.wg.Wait()
+	<-c.done
 	for _, conn := range c.conns {
 		conn.Close()
 	}
+	if c.err != nil {
+		return fmt.Errorf("capture failed, its frames are incomplete: %w", c.err)
+	}
+	return nil
 }
 
 // statePoller reads every node's kernel TCP table every few milliseconds and records

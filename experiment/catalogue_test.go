@@ -154,3 +154,15 @@ func TestWrongPacketSaysWhatWasSeen(t *testing.T) {
 		{true, []string{"exactly 1 × frame(s) EtherType ipv4, icmp type 8, 34 bytes long"}, []string{"1 matching of 1 frame(s) received"}},
 	})
 }
+
+// TestFailedStepNeverPasses: a program that cannot be started fails every expectation
+// that does not ask for a failure, and reports the errno the lookup gave (issue 13).
+func TestFailedStepNeverPasses(t *testing.T) {
+	checkOutcomes(t, "testdata/exec-fail.yaml", []outcome{
+		{false, []string{"step missing: errno 0"}, []string{"exec() = -1 ENOENT", "(the step failed)"}},
+		{false, []string{"step missing: "}, []string{"(the step failed)"}},
+		{true, []string{"step missing: errno ENOENT, return -1"}, []string{"= -1 ENOENT"}},
+		{true, []string{"step three: errno 0, return 3"}, []string{"exec(-c exit 3) = 3"}},
+		{true, []string{"step ok: errno 0, return 0"}, []string{"= 0 [hi"}},
+	})
+}

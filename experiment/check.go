@@ -29,20 +29,20 @@ func (p *parser) check(f *File) {
 	}
 	for _, r := range p.nodeRefs {
 		if t.Node(r.name) == nil {
-			p.errorf(r.n, "no node %q in the lab (nodes: %s)", r.name, strings.Join(nodes, ", "))
+			p.Errorf(r.n, "no node %q in the lab (nodes: %s)", r.name, strings.Join(nodes, ", "))
 		}
 	}
 	for _, r := range p.endpoints {
 		n := t.Node(r.ep.Node)
 		if n == nil {
-			p.errorf(r.n, "no node %q in the lab (nodes: %s)", r.ep.Node, strings.Join(nodes, ", "))
+			p.Errorf(r.n, "no node %q in the lab (nodes: %s)", r.ep.Node, strings.Join(nodes, ", "))
 		} else if n.Interface(r.ep.Interface) == nil {
-			p.errorf(r.n, "node %s has no interface %q", r.ep.Node, r.ep.Interface)
+			p.Errorf(r.n, "node %s has no interface %q", r.ep.Node, r.ep.Interface)
 		}
 	}
 	for _, r := range p.stepRefs {
 		if _, ok := p.ids[r.name]; !ok {
-			p.errorf(r.n, "no step has id %q (give the step id: %s)", r.name, r.name)
+			p.Errorf(r.n, "no step has id %q (give the step id: %s)", r.name, r.name)
 		}
 	}
 	for _, r := range p.traceRefs {
@@ -51,7 +51,7 @@ func (p *parser) check(f *File) {
 			traced = traced || tr.Node == r.name
 		}
 		if !traced {
-			p.errorf(r.n, "node %s is not traced: add it under trace: (e.g. trace: {%s: \"\"})", r.name, r.name)
+			p.Errorf(r.n, "node %s is not traced: add it under trace: (e.g. trace: {%s: \"\"})", r.name, r.name)
 		}
 	}
 	for _, r := range p.ifaceRefs {
@@ -60,14 +60,14 @@ func (p *parser) check(f *File) {
 			continue // reported with the node
 		}
 		if n.Interface(r.s.Iface) == nil && !(n.Kind == testlab.KindBridge && r.s.Iface == testlab.BridgeName) {
-			p.errorf(r.n, "node %s has no interface %q", r.s.Node, r.s.Iface)
+			p.Errorf(r.n, "node %s has no interface %q", r.s.Node, r.s.Iface)
 		}
 	}
 	packets := map[string]*Step{}
 	p.packetSockets(f.Steps, packets)
 	for _, r := range p.packetRefs {
 		if packets[r.name] == nil {
-			p.errorf(r.n, "no packet_open step opens a packet socket named %q", r.name)
+			p.Errorf(r.n, "no packet_open step opens a packet socket named %q", r.name)
 		}
 	}
 	open := map[string]bool{}
@@ -89,13 +89,13 @@ func (p *parser) checkSockets(steps []*Step, open map[string]bool) {
 			open[key] = true
 		case ActAccept, ActUSAccept:
 			if !open[key] {
-				p.errs = append(p.errs, &Error{Pos: s.Pos, Msg: "accept on " + s.Sock + ": no earlier step on node " + s.Node + " opens it (listen first)"})
+				p.Errs = append(p.Errs, &Error{Pos: s.Pos, Msg: "accept on " + s.Sock + ": no earlier step on node " + s.Node + " opens it (listen first)"})
 			}
 			open[s.Node+"/"+s.As] = true
 		case ActSend, ActRecv, ActShutdown, ActClose, ActSetsockopt, ActSockError, ActEpoll,
 			ActUSSend, ActUSRecv, ActUSShutdown, ActUSClose, ActUSAbort, ActUSForget, ActPktClose:
 			if !open[key] {
-				p.errs = append(p.errs, &Error{Pos: s.Pos, Msg: string(s.Action) + " on socket " + s.Sock + ": no earlier step on node " + s.Node + " opens it"})
+				p.Errs = append(p.Errs, &Error{Pos: s.Pos, Msg: string(s.Action) + " on socket " + s.Sock + ": no earlier step on node " + s.Node + " opens it"})
 			}
 		case ActParallel:
 			for _, b := range s.Branches {
@@ -110,7 +110,7 @@ func (p *parser) packetSockets(steps []*Step, seen map[string]*Step) {
 	for _, s := range steps {
 		if s.Action == ActPktOpen && s.Sock != "" {
 			if prev := seen[s.Sock]; prev != nil {
-				p.errs = append(p.errs, &Error{Pos: s.Pos, Msg: "packet socket " + s.Sock + " is already opened at line " + fmt.Sprint(prev.Pos.Line) + ": give each packet socket its own name"})
+				p.Errs = append(p.Errs, &Error{Pos: s.Pos, Msg: "packet socket " + s.Sock + " is already opened at line " + fmt.Sprint(prev.Pos.Line) + ": give each packet socket its own name"})
 			} else {
 				seen[s.Sock] = s
 			}

@@ -43,32 +43,32 @@ func (p *parser) craft(s *Step, n *yaml.Node) *Craft {
 	var proto string
 	var v4only []*yaml.Node  // keys that exist in IPv4 only
 	var needVia []*yaml.Node // keys that only a packet socket sends as written
-	p.mapping(n, "craft", craftKeys, func(k, v *yaml.Node) {
+	p.Mapping(n, "craft", craftKeys, func(k, v *yaml.Node) {
 		switch k.Value {
 		case "src":
 			c.Src = p.addr(v, "src")
 		case "dst":
 			c.Dst = p.addr(v, "dst")
 		case "ttl":
-			c.TTL = uint8(p.integer(v, "ttl", 0, 255))
+			c.TTL = uint8(p.Integer(v, "ttl", 0, 255))
 		case "tos":
-			c.TOS = uint8(p.integer(v, "tos", 0, 255))
+			c.TOS = uint8(p.Integer(v, "tos", 0, 255))
 		case "id":
-			c.ID = uint16(p.integer(v, "id", 0, 65535))
+			c.ID = uint16(p.Integer(v, "id", 0, 65535))
 			v4only = append(v4only, k)
 		case "ip_options":
-			for range p.integer(v, "ip_options (4-byte words)", 0, 10) * 4 {
+			for range p.Integer(v, "ip_options (4-byte words)", 0, 10) * 4 {
 				c.IPOptions = append(c.IPOptions, rawsock.IPOptNOP())
 			}
 			v4only = append(v4only, k)
 		case "df":
-			c.DF = p.boolean(v, "df")
+			c.DF = p.Bool(v, "df")
 			v4only = append(v4only, k)
 		case "bad_ip_checksum":
-			c.Corrupt.BadIPChecksum = p.boolean(v, "bad_ip_checksum")
+			c.Corrupt.BadIPChecksum = p.Bool(v, "bad_ip_checksum")
 			v4only, needVia = append(v4only, k), append(needVia, k)
 		case "ip_length":
-			c.Corrupt.IPLength = p.integer(v, "ip_length", 1, 65535)
+			c.Corrupt.IPLength = p.Integer(v, "ip_length", 1, 65535)
 			needVia = append(needVia, k)
 		case "via":
 			p.craftVia(s, c, v)
@@ -79,12 +79,12 @@ func (p *parser) craft(s *Step, n *yaml.Node) *Craft {
 			c.DstMAC = p.mac(v, "dst_mac")
 			needVia = append(needVia, k)
 		case "count":
-			c.Count = p.integer(v, "count", 1, 10000)
+			c.Count = p.Integer(v, "count", 1, 10000)
 		case "interval":
-			c.Interval = p.duration(v, "interval")
+			c.Interval = p.Duration(v, "interval")
 		case "tcp", "udp", "icmp":
 			if proto != "" {
-				p.errorf(k, "craft one transport: it has both %s and %s", proto, k.Value)
+				p.Errorf(k, "craft one transport: it has both %s and %s", proto, k.Value)
 				return
 			}
 			proto = k.Value
@@ -92,17 +92,17 @@ func (p *parser) craft(s *Step, n *yaml.Node) *Craft {
 		}
 	})
 	if !c.Src.IsValid() || !c.Dst.IsValid() || c.Src.Is4() != c.Dst.Is4() {
-		p.errorf(n, "craft needs src and dst of one family: both IPv4 or both IPv6")
+		p.Errorf(n, "craft needs src and dst of one family: both IPv4 or both IPv6")
 	} else if c.Dst.Is6() {
 		for _, k := range v4only {
-			p.errorf(k, "craft: %s exists in IPv4 only; this craft sends IPv6 (dst %s)", k.Value, c.Dst)
+			p.Errorf(k, "craft: %s exists in IPv4 only; this craft sends IPv6 (dst %s)", k.Value, c.Dst)
 		}
 		if c.MTU != 0 {
-			p.errorf(n, "craft: mtu makes an ICMPv4 fragmentation needed (RFC 1191); an IPv6 craft cannot send it, and ICMPv6 packet too big (type 2) has no mtu key here")
+			p.Errorf(n, "craft: mtu makes an ICMPv4 fragmentation needed (RFC 1191); an IPv6 craft cannot send it, and ICMPv6 packet too big (type 2) has no mtu key here")
 		}
 	}
 	if proto == "" {
-		p.errorf(n, "craft needs one of tcp, udp or icmp")
+		p.Errorf(n, "craft needs one of tcp, udp or icmp")
 	}
 	if c.Via == "" {
 		for _, k := range needVia {
@@ -110,7 +110,7 @@ func (p *parser) craft(s *Step, n *yaml.Node) *Craft {
 			if k.Value == "ip_length" || k.Value == "bad_ip_checksum" {
 				why += ", which sends the header as written (for a raw IP socket the kernel fills in the IPv4 total length and checksum, raw(7))"
 			}
-			p.errorf(k, "craft: %s needs via: %s", k.Value, why)
+			p.Errorf(k, "craft: %s needs via: %s", k.Value, why)
 		}
 	}
 	return c
@@ -118,19 +118,19 @@ func (p *parser) craft(s *Step, n *yaml.Node) *Craft {
 
 // craftVia parses via: IFACE or NODE:IFACE, NODE being the step's node.
 func (p *parser) craftVia(s *Step, c *Craft, v *yaml.Node) {
-	via, ok := p.scalar(v, "via")
+	via, ok := p.Scalar(v, "via")
 	if !ok {
 		return
 	}
 	if node, iface, found := strings.Cut(via, ":"); found {
 		if node != s.Node {
-			p.errorf(v, "via %q: a craft sends from its step's node %s; write via: %s or via: %s:%s", via, s.Node, iface, s.Node, iface)
+			p.Errorf(v, "via %q: a craft sends from its step's node %s; write via: %s or via: %s:%s", via, s.Node, iface, s.Node, iface)
 			return
 		}
 		via = iface
 	}
 	if via == "" {
-		p.errorf(v, "via needs an interface of the node, like eth0")
+		p.Errorf(v, "via needs an interface of the node, like eth0")
 		return
 	}
 	c.Via = via
@@ -139,13 +139,13 @@ func (p *parser) craftVia(s *Step, c *Craft, v *yaml.Node) {
 }
 
 func (p *parser) mac(v *yaml.Node, what string) net.HardwareAddr {
-	s, ok := p.scalar(v, what)
+	s, ok := p.Scalar(v, what)
 	if !ok {
 		return nil
 	}
 	m, err := net.ParseMAC(s)
 	if err != nil || len(m) != 6 {
-		p.errorf(v, "%s %q must be an Ethernet MAC address, like 02:00:00:00:00:01", what, s)
+		p.Errorf(v, "%s %q must be an Ethernet MAC address, like 02:00:00:00:00:01", what, s)
 		return nil
 	}
 	return m
@@ -161,32 +161,32 @@ func (p *parser) craftTransport(c *Craft, proto string, v *yaml.Node) {
 	}
 	opts := rawsock.TCPOptionSet{WScale: -1}
 	var data *yaml.Node
-	p.mapping(v, proto, keys, func(k, v *yaml.Node) {
+	p.Mapping(v, proto, keys, func(k, v *yaml.Node) {
 		switch k.Value {
 		case "sport":
-			c.SPort = uint16(p.integer(v, "sport", 0, 65535))
+			c.SPort = uint16(p.Integer(v, "sport", 0, 65535))
 		case "dport":
-			c.DPort = uint16(p.integer(v, "dport", 0, 65535))
+			c.DPort = uint16(p.Integer(v, "dport", 0, 65535))
 		case "flags":
 			p.tcpFlags(c, v)
 		case "seq":
 			if proto == "icmp" {
-				c.ICMPSeq = uint16(p.integer(v, "seq", 0, 65535))
+				c.ICMPSeq = uint16(p.Integer(v, "seq", 0, 65535))
 			} else {
-				c.Seq = uint32(p.integer(v, "seq", 0, 1<<32-1))
+				c.Seq = uint32(p.Integer(v, "seq", 0, 1<<32-1))
 			}
 		case "ack":
-			c.Ack = uint32(p.integer(v, "ack", 0, 1<<32-1))
+			c.Ack = uint32(p.Integer(v, "ack", 0, 1<<32-1))
 		case "window":
-			c.Window = uint16(p.integer(v, "window", 0, 65535))
+			c.Window = uint16(p.Integer(v, "window", 0, 65535))
 		case "urg_ptr":
-			c.Urgent = uint16(p.integer(v, "urg_ptr", 0, 65535))
+			c.Urgent = uint16(p.Integer(v, "urg_ptr", 0, 65535))
 		case "mss":
-			opts.MSS = uint16(p.integer(v, "mss", 1, 65535))
+			opts.MSS = uint16(p.Integer(v, "mss", 1, 65535))
 		case "wscale":
-			opts.WScale = p.integer(v, "wscale (shift count)", 0, 255)
+			opts.WScale = p.Integer(v, "wscale (shift count)", 0, 255)
 		case "sackok":
-			opts.SACKOK = p.boolean(v, "sackok")
+			opts.SACKOK = p.Bool(v, "sackok")
 		case "sack":
 			opts.SACK = p.uint32Pairs(v, "sack", "a list of [LEFT, RIGHT] blocks, like [[1001, 2001]]", 4)
 		case "ts":
@@ -194,54 +194,54 @@ func (p *parser) craftTransport(c *Craft, proto string, v *yaml.Node) {
 				opts.HasTS, opts.TS = true, [2]uint32{ts[0], ts[1]}
 			}
 		case "tcp_option":
-			for _, o := range p.stringList(v, "tcp_option") {
+			for _, o := range p.List(v, "tcp_option") {
 				opts.Extra = append(opts.Extra, p.tcpOption(o))
 			}
 		case "type":
-			c.ICMPType = p.integer(v, "type", 0, 255)
+			c.ICMPType = p.Integer(v, "type", 0, 255)
 		case "code":
-			c.ICMPCode = uint8(p.integer(v, "code", 0, 255))
+			c.ICMPCode = uint8(p.Integer(v, "code", 0, 255))
 		case "id":
-			c.ICMPID = uint16(p.integer(v, "id", 0, 65535))
+			c.ICMPID = uint16(p.Integer(v, "id", 0, 65535))
 		case "mtu":
-			c.MTU = uint16(p.integer(v, "mtu", 1, 65535))
+			c.MTU = uint16(p.Integer(v, "mtu", 1, 65535))
 		case "data":
 			if data != nil {
-				p.errorf(k, "%s: give data (text) or size (bytes), not both", proto)
+				p.Errorf(k, "%s: give data (text) or size (bytes), not both", proto)
 			}
 			data = k
-			d, _ := p.scalar(v, "data")
+			d, _ := p.Scalar(v, "data")
 			c.Payload = []byte(d)
 		case "size":
 			if data != nil {
-				p.errorf(k, "%s: give data (text) or size (bytes), not both", proto)
+				p.Errorf(k, "%s: give data (text) or size (bytes), not both", proto)
 			}
 			data = k
-			c.Payload = make([]byte, p.integer(v, "size", 0, 65000))
+			c.Payload = make([]byte, p.Integer(v, "size", 0, 65000))
 		case "bad_checksum":
-			c.Corrupt.BadChecksum = p.boolean(v, "bad_checksum")
+			c.Corrupt.BadChecksum = p.Bool(v, "bad_checksum")
 		case "data_offset":
-			c.Corrupt.TCPDataOffset = p.integer(v, "data_offset (32-bit words)", 1, 15)
+			c.Corrupt.TCPDataOffset = p.Integer(v, "data_offset (32-bit words)", 1, 15)
 		case "truncate_option":
-			c.Corrupt.TruncateTCPOption = p.boolean(v, "truncate_option")
+			c.Corrupt.TruncateTCPOption = p.Bool(v, "truncate_option")
 		case "udp_length":
-			c.Corrupt.UDPLength = p.integer(v, "udp_length", 1, 65535)
+			c.Corrupt.UDPLength = p.Integer(v, "udp_length", 1, 65535)
 		}
 	})
 	c.TCPOptions = opts.Options()
 	if c.Corrupt.TruncateTCPOption && opts.MSS == 0 && opts.WScale < 0 && len(opts.SACK) == 0 && !opts.HasTS && len(opts.Extra) == 0 {
-		p.errorf(v, "truncate_option needs a TCP option with a length to truncate: give mss, wscale, sack, ts or tcp_option")
+		p.Errorf(v, "truncate_option needs a TCP option with a length to truncate: give mss, wscale, sack, ts or tcp_option")
 	}
 }
 
 // tcpFlags parses flags in tcpdump letters: S F R P U E W, and . for ACK.
 func (p *parser) tcpFlags(c *Craft, v *yaml.Node) {
-	f, ok := p.scalar(v, "flags")
+	f, ok := p.Scalar(v, "flags")
 	if !ok {
 		return
 	}
 	if bad := strings.Trim(f, "SFRPUEW."); bad != "" {
-		p.errorf(v, "flags %q: TCP flags are written as tcpdump does: S F R P U E W and . for ACK", f)
+		p.Errorf(v, "flags %q: TCP flags are written as tcpdump does: S F R P U E W and . for ACK", f)
 		return
 	}
 	c.SYN, c.FIN, c.RST = strings.Contains(f, "S"), strings.Contains(f, "F"), strings.Contains(f, "R")
@@ -253,7 +253,7 @@ func (p *parser) tcpFlags(c *Craft, v *yaml.Node) {
 // flattened.
 func (p *parser) uint32Pairs(v *yaml.Node, what, want string, max int) []uint32 {
 	bad := func(n *yaml.Node) []uint32 {
-		p.errorf(n, "%s must be %s", what, want)
+		p.Errorf(n, "%s must be %s", what, want)
 		return nil
 	}
 	if v.Kind != yaml.SequenceNode || len(v.Content) == 0 || len(v.Content) > max {
@@ -281,7 +281,7 @@ func (p *parser) tcpOption(v *yaml.Node) layers.TCPOption {
 	kind, err1 := strconv.ParseUint(k, 10, 8)
 	data, err2 := hex.DecodeString(h)
 	if err1 != nil || err2 != nil || len(data) > 38 {
-		p.errorf(v, "tcp_option %q must be KIND:HEXDATA, like 253:0102 (kind 0-255, at most 38 data bytes)", v.Value)
+		p.Errorf(v, "tcp_option %q must be KIND:HEXDATA, like 253:0102 (kind 0-255, at most 38 data bytes)", v.Value)
 	}
 	return rawsock.OptUnknown(uint8(kind), data)
 }

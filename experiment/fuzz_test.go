@@ -18,7 +18,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("lab: {nodes: {a: {}}}\nsteps: [{parallel: x, steps: [[{sleep: 1s}]]}]\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
-		file, err := Parse("testdata/fuzz.yaml", src)
+		file, err := parse("testdata/fuzz.yaml", src, nil)
 		if err == nil && file == nil {
 			t.Fatal("no file and no error")
 		}

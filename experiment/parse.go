@@ -5,46 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/pktlab/pktlab/internal/inputfile"
+	"github.com/pktlab/pktlab/internal/yamlpos"
 	"github.com/pktlab/pktlab/testlab"
 	"gopkg.in/yaml.v3"
 )
 
 // Error is one problem in an experiment file, at its position.
-type Error struct {
-	Pos Pos
-	Msg string
-}
+type Error = yamlpos.Error
 
-func (e *Error) Error() string {
-	if e.Pos.Line == 0 {
-		return e.Pos.File + ": " + e.Msg
-	}
-	return e.Pos.String() + ": " + e.Msg
-}
-
-// ErrorList is every problem found in a file, in file order.
-type ErrorList []*Error
-
-func (l ErrorList) Error() string {
-	s := make([]string, len(l))
-	for i, e := range l {
-		s[i] = e.Error()
-	}
-	return strings.Join(s, "\n")
-}
-
-// Unwrap returns the individual errors.
-func (l ErrorList) Unwrap() []error {
-	out := make([]error, len(l))
-	for i, e := range l {
-		out[i] = e
-	}
-	return out
-}
+// ErrorList is every problem found in a file, in file order. Its text lists the
+// first yamlpos.MaxShown errors, then counts the rest, as a topology's list does: a
+// file with 200 000 mistakes is not read by printing them all.
+type ErrorList = yamlpos.ErrorList
 
 // IsInvalid reports whether err says an experiment file is bad (exit 2), as opposed to
 // a failure while running it.
@@ -67,25 +42,31 @@ func Load(path string) (*File, error) {
 // Parse parses and checks an experiment. path names the file in errors and anchors a
 // relative lab path.
 func Parse(path string, src []byte) (*File, error) {
-	p := &parser{file: path, src: src}
+	return parse(path, src, nftCheckInNamespace)
+}
+
+// parse is Parse with the checker of the nftables texts that filter's subset does not
+// cover; nil refuses them (FuzzParse runs no programs).
+func parse(path string, src []byte, nft nftChecker) (*File, error) {
+	p := &parser{Errors: yamlpos.Errors{File: path}, src: src}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {
-		return nil, ErrorList{yamlError(path, err)}
+		return nil, ErrorList{yamlpos.SyntaxError(path, err)}
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		return nil, ErrorList{{Pos: Pos{path, 1, 1}, Msg: "empty experiment: want a mapping with lab, steps and expect"}}
+		return nil, ErrorList{{Pos: Pos{File: path, Line: 1, Col: 1}, Msg: "empty experiment: want a mapping with lab, steps and expect"}}
 	}
 	f := &File{Path: path, Comment: leadingComment(src), Timeout: DefaultTimeout}
 	p.file0(doc.Content[0], f)
-	if len(p.errs) == 0 {
+	if len(p.Errs) == 0 {
 		p.check(f)
 	}
-	if len(p.errs) > 0 {
-		sort.SliceStable(p.errs, func(i, j int) bool {
-			a, b := p.errs[i].Pos, p.errs[j].Pos
-			return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
-		})
-		return nil, p.errs
+	if len(p.Errs) == 0 {
+		p.checkNFT(f.Lab, nft)
+	}
+	if len(p.Errs) > 0 {
+		p.Errs.Sort()
+		return nil, p.Errs
 	}
 	return f, nil
 }
@@ -106,31 +87,10 @@ func leadingComment(src []byte) string {
 	return strings.Join(out, "\n")
 }
 
-func yamlError(file string, err error) *Error {
-	var te *yaml.TypeError
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if errors.As(err, &te) {
-		msg = strings.Join(te.Errors, "; ")
-	}
-	line := 0
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if i := strings.Index(rest, ":"); i > 0 {
-			fmt.Sscanf(rest[:i], "%d", &line)
-			msg = strings.TrimSpace(rest[i+1:])
-		}
-	}
-	e := &Error{Pos: Pos{File: file, Line: line}, Msg: "bad YAML: " + msg}
-	if line > 0 {
-		e.Pos.Col = 1
-	}
-	return e
-}
-
 type parser struct {
-	file string
-	src  []byte
-	errs ErrorList
-	ids  map[string]*Step
+	yamlpos.Errors
+	src []byte
+	ids map[string]*Step
 
 	// references checked once the whole file is read
 	endpoints  []epRef
@@ -140,6 +100,9 @@ type parser struct {
 	traceRefs  []stepRef // nodes whose trace events an expectation reads
 	ifaceRefs  []ifaceRef
 	packetRefs []stepRef // packet sockets an expectation reads
+
+	nftSetup []nftText // nft: and trace: texts, applied before the steps
+	nftSteps []nftText // nft steps, in file order
 }
 
 type epRef struct {
@@ -152,22 +115,12 @@ type stepRef struct {
 	n    *yaml.Node
 }
 
-func (p *parser) pos(n *yaml.Node) Pos { return Pos{p.file, n.Line, n.Column} }
-
-func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
-	e := &Error{Pos: Pos{File: p.file}, Msg: fmt.Sprintf(format, args...)}
-	if n != nil {
-		e.Pos.Line, e.Pos.Col = n.Line, n.Column
-	}
-	p.errs = append(p.errs, e)
-}
-
 var topKeys = []string{"lab", "sysctls", "nft", "trace", "capture", "timeout", "steps", "expect"}
 
 func (p *parser) file0(root *yaml.Node, f *File) {
 	var labNode *yaml.Node
 	labEnd := strings.Count(string(p.src), "\n") // last line (0-based) of the lab block
-	p.mapping(root, "experiment", topKeys, func(k, v *yaml.Node) {
+	p.Mapping(root, "experiment", topKeys, func(k, v *yaml.Node) {
 		if labNode != nil && labEnd == strings.Count(string(p.src), "\n") {
 			labEnd = k.Line - 2
 		}
@@ -175,31 +128,33 @@ func (p *parser) file0(root *yaml.Node, f *File) {
 		case "lab":
 			labNode = v
 		case "timeout":
-			f.Timeout = p.duration(v, "timeout")
+			f.Timeout = p.Duration(v, "timeout")
 		case "sysctls":
-			p.mapping(v, "sysctls", nil, func(nk, nv *yaml.Node) {
+			p.Mapping(v, "sysctls", nil, func(nk, nv *yaml.Node) {
 				p.nodeRefs = append(p.nodeRefs, stepRef{nk.Value, nk})
 				f.Sysctls = append(f.Sysctls, p.settings(nk.Value, nv)...)
 			})
 		case "nft":
-			p.mapping(v, "nft", nil, func(nk, nv *yaml.Node) {
+			p.Mapping(v, "nft", nil, func(nk, nv *yaml.Node) {
 				p.nodeRefs = append(p.nodeRefs, stepRef{nk.Value, nk})
-				if s, ok := p.scalar(nv, "nft ruleset of "+nk.Value); ok {
-					f.NFT = append(f.NFT, NodeRuleset{Node: nk.Value, Ruleset: s, Pos: p.pos(nk)})
+				if s, ok := p.Scalar(nv, "nft ruleset of "+nk.Value); ok {
+					f.NFT = append(f.NFT, NodeRuleset{Node: nk.Value, Ruleset: s, Pos: p.At(nk)})
+					p.nftSetup = append(p.nftSetup, nftText{node: nk.Value, text: s, v: nv})
 				}
 			})
 		case "trace":
-			p.mapping(v, "trace", nil, func(nk, nv *yaml.Node) {
+			p.Mapping(v, "trace", nil, func(nk, nv *yaml.Node) {
 				p.nodeRefs = append(p.nodeRefs, stepRef{nk.Value, nk})
-				if s, ok := p.scalar(nv, "trace filter of "+nk.Value); ok {
-					f.Trace = append(f.Trace, NodeTrace{Node: nk.Value, Expr: s, Pos: p.pos(nk)})
+				if s, ok := p.Scalar(nv, "trace filter of "+nk.Value); ok {
+					f.Trace = append(f.Trace, NodeTrace{Node: nk.Value, Expr: s, Pos: p.At(nk)})
+					p.nftSetup = append(p.nftSetup, nftText{node: nk.Value, text: s, v: nv, trace: true})
 				}
 			})
 		case "capture":
-			for _, s := range p.stringList(v, "capture") {
+			for _, s := range p.List(v, "capture") {
 				ep, ok := parseEndpoint(s.Value)
 				if !ok {
-					p.errorf(s, "capture %q must be node:interface", s.Value)
+					p.Errorf(s, "capture %q must be node:interface", s.Value)
 					continue
 				}
 				f.Capture = append(f.Capture, ep)
@@ -215,12 +170,12 @@ func (p *parser) file0(root *yaml.Node, f *File) {
 		return
 	}
 	if labNode == nil {
-		p.errorf(root, "the experiment has no lab: give a topology inline or a path to one")
+		p.Errorf(root, "the experiment has no lab: give a topology inline or a path to one")
 	} else {
 		p.lab(labNode, labEnd, f)
 	}
-	if len(f.Steps) == 0 && len(p.errs) == 0 {
-		p.errorf(root, "the experiment has no steps")
+	if len(f.Steps) == 0 && len(p.Errs) == 0 {
+		p.Errorf(root, "the experiment has no steps")
 	}
 }
 
@@ -234,12 +189,12 @@ func parseEndpoint(s string) (testlab.Endpoint, bool) {
 
 func (p *parser) settings(node string, v *yaml.Node) []NodeSetting {
 	var out []NodeSetting
-	p.mapping(v, "sysctls of "+node, nil, func(k, sv *yaml.Node) {
-		if s, ok := p.scalar(sv, "sysctl "+k.Value); ok {
+	p.Mapping(v, "sysctls of "+node, nil, func(k, sv *yaml.Node) {
+		if s, ok := p.Scalar(sv, "sysctl "+k.Value); ok {
 			if !strings.HasPrefix(k.Value, "net.") {
-				p.errorf(k, "sysctl %q: only net.* sysctls are per namespace", k.Value)
+				p.Errorf(k, "sysctl %q: only net.* sysctls are per namespace", k.Value)
 			}
-			out = append(out, NodeSetting{Node: node, Key: k.Value, Value: s, Pos: p.pos(k)})
+			out = append(out, NodeSetting{Node: node, Key: k.Value, Value: s, Pos: p.At(k)})
 		}
 	})
 	return out
@@ -250,27 +205,27 @@ func (p *parser) lab(v *yaml.Node, end int, f *File) {
 	if v.Kind == yaml.ScalarNode {
 		path := v.Value
 		if !filepath.IsAbs(path) {
-			path = filepath.Join(filepath.Dir(p.file), path)
+			path = filepath.Join(filepath.Dir(p.File), path)
 		}
 		src, err := inputfile.Read(context.Background(), path, inputfile.Topology)
 		if err != nil {
-			p.errorf(v, "lab %q: %v", v.Value, err)
+			p.Errorf(v, "lab %q: %v", v.Value, err)
 			return
 		}
 		t, err := testlab.ParseFile(path, src)
 		if err != nil {
-			p.errorf(v, "lab %q is not a valid topology:\n%v", v.Value, err)
+			p.Errorf(v, "lab %q is not a valid topology:\n%v", v.Value, err)
 			return
 		}
 		f.Lab, f.LabSrc = t, src
 		return
 	}
 	if v.Kind != yaml.MappingNode {
-		p.errorf(v, "lab must be a topology mapping or a path, not %s", kindName(v))
+		p.Errorf(v, "lab must be a topology mapping or a path, not %s", yamlpos.KindName(v))
 		return
 	}
 	src, indent := extract(p.src, v, end)
-	if !hasName(v) {
+	if !yamlpos.HasKey(v, "name") {
 		// The padding line before the block carries the name, keeping line numbers.
 		if v.Line > 1 {
 			src = []byte("name: x" + string(src))
@@ -278,28 +233,19 @@ func (p *parser) lab(v *yaml.Node, end int, f *File) {
 			src = append([]byte("name: x\n"), src...) // lines shift by one; rare
 		}
 	}
-	t, err := testlab.ParseFile(p.file, src)
+	t, err := testlab.ParseFile(p.File, src)
 	if err != nil {
 		var list testlab.ErrorList
 		if errors.As(err, &list) {
 			for _, e := range list {
-				p.errs = append(p.errs, &Error{Pos: Pos{p.file, e.Line, e.Col + indent}, Msg: "lab: " + e.Msg})
+				p.Errs = append(p.Errs, &Error{Pos: Pos{File: p.File, Line: e.Line, Col: e.Col + indent}, Msg: "lab: " + e.Msg})
 			}
 			return
 		}
-		p.errorf(v, "lab: %v", err)
+		p.Errorf(v, "lab: %v", err)
 		return
 	}
 	f.Lab, f.LabSrc = t, src
-}
-
-func hasName(v *yaml.Node) bool {
-	for i := 0; i+1 < len(v.Content); i += 2 {
-		if v.Content[i].Value == "name" {
-			return true
-		}
-	}
-	return false
 }
 
 // extract cuts an inline block out of the source with its line numbers kept (earlier

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/pktlab/pktlab/internal/yamlpos"
 	"github.com/pktlab/pktlab/rawsock/capfilter"
 	"github.com/pktlab/pktlab/sockdiag"
 	"gopkg.in/yaml.v3"
@@ -13,7 +14,7 @@ import (
 
 func (p *parser) expects(n *yaml.Node) []*Expect {
 	if n.Kind != yaml.SequenceNode {
-		p.errorf(n, "expect must be a list, not %s", kindName(n))
+		p.Errorf(n, "expect must be a list, not %s", yamlpos.KindName(n))
 		return nil
 	}
 	var out []*Expect
@@ -30,17 +31,17 @@ var expectKinds = []string{"frame", "call", "socket", "trace", "us_state", "conn
 // expect parses one expectation: a mapping with one kind key (and an optional desc).
 func (p *parser) expect(n *yaml.Node) *Expect {
 	if n.Kind != yaml.MappingNode {
-		p.errorf(n, "an expectation must be a mapping like {frame: {...}} or {call: {...}}, not %s", kindName(n))
+		p.Errorf(n, "an expectation must be a mapping like {frame: {...}} or {call: {...}}, not %s", yamlpos.KindName(n))
 		return nil
 	}
-	e := &Expect{Pos: p.pos(n)}
-	p.mapping(n, "expectation", append([]string{"desc"}, expectKinds...), func(k, v *yaml.Node) {
+	e := &Expect{Pos: p.At(n)}
+	p.Mapping(n, "expectation", append([]string{"desc"}, expectKinds...), func(k, v *yaml.Node) {
 		if k.Value == "desc" {
-			e.Desc, _ = p.scalar(v, "desc")
+			e.Desc, _ = p.Scalar(v, "desc")
 			return
 		}
 		if e.Kind != "" {
-			p.errorf(k, "an expectation checks one thing: it has both %q and %q", e.Kind, k.Value)
+			p.Errorf(k, "an expectation checks one thing: it has both %q and %q", e.Kind, k.Value)
 			return
 		}
 		e.Kind = ExpectKind(k.Value)
@@ -64,7 +65,7 @@ func (p *parser) expect(n *yaml.Node) *Expect {
 		}
 	})
 	if e.Kind == "" {
-		p.errorf(n, "expectation has no kind: give one of %s", strings.Join(expectKinds, ", "))
+		p.Errorf(n, "expectation has no kind: give one of %s", strings.Join(expectKinds, ", "))
 		return nil
 	}
 	return e
@@ -80,10 +81,10 @@ var protos = []string{"tcp", "udp", "icmp", "icmp6", "arp"}
 func (p *parser) frameMatch(n *yaml.Node) *FrameMatch {
 	m := &FrameMatch{SPort: -1, DPort: -1, Seq: -1, Ack: -1, MSS: -1, WScale: -1, TTL: -1,
 		Len: -1, FragOff: -1, MF: -1, DF: -1, Urg: -1, ICMPType: -1, ICMPCode: -1, MTU: -1, Window: -1, Quantity: Quantity{Count: -1}, Tol: 0.3, AckedSegs: -1}
-	p.mapping(n, "frame", frameKeys, func(k, v *yaml.Node) {
+	p.Mapping(n, "frame", frameKeys, func(k, v *yaml.Node) {
 		switch k.Value {
 		case "filter":
-			if s, ok := p.scalar(v, "filter"); ok {
+			if s, ok := p.Scalar(v, "filter"); ok {
 				f, err := capfilter.New(s, capfilter.LinkTypeEthernet)
 				if err != nil {
 					p.filterError(v, s, err)
@@ -92,28 +93,28 @@ func (p *parser) frameMatch(n *yaml.Node) *FrameMatch {
 				m.Filter = f
 			}
 		case "on":
-			if s, ok := p.scalar(v, "on"); ok {
+			if s, ok := p.Scalar(v, "on"); ok {
 				ep, ok := parseEndpoint(s)
 				if !ok {
-					p.errorf(v, "on %q must be node:interface", s)
+					p.Errorf(v, "on %q must be node:interface", s)
 				}
 				m.On = &ep
 				p.endpoints = append(p.endpoints, epRef{ep, v})
 			}
 		case "proto":
-			m.Proto = p.choice(v, "proto", protos, "")
+			m.Proto = p.Choice(v, "proto", protos, "")
 		case "src":
 			m.Src = p.addr(v, "src")
 		case "dst":
 			m.Dst = p.addr(v, "dst")
 		case "sport":
-			m.SPort = p.integer(v, "sport", 0, 65535)
+			m.SPort = p.Integer(v, "sport", 0, 65535)
 		case "dport":
-			m.DPort = p.integer(v, "dport", 0, 65535)
+			m.DPort = p.Integer(v, "dport", 0, 65535)
 		case "flags", "has_flags":
-			if s, ok := p.scalar(v, k.Value); ok {
+			if s, ok := p.Scalar(v, k.Value); ok {
 				if bad := strings.Trim(s, "SFRPUEW."); bad != "" {
-					p.errorf(v, "%s %q: TCP flags are written as tcpdump does: S F R P U E W and . for ACK", k.Value, s)
+					p.Errorf(v, "%s %q: TCP flags are written as tcpdump does: S F R P U E W and . for ACK", k.Value, s)
 				}
 				if k.Value == "flags" {
 					m.Flags = s
@@ -122,14 +123,14 @@ func (p *parser) frameMatch(n *yaml.Node) *FrameMatch {
 				}
 			}
 		case "seq":
-			m.Seq = int64(p.integer(v, "seq", 0, 1<<32-1))
+			m.Seq = int64(p.Integer(v, "seq", 0, 1<<32-1))
 		case "ack":
-			m.Ack = int64(p.integer(v, "ack", 0, 1<<32-1))
+			m.Ack = int64(p.Integer(v, "ack", 0, 1<<32-1))
 		case "options", "has_options", "no_options":
 			var list []string
-			for _, o := range p.stringList(v, k.Value) {
+			for _, o := range p.List(v, k.Value) {
 				if !slices.Contains(optionNames, o.Value) {
-					p.errorf(o, "TCP option %q: write it as tcpdump does (%s)", o.Value, strings.Join(optionNames, ", "))
+					p.Errorf(o, "TCP option %q: write it as tcpdump does (%s)", o.Value, strings.Join(optionNames, ", "))
 				}
 				list = append(list, o.Value)
 			}
@@ -145,14 +146,14 @@ func (p *parser) frameMatch(n *yaml.Node) *FrameMatch {
 				m.NoOpt = list
 			}
 		case "mss":
-			m.MSS = p.integer(v, "mss", 0, 65535)
+			m.MSS = p.Integer(v, "mss", 0, 65535)
 		case "frag_offset":
-			m.FragOff = p.integer(v, "frag_offset", 0, 65535)
+			m.FragOff = p.Integer(v, "frag_offset", 0, 65535)
 		case "urg":
-			m.Urg = p.integer(v, "urg", 0, 65535)
+			m.Urg = p.Integer(v, "urg", 0, 65535)
 		case "mf", "df":
 			b := 0
-			if p.boolean(v, k.Value) {
+			if p.Bool(v, k.Value) {
 				b = 1
 			}
 			if k.Value == "mf" {
@@ -161,46 +162,46 @@ func (p *parser) frameMatch(n *yaml.Node) *FrameMatch {
 				m.DF = b
 			}
 		case "wscale":
-			m.WScale = p.integer(v, "wscale", 0, 14)
+			m.WScale = p.Integer(v, "wscale", 0, 14)
 		case "ttl":
-			m.TTL = p.integer(v, "ttl", 0, 255)
+			m.TTL = p.Integer(v, "ttl", 0, 255)
 		case "len":
-			m.Len = p.integer(v, "len", 0, 65535)
+			m.Len = p.Integer(v, "len", 0, 65535)
 		case "icmp_type":
-			m.ICMPType = p.integer(v, "icmp_type", 0, 255)
+			m.ICMPType = p.Integer(v, "icmp_type", 0, 255)
 		case "icmp_code":
-			m.ICMPCode = p.integer(v, "icmp_code", 0, 255)
+			m.ICMPCode = p.Integer(v, "icmp_code", 0, 255)
 		case "mtu":
-			m.MTU = p.integer(v, "mtu", 0, 65535)
+			m.MTU = p.Integer(v, "mtu", 0, 65535)
 		case "window":
-			m.Window = p.integer(v, "window", 0, 1<<30)
+			m.Window = p.Integer(v, "window", 0, 1<<30)
 		case "ecn":
-			m.ECN = p.choice(v, "ecn", []string{"not-ect", "ect0", "ect1", "ce"}, "")
+			m.ECN = p.Choice(v, "ecn", []string{"not-ect", "ect0", "ect1", "ce"}, "")
 		case "count", "min_count", "none", "after", "before":
 			p.quantity(&m.Quantity, &m.After, &m.Before, k, v)
 		case "within":
-			m.Within = p.duration(v, "within")
+			m.Within = p.Duration(v, "within")
 		case "gaps":
 			if v.Kind != yaml.SequenceNode {
-				p.errorf(v, "gaps must be a list of durations, like [1s, 2s, 4s]")
+				p.Errorf(v, "gaps must be a list of durations, like [1s, 2s, 4s]")
 				return
 			}
 			for _, g := range v.Content {
-				m.Gaps = append(m.Gaps, p.duration(g, "gap"))
+				m.Gaps = append(m.Gaps, p.Duration(g, "gap"))
 			}
 		case "acked_segments":
-			m.AckedSegs = p.integer(v, "acked_segments", 0, 1<<20)
+			m.AckedSegs = p.Integer(v, "acked_segments", 0, 1<<20)
 		case "ack_delay":
 			m.AckDelay = p.ackDelay(v)
 		case "distinct_isn":
-			m.DistinctISN = p.boolean(v, "distinct_isn")
+			m.DistinctISN = p.Bool(v, "distinct_isn")
 		case "tolerance":
-			m.Tol = float64(p.integer(v, "tolerance (percent)", 0, 100)) / 100
+			m.Tol = float64(p.Integer(v, "tolerance (percent)", 0, 100)) / 100
 		}
 	})
 	p.checkQuantity(n, "frame", m.Quantity)
 	if (m.AckedSegs >= 0 || m.AckDelay != nil) && m.On == nil {
-		p.errorf(n, "frame: acked_segments and ack_delay need on: the one interface where both the data and its ACK are seen (the receiver's)")
+		p.Errorf(n, "frame: acked_segments and ack_delay need on: the one interface where both the data and its ACK are seen (the receiver's)")
 	}
 	return m
 }
@@ -208,15 +209,15 @@ func (p *parser) frameMatch(n *yaml.Node) *FrameMatch {
 // ackDelay parses {min: 30ms, max: 200ms}; either bound may be left out.
 func (p *parser) ackDelay(n *yaml.Node) *AckDelay {
 	d := &AckDelay{}
-	p.mapping(n, "ack_delay", []string{"min", "max"}, func(k, v *yaml.Node) {
+	p.Mapping(n, "ack_delay", []string{"min", "max"}, func(k, v *yaml.Node) {
 		if k.Value == "min" {
-			d.Min = p.duration(v, "ack_delay min")
+			d.Min = p.Duration(v, "ack_delay min")
 		} else {
-			d.Max = p.duration(v, "ack_delay max")
+			d.Max = p.Duration(v, "ack_delay max")
 		}
 	})
 	if d.Max > 0 && d.Max < d.Min {
-		p.errorf(n, "ack_delay: max %s is below min %s", d.Max, d.Min)
+		p.Errorf(n, "ack_delay: max %s is below min %s", d.Max, d.Min)
 	}
 	return d
 }
@@ -226,66 +227,68 @@ var optionNames = []string{"mss", "nop", "eol", "wscale", "sackOK", "sack", "TS"
 
 func (p *parser) callMatch(n *yaml.Node) *CallMatch {
 	m := &CallMatch{}
-	p.mapping(n, "call", []string{"step", "errno", "ret", "data", "info", "blocked"}, func(k, v *yaml.Node) {
+	p.Mapping(n, "call", []string{"step", "errno", "ret", "data", "info", "blocked"}, func(k, v *yaml.Node) {
 		switch k.Value {
 		case "step":
-			if s, ok := p.scalar(v, "step"); ok {
+			if s, ok := p.Scalar(v, "step"); ok {
 				m.Step = s
 				p.stepRefs = append(p.stepRefs, stepRef{s, v})
 			}
 		case "errno":
-			if s, ok := p.scalar(v, "errno"); ok {
+			if s, ok := p.Scalar(v, "errno"); ok {
 				if s != "0" && !strings.HasPrefix(s, "E") {
-					p.errorf(v, "errno %q must be 0 or a name such as ECONNREFUSED", s)
+					p.Errorf(v, "errno %q must be 0 or a name such as ECONNREFUSED", s)
+				} else if s != "0" && !validErrnoName(s) {
+					p.Errorf(v, "errno %q is not an errno name of this system (errno(3): ECONNREFUSED, ETIMEDOUT, ECONNRESET, …)", s)
 				}
 				m.Errno = s
 			}
 		case "ret":
-			r := p.integer(v, "ret", -1, 1<<31)
+			r := p.Integer(v, "ret", -1, 1<<31)
 			m.Ret = &r
 		case "data":
-			d, _ := p.scalar(v, "data")
+			d, _ := p.Scalar(v, "data")
 			m.Data = &d
 		case "info":
-			m.Info, _ = p.scalar(v, "info")
+			m.Info, _ = p.Scalar(v, "info")
 		case "blocked":
-			b := p.boolean(v, "blocked")
+			b := p.Bool(v, "blocked")
 			m.Blocked = &b
 		}
 	})
 	if m.Step == "" {
-		p.errorf(n, "call needs step: the id of the step whose result it checks")
+		p.Errorf(n, "call needs step: the id of the step whose result it checks")
 	}
 	return m
 }
 
 func (p *parser) socketMatch(n *yaml.Node) *SocketMatch {
 	m := &SocketMatch{Count: -1}
-	p.mapping(n, "socket", []string{"node", "local", "remote", "state", "count", "min_timer"}, func(k, v *yaml.Node) {
+	p.Mapping(n, "socket", []string{"node", "local", "remote", "state", "count", "min_timer"}, func(k, v *yaml.Node) {
 		switch k.Value {
 		case "node":
-			m.Node, _ = p.scalar(v, "node")
+			m.Node, _ = p.Scalar(v, "node")
 			p.nodeRefs = append(p.nodeRefs, stepRef{m.Node, v})
 		case "local":
 			m.Local = p.addrPort(v, "local")
 		case "remote":
 			m.Remote = p.addrPort(v, "remote")
 		case "state":
-			if s, ok := p.scalar(v, "state"); ok {
+			if s, ok := p.Scalar(v, "state"); ok {
 				st, ok := sockdiag.ParseState(s)
 				if !ok {
-					p.errorf(v, "TCP state %q is not one of %s", s, strings.Join(sockdiag.StateNames(), ", "))
+					p.Errorf(v, "TCP state %q is not one of %s", s, strings.Join(sockdiag.StateNames(), ", "))
 				}
 				m.State = st.String()
 			}
 		case "count":
-			m.Count = p.integer(v, "count", 0, 1<<20)
+			m.Count = p.Integer(v, "count", 0, 1<<20)
 		case "min_timer":
-			m.MinTimer = p.duration(v, "min_timer")
+			m.MinTimer = p.Duration(v, "min_timer")
 		}
 	})
 	if m.Node == "" {
-		p.errorf(n, "socket needs node: whose kernel socket table to read")
+		p.Errorf(n, "socket needs node: whose kernel socket table to read")
 	}
 	return m
 }
@@ -298,79 +301,79 @@ func (p *parser) filterError(v *yaml.Node, expr string, err error) {
 		if v.Style == yaml.DoubleQuotedStyle || v.Style == yaml.SingleQuotedStyle {
 			col++
 		}
-		p.errs = append(p.errs, &Error{Pos: Pos{p.file, v.Line, col}, Msg: "filter " + strconvQuote(expr) + ": " + se.Msg})
+		p.Errs = append(p.Errs, &Error{Pos: Pos{File: p.File, Line: v.Line, Col: col}, Msg: "filter " + strconvQuote(expr) + ": " + se.Msg})
 		return
 	}
-	p.errorf(v, "filter %q: %v", expr, strings.TrimPrefix(err.Error(), "capfilter: "))
+	p.Errorf(v, "filter %q: %v", expr, strings.TrimPrefix(err.Error(), "capfilter: "))
 }
 
 func (p *parser) traceMatch(n *yaml.Node) *TraceMatch {
 	m := &TraceMatch{Count: -1}
-	p.mapping(n, "trace", []string{"node", "hooks", "chains", "verdicts", "final", "count"}, func(k, v *yaml.Node) {
+	p.Mapping(n, "trace", []string{"node", "hooks", "chains", "verdicts", "final", "count"}, func(k, v *yaml.Node) {
 		switch k.Value {
 		case "node":
-			m.Node, _ = p.scalar(v, "node")
+			m.Node, _ = p.Scalar(v, "node")
 			p.nodeRefs = append(p.nodeRefs, stepRef{m.Node, v})
 			p.traceRefs = append(p.traceRefs, stepRef{m.Node, v})
 		case "hooks":
-			for _, h := range p.stringList(v, "hooks") {
+			for _, h := range p.List(v, "hooks") {
 				if !slices.Contains([]string{"prerouting", "input", "forward", "output", "postrouting", "ingress", "egress"}, h.Value) {
-					p.errorf(h, "hook %q must be prerouting, input, forward, output, postrouting, ingress or egress", h.Value)
+					p.Errorf(h, "hook %q must be prerouting, input, forward, output, postrouting, ingress or egress", h.Value)
 				}
 				m.Hooks = append(m.Hooks, h.Value)
 			}
 		case "chains":
-			m.Chains = values(p.stringList(v, "chains"))
+			m.Chains = yamlpos.Values(p.List(v, "chains"))
 		case "verdicts":
-			m.Verdicts = values(p.stringList(v, "verdicts"))
+			m.Verdicts = yamlpos.Values(p.List(v, "verdicts"))
 		case "final":
-			m.Final, _ = p.scalar(v, "final")
+			m.Final, _ = p.Scalar(v, "final")
 		case "count":
-			m.Count = p.integer(v, "count", 0, 1<<20)
+			m.Count = p.Integer(v, "count", 0, 1<<20)
 		}
 	})
 	if m.Node == "" {
-		p.errorf(n, "trace needs node: whose trace events to check")
+		p.Errorf(n, "trace needs node: whose trace events to check")
 	}
 	return m
 }
 
 func (p *parser) usStateMatch(n *yaml.Node) *USStateMatch {
 	m := &USStateMatch{}
-	p.mapping(n, "us_state", []string{"node", "conn", "path", "state"}, func(k, v *yaml.Node) {
+	p.Mapping(n, "us_state", []string{"node", "conn", "path", "state"}, func(k, v *yaml.Node) {
 		switch k.Value {
 		case "node":
-			m.Node, _ = p.scalar(v, "node")
+			m.Node, _ = p.Scalar(v, "node")
 			p.nodeRefs = append(p.nodeRefs, stepRef{m.Node, v})
 		case "conn":
-			m.Conn, _ = p.scalar(v, "conn")
+			m.Conn, _ = p.Scalar(v, "conn")
 		case "path":
-			m.Path = values(p.stringList(v, "path"))
+			m.Path = yamlpos.Values(p.List(v, "path"))
 		case "state":
-			m.State, _ = p.scalar(v, "state")
+			m.State, _ = p.Scalar(v, "state")
 		}
 	})
 	if m.Node == "" || m.Conn == "" {
-		p.errorf(n, "us_state needs node and conn: which userspace connection to check")
+		p.Errorf(n, "us_state needs node and conn: which userspace connection to check")
 	}
 	return m
 }
 
 func (p *parser) ctMatch(n *yaml.Node) *CTMatch {
 	m := &CTMatch{Count: -1}
-	p.mapping(n, "conntrack", []string{"node", "has", "count"}, func(k, v *yaml.Node) {
+	p.Mapping(n, "conntrack", []string{"node", "has", "count"}, func(k, v *yaml.Node) {
 		switch k.Value {
 		case "node":
-			m.Node, _ = p.scalar(v, "node")
+			m.Node, _ = p.Scalar(v, "node")
 			p.nodeRefs = append(p.nodeRefs, stepRef{m.Node, v})
 		case "has":
-			m.Has = values(p.stringList(v, "has"))
+			m.Has = yamlpos.Values(p.List(v, "has"))
 		case "count":
-			m.Count = p.integer(v, "count", 0, 1<<20)
+			m.Count = p.Integer(v, "count", 0, 1<<20)
 		}
 	})
 	if m.Node == "" {
-		p.errorf(n, "conntrack needs node: whose conntrack table to read")
+		p.Errorf(n, "conntrack needs node: whose conntrack table to read")
 	}
 	return m
 }
@@ -379,34 +382,34 @@ var packetTypes = []string{"host", "broadcast", "multicast", "otherhost", "outgo
 
 func (p *parser) packetMatch(n *yaml.Node) *PacketMatch {
 	m := &PacketMatch{Len: -1, ICMPType: -1, Quantity: Quantity{Count: -1}}
-	p.mapping(n, "packet", []string{"socket", "ethertype", "proto", "src", "dst", "type", "len", "icmp_type",
+	p.Mapping(n, "packet", []string{"socket", "ethertype", "proto", "src", "dst", "type", "len", "icmp_type",
 		"count", "min_count", "none", "after", "before"}, func(k, v *yaml.Node) {
 		switch k.Value {
 		case "socket":
-			if s, ok := p.scalar(v, "socket"); ok {
+			if s, ok := p.Scalar(v, "socket"); ok {
 				m.Socket = s
 				p.packetRefs = append(p.packetRefs, stepRef{s, v})
 			}
 		case "ethertype":
-			m.EtherType = p.choice(v, "ethertype", slices.Sorted(maps.Keys(etherTypes)), "")
+			m.EtherType = p.Choice(v, "ethertype", slices.Sorted(maps.Keys(etherTypes)), "")
 		case "proto":
-			m.Proto = p.choice(v, "proto", protos, "")
+			m.Proto = p.Choice(v, "proto", protos, "")
 		case "src":
 			m.Src = p.addr(v, "src")
 		case "dst":
 			m.Dst = p.addr(v, "dst")
 		case "type":
-			m.Type = p.choice(v, "type", packetTypes, "sll_pkttype")
+			m.Type = p.Choice(v, "type", packetTypes, "sll_pkttype")
 		case "len":
-			m.Len = p.integer(v, "len", 0, 65535)
+			m.Len = p.Integer(v, "len", 0, 65535)
 		case "icmp_type":
-			m.ICMPType = p.integer(v, "icmp_type", 0, 255)
+			m.ICMPType = p.Integer(v, "icmp_type", 0, 255)
 		case "count", "min_count", "none", "after", "before":
 			p.quantity(&m.Quantity, &m.After, &m.Before, k, v)
 		}
 	})
 	if m.Socket == "" {
-		p.errorf(n, "packet needs socket: the name a packet_open step gave it")
+		p.Errorf(n, "packet needs socket: the name a packet_open step gave it")
 	}
 	p.checkQuantity(n, "packet", m.Quantity)
 	return m
@@ -414,24 +417,24 @@ func (p *parser) packetMatch(n *yaml.Node) *PacketMatch {
 
 func (p *parser) linkMatch(n *yaml.Node) *LinkMatch {
 	m := &LinkMatch{Promiscuity: -1}
-	p.mapping(n, "link", []string{"on", "promiscuity"}, func(k, v *yaml.Node) {
+	p.Mapping(n, "link", []string{"on", "promiscuity"}, func(k, v *yaml.Node) {
 		switch k.Value {
 		case "on":
-			if s, ok := p.scalar(v, "on"); ok {
+			if s, ok := p.Scalar(v, "on"); ok {
 				ep, ok := parseEndpoint(s)
 				if !ok {
-					p.errorf(v, "on %q must be node:interface", s)
+					p.Errorf(v, "on %q must be node:interface", s)
 					return
 				}
 				m.Node, m.Iface = ep.Node, ep.Interface
 				p.ifaceRefs = append(p.ifaceRefs, ifaceRef{&Step{Node: ep.Node, Iface: ep.Interface}, v})
 			}
 		case "promiscuity":
-			m.Promiscuity = p.integer(v, "promiscuity", 0, 1<<20)
+			m.Promiscuity = p.Integer(v, "promiscuity", 0, 1<<20)
 		}
 	})
 	if m.Node == "" || m.Promiscuity < 0 {
-		p.errorf(n, "link needs on (node:interface) and promiscuity (the count netlink reports)")
+		p.Errorf(n, "link needs on (node:interface) and promiscuity (the count netlink reports)")
 	}
 	return m
 }
@@ -441,13 +444,13 @@ func (p *parser) linkMatch(n *yaml.Node) *LinkMatch {
 func (p *parser) quantity(q *Quantity, after, before *string, k, v *yaml.Node) {
 	switch k.Value {
 	case "count":
-		q.Count = p.integer(v, "count", 0, 1<<20)
+		q.Count = p.Integer(v, "count", 0, 1<<20)
 	case "min_count":
-		q.MinCount = p.integer(v, "min_count", 1, 1<<20)
+		q.MinCount = p.Integer(v, "min_count", 1, 1<<20)
 	case "none":
-		q.None = p.boolean(v, "none")
+		q.None = p.Bool(v, "none")
 	case "after", "before":
-		if s, ok := p.scalar(v, k.Value); ok {
+		if s, ok := p.Scalar(v, k.Value); ok {
 			p.stepRefs = append(p.stepRefs, stepRef{s, v})
 			if k.Value == "after" {
 				*after = s
@@ -461,6 +464,6 @@ func (p *parser) quantity(q *Quantity, after, before *string, k, v *yaml.Node) {
 // checkQuantity refuses none together with a count.
 func (p *parser) checkQuantity(n *yaml.Node, kind string, q Quantity) {
 	if q.None && (q.Count >= 0 || q.MinCount > 0) {
-		p.errorf(n, "%s: none: true cannot be combined with count or min_count", kind)
+		p.Errorf(n, "%s: none: true cannot be combined with count or min_count", kind)
 	}
 }

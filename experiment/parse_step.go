@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/pktlab/pktlab/agent"
+	"github.com/pktlab/pktlab/internal/yamlpos"
 	"github.com/pktlab/pktlab/rawsock"
 	"github.com/pktlab/pktlab/rawsock/capfilter"
 	"github.com/pktlab/pktlab/tcpstate"
@@ -59,7 +60,7 @@ func actionNames() []string {
 
 func (p *parser) steps(n *yaml.Node) []*Step {
 	if n.Kind != yaml.SequenceNode {
-		p.errorf(n, "steps must be a list, not %s", kindName(n))
+		p.Errorf(n, "steps must be a list, not %s", yamlpos.KindName(n))
 		return nil
 	}
 	var out []*Step
@@ -73,22 +74,22 @@ func (p *parser) steps(n *yaml.Node) []*Step {
 
 func (p *parser) step(n *yaml.Node) *Step {
 	if n.Kind != yaml.MappingNode {
-		p.errorf(n, "a step must be a mapping like {node: client, connect: c, addr: 198.18.1.1:80}, not %s", kindName(n))
+		p.Errorf(n, "a step must be a mapping like {node: client, connect: c, addr: 198.18.1.1:80}, not %s", yamlpos.KindName(n))
 		return nil
 	}
-	s := &Step{Pos: p.pos(n), Timeout: DefaultStepTimeout, Backlog: 16, Size: 65536, Mode: "level"}
+	s := &Step{Pos: p.At(n), Timeout: DefaultStepTimeout, Backlog: 16, Size: 65536, Mode: "level"}
 	var actKey, actVal *yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if _, ok := actionArgs[Action(n.Content[i].Value)]; ok {
 			if actKey != nil {
-				p.errorf(n.Content[i], "a step does one thing: it has both %q and %q (split it into two steps)", actKey.Value, n.Content[i].Value)
+				p.Errorf(n.Content[i], "a step does one thing: it has both %q and %q (split it into two steps)", actKey.Value, n.Content[i].Value)
 				return nil
 			}
 			actKey, actVal = n.Content[i], n.Content[i+1]
 		}
 	}
 	if actKey == nil {
-		p.errorf(n, "step has no action: give one of %s", strings.Join(actionNames(), ", "))
+		p.Errorf(n, "step has no action: give one of %s", strings.Join(actionNames(), ", "))
 		return nil
 	}
 	s.Action = Action(actKey.Value)
@@ -96,30 +97,30 @@ func (p *parser) step(n *yaml.Node) *Step {
 		s.Packet = &PacketConfig{Protocol: rawsock.ProtoAll}
 	}
 	allowed := append(append([]string{actKey.Value}, commonKeys...), actionArgs[s.Action]...)
-	p.mapping(n, string(s.Action)+" step", allowed, func(k, v *yaml.Node) { p.stepKey(s, k, v) })
+	p.Mapping(n, string(s.Action)+" step", allowed, func(k, v *yaml.Node) { p.stepKey(s, k, v) })
 	p.action(s, actKey, actVal)
 	needNode := s.Action != ActSleep && s.Action != ActParallel && s.Action != ActWait
 	if needNode && s.Node == "" {
-		p.errorf(n, "%s step needs node: which lab node it runs on", s.Action)
+		p.Errorf(n, "%s step needs node: which lab node it runs on", s.Action)
 	}
-	if (s.Action == ActListen || s.Action == ActConnect || s.Action == ActUSListen || s.Action == ActUSDial) && !hasKey(n, "addr") {
-		p.errorf(actKey, "%s needs addr: the address:port to %s", s.Action, s.Action)
+	if (s.Action == ActListen || s.Action == ActConnect || s.Action == ActUSListen || s.Action == ActUSDial) && !yamlpos.HasKey(n, "addr") {
+		p.Errorf(actKey, "%s needs addr: the address:port to %s", s.Action, s.Action)
 	}
 	if (s.Action == ActAccept || s.Action == ActUSAccept) && s.As == "" {
-		p.errorf(actKey, "accept needs as: the name of the accepted socket")
+		p.Errorf(actKey, "accept needs as: the name of the accepted socket")
 	}
-	if (s.Action == ActSend || s.Action == ActUSSend) && s.Data == nil {
-		p.errorf(actKey, "send needs data: (text) or size: (bytes)")
+	if (s.Action == ActSend || s.Action == ActUSSend) && s.Data == nil && !s.fill {
+		p.Errorf(actKey, "send needs data: (text) or size: (bytes)")
 	}
 	if s.Action == ActPktOpen {
 		p.packetStep(s, actKey)
 	}
 	if s.Action == ActShutdown && s.How == "" {
-		p.errorf(actKey, "shutdown needs how: rd, wr or rdwr")
+		p.Errorf(actKey, "shutdown needs how: rd, wr or rdwr")
 	}
 	if s.ID != "" {
 		if prev, dup := p.ids[s.ID]; dup {
-			p.errorf(n, "step id %q is already used at line %d", s.ID, prev.Pos.Line)
+			p.Errorf(n, "step id %q is already used at line %d", s.ID, prev.Pos.Line)
 		} else {
 			if p.ids == nil {
 				p.ids = map[string]*Step{}
@@ -133,12 +134,12 @@ func (p *parser) step(n *yaml.Node) *Step {
 func (p *parser) stepKey(s *Step, k, v *yaml.Node) {
 	switch k.Value {
 	case "node":
-		s.Node, _ = p.scalar(v, "node")
+		s.Node, _ = p.Scalar(v, "node")
 		p.nodeRefs = append(p.nodeRefs, stepRef{s.Node, v})
 	case "id":
-		s.ID, _ = p.scalar(v, "id")
+		s.ID, _ = p.Scalar(v, "id")
 	case "timeout":
-		s.Timeout = p.duration(v, "timeout")
+		s.Timeout = p.Duration(v, "timeout")
 	case "expect":
 		s.Expect = p.expects(v)
 	case "addr":
@@ -150,63 +151,62 @@ func (p *parser) stepKey(s *Step, k, v *yaml.Node) {
 	case "to":
 		s.To, s.HasTo = p.addrPort(v, "to"), true
 	case "backlog":
-		s.Backlog = p.integer(v, "backlog", 0, 65535)
+		s.Backlog = p.Integer(v, "backlog", 0, 65535)
 	case "nonblock":
-		s.Nonblock = p.boolean(v, "nonblock")
+		s.Nonblock = p.Bool(v, "nonblock")
 	case "udp":
-		s.UDP = p.boolean(v, "udp")
+		s.UDP = p.Bool(v, "udp")
 	case "v6":
-		s.V6 = p.boolean(v, "v6")
+		s.V6 = p.Bool(v, "v6")
 	case "ok":
-		s.MustOK = p.boolean(v, "ok")
+		s.MustOK = p.Bool(v, "ok")
 	case "as":
-		s.As, _ = p.scalar(v, "as")
+		s.As, _ = p.Scalar(v, "as")
 	case "data":
-		if d, ok := p.scalar(v, "data"); ok {
+		if d, ok := p.Scalar(v, "data"); ok {
 			s.Data = []byte(d)
 		}
 	case "size":
-		s.Size = p.integer(v, "size", 0, 1<<30)
+		s.Size = p.Integer(v, "size", 0, MaxStepSize)
 		if s.Action == ActSend {
-			s.Data = make([]byte, s.Size)
-			for i := range s.Data {
-				s.Data[i] = 'a' + byte(i%26)
-			}
+			// Made when the step runs (payload): parsing stays linear in the
+			// file's length whatever size it asks for.
+			s.fill = true
 		}
 	case "how":
-		if h, ok := p.scalar(v, "how"); ok {
+		if h, ok := p.Scalar(v, "how"); ok {
 			if h != "rd" && h != "wr" && h != "rdwr" {
-				p.errorf(v, "how %q must be rd, wr or rdwr", h)
+				p.Errorf(v, "how %q must be rd, wr or rdwr", h)
 			}
 			s.How = h
 		}
 	case "mode":
-		if m, ok := p.scalar(v, "mode"); ok {
+		if m, ok := p.Scalar(v, "mode"); ok {
 			if m != "edge" && m != "level" {
-				p.errorf(v, "mode %q must be edge or level", m)
+				p.Errorf(v, "mode %q must be edge or level", m)
 			}
 			s.Mode = m
 		}
 	case "events":
-		for _, e := range p.stringList(v, "events") {
+		for _, e := range p.List(v, "events") {
 			if _, ok := agent.ParseEvent(e.Value); !ok {
-				p.errorf(e, "unknown epoll event %q (in, out, rdhup, pri, err, hup)", e.Value)
+				p.Errorf(e, "unknown epoll event %q (in, out, rdhup, pri, err, hup)", e.Value)
 			}
 			s.Events = append(s.Events, e.Value)
 		}
 	case "opts":
-		p.mapping(v, "opts", nil, func(ok, ov *yaml.Node) {
+		p.Mapping(v, "opts", nil, func(ok, ov *yaml.Node) {
 			if !agent.ValidOpt(agent.Opt(ok.Value)) {
-				p.errorf(ok, "unknown socket option %q (one of %s)", ok.Value, strings.Join(agent.Opts(), ", "))
+				p.Errorf(ok, "unknown socket option %q (one of %s)", ok.Value, strings.Join(agent.Opts(), ", "))
 				return
 			}
 			val := 0
 			if ov.Value == "true" || ov.Value == "false" {
-				if p.boolean(ov, ok.Value) {
+				if p.Bool(ov, ok.Value) {
 					val = 1
 				}
 			} else {
-				val = p.integer(ov, ok.Value, -1, 1<<30)
+				val = p.Integer(ov, ok.Value, -1, 1<<30)
 			}
 			s.Opts = append(s.Opts, SockOpt{ok.Value, val})
 		})
@@ -215,28 +215,28 @@ func (p *parser) stepKey(s *Step, k, v *yaml.Node) {
 	case "tcp":
 		s.TCP = p.tcpConfig(v)
 	case "iface":
-		s.Iface, _ = p.scalar(v, "iface")
+		s.Iface, _ = p.Scalar(v, "iface")
 		p.ifaceRefs = append(p.ifaceRefs, ifaceRef{s, v})
 	case "cooked":
-		s.Packet.Cooked = p.boolean(v, "cooked")
+		s.Packet.Cooked = p.Bool(v, "cooked")
 	case "promisc":
-		s.Packet.Promisc = p.boolean(v, "promisc")
+		s.Packet.Promisc = p.Bool(v, "promisc")
 	case "protocol":
-		if str, ok := p.scalar(v, "protocol"); ok {
+		if str, ok := p.Scalar(v, "protocol"); ok {
 			pr, err := rawsock.ParseProtocol(str)
 			if err != nil {
-				p.errorf(v, "protocol %q: give all, ip, arp, ip6 or an EtherType such as 0x88cc", str)
+				p.Errorf(v, "protocol %q: give all, ip, arp, ip6 or an EtherType such as 0x88cc", str)
 			}
 			s.Packet.Protocol = pr
 		}
 	case "filter":
-		s.filterExpr, _ = p.scalar(v, "filter")
+		s.filterExpr, _ = p.Scalar(v, "filter")
 		s.filterNode = v
 	case "flags":
-		for _, f := range p.stringList(v, "flags") {
+		for _, f := range p.List(v, "flags") {
 			b, ok := agent.ParseFlag(f.Value)
 			if !ok {
-				p.errorf(f, "unknown flag %q (oob, peek, waitall, more)", f.Value)
+				p.Errorf(f, "unknown flag %q (oob, peek, waitall, more)", f.Value)
 			}
 			s.Flags |= b
 		}
@@ -249,33 +249,34 @@ func (p *parser) action(s *Step, k, v *yaml.Node) {
 	case ActSysctl:
 		s.Sysctls = p.settings(s.Node, v)
 	case ActNFT:
-		s.Ruleset, _ = p.scalar(v, "nft ruleset")
+		s.Ruleset, _ = p.Scalar(v, "nft ruleset")
+		p.nftSteps = append(p.nftSteps, nftText{node: s.Node, text: s.Ruleset, v: v})
 	case ActSleep:
-		s.Duration = p.duration(v, "sleep")
+		s.Duration = p.Duration(v, "sleep")
 	case ActExec:
-		for _, a := range p.stringList(v, "exec") {
+		for _, a := range p.List(v, "exec") {
 			s.Argv = append(s.Argv, a.Value)
 		}
 		if len(s.Argv) == 0 {
-			p.errorf(v, "exec needs a program and its arguments")
+			p.Errorf(v, "exec needs a program and its arguments")
 		}
 	case ActWait:
 		s.Until = p.expect(v)
 	case ActParallel:
-		s.ID, _ = p.scalar(v, "parallel group name")
+		s.ID, _ = p.Scalar(v, "parallel group name")
 	case ActCraft:
 		s.Craft = p.craft(s, v)
 	case ActUSInput:
-		if in, ok := p.scalar(v, "us_input"); ok {
+		if in, ok := p.Scalar(v, "us_input"); ok {
 			if in != "hold" && in != "release" {
-				p.errorf(v, "us_input %q must be hold (queue the userspace host's received segments) or release (process them in order)", in)
+				p.Errorf(v, "us_input %q must be hold (queue the userspace host's received segments) or release (process them in order)", in)
 			}
 			s.Input = in
 		}
 	default:
-		if name, ok := p.scalar(v, string(s.Action)+" socket name"); ok {
+		if name, ok := p.Scalar(v, string(s.Action)+" socket name"); ok {
 			if name == "" {
-				p.errorf(v, "%s needs a socket name", s.Action)
+				p.Errorf(v, "%s needs a socket name", s.Action)
 			}
 			s.Sock = name
 		}
@@ -286,7 +287,7 @@ func (p *parser) action(s *Step, k, v *yaml.Node) {
 // order.
 func (p *parser) branches(s *Step, v *yaml.Node) {
 	if v.Kind != yaml.SequenceNode {
-		p.errorf(v, "parallel steps must be a list, not %s", kindName(v))
+		p.Errorf(v, "parallel steps must be a list, not %s", yamlpos.KindName(v))
 		return
 	}
 	for _, c := range v.Content {
@@ -299,7 +300,7 @@ func (p *parser) branches(s *Step, v *yaml.Node) {
 		}
 	}
 	if len(s.Branches) == 0 {
-		p.errorf(v, "parallel group has no steps")
+		p.Errorf(v, "parallel group has no steps")
 	}
 }
 
@@ -308,7 +309,7 @@ func (p *parser) branches(s *Step, v *yaml.Node) {
 // when cooked).
 func (p *parser) packetStep(s *Step, actKey *yaml.Node) {
 	if s.Iface == "" {
-		p.errorf(actKey, "packet_open needs iface: the node's interface to open the packet socket on")
+		p.Errorf(actKey, "packet_open needs iface: the node's interface to open the packet socket on")
 	}
 	if s.filterNode == nil {
 		return
@@ -325,44 +326,35 @@ func (p *parser) packetStep(s *Step, actKey *yaml.Node) {
 	s.Packet.Filter = f
 }
 
-func hasKey(n *yaml.Node, key string) bool {
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return true
-		}
-	}
-	return false
-}
-
 var tcpConfigKeys = []string{"syn_retries", "retries", "time_wait", "nodelay", "no_timestamps", "no_sack", "no_wscale", "no_delayed_ack", "min_rto", "initial_rto", "mss"}
 
 // tcpConfig parses a userspace connection's options (tcpstate.Config).
 func (p *parser) tcpConfig(n *yaml.Node) *tcpstate.Config {
 	c := &tcpstate.Config{}
-	p.mapping(n, "tcp", tcpConfigKeys, func(k, v *yaml.Node) {
+	p.Mapping(n, "tcp", tcpConfigKeys, func(k, v *yaml.Node) {
 		switch k.Value {
 		case "syn_retries":
-			c.SynRetries = p.integer(v, k.Value, 1, 100)
+			c.SynRetries = p.Integer(v, k.Value, 1, 100)
 		case "retries":
-			c.Retries = p.integer(v, k.Value, 1, 100)
+			c.Retries = p.Integer(v, k.Value, 1, 100)
 		case "time_wait":
-			c.TimeWait = p.duration(v, k.Value)
+			c.TimeWait = p.Duration(v, k.Value)
 		case "min_rto":
-			c.MinRTO = p.duration(v, k.Value)
+			c.MinRTO = p.Duration(v, k.Value)
 		case "initial_rto":
-			c.InitialRTO = p.duration(v, k.Value)
+			c.InitialRTO = p.Duration(v, k.Value)
 		case "mss":
-			c.MSS = uint16(p.integer(v, k.Value, 88, 65535))
+			c.MSS = uint16(p.Integer(v, k.Value, 88, 65535))
 		case "nodelay":
-			c.NoDelay = p.boolean(v, k.Value)
+			c.NoDelay = p.Bool(v, k.Value)
 		case "no_timestamps":
-			c.NoTimestamps = p.boolean(v, k.Value)
+			c.NoTimestamps = p.Bool(v, k.Value)
 		case "no_sack":
-			c.NoSACK = p.boolean(v, k.Value)
+			c.NoSACK = p.Bool(v, k.Value)
 		case "no_wscale":
-			c.NoWindowScale = p.boolean(v, k.Value)
+			c.NoWindowScale = p.Bool(v, k.Value)
 		case "no_delayed_ack":
-			c.NoDelayedAck = p.boolean(v, k.Value)
+			c.NoDelayedAck = p.Bool(v, k.Value)
 		}
 	})
 	return c

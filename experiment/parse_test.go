@@ -75,6 +75,8 @@ func TestParseErrors(t *testing.T) {
 		{"unknown endpoint", labOK + "steps: [{sleep: 1s}]\nexpect: [{frame: {on: client:eth9}}]\n", []string{"x.yaml:8:23: node client has no interface \"eth9\""}},
 		{"unknown step ref", labOK + "steps: [{sleep: 1s}]\nexpect: [{call: {step: conn, errno: ECONNREFUSED}}]\n", []string{"x.yaml:8:24: no step has id \"conn\" (give the step id: conn)"}},
 		{"bad errno", labOK + "steps: [{sleep: 1s, id: s}]\nexpect: [{call: {step: s, errno: refused}}]\n", []string{"x.yaml:8:34: errno \"refused\" must be 0 or a name such as ECONNREFUSED"}},
+		{"unknown errno name", labOK + "steps: [{sleep: 1s, id: s}]\nexpect: [{call: {step: s, errno: EWHATEVER}}]\n", []string{"x.yaml:8:34: errno \"EWHATEVER\" is not an errno name of this system"}},
+		{"send size too big", labOK + "steps: [{node: client, connect: c, addr: 198.18.1.1:80}, {node: client, send: c, size: 1073741824}]\n", []string{"x.yaml:7:88: size \"1073741824\" must be an integer from 0 to 67108864"}},
 		{"bad state", labOK + "steps: [{sleep: 1s}]\nexpect: [{socket: {node: client, state: TIMEWAIT}}]\n", []string{"x.yaml:8:41: TCP state \"TIMEWAIT\" is not one of ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT1, FIN_WAIT2, TIME_WAIT, CLOSE, CLOSE_WAIT, LAST_ACK, LISTEN, CLOSING, NEW_SYN_RECV"}},
 		{"expect no kind", labOK + "steps: [{sleep: 1s}]\nexpect: [{desc: x}]\n", []string{"x.yaml:8:10: expectation has no kind: give one of frame, call, socket, trace, us_state, conntrack, packet, link"}},
 		{"bad proto", labOK + "steps: [{sleep: 1s}]\nexpect: [{frame: {proto: sctp}}]\n", []string{"x.yaml:8:26: proto \"sctp\" must be one of "}},

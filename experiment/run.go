@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -89,7 +88,7 @@ func Run(ctx context.Context, f *File, opts Options) (*Result, error) {
 	if name == "" {
 		name = labName(f.Path)
 	}
-	topo, err := testlab.ParseFile(f.Path, renameLab(f.LabSrc, name))
+	topo, err := f.Lab.WithName(name)
 	if err != nil {
 		return nil, fmt.Errorf("experiment %s: lab: %w", f.Path, err)
 	}
@@ -133,13 +132,12 @@ func Run(ctx context.Context, f *File, opts Options) (*Result, error) {
 	r.ct.stop()
 	r.poll.stop()
 	r.traces.stop()
-	r.caps.stop()
+	if cerr := r.caps.stop(); cerr != nil && err == nil {
+		err = fmt.Errorf("experiment %s: %w", f.Path, cerr)
+	}
 	res.Outcomes = r.out
 	res.Duration = time.Since(begin)
-	if err != nil {
-		return res, err
-	}
-	return res, nil
+	return res, err
 }
 
 // setup applies sysctls and rulesets, then starts captures and the state poller.
@@ -218,16 +216,6 @@ func (r *run) closeAgents() {
 	for _, a := range r.agents {
 		a.Close()
 	}
-}
-
-var nameLine = regexp.MustCompile(`(?m)^name:[ \t]*\S+[ \t]*$`)
-
-// renameLab gives the topology text the lab name, keeping line numbers when it can.
-func renameLab(src []byte, name string) []byte {
-	if nameLine.Match(src) {
-		return nameLine.ReplaceAll(src, []byte("name: "+name))
-	}
-	return append([]byte("name: "+name+"\n"), src...)
 }
 
 // labName derives a unique lab name from the file name: "x-c1-1a2b3c".

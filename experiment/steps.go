@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pktlab/pktlab/agent"
@@ -91,14 +92,7 @@ func (r *run) step(ctx context.Context, s *Step) error {
 		if s.ID != "" {
 			// The program's result, for call expectations: ret is the exit status and
 			// info the combined output.
-			c := agent.Call{Start: now, Dur: time.Since(now), Node: s.Node, Sock: s.Argv[0], Op: "exec", Args: strings.Join(s.Argv[1:], " "), Info: string(out)}
-			if err != nil {
-				c.Ret = -1
-				var ee *exec.ExitError
-				if errors.As(err, &ee) {
-					c.Ret = ee.ExitCode()
-				}
-			}
+			c := execCall(agent.Call{Start: now, Dur: time.Since(now), Node: s.Node, Sock: s.Argv[0], Op: "exec", Args: strings.Join(s.Argv[1:], " "), Info: string(out)}, err)
 			r.mu.Lock()
 			r.results[s.ID] = c
 			r.mu.Unlock()
@@ -131,6 +125,28 @@ func (r *run) step(ctx context.Context, s *Step) error {
 		r.mu.Unlock()
 	}
 	return nil
+}
+
+// execCall fills in how a program run ended: its exit status as the return value;
+// one that could not be started (no such file, not executable) returns -1 with the
+// errno execve(2) or the lookup reported, and one killed by a signal returns -1 with
+// the error in its info, so that no expectation reads either as a success.
+func execCall(c agent.Call, err error) agent.Call {
+	if err == nil {
+		return c
+	}
+	c.Ret = -1
+	var ee *exec.ExitError
+	var en syscall.Errno
+	switch {
+	case errors.As(err, &ee) && ee.ExitCode() >= 0:
+		c.Ret = ee.ExitCode()
+	case errors.As(err, &en):
+		c.Errno = en
+	default:
+		c.Info = strings.TrimSpace(c.Info + "\n" + err.Error())
+	}
+	return c
 }
 
 func indent(s string) string {
@@ -290,7 +306,7 @@ func (r *run) sockStep(ctx context.Context, s *Step) (agent.Call, error) {
 		if s.HasTo {
 			to = &s.To
 		}
-		return a.SendFlags(sctx, s.Sock, s.Data, to, s.Nonblock, s.Flags)
+		return a.SendFlags(sctx, s.Sock, s.payload(), to, s.Nonblock, s.Flags)
 	case ActRecv:
 		return a.RecvFlags(sctx, s.Sock, s.Size, s.Nonblock, s.Flags)
 	case ActShutdown:

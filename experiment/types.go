@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/pktlab/pktlab/internal/yamlpos"
 	"github.com/pktlab/pktlab/rawsock/capfilter"
 	"github.com/pktlab/pktlab/tcpstate"
 	"github.com/pktlab/pktlab/testlab"
@@ -12,12 +13,7 @@ import (
 )
 
 // Pos is a position in an experiment file.
-type Pos struct {
-	File      string
-	Line, Col int
-}
-
-func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
+type Pos = yamlpos.Pos
 
 // File is a parsed, checked experiment.
 type File struct {
@@ -137,9 +133,26 @@ type Step struct {
 	Iface    string           // packet_open: the node's interface
 	Packet   *PacketConfig    // packet_open
 
+	fill       bool       // send: Data is Size bytes of a pattern, made by payload
 	filterExpr string     // packet_open: compiled once cooked is known
 	filterNode *yaml.Node // where it was written, for errors
 	Expect     []*Expect  // checked right after the step
+}
+
+// MaxStepSize bounds the size of a send or a receive (64 MiB): a file cannot make
+// pktlab allocate more than this for one step.
+const MaxStepSize = 64 << 20
+
+// payload is what a send step sends: its data, or Size bytes of a..z repeated.
+func (s *Step) payload() []byte {
+	if !s.fill {
+		return s.Data
+	}
+	b := make([]byte, s.Size)
+	for i := range b {
+		b[i] = 'a' + byte(i%26)
+	}
+	return b
 }
 
 // Label names the step for humans: its id, or action and socket.

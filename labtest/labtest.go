@@ -7,15 +7,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/pktlab/pktlab/internal/privtest"
+	"github.com/pktlab/pktlab/internal/yamlpos"
 	"github.com/pktlab/pktlab/testlab"
+	"gopkg.in/yaml.v3"
 )
-
-var nameLine = regexp.MustCompile(`(?m)^name:[ \t]*\S+[ \t]*$`)
 
 // Start parses the topology, renames the lab to a unique name (so tests in parallel
 // packages never clash), starts it and removes it when the test ends. It fails the
@@ -24,15 +23,17 @@ func Start(t testing.TB, topologyYAML string) *testlab.Lab {
 	t.Helper()
 	privtest.Require(t)
 	src := []byte(topologyYAML)
-	name := UniqueName()
-	if nameLine.Match(src) {
-		src = nameLine.ReplaceAll(src, []byte("name: "+name))
-	} else {
-		src = append([]byte("name: "+name+"\n"), src...)
+	if !hasName(src) {
+		// A topology for a test may leave the name out: WithName gives it one.
+		src = append([]byte("name: x\n"), src...)
 	}
-	topo, err := testlab.Parse(src)
+	parsed, err := testlab.Parse(src)
 	if err != nil {
 		t.Fatalf("labtest: topology: %v", err)
+	}
+	topo, err := parsed.WithName(UniqueName())
+	if err != nil {
+		t.Fatalf("labtest: %v", err)
 	}
 	lab, err := testlab.Start(context.Background(), topo)
 	if err != nil {
@@ -72,4 +73,13 @@ func UniqueName() string {
 	var b [4]byte
 	rand.Read(b[:])
 	return "t" + hex.EncodeToString(b[:])
+}
+
+// hasName reports whether the topology's top mapping has a name key.
+func hasName(src []byte) bool {
+	var doc yaml.Node
+	if yaml.Unmarshal(src, &doc) != nil || len(doc.Content) == 0 {
+		return false
+	}
+	return yamlpos.HasKey(doc.Content[0], "name")
 }

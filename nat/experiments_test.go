@@ -4,9 +4,11 @@ package nat_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -111,20 +113,18 @@ func startCapture(t *testing.T, n *testlab.Node, iface string) *capture {
 // first returns the first segment with the given SYN/ACK flags.
 func (c *capture) first(t *testing.T, syn, ack bool) seg {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) {
+	var found seg
+	labtest.Until(t, fmt.Sprintf("a segment with SYN=%v ACK=%v", syn, ack), func() (bool, error) {
 		c.mu.Lock()
-		for _, s := range c.segs {
-			if s.SYN == syn && s.ACK == ack {
-				c.mu.Unlock()
-				return s
-			}
+		defer c.mu.Unlock()
+		i := slices.IndexFunc(c.segs, func(s seg) bool { return s.SYN == syn && s.ACK == ack })
+		if i < 0 {
+			return false, fmt.Errorf("captured %+v", c.segs)
 		}
-		c.mu.Unlock()
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("no segment with SYN=%v ACK=%v captured; got %+v", syn, ack, c.segs)
-	return seg{}
+		found = c.segs[i]
+		return true, nil
+	})
+	return found
 }
 
 func applyNAT(t *testing.T, n *testlab.Node, fam filter.Family, ms ...nat.Mapping) *filter.Conn {
@@ -181,13 +181,13 @@ func fetch(t *testing.T, n *testlab.Node, network, addr string) (string, net.Add
 	var c net.Conn
 	if err := n.Do(func() error {
 		var err error
-		c, err = net.DialTimeout(network, addr, 2*time.Second)
+		c, err = net.DialTimeout(network, addr, labtest.FailAfter)
 		return err
 	}); err != nil {
 		t.Fatalf("connect from %s to %s: %v", n.Name(), addr, err)
 	}
 	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	c.SetReadDeadline(time.Now().Add(labtest.FailAfter)) // only ends a hang
 	b, err := io.ReadAll(c)
 	if err != nil {
 		t.Fatalf("read from %s: %v", addr, err)
@@ -381,20 +381,24 @@ func TestG5NATOncePerConnection(t *testing.T) {
 		}
 		return natPkts, fwdPkts
 	}
-	// The client's FIN and the server's last ACK cross the router after fetch returns:
-	// wait until the counters and the capture have held still for 300 ms.
+	// The client's FIN and the server's last ACK cross the router after fetch returns.
+	// Conntrack puts the connection in TIME_WAIT when the last of them passes the
+	// router; the forward counters and the capture then catch up with it.
+	ct, err := nat.ForNode(router)
+	if err != nil {
+		t.Fatal(err)
+	}
+	labtest.Until(t, "conntrack to see the connection closed", func() (bool, error) {
+		es, err := ct.List(context.Background())
+		return slices.ContainsFunc(es, func(e nat.Entry) bool { return e.Orig.SrcPort == cport && e.State == "TIME_WAIT" }), err
+	})
 	var natPkts, fwdPkts, onLink uint64
 	var syn, synAck bool
-	for deadline, still := time.Now().Add(3*time.Second), 0; still < 3 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		n, f := counted()
-		l, s, sa := captured()
-		if n == natPkts && f == fwdPkts && l == onLink {
-			still++
-		} else {
-			still = 0
-		}
-		natPkts, fwdPkts, onLink, syn, synAck = n, f, l, s, sa
-	}
+	labtest.Until(t, "the forward counters to count the packets on the link", func() (bool, error) {
+		natPkts, fwdPkts = counted()
+		onLink, syn, synAck = captured()
+		return fwdPkts == onLink, fmt.Errorf("forward chain counted %d packets, the link carried %d", fwdPkts, onLink)
+	})
 	if !syn || !synAck {
 		t.Fatalf("capture on router eth0 lacks the handshake (SYN %v, SYN-ACK %v) of port %d: %+v", syn, synAck, cport, link.segs)
 	}
@@ -426,6 +430,8 @@ func TestF7Notrack(t *testing.T) {
 	}
 	chain in {
 		type filter hook input priority filter; policy accept;
+		udp dport 9998 counter
+		udp dport 9999 counter
 		ct state untracked counter
 	}
 }`))
@@ -448,15 +454,31 @@ func TestF7Notrack(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(100 * time.Millisecond)
 	ct, err := nat.ForNode(server)
 	if err != nil {
 		t.Fatal(err)
 	}
-	es, err := ct.List(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Both datagrams have passed the input chain once its two port counters are 1,
+	// and the tracked one's entry is in the table once conntrack confirmed it (right
+	// after the input chain).
+	var es []nat.Entry
+	labtest.Until(t, "both datagrams through input and the tracked one's entry", func() (bool, error) {
+		rows, err := c.Counters(context.Background())
+		if err != nil {
+			return false, err
+		}
+		passed := 0
+		for _, r := range rows {
+			if r.Chain == "in" && strings.HasPrefix(r.Rule, "udp dport 999") && r.Packets == 1 {
+				passed++
+			}
+		}
+		if es, err = ct.List(context.Background()); err != nil {
+			return false, err
+		}
+		tracked := slices.ContainsFunc(es, func(e nat.Entry) bool { return e.Proto == unix.IPPROTO_UDP && e.Orig.DstPort == 9998 })
+		return passed == 2 && tracked, fmt.Errorf("%d of 2 port counters at 1, entries %v", passed, es)
+	})
 	var ports []uint16
 	for _, e := range es {
 		if e.Proto == unix.IPPROTO_UDP {
@@ -502,7 +524,7 @@ func TestIPv6DNATAndMasquerade(t *testing.T) {
 	}
 	cport := uint16(local.(*net.TCPAddr).Port)
 	var seen *nat.Event
-	timeout := time.After(2 * time.Second)
+	timeout := time.After(labtest.FailAfter) // only ends a hang: the event comes with the SYN
 	for seen == nil {
 		select {
 		case ev := <-events:

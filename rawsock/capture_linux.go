@@ -107,6 +107,7 @@ func captureOne(ctx context.Context, c *Conn, fn func(Captured) error) error {
 		f, err := c.readFrame(buf)
 		if err != nil {
 			if ctx.Err() != nil {
+				undo() // before the drain sets a deadline of its own
 				var ferr error
 				derr := c.drain(buf, func(f Frame) {
 					if ferr == nil {
@@ -168,6 +169,7 @@ func readInto(ctx context.Context, i int, c *Conn, out chan<- []Captured) error 
 	// stopped hands over what is still queued, frames of a part-filled ring block
 	// included, once ctx has ended.
 	stopped := func() error {
+		undo() // before the drain sets a deadline of its own
 		err := c.drain(buf, func(f Frame) {
 			add(f)
 			if len(batch) == batchSize {

@@ -3,6 +3,7 @@
 package rawsock_test
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/pktlab/pktlab/labtest"
 	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/testlab"
 )
 
@@ -69,25 +72,119 @@ func TestMakeCorpus(t *testing.T) {
 	conns := []*rawsock.Conn{open(t, lab, "client", "eth0", nil), open(t, lab, "server", "eth0", nil),
 		open(t, lab, "client", "eth0", &rawsock.Config{Cooked: true})}
 	ctx, cancel := context.WithCancel(context.Background())
-	var frames []rawsock.Captured
+	cif, err := lab.Node("client").Interface("eth0")
+	must(t, err)
+	rec := &recorder{more: make(chan struct{}, 1), mac: cif.MAC}
 	done := make(chan error)
-	go func() {
-		done <- rawsock.Capture(ctx, conns, func(c rawsock.Captured) error {
-			c.Frame.Data = append([]byte(nil), c.Frame.Data...)
-			frames = append(frames, c)
-			return nil
-		})
-	}()
-	kernelTraffic(t, lab)
-	craftedTraffic(t, lab)
-	time.Sleep(300 * time.Millisecond)
+	go func() { done <- rawsock.Capture(ctx, conns, rec.add) }()
+	kernelTraffic(t, lab, rec)
+	craftedTraffic(t, lab, rec)
+	// A last ping through the router is a fence: once the server has seen its request
+	// and both client sockets its reply, everything sent before it is captured.
+	ping(t, lab.Node("client"), server4, 99)
+	rec.await(t, "the last echo request on server:eth0", 1, isEchoFrom(layers.ICMPv4TypeEchoRequest, 99))
+	for _, src := range []int{0, 2} {
+		rec.await(t, "the last echo reply on client:eth0", src, isEchoFrom(layers.ICMPv4TypeEchoReply, 99))
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+	frames := rec.frames
 	writeCorpus(t, "testdata/corpus.pcap", frames, false)
 	writeCorpus(t, "testdata/corpus.pcapng", frames, true)
 	writeCooked(t, "testdata/corpus-cooked.pcap", frames)
+}
+
+// recorder keeps the frames of a capture and lets the traffic wait for the frames it
+// caused, so that each exchange is on the wire before the next starts.
+type recorder struct {
+	mu     sync.Mutex
+	frames []rawsock.Captured
+	more   chan struct{}    // receives a value when frames grows
+	next   [3]int           // per socket, the frame after the last one awaited
+	mac    net.HardwareAddr // client:eth0's
+}
+
+func (r *recorder) add(c rawsock.Captured) error {
+	c.Frame.Data = append([]byte(nil), c.Frame.Data...)
+	r.mu.Lock()
+	r.frames = append(r.frames, c)
+	r.mu.Unlock()
+	select {
+	case r.more <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// await waits until a frame from socket src decodes and satisfies match (the decoder
+// holds the frame), failing the test after labtest.FailAfter.
+func (r *recorder) await(t *testing.T, what string, src int, match func(d *rawsock.Decoder) bool) {
+	t.Helper()
+	r.awaitFrame(t, what, src, func(_ []byte, d *rawsock.Decoder) bool { return d != nil && match(d) })
+}
+
+// awaitFrame is await for matches on the bytes too: d is nil for a frame that does
+// not decode (a crafted broken header). Each wait looks only at frames after the one
+// the last wait on src found, as the traffic happens in order.
+func (r *recorder) awaitFrame(t *testing.T, what string, src int, match func(b []byte, d *rawsock.Decoder) bool) {
+	t.Helper()
+	link := layers.LinkTypeEthernet
+	if src == 2 {
+		link = layers.LinkTypeRaw // a cooked socket reads the packet without a link header
+	}
+	d := rawsock.NewDecoder(link)
+	limit := time.NewTimer(labtest.FailAfter)
+	defer limit.Stop()
+	for i := r.next[src]; ; {
+		r.mu.Lock()
+		fresh := r.frames[i:]
+		r.mu.Unlock()
+		for _, c := range fresh {
+			i++
+			if c.Source != src {
+				continue
+			}
+			dd := d
+			if d.Decode(c.Frame.Data) != nil {
+				dd = nil
+			}
+			if match(c.Frame.Data, dd) {
+				r.next[src] = i
+				return
+			}
+		}
+		select {
+		case <-r.more:
+		case <-limit.C:
+			t.Fatalf("corpus: no %s captured after %v", what, labtest.FailAfter)
+		}
+	}
+}
+
+// isEchoFrom matches ping's ICMPv4 echo message of the given type and sequence.
+func isEchoFrom(typ uint8, seq uint16) func(d *rawsock.Decoder) bool {
+	return func(d *rawsock.Decoder) bool {
+		return d.Has(layers.LayerTypeICMPv4) && uint8(d.ICMPv4.Type()) == typ && d.ICMPv4.Seq() == seq
+	}
+}
+
+// isEcho6Reply matches an ICMPv6 echo reply.
+func isEcho6Reply(d *rawsock.Decoder) bool {
+	return d.Has(layers.LayerTypeICMPv6) && d.ICMPv6.Type() == header.ICMPv6EchoReply
+}
+
+// isTCP matches a TCP segment on port 5001 from the given side with exactly flags
+// and the given payload length.
+func isTCP(fromClient bool, flags string, n int) func(d *rawsock.Decoder) bool {
+	return func(d *rawsock.Decoder) bool {
+		if !d.Has(layers.LayerTypeTCP) || (d.TCP.DstPort() == 5001) != fromClient || (d.TCP.SrcPort() == 5001) == fromClient {
+			return false
+		}
+		got := d.TCP.Flags() & (header.TCPFlagSYN | header.TCPFlagFIN | header.TCPFlagRST | header.TCPFlagPSH | header.TCPFlagACK)
+		return got.String() == flags && len(d.TCP.Payload()) == n
+	}
 }
 
 // writeCooked writes what the cooked socket on client:eth0 saw, as LINUX_SLL.
@@ -159,11 +256,12 @@ func writeCorpus(t *testing.T, path string, frames []rawsock.Captured, ng bool) 
 }
 
 // kernelTraffic makes the Linux stacks in the lab talk.
-func kernelTraffic(t *testing.T, lab *testlab.Lab) {
+func kernelTraffic(t *testing.T, lab *testlab.Lab, rec *recorder) {
 	client, server := lab.Node("client"), lab.Node("server")
 	ping(t, client, server4, 1)
+	rec.await(t, "the echo reply", 0, isEchoFrom(layers.ICMPv4TypeEchoReply, 1))
 	ping(t, client, server6, 1)
-	time.Sleep(100 * time.Millisecond)
+	rec.await(t, "the ICMPv6 echo reply", 0, isEcho6Reply)
 	// TCP: handshake, data both ways, close; then a SYN to a closed port (RST).
 	var ln net.Listener
 	must(t, server.Do(func() (err error) { ln, err = net.Listen("tcp", "198.19.2.2:5001"); return err }))
@@ -182,9 +280,12 @@ func kernelTraffic(t *testing.T, lab *testlab.Lab) {
 	must(t, client.Do(func() (err error) { c, err = net.Dial("tcp", "198.19.2.2:5001"); return err }))
 	c.Write([]byte("hello pktlab\n"))
 	c.Read(make([]byte, 100))
-	time.Sleep(50 * time.Millisecond)
+	// The client acknowledges the answer on its own before it closes, and the close
+	// ends with its acknowledgement of the server's FIN.
+	rec.await(t, "the server's answer", 0, isTCP(false, "P.", len("ok hello pktlab\n")))
+	rec.await(t, "the client's ACK of the answer", 0, isTCP(true, ".", 0))
 	c.Close()
-	time.Sleep(100 * time.Millisecond)
+	rec.await(t, "the server's FIN", 0, isTCP(false, "F.", 0))
 	ln.Close()
 	client.Do(func() error { _, err := net.DialTimeout("tcp", "198.19.2.2:5002", time.Second); _ = err; return nil })
 	// UDP to a listener and to a closed port, v4 and v6; big datagrams fragment.
@@ -194,27 +295,27 @@ func kernelTraffic(t *testing.T, lab *testlab.Lab) {
 	defer u4.Close()
 	defer u6.Close()
 	for _, dst := range []string{"198.19.2.2:5003", "198.19.2.2:5004", "[2001:db8:2::2]:5003", "[2001:db8:2::2]:5004"} {
-		sendUDP(t, client, dst, 10, nil)
+		sendUDP(t, rec, client, dst, 10, nil)
 	}
-	sendUDP(t, client, "198.19.2.2:5003", 3000, nil)
-	sendUDP(t, client, "[2001:db8:2::2]:5003", 3000, nil)
+	sendUDP(t, rec, client, "198.19.2.2:5003", 3000, nil)
+	sendUDP(t, rec, client, "[2001:db8:2::2]:5003", 3000, nil)
 	// DF too big for the 1280-byte hop: frag needed / packet too big from the router.
-	sendUDP(t, client, "198.19.2.2:5003", 1400, func(fd int) {
+	sendUDP(t, rec, client, "198.19.2.2:5003", 1400, func(fd int) {
 		unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO)
 	})
-	sendUDP(t, client, "[2001:db8:2::2]:5003", 1400, func(fd int) {
+	sendUDP(t, rec, client, "[2001:db8:2::2]:5003", 1400, func(fd int) {
 		unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IP_PMTUDISC_DO)
 	})
 	// TTL 1: time exceeded from the router.
-	sendUDP(t, client, "198.19.2.2:5003", 10, func(fd int) { unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TTL, 1) })
-	sendUDP(t, client, "[2001:db8:2::2]:5003", 10, func(fd int) {
+	sendUDP(t, rec, client, "198.19.2.2:5003", 10, func(fd int) { unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TTL, 1) })
+	sendUDP(t, rec, client, "[2001:db8:2::2]:5003", 10, func(fd int) {
 		unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, 1)
 	})
-	time.Sleep(100 * time.Millisecond)
 }
 
-// sendUDP sends one datagram of n bytes from node to dst, after ctl on its socket.
-func sendUDP(t *testing.T, node *testlab.Node, dst string, n int, ctl func(fd int)) {
+// sendUDP sends one datagram of n bytes from node to dst, after ctl on its socket,
+// and waits until client:eth0 has seen it leave.
+func sendUDP(t *testing.T, rec *recorder, node *testlab.Node, dst string, n int, ctl func(fd int)) {
 	t.Helper()
 	must(t, node.Do(func() error {
 		c, err := net.Dial("udp", dst)
@@ -233,7 +334,11 @@ func sendUDP(t *testing.T, node *testlab.Node, dst string, n int, ctl func(fd in
 		c.Write(payload)
 		return nil
 	}))
-	time.Sleep(20 * time.Millisecond)
+	// The datagram (or its first fragment) leaving the client, not an ICMPv6 error
+	// quoting an earlier one.
+	rec.awaitFrame(t, "the datagram to "+dst, 0, func(b []byte, _ *rawsock.Decoder) bool {
+		return len(b) > 12 && bytes.Equal(b[6:12], rec.mac) && bytes.Contains(b, []byte("abcdefghij")[:min(n, 10)])
+	})
 }
 
 func must(t *testing.T, err error) {
@@ -244,7 +349,7 @@ func must(t *testing.T, err error) {
 }
 
 // craftedTraffic sends hand-built frames from client:eth0 to the router.
-func craftedTraffic(t *testing.T, lab *testlab.Lab) {
+func craftedTraffic(t *testing.T, lab *testlab.Lab, rec *recorder) {
 	c := open(t, lab, "client", "eth0", nil)
 	rif, err := lab.Node("router").Interface("eth0")
 	must(t, err)
@@ -256,7 +361,7 @@ func craftedTraffic(t *testing.T, lab *testlab.Lab) {
 			t.Fatalf("%s: %v", fr.name, err)
 		}
 		must(t, c.WriteFrame(context.Background(), b))
-		time.Sleep(5 * time.Millisecond)
+		rec.awaitFrame(t, fr.name, 0, func(got []byte, _ *rawsock.Decoder) bool { return bytes.Equal(got, b) })
 	}
 }
 

@@ -5,7 +5,6 @@ package rawsock_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -50,36 +49,50 @@ func TestOpenIPThroughRouting(t *testing.T) {
 			t.Errorf("second Close = %v", err)
 		}
 	}
-	time.Sleep(300 * time.Millisecond)
 	d := rawsock.NewDecoder(layers.LinkTypeEthernet)
-	got := map[string]int{}
-	for _, f := range collect(t, srv, 50*time.Millisecond) {
-		if d.Decode(f.Data) != nil || f.Type == rawsock.PacketOutgoing {
-			continue
+	// kind names the echo of id 77 that b is, or returns "".
+	kind := func(b []byte) string {
+		if d.Decode(b) != nil {
+			return ""
 		}
 		switch {
 		case d.Has(layers.LayerTypeICMPv4) && d.ICMPv4.ID() == 77:
-			if d.IPv4.TTL() != 63 || d.IPv4.HeaderLen() != 24 {
-				t.Errorf("server got IPv4 echo with TTL %d header length %d, want 63 and 24", d.IPv4.TTL(), d.IPv4.HeaderLen())
+			if d.ICMPv4.Type() == header.ICMPv4EchoRequest {
+				return "v4 request"
 			}
-			got["v4 request"]++
-		case d.Has(layers.LayerTypeICMPv6) && d.ICMPv6.Type() == header.ICMPv6EchoRequest:
-			if d.IPv6.HopLimit() != 63 {
-				t.Errorf("server got IPv6 echo with hop limit %d, want 63", d.IPv6.HopLimit())
+			return "v4 reply"
+		case d.Has(layers.LayerTypeICMPv6) && d.ICMPv6.ID() == 77:
+			switch d.ICMPv6.Type() {
+			case header.ICMPv6EchoRequest:
+				return "v6 request"
+			case header.ICMPv6EchoReply:
+				return "v6 reply"
 			}
-			got["v6 request"]++
 		}
+		return ""
 	}
-	for _, f := range collect(t, cli, 50*time.Millisecond) {
-		if d.Decode(f.Data) != nil || f.Type == rawsock.PacketOutgoing {
-			continue
-		}
-		if d.Has(layers.LayerTypeICMPv4) && d.ICMPv4.Type() == header.ICMPv4EchoReply && d.ICMPv4.ID() == 77 {
-			got["v4 reply"]++
-		}
-		if d.Has(layers.LayerTypeICMPv6) && d.ICMPv6.Type() == header.ICMPv6EchoReply {
-			got["v6 reply"]++
-		}
+	got := map[string]int{}
+	// Each side is read until it has seen both echoes meant for it: the server the two
+	// requests, the client the two replies.
+	for _, side := range []struct {
+		c     *rawsock.Conn
+		kinds [2]string
+	}{{srv, [2]string{"v4 request", "v6 request"}}, {cli, [2]string{"v4 reply", "v6 reply"}}} {
+		readUntil(t, side.c, side.kinds[0]+" and "+side.kinds[1], func(fs []rawsock.Frame) bool {
+			if len(fs) > 0 && fs[len(fs)-1].Type != rawsock.PacketOutgoing {
+				f := fs[len(fs)-1]
+				if k := kind(f.Data); k == side.kinds[0] || k == side.kinds[1] {
+					got[k]++
+					if k == "v4 request" && (d.IPv4.TTL() != 63 || d.IPv4.HeaderLen() != 24) {
+						t.Errorf("server got IPv4 echo with TTL %d header length %d, want 63 and 24", d.IPv4.TTL(), d.IPv4.HeaderLen())
+					}
+					if k == "v6 request" && d.IPv6.HopLimit() != 63 {
+						t.Errorf("server got IPv6 echo with hop limit %d, want 63", d.IPv6.HopLimit())
+					}
+				}
+			}
+			return got[side.kinds[0]] > 0 && got[side.kinds[1]] > 0
+		})
 	}
 	for _, k := range []string{"v4 request", "v4 reply", "v6 request", "v6 reply"} {
 		if got[k] != 1 {

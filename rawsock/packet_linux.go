@@ -305,14 +305,28 @@ func (c *Conn) Close() error {
 
 // withDeadline arranges for set(past) to be called when ctx ends, and returns a
 // function that undoes it. It is how a blocking socket call honours a context.
+//
+// The undo waits for a set(past) already under way (context.AfterFunc runs it on its
+// own goroutine, at any moment after ctx ends): otherwise it could land after the
+// undo, or after a deadline the caller sets next (Capture's drain of the ring when
+// stopped), and cut that wait short. It is safe to call more than once.
 func withDeadline(ctx context.Context, set func(time.Time) error) func() {
 	if ctx.Done() == nil {
 		return func() {}
 	}
-	stop := context.AfterFunc(ctx, func() { set(time.Unix(1, 0)) })
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(fired)
+		set(time.Unix(1, 0))
+	})
+	var once sync.Once
 	return func() {
-		stop()
-		set(time.Time{})
+		once.Do(func() {
+			if !stop() {
+				<-fired
+			}
+			set(time.Time{})
+		})
 	}
 }
 

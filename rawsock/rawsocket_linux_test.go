@@ -4,9 +4,11 @@ package rawsock_test
 
 import (
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pktlab/pktlab/labtest"
 	"github.com/pktlab/pktlab/testlab"
 )
 
@@ -36,6 +38,31 @@ func drain(t *testing.T, fd int) int {
 				return n
 			}
 			t.Fatalf("recvfrom: %v", err)
+		}
+	}
+}
+
+// recvUntil reads the non-blocking socket fd, waiting in poll(2), until a frame
+// satisfies stop, and returns how many frames it read up to that one. It fails the
+// test after labtest.FailAfter.
+func recvUntil(t *testing.T, fd int, stop func([]byte) bool) int {
+	t.Helper()
+	buf := make([]byte, 65536)
+	end := time.Now().Add(labtest.FailAfter)
+	for n := 1; ; {
+		m, _, err := unix.Recvfrom(fd, buf, 0)
+		switch {
+		case err == nil:
+			if stop(buf[:m]) {
+				return n
+			}
+			n++
+		case err == unix.EAGAIN && time.Now().Before(end):
+			if _, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, int(time.Until(end).Milliseconds())+1); err != nil && err != unix.EINTR {
+				t.Fatalf("poll: %v", err)
+			}
+		default:
+			t.Fatalf("recvfrom after %d frames: %v", n-1, err)
 		}
 	}
 }

@@ -104,13 +104,29 @@ func between(t *testing.T, c *rawsock.Conn, first, last int) []rawsock.Frame {
 	}
 }
 
-// isEchoRequest reports whether an Ethernet frame is an IPv4 ICMP echo request (of
-// ping) with sequence number seq.
-func isEchoRequest(b []byte, seq int) bool {
+// ICMP types of ping's messages (RFC 792).
+const (
+	icmpEchoReply   = 0
+	icmpEchoRequest = 8
+)
+
+// isEcho reports whether an Ethernet frame is an IPv4 ICMP echo message of ping of
+// the given type with sequence number seq.
+func isEcho(b []byte, typ byte, seq int) bool {
 	const eth, ip = 14, 20 // ping's IPv4 header has no options
 	return len(b) >= eth+ip+8 && b[12] == 0x08 && b[13] == 0x00 && b[eth+9] == 1 &&
-		b[eth+ip] == 8 && int(b[eth+ip+6])<<8|int(b[eth+ip+7]) == seq
+		b[eth+ip] == typ && int(b[eth+ip+6])<<8|int(b[eth+ip+7]) == seq
 }
+
+// isEcho6Request reports whether an Ethernet frame is an ICMPv6 echo request right
+// after the IPv6 header (RFC 4443 §4.1), as ping sends it.
+func isEcho6Request(b []byte) bool {
+	const eth, ip6 = 14, 40
+	return len(b) >= eth+ip6+8 && b[12] == 0x86 && b[13] == 0xdd && b[eth+6] == 58 && b[eth+ip6] == 128
+}
+
+// isEchoRequest reports whether an Ethernet frame is ping's echo request seq.
+func isEchoRequest(b []byte, seq int) bool { return isEcho(b, icmpEchoRequest, seq) }
 
 func d(x time.Duration) time.Duration {
 	if x < 0 {
@@ -137,9 +153,17 @@ func TestCaptureStopKeepsRingFrames(t *testing.T) {
 			rawsock.Capture(ctx, conns, func(rawsock.Captured) error { got++; return nil })
 			done <- got
 		}()
-		time.Sleep(20 * time.Millisecond)
 		ping(t, lab.Node("a"), addrB, n)
-		cancel() // well within the 50 ms a block may wait before the kernel retires it
+		// Stop once the kernel has put the request and the reply in every ring: that is
+		// well within the 50 ms a block may wait before the kernel retires it, and a
+		// capture stopped even before its first read still drains the rings.
+		for _, c := range conns {
+			labtest.Until(t, "the echo request and reply in the ring", func() (bool, error) {
+				st, err := c.Stats()
+				return st.Received >= 2, err
+			})
+		}
+		cancel()
 		if got := <-done; got != 2*n {
 			t.Errorf("capture on %d sockets stopped right after a ping saw %d frames, want %d", n, got, 2*n)
 		}

@@ -44,8 +44,11 @@ func TestA1RawAndCooked(t *testing.T) {
 	raw := open(t, lab, "b", "eth0", nil)
 	cooked := open(t, lab, "b", "eth0", &rawsock.Config{Cooked: true})
 	ping(t, lab.Node("a"), addrB, 1)
-	rawFrames := echoes(collect(t, raw, 300*time.Millisecond), layers.LayerTypeEthernet)
-	cookedFrames := echoes(collect(t, cooked, 50*time.Millisecond), layers.LayerTypeIPv4)
+	// Both sockets are read up to the echo reply b sent: the request came before it.
+	rawFrames := echoes(readUntil(t, raw, "the echo reply", has(func(b []byte) bool { return isEcho(b, icmpEchoReply, 1) })), layers.LayerTypeEthernet)
+	cookedFrames := echoes(readUntil(t, cooked, "the echo reply", has(func(b []byte) bool {
+		return len(b) >= 28 && b[9] == 1 && b[20] == icmpEchoReply && int(b[26])<<8|int(b[27]) == 1
+	})), layers.LayerTypeIPv4)
 	if len(rawFrames) != 1 || len(cookedFrames) != 1 {
 		t.Fatalf("echo requests: raw %d, cooked %d; want 1 each", len(rawFrames), len(cookedFrames))
 	}
@@ -74,17 +77,27 @@ func TestA2ProtocolSelects(t *testing.T) {
 	}
 	ping(t, lab.Node("a"), addrB, 1)  // ARP, then IPv4
 	ping(t, lab.Node("a"), addrB6, 1) // neighbour discovery and echo, IPv6
-	// Spontaneous IPv6 traffic (MLD, router solicitations) may arrive while the
-	// sockets are drained one by one: compare only frames received before cutoff.
-	time.Sleep(300 * time.Millisecond)
-	cutoff := time.Now()
+	// Spontaneous IPv6 traffic (MLD, router solicitations) may arrive at any time, so
+	// each socket is compared up to a fence of its EtherType that a sends once b has
+	// received both echo requests: a frame of that type reaches the ETH_P_ALL socket
+	// before the fence exactly when it reaches the protocol socket before it.
+	tx := open(t, lab, "a", "eth0", &rawsock.Config{Protocol: 0x88b5})
+	all := readUntil(t, socks[rawsock.ProtoAll], "both echo requests", func(fs []rawsock.Frame) bool {
+		return has(func(b []byte) bool { return isEcho(b, icmpEchoRequest, 1) })(fs) && has(isEcho6Request)(fs)
+	})
+	fenced := map[rawsock.Protocol][]rawsock.Frame{}
+	cut := map[layers.EthernetType]int{} // the ETH_P_ALL frames before each type's fence
+	for _, et := range []layers.EthernetType{layers.EthernetTypeARP, layers.EthernetTypeIPv4, layers.EthernetTypeIPv6} {
+		tag := sendFence(t, tx, et)
+		fenced[rawsock.Protocol(et)] = toFence(t, socks[rawsock.Protocol(et)], tag)
+		all = append(all, toFence(t, socks[rawsock.ProtoAll], tag)...)
+		cut[et] = len(all)
+	}
+	fenced[rawsock.ProtoAll] = all
 	count := map[rawsock.Protocol]map[layers.EthernetType]int{}
-	for p, c := range socks {
+	for p, frames := range fenced {
 		count[p] = map[layers.EthernetType]int{}
-		for _, f := range collect(t, c, 100*time.Millisecond) {
-			if f.Time.After(cutoff) {
-				continue
-			}
+		for i, f := range frames {
 			et := layers.EthernetType(uint16(f.Data[12])<<8 | uint16(f.Data[13]))
 			if f.Type == rawsock.PacketOutgoing {
 				if p != rawsock.ProtoAll {
@@ -92,20 +105,23 @@ func TestA2ProtocolSelects(t *testing.T) {
 				}
 				continue
 			}
+			if p == rawsock.ProtoAll && i >= cut[et] {
+				continue // after this type's fence
+			}
 			count[p][et]++
 			if f.Protocol != rawsock.Protocol(et) {
 				t.Errorf("%v socket: frame EtherType %v but sll_protocol %v", p, et, f.Protocol)
 			}
 		}
 	}
-	all := count[rawsock.ProtoAll]
+	seen := count[rawsock.ProtoAll]
 	for _, et := range []layers.EthernetType{layers.EthernetTypeARP, layers.EthernetTypeIPv4, layers.EthernetTypeIPv6} {
-		if all[et] == 0 {
-			t.Errorf("ETH_P_ALL socket saw no incoming %v frames: %v", et, all)
+		if seen[et] == 0 {
+			t.Errorf("ETH_P_ALL socket saw no incoming %v frames: %v", et, seen)
 		}
 		p := rawsock.Protocol(et)
-		if len(count[p]) != 1 || count[p][et] != all[et] {
-			t.Errorf("%v socket saw %v, want only the %d incoming %v frames ETH_P_ALL saw", p, count[p], all[et], et)
+		if len(count[p]) != 1 || count[p][et] != seen[et] {
+			t.Errorf("%v socket saw %v, want only the %d incoming %v frames ETH_P_ALL saw", p, count[p], seen[et], et)
 		}
 	}
 }
@@ -126,10 +142,12 @@ func TestA4BoundProtocol(t *testing.T) {
 	right := rawSocket(t, lab.Node("b"), int(rawsock.ProtoAll.Network()))
 	wrong := rawSocket(t, lab.Node("b"), int(rawsock.ProtoAll))
 	ping(t, lab.Node("a"), addrB, 1)
-	time.Sleep(200 * time.Millisecond)
-	if n := drain(t, right); n == 0 {
+	if n := recvUntil(t, right, func(b []byte) bool { return isEcho(b, icmpEchoReply, 1) }); n == 0 {
 		t.Errorf("socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL)=%d) saw no frames", rawsock.ProtoAll.Network())
 	}
+	// No fence reaches wrong (EtherType 0x0300 is an 802.3 length, so no Ethernet
+	// frame ever has that protocol); but b sent its echo reply while it handled the
+	// request, after every tap had it, so by now a frame for wrong is queued or none is.
 	if n := drain(t, wrong); n != 0 && rawsock.ProtoAll.Network() != uint16(rawsock.ProtoAll) {
 		t.Errorf("socket(AF_PACKET, SOCK_RAW, 3) saw %d frames, want 0 (it selects EtherType 0x0300)", n)
 	}

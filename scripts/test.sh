@@ -23,7 +23,9 @@ export PATH="$PATH:/usr/local/go/bin"
 #   bpftrace     ktrace's cross-check on sock:inet_sock_set_state (TestMatchesBpftrace)
 #   bpftool      the BPF program/map/link counts of the host snapshot below, and
 #                pktlab watch's test that its objects are gone after it ends
-packages="nftables tcpdump tshark iproute2 ethtool python3-scapy util-linux conntrack bpftrace bpftool"
+#   stress-ng    the load (stress-ng --cpu 2) the suite must pass beside, to check that
+#                tests sync on the kernel and not on time
+packages="nftables tcpdump tshark iproute2 ethtool python3-scapy util-linux conntrack bpftrace bpftool stress-ng"
 missing=""
 for p in $packages; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -2,7 +2,9 @@ package sockdiag_test
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -64,7 +66,17 @@ func TestOnlyCloserInTimeWait(t *testing.T) {
 			t.Fatalf("%s: %v", c, err)
 		}
 	}
-	time.Sleep(50 * time.Millisecond)
+	// left waits until no socket of node is in one of the passing states, which end
+	// when the peer's segment arrives: what the table shows next is settled.
+	left := func(node string, passing ...sockdiag.State) {
+		labtest.Until(t, node+" to leave "+fmt.Sprint(passing), func() (bool, error) {
+			socks, err := sockdiag.ListAt(lab.Node(node).NetNSFd())
+			return err == nil && !slices.ContainsFunc(socks, func(s sockdiag.Socket) bool {
+				return slices.Contains(passing, s.State)
+			}), err
+		})
+	}
+	left("client", sockdiag.FinWait1) // the server acknowledged the FIN as it entered CLOSE_WAIT
 	states := func(n interface {
 		Name() string
 	}, h func() ([]sockdiag.Socket, error)) []string {
@@ -92,7 +104,7 @@ func TestOnlyCloserInTimeWait(t *testing.T) {
 	if c, _ := sa.CloseSocket("s"); !c.OK() {
 		t.Fatal(c)
 	}
-	time.Sleep(50 * time.Millisecond)
+	left("server", sockdiag.LastAck) // the client acknowledged the server's FIN
 	socks, err := list(cn)()
 	if err != nil {
 		t.Fatal(err)

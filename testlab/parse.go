@@ -7,13 +7,13 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/pktlab/pktlab/internal/inputfile"
+	"github.com/pktlab/pktlab/internal/yamlpos"
 )
 
 // Limits on names. Interface names are bounded by the kernel's IFNAMSIZ (16 with the
@@ -35,51 +35,16 @@ var (
 )
 
 // Error is one problem in a topology, at a position in its file.
-type Error struct {
-	File      string
-	Line, Col int
-	Msg       string
-}
-
-func (e *Error) Error() string {
-	f := e.File
-	if f == "" {
-		f = "<topology>"
-	}
-	if e.Line == 0 {
-		return f + ": " + e.Msg
-	}
-	return fmt.Sprintf("%s:%d:%d: %s", f, e.Line, e.Col, e.Msg)
-}
+type Error = yamlpos.Error
 
 // ErrorList is every problem found in a topology, in file order. It unwraps to its
-// elements, so errors.As(err, new(*Error)) finds the first.
-type ErrorList []*Error
+// elements, so errors.As(err, new(*Error)) finds the first. Its text lists the first
+// MaxShownErrors and counts the rest.
+type ErrorList = yamlpos.ErrorList
 
 // MaxShownErrors is how many errors ErrorList's text lists before it only counts the
 // rest: a file with 200 000 mistakes is not read by printing them all.
-const MaxShownErrors = 20
-
-func (l ErrorList) Error() string {
-	n := min(len(l), MaxShownErrors)
-	s := make([]string, n, n+1)
-	for i, e := range l[:n] {
-		s[i] = e.Error()
-	}
-	if more := len(l) - n; more > 0 {
-		s = append(s, fmt.Sprintf("and %d more errors", more))
-	}
-	return strings.Join(s, "\n")
-}
-
-// Unwrap returns the individual errors.
-func (l ErrorList) Unwrap() []error {
-	out := make([]error, len(l))
-	for i, e := range l {
-		out[i] = e
-	}
-	return out
-}
+const MaxShownErrors = yamlpos.MaxShown
 
 // IsInvalid reports whether err says the topology itself is bad (as opposed to a
 // failure while creating it).
@@ -120,7 +85,7 @@ func (l Limits) withDefaults() Limits {
 func Load(ctx context.Context, path string, lim Limits) (*Topology, error) {
 	b, err := inputfile.Read(ctx, path, inputfile.Topology)
 	if err != nil {
-		return nil, &Error{File: path, Msg: fmt.Sprintf("cannot read topology: %v", err)}
+		return nil, &Error{Pos: yamlpos.Pos{File: path}, Msg: fmt.Sprintf("cannot read topology: %v", err)}
 	}
 	return parse(path, b, parseOpts{limits: lim, checkSysctls: true})
 }
@@ -148,56 +113,31 @@ type parseOpts struct {
 
 // parser walks the YAML node tree, collecting errors with positions.
 type parser struct {
-	file string
+	yamlpos.Errors
 	opts parseOpts
-	errs ErrorList
 }
 
-func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
-	e := &Error{File: p.file, Msg: fmt.Sprintf(format, args...)}
-	if n != nil {
-		e.Line, e.Col = n.Line, n.Column
-	}
-	p.errs = append(p.errs, e)
-}
+func (p *parser) errorf(n *yaml.Node, format string, args ...any) { p.Errorf(n, format, args...) }
 
 func parse(file string, src []byte, opts parseOpts) (*Topology, error) {
 	opts.limits = opts.limits.withDefaults()
-	p := &parser{file: file, opts: opts}
+	p := &parser{Errors: yamlpos.Errors{File: file}, opts: opts}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {
-		return nil, ErrorList{yamlError(file, err)}
+		return nil, ErrorList{yamlpos.SyntaxError(file, err)}
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		return nil, ErrorList{{File: file, Line: 1, Col: 1, Msg: "empty topology: want a mapping with name, nodes and links"}}
+		return nil, ErrorList{{Pos: yamlpos.Pos{File: file, Line: 1, Col: 1}, Msg: "empty topology: want a mapping with name, nodes and links"}}
 	}
 	t := &Topology{File: file, Source: src, limits: opts.limits}
 	pos := p.topology(doc.Content[0], t)
-	if len(p.errs) == 0 {
+	if len(p.Errs) == 0 {
 		p.validate(t, pos)
 	}
-	if len(p.errs) > 0 {
-		return nil, p.errs
+	if len(p.Errs) > 0 {
+		return nil, p.Errs
 	}
 	return t, nil
-}
-
-// yamlError turns a yaml.v3 syntax error ("yaml: line 3: …") into a positioned Error.
-func yamlError(file string, err error) *Error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	line := 0
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if i := strings.Index(rest, ":"); i > 0 {
-			if n, err := strconv.Atoi(rest[:i]); err == nil {
-				line, msg = n, strings.TrimSpace(rest[i+1:])
-			}
-		}
-	}
-	e := &Error{File: file, Line: line, Msg: "bad YAML: " + msg}
-	if line > 0 {
-		e.Col = 1
-	}
-	return e
 }
 
 // positions remembers where each named thing was written, for errors found after the
@@ -213,27 +153,8 @@ type positions struct {
 	name   *yaml.Node
 }
 
-// mapping checks that n is a mapping with only the allowed keys and calls fn for each
-// key/value pair in order.
 func (p *parser) mapping(n *yaml.Node, what string, allowed []string, fn func(k, v *yaml.Node)) {
-	if n.Kind != yaml.MappingNode {
-		p.errorf(n, "%s must be a mapping, not %s", what, kindName(n))
-		return
-	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if seen[k.Value] {
-			p.errorf(k, "%s: %q is given twice", what, k.Value)
-			continue
-		}
-		seen[k.Value] = true
-		if allowed != nil && !slices.Contains(allowed, k.Value) {
-			p.errorf(k, "unknown key %q in %s (known: %s)", k.Value, what, strings.Join(allowed, ", "))
-			continue
-		}
-		fn(k, v)
-	}
+	p.Mapping(n, what, allowed, fn)
 }
 
 // reservedIfaces are the devices a new network namespace may already hold, so a veth
@@ -254,27 +175,9 @@ var reservedIfaces = map[string]string{
 	"ip6_vti0": "the ip6_vti module's fallback device",
 }
 
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		return fmt.Sprintf("the scalar %q", n.Value)
-	case yaml.AliasNode:
-		return "an alias"
-	}
-	return "nothing"
-}
+var kindName = yamlpos.KindName
 
-func (p *parser) scalar(n *yaml.Node, what string) (string, bool) {
-	if n.Kind != yaml.ScalarNode {
-		p.errorf(n, "%s must be a scalar, not %s", what, kindName(n))
-		return "", false
-	}
-	return n.Value, true
-}
+func (p *parser) scalar(n *yaml.Node, what string) (string, bool) { return p.Scalar(n, what) }
 
 func (p *parser) topology(root *yaml.Node, t *Topology) *positions {
 	pos := &positions{
@@ -570,4 +473,36 @@ func parseRoute(s string) (Route, error) {
 	}
 	r.Dst = d
 	return r, nil
+}
+
+// WithName returns the topology as a lab named name. Its Source is encoded again from
+// its YAML node tree with the name key set (added first if the file has none), so
+// that the lab's state, which keeps Source, parses back to the same name; a regular
+// expression over the text would miss a name written in flow style, quoted or after
+// a comment. The name is checked as any lab name is.
+func (t *Topology) WithName(name string) (*Topology, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(t.Source, &doc); err != nil || doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("testlab: rename lab %s: its source is not a topology mapping", t.Name)
+	}
+	root := doc.Content[0]
+	value := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: name}
+	set := false
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "name" {
+			root.Content[i+1], set = value, true
+		}
+	}
+	if !set {
+		key := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "name"}
+		root.Content = append([]*yaml.Node{key, value}, root.Content...)
+	}
+	var b strings.Builder
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return nil, fmt.Errorf("testlab: rename lab %s: %w", t.Name, err)
+	}
+	enc.Close()
+	return parse(t.File, []byte(b.String()), parseOpts{limits: t.limits})
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -36,6 +37,7 @@ type captureOpts struct {
 	duration time.Duration
 	bufferKB int
 	noRing   bool
+	pic      pictureFlags
 }
 
 func newCaptureCmd() *cobra.Command {
@@ -62,7 +64,8 @@ half second, so a capture that is killed loses at most its last half second.`,
   sudo pktlab capture crs client:eth0 server:eth0 -w both.pcapng --duration 5s
   sudo pktlab capture crs router:eth1 -B 131072 -w busy.pcapng   # 128 MiB ring, as tcpdump -B 131072
   sudo pktlab capture crs client:eth0 --cooked --protocol arp
-  sudo pktlab capture crs server:eth0 --json -c 1`,
+  sudo pktlab capture crs server:eth0 --json -c 1
+  sudo pktlab capture crs client:eth0 router:eth0 router:eth1 server:eth0 --ladder --duration 5s`,
 		Args: cobraArgs(cobra.MinimumNArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runCapture(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], args[1:], &o)
@@ -84,6 +87,7 @@ half second, so a capture that is killed loses at most its last half second.`,
 	f.DurationVar(&o.duration, "duration", 0, "stop after this long, e.g. 5s (0: until Ctrl-C)")
 	f.IntVarP(&o.bufferKB, "buffer", "B", 32<<10, "receive ring (or with --no-ring, socket buffer) per interface, in KiB as tcpdump -B")
 	f.BoolVar(&o.noRing, "no-ring", false, "read with one recvmsg(2) per frame instead of a TPACKET_V3 ring")
+	o.pic.register(f)
 	return c
 }
 
@@ -161,6 +165,12 @@ func (o *captureOpts) validate(n int) error {
 	if (o.pcap || o.print) && o.write == "" {
 		return usageError("--pcap and --print go with -w FILE")
 	}
+	if err := o.pic.validate(); err != nil {
+		return err
+	}
+	if o.pic.ladder && (o.cooked || o.verbose || o.hex || o.asJSON || o.print) {
+		return usageError("--ladder draws Ethernet frames once the capture ends; it does not go with --cooked, -v, -x, --json or --print")
+	}
 	return nil
 }
 
@@ -168,7 +178,7 @@ func (o *captureOpts) validate(n int) error {
 // killed capture loses at most this much.
 const captureFlushInterval = 500 * time.Millisecond
 
-func runCapture(ctx context.Context, stdout, stderr io.Writer, labName string, args []string, o *captureOpts) error {
+func runCapture(ctx context.Context, stdout, stderr io.Writer, labName string, args []string, o *captureOpts) (err error) {
 	if err := o.validate(len(args)); err != nil {
 		return err
 	}
@@ -176,16 +186,7 @@ func runCapture(ctx context.Context, stdout, stderr io.Writer, labName string, a
 	if err != nil {
 		return usageError("%v", err)
 	}
-	if o.filterF != "" {
-		lt := capfilter.LinkTypeEthernet
-		if o.cooked {
-			lt = capfilter.LinkTypeRaw
-		}
-		if o.filter, err = readFilterFile(ctx, o.filter, o.filterF, lt); err != nil {
-			return err
-		}
-	}
-	prog, err := compileFilter(o.filter, o.cooked)
+	prog, err := o.program(ctx)
 	if err != nil {
 		return err
 	}
@@ -198,50 +199,25 @@ func runCapture(ctx context.Context, stdout, stderr io.Writer, labName string, a
 	if err != nil {
 		return err
 	}
-	var conns []*rawsock.Conn
+	conns, fis, err := openCaptures(eps, o, proto, prog)
 	defer func() {
 		for _, c := range conns {
 			c.Close()
 		}
 	}()
-	var fis []rawsock.FileInterface
-	for _, ep := range eps {
-		cfg := &rawsock.Config{Cooked: o.cooked, Protocol: proto, Promisc: o.promisc, Filter: prog}
-		if o.noRing {
-			cfg.RecvBuffer = o.bufferKB << 10
-		} else {
-			cfg.Ring = o.bufferKB << 10 // frames arrive without a system call each, as in tcpdump
-		}
-		c, err := rawsock.Open(ep.node, ep.iface, cfg)
-		if err != nil {
-			return err
-		}
-		conns = append(conns, c)
-		fis = append(fis, rawsock.FileInterface{Name: ep.String(), Cooked: o.cooked, Filter: o.filter})
+	if err != nil {
+		return err
 	}
 	p := &framePrinter{w: stdout, verbose: o.verbose, hex: o.hex, asJSON: o.asJSON, names: fis, s: rawsock.NewSummarizer()}
-	var fw *rawsock.FileWriter
-	if o.write != "" {
-		f, err := os.Create(o.write)
-		if err != nil {
-			return usageError("capture file: %v", err)
-		}
-		defer f.Close()
-		newW := rawsock.NewPcapngWriter
-		if o.pcap {
-			newW = rawsock.NewPcapWriter
-		}
-		if fw, err = newW(f, fis); err != nil {
-			return usageError("%v", err)
-		}
-		stopFlush := flushEvery(fw, captureFlushInterval)
-		defer func() {
-			stopFlush()
-			if ferr := fw.Flush(); ferr != nil {
-				fmt.Fprintln(stderr, "pktlab:", ferr)
-			}
-		}()
+	lad := o.pic.newFrameLadder(stdout, args) // with --ladder, frames are drawn at the end instead
+	if lad != nil {
+		defer func() { err = errors.Join(err, lad.draw(stdout)) }()
 	}
+	fw, closeFile, err := o.createFile(stderr, fis)
+	if err != nil {
+		return err
+	}
+	defer closeFile()
 	if o.duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.duration)
@@ -261,7 +237,11 @@ func runCapture(ctx context.Context, stdout, stderr io.Writer, labName string, a
 				return err
 			}
 		}
-		if fw == nil || o.print {
+		if lad != nil {
+			if err := lad.captured(c); err != nil {
+				return err
+			}
+		} else if fw == nil || o.print {
 			if err := p.print(c.Source, c.Frame.Time, linkOf(o.cooked), frameBytes(&c.Frame, o.cooked), c.Frame.Length); err != nil {
 				return err
 			}
@@ -272,6 +252,78 @@ func runCapture(ctx context.Context, stdout, stderr io.Writer, labName string, a
 		return nil
 	})
 	fmt.Fprintf(stderr, "%d frames captured\n", n)
+	return errorsJoin(err, captureStats(stderr, conns, fis))
+}
+
+// program reads -F's file, if any, and compiles the filter.
+func (o *captureOpts) program(ctx context.Context) ([]bpf.Instruction, error) {
+	if o.filterF != "" {
+		lt := capfilter.LinkTypeEthernet
+		if o.cooked {
+			lt = capfilter.LinkTypeRaw
+		}
+		var err error
+		if o.filter, err = readFilterFile(ctx, o.filter, o.filterF, lt); err != nil {
+			return nil, err
+		}
+	}
+	return compileFilter(o.filter, o.cooked)
+}
+
+// openCaptures opens a packet socket on each endpoint; it returns those it opened
+// even on an error, for the caller to close.
+func openCaptures(eps []endpoint, o *captureOpts, proto rawsock.Protocol, prog []bpf.Instruction) ([]*rawsock.Conn, []rawsock.FileInterface, error) {
+	var conns []*rawsock.Conn
+	var fis []rawsock.FileInterface
+	for _, ep := range eps {
+		cfg := &rawsock.Config{Cooked: o.cooked, Protocol: proto, Promisc: o.promisc, Filter: prog}
+		if o.noRing {
+			cfg.RecvBuffer = o.bufferKB << 10
+		} else {
+			cfg.Ring = o.bufferKB << 10 // frames arrive without a system call each, as in tcpdump
+		}
+		c, err := rawsock.Open(ep.node, ep.iface, cfg)
+		if err != nil {
+			return conns, fis, err
+		}
+		conns = append(conns, c)
+		fis = append(fis, rawsock.FileInterface{Name: ep.String(), Cooked: o.cooked, Filter: o.filter})
+	}
+	return conns, fis, nil
+}
+
+// createFile opens -w's file, flushed every captureFlushInterval; the returned
+// function flushes and closes it. Without -w the writer is nil.
+func (o *captureOpts) createFile(stderr io.Writer, fis []rawsock.FileInterface) (*rawsock.FileWriter, func(), error) {
+	if o.write == "" {
+		return nil, func() {}, nil
+	}
+	f, err := os.Create(o.write)
+	if err != nil {
+		return nil, nil, usageError("capture file: %v", err)
+	}
+	newW := rawsock.NewPcapngWriter
+	if o.pcap {
+		newW = rawsock.NewPcapWriter
+	}
+	fw, err := newW(f, fis)
+	if err != nil {
+		f.Close()
+		return nil, nil, usageError("%v", err)
+	}
+	stopFlush := flushEvery(fw, captureFlushInterval)
+	return fw, func() {
+		stopFlush()
+		if ferr := fw.Flush(); ferr != nil {
+			fmt.Fprintln(stderr, "pktlab:", ferr)
+		}
+		f.Close()
+	}, nil
+}
+
+// captureStats prints the kernel's counts of each socket.
+func captureStats(stderr io.Writer, conns []*rawsock.Conn, fis []rawsock.FileInterface) error {
+	var err error
 	for i, c := range conns {
 		st, serr := c.Stats()
 		if serr != nil {

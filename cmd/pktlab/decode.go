@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pktlab/pktlab/internal/inputfile"
+	"github.com/pktlab/pktlab/picture"
 	"github.com/pktlab/pktlab/rawsock"
 	"github.com/pktlab/pktlab/rawsock/capfilter"
 )
@@ -23,6 +24,7 @@ func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
 func newDecodeCmd() *cobra.Command {
 	var filter, filterFile string
 	var verbose, hex, asJSON bool
+	var pf pictureFlags
 	c := &cobra.Command{
 		Use:   "decode FILE",
 		Short: "Print the frames of a pcap or pcapng file, like tcpdump -n -r",
@@ -41,16 +43,23 @@ that is not a capture file at all.`,
 		Example: `  pktlab decode both.pcapng
   pktlab decode both.pcapng -f 'tcp[tcpflags] & tcp-syn != 0' -v
   pktlab decode trace.pcap -x
-  pktlab decode trace.pcap --json`,
+  pktlab decode trace.pcap --json
+  pktlab decode both.pcapng --ladder --flow 1`,
 		Args: cobraArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := pf.validate(); err != nil {
+				return err
+			}
+			if pf.ladder && (verbose || hex || asJSON) {
+				return usageError("--ladder draws the frames; it does not go with -v, -x or --json")
+			}
 			if filterFile != "" {
 				var err error
 				if filter, err = readFilterFile(cmd.Context(), filter, filterFile, capfilter.LinkTypeEthernet); err != nil {
 					return err
 				}
 			}
-			return runDecode(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], filter, verbose, hex, asJSON)
+			return runDecode(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], filter, verbose, hex, asJSON, pf.newFrameLadder(cmd.OutOrStdout(), nil))
 		},
 	}
 	c.Flags().StringVarP(&filter, "filter", "f", "", "tcpdump filter expression")
@@ -58,12 +67,14 @@ that is not a capture file at all.`,
 	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "print every header field under each line")
 	c.Flags().BoolVarP(&hex, "hex", "x", false, "print a hex dump of each packet, as tcpdump -x")
 	c.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per frame")
+	pf.register(c.Flags())
 	return c
 }
 
 // runDecode prints the frames of a capture file. Damage is reported on stderr as
 // it is met; it makes the command fail only once every readable frame is printed.
-func runDecode(ctx context.Context, w, stderr io.Writer, path, filter string, verbose, hex, asJSON bool) error {
+// With a ladder, the frames are drawn at the end instead.
+func runDecode(ctx context.Context, w, stderr io.Writer, path, filter string, verbose, hex, asJSON bool, lad *frameLadder) error {
 	if filter != "" {
 		// A bad expression is bad input whatever the file holds.
 		if _, err := capfilter.Compile(filter, capfilter.LinkTypeEthernet); err != nil {
@@ -115,11 +126,22 @@ func runDecode(ctx context.Context, w, stderr io.Writer, path, filter string, ve
 				continue
 			}
 		}
+		if lad != nil {
+			if err := lad.add(fr.Interface, r.Interfaces, fr.Time, fr.Link, fr.Data, picture.DirUnknown); err != nil {
+				return err
+			}
+			continue
+		}
 		p.names = p.names[:0]
 		for _, n := range r.Interfaces {
 			p.names = append(p.names, rawsock.FileInterface{Name: n})
 		}
 		if err := p.print(fr.Interface, fr.Time, fr.Link, fr.Data, fr.Length); err != nil {
+			return err
+		}
+	}
+	if lad != nil {
+		if err := lad.draw(w); err != nil {
 			return err
 		}
 	}

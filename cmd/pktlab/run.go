@@ -25,6 +25,7 @@ type runFlags struct {
 	keep  bool
 	json  bool
 	jobs  int
+	pic   pictureFlags
 }
 
 func newRunCmd() *cobra.Command {
@@ -53,9 +54,14 @@ is invalid (then nothing is created).`,
 		Example: `  sudo pktlab run examples/C1.yaml
   sudo pktlab run -w handshake.pcapng examples/C1.yaml && tshark -r handshake.pcapng
   sudo pktlab run -j 4 examples/
-  sudo pktlab run --keep examples/E2.yaml   # then: pktlab lab ls`,
+  sudo pktlab run --keep examples/E2.yaml   # then: pktlab lab ls
+  sudo pktlab run --ladder examples/C1.yaml`,
 		Args: cobraArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := fl.pic.validate(); err != nil {
+				return err
+			}
+			fl.pic.resolve(cmd.OutOrStdout())
 			return runExperiments(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args, fl)
 		},
 		ValidArgsFunction: completeFiles,
@@ -64,6 +70,7 @@ is invalid (then nothing is created).`,
 	cmd.Flags().BoolVar(&fl.keep, "keep", false, "leave the lab up after the run, to explore it with the other commands")
 	cmd.Flags().BoolVar(&fl.json, "json", false, "print the timeline and outcomes as JSON lines")
 	cmd.Flags().IntVarP(&fl.jobs, "jobs", "j", 1, "run up to `N` experiments at once, each in its own lab")
+	fl.pic.register(cmd.Flags())
 	return cmd
 }
 
@@ -171,7 +178,9 @@ func runOne(ctx context.Context, w, stderr io.Writer, f *experiment.File, fl run
 	if fl.json {
 		writeRunJSON(w, f, res, err)
 	} else {
-		writeRunText(w, f, res, err)
+		tw, flush := fl.pic.textOut(w)
+		writeRunText(tw, f, res, err, &fl.pic)
+		flush()
 	}
 	if err == nil && fl.write != "" && res != nil {
 		if werr := writePcapng(fl.write, res); werr != nil {
@@ -198,7 +207,7 @@ func writePcapng(path string, res *experiment.Result) error {
 	return out.Close()
 }
 
-func writeRunText(w io.Writer, f *experiment.File, res *experiment.Result, err error) {
+func writeRunText(w io.Writer, f *experiment.File, res *experiment.Result, err error, pic *pictureFlags) {
 	fmt.Fprintf(w, "=== %s", f.Path)
 	if res != nil {
 		fmt.Fprintf(w, " (lab %s)", res.LabName)
@@ -211,7 +220,9 @@ func writeRunText(w io.Writer, f *experiment.File, res *experiment.Result, err e
 		fmt.Fprintln(w)
 	}
 	if res != nil && res.Timeline != nil {
-		res.Timeline.WriteText(w)
+		if perr := pic.writeTimeline(w, res.Timeline); perr != nil {
+			fmt.Fprintf(w, "pktlab: %v\n", perr)
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(w, "RUN FAILED: %v\n", err)

@@ -78,6 +78,7 @@ type tcpFlags struct {
 	asJSON, step          bool
 	gso                   bool
 	wait                  time.Duration
+	pic                   pictureFlags
 }
 
 func (f *tcpFlags) register(c *cobra.Command) {
@@ -102,10 +103,17 @@ func (f *tcpFlags) register(c *cobra.Command) {
 	fl.BoolVar(&f.asJSON, "json", false, "print events as JSON lines")
 	fl.BoolVar(&f.step, "step", false, "pause before every frame the userspace end sends until Enter")
 	fl.DurationVar(&f.wait, "wait", 10*time.Second, "how long to wait for the connection to finish closing (more than 0)")
+	f.pic.register(fl)
 	fl.BoolVar(&f.gso, "gso", false, "send new data in segments of up to 64 KB cut by the kernel's GSO (fast; the timeline then shows those, not the wire frames)")
 }
 
 func (f *tcpFlags) validate() error {
+	if err := f.pic.validate(); err != nil {
+		return err
+	}
+	if f.pic.ladder && (f.asJSON || f.step) {
+		return usageError("--ladder draws the connection once it ends; it does not go with --json or --step")
+	}
 	n := 0
 	for _, b := range []bool{f.doClose, f.shutWR, f.abrt} {
 		if b {
@@ -299,6 +307,7 @@ func runTCP(cmd *cobra.Command, f *tcpFlags, labName, nodeName string, fn func(c
 		return err
 	}
 	tl := newTimeline(ctx, cmd.OutOrStdout(), f.asJSON, cmd.InOrStdin(), f.step)
+	tl.lad = f.pic.newFrameLadder(cmd.OutOrStdout(), []string{nodeName})
 	h, err := host.Start(ctx, n, f.hostConfig(tl))
 	if errors.Is(err, host.ErrAddrInUse) {
 		return usageError("%v", err)
@@ -313,6 +322,9 @@ func runTCP(cmd *cobra.Command, f *tcpFlags, labName, nodeName string, fn func(c
 	}
 	runErr := fn(ctx, h, tl)
 	closeErr := h.Close()
+	if tl.lad != nil {
+		closeErr = errors.Join(closeErr, tl.lad.draw(cmd.OutOrStdout()))
+	}
 	if se := interrupted(ctx); se != nil {
 		return fmt.Errorf("%w: the userspace host on %s is closed (its connections aborted)", se, nodeName)
 	}
@@ -447,7 +459,8 @@ type timeline struct {
 	start time.Time
 	sum   *rawsock.Summarizer
 	buf   []byte
-	lines chan string // --step: lines read from in, by a goroutine started at the first prompt
+	lines chan string  // --step: lines read from in, by a goroutine started at the first prompt
+	lad   *frameLadder // --ladder: events kept to draw at the end instead of printed
 }
 
 func newTimeline(ctx context.Context, w io.Writer, asJSON bool, in io.Reader, step bool) *timeline {
@@ -483,6 +496,10 @@ type tcpEventJSON struct {
 func (t *timeline) event(e host.Event) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.lad != nil {
+		t.lad.hostEvent(e)
+		return
+	}
 	j := tcpEventJSON{Time: t.rel(e.Time), Kind: e.Kind.String(), Cause: e.Text}
 	if e.Kind == host.EventTCP {
 		j.Local, j.Remote = e.Local.String(), e.Remote.String()
@@ -542,6 +559,9 @@ func (t *timeline) print(j tcpEventJSON) {
 func (t *timeline) note(text string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.lad != nil {
+		return
+	}
 	j := tcpEventJSON{Time: t.rel(t.clk.Now()), Kind: "note", Cause: text}
 	if t.asJSON {
 		json.NewEncoder(t.w).Encode(j)

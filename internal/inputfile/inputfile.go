@@ -39,6 +39,8 @@ var (
 	Experiment = Kind{What: "experiment", Limit: 1 << 20}
 	// Ruleset: 10 000 rules (bench/nft.sh) take about 600 KiB.
 	Ruleset = Kind{What: "nftables ruleset", Limit: 16 << 20}
+	// Script: a packetdrill script; the longest of Linux's selftests is under 16 KiB.
+	Script = Kind{What: "packetdrill script", Limit: 1 << 20}
 	// Filter: a tcpdump expression; the kernel takes at most 4096 BPF instructions.
 	Filter = Kind{What: "capture filter", Limit: 64 << 10}
 	// Capture: pcap and pcapng files are read one record at a time, so their size is

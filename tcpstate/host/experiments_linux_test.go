@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -126,7 +127,9 @@ func TestLabSimultaneousOpen(t *testing.T) {
 				})
 				kconn <- c
 			}()
-			time.Sleep(100 * time.Millisecond)
+			// connect(2) sends the SYN as it enters SYN_SENT, under the socket lock,
+			// so our SYN meets a socket that has sent its own.
+			return labtest.Poll(kernelIn(kern, 7000, sockdiag.SynSent))
 		}
 		return nil
 	}}
@@ -158,17 +161,42 @@ func TestLabSimultaneousOpen(t *testing.T) {
 
 // kernelStates lists the kernel's TCP sockets in node n matching local or remote.
 func kernelStates(t *testing.T, n *testlab.Node, peer netip.AddrPort) []sockdiag.State {
-	socks, err := sockdiag.ListAt(n.NetNSFd())
+	s, err := kernelStatesOf(n, peer)
 	if err != nil {
 		t.Fatalf("sock_diag: %v", err)
 	}
+	return s
+}
+
+// kernelStatesOf returns the states of n's sockets connected to peer.
+func kernelStatesOf(n *testlab.Node, peer netip.AddrPort) ([]sockdiag.State, error) {
+	socks, err := sockdiag.ListAt(n.NetNSFd())
 	var s []sockdiag.State
 	for _, k := range socks {
 		if k.Remote == peer {
 			s = append(s, k.State)
 		}
 	}
-	return s
+	return s, err
+}
+
+// kernelIn is a labtest.Poll condition: a socket of n bound to local port port is
+// in state st.
+func kernelIn(n *testlab.Node, port uint16, st sockdiag.State) func() (bool, error) {
+	return func() (bool, error) {
+		socks, err := sockdiag.ListAt(n.NetNSFd())
+		return slices.ContainsFunc(socks, func(k sockdiag.Socket) bool { return k.Local.Port() == port && k.State == st }), err
+	}
+}
+
+// settled waits until none of n's sockets connected to peer is in a passing state,
+// one that ends when a segment is processed: what sock_diag shows next is settled.
+func settled(t *testing.T, n *testlab.Node, peer netip.AddrPort, passing ...sockdiag.State) {
+	t.Helper()
+	labtest.Until(t, fmt.Sprintf("the kernel's end to leave %v", passing), func() (bool, error) {
+		ks, err := kernelStatesOf(n, peer)
+		return err == nil && !slices.ContainsFunc(ks, func(s sockdiag.State) bool { return contains(passing, s) }), err
+	})
 }
 
 func TestLabClose(t *testing.T) {
@@ -221,7 +249,9 @@ func TestLabClose(t *testing.T) {
 			}
 			us.Close()
 			waitState(t, rec, us, tcpstate.Closed)
-			time.Sleep(50 * time.Millisecond)
+			// The kernel acknowledges our FIN just before it replaces the socket by
+			// its TIME_WAIT twin (tcp_fin in net/ipv4/tcp_input.c).
+			settled(t, kern, us.key.local, sockdiag.FinWait1, sockdiag.FinWait2)
 			if ks := kernelStates(t, kern, us.key.local); !contains(ks, sockdiag.TimeWait) {
 				t.Errorf("kernel (active closer) states %v, want TIME_WAIT", ks)
 			}
@@ -246,19 +276,25 @@ func TestLabSimultaneousClose(t *testing.T) {
 	// E5: both FINs cross: FIN-WAIT-1 → CLOSING → TIME-WAIT. The userspace FIN is
 	// held until the kernel has sent its own.
 	lab := labtest.Start(t, twoNodes)
+	kern := lab.Node("kern")
 	var k net.Conn
+	var us *Conn
 	held := false
 	cfg := Config{TCP: tcpstate.Config{TimeWait: time.Second}, BeforeSend: func(e Event) error {
 		if e.TCP.Segment.Flags&header.TCPFlagFIN != 0 && !held {
 			held = true
 			k.Close()
-			time.Sleep(100 * time.Millisecond)
+			// close(2) sends the FIN as the socket enters FIN_WAIT1; wait for that in
+			// case the close itself was deferred behind a reader of k.
+			return labtest.Poll(func() (bool, error) {
+				ks, err := kernelStatesOf(kern, us.key.local)
+				return err == nil && len(ks) > 0 && !contains(ks, sockdiag.Established), err
+			})
 		}
 		return nil
 	}}
 	h, rec := startHost(t, lab.Node("us"), cfg)
-	var us *Conn
-	us, k = pair(t, h, lab.Node("kern"), kern4, us4, true, nil)
+	us, k = pair(t, h, kern, kern4, us4, true, nil)
 	us.Close()
 	waitState(t, rec, us, tcpstate.TimeWait)
 	want := []tcpstate.State{tcpstate.SynSent, tcpstate.Established, tcpstate.FinWait1, tcpstate.Closing, tcpstate.TimeWait}
@@ -477,8 +513,18 @@ func TestLabRSTBeforeAccept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The kernel has the connection in its accept queue, ESTABLISHED; the RST then
+	// closes it there (tcp_reset), which takes it out of the socket table.
+	kern := lab.Node("kern")
+	labtest.Until(t, "the kernel's end to be established", func() (bool, error) {
+		ks, err := kernelStatesOf(kern, c.key.local)
+		return contains(ks, sockdiag.Established), err
+	})
 	c.Abort()
-	time.Sleep(50 * time.Millisecond)
+	labtest.Until(t, "the RST to close the kernel's end", func() (bool, error) {
+		ks, err := kernelStatesOf(kern, c.key.local)
+		return err == nil && len(ks) == 0, err
+	})
 	k, err := ln.Accept()
 	if err != nil {
 		t.Fatalf("accept after RST: %v, want the socket", err)
@@ -587,13 +633,21 @@ func TestLabWriteToClosedPeer(t *testing.T) {
 	// our close draws a RST (data after close), the next write fails with EPIPE.
 	lab := labtest.Start(t, twoNodes)
 	h, rec := startHost(t, lab.Node("us"), Config{})
-	us, k := pair(t, h, lab.Node("kern"), kern4, us4, true, nil)
+	kern := lab.Node("kern")
+	us, k := pair(t, h, kern, kern4, us4, true, nil)
 	us.Close()
-	time.Sleep(50 * time.Millisecond)
+	labtest.Until(t, "our FIN to put the kernel's end in CLOSE_WAIT", func() (bool, error) {
+		ks, err := kernelStatesOf(kern, us.key.local)
+		return contains(ks, sockdiag.CloseWait), err
+	})
 	if _, err := k.Write([]byte("first")); err != nil {
 		t.Fatalf("first write: %v, want success (the RST comes after)", err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	// The RST closes the kernel's end, which takes it out of the socket table.
+	labtest.Until(t, "the RST to close the kernel's end", func() (bool, error) {
+		ks, err := kernelStatesOf(kern, us.key.local)
+		return err == nil && len(ks) == 0, err
+	})
 	_, err := k.Write([]byte("second"))
 	if !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
 		t.Errorf("second write: %v, want EPIPE", err)
@@ -722,13 +776,8 @@ func TestLabHoldSimultaneousOpen(t *testing.T) {
 	}
 }
 
-// waitFor polls cond every millisecond for up to 3 s.
+// waitFor polls cond until it holds (labtest.Until).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
+	labtest.Until(t, what, func() (bool, error) { return cond(), nil })
 }

@@ -56,7 +56,7 @@ func (r *recorder) add(e Event) {
 
 // waitLimit bounds every wait of these tests for something the host or the kernel
 // reports; it is long, for a loaded machine, and only a failure ever waits it out.
-const waitLimit = 10 * time.Second
+const waitLimit = labtest.FailAfter
 
 // waitFor waits until cond holds for the events so far (it is called again after
 // every new event), or fails the test after waitLimit. Cond may look at the host too:

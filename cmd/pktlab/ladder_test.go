@@ -1,0 +1,49 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestDecodeLadder: pktlab decode --ladder draws a capture file as the picture
+// package's golden ladder of the same file says, at 80 columns and wide.
+func TestDecodeLadder(t *testing.T) {
+	for _, c := range []struct{ name, width string }{{"C1", "80"}, {"G1", "80"}, {"D3", "132"}} {
+		t.Run(c.name+"/"+c.width, func(t *testing.T) {
+			want, err := os.ReadFile("../../picture/testdata/" + c.name + "." + c.width + ".ladder")
+			if err != nil {
+				t.Fatal(err)
+			}
+			stdout, stderr, code := run(t, "decode", "--ladder", "--width", c.width, "../../picture/testdata/"+c.name+".pcapng")
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			if stdout != string(want) {
+				t.Errorf("decode --ladder differs from the golden ladder:\n%s\nwant:\n%s", stdout, want)
+			}
+		})
+	}
+}
+
+// TestLadderFlags: bad picture flags are bad input, and colour follows --color.
+func TestLadderFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"decode", "--ladder", "--color", "sometimes", "../../picture/testdata/C1.pcapng"},
+		{"decode", "--flow", "1", "../../picture/testdata/C1.pcapng"},
+		{"decode", "--ladder", "--json", "../../picture/testdata/C1.pcapng"},
+		{"decode", "--ladder", "--flow", "7", "../../picture/testdata/C1.pcapng"},
+	} {
+		if _, stderr, code := run(t, args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2; stderr: %s", args, code, stderr)
+		}
+	}
+	out, _, code := run(t, "decode", "--ladder", "--color", "always", "../../picture/testdata/C1.pcapng")
+	if code != 0 || !strings.Contains(out, "\033[") {
+		t.Errorf("--color always: exit %d, no ANSI escape in:\n%s", code, out)
+	}
+	out, _, _ = run(t, "decode", "--ladder", "../../picture/testdata/C1.pcapng")
+	if strings.Contains(out, "\033[") {
+		t.Errorf("colour on a pipe with --color auto:\n%q", out)
+	}
+}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
+
+	"github.com/pktlab/pktlab/picture"
+	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/tcpstate"
+	"github.com/pktlab/pktlab/tcpstate/host"
+	tline "github.com/pktlab/pktlab/timeline"
+)
+
+// pictureFlags are the flags that draw what a command shows: --ladder, --flow,
+// --width, --chatter and --color.
+type pictureFlags struct {
+	ladder  bool
+	flow    int
+	width   int
+	chatter bool
+	color   string
+
+	useColor bool // resolved for the command's stdout by resolve
+}
+
+func (p *pictureFlags) register(fs *pflag.FlagSet) {
+	fs.BoolVar(&p.ladder, "ladder", false, "draw a ladder diagram per flow: one lane per node, one arrow per frame")
+	fs.IntVar(&p.flow, "flow", 0, "with --ladder, draw only flow `N` (the [fN] of the timeline)")
+	fs.IntVar(&p.width, "width", 0, "with --ladder, draw in `COLUMNS` (default: the terminal's width, else 80)")
+	fs.BoolVar(&p.chatter, "chatter", false, "with --ladder, also draw ARP, neighbour discovery and multicast listener reports")
+	fs.StringVar(&p.color, "color", "auto", "colour the output: auto (on a terminal, unless NO_COLOR is set), always or never")
+}
+
+// validate checks the flags before anything is opened.
+func (p *pictureFlags) validate() error {
+	if _, err := picture.ParseColorMode(p.color); err != nil {
+		return usageError("%v", err)
+	}
+	if p.flow < 0 || p.width < 0 {
+		return usageError("--flow and --width take a positive number")
+	}
+	if (p.flow != 0 || p.width != 0 || p.chatter) && !p.ladder {
+		return usageError("--flow, --width and --chatter go with --ladder")
+	}
+	return nil
+}
+
+// resolve decides colour and width for output to stdout, which may be a terminal
+// (the output itself may go through a buffer first).
+func (p *pictureFlags) resolve(stdout io.Writer) {
+	m, _ := picture.ParseColorMode(p.color)
+	p.useColor = m.Use(isTerminal(stdout), os.Getenv("NO_COLOR"))
+	if p.width == 0 {
+		p.width = terminalWidth(stdout)
+	}
+}
+
+// textOut is where a text timeline goes: w, through a colourer when colour is on; the
+// returned function flushes it.
+func (p *pictureFlags) textOut(w io.Writer) (io.Writer, func()) {
+	if !p.useColor {
+		return w, func() {}
+	}
+	c := picture.ColorTimeline(w)
+	return c, func() { c.Flush() }
+}
+
+// drawLadder draws a timeline's ladder to w.
+func (p *pictureFlags) drawLadder(w io.Writer, tl *tline.Timeline) error {
+	o := picture.LadderOptions{Width: p.width, Flow: p.flow, Color: p.useColor, Chatter: p.chatter}
+	if err := picture.WriteLadder(w, picture.FromTimeline(tl), o); err != nil {
+		return usageError("%v", err)
+	}
+	return nil
+}
+
+// terminalWidth is the width of the terminal w is, or 0 (TIOCGWINSZ, tty_ioctl(4)).
+func terminalWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil {
+		return 0
+	}
+	return int(ws.Col)
+}
+
+// frameLadder collects the frames a command would print, to draw them once it ends.
+type frameLadder struct {
+	flags *pictureFlags
+	col   *picture.Collector
+	err   error // the first frame that could not be kept, for draw
+}
+
+// newFrameLadder returns nil without --ladder; it draws for stdout.
+func (p *pictureFlags) newFrameLadder(stdout io.Writer, names []string) *frameLadder {
+	if !p.ladder {
+		return nil
+	}
+	p.resolve(stdout)
+	return &frameLadder{flags: p, col: picture.NewCollector(names)}
+}
+
+// captured keeps a frame of a live capture, which says which way it went.
+func (l *frameLadder) captured(c rawsock.Captured) error {
+	dir := picture.DirIn
+	if c.Frame.Type == rawsock.PacketOutgoing {
+		dir = picture.DirOut
+	}
+	return l.add(c.Source, nil, c.Frame.Time, layers.LinkTypeEthernet, c.Frame.Data, dir)
+}
+
+// add keeps one frame; only Ethernet frames can be drawn.
+func (l *frameLadder) add(iface int, names []string, t time.Time, link layers.LinkType, data []byte, dir picture.Direction) error {
+	if link != layers.LinkTypeEthernet {
+		return usageError("--ladder draws Ethernet frames; this one is %v", link)
+	}
+	if names != nil {
+		l.col.SetNames(names)
+	}
+	if err := l.col.Add(picture.Captured{Iface: iface, Time: t, Data: data, Dir: dir}); err != nil {
+		return usageError("%v", err)
+	}
+	return nil
+}
+
+func (l *frameLadder) draw(w io.Writer) error {
+	if l.err != nil {
+		return l.err
+	}
+	return l.flags.drawLadder(w, l.col.Timeline())
+}
+
+// writeTimeline shows a run's timeline: the ladder with --ladder, else the text
+// timeline after a legend of its prefixes.
+func (p *pictureFlags) writeTimeline(w io.Writer, tl *tline.Timeline) error {
+	if p.ladder {
+		return p.drawLadder(w, tl)
+	}
+	if _, err := io.WriteString(w, picture.Legend+"\n"); err != nil {
+		return err
+	}
+	return tl.WriteText(w)
+}
+
+// hostEvent keeps what a ladder of the userspace TCP shows: the frames it sent and
+// received, and its state changes (under its lane, named after its node).
+func (l *frameLadder) hostEvent(e host.Event) {
+	if e.Kind != host.EventTCP {
+		return
+	}
+	node := l.col.Names()[0]
+	switch e.TCP.Kind {
+	case tcpstate.EventSegmentSent, tcpstate.EventSegmentReceived:
+		dir := picture.DirIn
+		if e.TCP.Kind == tcpstate.EventSegmentSent {
+			dir = picture.DirOut
+		}
+		if e.Frame != nil && l.err == nil {
+			l.err = l.add(0, nil, e.Time, layers.LinkTypeEthernet, e.Frame, dir)
+		}
+	case tcpstate.EventStateChanged:
+		text := fmt.Sprintf("[userspace TCP] %v > %v: %s → %s: %s", e.Local, e.Remote, e.TCP.From, e.TCP.To, e.TCP.Cause)
+		if err := l.col.AddEvent(e.Time, tline.KindState, node, text); err != nil && l.err == nil {
+			l.err = usageError("%v", err)
+		}
+	}
+}

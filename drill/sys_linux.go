@@ -1,0 +1,224 @@
+package drill
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// call makes a socket call in the node. Sockets are created on a thread inside the
+// node's namespace (testlab's Node.Do) and stay there; every other call acts on their
+// descriptors from any thread. Sockets are blocking unless the script makes them
+// non-blocking, as in packetdrill: a blocking call blocks its goroutine.
+func (k *kernelStack) call(ctx context.Context, c *Syscall) callResult {
+	ret, err, bad := k.dispatch(c)
+	res := callResult{ret: ret, end: k.now(), bad: bad}
+	if err != nil {
+		if e, ok := err.(unix.Errno); ok {
+			res.ret, res.errno = -1, errnoName(e)
+		} else {
+			res.fatal = err
+		}
+	}
+	return res
+}
+
+// liveFD maps a script fd to the live one; an unknown fd maps to -1 (EBADF).
+func (k *kernelStack) liveFD(e *Expr) int {
+	n, err := intOf(e)
+	if err != nil {
+		return -1
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if fd, ok := k.fds[n]; ok {
+		return fd
+	}
+	return -1
+}
+
+// newFD records a live fd under the script fd the call is expected to return (or the
+// next free one from 3 for "= ...").
+func (k *kernelStack) newFD(c *Syscall, live int, current bool) int64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	n := int64(3)
+	if c.Ret.Kind == ExprInt && c.Ret.Int >= 0 {
+		n = c.Ret.Int
+	}
+	for c.Ret.Kind != ExprInt && k.fds[n] != 0 {
+		n++
+	}
+	if old, ok := k.fds[n]; ok && old != live {
+		// The script reuses a number it did not close: keep the new socket under it.
+		unix.Close(old)
+	}
+	k.fds[n] = live
+	if current {
+		k.cur = n
+	}
+	return n
+}
+
+func (k *kernelStack) sockaddr(e *Expr, remote bool) (unix.Sockaddr, error) {
+	a, port := k.nc.sockLocal, k.nc.bindPort
+	if remote {
+		a = k.nc.sockRemote
+	}
+	if e.Kind != ExprEllipsis {
+		p := field(e, "sin_port")
+		if p == nil {
+			p = field(e, "sin6_port")
+		}
+		if p == nil {
+			return nil, fmt.Errorf("%v: only ... or {sin_port=htons(N), …} addresses are supported", e.Pos)
+		}
+		v, err := intOf(p)
+		if err != nil {
+			return nil, err
+		}
+		port = uint16(v)
+	}
+	return toSockaddr(netip.AddrPortFrom(a, port), k.nc.family), nil
+}
+
+func toSockaddr(ap netip.AddrPort, family int) unix.Sockaddr {
+	if family == unix.AF_INET {
+		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().Unmap().As4()}
+	}
+	return &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+}
+
+func (k *kernelStack) dispatch(c *Syscall) (int64, error, string) {
+	a := c.Args
+	switch c.Name {
+	case "socket", "bind", "listen", "accept", "accept4", "connect", "close", "shutdown":
+		return k.lifecycle(c)
+	case "read", "recv", "recvfrom", "recvmsg", "write", "send", "sendto", "sendmsg":
+		return k.data(c)
+	case "fcntl":
+		return k.fcntl(c)
+	case "setsockopt":
+		return k.setsockopt(c)
+	case "getsockopt":
+		return k.getsockopt(c)
+	case "ioctl":
+		return k.ioctl(c)
+	case "poll":
+		return k.poll(c)
+	case "epoll_create", "epoll_ctl", "epoll_wait":
+		return k.epoll(c)
+	}
+	return 0, fmt.Errorf("call %s with %d arguments is not supported", c.Name, len(a)), ""
+}
+
+func (k *kernelStack) lifecycle(c *Syscall) (int64, error, string) {
+	a := c.Args
+	switch c.Name {
+	case "socket":
+		return k.socket(c)
+	case "bind":
+		sa, err := k.sockaddr(a[1], false)
+		if err != nil {
+			return 0, err, ""
+		}
+		err = unix.Bind(k.liveFD(a[0]), sa)
+		if err == nil {
+			k.flow.local = netip.AddrPortFrom(k.flow.local.Addr(), uint16(sockPort(sa)))
+			k.flow.bind()
+		}
+		return 0, err, ""
+	case "listen":
+		n, err := intOf(a[1])
+		if err != nil {
+			return 0, err, ""
+		}
+		return 0, unix.Listen(k.liveFD(a[0]), int(n)), ""
+	case "accept", "accept4":
+		fd, _, err := unix.Accept4(k.liveFD(a[0]), unix.SOCK_CLOEXEC)
+		if err != nil {
+			return 0, err, ""
+		}
+		return k.newFD(c, fd, true), nil, ""
+	case "connect":
+		sa, err := k.sockaddr(a[1], true)
+		if err != nil {
+			return 0, err, ""
+		}
+		k.flow.connect(k.nc, uint16(sockPort(sa)))
+		k.mu.Lock()
+		k.cur, _ = intOf(a[0])
+		k.mu.Unlock()
+		return 0, unix.Connect(k.liveFD(a[0]), sa), ""
+	case "shutdown":
+		how, err := intOf(a[1])
+		if err != nil {
+			return 0, err, ""
+		}
+		return 0, unix.Shutdown(k.liveFD(a[0]), int(how)), ""
+	}
+	fd := k.liveFD(a[0])
+	err := unix.Close(fd)
+	if err == nil {
+		n, _ := intOf(a[0])
+		k.mu.Lock()
+		delete(k.fds, n)
+		k.mu.Unlock()
+	}
+	return 0, err, ""
+}
+
+func sockPort(sa unix.Sockaddr) int {
+	switch s := sa.(type) {
+	case *unix.SockaddrInet4:
+		return s.Port
+	case *unix.SockaddrInet6:
+		return s.Port
+	}
+	return 0
+}
+
+func (k *kernelStack) socket(c *Syscall) (int64, error, string) {
+	a := c.Args
+	domain := int64(k.nc.family)
+	if a[0].Kind != ExprEllipsis {
+		var err error
+		if domain, err = intOf(a[0]); err != nil {
+			return 0, err, ""
+		}
+	}
+	typ, err := intOf(a[1])
+	if err != nil {
+		return 0, err, ""
+	}
+	proto, err := intOf(a[2])
+	if err != nil {
+		return 0, err, ""
+	}
+	var fd int
+	var serr error
+	if err := k.node.Do(func() error {
+		fd, serr = unix.Socket(int(domain), int(typ)|unix.SOCK_CLOEXEC, int(proto))
+		return nil
+	}); err != nil {
+		return 0, err, ""
+	}
+	if serr != nil {
+		return 0, serr, ""
+	}
+	k.flow.reset(k.nc)
+	return k.newFD(c, fd, true), nil, ""
+}
+
+func getsockoptBytes(fd, level, opt int, buf []byte) (int, error) {
+	l := uint32(len(buf))
+	_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt),
+		uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&l)), 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(l), nil
+}
