@@ -117,12 +117,12 @@ func selects(m *FrameMatch, f *timeline.Frame) bool {
 
 func fieldsMatch(m *FrameMatch, f *timeline.Frame) bool {
 	p := &f.Packet
-	if m.Flags != "" && !sameFlags(m.Flags, p.Flags) {
+	if m.Flags != "" && !sameFlags(m.Flags, p.Flags.String()) {
 		return false
 	}
 	if m.HasFlags != "" {
 		for _, c := range m.HasFlags {
-			if !strings.ContainsRune(p.Flags, c) {
+			if !strings.ContainsRune(p.Flags.String(), c) {
 				return false
 			}
 		}

@@ -158,11 +158,12 @@ var errEmpty = fmt.Errorf("rawsock: decode: empty packet: %w", ErrTruncated)
 // ErrMalformed for a header whose fields contradict each other; Layers then lists
 // the headers decoded before the fault. It never panics.
 func (d *Decoder) Decode(frame []byte) error {
-	return d.Headers.decode(d.link, frame)
+	return d.Headers.Decode(d.link, frame)
 }
 
-// decode is Decode into h, for a frame of link type link.
-func (h *Headers) decode(link layers.LinkType, frame []byte) error {
+// Decode decodes frame, of link type link, into h, as Decoder.Decode does: a Headers
+// value decodes without a Decoder, for a frame that keeps its headers with it.
+func (h *Headers) Decode(link layers.LinkType, frame []byte) error {
 	*h = Headers{link: link, frame: frame}
 	first := layers.LayerTypeEthernet
 	switch link {

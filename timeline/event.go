@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gopacket/gopacket/layers"
 	"github.com/pktlab/pktlab/agent"
 	"github.com/pktlab/pktlab/rawsock"
 )
@@ -113,7 +112,7 @@ func (tl *Timeline) AddFrame(t time.Time, idx int, data []byte, out bool) {
 		sum = rawsock.NewSummarizer()
 		tl.sums[idx] = sum
 	}
-	f.Text = string(sum.Append(nil, layers.LinkTypeEthernet, data))
+	f.Text = string(sum.AppendHeaders(nil, &f.Packet.Headers)) // the headers Decode made: the frame is decoded once
 	tl.events = append(tl.events, Event{Time: t, Kind: KindFrame, Node: ep.Node, Frame: f})
 }
 

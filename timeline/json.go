@@ -63,7 +63,7 @@ func (tl *Timeline) jsonOf(e Event) jsonEvent {
 		j.SPort, j.DPort = p.SPort, p.DPort
 		if p.Proto == "tcp" {
 			seq, ack := f.RelSeq, f.RelAck
-			j.Flags, j.Seq, j.Ack = p.Flags, &seq, &ack
+			j.Flags, j.Seq, j.Ack = p.Flags.String(), &seq, &ack
 		}
 	case e.Call != nil:
 		c := e.Call

@@ -56,7 +56,7 @@ func (p *framePrinter) print(src int, ts time.Time, link layers.LinkType, data [
 	}
 	d := p.decoder(link)
 	derr := d.Decode(data)
-	summary := string(p.s.Append(p.line[:0], link, data))
+	summary := string(p.s.AppendHeaders(p.line[:0], &d.Headers)) // decoded once
 	if p.asJSON {
 		j := frameJSON{Time: ts, Interface: name, Length: length, Summary: summary}
 		for _, t := range d.Layers() {
