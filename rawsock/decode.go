@@ -23,42 +23,173 @@ var (
 // more is malformed.
 const maxLayers = 12
 
-// Headers is a decoded frame: a view (rawsock/header) of each header it holds, over
-// the frame's own bytes, and the list of those headers in order. A view is nil when
-// the frame does not hold that header. Headers copies as a value (it holds no
-// pointer of its own beyond the frame's bytes), so it can travel with the frame to
-// the summary, the timeline and the matchers: it stays valid as long as the frame's
-// bytes are not overwritten.
+// kind names the headers Headers keeps a view of.
+type kind uint8
+
+const (
+	kEthernet kind = iota
+	kSLL
+	kARP
+	kIPv4
+	kIPv6
+	kHopByHop
+	kIPv6Frag
+	kTCP
+	kUDP
+	kICMPv4
+	kICMPv6
+	kPayload
+	numKinds
+)
+
+// layerOf is the gopacket layer type of each kind, as Layers lists them (the
+// hop-by-hop header counts as part of IPv6, as gopacket has it).
+var layerOf = [numKinds]gopacket.LayerType{
+	kEthernet: layers.LayerTypeEthernet, kSLL: layers.LayerTypeLinuxSLL, kARP: layers.LayerTypeARP,
+	kIPv4: layers.LayerTypeIPv4, kIPv6: layers.LayerTypeIPv6, kHopByHop: layers.LayerTypeIPv6HopByHop,
+	kIPv6Frag: layers.LayerTypeIPv6Fragment, kTCP: layers.LayerTypeTCP, kUDP: layers.LayerTypeUDP,
+	kICMPv4: layers.LayerTypeICMPv4, kICMPv6: layers.LayerTypeICMPv6, kPayload: gopacket.LayerTypePayload,
+}
+
+// Headers is a decoded frame: where each header it holds lies in the frame's own
+// bytes, and the order of those headers. Each accessor (TCP, IPv4, …) returns the
+// rawsock/header view of its header, nil when the frame holds none; a header that
+// occurs twice (IP in IP) is the outermost. Headers is a small value with no pointer
+// but the frame's, so it travels with the frame to the summary, the timeline and the
+// matchers, and stays valid as long as the frame's bytes are not overwritten.
 type Headers struct {
-	Ethernet header.Ethernet
-	SLL      header.SLL
-	ARP      header.ARP
-	IPv4     header.IPv4
-	IPv6     header.IPv6
-	// HopByHop is an IPv6 hop-by-hop options header, which Layers counts as part
-	// of IPv6, as gopacket does.
-	HopByHop header.IPv6ExtHeader
-	IPv6Frag header.IPv6Fragment
-	TCP      header.TCP
-	UDP      header.UDP
-	ICMPv4   header.ICMPv4
-	ICMPv6   header.ICMPv6
-	Payload  []byte
+	frame []byte
+	// off and end bound each kind's view in frame; present has bit k set for the
+	// kinds decoded.
+	off, end [numKinds]uint32
+	present  uint16
+	layers   [maxLayers]kind
+	n        uint8
+	link     layers.LinkType
 
 	// Fragment is true when the IP packet is a fragment other than a complete
 	// datagram: its transport header is absent (offset > 0) or incomplete.
 	Fragment bool
+}
 
-	layers [maxLayers]gopacket.LayerType
-	n      uint8
-	link   layers.LinkType
-	frame  []byte
+// view returns the bytes of kind k, nil if the frame holds none.
+func (h *Headers) view(k kind) []byte {
+	if h.present&(1<<k) == 0 {
+		return nil
+	}
+	return h.frame[h.off[k]:h.end[k]:h.end[k]]
+}
+
+// Ethernet is the Ethernet header and what follows it.
+func (h *Headers) Ethernet() header.Ethernet { return header.Ethernet(h.view(kEthernet)) }
+
+// SLL is the Linux cooked-capture header of a cooked frame.
+func (h *Headers) SLL() header.SLL { return header.SLL(h.view(kSLL)) }
+
+// ARP is the ARP packet.
+func (h *Headers) ARP() header.ARP { return header.ARP(h.view(kARP)) }
+
+// IPv4 is the outermost IPv4 packet, as far as its total length reaches.
+func (h *Headers) IPv4() header.IPv4 { return header.IPv4(h.view(kIPv4)) }
+
+// IPv6 is the outermost IPv6 packet, as far as its payload length reaches.
+func (h *Headers) IPv6() header.IPv6 { return header.IPv6(h.view(kIPv6)) }
+
+// HopByHop is the IPv6 hop-by-hop options header, which Layers counts as part of
+// IPv6, as gopacket does.
+func (h *Headers) HopByHop() header.IPv6OptionsHeader {
+	return header.IPv6OptionsHeader(h.view(kHopByHop))
+}
+
+// IPv6Frag is the IPv6 fragment header and what follows it.
+func (h *Headers) IPv6Frag() header.IPv6Fragment { return header.IPv6Fragment(h.view(kIPv6Frag)) }
+
+// TCP is the TCP segment.
+func (h *Headers) TCP() header.TCP { return header.TCP(h.view(kTCP)) }
+
+// UDP is the UDP datagram, as far as its length reaches.
+func (h *Headers) UDP() header.UDP { return header.UDP(h.view(kUDP)) }
+
+// ICMPv4 is the ICMP message.
+func (h *Headers) ICMPv4() header.ICMPv4 { return header.ICMPv4(h.view(kICMPv4)) }
+
+// ICMPv6 is the ICMPv6 message.
+func (h *Headers) ICMPv6() header.ICMPv6 { return header.ICMPv6(h.view(kICMPv6)) }
+
+// Payload is what follows the last header decoded when no decoder reads it further
+// (a segment's data, an echo's body), nil when Layers does not end in Payload.
+func (h *Headers) Payload() []byte { return h.view(kPayload) }
+
+// Layers lists the headers decoded, outermost first, as gopacket names them
+// (Ethernet, IPv4, TCP, Payload, …). It allocates; Has does not.
+func (h *Headers) Layers() []gopacket.LayerType {
+	out := make([]gopacket.LayerType, h.n)
+	for i, k := range h.layers[:h.n] {
+		out[i] = layerOf[k]
+	}
+	return out
+}
+
+// Has reports whether the frame holds a header of type t.
+func (h *Headers) Has(t gopacket.LayerType) bool {
+	for _, k := range h.layers[:h.n] {
+		if layerOf[k] == t {
+			return true
+		}
+	}
+	return false
+}
+
+// last is the gopacket type of the last header decoded, or first when none was.
+func (h *Headers) last(first gopacket.LayerType) gopacket.LayerType {
+	if h.n > 0 {
+		return layerOf[h.layers[h.n-1]]
+	}
+	return first
+}
+
+// Src and Dst are the IP addresses of the outermost IP header, or of an ARP
+// packet's sender and target; invalid when the frame holds neither.
+func (h *Headers) Src() netip.Addr {
+	switch {
+	case h.present&(1<<kIPv4) != 0:
+		return h.IPv4().Src()
+	case h.present&(1<<kIPv6) != 0:
+		return h.IPv6().Src()
+	case h.present&(1<<kARP) != 0:
+		return h.ARP().SenderIP()
+	}
+	return netip.Addr{}
+}
+
+// Dst is the destination address: see Src.
+func (h *Headers) Dst() netip.Addr {
+	switch {
+	case h.present&(1<<kIPv4) != 0:
+		return h.IPv4().Dst()
+	case h.present&(1<<kIPv6) != 0:
+		return h.IPv6().Dst()
+	case h.present&(1<<kARP) != 0:
+		return h.ARP().TargetIP()
+	}
+	return netip.Addr{}
+}
+
+// Ports are the transport ports of a TCP or UDP header, zero without one.
+func (h *Headers) Ports() (src, dst uint16) {
+	if t := h.TCP(); t != nil {
+		return t.SrcPort(), t.DstPort()
+	}
+	if u := h.UDP(); u != nil {
+		return u.SrcPort(), u.DstPort()
+	}
+	return 0, 0
 }
 
 // tcpAt returns the decoded TCP header when it is the one that starts at b.
 func (h *Headers) tcpAt(b []byte) header.TCP {
-	if len(h.TCP) > 0 && len(b) > 0 && &h.TCP[0] == &b[0] {
-		return h.TCP
+	if t := h.TCP(); len(t) > 0 && len(b) > 0 && &t[0] == &b[0] {
+		return t
 	}
 	return nil
 }
@@ -68,58 +199,6 @@ func (h *Headers) Frame() []byte { return h.frame }
 
 // Link is the frame's pcap link type.
 func (h *Headers) Link() layers.LinkType { return h.link }
-
-// Layers lists the headers decoded, outermost first, as gopacket names them
-// (Ethernet, IPv4, TCP, Payload, …).
-func (h *Headers) Layers() []gopacket.LayerType { return h.layers[:h.n] }
-
-// Has reports whether the frame holds a header of type t.
-func (h *Headers) Has(t gopacket.LayerType) bool {
-	for _, l := range h.layers[:h.n] {
-		if l == t {
-			return true
-		}
-	}
-	return false
-}
-
-// Src and Dst are the IP addresses of the outermost IP header, or of an ARP
-// packet's sender and target; invalid when the frame holds neither.
-func (h *Headers) Src() netip.Addr {
-	switch {
-	case h.IPv4 != nil:
-		return h.IPv4.Src()
-	case h.IPv6 != nil:
-		return h.IPv6.Src()
-	case h.ARP != nil:
-		return h.ARP.SenderIP()
-	}
-	return netip.Addr{}
-}
-
-// Dst is the destination address: see Src.
-func (h *Headers) Dst() netip.Addr {
-	switch {
-	case h.IPv4 != nil:
-		return h.IPv4.Dst()
-	case h.IPv6 != nil:
-		return h.IPv6.Dst()
-	case h.ARP != nil:
-		return h.ARP.TargetIP()
-	}
-	return netip.Addr{}
-}
-
-// Ports are the transport ports of a TCP or UDP header, zero without one.
-func (h *Headers) Ports() (src, dst uint16) {
-	switch {
-	case h.TCP != nil:
-		return h.TCP.SrcPort(), h.TCP.DstPort()
-	case h.UDP != nil:
-		return h.UDP.SrcPort(), h.UDP.DstPort()
-	}
-	return 0, 0
-}
 
 // Decoder decodes frames into Headers without allocating: each header is a view
 // checked once by its rawsock/header Parse function. It follows the headers as
@@ -145,6 +224,7 @@ func (d *Decoder) LinkType() layers.LinkType { return d.link }
 type decodeState struct {
 	next gopacket.LayerType // what the last header announces after itself
 	rest []byte             // the bytes after it
+	pos  int                // where rest starts in the frame
 	// short is set when a length field ran past the frame (gopacket's
 	// DecodeFeedback.SetTruncated): the frame decodes, but cut short.
 	short gopacket.LayerType
@@ -189,19 +269,11 @@ func (h *Headers) Decode(link layers.LinkType, frame []byte) error {
 		return fmt.Errorf("rawsock: decode: %v announces %v but the frame ends: %w", h.last(first), s.next, ErrTruncated)
 	}
 	if s.tcp {
-		if k, ok := h.TCP.CheckOptions(); !ok {
+		if k, ok := h.TCP().CheckOptions(); !ok {
 			return fmt.Errorf("rawsock: decode TCP: option kind %d runs past the header: %w", k, ErrMalformed)
 		}
 	}
 	return nil
-}
-
-// last is the last header decoded, or the first expected when none was.
-func (h *Headers) last(first gopacket.LayerType) gopacket.LayerType {
-	if h.n > 0 {
-		return h.layers[h.n-1]
-	}
-	return first
 }
 
 // fail wraps the error of a header Parse. After an outer header's length ran past
@@ -219,14 +291,20 @@ func (h *Headers) fail(first gopacket.LayerType, err error, short bool) error {
 	return fmt.Errorf("rawsock: decode after %v: %w", h.last(first), err)
 }
 
-// push records that header t was decoded and what it announces after itself.
-func (h *Headers) push(s *decodeState, t, next gopacket.LayerType, rest []byte) error {
+// push records that a header of kind k, whose view v starts at s.pos and whose
+// header proper is hlen bytes, was decoded, and what it announces after itself: next,
+// in rest, which starts hlen bytes on. The outermost header of a kind is the one kept.
+func (h *Headers) push(s *decodeState, k kind, v []byte, hlen int, next gopacket.LayerType, rest []byte) error {
 	if int(h.n) == maxLayers {
-		return &header.Error{Header: t.String(), Reason: "too many headers", Kind: ErrMalformed}
+		return &header.Error{Header: layerOf[k].String(), Reason: "too many headers", Kind: ErrMalformed}
 	}
-	h.layers[h.n] = t
+	h.layers[h.n] = k
 	h.n++
-	s.next, s.rest = next, rest
+	if h.present&(1<<k) == 0 {
+		h.present |= 1 << k
+		h.off[k], h.end[k] = uint32(s.pos), uint32(s.pos+len(v))
+	}
+	s.next, s.rest, s.pos = next, rest, s.pos+hlen
 	return nil
 }
 
@@ -243,8 +321,7 @@ func (h *Headers) decodeLayers(s *decodeState) error {
 		case layers.LayerTypeLinuxSLL:
 			var v header.SLL
 			if v, err = header.ParseSLL(data); err == nil {
-				h.SLL = v
-				err = h.push(s, layers.LayerTypeLinuxSLL, sllNext(v), v.Payload())
+				err = h.push(s, kSLL, v, header.SLLLen, sllNext(v), v.Payload())
 			}
 		case layers.LayerTypeIPv4:
 			err = h.decodeIPv4(s, data)
@@ -255,32 +332,28 @@ func (h *Headers) decodeLayers(s *decodeState) error {
 		case layers.LayerTypeTCP:
 			var v header.TCP
 			if v, err = header.ParseTCP(data); err == nil {
-				h.TCP, s.tcp = v, true
-				err = h.push(s, layers.LayerTypeTCP, portsNext(layers.TCPPort(v.DstPort()).LayerType(), layers.TCPPort(v.SrcPort()).LayerType()), v.Payload())
+				s.tcp = s.tcp || h.present&(1<<kTCP) == 0
+				err = h.push(s, kTCP, v, v.DataOffset(), portsNext(layers.TCPPort(v.DstPort()).LayerType(), layers.TCPPort(v.SrcPort()).LayerType()), v.Payload())
 			}
 		case layers.LayerTypeUDP:
 			err = h.decodeUDP(s, data)
 		case layers.LayerTypeICMPv4:
 			var v header.ICMPv4
 			if v, err = header.ParseICMPv4(data); err == nil {
-				h.ICMPv4 = v
-				err = h.push(s, layers.LayerTypeICMPv4, gopacket.LayerTypePayload, v.Payload())
+				err = h.push(s, kICMPv4, v, header.ICMPv4MinLen, gopacket.LayerTypePayload, v.Payload())
 			}
 		case layers.LayerTypeICMPv6:
 			var v header.ICMPv6
 			if v, err = header.ParseICMPv6(data); err == nil {
-				h.ICMPv6 = v
-				err = h.push(s, layers.LayerTypeICMPv6, icmp6Next(v), v[4:])
+				err = h.push(s, kICMPv6, v, 4, icmp6Next(v), v[4:])
 			}
 		case layers.LayerTypeARP:
 			var v header.ARP
 			if v, err = header.ParseARP(data); err == nil {
-				h.ARP = v
-				err = h.push(s, layers.LayerTypeARP, gopacket.LayerTypePayload, v.Payload())
+				err = h.push(s, kARP, v, v.Len(), gopacket.LayerTypePayload, v.Payload())
 			}
 		case gopacket.LayerTypePayload:
-			h.Payload = data
-			return h.push(s, gopacket.LayerTypePayload, gopacket.LayerTypeZero, nil)
+			return h.push(s, kPayload, data, len(data), gopacket.LayerTypeZero, nil)
 		default:
 			return nil // no decoder for the type: decoding ends quietly
 		}
@@ -299,15 +372,14 @@ func (h *Headers) decodeEthernet(s *decodeState, data []byte) error {
 	if err != nil {
 		return err
 	}
-	h.Ethernet = v
 	t := v.Type()
 	if t < header.EtherTypeMinII {
 		if int(t) > len(v.Payload()) {
 			s.short = layers.LayerTypeEthernet
 		}
-		return h.push(s, layers.LayerTypeEthernet, layers.LayerTypeLLC, v.Payload()[:min(int(t), len(v.Payload()))])
+		return h.push(s, kEthernet, v, header.EthernetLen, layers.LayerTypeLLC, v.Payload()[:min(int(t), len(v.Payload()))])
 	}
-	return h.push(s, layers.LayerTypeEthernet, etherNext(t), v.Payload())
+	return h.push(s, kEthernet, v, header.EthernetLen, etherNext(t), v.Payload())
 }
 
 func (h *Headers) decodeIPv4(s *decodeState, data []byte) error {
@@ -318,14 +390,13 @@ func (h *Headers) decodeIPv4(s *decodeState, data []byte) error {
 	if err != nil {
 		s.short = layers.LayerTypeIPv4
 	}
-	h.IPv4 = v
 	next := gopacket.LayerTypeFragment
 	if v.Fragment() {
 		h.Fragment = true
-	} else if next = ipNext(v.Protocol()); layers.LayerClassIPv6Extension.Contains(next) {
+	} else if next = ipNext(v.Protocol()); v.Protocol().IPv6Extension() {
 		next = gopacket.LayerTypeZero // no extension headers in IPv4, as gopacket has it
 	}
-	return h.push(s, layers.LayerTypeIPv4, next, v.Payload())
+	return h.push(s, kIPv4, v, v.HeaderLen(), next, v.Payload())
 }
 
 func (h *Headers) decodeIPv6(s *decodeState, data []byte) error {
@@ -336,17 +407,21 @@ func (h *Headers) decodeIPv6(s *decodeState, data []byte) error {
 	if err != nil {
 		s.short = layers.LayerTypeIPv6
 	}
-	h.IPv6 = v
-	next, rest := v.NextHeader(), v.Payload()
+	next, rest, hlen := v.NextHeader(), v.Payload(), header.IPv6Len
 	if next == header.IPProtocolHopByHop {
 		it := v.ExtHeaders()
 		if !it.Next() {
 			return it.Err()
 		}
-		h.HopByHop = it.Header()
+		if h.present&(1<<kIPv6) == 0 {
+			hbh := it.Header().Bytes
+			h.present |= 1 << kHopByHop
+			h.off[kHopByHop], h.end[kHopByHop] = uint32(s.pos+header.IPv6Len), uint32(s.pos+header.IPv6Len+len(hbh))
+		}
 		next, rest = it.Transport()
+		hlen += len(it.Header().Bytes)
 	}
-	return h.push(s, layers.LayerTypeIPv6, ipNext(next), rest)
+	return h.push(s, kIPv6, v, hlen, ipNext(next), rest)
 }
 
 func (h *Headers) decodeFragment(s *decodeState, data []byte) error {
@@ -354,14 +429,13 @@ func (h *Headers) decodeFragment(s *decodeState, data []byte) error {
 		return &header.Error{Header: "IPv6 fragment", Reason: "header shorter than 8 bytes", Kind: ErrTruncated}
 	}
 	v := header.IPv6Fragment(data)
-	h.IPv6Frag = v
 	next := gopacket.LayerTypeFragment
 	if v.Offset() != 0 || v.More() {
 		h.Fragment = true
 	} else {
 		next = ipNext(v.NextHeader())
 	}
-	return h.push(s, layers.LayerTypeIPv6Fragment, next, v.Payload())
+	return h.push(s, kIPv6Frag, v, header.IPv6FragmentLen, next, v.Payload())
 }
 
 func (h *Headers) decodeUDP(s *decodeState, data []byte) error {
@@ -372,12 +446,11 @@ func (h *Headers) decodeUDP(s *decodeState, data []byte) error {
 	if err != nil {
 		s.short = layers.LayerTypeUDP
 	}
-	h.UDP = v
 	next := portsNext(layers.UDPPort(v.DstPort()).LayerType(), layers.UDPPort(v.SrcPort()).LayerType())
 	if next == layers.LayerTypeAGUEVar0 && len(v.Payload()) > 0 && v.Payload()[0]>>6 == 1 {
 		next = layers.LayerTypeAGUEVar1 // as gopacket's UDP.NextLayerType tells GUE variants apart
 	}
-	return h.push(s, layers.LayerTypeUDP, next, v.Payload())
+	return h.push(s, kUDP, v, header.UDPLen, next, v.Payload())
 }
 
 // portsNext is what gopacket's TCP and UDP layers announce: the layer the

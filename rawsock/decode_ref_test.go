@@ -204,35 +204,36 @@ func (d *refDecoder) layer(t gopacket.LayerType) gopacket.DecodingLayer {
 func (h *Headers) bounds(t gopacket.LayerType) (contents, payload []byte) {
 	switch t {
 	case layers.LayerTypeEthernet:
-		p := h.Ethernet.Payload()
-		if n := int(h.Ethernet.Type()); n < 0x0600 {
+		e := h.Ethernet()
+		p := e.Payload()
+		if n := int(e.Type()); n < 0x0600 {
 			p = p[:min(n, len(p))] // an 802.3 length
 		}
-		return h.Ethernet[:14], p
+		return e[:14], p
 	case layers.LayerTypeLinuxSLL:
-		return h.SLL[:16], h.SLL.Payload()
+		return h.SLL()[:16], h.SLL().Payload()
 	case layers.LayerTypeARP:
-		return h.ARP[:h.ARP.Len()], h.ARP.Payload()
+		a := h.ARP()
+		return a[:a.Len()], a.Payload()
 	case layers.LayerTypeIPv4:
-		return h.IPv4[:h.IPv4.HeaderLen()], h.IPv4.Payload()
+		ip := h.IPv4()
+		return ip[:ip.HeaderLen()], ip.Payload()
 	case layers.LayerTypeIPv6:
-		p := h.IPv6.Payload()
-		if h.HopByHop.Bytes != nil {
-			p = p[len(h.HopByHop.Bytes):]
-		}
-		return h.IPv6[:40], p
+		ip := h.IPv6()
+		return ip[:40], ip.Payload()[len(h.HopByHop()):]
 	case layers.LayerTypeIPv6Fragment:
-		return h.IPv6Frag[:8], h.IPv6Frag.Payload()
+		return h.IPv6Frag()[:8], h.IPv6Frag().Payload()
 	case layers.LayerTypeTCP:
-		return h.TCP[:h.TCP.DataOffset()], h.TCP.Payload()
+		t := h.TCP()
+		return t[:t.DataOffset()], t.Payload()
 	case layers.LayerTypeUDP:
-		return h.UDP[:8], h.UDP.Payload()
+		return h.UDP()[:8], h.UDP().Payload()
 	case layers.LayerTypeICMPv4:
-		return h.ICMPv4[:8], h.ICMPv4.Payload()
+		return h.ICMPv4()[:8], h.ICMPv4().Payload()
 	case layers.LayerTypeICMPv6:
-		return h.ICMPv6[:4], h.ICMPv6[4:]
+		return h.ICMPv6()[:4], h.ICMPv6()[4:]
 	}
-	return h.Payload, nil
+	return h.Payload(), nil
 }
 
 // same reports whether a and b are the same bytes of the frame (not only equal).
@@ -247,7 +248,7 @@ func diffDecode(d *Decoder, ref *refDecoder, frame []byte) string {
 	if known := knownDifference(d, frame, err); known {
 		return ""
 	}
-	if kind(err) != refErr {
+	if errKind(err) != refErr {
 		return fmt.Sprintf("error %v, parser's %v", err, refErr)
 	}
 	if !slices.Equal(d.Layers(), ref.Decoded) || d.Fragment != ref.Fragment {
@@ -292,8 +293,8 @@ func countOf(ts []gopacket.LayerType, t gopacket.LayerType) int {
 	return n
 }
 
-// kind is ErrTruncated or ErrMalformed for an error wrapping it, nil for nil.
-func kind(err error) error {
+// errKind is ErrTruncated or ErrMalformed for an error wrapping it, nil for nil.
+func errKind(err error) error {
 	switch {
 	case err == nil:
 		return nil

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/gopacket/gopacket/layers"
@@ -65,23 +66,25 @@ func FromHeaders(h *rawsock.Headers) Packet {
 func (p *Packet) fill() {
 	h := &p.Headers
 	p.Len, p.MSS, p.WScale, p.ICMPType, p.ICMPCode = len(h.Frame()), -1, -1, -1, -1
-	if e := h.Ethernet; e != nil {
+	if e := h.Ethernet(); e != nil {
 		p.SrcMAC, p.DstMAC = e.Src(), e.Dst()
-		p.Proto = fmt.Sprintf("0x%04x", uint16(e.Type()))
+		if h.ARP() == nil && h.IPv4() == nil && h.IPv6() == nil {
+			p.Proto = fmt.Sprintf("0x%04x", uint16(e.Type()))
+		}
 	}
 	switch {
-	case h.ARP != nil:
-		p.Proto, p.ARPOp = "arp", int(h.ARP.Op())
-		p.Src, p.Dst = h.ARP.SenderIP(), h.ARP.TargetIP()
+	case h.ARP() != nil:
+		p.Proto, p.ARPOp = "arp", int(h.ARP().Op())
+		p.Src, p.Dst = h.ARP().SenderIP(), h.ARP().TargetIP()
 		return
-	case h.IPv4 != nil:
-		ip := h.IPv4
+	case h.IPv4() != nil:
+		ip := h.IPv4()
 		p.Proto = "ip"
 		p.TTL, p.ECN, p.IPID = int(ip.TTL()), int(ip.ECN()), int(ip.ID())
 		p.DF, p.MF, p.FragOff = ip.DontFragment(), ip.MoreFragments(), ip.FragmentOffset()
-	case h.IPv6 != nil:
+	case h.IPv6() != nil:
 		p.Proto = "ip6"
-		p.TTL, p.ECN = int(h.IPv6.HopLimit()), int(h.IPv6.ECN())
+		p.TTL, p.ECN = int(h.IPv6().HopLimit()), int(h.IPv6().ECN())
 	default:
 		return
 	}
@@ -92,20 +95,20 @@ func (p *Packet) fill() {
 // transport reads the transport header after the IP header.
 func (p *Packet) transport(h *rawsock.Headers) {
 	switch {
-	case h.TCP != nil:
-		t := h.TCP
+	case h.TCP() != nil:
+		t := h.TCP()
 		p.Proto = "tcp"
 		p.SPort, p.DPort = int(t.SrcPort()), int(t.DstPort())
 		p.Seq, p.Ack, p.Window, p.Urgent = t.Seq(), t.Ack(), int(t.Window()), int(t.Urgent())
 		p.Flags = t.Flags()
 		p.PayloadLen = len(t.Payload())
 		p.options(t)
-	case h.UDP != nil:
+	case h.UDP() != nil:
 		p.Proto = "udp"
-		p.SPort, p.DPort = int(h.UDP.SrcPort()), int(h.UDP.DstPort())
-		p.PayloadLen = len(h.UDP.Payload())
-	case h.ICMPv4 != nil:
-		m := h.ICMPv4
+		p.SPort, p.DPort = int(h.UDP().SrcPort()), int(h.UDP().DstPort())
+		p.PayloadLen = len(h.UDP().Payload())
+	case h.ICMPv4() != nil:
+		m := h.ICMPv4()
 		p.Proto = "icmp"
 		p.ICMPType, p.ICMPCode = int(m.Type()), int(m.Code())
 		if m.Type() == header.ICMPv4Unreachable && m.Code() == header.ICMPv4FragNeeded {
@@ -115,8 +118,8 @@ func (p *Packet) transport(h *rawsock.Headers) {
 		if m.Type() == header.ICMPv4Unreachable || m.Type() == header.ICMPv4TimeExceeded {
 			p.inner(m.Payload())
 		}
-	case h.ICMPv6 != nil:
-		m := h.ICMPv6
+	case h.ICMPv6() != nil:
+		m := h.ICMPv6()
 		p.Proto = "icmp6"
 		p.ICMPType, p.ICMPCode = int(m.Type()), int(m.Code())
 		if m.Type() == header.ICMPv6PacketTooBig {
@@ -139,13 +142,13 @@ func (p *Packet) inner(b []byte) {
 	in.Headers.Decode(layers.LinkTypeRaw, b) // cut short, as quotes are
 	h := &in.Headers
 	switch {
-	case h.IPv4 != nil:
+	case h.IPv4() != nil:
 		in.Proto = "ip"
-		in.TTL, in.ECN, in.IPID = int(h.IPv4.TTL()), int(h.IPv4.ECN()), int(h.IPv4.ID())
-		in.DF, in.MF, in.FragOff = h.IPv4.DontFragment(), h.IPv4.MoreFragments(), h.IPv4.FragmentOffset()
-	case h.IPv6 != nil:
+		in.TTL, in.ECN, in.IPID = int(h.IPv4().TTL()), int(h.IPv4().ECN()), int(h.IPv4().ID())
+		in.DF, in.MF, in.FragOff = h.IPv4().DontFragment(), h.IPv4().MoreFragments(), h.IPv4().FragmentOffset()
+	case h.IPv6() != nil:
 		in.Proto = "ip6"
-		in.TTL, in.ECN = int(h.IPv6.HopLimit()), int(h.IPv6.ECN())
+		in.TTL, in.ECN = int(h.IPv6().HopLimit()), int(h.IPv6().ECN())
 	default:
 		return
 	}
@@ -154,11 +157,24 @@ func (p *Packet) inner(b []byte) {
 	p.Inner = &in
 }
 
-// options reads the option list in tcpdump's names, with MSS and window scale.
+// options reads the option list in tcpdump's names, with MSS and window scale. Names
+// and texts share one array, and the texts are built without fmt: a frame event is
+// made for every frame a run captures.
 func (p *Packet) options(t header.TCP) {
+	n := 0
 	for it := t.Options(); it.Next(); {
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	both := make([]string, 2*n)
+	p.Options, p.OptText = both[:n:n], both[n:]
+	i := 0
+	for it := t.Options(); it.Next(); i++ {
 		o := it.Option()
 		name, text := "", ""
+		var b [64]byte
 		switch o.Kind {
 		case header.TCPOptionEOL, header.TCPOptionNOP, header.TCPOptionSACKOK, header.TCPOptionMD5,
 			header.TCPOptionFastOpen, header.TCPOptionMPTCP:
@@ -167,13 +183,13 @@ func (p *Packet) options(t header.TCP) {
 			name = "mss"
 			if v, ok := o.MSS(); ok {
 				p.MSS = int(v)
-				text = fmt.Sprintf("mss %d", p.MSS)
+				text = string(strconv.AppendUint(append(b[:0], "mss "...), uint64(v), 10))
 			}
 		case header.TCPOptionWScale:
 			name = "wscale"
 			if v, ok := o.WScale(); ok {
 				p.WScale = int(v)
-				text = fmt.Sprintf("wscale %d", p.WScale)
+				text = string(strconv.AppendUint(append(b[:0], "wscale "...), uint64(v), 10))
 			}
 		case header.TCPOptionSACK:
 			name = "sack"
@@ -186,16 +202,16 @@ func (p *Packet) options(t header.TCP) {
 		case header.TCPOptionTimestamp:
 			name = "TS"
 			if val, ecr, ok := o.Timestamps(); ok {
-				text = fmt.Sprintf("TS val %d ecr %d", val, ecr)
+				x := strconv.AppendUint(append(b[:0], "TS val "...), uint64(val), 10)
+				text = string(strconv.AppendUint(append(x, " ecr "...), uint64(ecr), 10))
 			}
 		default:
 			name = "unknown"
-			text = fmt.Sprintf("unknown-%d", int(o.Kind))
+			text = "unknown-" + strconv.Itoa(int(o.Kind))
 		}
 		if text == "" {
 			text = name
 		}
-		p.Options = append(p.Options, name)
-		p.OptText = append(p.OptText, text)
+		p.Options[i], p.OptText[i] = name, text
 	}
 }
