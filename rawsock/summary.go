@@ -24,7 +24,15 @@ type Summarizer struct {
 
 	flows  map[flowKey]seqBase
 	flows4 map[flowKey4]seqBase
+	last4  lastFlow4 // the IPv4 connection met last: most segments are of the one before
 	pfx    prefixCache
+}
+
+// lastFlow4 is an entry of flows4 kept aside, as it was last written or read.
+type lastFlow4 struct {
+	key  flowKey4
+	base seqBase
+	ok   bool
 }
 
 // prefixCache keeps the text "src.sport > dst.dport: " of the last two address and
@@ -93,7 +101,7 @@ func NewSummarizer() *Summarizer {
 func (s *Summarizer) Reset() {
 	clear(s.flows)
 	clear(s.flows4)
-	s.pfx = prefixCache{}
+	s.last4, s.pfx = lastFlow4{}, prefixCache{}
 }
 
 // Append appends the summary of frame, of the given link type, to dst. It reads
