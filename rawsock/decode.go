@@ -148,31 +148,18 @@ func (h *Headers) last(first gopacket.LayerType) gopacket.LayerType {
 	return first
 }
 
-// Src and Dst are the IP addresses of the outermost IP header, or of an ARP
-// packet's sender and target; invalid when the frame holds neither.
-func (h *Headers) Src() netip.Addr {
+// Addrs are the addresses of the outermost IP header, or an ARP packet's sender and
+// target; invalid when the frame holds neither.
+func (h *Headers) Addrs() (src, dst netip.Addr) {
 	switch {
 	case h.present&(1<<kIPv4) != 0:
-		return h.IPv4().Src()
+		return h.IPv4().Src(), h.IPv4().Dst()
 	case h.present&(1<<kIPv6) != 0:
-		return h.IPv6().Src()
+		return h.IPv6().Src(), h.IPv6().Dst()
 	case h.present&(1<<kARP) != 0:
-		return h.ARP().SenderIP()
+		return h.ARP().SenderIP(), h.ARP().TargetIP()
 	}
-	return netip.Addr{}
-}
-
-// Dst is the destination address: see Src.
-func (h *Headers) Dst() netip.Addr {
-	switch {
-	case h.present&(1<<kIPv4) != 0:
-		return h.IPv4().Dst()
-	case h.present&(1<<kIPv6) != 0:
-		return h.IPv6().Dst()
-	case h.present&(1<<kARP) != 0:
-		return h.ARP().TargetIP()
-	}
-	return netip.Addr{}
+	return netip.Addr{}, netip.Addr{}
 }
 
 // Ports are the transport ports of a TCP or UDP header, zero without one.

@@ -72,11 +72,18 @@ func (p *Packet) fill() {
 			p.Proto = fmt.Sprintf("0x%04x", uint16(e.Type()))
 		}
 	}
-	switch {
-	case h.ARP() != nil:
-		p.Proto, p.ARPOp = "arp", int(h.ARP().Op())
-		p.Src, p.Dst = h.ARP().SenderIP(), h.ARP().TargetIP()
+	if a := h.ARP(); a != nil {
+		p.Proto, p.ARPOp = "arp", int(a.Op())
+		p.Src, p.Dst = h.Addrs()
 		return
+	}
+	p.network(h)
+}
+
+// network reads the outermost IP header and the transport after it, reporting
+// whether there was an IP header.
+func (p *Packet) network(h *rawsock.Headers) bool {
+	switch {
 	case h.IPv4() != nil:
 		ip := h.IPv4()
 		p.Proto = "ip"
@@ -86,10 +93,11 @@ func (p *Packet) fill() {
 		p.Proto = "ip6"
 		p.TTL, p.ECN = int(h.IPv6().HopLimit()), int(h.IPv6().ECN())
 	default:
-		return
+		return false
 	}
-	p.Src, p.Dst = h.Src(), h.Dst()
+	p.Src, p.Dst = h.Addrs()
 	p.transport(h)
+	return true
 }
 
 // transport reads the transport header after the IP header.
@@ -140,21 +148,9 @@ func (p *Packet) transport(h *rawsock.Headers) {
 func (p *Packet) inner(b []byte) {
 	in := Packet{MSS: -1, WScale: -1, ICMPType: -1, ICMPCode: -1}
 	in.Headers.Decode(layers.LinkTypeRaw, b) // cut short, as quotes are
-	h := &in.Headers
-	switch {
-	case h.IPv4() != nil:
-		in.Proto = "ip"
-		in.TTL, in.ECN, in.IPID = int(h.IPv4().TTL()), int(h.IPv4().ECN()), int(h.IPv4().ID())
-		in.DF, in.MF, in.FragOff = h.IPv4().DontFragment(), h.IPv4().MoreFragments(), h.IPv4().FragmentOffset()
-	case h.IPv6() != nil:
-		in.Proto = "ip6"
-		in.TTL, in.ECN = int(h.IPv6().HopLimit()), int(h.IPv6().ECN())
-	default:
-		return
+	if in.network(&in.Headers) {
+		p.Inner = &in
 	}
-	in.Src, in.Dst = h.Src(), h.Dst()
-	in.transport(h)
-	p.Inner = &in
 }
 
 // options reads the option list in tcpdump's names, with MSS and window scale. Names

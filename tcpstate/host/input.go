@@ -30,7 +30,7 @@ func (h *Host) input(frame []byte, at time.Time) {
 		h.arpInput(d.ARP())
 		return
 	}
-	src, dstIP := d.Src(), d.Dst()
+	src, dstIP := d.Addrs()
 	srcMAC := d.Ethernet().Src()
 	switch {
 	case d.ICMPv4() != nil:
