@@ -3,6 +3,8 @@ package drill
 import (
 	"fmt"
 	"time"
+
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
 // Pos is a position in a script: 1-based line and column (in bytes).
@@ -140,7 +142,7 @@ type Packet struct {
 // TCPSpec is the TCP part of a packet line. Unset (nil) fields are not checked on
 // outbound packets; inbound packets must give a window.
 type TCPSpec struct {
-	Flags   Flags
+	Flags   header.TCPFlags
 	Seq     uint32 // script-relative
 	Len     uint32 // payload length
 	Ack     *uint32
@@ -151,57 +153,26 @@ type TCPSpec struct {
 	NoOpts  bool // no <…> given
 }
 
-// Flags is the set of TCP flags of a packet line, in packetdrill's letters.
-type Flags uint16
-
-// The TCP flags (RFC 9293 §3.1, RFC 3168 §6.1 for ECE and CWR, RFC 3540 for AE).
-const (
-	FlagFIN Flags = 1 << iota
-	FlagSYN
-	FlagRST
-	FlagPSH
-	FlagACK
-	FlagURG
-	FlagECE
-	FlagCWR
-	FlagAE
-)
-
-// String renders flags as packetdrill prints them: "S.", "P.", "F.", "R".
-func (f Flags) String() string {
-	var b []byte
-	for _, x := range []struct {
-		f Flags
-		c byte
-	}{{FlagSYN, 'S'}, {FlagFIN, 'F'}, {FlagRST, 'R'}, {FlagPSH, 'P'}, {FlagURG, 'U'}, {FlagECE, 'E'}, {FlagCWR, 'W'}, {FlagAE, 'A'}, {FlagACK, '.'}} {
-		if f&x.f != 0 {
-			b = append(b, x.c)
-		}
-	}
-	return string(b)
-}
-
-// flagOf maps packetdrill's flag letters to flags.
-func flagOf(c byte) (Flags, bool) {
+// flagOf maps packetdrill's flag letters to the control bits (the letters are
+// tcpdump's, as header.TCPFlags prints them).
+func flagOf(c byte) (header.TCPFlags, bool) {
 	switch c {
 	case 'S':
-		return FlagSYN, true
+		return header.TCPFlagSYN, true
 	case 'F':
-		return FlagFIN, true
+		return header.TCPFlagFIN, true
 	case 'R':
-		return FlagRST, true
+		return header.TCPFlagRST, true
 	case 'P':
-		return FlagPSH, true
+		return header.TCPFlagPSH, true
 	case 'U':
-		return FlagURG, true
+		return header.TCPFlagURG, true
 	case 'E':
-		return FlagECE, true
+		return header.TCPFlagECE, true
 	case 'W':
-		return FlagCWR, true
-	case 'A':
-		return FlagAE, true
+		return header.TCPFlagCWR, true
 	case '.':
-		return FlagACK, true
+		return header.TCPFlagACK, true
 	}
 	return 0, false
 }

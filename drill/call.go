@@ -11,7 +11,7 @@ import (
 // pendingCall is a blocking call (...E) still running while later events are played.
 type pendingCall struct {
 	e    *Event
-	done chan callResult
+	done <-chan callResult
 	w    window // when it must return
 }
 
@@ -20,8 +20,7 @@ func (r *runner) syscall(ctx context.Context, e *Event, w window) error {
 		return err
 	}
 	c := e.Call
-	done := make(chan callResult, 1)
-	go func() { done <- r.st.call(ctx, c) }()
+	done := r.st.call(ctx, c)
 	if c.EndSet {
 		end := c.End
 		if e.Time.Kind == TimeRelative {

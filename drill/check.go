@@ -3,6 +3,7 @@ package drill
 import (
 	"bytes"
 	"fmt"
+	"github.com/pktlab/pktlab/rawsock/header"
 	"strings"
 )
 
@@ -46,7 +47,7 @@ func (r *runner) checkICMP(want *ICMPSpec, lp *livePacket) string {
 
 func (r *runner) checkTCP(want *TCPSpec, lt *liveTCP) string {
 	f := &r.flow
-	if lt.flags&FlagSYN != 0 && !f.haveLocalISN {
+	if lt.flags&header.TCPFlagSYN != 0 && !f.haveLocalISN {
 		f.localISN, f.haveLocalISN = lt.seq-want.Seq, true
 	}
 	u := func(what string, w, a uint32) string {
@@ -156,7 +157,7 @@ func (r *runner) livePacketText(lp *livePacket) string {
 	}
 	t := lp.tcp
 	s := fmt.Sprintf("> %s %s", t.flags, fmtSeq(t.seq-r.flow.localISN, uint32(len(t.payload))))
-	if t.flags&FlagACK != 0 {
+	if t.flags&header.TCPFlagACK != 0 {
 		s += fmt.Sprintf(" ack %d", t.ack)
 	}
 	s += fmt.Sprintf(" win %d", t.win)

@@ -153,7 +153,11 @@ const shellOutputLimit = 64 << 10
 
 // shell runs cmd with sh -c inside the node, in dir, as packetdrill's system() with
 // PACKETDRILL_PID exported.
-func (k *kernelStack) shell(ctx context.Context, cmd, dir string) error {
+func (k *kernelStack) shell(ctx context.Context, cmd, dir string) (string, error) {
+	return "", k.runShell(ctx, cmd, dir)
+}
+
+func (k *kernelStack) runShell(ctx context.Context, cmd, dir string) error {
 	c := exec.CommandContext(ctx, "/bin/sh", "-c", cmd)
 	c.Dir = dir
 	c.Env = append(os.Environ(), fmt.Sprintf("PACKETDRILL_PID=%d", os.Getpid()))

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/pktlab/pktlab/rawsock/header"
 	"net/netip"
 
 	"github.com/gopacket/gopacket"
@@ -62,7 +63,7 @@ func (r *runner) buildInbound(p *Packet) ([]byte, error) {
 	}
 	tcp.Options = opts
 	end := t.Seq + t.Len
-	if t.Flags&(FlagSYN|FlagFIN) != 0 {
+	if t.Flags&(header.TCPFlagSYN|header.TCPFlagFIN) != 0 {
 		end++
 	}
 	f.remoteNext = end

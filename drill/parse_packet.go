@@ -2,6 +2,7 @@ package drill
 
 import (
 	"encoding/hex"
+	"github.com/pktlab/pktlab/rawsock/header"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,15 +61,15 @@ func (p *parser) length() uint32 {
 
 // flags reads packetdrill's flag letters: adjacent word and '.' tokens ("S.", "P.",
 // ".", "FP.").
-func (p *parser) flags() Flags {
+func (p *parser) flags() header.TCPFlags {
 	start := p.tok
-	var f Flags
+	var f header.TCPFlags
 	end := start.off
 	for (p.tok.kind == tWord || p.tok.is(".")) && p.tok.off == end {
 		for i := 0; i < len(p.tok.text); i++ {
 			x, ok := flagOf(p.tok.text[i])
 			if !ok {
-				p.fail("unknown TCP flag %q in %q (flags are S F R P . U E W A)", p.tok.text[i], p.tok.text)
+				p.fail("unknown TCP flag %q in %q (flags are S F R P . U E W)", p.tok.text[i], p.tok.text)
 			}
 			if f&x != 0 {
 				p.fail("TCP flag %q given twice", p.tok.text[i])
@@ -126,7 +127,7 @@ func (p *parser) tcp(dir Direction) *TCPSpec {
 			if dir == Inbound && t.Win == nil {
 				p.fail("an inbound TCP packet needs a window (win N), as in packetdrill")
 			}
-			if t.Ack != nil && t.Flags&FlagACK == 0 {
+			if t.Ack != nil && t.Flags&header.TCPFlagACK == 0 {
 				p.fail("ack given but the flags have no . (ACK)")
 			}
 			return t

@@ -1,6 +1,7 @@
 package drill
 
 import (
+	"github.com/pktlab/pktlab/rawsock/header"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,7 +74,7 @@ func TestDrillParseEvents(t *testing.T) {
 	}
 	syn := ev[2].Packet.TCP
 	wantOpts := []TCPOption{{Kind: OptMSS, Value: 1460}, {Kind: OptSACKOK}, {Kind: OptTimestamp, TSVal: 100}, {Kind: OptNOP}, {Kind: OptWScale, Value: 7}}
-	if diff := cmp.Diff(wantOpts, syn.Options); diff != "" || syn.Flags != FlagSYN|FlagACK || *syn.Ack != 1 {
+	if diff := cmp.Diff(wantOpts, syn.Options); diff != "" || syn.Flags != header.TCPFlagSYN|header.TCPFlagACK || *syn.Ack != 1 {
 		t.Errorf("SYN-ACK %+v options (-want +got):\n%s", syn, diff)
 	}
 	data := ev[3].Packet

@@ -36,12 +36,13 @@ type stack interface {
 	// recv returns the next IP packet the stack sent and when, or errTimeout at the
 	// script time deadline.
 	recv(ctx context.Context, deadline time.Duration) ([]byte, time.Duration, error)
-	// call makes a socket call; it may block (the runner runs it in a goroutine).
-	call(ctx context.Context, c *Syscall) callResult
+	// call starts a socket call; its result arrives on the channel when it returns
+	// (at once, or later for a call that blocks).
+	call(ctx context.Context, c *Syscall) <-chan callResult
 	// wait waits for a call's result until script time deadline (blocked if none).
 	wait(ctx context.Context, done <-chan callResult, deadline time.Duration) (callResult, error)
-	// shell runs a command line.
-	shell(ctx context.Context, cmd, dir string) error
+	// shell runs a command line; note says what was done instead, if anything.
+	shell(ctx context.Context, cmd, dir string) (note string, err error)
 	// tcpInfo returns TCP_INFO of the script's socket fd.
 	tcpInfo(fd int64) (TCPInfo, error)
 	close() error

@@ -48,8 +48,11 @@ func (r *runner) shellLine(ctx context.Context, e *Event) error {
 		r.res.Steps = append(r.res.Steps, step)
 		return nil
 	}
-	err := r.st.shell(ctx, e.Shell, r.opts.Dir)
-	step.At = r.st.now()
+	note, err := r.st.shell(ctx, e.Shell, r.opts.Dir)
+	step.At, step.Note = r.st.now(), note
+	if note != "" {
+		r.res.Warnings = append(r.res.Warnings, fmt.Sprintf("%s:%d: %s", e.Pos.File, e.Pos.Line, note))
+	}
 	r.res.Steps = append(r.res.Steps, step)
 	if err != nil {
 		return r.fail(e, "shell", fmt.Sprintf("error executing `%s` command: %v", e.Shell, err))

@@ -13,7 +13,13 @@ import (
 // node's namespace (testlab's Node.Do) and stay there; every other call acts on their
 // descriptors from any thread. Sockets are blocking unless the script makes them
 // non-blocking, as in packetdrill: a blocking call blocks its goroutine.
-func (k *kernelStack) call(ctx context.Context, c *Syscall) callResult {
+func (k *kernelStack) call(ctx context.Context, c *Syscall) <-chan callResult {
+	done := make(chan callResult, 1)
+	go func() { done <- k.callNow(c) }()
+	return done
+}
+
+func (k *kernelStack) callNow(c *Syscall) callResult {
 	ret, err, bad := k.dispatch(c)
 	res := callResult{ret: ret, end: k.now(), bad: bad}
 	if err != nil {

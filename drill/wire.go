@@ -3,6 +3,7 @@ package drill
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/pktlab/pktlab/rawsock/header"
 	"net"
 	"net/netip"
 	"strconv"
@@ -74,7 +75,7 @@ type liveTCP struct {
 	ecn      uint8
 	ttl      uint8
 	src, dst netip.AddrPort
-	flags    Flags
+	flags    header.TCPFlags
 	seq, ack uint32
 	win, urg uint16
 	opts     []TCPOption // as sent (TS val/ecr live)
@@ -157,22 +158,18 @@ func (p *livePacket) decodeTransport(proto layers.IPProtocol, body []byte, ecn, 
 	return nil
 }
 
-func flagsOf(t *layers.TCP) Flags {
-	var f Flags
-	for _, x := range []struct {
-		on bool
-		f  Flags
-	}{{t.FIN, FlagFIN}, {t.SYN, FlagSYN}, {t.RST, FlagRST}, {t.PSH, FlagPSH}, {t.ACK, FlagACK}, {t.URG, FlagURG}, {t.ECE, FlagECE}, {t.CWR, FlagCWR}, {t.NS, FlagAE}} {
-		if x.on {
-			f |= x.f
-		}
+// flagsOf reads the control bits of a decoded header; flags byte 13 holds them in
+// header.TCPFlags's order (AE, in byte 12, is not part of the set).
+func flagsOf(t *layers.TCP) header.TCPFlags {
+	if len(t.Contents) < 14 {
+		return 0
 	}
-	return f
+	return header.TCPFlags(t.Contents[13])
 }
 
-func setFlags(t *layers.TCP, f Flags) {
-	t.FIN, t.SYN, t.RST, t.PSH = f&FlagFIN != 0, f&FlagSYN != 0, f&FlagRST != 0, f&FlagPSH != 0
-	t.ACK, t.URG, t.ECE, t.CWR, t.NS = f&FlagACK != 0, f&FlagURG != 0, f&FlagECE != 0, f&FlagCWR != 0, f&FlagAE != 0
+func setFlags(t *layers.TCP, f header.TCPFlags) {
+	t.FIN, t.SYN, t.RST, t.PSH = f.Has(header.TCPFlagFIN), f.Has(header.TCPFlagSYN), f.Has(header.TCPFlagRST), f.Has(header.TCPFlagPSH)
+	t.ACK, t.URG, t.ECE, t.CWR = f.Has(header.TCPFlagACK), f.Has(header.TCPFlagURG), f.Has(header.TCPFlagECE), f.Has(header.TCPFlagCWR)
 }
 
 // parseOptions reads the TCP options area kind by kind (RFC 9293 §3.1); a malformed

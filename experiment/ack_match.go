@@ -95,16 +95,3 @@ func ackStats(evs []timeline.Event, idx int) map[*timeline.Frame]ackStat {
 
 // seqLess is sequence-space a < b (RFC 9293 §3.4, modulo 2^32).
 func seqLess(a, b uint32) bool { return int32(a-b) < 0 }
-
-// ackMatch checks the ack fields of m against a frame's ack relation.
-func ackMatch(m *FrameMatch, st ackStat) bool {
-	if m.AckedSegs >= 0 && st.segments != m.AckedSegs {
-		return false
-	}
-	if m.AckDelay != nil {
-		if st.segments == 0 || st.delay < m.AckDelay.Min || m.AckDelay.Max > 0 && st.delay > m.AckDelay.Max {
-			return false
-		}
-	}
-	return true
-}

@@ -49,9 +49,10 @@ func TestAckStats(t *testing.T) {
 			}
 		})
 	}
-	m := &FrameMatch{AckedSegs: -1, AckDelay: &AckDelay{Min: 30 * time.Millisecond, Max: 200 * time.Millisecond}}
-	if ackMatch(m, got[quick]) || !ackMatch(m, got[late]) || ackMatch(m, got[dup]) {
-		t.Errorf("ack_delay 30ms–200ms: quick %v, late %v, dup %v", ackMatch(m, got[quick]), ackMatch(m, got[late]), ackMatch(m, got[dup]))
+	c := ackDelayCond{&AckDelay{Min: 30 * time.Millisecond, Max: 200 * time.Millisecond}}
+	holds := func(f *timeline.Frame) bool { return c.holds(&view{ack: got[f]}) }
+	if holds(quick) || !holds(late) || holds(dup) {
+		t.Errorf("ack_delay 30ms–200ms: quick %v, late %v, dup %v", holds(quick), holds(late), holds(dup))
 	}
 }
 

@@ -166,3 +166,29 @@ func TestFailedStepNeverPasses(t *testing.T) {
 		{true, []string{"step ok: errno 0, return 0"}, []string{"= 0 [hi"}},
 	})
 }
+
+// TestUserspaceOneHostPerNode: parallel branches that both start userspace TCP on a
+// node get one host between them. The run checked, started and stored without one
+// lock, so both could start a host on the interface: two nftables tables were
+// installed, and the second host was never closed.
+func TestUserspaceOneHostPerNode(t *testing.T) {
+	privtest.Require(t)
+	f, err := experiment.Load("testdata/us-parallel.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := experiment.Run(context.Background(), f, experiment.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Passed() {
+		t.Errorf("expectations failed:\n%s", report(res))
+	}
+	var b bytes.Buffer
+	res.Timeline.WriteText(&b)
+	installed := strings.Count(b.String(), "[userspace TCP] installed nftables table")
+	removed := strings.Count(b.String(), "[userspace TCP] removed nftables table")
+	if installed != 1 || removed != 1 {
+		t.Errorf("userspace hosts: %d tables installed, %d removed; want one host, started and closed once:\n%s", installed, removed, b.String())
+	}
+}

@@ -181,22 +181,8 @@ func (p *parser) craftTransport(c *Craft, proto string, v *yaml.Node) {
 			c.Window = uint16(p.Integer(v, "window", 0, 65535))
 		case "urg_ptr":
 			c.Urgent = uint16(p.Integer(v, "urg_ptr", 0, 65535))
-		case "mss":
-			opts.MSS = uint16(p.Integer(v, "mss", 1, 65535))
-		case "wscale":
-			opts.WScale = p.Integer(v, "wscale (shift count)", 0, 255)
-		case "sackok":
-			opts.SACKOK = p.Bool(v, "sackok")
-		case "sack":
-			opts.SACK = p.uint32Pairs(v, "sack", "a list of [LEFT, RIGHT] blocks, like [[1001, 2001]]", 4)
-		case "ts":
-			if ts := p.uint32Pairs(&yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{v}, Line: v.Line, Column: v.Column}, "ts", "[VAL, ECR], like [100, 0]", 1); len(ts) == 2 {
-				opts.HasTS, opts.TS = true, [2]uint32{ts[0], ts[1]}
-			}
-		case "tcp_option":
-			for _, o := range p.List(v, "tcp_option") {
-				opts.Extra = append(opts.Extra, p.tcpOption(o))
-			}
+		case "mss", "wscale", "sackok", "sack", "ts", "tcp_option":
+			p.craftTCPOption(&opts, k, v)
 		case "type":
 			c.ICMPType = p.Integer(v, "type", 0, 255)
 		case "code":
@@ -231,6 +217,28 @@ func (p *parser) craftTransport(c *Craft, proto string, v *yaml.Node) {
 	c.TCPOptions = opts.Options()
 	if c.Corrupt.TruncateTCPOption && opts.MSS == 0 && opts.WScale < 0 && len(opts.SACK) == 0 && !opts.HasTS && len(opts.Extra) == 0 {
 		p.Errorf(v, "truncate_option needs a TCP option with a length to truncate: give mss, wscale, sack, ts or tcp_option")
+	}
+}
+
+// craftTCPOption parses one of the TCP options a craft lays out.
+func (p *parser) craftTCPOption(opts *rawsock.TCPOptionSet, k, v *yaml.Node) {
+	switch k.Value {
+	case "mss":
+		opts.MSS = uint16(p.Integer(v, "mss", 1, 65535))
+	case "wscale":
+		opts.WScale = p.Integer(v, "wscale (shift count)", 0, 255)
+	case "sackok":
+		opts.SACKOK = p.Bool(v, "sackok")
+	case "sack":
+		opts.SACK = p.uint32Pairs(v, "sack", "a list of [LEFT, RIGHT] blocks, like [[1001, 2001]]", 4)
+	case "ts":
+		if ts := p.uint32Pairs(&yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{v}, Line: v.Line, Column: v.Column}, "ts", "[VAL, ECR], like [100, 0]", 1); len(ts) == 2 {
+			opts.HasTS, opts.TS = true, [2]uint32{ts[0], ts[1]}
+		}
+	case "tcp_option":
+		for _, o := range p.List(v, "tcp_option") {
+			opts.Extra = append(opts.Extra, p.tcpOption(o))
+		}
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,16 +58,11 @@ func protoName(p rawsock.Protocol) string {
 	return fmt.Sprintf("0x%04x", uint16(p))
 }
 
-// PacketMatch counts the frames a packet socket of the file received. Unset fields
-// match anything.
+// PacketMatch counts the frames a packet socket of the file received. Its fields
+// (packetFields) are conditions: a field left out matches anything.
 type PacketMatch struct {
-	Socket    string
-	EtherType string // arp, ipv4, ipv6 (from sll_protocol)
-	Proto     string // tcp, udp, icmp, icmp6, arp
-	Src, Dst  netip.Addr
-	Type      string // host, broadcast, multicast, otherhost, outgoing (sll_pkttype)
-	Len       int    // bytes as the socket received them; -1 unset
-	ICMPType  int    // -1 unset
+	Socket string
+	conds  conds
 	Quantity
 	After  string // step id: only frames from that step's start on
 	Before string // step id: only frames before that step's start
@@ -102,8 +96,6 @@ type psock struct {
 	mu     sync.Mutex // guards frames
 	frames []pframe
 }
-
-var etherTypes = map[string]rawsock.Protocol{"arp": rawsock.ProtoARP, "ipv4": rawsock.ProtoIPv4, "ipv6": rawsock.ProtoIPv6}
 
 // packetOpen opens a packet socket and starts reading it onto the timeline.
 func (r *run) packetOpen(s *Step) (agent.Call, error) {
@@ -222,14 +214,8 @@ func (r *run) checkPacket(m *PacketMatch) (want string, pass bool, seen string) 
 	want = describePacket(m)
 	r.mu.Lock()
 	ps := r.psocks[m.Socket]
-	from, to := r.tl.Start, time.Time{}
-	if m.After != "" {
-		from = r.started[m.After]
-	}
-	if m.Before != "" {
-		to = r.started[m.Before]
-	}
 	r.mu.Unlock()
+	from, to := r.window(m.After, m.Before)
 	if ps == nil {
 		return want, false, "packet socket " + m.Socket + " was never opened (did its step run?)"
 	}
@@ -239,10 +225,11 @@ func (r *run) checkPacket(m *PacketMatch) (want string, pass bool, seen string) 
 	ps.mu.Unlock()
 	var match, other []pframe
 	for _, f := range frames {
-		if f.at.Before(from) || !to.IsZero() && !f.at.Before(to) {
+		if !inWindow(f.at, from, to, 0) {
 			continue
 		}
-		if packetMatches(m, &f) {
+		v := view{pkt: &f.pkt, ptype: f.typ, eproto: f.proto, length: f.length}
+		if m.conds.holds(&v, true) && m.conds.holds(&v, false) {
 			match = append(match, f)
 		} else {
 			other = append(other, f)
@@ -251,82 +238,25 @@ func (r *run) checkPacket(m *PacketMatch) (want string, pass bool, seen string) 
 	n := len(match)
 	pass = m.holds(n)
 	seen = fmt.Sprintf("%d matching of %d frame(s) received", n, len(match)+len(other))
-	show := func(label string, fs []pframe) {
-		if len(fs) == 0 {
-			return
-		}
-		seen += "; " + label + ":"
-		for i, f := range fs {
-			if i == 6 {
-				seen += fmt.Sprintf("\n      … and %d more", len(fs)-6)
-				break
-			}
-			seen += fmt.Sprintf("\n      %10.6f %d bytes, %s: %s", f.at.Sub(r.tl.Start).Seconds(), f.length, f.typ, f.text)
+	line := func(fs []pframe) func(int) string {
+		return func(i int) string {
+			f := fs[i]
+			return fmt.Sprintf("%10.6f %d bytes, %s: %s", f.at.Sub(r.tl.Start).Seconds(), f.length, f.typ, f.text)
 		}
 	}
-	show("matching", match)
+	seen += listed("matching", len(match), line(match))
 	if !pass || n == 0 {
-		show("others", other)
+		seen += listed("others", len(other), line(other))
 	}
 	return want, pass, seen
 }
 
-func packetMatches(m *PacketMatch, f *pframe) bool {
-	p := &f.pkt
-	if m.EtherType != "" && etherTypes[m.EtherType] != f.proto {
-		return false
-	}
-	if m.Proto != "" && m.Proto != p.Proto {
-		return false
-	}
-	if m.Src.IsValid() && m.Src != p.Src || m.Dst.IsValid() && m.Dst != p.Dst {
-		return false
-	}
-	if m.Type != "" && m.Type != f.typ.String() {
-		return false
-	}
-	if m.Len >= 0 && m.Len != f.length || m.ICMPType >= 0 && m.ICMPType != p.ICMPType {
-		return false
-	}
-	return true
-}
-
 func describePacket(m *PacketMatch) string {
-	var parts []string
-	add := func(f string, a ...any) { parts = append(parts, fmt.Sprintf(f, a...)) }
-	if m.EtherType != "" {
-		add("EtherType %s", m.EtherType)
-	}
-	if m.Proto != "" {
-		add("%s", m.Proto)
-	}
-	if m.Src.IsValid() {
-		add("from %s", m.Src)
-	}
-	if m.Dst.IsValid() {
-		add("to %s", m.Dst)
-	}
-	if m.ICMPType >= 0 {
-		add("icmp type %d", m.ICMPType)
-	}
-	if m.Type != "" {
-		add("marked %s", m.Type)
-	}
-	if m.Len >= 0 {
-		add("%d bytes long", m.Len)
-	}
 	what := "frame(s)"
-	if len(parts) > 0 {
+	if parts := m.conds.describe(); len(parts) > 0 {
 		what += " " + strings.Join(parts, ", ")
 	}
-	where := "received by packet socket " + m.Socket
-	if m.After != "" {
-		where += " after step " + m.After + " began"
-	}
-	if m.Before != "" {
-		where += " before step " + m.Before + " began"
-	}
-	return m.phrase(what, where)
+	return m.phrase(what, "received by packet socket "+m.Socket+windowPhrase(m.After, m.Before))
 }
 
 // checkLink reads the interface's promiscuity count from netlink in its node.

@@ -2,7 +2,6 @@ package experiment
 
 import (
 	"errors"
-	"maps"
 	"slices"
 	"strings"
 
@@ -71,27 +70,16 @@ func (p *parser) expect(n *yaml.Node) *Expect {
 	return e
 }
 
-var frameKeys = []string{"filter", "on", "proto", "src", "dst", "sport", "dport", "flags", "has_flags",
-	"seq", "ack", "frag_offset", "mf", "df", "urg", "options", "has_options", "no_options", "mss", "wscale", "ttl", "len",
-	"icmp_type", "icmp_code", "mtu", "window", "ecn", "count", "min_count", "none", "after",
-	"before", "within", "gaps", "tolerance", "distinct_isn", "acked_segments", "ack_delay"}
-
-var protos = []string{"tcp", "udp", "icmp", "icmp6", "arp"}
+// frameKeys are a frame expectation's fields, then where and how many.
+var frameKeys = append(frameFields.keys(), "on", "count", "min_count", "none", "after", "before", "within", "gaps", "tolerance", "min_gap")
 
 func (p *parser) frameMatch(n *yaml.Node) *FrameMatch {
-	m := &FrameMatch{SPort: -1, DPort: -1, Seq: -1, Ack: -1, MSS: -1, WScale: -1, TTL: -1,
-		Len: -1, FragOff: -1, MF: -1, DF: -1, Urg: -1, ICMPType: -1, ICMPCode: -1, MTU: -1, Window: -1, Quantity: Quantity{Count: -1}, Tol: 0.3, AckedSegs: -1}
+	m := &FrameMatch{Tol: 0.3}
 	p.Mapping(n, "frame", frameKeys, func(k, v *yaml.Node) {
+		if frameFields.parse(p, &m.conds, k, v) {
+			return
+		}
 		switch k.Value {
-		case "filter":
-			if s, ok := p.Scalar(v, "filter"); ok {
-				f, err := capfilter.New(s, capfilter.LinkTypeEthernet)
-				if err != nil {
-					p.filterError(v, s, err)
-					return
-				}
-				m.Filter = f
-			}
 		case "on":
 			if s, ok := p.Scalar(v, "on"); ok {
 				ep, ok := parseEndpoint(s)
@@ -101,84 +89,6 @@ func (p *parser) frameMatch(n *yaml.Node) *FrameMatch {
 				m.On = &ep
 				p.endpoints = append(p.endpoints, epRef{ep, v})
 			}
-		case "proto":
-			m.Proto = p.Choice(v, "proto", protos, "")
-		case "src":
-			m.Src = p.addr(v, "src")
-		case "dst":
-			m.Dst = p.addr(v, "dst")
-		case "sport":
-			m.SPort = p.Integer(v, "sport", 0, 65535)
-		case "dport":
-			m.DPort = p.Integer(v, "dport", 0, 65535)
-		case "flags", "has_flags":
-			if s, ok := p.Scalar(v, k.Value); ok {
-				if bad := strings.Trim(s, "SFRPUEW."); bad != "" {
-					p.Errorf(v, "%s %q: TCP flags are written as tcpdump does: S F R P U E W and . for ACK", k.Value, s)
-				}
-				if k.Value == "flags" {
-					m.Flags = s
-				} else {
-					m.HasFlags = s
-				}
-			}
-		case "seq":
-			m.Seq = int64(p.Integer(v, "seq", 0, 1<<32-1))
-		case "ack":
-			m.Ack = int64(p.Integer(v, "ack", 0, 1<<32-1))
-		case "options", "has_options", "no_options":
-			var list []string
-			for _, o := range p.List(v, k.Value) {
-				if !slices.Contains(optionNames, o.Value) {
-					p.Errorf(o, "TCP option %q: write it as tcpdump does (%s)", o.Value, strings.Join(optionNames, ", "))
-				}
-				list = append(list, o.Value)
-			}
-			if list == nil {
-				list = []string{}
-			}
-			switch k.Value {
-			case "options":
-				m.Options = list
-			case "has_options":
-				m.HasOpt = list
-			default:
-				m.NoOpt = list
-			}
-		case "mss":
-			m.MSS = p.Integer(v, "mss", 0, 65535)
-		case "frag_offset":
-			m.FragOff = p.Integer(v, "frag_offset", 0, 65535)
-		case "urg":
-			m.Urg = p.Integer(v, "urg", 0, 65535)
-		case "mf", "df":
-			b := 0
-			if p.Bool(v, k.Value) {
-				b = 1
-			}
-			if k.Value == "mf" {
-				m.MF = b
-			} else {
-				m.DF = b
-			}
-		case "wscale":
-			m.WScale = p.Integer(v, "wscale", 0, 14)
-		case "ttl":
-			m.TTL = p.Integer(v, "ttl", 0, 255)
-		case "len":
-			m.Len = p.Integer(v, "len", 0, 65535)
-		case "icmp_type":
-			m.ICMPType = p.Integer(v, "icmp_type", 0, 255)
-		case "icmp_code":
-			m.ICMPCode = p.Integer(v, "icmp_code", 0, 255)
-		case "mtu":
-			m.MTU = p.Integer(v, "mtu", 0, 65535)
-		case "window":
-			m.Window = p.Integer(v, "window", 0, 1<<30)
-		case "ecn":
-			m.ECN = p.Choice(v, "ecn", []string{"not-ect", "ect0", "ect1", "ce"}, "")
-		case "count", "min_count", "none", "after", "before":
-			p.quantity(&m.Quantity, &m.After, &m.Before, k, v)
 		case "within":
 			m.Within = p.Duration(v, "within")
 		case "gaps":
@@ -189,18 +99,16 @@ func (p *parser) frameMatch(n *yaml.Node) *FrameMatch {
 			for _, g := range v.Content {
 				m.Gaps = append(m.Gaps, p.Duration(g, "gap"))
 			}
-		case "acked_segments":
-			m.AckedSegs = p.Integer(v, "acked_segments", 0, 1<<20)
-		case "ack_delay":
-			m.AckDelay = p.ackDelay(v)
-		case "distinct_isn":
-			m.DistinctISN = p.Bool(v, "distinct_isn")
 		case "tolerance":
 			m.Tol = float64(p.Integer(v, "tolerance (percent)", 0, 100)) / 100
+		case "min_gap":
+			m.MinGap = p.Duration(v, "min_gap")
+		default:
+			p.quantity(&m.Quantity, &m.After, &m.Before, k, v)
 		}
 	})
 	p.checkQuantity(n, "frame", m.Quantity)
-	if (m.AckedSegs >= 0 || m.AckDelay != nil) && m.On == nil {
+	if m.needsAcks() && m.On == nil {
 		p.Errorf(n, "frame: acked_segments and ack_delay need on: the one interface where both the data and its ACK are seen (the receiver's)")
 	}
 	return m
@@ -221,9 +129,6 @@ func (p *parser) ackDelay(n *yaml.Node) *AckDelay {
 	}
 	return d
 }
-
-// optionNames are TCP options as tcpdump prints them.
-var optionNames = []string{"mss", "nop", "eol", "wscale", "sackOK", "sack", "TS", "md5", "tfo", "mptcp", "unknown"}
 
 func (p *parser) callMatch(n *yaml.Node) *CallMatch {
 	m := &CallMatch{}
@@ -378,34 +283,22 @@ func (p *parser) ctMatch(n *yaml.Node) *CTMatch {
 	return m
 }
 
-var packetTypes = []string{"host", "broadcast", "multicast", "otherhost", "outgoing"}
+// packetKeys are a packet expectation's socket, fields, then how many.
+var packetKeys = append(append([]string{"socket"}, packetFields.keys()...), "count", "min_count", "none", "after", "before")
 
 func (p *parser) packetMatch(n *yaml.Node) *PacketMatch {
-	m := &PacketMatch{Len: -1, ICMPType: -1, Quantity: Quantity{Count: -1}}
-	p.Mapping(n, "packet", []string{"socket", "ethertype", "proto", "src", "dst", "type", "len", "icmp_type",
-		"count", "min_count", "none", "after", "before"}, func(k, v *yaml.Node) {
-		switch k.Value {
-		case "socket":
-			if s, ok := p.Scalar(v, "socket"); ok {
-				m.Socket = s
-				p.packetRefs = append(p.packetRefs, stepRef{s, v})
-			}
-		case "ethertype":
-			m.EtherType = p.Choice(v, "ethertype", slices.Sorted(maps.Keys(etherTypes)), "")
-		case "proto":
-			m.Proto = p.Choice(v, "proto", protos, "")
-		case "src":
-			m.Src = p.addr(v, "src")
-		case "dst":
-			m.Dst = p.addr(v, "dst")
-		case "type":
-			m.Type = p.Choice(v, "type", packetTypes, "sll_pkttype")
-		case "len":
-			m.Len = p.Integer(v, "len", 0, 65535)
-		case "icmp_type":
-			m.ICMPType = p.Integer(v, "icmp_type", 0, 255)
-		case "count", "min_count", "none", "after", "before":
+	m := &PacketMatch{}
+	p.Mapping(n, "packet", packetKeys, func(k, v *yaml.Node) {
+		if packetFields.parse(p, &m.conds, k, v) {
+			return
+		}
+		if k.Value != "socket" {
 			p.quantity(&m.Quantity, &m.After, &m.Before, k, v)
+			return
+		}
+		if s, ok := p.Scalar(v, "socket"); ok {
+			m.Socket = s
+			p.packetRefs = append(p.packetRefs, stepRef{s, v})
 		}
 	})
 	if m.Socket == "" {
@@ -444,7 +337,9 @@ func (p *parser) linkMatch(n *yaml.Node) *LinkMatch {
 func (p *parser) quantity(q *Quantity, after, before *string, k, v *yaml.Node) {
 	switch k.Value {
 	case "count":
-		q.Count = p.Integer(v, "count", 0, 1<<20)
+		if c, ok := p.intValue(v, "count", 0, 1<<20); ok {
+			q.Count = &c
+		}
 	case "min_count":
 		q.MinCount = p.Integer(v, "min_count", 1, 1<<20)
 	case "none":
@@ -463,7 +358,7 @@ func (p *parser) quantity(q *Quantity, after, before *string, k, v *yaml.Node) {
 
 // checkQuantity refuses none together with a count.
 func (p *parser) checkQuantity(n *yaml.Node, kind string, q Quantity) {
-	if q.None && (q.Count >= 0 || q.MinCount > 0) {
+	if q.None && (q.Count != nil || q.MinCount > 0) {
 		p.Errorf(n, "%s: none: true cannot be combined with count or min_count", kind)
 	}
 }

@@ -1,6 +1,8 @@
 package experiment
 
 import (
+	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -132,114 +134,125 @@ func (p *parser) step(n *yaml.Node) *Step {
 }
 
 func (p *parser) stepKey(s *Step, k, v *yaml.Node) {
-	switch k.Value {
-	case "node":
-		s.Node, _ = p.Scalar(v, "node")
-		p.nodeRefs = append(p.nodeRefs, stepRef{s.Node, v})
-	case "id":
-		s.ID, _ = p.Scalar(v, "id")
-	case "timeout":
-		s.Timeout = p.Duration(v, "timeout")
-	case "expect":
-		s.Expect = p.expects(v)
-	case "addr":
-		s.Addr = p.addrPort(v, "addr")
-		s.V6 = s.Addr.Addr().Is6() && !s.Addr.Addr().Is4In6()
-	case "bind":
-		s.Bind, s.HasBind = p.addrPort(v, "bind"), true
-		s.V6 = s.V6 || s.Bind.Addr().Is6() && !s.Bind.Addr().Is4In6()
-	case "to":
-		s.To, s.HasTo = p.addrPort(v, "to"), true
-	case "backlog":
-		s.Backlog = p.Integer(v, "backlog", 0, 65535)
-	case "nonblock":
-		s.Nonblock = p.Bool(v, "nonblock")
-	case "udp":
-		s.UDP = p.Bool(v, "udp")
-	case "v6":
-		s.V6 = p.Bool(v, "v6")
-	case "ok":
-		s.MustOK = p.Bool(v, "ok")
-	case "as":
-		s.As, _ = p.Scalar(v, "as")
-	case "data":
-		if d, ok := p.Scalar(v, "data"); ok {
-			s.Data = []byte(d)
-		}
-	case "size":
-		s.Size = p.Integer(v, "size", 0, MaxStepSize)
-		if s.Action == ActSend {
-			// Made when the step runs (payload): parsing stays linear in the
-			// file's length whatever size it asks for.
-			s.fill = true
-		}
-	case "how":
-		if h, ok := p.Scalar(v, "how"); ok {
-			if h != "rd" && h != "wr" && h != "rdwr" {
-				p.Errorf(v, "how %q must be rd, wr or rdwr", h)
+	if parse := stepKeys[k.Value]; parse != nil {
+		parse(p, s, v)
+	}
+}
+
+// stepKeys parse a step's keys other than its action, one entry a key; actionArgs
+// says which actions take which.
+var stepKeys map[string]func(p *parser, s *Step, v *yaml.Node)
+
+// Set in init: the parsers of expect and steps lead back to the step parser.
+func init() {
+	stepKeys = map[string]func(p *parser, s *Step, v *yaml.Node){
+		"node": func(p *parser, s *Step, v *yaml.Node) {
+			s.Node, _ = p.Scalar(v, "node")
+			p.nodeRefs = append(p.nodeRefs, stepRef{s.Node, v})
+		},
+		"id":      func(p *parser, s *Step, v *yaml.Node) { s.ID, _ = p.Scalar(v, "id") },
+		"timeout": func(p *parser, s *Step, v *yaml.Node) { s.Timeout = p.Duration(v, "timeout") },
+		"expect":  func(p *parser, s *Step, v *yaml.Node) { s.Expect = p.expects(v) },
+		"addr": func(p *parser, s *Step, v *yaml.Node) {
+			s.Addr = p.addrPort(v, "addr")
+			s.V6 = isV6(s.Addr)
+		},
+		"bind": func(p *parser, s *Step, v *yaml.Node) {
+			s.Bind, s.HasBind = p.addrPort(v, "bind"), true
+			s.V6 = s.V6 || isV6(s.Bind)
+		},
+		"to":       func(p *parser, s *Step, v *yaml.Node) { s.To, s.HasTo = p.addrPort(v, "to"), true },
+		"backlog":  func(p *parser, s *Step, v *yaml.Node) { s.Backlog = p.Integer(v, "backlog", 0, 65535) },
+		"nonblock": func(p *parser, s *Step, v *yaml.Node) { s.Nonblock = p.Bool(v, "nonblock") },
+		"udp":      func(p *parser, s *Step, v *yaml.Node) { s.UDP = p.Bool(v, "udp") },
+		"v6":       func(p *parser, s *Step, v *yaml.Node) { s.V6 = p.Bool(v, "v6") },
+		"ok":       func(p *parser, s *Step, v *yaml.Node) { s.MustOK = p.Bool(v, "ok") },
+		"as":       func(p *parser, s *Step, v *yaml.Node) { s.As, _ = p.Scalar(v, "as") },
+		"data": func(p *parser, s *Step, v *yaml.Node) {
+			if d, ok := p.Scalar(v, "data"); ok {
+				s.Data = []byte(d)
 			}
-			s.How = h
+		},
+		"size": func(p *parser, s *Step, v *yaml.Node) {
+			s.Size = p.Integer(v, "size", 0, MaxStepSize)
+			// A send's bytes are made when the step runs (payload): parsing stays
+			// linear in the file's length whatever size it asks for.
+			s.fill = s.Action == ActSend
+		},
+		"how":    func(p *parser, s *Step, v *yaml.Node) { s.How = p.word(v, "how", "rd, wr or rdwr", "rd", "wr", "rdwr") },
+		"mode":   func(p *parser, s *Step, v *yaml.Node) { s.Mode = p.word(v, "mode", "edge or level", "edge", "level") },
+		"events": (*parser).stepEvents,
+		"opts":   (*parser).stepOpts,
+		"steps":  (*parser).branches,
+		"tcp":    func(p *parser, s *Step, v *yaml.Node) { s.TCP = p.tcpConfig(v) },
+		"iface": func(p *parser, s *Step, v *yaml.Node) {
+			s.Iface, _ = p.Scalar(v, "iface")
+			p.ifaceRefs = append(p.ifaceRefs, ifaceRef{s, v})
+		},
+		"cooked":   func(p *parser, s *Step, v *yaml.Node) { s.Packet.Cooked = p.Bool(v, "cooked") },
+		"promisc":  func(p *parser, s *Step, v *yaml.Node) { s.Packet.Promisc = p.Bool(v, "promisc") },
+		"protocol": (*parser).stepProtocol,
+		"filter": func(p *parser, s *Step, v *yaml.Node) {
+			s.filterExpr, _ = p.Scalar(v, "filter")
+			s.filterNode = v
+		},
+		"flags": (*parser).stepFlags,
+	}
+}
+
+// word reads a scalar that must be one of words, said as they are in the error.
+func (p *parser) word(v *yaml.Node, what, said string, words ...string) string {
+	w, ok := p.Scalar(v, what)
+	if ok && !slices.Contains(words, w) {
+		p.Errorf(v, "%s %q must be %s", what, w, said)
+	}
+	return w
+}
+
+func isV6(ap netip.AddrPort) bool { return ap.Addr().Is6() && !ap.Addr().Is4In6() }
+
+func (p *parser) stepEvents(s *Step, v *yaml.Node) {
+	for _, e := range p.List(v, "events") {
+		if _, ok := agent.ParseEvent(e.Value); !ok {
+			p.Errorf(e, "unknown epoll event %q (in, out, rdhup, pri, err, hup)", e.Value)
 		}
-	case "mode":
-		if m, ok := p.Scalar(v, "mode"); ok {
-			if m != "edge" && m != "level" {
-				p.Errorf(v, "mode %q must be edge or level", m)
-			}
-			s.Mode = m
+		s.Events = append(s.Events, e.Value)
+	}
+}
+
+func (p *parser) stepOpts(s *Step, v *yaml.Node) {
+	p.Mapping(v, "opts", nil, func(ok, ov *yaml.Node) {
+		if !agent.ValidOpt(agent.Opt(ok.Value)) {
+			p.Errorf(ok, "unknown socket option %q (one of %s)", ok.Value, strings.Join(agent.Opts(), ", "))
+			return
 		}
-	case "events":
-		for _, e := range p.List(v, "events") {
-			if _, ok := agent.ParseEvent(e.Value); !ok {
-				p.Errorf(e, "unknown epoll event %q (in, out, rdhup, pri, err, hup)", e.Value)
-			}
-			s.Events = append(s.Events, e.Value)
+		val := 0
+		if ov.Value == "true" || ov.Value == "false" {
+			val = b2i(p.Bool(ov, ok.Value))
+		} else {
+			val = p.Integer(ov, ok.Value, -1, 1<<30)
 		}
-	case "opts":
-		p.Mapping(v, "opts", nil, func(ok, ov *yaml.Node) {
-			if !agent.ValidOpt(agent.Opt(ok.Value)) {
-				p.Errorf(ok, "unknown socket option %q (one of %s)", ok.Value, strings.Join(agent.Opts(), ", "))
-				return
-			}
-			val := 0
-			if ov.Value == "true" || ov.Value == "false" {
-				if p.Bool(ov, ok.Value) {
-					val = 1
-				}
-			} else {
-				val = p.Integer(ov, ok.Value, -1, 1<<30)
-			}
-			s.Opts = append(s.Opts, SockOpt{ok.Value, val})
-		})
-	case "steps":
-		p.branches(s, v)
-	case "tcp":
-		s.TCP = p.tcpConfig(v)
-	case "iface":
-		s.Iface, _ = p.Scalar(v, "iface")
-		p.ifaceRefs = append(p.ifaceRefs, ifaceRef{s, v})
-	case "cooked":
-		s.Packet.Cooked = p.Bool(v, "cooked")
-	case "promisc":
-		s.Packet.Promisc = p.Bool(v, "promisc")
-	case "protocol":
-		if str, ok := p.Scalar(v, "protocol"); ok {
-			pr, err := rawsock.ParseProtocol(str)
-			if err != nil {
-				p.Errorf(v, "protocol %q: give all, ip, arp, ip6 or an EtherType such as 0x88cc", str)
-			}
-			s.Packet.Protocol = pr
+		s.Opts = append(s.Opts, SockOpt{ok.Value, val})
+	})
+}
+
+func (p *parser) stepProtocol(s *Step, v *yaml.Node) {
+	if str, ok := p.Scalar(v, "protocol"); ok {
+		pr, err := rawsock.ParseProtocol(str)
+		if err != nil {
+			p.Errorf(v, "protocol %q: give all, ip, arp, ip6 or an EtherType such as 0x88cc", str)
 		}
-	case "filter":
-		s.filterExpr, _ = p.Scalar(v, "filter")
-		s.filterNode = v
-	case "flags":
-		for _, f := range p.List(v, "flags") {
-			b, ok := agent.ParseFlag(f.Value)
-			if !ok {
-				p.Errorf(f, "unknown flag %q (oob, peek, waitall, more)", f.Value)
-			}
-			s.Flags |= b
+		s.Packet.Protocol = pr
+	}
+}
+
+func (p *parser) stepFlags(s *Step, v *yaml.Node) {
+	for _, f := range p.List(v, "flags") {
+		b, ok := agent.ParseFlag(f.Value)
+		if !ok {
+			p.Errorf(f, "unknown flag %q (oob, peek, waitall, more)", f.Value)
 		}
+		s.Flags |= b
 	}
 }
 

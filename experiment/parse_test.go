@@ -29,8 +29,8 @@ func TestParseOK(t *testing.T) {
 		t.Errorf("sysctls = %+v", f.Sysctls)
 	}
 	fm := f.Expect[0].Frame
-	if fm.Flags != "S" || fm.Seq != 0 || fm.Ack != -1 || fm.On.Node != "client" {
-		t.Errorf("frame match = %+v", fm)
+	if got, want := describeFrame(fm), "a frame flags [S], seq 0 on client:eth0"; got != want {
+		t.Errorf("frame match reads %q, want %q", got, want)
 	}
 }
 

@@ -69,7 +69,9 @@ type run struct {
 	traces *tracers
 	ct     *ctWatch
 
-	mu      sync.Mutex // guards agents, results, started
+	usStart sync.Mutex // held while a node's userspace host is looked up, started and stored
+
+	mu      sync.Mutex // guards agents, us, psocks, results, started, out
 	agents  map[string]*agent.Agent
 	us      map[string]*usNode
 	psocks  map[string]*psock     // the file's packet sockets, by name

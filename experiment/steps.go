@@ -46,16 +46,7 @@ func (r *run) step(ctx context.Context, s *Step) error {
 		r.wait(ctx, fmt.Sprintf("sleep %s", s.Duration), s.Duration, nil)
 		return nil
 	case ActWait:
-		ok := r.wait(ctx, "wait until "+s.Until.Kind.String(), s.Timeout, func() bool {
-			return r.evaluate(ctx, s.Until).Pass
-		})
-		o := r.evaluate(ctx, s.Until)
-		o.Where = fmt.Sprintf("wait step at %s, after %s", s.Pos, time.Since(now).Round(time.Millisecond))
-		if !ok {
-			o.Pass = false
-			o.Seen = fmt.Sprintf("not reached within %s; last seen: %s", s.Timeout, o.Seen)
-		}
-		r.record(o)
+		r.waitStep(ctx, s, now)
 		return nil
 	case ActParallel:
 		return r.parallel(ctx, s)
@@ -78,31 +69,57 @@ func (r *run) step(ctx context.Context, s *Step) error {
 		}
 		return nil
 	case ActExec:
-		sctx, cancel := context.WithTimeout(ctx, s.Timeout)
-		out, err := r.lab.Node(s.Node).Exec(sctx, s.Argv...)
-		cancel()
-		text := strings.Join(s.Argv, " ")
-		if err != nil {
-			text += fmt.Sprintf(": %v", err)
-		}
-		if o := strings.TrimSpace(string(out)); o != "" {
-			text += "\n" + indent(o)
-		}
-		r.tl.Add(time.Now(), timeline.KindNote, s.Node, text)
-		if s.ID != "" {
-			// The program's result, for call expectations: ret is the exit status and
-			// info the combined output.
-			c := execCall(agent.Call{Start: now, Dur: time.Since(now), Node: s.Node, Sock: s.Argv[0], Op: "exec", Args: strings.Join(s.Argv[1:], " "), Info: string(out)}, err)
-			r.mu.Lock()
-			r.results[s.ID] = c
-			r.mu.Unlock()
-		}
-		if err != nil && s.MustOK {
-			return fmt.Errorf("%s: exec %s on %s failed: %v", s.Pos, strings.Join(s.Argv, " "), s.Node, err)
-		}
-		return nil
+		return r.execStep(ctx, s, now)
 	}
-	stop := r.progress(s, now)
+	return r.callStep(ctx, s, now)
+}
+
+// waitStep polls its expectation until it holds or the step's timeout, and records
+// the outcome.
+func (r *run) waitStep(ctx context.Context, s *Step, start time.Time) {
+	ok := r.wait(ctx, "wait until "+s.Until.Kind.String(), s.Timeout, func() bool {
+		return r.evaluate(ctx, s.Until).Pass
+	})
+	o := r.evaluate(ctx, s.Until)
+	o.Where = fmt.Sprintf("wait step at %s, after %s", s.Pos, time.Since(start).Round(time.Millisecond))
+	if !ok {
+		o.Pass = false
+		o.Seen = fmt.Sprintf("not reached within %s; last seen: %s", s.Timeout, o.Seen)
+	}
+	r.record(o)
+}
+
+// execStep runs a program in the node; with an id, its result is the step's call.
+func (r *run) execStep(ctx context.Context, s *Step, start time.Time) error {
+	sctx, cancel := context.WithTimeout(ctx, s.Timeout)
+	out, err := r.lab.Node(s.Node).Exec(sctx, s.Argv...)
+	cancel()
+	text := strings.Join(s.Argv, " ")
+	if err != nil {
+		text += fmt.Sprintf(": %v", err)
+	}
+	if o := strings.TrimSpace(string(out)); o != "" {
+		text += "\n" + indent(o)
+	}
+	r.tl.Add(time.Now(), timeline.KindNote, s.Node, text)
+	if s.ID != "" {
+		// The program's result, for call expectations: ret is the exit status and
+		// info the combined output.
+		c := execCall(agent.Call{Start: start, Dur: time.Since(start), Node: s.Node, Sock: s.Argv[0], Op: "exec", Args: strings.Join(s.Argv[1:], " "), Info: string(out)}, err)
+		r.mu.Lock()
+		r.results[s.ID] = c
+		r.mu.Unlock()
+	}
+	if err != nil && s.MustOK {
+		return fmt.Errorf("%s: exec %s on %s failed: %v", s.Pos, strings.Join(s.Argv, " "), s.Node, err)
+	}
+	return nil
+}
+
+// callStep carries out a step whose result is a call record: a socket of the node's
+// agent, a packet socket of the file, or a userspace TCP connection.
+func (r *run) callStep(ctx context.Context, s *Step, start time.Time) error {
+	stop := r.progress(s, start)
 	defer stop()
 	var c agent.Call
 	var err error
@@ -238,95 +255,64 @@ func (r *run) parallel(ctx context.Context, s *Step) error {
 // sockStep carries out an agent action; the returned call is the step's result: the
 // main call, or the first one that failed on the way (socket, setsockopt, bind).
 func (r *run) sockStep(ctx context.Context, s *Step) (agent.Call, error) {
-	a := r.agent(s.Node)
+	do := sockActions[s.Action]
+	if do == nil {
+		return agent.Call{}, fmt.Errorf("action %s is not an agent action", s.Action)
+	}
 	sctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
-	open := func(kind agent.Kind) (agent.Call, bool, error) {
-		fam := 4
-		if s.V6 {
-			fam = 6
-		}
-		c, err := a.Open(s.Sock, kind, fam)
-		if err != nil || !c.OK() {
-			return c, false, err
-		}
-		for _, o := range s.Opts {
-			if c, err := a.SetOpt(s.Sock, agent.Opt(o.Name), o.Value); err != nil || !c.OK() {
-				return c, false, err
-			}
-		}
-		if s.HasBind {
-			if c, err := a.Bind(s.Sock, s.Bind); err != nil || !c.OK() {
-				return c, false, err
-			}
-		}
-		return c, true, nil
-	}
-	kind := agent.TCP
-	if s.UDP {
-		kind = agent.UDP
-	}
-	switch s.Action {
-	case ActSocket:
-		c, _, err := open(kind)
+	return do(r.agent(s.Node), sctx, s)
+}
+
+// sockActions carry out each agent action, with ctx bounded by the step's timeout.
+var sockActions = map[Action]func(a *agent.Agent, ctx context.Context, s *Step) (agent.Call, error){
+	ActSocket: func(a *agent.Agent, _ context.Context, s *Step) (agent.Call, error) {
+		c, _, err := openSock(a, s, s.kind())
 		return c, err
-	case ActListen:
-		if c, ok, err := open(agent.TCP); !ok {
+	},
+	ActListen: func(a *agent.Agent, _ context.Context, s *Step) (agent.Call, error) {
+		if c, ok, err := openSock(a, s, agent.TCP); !ok {
 			return c, err
 		}
 		if c, err := a.Bind(s.Sock, s.Addr); err != nil || !c.OK() {
 			return c, err
 		}
 		return a.Listen(s.Sock, s.Backlog)
-	case ActConnect:
+	},
+	ActConnect: func(a *agent.Agent, ctx context.Context, s *Step) (agent.Call, error) {
 		if !slices.Contains(a.Sockets(), s.Sock) {
-			if c, ok, err := open(kind); !ok {
+			if c, ok, err := openSock(a, s, s.kind()); !ok {
 				return c, err
 			}
-		} else {
-			for _, o := range s.Opts {
-				if c, err := a.SetOpt(s.Sock, agent.Opt(o.Name), o.Value); err != nil || !c.OK() {
-					return c, err
-				}
-			}
+		} else if c, ok, err := setOpts(a, s); !ok {
+			return c, err
 		}
-		c, err := a.Connect(sctx, s.Sock, s.Addr, s.Nonblock)
-		if err != nil && c.Timed {
-			return c, nil // still blocked at the step's timeout: an observation
-		}
-		return c, err
-	case ActAccept:
-		c, err := a.Accept(sctx, s.Sock, s.As)
-		if err != nil && c.Timed {
-			return c, nil
-		}
-		return c, err
-	case ActSend:
+		return observed(a.Connect(ctx, s.Sock, s.Addr, s.Nonblock))
+	},
+	ActAccept: func(a *agent.Agent, ctx context.Context, s *Step) (agent.Call, error) {
+		return observed(a.Accept(ctx, s.Sock, s.As))
+	},
+	ActSend: func(a *agent.Agent, ctx context.Context, s *Step) (agent.Call, error) {
 		var to *netip.AddrPort
 		if s.HasTo {
 			to = &s.To
 		}
-		return a.SendFlags(sctx, s.Sock, s.payload(), to, s.Nonblock, s.Flags)
-	case ActRecv:
-		return a.RecvFlags(sctx, s.Sock, s.Size, s.Nonblock, s.Flags)
-	case ActShutdown:
+		return a.SendFlags(ctx, s.Sock, s.payload(), to, s.Nonblock, s.Flags)
+	},
+	ActRecv: func(a *agent.Agent, ctx context.Context, s *Step) (agent.Call, error) {
+		return a.RecvFlags(ctx, s.Sock, s.Size, s.Nonblock, s.Flags)
+	},
+	ActShutdown: func(a *agent.Agent, _ context.Context, s *Step) (agent.Call, error) {
 		how := map[string]agent.How{"rd": agent.ShutRD, "wr": agent.ShutWR, "rdwr": agent.ShutRDWR}[s.How]
 		return a.Shutdown(s.Sock, how)
-	case ActClose:
-		return a.CloseSocket(s.Sock)
-	case ActSetsockopt:
-		var last agent.Call
-		for _, o := range s.Opts {
-			c, err := a.SetOpt(s.Sock, agent.Opt(o.Name), o.Value)
-			if err != nil || !c.OK() {
-				return c, err
-			}
-			last = c
-		}
-		return last, nil
-	case ActSockError:
-		return a.SocketError(s.Sock)
-	case ActEpoll:
+	},
+	ActClose: func(a *agent.Agent, _ context.Context, s *Step) (agent.Call, error) { return a.CloseSocket(s.Sock) },
+	ActSetsockopt: func(a *agent.Agent, _ context.Context, s *Step) (agent.Call, error) {
+		c, _, err := setOpts(a, s)
+		return c, err
+	},
+	ActSockError: func(a *agent.Agent, _ context.Context, s *Step) (agent.Call, error) { return a.SocketError(s.Sock) },
+	ActEpoll: func(a *agent.Agent, ctx context.Context, s *Step) (agent.Call, error) {
 		var ev uint32
 		for _, e := range s.Events {
 			b, _ := agent.ParseEvent(e)
@@ -339,9 +325,61 @@ func (r *run) sockStep(ctx context.Context, s *Step) (agent.Call, error) {
 		if s.Mode == "edge" {
 			mode = agent.Edge
 		}
-		return a.EpollWait(sctx, s.Sock, mode, ev, s.Timeout)
+		return a.EpollWait(ctx, s.Sock, mode, ev, s.Timeout)
+	},
+}
+
+// kind is the socket type a step opens.
+func (s *Step) kind() agent.Kind {
+	if s.UDP {
+		return agent.UDP
 	}
-	return agent.Call{}, fmt.Errorf("action %s is not an agent action", s.Action)
+	return agent.TCP
+}
+
+// openSock opens the step's socket with its options and bind; ok false returns the
+// call that failed.
+func openSock(a *agent.Agent, s *Step, kind agent.Kind) (agent.Call, bool, error) {
+	fam := 4
+	if s.V6 {
+		fam = 6
+	}
+	c, err := a.Open(s.Sock, kind, fam)
+	if err != nil || !c.OK() {
+		return c, false, err
+	}
+	if c, ok, err := setOpts(a, s); !ok {
+		return c, false, err
+	}
+	if s.HasBind {
+		if c, err := a.Bind(s.Sock, s.Bind); err != nil || !c.OK() {
+			return c, false, err
+		}
+	}
+	return c, true, nil
+}
+
+// setOpts sets the step's socket options in order; ok false returns the call that
+// failed, else the last one.
+func setOpts(a *agent.Agent, s *Step) (agent.Call, bool, error) {
+	var last agent.Call
+	for _, o := range s.Opts {
+		c, err := a.SetOpt(s.Sock, agent.Opt(o.Name), o.Value)
+		if err != nil || !c.OK() {
+			return c, false, err
+		}
+		last = c
+	}
+	return last, true, nil
+}
+
+// observed makes a call still blocked at the step's timeout an observation, not an
+// error.
+func observed(c agent.Call, err error) (agent.Call, error) {
+	if err != nil && c.Timed {
+		return c, nil
+	}
+	return c, err
 }
 
 func (k ExpectKind) String() string { return string(k) }

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/pktlab/pktlab/internal/yamlpos"
-	"github.com/pktlab/pktlab/rawsock/capfilter"
 	"github.com/pktlab/pktlab/tcpstate"
 	"github.com/pktlab/pktlab/testlab"
 	"gopkg.in/yaml.v3"
@@ -235,49 +234,32 @@ type TraceMatch struct {
 	Count    int      // exact; -1 means at least one
 }
 
-// FrameMatch selects frames and says how many must be seen. Unset fields match
-// anything.
+// FrameMatch selects frames and says how many must be seen. Its fields (frameFields)
+// are conditions: a field left out matches anything.
 type FrameMatch struct {
-	Filter   *capfilter.Filter // tcpdump expression (pcap-filter(7)); nil matches all
-	On       *testlab.Endpoint
-	Proto    string // tcp, udp, icmp, icmp6, arp
-	Src, Dst netip.Addr
-	SPort    int // -1 unset
-	DPort    int
-	Flags    string // exact TCP flag set in tcpdump letters: S, S., F., R., P., R
-	HasFlags string // flags that must be set among others
-	Seq, Ack int64  // relative, -1 unset
-	Options  []string
-	HasOpt   []string
-	NoOpt    []string
-	MSS      int
-	WScale   int
-	TTL      int
-	Len      int // payload length
-	FragOff  int // IPv4 fragment offset in bytes
-	MF, DF   int // IPv4 flags: -1 unset, 0 clear, 1 set
-	Urg      int // TCP urgent pointer
-	ICMPType int
-	ICMPCode int
-	MTU      int // ICMP frag-needed next-hop MTU
-	Window   int
-	ECN      string // not-ect, ect0, ect1, ce
-
-	DistinctISN bool // the matching frames' absolute sequence numbers are non-zero and all differ
-
-	// The ack relation, read on the one interface On: how many data segments of the
-	// other direction a frame newly acknowledges, and how long after the last of
-	// them it was seen (delayed ACK, RFC 9293 §3.8.6.3; RFC 1122 §4.2.3.2).
-	AckedSegs int       // -1 unset
-	AckDelay  *AckDelay // nil unset
+	On    *testlab.Endpoint // nil: any link, each frame once
+	conds conds
 
 	Quantity
 	After  string // step id: only frames from that step's start on
 	Before string // step id: only frames before that step's start
 	Within time.Duration
-	Gaps   []time.Duration // successive gaps between matching frames, each ± Tolerance
+	Gaps   []time.Duration // successive gaps between matching frames, each ± Tol
 	Tol    float64
+	MinGap time.Duration // each matching frame at least this long after the one before
 }
+
+// needsAcks reports whether m reads the ack relation: how many data segments of the
+// other direction a frame newly acknowledges, and how long after the last of them it
+// was seen (delayed ACK, RFC 9293 §3.8.6.3; RFC 1122 §4.2.3.2), on the one interface
+// On.
+func (m *FrameMatch) needsAcks() bool {
+	return hasCond[ackedCond](m.conds) || hasCond[ackDelayCond](m.conds)
+}
+
+// distinctISN reports whether the matching frames' absolute sequence numbers must be
+// non-zero and all differ.
+func (m *FrameMatch) distinctISN() bool { return hasCond[textCond](m.conds) }
 
 // CallMatch checks a step's system call result.
 type CallMatch struct {
@@ -299,9 +281,10 @@ type SocketMatch struct {
 	MinTimer time.Duration
 }
 
-// Quantity is how many matching items an expectation wants.
+// Quantity is how many matching items an expectation wants: exactly Count if set, at
+// least MinCount if set, none, or else at least one.
 type Quantity struct {
-	Count    int // exact; -1 means at least one (or MinCount)
+	Count    *int
 	MinCount int
 	None     bool
 }
@@ -311,8 +294,8 @@ func (q Quantity) holds(n int) bool {
 	switch {
 	case q.None:
 		return n == 0
-	case q.Count >= 0:
-		return n == q.Count
+	case q.Count != nil:
+		return n == *q.Count
 	case q.MinCount > 0:
 		return n >= q.MinCount
 	}
@@ -324,8 +307,8 @@ func (q Quantity) phrase(what, where string) string {
 	switch {
 	case q.None:
 		return "no " + what + " " + where
-	case q.Count >= 0:
-		return fmt.Sprintf("exactly %d × %s %s", q.Count, what, where)
+	case q.Count != nil:
+		return fmt.Sprintf("exactly %d × %s %s", *q.Count, what, where)
 	case q.MinCount > 0:
 		return fmt.Sprintf("at least %d × %s %s", q.MinCount, what, where)
 	}

@@ -35,6 +35,10 @@ type usKey struct{ local, remote netip.AddrPort }
 
 // userspace returns the node's userspace host, starting it on first use.
 func (r *run) userspace(ctx context.Context, node string) (*usNode, error) {
+	// Looked up, started and stored under one lock: parallel branches on a node
+	// would otherwise each start a host on its interface.
+	r.usStart.Lock()
+	defer r.usStart.Unlock()
 	r.mu.Lock()
 	u := r.us[node]
 	r.mu.Unlock()

@@ -66,13 +66,15 @@ type Row struct {
 	// From and To are the sending and receiving lanes of a frame; any other row is
 	// written under lane From, or belongs to no lane when From is -1.
 	From, To int
-	Flow     int    // the frame's flow, 0 for none
-	Label    string // the frame's short form: "SYN seq 0 mss 1460"
-	Line     string // the frame's full tcpdump -n line, or the other row's text
-	Lost     bool   // sent on a link whose other end was captured, and never seen there
-	NAT      string // the frame as it entered the node before a rewrite: "a:p > b:q on router:eth0"
-	Drop     string // the verdict that dropped the frame in the receiving node
-	Fail     bool   // a note that reports a failed expectation
+	// FromIf and ToIf are the interfaces of a frame's ends ("" for an address lane).
+	FromIf, ToIf string
+	Flow         int    // the frame's flow, 0 for none
+	Label        string // the frame's short form: "SYN seq 0 mss 1460"
+	Line         string // the frame's full tcpdump -n line, or the other row's text
+	Lost         bool   // sent on a link whose other end was captured, and never seen there
+	NAT          string // the frame as it entered the node before a rewrite: "a:p > b:q on router:eth0"
+	Drop         string // the verdict that dropped the frame in the receiving node
+	Fail         bool   // a note that reports a failed expectation
 	// Retransmit marks a TCP segment that carries data below the highest sequence
 	// number its sender had sent; DupAck counts the duplicate ACKs in a row (RFC 5681
 	// §2: no data, no SYN or FIN, the same acknowledgment and window as the last).
@@ -233,14 +235,18 @@ func (b *builder) frame(e timeline.Event, r Row) {
 		// The capture does not say which end sent it: lanes by address.
 		r.From, r.To = b.addrLane(src), b.addrLane(dst)
 	case f.Out && ep.Peer >= 0:
-		r.From, r.To = b.lane(ep.Node, true), b.lane(b.tl.Endpoints[ep.Peer].Node, true)
+		peer := b.tl.Endpoints[ep.Peer]
+		r.From, r.To = b.lane(ep.Node, true), b.lane(peer.Node, true)
+		r.FromIf, r.ToIf = ep.Iface, peer.Iface
 		r.Lost = !b.received(e, ep.Peer)
 	case f.Out:
-		r.From, r.To = b.lane(ep.Node, true), b.addrLane(dst)
+		r.From, r.To, r.FromIf = b.lane(ep.Node, true), b.addrLane(dst), ep.Iface
 	case ep.Peer >= 0:
-		r.From, r.To = b.lane(b.tl.Endpoints[ep.Peer].Node, true), b.lane(ep.Node, true)
+		peer := b.tl.Endpoints[ep.Peer]
+		r.From, r.To = b.lane(peer.Node, true), b.lane(ep.Node, true)
+		r.FromIf, r.ToIf = peer.Iface, ep.Iface
 	default:
-		r.From, r.To = b.addrLane(src), b.lane(ep.Node, true)
+		r.From, r.To, r.ToIf = b.addrLane(src), b.lane(ep.Node, true), ep.Iface
 	}
 	b.tcp(&r)
 	b.lastIn[r.To] = len(b.d.Rows)

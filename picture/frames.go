@@ -246,13 +246,9 @@ func srcMAC(frame []byte) []byte {
 	return frame[6:12]
 }
 
-// ReadFile collects the frames of a pcap or pcapng file. Only Ethernet frames can be
+// Collect collects the frames of a pcap or pcapng file. Only Ethernet frames can be
 // drawn; the first damage in the file ends the reading with its error.
-func ReadFile(rd io.Reader) (*Collector, error) {
-	r, err := rawsock.NewFileReader(rd)
-	if err != nil {
-		return nil, err
-	}
+func Collect(r *rawsock.FileReader) (*Collector, error) {
 	c := NewCollector(nil)
 	for {
 		fr, err := r.Next()

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/pktlab/pktlab/internal/golden"
+	"github.com/pktlab/pktlab/rawsock"
 	"github.com/pktlab/pktlab/timeline"
 )
 
@@ -26,7 +27,11 @@ func readCapture(t *testing.T, name string) *Collector {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	c, err := ReadFile(f)
+	r, err := rawsock.NewFileReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Collect(r)
 	if err != nil {
 		t.Fatal(err)
 	}

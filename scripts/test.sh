@@ -25,7 +25,8 @@ export PATH="$PATH:/usr/local/go/bin"
 #                pktlab watch's test that its objects are gone after it ends
 #   stress-ng    the load (stress-ng --cpu 2) the suite must pass beside, to check that
 #                tests sync on the kernel and not on time
-packages="nftables tcpdump tshark iproute2 ethtool python3-scapy util-linux conntrack bpftrace bpftool stress-ng"
+#   chromium     the HTML report's browser tests (headless, driven by chromedp)
+packages="nftables tcpdump tshark iproute2 ethtool python3-scapy util-linux conntrack bpftrace bpftool stress-ng chromium"
 missing=""
 for p in $packages; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -81,19 +81,11 @@ func runDecode(ctx context.Context, w, stderr io.Writer, path, filter string, ve
 			return usageError("filter %q: %v", filter, err)
 		}
 	}
-	// A regular file, read one record at a time, so of any size; reads stop at Ctrl-C.
-	f, err := inputfile.Open(ctx, path, inputfile.Capture)
+	f, r, err := openCaptureFile(ctx, path)
 	if err != nil {
-		return usageError("%v", err)
+		return err
 	}
 	defer f.Close()
-	r, err := rawsock.NewFileReader(f)
-	if errors.Is(err, rawsock.ErrNotCapture) {
-		return usageError("%s: %v", path, strings.TrimPrefix(err.Error(), "rawsock: "))
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w (not one frame could be read)", path, err)
-	}
 	filters := map[layers.LinkType]*capfilter.Filter{}
 	p := &framePrinter{w: w, verbose: verbose, hex: hex, asJSON: asJSON, s: rawsock.NewSummarizer()}
 	damaged := 0
@@ -149,6 +141,25 @@ func runDecode(ctx context.Context, w, stderr io.Writer, path, filter string, ve
 		return fmt.Errorf("%s: damaged: skipped %d record(s), decoded the other frames", path, damaged)
 	}
 	return nil
+}
+
+// openCaptureFile opens a pcap or pcapng file: a regular file, read one record at a
+// time, so of any size; reads stop at Ctrl-C. A file that is not one is bad input.
+func openCaptureFile(ctx context.Context, path string) (io.Closer, *rawsock.FileReader, error) {
+	f, err := inputfile.Open(ctx, path, inputfile.Capture)
+	if err != nil {
+		return nil, nil, usageError("%v", err)
+	}
+	r, err := rawsock.NewFileReader(f)
+	if errors.Is(err, rawsock.ErrNotCapture) {
+		f.Close()
+		return nil, nil, usageError("%s: %v", path, strings.TrimPrefix(err.Error(), "rawsock: "))
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: %w (not one frame could be read)", path, err)
+	}
+	return f, r, nil
 }
 
 // matchFilter runs expr, compiled once per link type, on a frame. Linux cooked frames

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -56,5 +57,31 @@ func TestRunLadder(t *testing.T) {
 	}
 	if strings.Contains(stdout[:end], "Flags [S], seq") {
 		t.Error("the text timeline is printed too")
+	}
+}
+
+// TestRunHTML writes the report of a run: the experiment's comment, its expectations
+// with want and seen, and the ladder's data with one row per frame shown.
+func TestRunHTML(t *testing.T) {
+	privtest.Require(t)
+	out := t.TempDir() + "/c1.html"
+	stdout, stderr, code := run(t, "run", "--html", out, "../../examples/C1.yaml")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	page, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"C1: the TCP three-way handshake", "<h2>Expectations</h2>", "the client&#39;s SYN, sequence number relative 0", `"l":"SYN seq 0 mss 1460"`, `"l":"SYN-ACK seq 0 ack 1 mss 1460"`} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if n := strings.Count(string(page), `<tr class="pass">`); n != 7 {
+		t.Errorf("%d passed expectations in the report, want 7", n)
+	}
+	if _, _, code := run(t, "run", "--html", out, "../../examples/C1.yaml", "../../examples/E1.yaml"); code != 2 {
+		t.Errorf("--html with two files: exit %d, want 2", code)
 	}
 }

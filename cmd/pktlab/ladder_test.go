@@ -47,3 +47,27 @@ func TestLadderFlags(t *testing.T) {
 		t.Errorf("colour on a pipe with --color auto:\n%q", out)
 	}
 }
+
+// TestReportCommand writes the report of a capture file; a file that is no capture is
+// bad input.
+func TestReportCommand(t *testing.T) {
+	out := t.TempDir() + "/g1.html"
+	if _, stderr, code := run(t, "report", "../../picture/testdata/G1.pcapng", "-o", out); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	page, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`<svg id="ladder"`, `"name":"router:eth0"`, `"nat":"198.18.1.2:40000 \u003e 198.19.2.2:80 on router:eth0"`, "<h2>Flows</h2>"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if _, stderr, code := run(t, "report", "../../examples/C1.yaml", "-o", out); code != 2 || !strings.Contains(stderr, "not a pcap or pcapng file") {
+		t.Errorf("report of a YAML file: exit %d, stderr %q; want 2 and a reason", code, stderr)
+	}
+	if _, _, code := run(t, "report", "../../picture/testdata/G1.pcapng"); code != 2 {
+		t.Errorf("report without -o: exit %d, want 2", code)
+	}
+}

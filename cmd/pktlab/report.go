@@ -1,15 +1,18 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
+	"github.com/pktlab/pktlab/experiment"
 	"github.com/pktlab/pktlab/picture"
 	"github.com/pktlab/pktlab/rawsock"
 	"github.com/pktlab/pktlab/tcpstate"
@@ -173,4 +176,72 @@ func (l *frameLadder) hostEvent(e host.Event) {
 			l.err = usageError("%v", err)
 		}
 	}
+}
+
+func init() { rootCmd.AddCommand(newReportCmd()) }
+
+func newReportCmd() *cobra.Command {
+	var out string
+	c := &cobra.Command{
+		Use:   "report FILE.pcapng -o FILE.html",
+		Short: "Write an HTML report of a capture file: ladder, time-sequence graphs, flows",
+		Long: `Reads a pcap or pcapng file (such as one written by pktlab run -w or pktlab capture -w)
+and writes one self-contained HTML file: the ladder of its frames (a lane per node, or per
+interface of a node with several, so that a NAT rewrite is drawn across the router's
+lanes; zoom and pan in time, a frame's tcpdump line on hover and its bytes on click;
+frames that died marked where), a time-sequence graph of each TCP flow that carried
+data (segments, ACK and window lines, SACK blocks, retransmissions and duplicate ACKs
+marked, as tcptrace draws them) and the table of flows. The page fetches nothing: its
+style, script and data are inline. pktlab run --html writes the same for a run, with
+the experiment's comment and expectations.`,
+		Example: `  pktlab report handshake.pcapng -o handshake.html
+  sudo pktlab run --html c1.html examples/C1.yaml`,
+		Args: cobraArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return usageError("report: -o FILE.html is required")
+			}
+			return runReport(cmd.Context(), args[0], out)
+		},
+	}
+	c.Flags().StringVarP(&out, "output", "o", "", "write the report to `FILE.html`")
+	return c
+}
+
+func runReport(ctx context.Context, path, out string) error {
+	f, r, err := openCaptureFile(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	col, err := picture.Collect(r)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	rep := &picture.Report{Title: path, Diagram: picture.FromTimeline(col.Timeline())}
+	return writeReportFile(out, rep)
+}
+
+// writeRunHTML writes a run's report to path.
+func writeRunHTML(path string, f *experiment.File, res *experiment.Result, runErr error) error {
+	rep := &picture.Report{Title: f.Path, Comment: f.Comment, Diagram: picture.FromTimeline(res.Timeline)}
+	if runErr != nil {
+		rep.Error = runErr.Error()
+	}
+	for _, o := range res.Outcomes {
+		rep.Expectations = append(rep.Expectations, picture.Expectation{Pos: o.Expect.Pos.String(), Where: o.Where, Pass: o.Pass, Want: o.Want, Seen: o.Seen})
+	}
+	return writeReportFile(path, rep)
+}
+
+func writeReportFile(path string, rep *picture.Report) error {
+	out, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if err := picture.WriteHTML(out, rep); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }

@@ -25,6 +25,7 @@ type runFlags struct {
 	keep  bool
 	json  bool
 	jobs  int
+	html  string
 	pic   pictureFlags
 }
 
@@ -70,6 +71,7 @@ is invalid (then nothing is created).`,
 	cmd.Flags().BoolVar(&fl.keep, "keep", false, "leave the lab up after the run, to explore it with the other commands")
 	cmd.Flags().BoolVar(&fl.json, "json", false, "print the timeline and outcomes as JSON lines")
 	cmd.Flags().IntVarP(&fl.jobs, "jobs", "j", 1, "run up to `N` experiments at once, each in its own lab")
+	cmd.Flags().StringVar(&fl.html, "html", "", "write an HTML report (ladder, time-sequence graphs, expectations) to `FILE`; one experiment only")
 	fl.pic.register(cmd.Flags())
 	return cmd
 }
@@ -77,6 +79,12 @@ is invalid (then nothing is created).`,
 // expandArgs turns the arguments into experiment files: directories give their *.yaml
 // files, sorted.
 func expandArgs(args []string) ([]string, error) {
+	return expandFiles(args, "*.yaml", "experiment files")
+}
+
+// expandFiles turns file and directory arguments into files: a directory gives its
+// files matching pattern, sorted (what names them in the error for an empty one).
+func expandFiles(args []string, pattern, what string) ([]string, error) {
 	var out []string
 	for _, a := range args {
 		st, err := os.Stat(a)
@@ -87,9 +95,9 @@ func expandArgs(args []string) ([]string, error) {
 			out = append(out, a)
 			continue
 		}
-		m, _ := filepath.Glob(filepath.Join(a, "*.yaml"))
+		m, _ := filepath.Glob(filepath.Join(a, pattern))
 		if len(m) == 0 {
-			return nil, usageError("directory %s holds no *.yaml experiment files", a)
+			return nil, usageError("directory %s holds no %s %s", a, pattern, what)
 		}
 		sort.Strings(m)
 		out = append(out, m...)
@@ -102,8 +110,8 @@ func runExperiments(ctx context.Context, stdout, stderr io.Writer, args []string
 	if err != nil {
 		return err
 	}
-	if fl.write != "" && len(paths) != 1 {
-		return usageError("-w writes one experiment's frames; give one file (got %d)", len(paths))
+	if (fl.write != "" || fl.html != "") && len(paths) != 1 {
+		return usageError("-w and --html write one experiment's frames; give one file (got %d)", len(paths))
 	}
 	if fl.jobs < 1 {
 		return usageError("-j must be at least 1")
@@ -185,6 +193,12 @@ func runOne(ctx context.Context, w, stderr io.Writer, f *experiment.File, fl run
 	if err == nil && fl.write != "" && res != nil {
 		if werr := writePcapng(fl.write, res); werr != nil {
 			fmt.Fprintf(w, "pktlab: %v\n", werr)
+			return false
+		}
+	}
+	if fl.html != "" && res != nil && res.Timeline != nil {
+		if herr := writeRunHTML(fl.html, f, res, err); herr != nil {
+			fmt.Fprintf(w, "pktlab: %v\n", herr)
 			return false
 		}
 	}

@@ -81,8 +81,9 @@ func (s *serializer) withRoom(n int) []byte {
 }
 
 // tcpOptions lays options out as Linux does: in a SYN mss, sackOK+TS (or NOP NOP
-// TS), NOP wscale; later NOP NOP TS and NOP NOP SACK (net/ipv4/tcp_output.c
-// tcp_options_write).
+// TS, or NOP NOP sackOK), NOP wscale; later NOP NOP TS and NOP NOP SACK
+// (net/ipv4/tcp_output.c tcp_options_write). syn is kept for callers; the layout
+// no longer depends on it.
 func (s *serializer) tcpOptions(o *tcpstate.Options, syn bool) []layers.TCPOption {
 	opts := s.opts[:0]
 	nop := layers.TCPOption{OptionType: layers.TCPOptionKindNop, OptionLength: 1}
@@ -90,17 +91,21 @@ func (s *serializer) tcpOptions(o *tcpstate.Options, syn bool) []layers.TCPOptio
 		binary.BigEndian.PutUint16(s.mss[:], o.MSS)
 		opts = append(opts, layers.TCPOption{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: s.mss[:]})
 	}
-	if o.SACKPermitted {
-		opts = append(opts, layers.TCPOption{OptionType: layers.TCPOptionKindSACKPermitted, OptionLength: 2})
-	} else if o.HasTS {
+	sackOK := layers.TCPOption{OptionType: layers.TCPOptionKindSACKPermitted, OptionLength: 2}
+	switch {
+	case o.SACKPermitted && o.HasTS:
+		opts = append(opts, sackOK)
+	case o.HasTS:
 		opts = append(opts, nop, nop)
+	case o.SACKPermitted:
+		// Without timestamps Linux pads before SACK-permitted, not after
+		// (tcp_options_write: NOP NOP SACK_PERM), as pktlab drill's scripts show.
+		opts = append(opts, nop, nop, sackOK)
 	}
 	if o.HasTS {
 		binary.BigEndian.PutUint32(s.ts[:4], o.TSVal)
 		binary.BigEndian.PutUint32(s.ts[4:], o.TSEcr)
 		opts = append(opts, layers.TCPOption{OptionType: layers.TCPOptionKindTimestamps, OptionLength: 10, OptionData: s.ts[:]})
-	} else if o.SACKPermitted && syn {
-		opts = append(opts, nop, nop)
 	}
 	if o.HasWScale {
 		s.ws[0] = o.WScale

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pktlab/pktlab/internal/privtest"
+)
+
+const drillData = "../../drill/testdata/"
+
+// TestDrillExitCodes: 0 for a passing script, 1 with packetdrill's message for a wrong
+// one, 2 with file:line:col for one that does not parse (before any lab is made).
+func TestDrillExitCodes(t *testing.T) {
+	privtest.Require(t)
+	out, errs, code := run(t, "drill", "--tolerance_usecs", "150000", drillData+"passive-open.pkt")
+	if code != 0 || !strings.Contains(out, "passive-open.pkt: pass (kernel stack") {
+		t.Errorf("passing script: exit %d\n%s%s", code, out, errs)
+	}
+	out, errs, code = run(t, "drill", "-v", drillData+"fail-flags.pkt")
+	want := "fail-flags.pkt:12: error handling packet: bad outbound TCP flags: expected: S actual: S."
+	if code != 1 || !strings.Contains(out, want) || !strings.Contains(out, "actual packet: > S. 0:0(0) ack 1") {
+		t.Errorf("wrong script: exit %d, want 1 and %q\n%s%s", code, want, out, errs)
+	}
+	if !strings.Contains(out, "fail-flags.pkt:11  < S 0:0(0) win 32792") {
+		t.Errorf("-v does not show the inbound SYN:\n%s", out)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.pkt")
+	os.WriteFile(bad, []byte("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 < S 0:0(0)\n"), 0o644)
+	out, errs, code = run(t, "drill", bad)
+	if code != 2 || !strings.Contains(errs, "bad.pkt:3:1: an inbound TCP packet needs a window") || out != "" {
+		t.Errorf("bad script: exit %d, want 2 and a position\nstdout %q\nstderr %q", code, out, errs)
+	}
+}
+
+// TestDrillDirectory runs a directory with -j 2 and prints the summary table.
+func TestDrillDirectory(t *testing.T) {
+	privtest.Require(t)
+	dir := t.TempDir()
+	for _, f := range []string{"passive-open.pkt", "fail-seq.pkt"} {
+		b, err := os.ReadFile(drillData + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, f), b, 0o644)
+	}
+	out, errs, code := run(t, "drill", "-j", "2", "--tolerance_usecs", "150000", dir)
+	if code != 1 || !strings.Contains(out, "1 of 2 passed") || !strings.Contains(out, "bad outbound TCP sequence number: expected: 101 actual: 1") {
+		t.Errorf("exit %d, want 1 and a summary\n%s%s", code, out, errs)
+	}
+}
+
+func TestDrillHelpTeaches(t *testing.T) {
+	out, _, code := run(t, "drill", "--help")
+	for _, w := range []string{"< S 0:0(0) win", "--stack", "TCP_CONGESTION", "docs/drill.md", "Exit status: 0"} {
+		if code != 0 || !strings.Contains(out, w) {
+			t.Errorf("drill --help lacks %q (exit %d)", w, code)
+		}
+	}
+}
