@@ -1,6 +1,7 @@
 package rawsock
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"strconv"
 
@@ -45,30 +46,41 @@ type prefixCache struct {
 }
 
 type prefixEntry struct {
-	key  [36]byte // source, destination, ports: 12 bytes for IPv4, 36 for IPv6
-	klen uint8
+	key  prefixKey
 	n    uint8
 	text [104]byte
 }
 
+// prefixKey holds the addresses and ports as words, so that building and comparing
+// it takes a few loads instead of copies: for IPv4 the two addresses in k[0], for
+// IPv6 in k[0:4]; the ports and the family in k[4].
+type prefixKey [5]uint64
+
 // append appends the prefix for c and the ports, from the cache when it holds it.
 func (p *prefixCache) append(dst []byte, c *ipCtx, sport, dport uint16) []byte {
-	var key [36]byte
-	n := copy(key[:], c.src)
-	n += copy(key[n:], c.dst)
-	key[n], key[n+1], key[n+2], key[n+3] = byte(sport>>8), byte(sport), byte(dport>>8), byte(dport)
-	n += 4
-	for i := range p.e {
-		if e := &p.e[i]; int(e.klen) == n && e.key == key {
-			return append(dst, e.text[:e.n]...)
-		}
+	var key prefixKey
+	key[4] = uint64(sport)<<16 | uint64(dport) | 4<<32
+	if c.v6 {
+		key[0], key[1] = binary.LittleEndian.Uint64(c.src), binary.LittleEndian.Uint64(c.src[8:])
+		key[2], key[3] = binary.LittleEndian.Uint64(c.dst), binary.LittleEndian.Uint64(c.dst[8:])
+		key[4] |= 6 << 32
+	} else {
+		key[0] = uint64(binary.LittleEndian.Uint32(c.src)) | uint64(binary.LittleEndian.Uint32(c.dst))<<32
 	}
 	l := len(dst)
+	for i := range p.e {
+		if e := &p.e[i]; e.key == key && e.n > 0 {
+			// One fixed-size copy of the whole entry, as the number appenders do.
+			dst = room(dst, len(e.text))
+			*(*[104]byte)(dst[l : l+len(e.text)]) = e.text
+			return dst[:l+int(e.n)]
+		}
+	}
 	dst = c.formatPorts(dst, sport, dport)
 	if len(dst)-l <= len(p.e[0].text) { // always, for addresses netip writes
 		e := &p.e[p.next]
 		p.next ^= 1
-		e.key, e.klen, e.n = key, uint8(n), uint8(copy(e.text[:], dst[l:]))
+		e.key, e.n = key, uint8(copy(e.text[:], dst[l:]))
 	}
 	return dst
 }
