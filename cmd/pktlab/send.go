@@ -282,7 +282,7 @@ func awaitAnswer(ctx context.Context, c *rawsock.Conn, ep endpoint, timeout time
 		d := rawsock.NewDecoder(layers.LinkTypeEthernet)
 		d.Decode(f.Data)
 		j := &frameJSON{Time: f.Time, Interface: ep.String(), Length: f.Length,
-			Summary: string(rawsock.NewSummarizer().Append(nil, layers.LinkTypeEthernet, f.Data))}
+			Summary: string(rawsock.NewSummarizer().AppendHeaders(nil, &d.Headers))}
 		for _, t := range d.Layers() {
 			j.Layers = append(j.Layers, t.String())
 		}
