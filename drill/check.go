@@ -10,8 +10,8 @@ import (
 // checkPacket compares an outbound packet with the script's line, in packetdrill's
 // order, and returns the first difference in its words ("" when they match).
 func (r *runner) checkPacket(want *Packet, lp *livePacket) string {
-	if want.ECN != "" && ecnBits[want.ECN] != lp.ecn() {
-		return fmt.Sprintf("bad outbound ECN: expected: %s actual: %s", want.ECN, ecnName(lp.ecn()))
+	if want.ECN != "" && ecnBits[want.ECN] != lp.ecn {
+		return fmt.Sprintf("bad outbound ECN: expected: %s actual: %s", want.ECN, ecnName(lp.ecn))
 	}
 	switch want.Proto {
 	case ProtoUDP:
@@ -23,13 +23,6 @@ func (r *runner) checkPacket(want *Packet, lp *livePacket) string {
 		return r.checkICMP(want.ICMP, lp)
 	}
 	return r.checkTCP(want.TCP, lp.tcp)
-}
-
-func (lp *livePacket) ecn() uint8 {
-	if lp.tcp != nil {
-		return lp.tcp.ecn
-	}
-	return 0
 }
 
 func ecnName(b uint8) string { return [...]string{"noecn", "ect1", "ect0", "ce"}[b&3] }

@@ -28,8 +28,8 @@ func Compare(a, b *Result) *Divergence {
 	n := min(len(a.Steps), len(b.Steps))
 	for i := 0; i < n; i++ {
 		sa, sb := a.Steps[i], b.Steps[i]
-		if sa.Event != sb.Event || stepText(sa) != stepText(sb) {
-			return &Divergence{Pos: sa.Event.Pos, Kernel: describeStep(sa), User: describeStep(sb)}
+		if sa.Event != sb.Event || stepText(sa) != stepText(sb) || failed(a, i) || failed(b, i) {
+			return &Divergence{Pos: sa.Event.Pos, Kernel: describeOutcome(a, i), User: describeOutcome(b, i)}
 		}
 	}
 	switch {
@@ -60,6 +60,19 @@ func withoutShell(r *Result) *Result {
 		}
 	}
 	return &c
+}
+
+// failed reports whether step i is where run r stopped with its mismatch.
+func failed(r *Result, i int) bool {
+	return r.Mismatch != nil && i == len(r.Steps)-1 && r.Steps[i].Event.Pos.Line == r.Mismatch.Pos.Line
+}
+
+// describeOutcome is step i of r, with the mismatch when r stopped there.
+func describeOutcome(r *Result, i int) string {
+	if failed(r, i) {
+		return describeStep(r.Steps[i]) + ": " + r.Mismatch.Msg
+	}
+	return describeStep(r.Steps[i])
 }
 
 func describeStep(s Step) string {

@@ -1,6 +1,7 @@
 package drill
 
 import (
+	"fmt"
 	"github.com/pktlab/pktlab/rawsock/header"
 	"os"
 	"path/filepath"
@@ -144,6 +145,22 @@ func TestDrillParseErrors(t *testing.T) {
 				t.Errorf("error is %T, not *Error", err)
 			}
 		})
+	}
+}
+
+// TestDrillParseBounds: the event limit is an error with a position, and a script at
+// the limit parses (one pass, one token of lookahead: no backtracking to blow up).
+func TestDrillParseBounds(t *testing.T) {
+	line := "+0 < . 1:1(0) ack 1 win 257 <nop,nop,TS val 1 ecr 2>\n"
+	src := []byte(strings.Repeat(line, MaxEvents))
+	s, err := Parse("big.pkt", src)
+	if err != nil || len(s.Events) != MaxEvents {
+		t.Fatalf("%d events: %v", MaxEvents, err)
+	}
+	_, err = Parse("big.pkt", append(src, line...))
+	want := fmt.Sprintf("big.pkt:%d:1: more than %d events in one script", MaxEvents+1, MaxEvents)
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v, want %s", err, want)
 	}
 }
 

@@ -33,11 +33,11 @@ type Step struct {
 // Mismatch is the first thing that did not go as the script says, in packetdrill's
 // words.
 type Mismatch struct {
-	Pos    Pos
-	Kind   string // "packet", "syscall", "timing", "shell", "assert", "setup"
-	Msg    string // "error handling packet: bad outbound TCP flags: expected: S. actual: S"
-	Script string // the script's packet (packet mismatches)
-	Actual string // the packet that came instead
+	Pos    Pos    `json:"pos"`
+	Kind   string `json:"kind"`             // "packet", "syscall", "timing", "shell", "assert"
+	Msg    string `json:"msg"`              // "error handling packet: bad outbound TCP flags: expected: S. actual: S"
+	Script string `json:"script,omitempty"` // the script's packet (packet mismatches)
+	Actual string `json:"actual,omitempty"` // the packet that came instead
 }
 
 func (m *Mismatch) Error() string { return fmt.Sprintf("%s:%d: %s", m.Pos.File, m.Pos.Line, m.Msg) }

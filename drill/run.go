@@ -288,7 +288,11 @@ func (r *runner) event(ctx context.Context, e *Event) error {
 	if err != nil {
 		return err
 	}
-	r.last = lastEvent{script: w.lo, actual: r.st.now(), inbound: e.Kind == EventPacket && e.Packet.Dir == Inbound}
+	actual := r.st.now()
+	if n := len(r.res.Steps); e.Kind == EventPacket && e.Packet.Dir == Outbound && n > 0 && r.res.Steps[n-1].Event == e {
+		actual = r.res.Steps[n-1].At // when the packet was sniffed, as packetdrill takes it
+	}
+	r.last = lastEvent{script: w.lo, actual: actual, inbound: e.Kind == EventPacket && e.Packet.Dir == Inbound}
 	r.res.End = r.last.actual
 	return nil
 }

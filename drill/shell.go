@@ -18,21 +18,29 @@ var (
 	sysfsRE     = regexp.MustCompile(`>\s*/sys/`)
 )
 
+// hostCommandRE matches commands that reach outside the node whatever their
+// arguments: another namespace (nsenter, ip netns, ip -n, unshare), the host's mounts,
+// its kernel modules, or a sysctl file load that may hold any key.
+var hostCommandRE = regexp.MustCompile(`(?:^|[;&|(]\s*|\s)(nsenter|unshare|mount|umount|modprobe|insmod|rmmod|ip\s+(?:-all\s+)?netns|ip\s+-n|sysctl\s+(?:\S+\s+)*(?:-p|--load|--system))\b`)
+
 // hostGlobal returns the first host-global setting a command line writes, or "".
 func hostGlobal(cmd string) string {
+	if m := hostCommandRE.FindStringSubmatch(cmd); m != nil {
+		return "runs `" + strings.Join(strings.Fields(m[1]), " ") + "`, which reaches outside the node"
+	}
 	for _, m := range sysctlArgRE.FindAllStringSubmatch(cmd, -1) {
 		key := strings.ReplaceAll(m[1], "/", ".")
 		if !strings.HasPrefix(key, "net.") {
-			return "sysctl " + key
+			return "writes sysctl " + key
 		}
 	}
 	for _, m := range procSysRE.FindAllStringSubmatch(cmd, -1) {
 		if !strings.HasPrefix(m[1], "net/") {
-			return "/proc/sys/" + m[1]
+			return "touches /proc/sys/" + m[1]
 		}
 	}
 	if sysfsRE.MatchString(cmd) {
-		return "a file under /sys"
+		return "writes a file under /sys"
 	}
 	return ""
 }
@@ -43,7 +51,7 @@ func (r *runner) shellLine(ctx context.Context, e *Event) error {
 	}
 	step := Step{Event: e, Expected: r.st.now(), At: r.st.now()}
 	if g := hostGlobal(e.Shell); g != "" && !r.opts.AllowHostSysctl {
-		step.Note = "skipped: writes " + g + ", a host-global setting (--allow-host-sysctl runs it)"
+		step.Note = "skipped: it " + g + ", a host-global change (--allow-host-sysctl runs it)"
 		r.res.Warnings = append(r.res.Warnings, fmt.Sprintf("%s:%d: %s", e.Pos.File, e.Pos.Line, step.Note))
 		r.res.Steps = append(r.res.Steps, step)
 		return nil

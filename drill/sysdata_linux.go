@@ -168,7 +168,7 @@ func (k *kernelStack) poll(c *Syscall) (int64, error, string) {
 	if err != nil {
 		return 0, err, ""
 	}
-	n, err := unix.Poll(fds, int(timeout))
+	n, err := unix.Poll(fds, capTimeout(timeout))
 	if err != nil {
 		return 0, err, ""
 	}
@@ -211,7 +211,7 @@ func (k *kernelStack) epoll(c *Syscall) (int64, error, string) {
 		return 0, err, ""
 	}
 	evs := make([]unix.EpollEvent, max)
-	n, err := unix.EpollWait(k.liveFD(a[0]), evs, int(timeout))
+	n, err := unix.EpollWait(k.liveFD(a[0]), evs, capTimeout(timeout))
 	if err != nil || n == 0 {
 		return int64(n), err, ""
 	}
@@ -222,6 +222,18 @@ func (k *kernelStack) epoll(c *Syscall) (int64, error, string) {
 		}
 	}
 	return int64(n), nil, ""
+}
+
+// maxPollWait bounds poll's and epoll_wait's timeout (an infinite one included): the
+// runner reports a call still blocked 2 s after its time anyway, and closing the
+// sockets at the end wakes no poll, so its goroutine would outlive the run.
+const maxPollWait = 10 * 1000
+
+func capTimeout(ms int64) int {
+	if ms < 0 || ms > maxPollWait {
+		return maxPollWait
+	}
+	return int(ms)
 }
 
 func orZero(e *Expr) *Expr {

@@ -3,7 +3,6 @@ package drill
 import (
 	"context"
 	"crypto/rand"
-	"github.com/pktlab/pktlab/rawsock/header"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/tcpstate"
 	"github.com/pktlab/pktlab/tcpstate/host"
 )
@@ -48,6 +48,7 @@ type usock struct {
 	queue       []*uconn // established connections not yet accepted
 	conn        *uconn
 	linger0     bool
+	reuseAddr   bool
 	connecting  bool // a blocking connect is waiting
 	readErrDone bool // a read has reported the connection's reset
 	noDelay     bool
@@ -260,10 +261,7 @@ func (u *userStack) inject(pkt []byte) error {
 	default:
 		return nil // ICMP: the machine has no path MTU discovery (docs/drill.md)
 	}
-	t, err := header.ParseTCP(pkt[len(pkt)-len(lp.tcp.payload)-len(lp.tcp.optBytes)-20:])
-	if err != nil {
-		return err
-	}
+	t := lp.tcp.view
 	seg := host.SegmentOf(t)
 	local, remote := netip.AddrPortFrom(lp.dst, t.DstPort()), netip.AddrPortFrom(lp.src, t.SrcPort())
 	for _, c := range u.conns {

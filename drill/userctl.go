@@ -104,7 +104,10 @@ func (u *userStack) setsockopt(c *Syscall, s *usock) (int64, error, string, bool
 	level, opt, v := sockoptArgs(c)
 	switch {
 	case level == unix.SOL_SOCKET && opt == unix.SO_REUSEADDR:
-		return 0, nil, "", false // one process, no TIME-WAIT clash to allow
+		// Kept for getsockopt: one script, no TIME-WAIT clash for it to allow.
+		n, err := intOf(v)
+		s.reuseAddr = n != 0
+		return 0, err, "", false
 	case level == unix.SOL_SOCKET && opt == unix.SO_LINGER:
 		on, _ := intOf(orZero(field(v, "onoff")))
 		sec, _ := intOf(orZero(field(v, "linger")))
@@ -134,6 +137,15 @@ func (u *userStack) getsockopt(c *Syscall, s *usock) (int64, error, string, bool
 				got = int64(e)
 			}
 			s.reportErr = false
+		}
+		if w, err := intOf(want); err == nil && w != got {
+			return 0, nil, fmt.Sprintf("Bad getsockopt optval: expected: %d actual: %d", w, got), false
+		}
+		return 0, nil, "", false
+	case level == unix.SOL_SOCKET && opt == unix.SO_REUSEADDR:
+		got := int64(0)
+		if s.reuseAddr {
+			got = 1
 		}
 		if w, err := intOf(want); err == nil && w != got {
 			return 0, nil, fmt.Sprintf("Bad getsockopt optval: expected: %d actual: %d", w, got), false

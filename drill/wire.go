@@ -70,16 +70,15 @@ func tcpOptionsLive(opts []TCPOption, sack func(uint32) uint32, ecr func(uint32)
 	return out, nil
 }
 
-// liveTCP is an outbound TCP segment as decoded.
+// liveTCP is a TCP segment the stack sent, decoded from its header view.
 type liveTCP struct {
+	view     header.TCP
 	ecn      uint8
-	ttl      uint8
 	src, dst netip.AddrPort
 	flags    header.TCPFlags
 	seq, ack uint32
 	win, urg uint16
-	opts     []TCPOption // as sent (TS val/ecr live)
-	optBytes []byte
+	opts     []TCPOption // as sent (TS val/ecr live), NOPs and EOL included
 	payload  []byte
 }
 
@@ -87,84 +86,68 @@ type liveTCP struct {
 type livePacket struct {
 	proto    Proto
 	src, dst netip.Addr
+	ecn      uint8
 	tcp      *liveTCP
 	udpPorts [2]uint16
 	udpLen   int
 	icmpType uint8
 	icmpCode uint8
-	raw      []byte
 }
 
-// decodePacket decodes an IP packet the stack sent.
+// decodePacket decodes an IP packet the stack sent, through rawsock/header's views.
 func decodePacket(b []byte) (*livePacket, error) {
 	if len(b) < 1 {
 		return nil, fmt.Errorf("empty packet")
 	}
-	p := &livePacket{raw: b}
-	var proto layers.IPProtocol
+	p := &livePacket{}
+	var proto header.IPProtocol
 	var body []byte
-	var ecn, ttl uint8
 	switch b[0] >> 4 {
 	case 4:
-		var ip layers.IPv4
-		if err := ip.DecodeFromBytes(b, gopacket.NilDecodeFeedback); err != nil {
+		ip, err := header.ParseIPv4(b)
+		if err != nil {
 			return nil, err
 		}
-		p.src, _ = netip.AddrFromSlice(ip.SrcIP.To4())
-		p.dst, _ = netip.AddrFromSlice(ip.DstIP.To4())
-		proto, body, ecn, ttl = ip.Protocol, ip.Payload, ip.TOS&3, ip.TTL
+		p.src, p.dst, p.ecn, proto, body = ip.Src(), ip.Dst(), ip.ECN(), ip.Protocol(), ip.Payload()
+		if n := int(ip.TotalLength()); n >= ip.HeaderLen() && n <= len(b) {
+			body = b[ip.HeaderLen():n]
+		}
 	case 6:
-		var ip layers.IPv6
-		if err := ip.DecodeFromBytes(b, gopacket.NilDecodeFeedback); err != nil {
+		ip, err := header.ParseIPv6(b)
+		if err != nil {
 			return nil, err
 		}
-		p.src, _ = netip.AddrFromSlice(ip.SrcIP)
-		p.dst, _ = netip.AddrFromSlice(ip.DstIP)
-		proto, body, ecn, ttl = ip.NextHeader, ip.Payload, ip.TrafficClass&3, ip.HopLimit
+		p.src, p.dst, p.ecn, proto, body = ip.Src(), ip.Dst(), ip.ECN(), ip.NextHeader(), ip.Payload()
 	default:
 		return nil, fmt.Errorf("IP version %d", b[0]>>4)
 	}
-	return p, p.decodeTransport(proto, body, ecn, ttl)
+	return p, p.decodeTransport(proto, body)
 }
 
-func (p *livePacket) decodeTransport(proto layers.IPProtocol, body []byte, ecn, ttl uint8) error {
+func (p *livePacket) decodeTransport(proto header.IPProtocol, body []byte) error {
 	switch proto {
-	case layers.IPProtocolTCP:
-		var t layers.TCP
-		if err := t.DecodeFromBytes(body, gopacket.NilDecodeFeedback); err != nil {
+	case header.IPProtocolTCP:
+		t, err := header.ParseTCP(body)
+		if err != nil {
 			return err
 		}
 		p.proto = ProtoTCP
-		lt := &liveTCP{ecn: ecn, ttl: ttl, src: netip.AddrPortFrom(p.src, uint16(t.SrcPort)), dst: netip.AddrPortFrom(p.dst, uint16(t.DstPort)),
-			flags: flagsOf(&t), seq: t.Seq, ack: t.Ack, win: t.Window, urg: t.Urgent, payload: t.Payload}
-		lt.optBytes = t.Contents[20:]
-		lt.opts = parseOptions(lt.optBytes)
-		p.tcp = lt
-	case layers.IPProtocolUDP:
-		if len(body) < 8 {
-			return fmt.Errorf("short UDP header")
+		p.tcp = &liveTCP{view: t, ecn: p.ecn, src: netip.AddrPortFrom(p.src, t.SrcPort()), dst: netip.AddrPortFrom(p.dst, t.DstPort()),
+			flags: t.Flags(), seq: t.Seq(), ack: t.Ack(), win: t.Window(), urg: t.Urgent(),
+			opts: parseOptions(t.OptionBytes()), payload: t.Payload()}
+	case header.IPProtocolUDP:
+		u, err := header.ParseUDP(body)
+		if err != nil {
+			return err
 		}
-		p.proto = ProtoUDP
-		p.udpPorts = [2]uint16{binary.BigEndian.Uint16(body), binary.BigEndian.Uint16(body[2:])}
-		p.udpLen = len(body) - 8
-	case layers.IPProtocolICMPv4, layers.IPProtocolICMPv6:
+		p.proto, p.udpPorts, p.udpLen = ProtoUDP, [2]uint16{u.SrcPort(), u.DstPort()}, len(u.Payload())
+	case header.IPProtocolICMPv4, header.IPProtocolICMPv6:
 		if len(body) < 4 {
 			return fmt.Errorf("short ICMP header")
 		}
 		p.proto, p.icmpType, p.icmpCode = ProtoICMP, body[0], body[1]
-	default:
-		p.proto = 0
 	}
 	return nil
-}
-
-// flagsOf reads the control bits of a decoded header; flags byte 13 holds them in
-// header.TCPFlags's order (AE, in byte 12, is not part of the set).
-func flagsOf(t *layers.TCP) header.TCPFlags {
-	if len(t.Contents) < 14 {
-		return 0
-	}
-	return header.TCPFlags(t.Contents[13])
 }
 
 func setFlags(t *layers.TCP, f header.TCPFlags) {

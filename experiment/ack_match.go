@@ -54,7 +54,7 @@ func ackStats(evs []timeline.Event, idx int) map[*timeline.Frame]ackStat {
 	acked := map[dir]uint32{} // highest ack sent in each direction (0: none yet)
 	out := map[*timeline.Frame]ackStat{}
 	for _, e := range evs {
-		f := e.Frame
+		f := e.Frame()
 		p := &f.Packet
 		if f.Index != idx || p.Proto != "tcp" || f.Flow == 0 {
 			continue

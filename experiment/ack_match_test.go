@@ -19,7 +19,7 @@ func TestAckStats(t *testing.T) {
 			p.Src, p.Dst, p.SPort, p.DPort = cli, srv, 40000, 80
 		}
 		f := &timeline.Frame{Index: idx, Flow: 1, Packet: p, RelSeq: seq, RelAck: ack}
-		evs = append(evs, timeline.Event{Time: t0.Add(time.Duration(ms * float64(time.Millisecond))), Kind: timeline.KindFrame, Frame: f})
+		evs = append(evs, timeline.Event{Time: t0.Add(time.Duration(ms * float64(time.Millisecond))), Data: f})
 		return f
 	}
 	at(0, 0, true, ".", 1, 1, 100)

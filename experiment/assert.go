@@ -21,11 +21,7 @@ func (r *run) record(o Outcome) {
 	r.mu.Lock()
 	r.out = append(r.out, o)
 	r.mu.Unlock()
-	mark := "PASS"
-	if !o.Pass {
-		mark = "FAIL"
-	}
-	r.tl.Add(time.Now(), timeline.KindNote, "", fmt.Sprintf("%s %s: %s", mark, o.Expect.Pos, o.Want))
+	r.tl.Add(time.Now(), "", &timeline.Outcome{Pass: o.Pass, Pos: o.Expect.Pos.String(), Where: o.Where, Want: o.Want, Seen: o.Seen})
 }
 
 // evaluate checks one expectation against what has been seen so far.

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gopacket/gopacket/layers"
+
 	"github.com/pktlab/pktlab/rawsock"
 	"github.com/pktlab/pktlab/sockdiag"
 	"github.com/pktlab/pktlab/testlab"
@@ -35,11 +37,22 @@ func startCaptures(lab *testlab.Lab, tl *timeline.Timeline) (*captures, error) {
 		}
 		c.conns = append(c.conns, conn)
 	}
+	sums := make([]*rawsock.Summarizer, len(c.conns)) // as tcpdump on each interface
+	for i := range sums {
+		sums[i] = rawsock.NewSummarizer()
+	}
 	go func() {
 		defer close(c.done)
+		var line []byte
+		var h rawsock.Headers
 		err := rawsock.Capture(ctx, c.conns, func(f rawsock.Captured) error {
-			// Data is the capture's buffer, valid during the call only.
-			tl.AddFrame(f.Frame.Time, f.Source, append([]byte(nil), f.Frame.Data...), f.Frame.Type == rawsock.PacketOutgoing)
+			// Data is the capture's buffer, valid during the call only: the frame is
+			// decoded there once, and its headers go with the copy the timeline keeps.
+			h.Decode(layers.LinkTypeEthernet, f.Frame.Data) // a fault leaves the headers before it
+			line = sums[f.Source].AppendHeaders(line[:0], &h)
+			data := append([]byte(nil), f.Frame.Data...)
+			tl.AddFrame(timeline.Captured{Time: f.Frame.Time, Index: f.Source, Data: data,
+				Out: f.Frame.Type == rawsock.PacketOutgoing, Line: string(line), Headers: h.On(data)})
 			c.read[f.Source].Add(1)
 			return nil
 		})
@@ -134,18 +147,18 @@ func startPoller(lab *testlab.Lab, tl *timeline.Timeline) *statePoller {
 					k := sockKey{n.Name(), s.Local, s.Remote}
 					seen[k] = true
 					if old, ok := last[k]; !ok || old != s.State {
-						from := "new"
+						from := timeline.StateNew
 						if ok {
 							from = old.String()
 						}
-						tl.Add(now, timeline.KindState, n.Name(), fmt.Sprintf("%s > %s: %s → %s (sock_diag)", s.Local, s.Remote, from, s.State))
+						tl.Add(now, n.Name(), &timeline.KernelState{Local: s.Local, Remote: s.Remote, From: from, To: s.State.String(), Source: "sock_diag"})
 						last[k] = s.State
 					}
 				}
 			}
 			for k, st := range last {
 				if !seen[k] {
-					tl.Add(now, timeline.KindState, k.node, fmt.Sprintf("%s > %s: %s → gone (sock_diag)", k.local, k.remote, st))
+					tl.Add(now, k.node, &timeline.KernelState{Local: k.local, Remote: k.remote, From: st.String(), To: timeline.StateGone, Source: "sock_diag"})
 					delete(last, k)
 				}
 			}

@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"github.com/pktlab/pktlab/nat"
-	"github.com/pktlab/pktlab/timeline"
 )
 
 // ctWatch puts every node's conntrack events (ctnetlink, through the nat package) on
@@ -27,14 +26,14 @@ func (r *run) startConntrack() *ctWatch {
 		}
 		ch, _, err := ct.Watch(ctx)
 		if err != nil {
-			r.tl.Add(r.tl.Start, timeline.KindNote, n.Name(), "conntrack events not watched: "+err.Error())
+			r.tl.Note(r.tl.Start, n.Name(), "conntrack events not watched: "+err.Error())
 			continue
 		}
 		w.wg.Add(1)
 		go func(node string) {
 			defer w.wg.Done()
 			for ev := range ch {
-				r.tl.Add(ev.Time, timeline.KindCT, node, fmt.Sprintf("[%s] %s", ev.Type, ev.Entry))
+				r.tl.Add(ev.Time, node, ev.Record())
 			}
 		}(n.Name())
 	}

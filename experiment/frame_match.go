@@ -22,7 +22,7 @@ func (r *run) checkFrames(m *FrameMatch) (want string, pass bool, seen string) {
 	}
 	var match, near []timeline.Event
 	for _, e := range frames {
-		f := e.Frame
+		f := e.Frame()
 		if !r.onLink(m.On, f) || !inWindow(e.Time, from, to, m.Within) {
 			continue
 		}
@@ -43,7 +43,7 @@ func (r *run) checkFrames(m *FrameMatch) (want string, pass bool, seen string) {
 		return func(i int) string {
 			s := r.tl.Line(evs[i])
 			if acks != nil {
-				s += " {" + acks[evs[i].Frame].String() + "}"
+				s += " {" + acks[evs[i].Frame()].String() + "}"
 			}
 			return s
 		}
@@ -138,7 +138,7 @@ func distinctISNs(evs []timeline.Event) (bool, string) {
 	seqs := map[uint32]bool{}
 	var list []string
 	for _, e := range evs {
-		sq := e.Frame.Packet.Seq
+		sq := e.Frame().Packet.Seq
 		if sq == 0 || seqs[sq] {
 			ok = false
 		}

@@ -156,7 +156,7 @@ func (ps *psock) readLoop(ctx context.Context, tl *timeline.Timeline) {
 		ps.frames = append(ps.frames, pf)
 		ps.mu.Unlock()
 		ps.read.Add(1)
-		tl.Add(f.Time, timeline.KindNote, ps.node, fmt.Sprintf("[packet socket %s on %s] %d bytes, %s: %s", ps.name, ps.iface, pf.length, f.Type, pf.text))
+		tl.Note(f.Time, ps.node, fmt.Sprintf("[packet socket %s on %s] %d bytes, %s: %s", ps.name, ps.iface, pf.length, f.Type, pf.text))
 	}
 }
 

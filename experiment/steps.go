@@ -40,7 +40,7 @@ func (r *run) step(ctx context.Context, s *Step) error {
 		r.started[s.ID] = now
 		r.mu.Unlock()
 	}
-	r.tl.Add(now, timeline.KindStep, s.Node, describe(s))
+	r.tl.Add(now, s.Node, &timeline.Step{Action: string(s.Action), Text: describe(s)})
 	switch s.Action {
 	case ActSleep:
 		r.wait(ctx, fmt.Sprintf("sleep %s", s.Duration), s.Duration, nil)
@@ -61,7 +61,7 @@ func (r *run) step(ctx context.Context, s *Step) error {
 		if err := sendCraft(ctx, r.lab.Node(s.Node), s.Craft); err != nil {
 			return fmt.Errorf("%s: craft on %s: %w", s.Pos, s.Node, err)
 		}
-		r.tl.Add(time.Now(), timeline.KindNote, s.Node, "sent crafted "+s.Craft.String())
+		r.tl.Note(time.Now(), s.Node, "sent crafted "+s.Craft.String())
 		return nil
 	case ActNFT:
 		if err := applyNFT(ctx, r.lab.Node(s.Node), s.Ruleset); err != nil {
@@ -101,7 +101,7 @@ func (r *run) execStep(ctx context.Context, s *Step, start time.Time) error {
 	if o := strings.TrimSpace(string(out)); o != "" {
 		text += "\n" + indent(o)
 	}
-	r.tl.Add(time.Now(), timeline.KindNote, s.Node, text)
+	r.tl.Note(time.Now(), s.Node, text)
 	if s.ID != "" {
 		// The program's result, for call expectations: ret is the exit status and
 		// info the combined output.

@@ -10,18 +10,15 @@ import (
 	"github.com/pktlab/pktlab/timeline"
 )
 
-// tracers receive nftables trace events from the traced nodes into the timeline and
-// keep them for trace expectations.
+// tracers receive nftables trace events from the traced nodes into the timeline, where
+// trace expectations read them.
 type tracers struct {
-	mu     sync.Mutex // guards events
-	events map[string][]filter.TraceEvent
-
 	list []*filter.Tracer
 	wg   sync.WaitGroup
 }
 
 func (r *run) startTracers(ctx context.Context) error {
-	t := &tracers{events: map[string][]filter.TraceEvent{}}
+	t := &tracers{}
 	r.traces = t
 	for _, nt := range r.f.Trace {
 		conn, err := filter.ForNode(r.lab.Node(nt.Node))
@@ -37,22 +34,11 @@ func (r *run) startTracers(ctx context.Context) error {
 		go func(node string) {
 			defer t.wg.Done()
 			for e := range tr.Events() {
-				t.mu.Lock()
-				t.events[node] = append(t.events[node], e)
-				t.mu.Unlock()
-				r.tl.Add(e.Time, timeline.KindVerdict, node, traceText(e))
+				r.tl.Add(e.Time, node, e.Record())
 			}
 		}(nt.Node)
 	}
 	return nil
-}
-
-// traceText is the timeline's line for a trace event, without the trace id (the
-// timeline says which packet it is by its place).
-func traceText(e filter.TraceEvent) string {
-	s := e.String()
-	prefix := fmt.Sprintf("trace id %08x ", e.ID)
-	return fmt.Sprintf("[pkt %08x] %s", e.ID, strings.TrimPrefix(s, prefix))
 }
 
 func (t *tracers) stop() {
@@ -65,10 +51,16 @@ func (t *tracers) stop() {
 	t.wg.Wait()
 }
 
-func (t *tracers) paths(node string) []filter.Path {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return filter.GroupPaths(t.events[node])
+// paths groups the node's verdicts on the timeline by packet, in the order packets
+// first appeared.
+func (r *run) paths(node string) []timeline.Path {
+	var vs []*timeline.Verdict
+	for _, e := range r.tl.Select(timeline.KindVerdict) {
+		if e.Node == node {
+			vs = append(vs, e.Data.(*timeline.Verdict))
+		}
+	}
+	return timeline.Paths(vs)
 }
 
 // checkTrace counts the node's traced packets whose path matches.
@@ -87,11 +79,11 @@ func (r *run) checkTrace(m *TraceMatch) (want string, pass bool, seen string) {
 		parts = append(parts, "final verdict "+m.Final)
 	}
 	want = fmt.Sprintf("on %s, %s traced packet(s) with %s", m.Node, countWord(m.Count), strings.Join(parts, ", "))
-	paths := r.traces.paths(m.Node)
+	paths := r.paths(m.Node)
 	n := 0
 	var lines []string
 	for _, p := range paths {
-		hooks, chains, verdicts := p.Hooks(), pathChains(p), pathVerdicts(p)
+		hooks, chains, verdicts := p.Hooks(), p.Chains(), p.RuleVerdicts()
 		ok := (m.Hooks == nil || strings.Join(m.Hooks, ",") == strings.Join(hooks, ",")) &&
 			(m.Chains == nil || strings.Join(m.Chains, ",") == strings.Join(chains, ",")) &&
 			(m.Verdicts == nil || strings.Join(m.Verdicts, ",") == strings.Join(verdicts, ",")) &&
@@ -107,24 +99,4 @@ func (r *run) checkTrace(m *TraceMatch) (want string, pass bool, seen string) {
 	pass = m.Count < 0 && n > 0 || m.Count == n
 	seen = fmt.Sprintf("%d matching of %d traced packet(s)%s", n, len(paths), strings.Join(lines, ""))
 	return want, pass, seen
-}
-
-func pathChains(p filter.Path) []string {
-	var out []string
-	for _, e := range p.Events {
-		if len(out) == 0 || out[len(out)-1] != e.Chain {
-			out = append(out, e.Chain)
-		}
-	}
-	return out
-}
-
-func pathVerdicts(p filter.Path) []string {
-	var out []string
-	for _, e := range p.Events {
-		if e.Type == filter.TraceRule {
-			out = append(out, e.Verdict)
-		}
-	}
-	return out
 }

@@ -20,15 +20,15 @@ import (
 
 // usNode is pktlab's userspace TCP host on one node (tcpstate/host in shared mode: it
 // uses the node's own address and MAC, and drops the kernel's RSTs for its ports), with
-// the experiment's names for its connections and the state path of each.
+// the experiment's names for its connections. The states each went through are on the
+// timeline, where us_state expectations read them.
 type usNode struct {
 	h *host.Host
 
-	mu        sync.Mutex // guards the maps
+	mu        sync.Mutex // guards conns, listeners and keys
 	conns     map[string]*host.Conn
 	listeners map[string]*host.Listener
-	keys      map[string]usKey   // connection name -> its addresses
-	paths     map[usKey][]string // states in order, the first one the initial
+	keys      map[string]usKey // connection name -> its addresses
 }
 
 type usKey struct{ local, remote netip.AddrPort }
@@ -45,9 +45,8 @@ func (r *run) userspace(ctx context.Context, node string) (*usNode, error) {
 	if u != nil {
 		return u, nil
 	}
-	u = &usNode{conns: map[string]*host.Conn{}, listeners: map[string]*host.Listener{},
-		keys: map[string]usKey{}, paths: map[usKey][]string{}}
-	cfg := &host.Config{Shared: true, Events: func(e host.Event) { r.usEvent(node, u, e) }}
+	u = &usNode{conns: map[string]*host.Conn{}, listeners: map[string]*host.Listener{}, keys: map[string]usKey{}}
+	cfg := &host.Config{Shared: true, Events: func(e host.Event) { r.usEvent(node, e) }}
 	h, err := host.Start(ctx, r.lab.Node(node), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start userspace TCP on %s: %w", node, err)
@@ -59,28 +58,34 @@ func (r *run) userspace(ctx context.Context, node string) (*usNode, error) {
 	return u, nil
 }
 
-// usEvent records the host's state changes on the timeline and in the paths.
-func (r *run) usEvent(node string, u *usNode, e host.Event) {
+// usEvent records the host's state changes on the timeline.
+func (r *run) usEvent(node string, e host.Event) {
 	switch e.Kind {
 	case host.EventTCP:
 		if e.TCP.Kind != tcpstate.EventStateChanged {
 			return
 		}
-		k := usKey{e.Local, e.Remote}
-		u.mu.Lock()
-		if len(u.paths[k]) == 0 {
-			u.paths[k] = []string{e.TCP.From.String()}
-		}
-		u.paths[k] = append(u.paths[k], e.TCP.To.String())
-		u.mu.Unlock()
-		who := fmt.Sprintf("%s > %s", e.Local, e.Remote)
-		if !e.Remote.IsValid() {
-			who = fmt.Sprintf("%s (listener)", e.Local)
-		}
-		r.tl.Add(e.Time, timeline.KindState, node, fmt.Sprintf("[userspace TCP] %s: %s → %s: %s", who, e.TCP.From, e.TCP.To, e.TCP.Cause))
+		r.tl.Add(e.Time, node, &timeline.UserspaceState{Local: e.Local, Remote: e.Remote, From: e.TCP.From, To: e.TCP.To, Cause: e.TCP.Cause})
 	case host.EventFirewall, host.EventError:
-		r.tl.Add(e.Time, timeline.KindNote, node, "[userspace TCP] "+e.Text)
+		r.tl.Note(e.Time, node, "[userspace TCP] "+e.Text)
 	}
+}
+
+// usPath is the states the connection with these addresses went through on the
+// node, the first one the initial, as the timeline recorded them.
+func (r *run) usPath(node string, k usKey) []string {
+	var path []string
+	for _, e := range r.tl.Select(timeline.KindUserspaceState) {
+		s := e.Data.(*timeline.UserspaceState)
+		if e.Node != node || s.Local != k.local || s.Remote != k.remote {
+			continue
+		}
+		if len(path) == 0 {
+			path = []string{s.From.String()}
+		}
+		path = append(path, s.To.String())
+	}
+	return path
 }
 
 func (r *run) closeUserspace() {
@@ -101,15 +106,6 @@ func (r *run) usStep(ctx context.Context, s *Step) (agent.Call, error) {
 	c := agent.Call{Start: time.Now(), Node: s.Node, Sock: s.Sock, Op: agent.Op(s.Action)}
 	sctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
-	deadline, _ := sctx.Deadline()
-	conn := func() (*host.Conn, error) {
-		u.mu.Lock()
-		defer u.mu.Unlock()
-		if cn := u.conns[s.Sock]; cn != nil {
-			return cn, nil
-		}
-		return nil, fmt.Errorf("no userspace connection %q on %s", s.Sock, s.Node)
-	}
 	var opErr error
 	switch s.Action {
 	case ActUSInput:
@@ -153,52 +149,76 @@ func (r *run) usStep(ctx context.Context, s *Step) (agent.Call, error) {
 			u.name(s.As, cn)
 			c.Info = "peer " + cn.RemoteAddr().String()
 		}
-	case ActUSSend, ActUSRecv, ActUSShutdown, ActUSClose, ActUSAbort, ActUSForget:
-		cn, err := conn()
-		if err != nil {
-			return c, err
+	default:
+		cn := u.conn(s.Sock)
+		if cn == nil {
+			return c, fmt.Errorf("no userspace connection %q on %s", s.Sock, s.Node)
 		}
-		switch s.Action {
-		case ActUSSend:
-			c.Args, c.Data = fmt.Sprintf("%d bytes", len(s.Data)), s.Data
-			cn.SetWriteDeadline(deadline)
-			c.Ret, opErr = cn.Write(s.Data)
-		case ActUSRecv:
-			c.Args = fmt.Sprintf("max %d", s.Size)
-			cn.SetReadDeadline(deadline)
-			buf := make([]byte, s.Size)
-			n, err := cn.Read(buf)
-			c.Ret, c.Data, opErr = n, buf[:n], err
-			if err == io.EOF {
-				c.Info, opErr = "EOF", nil
-			}
-		case ActUSShutdown:
-			opErr = cn.CloseWrite()
-		case ActUSClose:
-			opErr = cn.Close()
-		case ActUSAbort:
-			opErr = cn.Abort()
-		case ActUSForget:
-			// Nothing is sent and the peer is not told: its next segment finds no
-			// connection (EXPERIMENTS E13).
-			c.Args = "drop the TCB, send nothing"
-			cn.Forget()
-		}
+		deadline, _ := sctx.Deadline()
+		opErr = usConnStep(s, cn, deadline, &c)
 	}
 	c.Dur = time.Since(c.Start)
-	if opErr != nil {
-		var en syscall.Errno
-		switch {
-		case errors.Is(opErr, os.ErrDeadlineExceeded) || errors.Is(opErr, context.DeadlineExceeded):
-			c.Timed = true
-		case errors.As(opErr, &en):
-			c.Errno, c.Ret = en, -1
-		default:
-			c.Ret, c.Info = -1, opErr.Error()
-		}
-	}
+	usResult(&c, opErr)
 	r.tl.AddCall(c)
 	return c, nil
+}
+
+// conn is the named connection, or nil.
+func (u *usNode) conn(name string) *host.Conn {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.conns[name]
+}
+
+// usConnStep carries out an action on an established connection, filling in c.
+func usConnStep(s *Step, cn *host.Conn, deadline time.Time, c *agent.Call) error {
+	var opErr error
+	switch s.Action {
+	case ActUSSend:
+		c.Args, c.Data = fmt.Sprintf("%d bytes", len(s.Data)), s.Data
+		cn.SetWriteDeadline(deadline)
+		c.Ret, opErr = cn.Write(s.Data)
+	case ActUSRecv:
+		c.Args = fmt.Sprintf("max %d", s.Size)
+		cn.SetReadDeadline(deadline)
+		buf := make([]byte, s.Size)
+		n, err := cn.Read(buf)
+		c.Ret, c.Data, opErr = n, buf[:n], err
+		if err == io.EOF {
+			c.Info, opErr = "EOF", nil
+		}
+	case ActUSShutdown:
+		opErr = cn.CloseWrite()
+	case ActUSClose:
+		opErr = cn.Close()
+	case ActUSAbort:
+		opErr = cn.Abort()
+	case ActUSForget:
+		// Nothing is sent and the peer is not told: its next segment finds no
+		// connection (EXPERIMENTS E13).
+		c.Args = "drop the TCB, send nothing"
+		cn.Forget()
+	default:
+		return fmt.Errorf("action %s is not a userspace TCP action", s.Action)
+	}
+	return opErr
+}
+
+// usResult records how a userspace action ended as a call's result: blocked until
+// its timeout, an errno, or another error's text.
+func usResult(c *agent.Call, opErr error) {
+	if opErr == nil {
+		return
+	}
+	var en syscall.Errno
+	switch {
+	case errors.Is(opErr, os.ErrDeadlineExceeded) || errors.Is(opErr, context.DeadlineExceeded):
+		c.Timed = true
+	case errors.As(opErr, &en):
+		c.Errno, c.Ret = en, -1
+	default:
+		c.Ret, c.Info = -1, opErr.Error()
+	}
 }
 
 // name gives a connection its experiment name, adopting the states it went through
@@ -243,12 +263,12 @@ func (r *run) checkUSState(m *USStateMatch) (want string, pass bool, seen string
 	}
 	u.mu.Lock()
 	k, ok := u.keys[m.Conn]
-	path := append([]string(nil), u.paths[k]...)
 	cn := u.conns[m.Conn]
 	u.mu.Unlock()
 	if !ok {
 		return want, false, "no userspace connection named " + m.Conn
 	}
+	path := r.usPath(m.Node, k)
 	cur := cn.State().String()
 	seen = fmt.Sprintf("path %s; now %s", strings.Join(path, " → "), cur)
 	pass = true

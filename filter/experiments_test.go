@@ -59,23 +59,6 @@ func apply(t *testing.T, n *testlab.Node, src string) *filter.Conn {
 	return c
 }
 
-// sendUDP sends one datagram from node n to dst with a kernel socket inside the node.
-func sendUDP(t *testing.T, n *testlab.Node, dst string) {
-	t.Helper()
-	err := n.Do(func() error {
-		c, err := net.Dial("udp4", dst)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		_, err = c.Write([]byte("pktlab"))
-		return err
-	})
-	if err != nil {
-		t.Fatalf("send udp from %s to %s: %v", n.Name(), dst, err)
-	}
-}
-
 // dial connects with a kernel TCP socket inside n and returns the error.
 func dial(n *testlab.Node, dst string, timeout time.Duration) (net.Conn, error) {
 	var c net.Conn
@@ -123,11 +106,12 @@ func udpDport(e filter.TraceEvent) int {
 	return int(binary.BigEndian.Uint16(e.TransportHeader[2:4]))
 }
 
-// collect reads trace events until every want(path) is satisfied or the timeout.
-func collect(t *testing.T, tr *filter.Tracer, timeout time.Duration, done func([]filter.TraceEvent) bool) []filter.TraceEvent {
+// collect reads trace events until done holds for them. Past labtest.FailAfter it
+// fails the test and returns what came, for the caller's assertions to show.
+func collect(t *testing.T, tr *filter.Tracer, done func([]filter.TraceEvent) bool) []filter.TraceEvent {
 	t.Helper()
 	var evs []filter.TraceEvent
-	deadline := time.After(timeout)
+	deadline := time.After(labtest.FailAfter)
 	for {
 		select {
 		case e, ok := <-tr.Events():
@@ -139,6 +123,7 @@ func collect(t *testing.T, tr *filter.Tracer, timeout time.Duration, done func([
 				return evs
 			}
 		case <-deadline:
+			t.Errorf("trace: the awaited events not among the %d that came in %v", len(evs), labtest.FailAfter)
 			return evs
 		}
 	}
@@ -176,15 +161,15 @@ func TestF1HookTraversal(t *testing.T) {
 			t.Errorf("close tracer: %v", err)
 		}
 	}()
-	sendUDP(t, lab.Node("client"), "198.18.1.1:7001") // to the router: local in
-	sendUDP(t, lab.Node("client"), "198.19.2.2:7002") // through the router: forwarded
-	sendUDP(t, router, "198.19.2.2:7003")             // from the router: local out
+	labtest.SendUDP(t, lab.Node("client"), "198.18.1.1:7001") // to the router: local in
+	labtest.SendUDP(t, lab.Node("client"), "198.19.2.2:7002") // through the router: forwarded
+	labtest.SendUDP(t, router, "198.19.2.2:7003")             // from the router: local out
 	want := map[int][]string{
 		7001: {"prerouting", "input"},
 		7002: {"prerouting", "forward", "postrouting"},
 		7003: {"output", "postrouting"},
 	}
-	evs := collect(t, tr, 5*time.Second, func(evs []filter.TraceEvent) bool {
+	evs := collect(t, tr, func(evs []filter.TraceEvent) bool {
 		paths := filter.GroupPaths(evs)
 		for port, hooks := range want {
 			p := pathFor(paths, port)
@@ -238,9 +223,9 @@ func TestF2PriorityOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tr.Close()
-	sendUDP(t, lab.Node("client"), "198.18.1.1:7010")
+	labtest.SendUDP(t, lab.Node("client"), "198.18.1.1:7010")
 	want := []string{"raw", "mangle", "dstnat", "filter", "security", "srcnat"}
-	evs := collect(t, tr, 5*time.Second, func(evs []filter.TraceEvent) bool {
+	evs := collect(t, tr, func(evs []filter.TraceEvent) bool {
 		n := 0
 		for _, e := range evs {
 			if e.Type == filter.TracePolicy {
@@ -277,8 +262,8 @@ func TestF3RuleOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tr.Close()
-	sendUDP(t, lab.Node("client"), "198.18.1.1:7020")
-	evs := collect(t, tr, 5*time.Second, func(evs []filter.TraceEvent) bool {
+	labtest.SendUDP(t, lab.Node("client"), "198.18.1.1:7020")
+	evs := collect(t, tr, func(evs []filter.TraceEvent) bool {
 		return len(evs) > 0 && evs[len(evs)-1].Verdict == "drop"
 	})
 	type step struct{ Rule, Verdict string }
@@ -419,7 +404,7 @@ func TestF8Mangle(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tr.Close()
-	sendUDP(t, lab.Node("client"), "198.19.2.2:7030")
+	labtest.SendUDP(t, lab.Node("client"), "198.19.2.2:7030")
 	pc.SetReadDeadline(time.Now().Add(3 * time.Second))
 	buf := make([]byte, 64)
 	_, cm, _, err := pc.ReadFrom(buf)
@@ -429,7 +414,7 @@ func TestF8Mangle(t *testing.T) {
 	if cm == nil || cm.TTL != 5 {
 		t.Errorf("TTL at the server = %v, want 5 (set by the router, not 63)", cm)
 	}
-	evs := collect(t, tr, 3*time.Second, func(evs []filter.TraceEvent) bool {
+	evs := collect(t, tr, func(evs []filter.TraceEvent) bool {
 		return len(evs) > 0 && evs[len(evs)-1].Chain == "post" && evs[len(evs)-1].Type == filter.TracePolicy
 	})
 	var marks []string
@@ -463,8 +448,8 @@ func TestTraceRuleText(t *testing.T) {
 	type step struct{ Chain, Hook, Rule, Verdict string }
 	// steps sends one datagram to port and returns the rule events of its path.
 	steps := func(port int) []step {
-		sendUDP(t, client, fmt.Sprintf("198.19.2.2:%d", port))
-		evs := collect(t, tr, 5*time.Second, func(evs []filter.TraceEvent) bool {
+		labtest.SendUDP(t, client, fmt.Sprintf("198.19.2.2:%d", port))
+		evs := collect(t, tr, func(evs []filter.TraceEvent) bool {
 			p := pathFor(filter.GroupPaths(evs), port)
 			return p != nil && p.Events[len(p.Events)-1].Chain == "post"
 		})
@@ -551,8 +536,8 @@ func TestTracePolicyHeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tr.Close()
-	sendUDP(t, lab.Node("client"), "198.18.1.1:7050")
-	evs := collect(t, tr, 5*time.Second, func(evs []filter.TraceEvent) bool {
+	labtest.SendUDP(t, lab.Node("client"), "198.18.1.1:7050")
+	evs := collect(t, tr, func(evs []filter.TraceEvent) bool {
 		return len(evs) > 0
 	})
 	type seen struct {

@@ -38,7 +38,7 @@ func ping(t *testing.T, n *testlab.Node, dst string, seq int) {
 	if _, err := c.WriteTo(b, &net.IPAddr{IP: net.ParseIP(dst)}); err != nil {
 		t.Fatalf("ping %s from %s: %v", dst, n.Name(), err)
 	}
-	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	c.SetReadDeadline(time.Now().Add(labtest.FailAfter)) // only ends a hang
 	buf := make([]byte, 1500)
 	for {
 		k, from, err := c.ReadFrom(buf)
@@ -77,15 +77,16 @@ func TestICMPTypeMatch(t *testing.T) {
 	}
 }`)
 	ping(t, client, "198.19.2.2", 1) // through the router
-	sendUDP(t, client, "198.19.2.2:7040")
+	labtest.SendUDP(t, client, "198.19.2.2:7040")
 	ping(t, client, "198.18.1.1", 2) // to the router
-	sendUDP(t, client, "198.18.1.1:7041")
+	labtest.SendUDP(t, client, "198.18.1.1:7041")
 
-	// The server's port unreachable for the datagram is forwarded asynchronously.
-	deadline := time.Now().Add(3 * time.Second)
-	for counter(t, c, "icmpt", "forward", "icmp type destination-unreachable") == 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	// The server's port unreachable for the datagram is forwarded asynchronously, and
+	// the datagram to the router passes input in the router's own time.
+	labtest.Until(t, "the forwarded port unreachable and the datagram to the router", func() (bool, error) {
+		return counter(t, c, "icmpt", "forward", "icmp type destination-unreachable") > 0 &&
+			counter(t, c, "icmpt", "input", "udp dport 7041") > 0, nil
+	})
 	for _, tc := range []struct {
 		chain, rule string
 		want        uint64

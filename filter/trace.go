@@ -3,10 +3,10 @@ package filter
 import (
 	"encoding/binary"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/mdlayher/netlink"
+	"github.com/pktlab/pktlab/timeline"
 	"golang.org/x/sys/unix"
 )
 
@@ -88,28 +88,22 @@ func (e TraceEvent) TypeName() string { return e.Type.String() }
 // "verdict V", the mark on policy and return lines. The headers, interfaces and mark of
 // nft's "packet:" line are in PacketString.
 func (e TraceEvent) String() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "trace id %08x %s %s %s", e.ID, e.Family, e.Table, e.Chain)
-	if e.Hook != "" {
-		fmt.Fprintf(&b, " (%s)", e.Hook)
-	}
+	return fmt.Sprintf("trace id %08x %s", e.ID, e.Record())
+}
+
+// Record is the event as the timeline records it.
+func (e TraceEvent) Record() *timeline.Verdict {
+	v := &timeline.Verdict{ID: e.ID, Family: e.Family.String(), Table: e.Table, Chain: e.Chain, Hook: e.Hook,
+		RuleHandle: e.RuleHandle, Rule: e.Rule, Verdict: e.Verdict, Policy: e.Policy, Mark: e.Mark}
 	switch e.Type {
 	case TraceRule:
-		if e.Rule != "" {
-			fmt.Fprintf(&b, " rule %s (verdict %s)", e.Rule, e.Verdict)
-		} else {
-			fmt.Fprintf(&b, " unknown rule handle %d (verdict %s)", e.RuleHandle, e.Verdict)
-		}
-		return b.String()
+		v.Type = timeline.TraceRule
 	case TraceReturn:
-		fmt.Fprintf(&b, " verdict %s", e.Verdict)
+		v.Type = timeline.TraceReturn
 	case TracePolicy:
-		fmt.Fprintf(&b, " policy %s", e.Policy)
+		v.Type = timeline.TracePolicy
 	}
-	if e.Mark != 0 {
-		fmt.Fprintf(&b, " meta mark 0x%08x", e.Mark)
-	}
-	return b.String()
+	return v
 }
 
 // DecodeTrace decodes the attributes of an NFT_MSG_TRACE message (after the 4-byte
@@ -199,45 +193,38 @@ type Path struct {
 	Events []TraceEvent `json:"events"`
 }
 
-// Hooks returns the hooks the packet went through, in order, without repeats.
-func (p Path) Hooks() []string {
-	var out []string
+// record is the path as the timeline records it.
+func (p Path) record() timeline.Path {
+	out := timeline.Path{ID: p.ID}
 	for _, e := range p.Events {
-		if e.Hook != "" && (len(out) == 0 || out[len(out)-1] != e.Hook) {
-			out = append(out, e.Hook)
-		}
+		out.Verdicts = append(out.Verdicts, e.Record())
 	}
 	return out
 }
 
+// Hooks returns the hooks the packet went through, in order, without repeats.
+func (p Path) Hooks() []string { return p.record().Hooks() }
+
 // Final returns the verdict that ended the packet's last hook: the policy or the last
 // accept/drop verdict.
-func (p Path) Final() string {
-	for i := len(p.Events) - 1; i >= 0; i-- {
-		e := p.Events[i]
-		if e.Type == TracePolicy {
-			return e.Policy
-		}
-		if e.Verdict == "accept" || e.Verdict == "drop" {
-			return e.Verdict
-		}
-	}
-	return ""
-}
+func (p Path) Final() string { return p.record().Final() }
 
 // GroupPaths groups events by packet, keeping the order in which packets first
 // appeared and the order of events within each packet.
 func GroupPaths(events []TraceEvent) []Path {
-	idx := map[uint32]int{}
+	vs := make([]*timeline.Verdict, len(events))
+	of := map[*timeline.Verdict]int{}
+	for i, e := range events {
+		vs[i] = e.Record()
+		of[vs[i]] = i
+	}
 	var out []Path
-	for _, e := range events {
-		i, ok := idx[e.ID]
-		if !ok {
-			i = len(out)
-			idx[e.ID] = i
-			out = append(out, Path{ID: e.ID})
+	for _, tp := range timeline.Paths(vs) {
+		p := Path{ID: tp.ID}
+		for _, v := range tp.Verdicts {
+			p.Events = append(p.Events, events[of[v]])
 		}
-		out[i].Events = append(out[i].Events, e)
+		out = append(out, p)
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/sockdiag"
+	"github.com/pktlab/pktlab/timeline"
 )
 
 // ErrUnsupported is wrapped by every error Open returns when kernel tracing cannot
@@ -172,28 +173,8 @@ type Destroy struct {
 }
 
 // Packet is what a record holds of a packet's headers: enough to find the frame in a
-// capture.
-type Packet struct {
-	Src, Dst         netip.Addr
-	Proto            uint8  // IP protocol (6 TCP, 17 UDP, 58 ICMPv6 …)
-	Length           uint16 // IPv4 total length or IPv6 payload length + 40
-	SrcPort, DstPort uint16 // TCP and UDP
-	Seq, Ack         uint32 // TCP
-	Flags            header.TCPFlags
-}
-
-func (p *Packet) String() string {
-	if p == nil {
-		return ""
-	}
-	switch p.Proto {
-	case 6:
-		return fmt.Sprintf("%s > %s tcp [%v] seq %d ack %d", netip.AddrPortFrom(p.Src, p.SrcPort), netip.AddrPortFrom(p.Dst, p.DstPort), p.Flags, p.Seq, p.Ack)
-	case 17:
-		return fmt.Sprintf("%s > %s udp", netip.AddrPortFrom(p.Src, p.SrcPort), netip.AddrPortFrom(p.Dst, p.DstPort))
-	}
-	return fmt.Sprintf("%s > %s proto %d", p.Src, p.Dst, p.Proto)
-}
+// capture. It is the timeline's type, so that events carry it there unchanged.
+type Packet = timeline.KernelPacket
 
 // Stats counts events. Lost is the number nobody saw: the kernel could not put them
 // in the ring buffer because it was full.

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 
@@ -82,4 +83,22 @@ func hasName(src []byte) bool {
 		return false
 	}
 	return yamlpos.HasKey(doc.Content[0], "name")
+}
+
+// SendUDP sends one datagram, "pktlab", from node n to dst (address:port) with a
+// kernel socket inside the node.
+func SendUDP(t testing.TB, n *testlab.Node, dst string) {
+	t.Helper()
+	err := n.Do(func() error {
+		c, err := net.Dial("udp", dst)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.Write([]byte("pktlab"))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("labtest: send a datagram from %s to %s: %v", n.Name(), dst, err)
+	}
 }

@@ -11,6 +11,7 @@ import (
 
 	mdnl "github.com/mdlayher/netlink"
 	"github.com/pktlab/pktlab/testlab"
+	"github.com/pktlab/pktlab/timeline"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -19,17 +20,9 @@ import (
 // ErrNoNamespace is returned when conntrack is asked for without a lab namespace.
 var ErrNoNamespace = errors.New("nat: refusing to open conntrack without a lab namespace fd (would touch the host's table)")
 
-// Tuple is one direction of a connection (conntrack's CTA_TUPLE_ORIG / CTA_TUPLE_REPLY).
-type Tuple struct {
-	Src     netip.Addr `json:"src"`
-	Dst     netip.Addr `json:"dst"`
-	SrcPort uint16     `json:"sport,omitempty"`
-	DstPort uint16     `json:"dport,omitempty"`
-}
-
-func (t Tuple) String() string {
-	return fmt.Sprintf("src=%s dst=%s sport=%d dport=%d", t.Src, t.Dst, t.SrcPort, t.DstPort)
-}
+// Tuple is one direction of a connection (conntrack's CTA_TUPLE_ORIG /
+// CTA_TUPLE_REPLY), the timeline's type.
+type Tuple = timeline.Tuple
 
 // Entry is one conntrack entry. For a NATed connection the reply tuple is not the
 // original one reversed: that difference is the translation.
@@ -44,26 +37,14 @@ type Entry struct {
 }
 
 // ProtoName is the entry's protocol as conntrack(8) prints it.
-func (e Entry) ProtoName() string {
-	switch e.Proto {
-	case unix.IPPROTO_TCP:
-		return "tcp"
-	case unix.IPPROTO_UDP:
-		return "udp"
-	case unix.IPPROTO_ICMP:
-		return "icmp"
-	case unix.IPPROTO_ICMPV6:
-		return "icmpv6"
-	}
-	return fmt.Sprint(e.Proto)
-}
+func (e Entry) ProtoName() string { return e.record("").ProtoName() }
 
-func (e Entry) String() string {
-	s := fmt.Sprintf("%-4s %d %d ", e.ProtoName(), e.Proto, int(e.Timeout.Seconds()))
-	if e.State != "" {
-		s += e.State + " "
-	}
-	return s + e.Orig.String() + " " + e.Reply.String() + fmt.Sprintf(" mark=%d", e.Mark)
+func (e Entry) String() string { return e.record("").Entry() }
+
+// record is the entry as the timeline records it, for an event of type typ.
+func (e Entry) record(typ string) *timeline.Conntrack {
+	return &timeline.Conntrack{Type: typ, Proto: e.Proto, Orig: e.Orig, Reply: e.Reply, State: e.State,
+		Timeout: e.Timeout, Mark: e.Mark, Zone: e.Zone}
 }
 
 // TCP conntrack states (enum tcp_conntrack, include/uapi/linux/netfilter/nf_conntrack_tcp.h).
@@ -183,6 +164,9 @@ type Event struct {
 	Type  EventType `json:"type"`
 	Entry Entry     `json:"entry"`
 }
+
+// Record is the event as the timeline records it.
+func (ev Event) Record() *timeline.Conntrack { return ev.Entry.record(ev.Type.String()) }
 
 // Watch delivers conntrack events of the node until ctx ends; the channel is closed
 // then. Errors end the watch and are returned by the returned function.

@@ -442,17 +442,7 @@ func TestF7Notrack(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, port := range []string{"9998", "9999"} {
-		if err := client.Do(func() error {
-			u, err := net.Dial("udp4", "198.19.2.2:"+port)
-			if err != nil {
-				return err
-			}
-			defer u.Close()
-			_, err = u.Write([]byte("x"))
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
+		labtest.SendUDP(t, client, "198.19.2.2:"+port)
 	}
 	ct, err := nat.ForNode(server)
 	if err != nil {

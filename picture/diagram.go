@@ -145,14 +145,14 @@ type sender struct {
 func (b *builder) index(evs []timeline.Event) {
 	b.recv = map[string][]timeline.Event{}
 	for _, e := range evs {
-		if e.Kind != timeline.KindFrame {
+		f := e.Frame()
+		if f == nil {
 			continue
 		}
-		f := e.Frame
 		if f.Dup {
 			b.recv[string(f.Data)] = append(b.recv[string(f.Data)], e)
 		}
-		if f.Out && e.Node != "" && f.Packet.Src.IsValid() && f.NAT == "" {
+		if f.Out && e.Node != "" && f.Packet.Src.IsValid() && f.NAT == nil {
 			if _, ok := b.owner[f.Packet.Src]; !ok {
 				b.owner[f.Packet.Src] = e.Node
 			}
@@ -182,34 +182,38 @@ func (b *builder) addrLane(a netip.Addr) int {
 
 func (b *builder) add(e timeline.Event) {
 	r := Row{T: e.Time.Sub(b.tl.Start), From: -1, To: -1}
-	switch e.Kind {
-	case timeline.KindFrame:
-		if e.Frame.Dup {
+	r.Line = b.tl.Text(e)
+	drop := false
+	switch d := e.Data.(type) {
+	case *timeline.Frame:
+		if d.Dup {
 			return
 		}
 		b.frame(e, r)
 		return
-	case timeline.KindCall:
-		r.Kind, r.Line = RowCall, e.Call.String()
-		if e.Call.Node != "" {
-			r.Line = strings.TrimPrefix(r.Line, e.Call.Node+" ")
+	case *timeline.Call:
+		r.Kind = RowCall
+		if d.Node != "" {
+			r.Line = strings.TrimPrefix(r.Line, d.Node+" ")
 		}
-	case timeline.KindState:
-		r.Kind, r.Line = RowState, e.Text
-	case timeline.KindVerdict:
-		r.Kind, r.Line = RowVerdict, e.Text
-	case timeline.KindCT:
-		r.Kind, r.Line = RowCT, e.Text
-	case timeline.KindStep:
-		r.Kind, r.Line = RowStep, e.Text
+	case *timeline.KernelState, *timeline.UserspaceState:
+		r.Kind = RowState
+	case *timeline.Verdict:
+		r.Kind = RowVerdict
+		drop = d.Verdict == "drop" || d.Type == timeline.TracePolicy && d.Policy == "drop"
+	case *timeline.Conntrack:
+		r.Kind = RowCT
+	case *timeline.Step:
+		r.Kind = RowStep
+	case *timeline.Outcome:
+		r.Kind, r.Fail = RowNote, !d.Pass
 	default:
-		r.Kind, r.Line = RowNote, e.Text
-		r.Fail = strings.HasPrefix(e.Text, "FAIL")
+		r.Kind = RowNote
 	}
 	if e.Node != "" {
 		r.From = b.lane(e.Node, true)
 	}
-	if r.Kind == RowVerdict && r.From >= 0 && isDrop(r.Line) {
+	if r.Kind == RowVerdict && r.From >= 0 && drop {
 		if i, ok := b.lastIn[r.From]; ok && r.T-b.d.Rows[i].T < 20*time.Millisecond && b.d.Rows[i].Drop == "" {
 			b.d.Rows[i].Drop = r.Line
 		}
@@ -217,15 +221,14 @@ func (b *builder) add(e timeline.Event) {
 	b.d.Rows = append(b.d.Rows, r)
 }
 
-func isDrop(verdict string) bool {
-	return strings.Contains(verdict, "verdict drop") || strings.Contains(verdict, "policy drop")
-}
-
 func (b *builder) frame(e timeline.Event, r Row) {
-	f := e.Frame
+	f := e.Frame()
 	ep := b.tl.Endpoints[f.Index]
-	r.Kind, r.Flow, r.Frame, r.NAT = RowFrame, f.Flow, f, f.NAT
-	r.Label, r.Line = Label(f), f.Text
+	r.Kind, r.Flow, r.Frame = RowFrame, f.Flow, f
+	if f.NAT != nil {
+		r.NAT = b.tl.NATText(f.NAT)
+	}
+	r.Label, r.Line = Label(f), f.Line
 	if r.Line == "" {
 		r.Line = f.Summary()
 	}
@@ -256,8 +259,8 @@ func (b *builder) frame(e timeline.Event, r Row) {
 
 // received reports whether the other end of the link recorded the frame.
 func (b *builder) received(e timeline.Event, peer int) bool {
-	for _, c := range b.recv[string(e.Frame.Data)] {
-		if d := c.Time.Sub(e.Time); c.Frame.Index == peer && d < 20*time.Millisecond && d > -20*time.Millisecond {
+	for _, c := range b.recv[string(e.Frame().Data)] {
+		if d := c.Time.Sub(e.Time); c.Frame().Index == peer && d < 20*time.Millisecond && d > -20*time.Millisecond {
 			return true
 		}
 	}

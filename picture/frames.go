@@ -54,9 +54,9 @@ type Collector struct {
 
 // other is an event besides the frames, such as a state change.
 type other struct {
-	t          time.Time
-	kind       timeline.Kind
-	node, text string
+	t    time.Time
+	node string
+	data timeline.Data
 }
 
 // NewCollector collects frames of the interfaces named ("node:iface" as pktlab names
@@ -85,11 +85,11 @@ func (c *Collector) Add(f Captured) error {
 
 // AddEvent keeps an event that is not a frame (a state change, a note) for the
 // timeline; it counts against MaxFrames as a frame does.
-func (c *Collector) AddEvent(t time.Time, k timeline.Kind, node, text string) error {
+func (c *Collector) AddEvent(t time.Time, node string, d timeline.Data) error {
 	if len(c.frames)+len(c.others) >= MaxFrames {
 		return fmt.Errorf("picture: more than %d events to draw", MaxFrames)
 	}
-	c.others = append(c.others, other{t, k, node, text})
+	c.others = append(c.others, other{t, node, d})
 	return nil
 }
 
@@ -125,17 +125,22 @@ func (c *Collector) Timeline() *timeline.Timeline {
 		}
 	}
 	tl := timeline.New(start, eps)
+	sums := make([]*rawsock.Summarizer, len(c.names)) // as tcpdump on each interface
 	for _, f := range fs {
 		out := f.Dir == DirOut
 		if f.Dir == DirUnknown && macs[f.Iface] != nil {
 			out = bytes.Equal(srcMAC(f.Data), macs[f.Iface])
 		}
-		tl.AddFrame(f.Time, f.Iface, f.Data, out)
+		if sums[f.Iface] == nil {
+			sums[f.Iface] = rawsock.NewSummarizer()
+		}
+		line := string(sums[f.Iface].Append(nil, layers.LinkTypeEthernet, f.Data))
+		tl.AddFrame(timeline.Captured{Time: f.Time, Index: f.Iface, Data: f.Data, Out: out, Line: line})
 	}
 	// After the frames, so that a state change stamped as the segment that caused it
 	// arrived is drawn under it.
 	for _, o := range c.others {
-		tl.Add(o.t, o.kind, o.node, o.text)
+		tl.Add(o.t, o.node, o.data)
 	}
 	return tl
 }

@@ -67,7 +67,7 @@ func TestLadderOneArrowPerFrame(t *testing.T) {
 			tl := readCapture(t, name).Timeline()
 			want := 0
 			for _, e := range tl.Frames() {
-				if !e.Frame.Dup && (e.Frame.Flow > 0 || e.Frame.Packet.Inner != nil) {
+				if f := e.Frame(); !f.Dup && (f.Flow > 0 || f.Packet.Inner != nil) {
 					want++
 				}
 			}

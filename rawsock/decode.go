@@ -181,6 +181,18 @@ func (h *Headers) tcpAt(b []byte) header.TCP {
 	return nil
 }
 
+// On returns the same headers over frame, a copy of the bytes they were decoded from
+// (the headers record where each header lies, not its bytes): a capture that decodes
+// a frame in its read buffer hands the headers on with the copy it keeps, and the frame
+// is not decoded again.
+func (h Headers) On(frame []byte) Headers {
+	if len(frame) != len(h.frame) {
+		panic("rawsock: Headers.On a frame of another length")
+	}
+	h.frame = frame
+	return h
+}
+
 // Frame is the frame the headers were decoded from.
 func (h *Headers) Frame() []byte { return h.frame }
 

@@ -22,13 +22,13 @@ func runFrames(b *testing.B) [][]byte {
 	return fs
 }
 
-// BenchmarkRunPath is the whole path of a captured frame in `pktlab run`, per frame:
-// read from a TPACKET_V3 ring into the read buffer (Conn.ReadFrame's ring reader),
-// copied out for the timeline, decoded once, summarized, and appended to the timeline
-// as a frame event (Timeline.AddFrame). Frames are 100 ms apart, so that the
-// timeline's look-back for copies of a frame (20 ms) and NAT pairs (50 ms) meets one
-// earlier frame each, as on a lab link; a timeline holds 4096 frames, then the next
-// one starts.
+// BenchmarkRunPath is the whole path of a captured frame in `pktlab run`
+// (experiment's capture), per frame: read from a TPACKET_V3 ring into the read buffer
+// (Conn.ReadFrame's ring reader), decoded once there, summarized from its headers,
+// copied out, and appended to the timeline as a frame event with those headers
+// (Timeline.AddFrame). Frames are 100 ms apart, so that the timeline's look-back for
+// NAT pairs (50 ms) meets one earlier frame, as on a lab link; a timeline holds 4096
+// frames, then the next one starts.
 func BenchmarkRunPath(b *testing.B) {
 	fs := runFrames(b)
 	t0 := time.Unix(1000, 0)
@@ -36,6 +36,9 @@ func BenchmarkRunPath(b *testing.B) {
 	eps := []timeline.Endpoint{{Node: "client", Iface: "eth0", Peer: -1}}
 	tl := timeline.New(t0, eps)
 	buf := make([]byte, 2048)
+	s := rawsock.NewSummarizer()
+	var line []byte
+	var h rawsock.Headers
 	n := 0
 	b.ReportAllocs()
 	for b.Loop() {
@@ -47,9 +50,14 @@ func BenchmarkRunPath(b *testing.B) {
 		if n++; n%4096 == 0 {
 			tl = timeline.New(t0, eps)
 		}
-		tl.AddFrame(f.Time.Add(time.Duration(n)*100*time.Millisecond), 0, bytes.Clone(f.Data), false)
+		if err := h.Decode(layers.LinkTypeEthernet, f.Data); err != nil {
+			b.Fatal(err)
+		}
+		line = s.AppendHeaders(line[:0], &h)
+		data := bytes.Clone(f.Data)
+		tl.AddFrame(timeline.Captured{Time: f.Time.Add(time.Duration(n) * 100 * time.Millisecond), Data: data, Line: string(line), Headers: h.On(data)})
 	}
-	if len(tl.Events()) == 0 || tl.Line(tl.Events()[0]) == "" {
+	if len(tl.Events()) == 0 {
 		b.Fatal("no frame event")
 	}
 }

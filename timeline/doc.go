@@ -1,15 +1,28 @@
-// Package timeline is the one time-ordered record of an experiment: frames captured on
-// every link, the socket agent's calls, kernel TCP state changes, assertion notes, and
-// (when the filter and tcpstate packages provide them) nftables trace verdicts,
-// conntrack events and userspace TCP state changes.
+// Package timeline is the one time-ordered, typed record of a run: frames captured on
+// every link, socket calls, kernel and userspace TCP state changes, nftables trace
+// verdicts, conntrack events, experiment steps, notes, expectation outcomes, and the
+// kernel's own TCP events (retransmissions, resets, drops with their reason,
+// congestion samples). Each event carries one typed record (Data: *Frame, *Call,
+// *KernelState, …); nothing in an event is text that a reader would have to parse.
 //
-// It decodes frames only to annotate and match them (rawsock.Headers, carried in each
-// Packet; the summary line is written from the same decoded headers), keeps TCP
-// sequence numbers relative per flow as tcpdump does, and renders the record as text
-// (tcpdump-style lines tagged by flow, with a frame seen on both ends of one veth shown
-// once), as JSON lines, and as pcapng with one interface per captured link and packet
-// comments carrying the annotations.
+// Producers (experiment's captures and watchers, pktlab tcp's userspace host, the
+// kernel tracer) add events; readers (the text, JSON-lines and pcapng renderers here,
+// experiment's expectations, reports) read them back with Events, Frames and Select.
+// A frame arrives decoded and summarized (Captured); the timeline assigns its flow
+// and sequence numbers relative per flow as tcpdump does, and pairs the two copies of
+// a frame on one veth (the sender's and the receiver's capture) by their content, so
+// that each frame on a link is shown and counted once whatever order and however late
+// the copies arrive. It marks a frame a node forwards with other addresses as a NAT
+// rewrite.
 //
-// It owns no sockets and runs nothing; it never prints, it writes to the io.Writer it is
-// given.
+// It renders the record as text (tcpdump-style lines tagged by flow, then an index of
+// the flows), as JSON lines in the one versioned schema every pktlab command writes
+// (Record, docs/json.md), and as pcapng with one interface per captured link and
+// packet comments carrying the annotations (its own small writer: gopacket's pcapgo
+// imports golang.org/x/sys/unix).
+//
+// It owns no sockets and runs nothing; it never prints, it writes to the io.Writer it
+// is given; it imports no system-call package (no agent, sockdiag, rawsock, x/sys/unix:
+// TestNoSyscallPackages), so that anything reading a record can run anywhere. The
+// call record type (Call) lives here for that reason; package agent aliases it.
 package timeline

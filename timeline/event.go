@@ -2,46 +2,72 @@ package timeline
 
 import (
 	"fmt"
+	"net/netip"
 	"sort"
 	"sync"
 	"time"
 
-	"github.com/pktlab/pktlab/agent"
 	"github.com/pktlab/pktlab/rawsock"
 )
 
-// Kind says what an event records.
+// Kind says what an event records: the type of its Data.
 type Kind int
 
 // Event kinds.
 const (
-	KindFrame   Kind = iota + 1 // a frame on a captured link
-	KindCall                    // a socket agent call
-	KindState                   // a TCP state change (kernel via sock_diag, or userspace)
-	KindVerdict                 // an nftables trace verdict
-	KindCT                      // a conntrack event
-	KindStep                    // an experiment step began
-	KindNote                    // anything else worth a line
+	KindFrame          Kind = iota + 1 // *Frame: a frame on a captured link
+	KindCall                           // *Call: a socket agent call (or userspace TCP action, program run)
+	KindKernelState                    // *KernelState: a kernel TCP socket changed state
+	KindUserspaceState                 // *UserspaceState: pktlab's userspace TCP changed state
+	KindVerdict                        // *Verdict: an nftables trace event
+	KindConntrack                      // *Conntrack: a conntrack event
+	KindStep                           // *Step: an experiment step began
+	KindNote                           // *Note: anything else worth a line
+	KindOutcome                        // *Outcome: an expectation's result
+	KindRetransmit                     // *Retransmit: the kernel retransmitted a segment
+	KindReset                          // *Reset: the kernel sent or received a RST
+	KindDrop                           // *Drop: the kernel dropped a packet, with its reason
+	KindCongestion                     // *CongestionSample: a TCP sender's congestion state
 )
 
-var kindNames = map[Kind]string{KindFrame: "frame", KindCall: "call", KindState: "state",
-	KindVerdict: "verdict", KindCT: "conntrack", KindStep: "step", KindNote: "note"}
+// kindNames are the kinds' names in JSON ("type") and packet comments.
+var kindNames = [...]string{KindFrame: "frame", KindCall: "call", KindKernelState: "kernel_state",
+	KindUserspaceState: "userspace_state", KindVerdict: "verdict", KindConntrack: "conntrack",
+	KindStep: "step", KindNote: "note", KindOutcome: "outcome", KindRetransmit: "retransmit",
+	KindReset: "reset", KindDrop: "drop", KindCongestion: "congestion"}
 
-func (k Kind) String() string { return kindNames[k] }
+func (k Kind) String() string {
+	if k > 0 && int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
 
-// Event is one entry of the timeline.
+// Event is one entry of the timeline: when, on which node ("" for the experiment
+// itself), and its typed record.
 type Event struct {
-	Time  time.Time
-	Kind  Kind
-	Node  string
-	Frame *Frame      // KindFrame
-	Call  *agent.Call // KindCall
-	Text  string      // KindState, KindVerdict, KindCT, KindStep, KindNote
+	Time time.Time
+	Node string
+	Data Data
+}
+
+// Kind is the kind of the event's record (0 for an event without one).
+func (e Event) Kind() Kind {
+	if e.Data == nil {
+		return 0
+	}
+	return e.Data.Kind()
+}
+
+// Frame is the event's frame, or nil if it records something else.
+func (e Event) Frame() *Frame {
+	f, _ := e.Data.(*Frame)
+	return f
 }
 
 // Frame is a captured frame.
 type Frame struct {
-	Iface  string // interface name within Node
+	Iface  string // interface name within the event's node
 	Index  int    // capture interface index (pcapng interface id)
 	Data   []byte
 	Packet Packet // decoded
@@ -49,10 +75,26 @@ type Frame struct {
 	Dup    bool   // the same frame is also recorded on the other end of the link, and this is the receiver's copy
 	Flow   int    // flow number (1-based), 0 when not TCP/UDP
 	RelSeq uint32 // sequence number relative to the flow direction's first
-	RelAck uint32
-	Text   string // the tcpdump -n line rawsock's Summarizer prints for it on this interface
-	NAT    string // "was a.p > b.q": the same packet entered this node with other addresses
-	pair   *Frame // the copy on the other end of the link
+	RelAck uint32 // acknowledgment number relative to the other direction's first; see HasRelAck
+	// HasRelAck says that the other direction's first sequence number was captured
+	// before this frame, so RelAck means something: a SYN's ack field does not.
+	HasRelAck bool
+	Line      string // the tcpdump -n line rawsock's Summarizer printed for it on this interface
+	NAT       *NAT   // the same packet entered this node with other addresses
+	// Cause is why pktlab's userspace TCP sent (or dropped) the frame, citing the
+	// rule, when the frame is its own.
+	Cause string
+	pair  *Frame // the copy on the other end of the link
+}
+
+// Kind is KindFrame.
+func (*Frame) Kind() Kind { return KindFrame }
+
+// NAT is where a frame leaving a node came from: the same packet, received on another
+// interface of the node with other addresses or ports.
+type NAT struct {
+	Src, Dst netip.AddrPort
+	Endpoint int // the endpoint it was received on
 }
 
 // Endpoint is a captured interface.
@@ -63,82 +105,104 @@ type Endpoint struct {
 
 func (e Endpoint) String() string { return e.Node + ":" + e.Iface }
 
+// Captured is a frame as a capture hands it to the timeline, after decode and
+// summary (the path of a frame in docs/architecture.md).
+type Captured struct {
+	Time  time.Time
+	Index int    // the endpoint it was captured on
+	Data  []byte // the frame; the timeline keeps it, so the caller must not reuse it
+	Out   bool   // sent by the endpoint's node (PACKET_OUTGOING)
+	Line  string // the tcpdump -n line for it on that interface (rawsock.Summarizer)
+	// Headers are the frame's headers as the capture decoded them (over Data, see
+	// rawsock.Headers.On), the zero value if it did not: Data is then decoded here.
+	Headers rawsock.Headers
+	Cause   string // why pktlab's userspace TCP sent or dropped it, if it is its frame
+}
+
 // Timeline collects events from concurrent producers.
 type Timeline struct {
 	Start     time.Time
 	Endpoints []Endpoint
 
-	mu     sync.Mutex // guards events, flows and sums
+	mu     sync.Mutex // guards events, flows, pairs and calls to live
 	events []Event
 	flows  flowTable
-	sums   map[int]*rawsock.Summarizer // per endpoint, as tcpdump on that interface
+	pairs  pairTable
+	live   func(Event) // NewLive: each event as it is added, none kept
 }
 
 // New returns a timeline starting now with the captured endpoints.
 func New(start time.Time, eps []Endpoint) *Timeline {
-	return &Timeline{Start: start, Endpoints: eps, flows: flowTable{byKey: map[flowKey]*flow{}}, sums: map[int]*rawsock.Summarizer{}}
+	return &Timeline{Start: start, Endpoints: eps, flows: flowTable{byKey: map[flowKey]*flow{}}, pairs: newPairTable()}
 }
 
-// AddFrame records a frame captured on endpoint idx at time t, sent by that node (out)
-// or received; it decodes the frame and assigns its flow and relative numbers. When the
-// other end of the link recorded the same bytes within a few milliseconds, the
-// receiver's copy is marked Dup, so each frame on a link is shown and counted once.
-func (tl *Timeline) AddFrame(t time.Time, idx int, data []byte, out bool) {
-	ep := tl.Endpoints[idx]
-	f := &Frame{Iface: ep.Iface, Index: idx, Data: data, Packet: Decode(data), Out: out}
+// NewLive returns a timeline that keeps no events: it hands each to live as it is
+// added (in the order added, one at a time), after assigning flows and relative
+// numbers, for a command that shows a connection as it goes for as long as it lasts.
+func NewLive(start time.Time, eps []Endpoint, live func(Event)) *Timeline {
+	tl := New(start, eps)
+	tl.live = live
+	return tl
+}
+
+// AddFrame records a captured frame; it decodes the frame and assigns its flow and
+// relative numbers. When the other end of the link recorded the same bytes, the
+// receiver's copy is marked Dup, so each frame on a link is shown and counted once;
+// the copies are paired by content (pair.go), in whatever order and however late
+// they arrive.
+func (tl *Timeline) AddFrame(c Captured) *Frame {
+	ep := tl.Endpoints[c.Index]
+	f := &Frame{Iface: ep.Iface, Index: c.Index, Data: c.Data, Packet: decodeCaptured(&c), Out: c.Out, Line: c.Line, Cause: c.Cause}
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
 	if ep.Peer >= 0 {
-		for i := len(tl.events) - 1; i >= 0; i-- {
-			e := tl.events[i]
-			if t.Sub(e.Time) > 20*time.Millisecond {
-				break
-			}
-			if e.Kind == KindFrame && e.Frame.Index == ep.Peer && !e.Frame.Dup && string(e.Frame.Data) == string(data) && !tl.claimed(i) {
-				if out && !e.Frame.Out {
-					e.Frame.Dup = true // keep the sender's copy as the one shown
-				} else {
-					f.Dup = true
-				}
-				f.pair = e.Frame
-				break
-			}
-		}
+		tl.pairs.match(f, tl.link(c.Index))
 	}
 	tl.flows.assign(f)
-	tl.markNAT(t, ep, f)
-	sum := tl.sums[idx]
-	if sum == nil {
-		sum = rawsock.NewSummarizer()
-		tl.sums[idx] = sum
-	}
-	f.Text = string(sum.AppendHeaders(nil, &f.Packet.Headers)) // the headers Decode made: the frame is decoded once
-	tl.events = append(tl.events, Event{Time: t, Kind: KindFrame, Node: ep.Node, Frame: f})
+	tl.markNAT(c.Time, ep, f)
+	tl.keep(Event{Time: c.Time, Node: ep.Node, Data: f})
+	return f
 }
 
-// claimed reports whether frame event i is already paired with a copy recorded after it.
-func (tl *Timeline) claimed(i int) bool {
-	for j := i + 1; j < len(tl.events); j++ {
-		if e := tl.events[j]; e.Kind == KindFrame && e.Frame.pair == tl.events[i].Frame {
-			return true
-		}
+// keep stores an event, or hands it over on a live timeline; tl.mu is held.
+func (tl *Timeline) keep(e Event) {
+	if tl.live != nil {
+		tl.live(e)
+		return
 	}
-	return false
+	tl.events = append(tl.events, e)
+}
+
+// link names the veth a captured endpoint is on: the lower of its and its peer's
+// index.
+func (tl *Timeline) link(idx int) int {
+	if p := tl.Endpoints[idx].Peer; p >= 0 && p < idx {
+		return p
+	}
+	return idx
 }
 
 // AddCall records an agent call at its completion time.
-func (tl *Timeline) AddCall(c agent.Call) {
-	tl.add(Event{Time: c.Start.Add(c.Dur), Kind: KindCall, Node: c.Node, Call: &c})
+func (tl *Timeline) AddCall(c Call) {
+	tl.add(Event{Time: c.Start.Add(c.Dur), Node: c.Node, Data: &c})
 }
 
-// Add records any other event.
-func (tl *Timeline) Add(t time.Time, k Kind, node, text string) {
-	tl.add(Event{Time: t, Kind: k, Node: node, Text: text})
+// Add records any other event; a nil record is not one.
+func (tl *Timeline) Add(t time.Time, node string, d Data) {
+	if d == nil {
+		return
+	}
+	tl.add(Event{Time: t, Node: node, Data: d})
+}
+
+// Note records a note.
+func (tl *Timeline) Note(t time.Time, node, text string) {
+	tl.Add(t, node, &Note{Text: text})
 }
 
 func (tl *Timeline) add(e Event) {
 	tl.mu.Lock()
-	tl.events = append(tl.events, e)
+	tl.keep(e)
 	tl.mu.Unlock()
 }
 
@@ -154,9 +218,14 @@ func (tl *Timeline) Events() []Event {
 
 // Frames returns the frame events in time order.
 func (tl *Timeline) Frames() []Event {
+	return tl.Select(KindFrame)
+}
+
+// Select returns the events of one kind in time order.
+func (tl *Timeline) Select(k Kind) []Event {
 	var out []Event
 	for _, e := range tl.Events() {
-		if e.Kind == KindFrame {
+		if e.Kind() == k {
 			out = append(out, e)
 		}
 	}
@@ -180,21 +249,22 @@ func (tl *Timeline) markNAT(t time.Time, ep Endpoint, f *Frame) {
 			}
 			continue
 		}
-		if e.Kind != KindFrame || e.Frame.Out == f.Out || e.Node != ep.Node || tl.Endpoints[e.Frame.Index].Iface == ep.Iface {
+		g := e.Frame()
+		if g == nil || g.Out == f.Out || e.Node != ep.Node || tl.Endpoints[g.Index].Iface == ep.Iface {
 			continue
 		}
-		q := &e.Frame.Packet
+		q := &g.Packet
 		same := q.Proto == p.Proto && q.IPID == p.IPID && q.PayloadLen == p.PayloadLen &&
 			q.Seq == p.Seq && q.Ack == p.Ack && q.Flags == p.Flags
 		moved := q.Src != p.Src || q.Dst != p.Dst || q.SPort != p.SPort || q.DPort != p.DPort
 		if !same || !moved {
 			continue
 		}
-		in, out, inEP := q, f, tl.Endpoints[e.Frame.Index]
+		in, out, inIdx := q, f, g.Index
 		if !f.Out {
-			in, out, inEP = p, e.Frame, ep
+			in, out, inIdx = p, g, f.Index
 		}
-		out.NAT = fmt.Sprintf("%s:%d > %s:%d on %s", in.Src, in.SPort, in.Dst, in.DPort, inEP)
+		out.NAT = &NAT{Src: netip.AddrPortFrom(in.Src, uint16(in.SPort)), Dst: netip.AddrPortFrom(in.Dst, uint16(in.DPort)), Endpoint: inIdx}
 		return
 	}
 }

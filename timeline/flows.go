@@ -50,7 +50,7 @@ func (ft *flowTable) assign(f *Frame) {
 	}
 	f.RelSeq = p.Seq - fl.base[src]
 	if b, ok := fl.base[dst]; ok {
-		f.RelAck = p.Ack - b
+		f.RelAck, f.HasRelAck = p.Ack-b, true
 	} else {
 		// Nothing captured from the other side yet: no base to be relative to.
 		f.RelAck = p.Ack

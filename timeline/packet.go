@@ -62,6 +62,16 @@ func FromHeaders(h *rawsock.Headers) Packet {
 	return p
 }
 
+// decodeCaptured reads a captured frame's fields from the headers its capture
+// decoded, or decodes it when the capture did not.
+func decodeCaptured(c *Captured) Packet {
+	if c.Headers.Frame() != nil {
+		h := c.Headers.On(c.Data)
+		return FromHeaders(&h)
+	}
+	return Decode(c.Data)
+}
+
 // fill reads the fields from p.Headers.
 func (p *Packet) fill() {
 	h := &p.Headers

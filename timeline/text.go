@@ -6,8 +6,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/pktlab/pktlab/rawsock/header"
 )
 
 // Summary renders a frame as one tcpdump-style line (without time or interface):
@@ -22,17 +20,17 @@ func (f *Frame) Summary() string {
 	case "tcp":
 		var b strings.Builder
 		fmt.Fprintf(&b, "%s %s.%d > %s.%d: Flags [%s]", ip, p.Src, p.SPort, p.Dst, p.DPort, p.Flags)
-		if p.PayloadLen > 0 || p.Flags&(header.TCPFlagSYN|header.TCPFlagFIN) != 0 {
+		if p.PayloadLen > 0 || strings.ContainsAny(p.Flags.String(), "SF") {
 			end := f.RelSeq + uint32(p.PayloadLen)
 			if p.PayloadLen > 0 {
 				fmt.Fprintf(&b, ", seq %d:%d", f.RelSeq, end)
 			} else {
 				fmt.Fprintf(&b, ", seq %d", f.RelSeq)
 			}
-		} else if p.Flags.Has(header.TCPFlagRST) {
+		} else if strings.Contains(p.Flags.String(), "R") {
 			fmt.Fprintf(&b, ", seq %d", f.RelSeq)
 		}
-		if p.Flags.Has(header.TCPFlagACK) {
+		if strings.Contains(p.Flags.String(), ".") {
 			fmt.Fprintf(&b, ", ack %d", f.RelAck)
 		}
 		fmt.Fprintf(&b, ", win %d", p.Window)
@@ -40,7 +38,7 @@ func (f *Frame) Summary() string {
 			fmt.Fprintf(&b, ", options [%s]", strings.Join(p.OptText, ","))
 		}
 		fmt.Fprintf(&b, ", length %d", p.PayloadLen)
-		if p.Flags == header.TCPFlagSYN || p.Flags == header.TCPFlagSYN|header.TCPFlagECE|header.TCPFlagCWR {
+		if p.Flags.String() == "S" || p.Flags.String() == "SEW" {
 			fmt.Fprintf(&b, " (isn %d)", p.Seq)
 		}
 		return b.String()
@@ -120,19 +118,20 @@ func (tl *Timeline) WriteText(w io.Writer) error {
 	flows := map[int]*flowInfo{}
 	var order []int
 	for _, e := range tl.Events() {
-		if e.Kind == KindFrame && e.Frame.Flow > 0 {
-			fi := flows[e.Frame.Flow]
+		f := e.Frame()
+		if f != nil && f.Flow > 0 {
+			fi := flows[f.Flow]
 			if fi == nil {
-				fi = &flowInfo{first: e.Frame, links: map[string]bool{}}
-				flows[e.Frame.Flow] = fi
-				order = append(order, e.Frame.Flow)
+				fi = &flowInfo{first: f, links: map[string]bool{}}
+				flows[f.Flow] = fi
+				order = append(order, f.Flow)
 			}
-			fi.links[tl.Endpoints[e.Frame.Index].String()] = true
-			if !e.Frame.Dup {
+			fi.links[tl.Endpoints[f.Index].String()] = true
+			if !f.Dup {
 				fi.frames++
 			}
 		}
-		if e.Kind == KindFrame && e.Frame.Dup {
+		if f != nil && f.Dup {
 			continue
 		}
 		if _, err := fmt.Fprintln(w, tl.Line(e)); err != nil {
@@ -160,54 +159,165 @@ func (tl *Timeline) WriteText(w io.Writer) error {
 // Line renders one event.
 func (tl *Timeline) Line(e Event) string {
 	ts := fmtRel(e.Time.Sub(tl.Start))
-	switch e.Kind {
-	case KindFrame:
-		f := e.Frame
-		where := tl.Endpoints[f.Index].String()
-		if p := tl.Endpoints[f.Index].Peer; p >= 0 {
-			if f.Out {
-				where += " > " + tl.Endpoints[p].String()
-			} else {
-				where = tl.Endpoints[p].String() + " > " + where
-			}
-		} else if f.Out {
-			where += " >"
-		} else {
-			where += " <"
-		}
-		tag := "    "
-		if f.Flow > 0 {
-			tag = fmt.Sprintf("[f%d]", f.Flow)
-		}
-		text := f.Text
-		if text == "" {
-			text = f.Summary()
-		}
-		if p := &f.Packet; p.Proto == "tcp" && p.Flags&(header.TCPFlagSYN|header.TCPFlagRST) != 0 {
-			// tcpdump prints these with absolute numbers; say what pktlab counts.
-			if p.Flags.Has(header.TCPFlagACK) {
-				text += fmt.Sprintf(" [relative seq %d ack %d]", f.RelSeq, f.RelAck)
-			} else {
-				text += fmt.Sprintf(" [relative seq %d]", f.RelSeq)
-			}
-		}
-		if f.NAT != "" {
-			text += " [NAT: was " + f.NAT + "]"
-		}
-		return fmt.Sprintf("%s %s %-27s %s", ts, tag, where, text)
-	case KindCall:
-		return fmt.Sprintf("%s  ==  %s", ts, e.Call)
-	case KindStep:
-		return fmt.Sprintf("%s  --  %s", ts, e.Text)
-	default:
-		if e.Node == "" {
-			return fmt.Sprintf("%s  %-2s  %s", ts, kindMark[e.Kind], e.Text)
-		}
-		return fmt.Sprintf("%s  %-2s  %s %s", ts, kindMark[e.Kind], e.Node, e.Text)
+	switch d := e.Data.(type) {
+	case *Frame:
+		return fmt.Sprintf("%s %s %-27s %s", ts, flowTag(d), tl.where(d), tl.frameText(d))
+	case *Call:
+		return fmt.Sprintf("%s  ==  %s", ts, d)
+	case *Step:
+		return fmt.Sprintf("%s  --  %s", ts, d.Text)
 	}
+	mark, text := kindMark(e.Kind()), tl.Text(e)
+	if e.Node == "" {
+		return fmt.Sprintf("%s  %-2s  %s", ts, mark, text)
+	}
+	return fmt.Sprintf("%s  %-2s  %s %s", ts, mark, e.Node, text)
 }
 
-var kindMark = map[Kind]string{KindState: "::", KindVerdict: "nf", KindCT: "ct", KindNote: "!!"}
+// where is a frame's link: "a:eth0 > b:eth0" when both ends are captured, else the
+// endpoint and its direction.
+func (tl *Timeline) where(f *Frame) string {
+	where := tl.Endpoints[f.Index].String()
+	if p := tl.Endpoints[f.Index].Peer; p >= 0 {
+		if f.Out {
+			return where + " > " + tl.Endpoints[p].String()
+		}
+		return tl.Endpoints[p].String() + " > " + where
+	}
+	if f.Out {
+		return where + " >"
+	}
+	return where + " <"
+}
+
+func flowTag(f *Frame) string {
+	if f.Flow > 0 {
+		return fmt.Sprintf("[f%d]", f.Flow)
+	}
+	return "    "
+}
+
+// frameText is the frame's summary line with what pktlab adds to tcpdump's.
+func (tl *Timeline) frameText(f *Frame) string {
+	text := f.Line
+	if text == "" {
+		text = f.Summary()
+	}
+	if p := &f.Packet; p.Proto == "tcp" && strings.ContainsAny(p.Flags.String(), "SR") {
+		// tcpdump prints these with absolute numbers; say what pktlab counts.
+		if strings.Contains(p.Flags.String(), ".") {
+			text += fmt.Sprintf(" [relative seq %d ack %d]", f.RelSeq, f.RelAck)
+		} else {
+			text += fmt.Sprintf(" [relative seq %d]", f.RelSeq)
+		}
+	}
+	if f.NAT != nil {
+		text += " [NAT: was " + tl.NATText(f.NAT) + "]"
+	}
+	if f.Cause != "" {
+		text += " (" + f.Cause + ")"
+	}
+	return text
+}
+
+// NATText is where a NATed frame came from: "198.18.1.2:40000 > 198.19.2.2:80 on
+// router:eth0".
+func (tl *Timeline) NATText(n *NAT) string {
+	return fmt.Sprintf("%s > %s on %s", n.Src, n.Dst, tl.Endpoints[n.Endpoint])
+}
+
+// Text is an event's words without time, mark or node: what the text timeline and the
+// pcapng comments say of it.
+func (tl *Timeline) Text(e Event) string {
+	switch d := e.Data.(type) {
+	case *Frame:
+		return tl.frameText(d)
+	case *Call:
+		return d.String()
+	case *KernelState:
+		return fmt.Sprintf("%s > %s: %s → %s (%s)", d.Local, d.Remote, d.From, d.To, d.Source)
+	case *UserspaceState:
+		who := fmt.Sprintf("%s > %s", d.Local, d.Remote)
+		if !d.Remote.IsValid() {
+			who = fmt.Sprintf("%s (listener)", d.Local)
+		}
+		return fmt.Sprintf("[userspace TCP] %s: %s → %s: %s", who, d.From, d.To, d.Cause)
+	case *Verdict:
+		return fmt.Sprintf("[pkt %08x] %s", d.ID, d)
+	case *Conntrack:
+		return fmt.Sprintf("[%s] %s", d.Type, d.Entry())
+	case *Step:
+		return d.Text
+	case *Note:
+		return d.Text
+	case *Outcome:
+		mark := "PASS"
+		if !d.Pass {
+			mark = "FAIL"
+		}
+		return fmt.Sprintf("%s %s: %s", mark, d.Pos, d.Want)
+	}
+	return kernelText(e.Data)
+}
+
+// kernelText renders the kernel events of package ktrace.
+func kernelText(d Data) string {
+	switch d := d.(type) {
+	case *Retransmit:
+		what := "retransmit"
+		if d.SynAck {
+			what = "retransmit SYN-ACK"
+		}
+		return fmt.Sprintf("%s > %s: %s seq %d:%d [%v] in %s, ca %s", d.Local, d.Remote, what, d.Seq, d.EndSeq, d.Flags, d.State, d.CA)
+	case *Reset:
+		dir := "received RST"
+		if d.Sent {
+			dir = "sent RST"
+		}
+		s := fmt.Sprintf("%s > %s: %s", d.Local, d.Remote, dir)
+		if d.State != "" {
+			s += " in " + d.State
+		}
+		if d.Reason != "" {
+			s += ", reason " + d.Reason
+		}
+		if d.Packet != nil {
+			s += ", for " + d.Packet.String()
+		}
+		return s
+	case *Drop:
+		s := "drop " + d.Reason
+		if d.Packet != nil {
+			s += ": " + d.Packet.String()
+		}
+		if d.SockState != "" {
+			s += fmt.Sprintf(" (socket %s > %s in %s)", d.Local, d.Remote, d.SockState)
+		}
+		return s
+	case *CongestionSample:
+		s := fmt.Sprintf("%s > %s: ca %s cwnd %d ssthresh %d srtt %s", d.Local, d.Remote, d.CA, d.SndCwnd, d.Ssthresh, d.SRTT)
+		if d.NewCA != "" {
+			s += " → ca " + d.NewCA
+		}
+		return s
+	}
+	return fmt.Sprintf("%v", d)
+}
+
+// kindMark is the two-character column of an event that is not a frame, call or step.
+func kindMark(k Kind) string {
+	switch k {
+	case KindKernelState, KindUserspaceState:
+		return "::"
+	case KindVerdict:
+		return "nf"
+	case KindConntrack:
+		return "ct"
+	case KindRetransmit, KindReset, KindDrop, KindCongestion:
+		return "kt"
+	}
+	return "!!" // notes and outcomes
+}
 
 func fmtRel(d time.Duration) string {
 	return fmt.Sprintf("%4d.%06d", int64(d/time.Second), int64(d%time.Second/time.Microsecond))

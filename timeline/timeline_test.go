@@ -3,6 +3,7 @@ package timeline
 import (
 	"bytes"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -13,7 +14,10 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
-	"github.com/pktlab/pktlab/agent"
+	"github.com/pktlab/pktlab/internal/jsonschema"
+	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/rawsock/header"
+	"github.com/pktlab/pktlab/tcpstate"
 )
 
 var (
@@ -49,9 +53,31 @@ func tcpFrame(t *testing.T, fromClient bool, seq, ack uint32, flags string, payl
 	return buf.Bytes()
 }
 
+// capture feeds a timeline as experiment's capture does: each frame with the tcpdump
+// line rawsock's Summarizer prints for it on its interface.
+type capture struct {
+	tl   *Timeline
+	sums map[int]*rawsock.Summarizer
+}
+
+func newCapture(start time.Time, eps []Endpoint) *capture {
+	return &capture{tl: New(start, eps), sums: map[int]*rawsock.Summarizer{}}
+}
+
+func (c *capture) add(at time.Time, idx int, data []byte, out bool) *Frame {
+	s := c.sums[idx]
+	if s == nil {
+		s = rawsock.NewSummarizer()
+		c.sums[idx] = s
+	}
+	line := string(s.Append(nil, layers.LinkTypeEthernet, data))
+	return c.tl.AddFrame(Captured{Time: at, Index: idx, Data: data, Out: out, Line: line})
+}
+
 func handshake(t *testing.T) *Timeline {
 	start := time.Unix(1000, 0)
-	tl := New(start, []Endpoint{{"client", "eth0", 1}, {"server", "eth0", 0}})
+	c := newCapture(start, []Endpoint{{"client", "eth0", 1}, {"server", "eth0", 0}})
+	tl := c.tl
 	mss := layers.TCPOption{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{0x05, 0xb4}}
 	sack := layers.TCPOption{OptionType: layers.TCPOptionKindSACKPermitted, OptionLength: 2}
 	frames := []struct {
@@ -78,10 +104,11 @@ func handshake(t *testing.T) *Timeline {
 		if strings.Contains(f.flags, "S") {
 			opts = []layers.TCPOption{mss, sack}
 		}
-		tl.AddFrame(start.Add(f.at), f.idx, tcpFrame(t, f.client, f.seq, f.ack, f.flags, f.pay, opts...), f.out)
+		c.add(start.Add(f.at), f.idx, tcpFrame(t, f.client, f.seq, f.ack, f.flags, f.pay, opts...), f.out)
 	}
-	tl.AddCall(agent.Call{Start: start.Add(50 * time.Microsecond), Dur: 300 * time.Microsecond, Node: "client", Sock: "c", Op: agent.OpConnect, Args: "198.18.1.1:80"})
-	tl.Add(start.Add(350*time.Microsecond), KindState, "client", "198.18.1.2:40000 > 198.18.1.1:80 SYN_SENT → ESTABLISHED")
+	tl.AddCall(Call{Start: start.Add(50 * time.Microsecond), Dur: 300 * time.Microsecond, Node: "client", Sock: "c", Op: "connect", Args: "198.18.1.1:80"})
+	tl.Add(start.Add(350*time.Microsecond), "client", &KernelState{Local: netip.MustParseAddrPort("198.18.1.2:40000"),
+		Remote: netip.MustParseAddrPort("198.18.1.1:80"), From: "SYN_SENT", To: "ESTABLISHED", Source: "sock_diag"})
 	return tl
 }
 
@@ -95,7 +122,7 @@ func TestTextRelativeAndDedup(t *testing.T) {
    0.000200 [f1] server:eth0 > client:eth0   IP 198.18.1.1.80 > 198.18.1.2.40000: Flags [S.], seq 5000, ack 1001, win 64240, options [mss 1460,sackOK,eol], length 0 [relative seq 0 ack 1]
    0.000300 [f1] client:eth0 > server:eth0   IP 198.18.1.2.40000 > 198.18.1.1.80: Flags [.], ack 1, win 64240, length 0
    0.000350  ==  client c connect(198.18.1.1:80) = 0
-   0.000350  ::  client 198.18.1.2:40000 > 198.18.1.1:80 SYN_SENT → ESTABLISHED
+   0.000350  ::  client 198.18.1.2:40000 > 198.18.1.1:80: SYN_SENT → ESTABLISHED (sock_diag)
    0.000400 [f1] client:eth0 > server:eth0   IP 198.18.1.2.40000 > 198.18.1.1.80: Flags [P.], seq 1:6, ack 1, win 64240, length 5
 flows:
   [f1] tcp 198.18.1.2:40000 > 198.18.1.1:80, 4 frame(s), seen on client:eth0 server:eth0
@@ -104,8 +131,8 @@ flows:
 		t.Errorf("text (-want +got):\n%s", diff)
 	}
 	fr := tl.Frames()
-	if !fr[0].Frame.Dup || fr[1].Frame.Dup {
-		t.Errorf("dup flags: %v %v, want the far-end copy marked", fr[0].Frame.Dup, fr[1].Frame.Dup)
+	if !fr[0].Frame().Dup || fr[1].Frame().Dup {
+		t.Errorf("dup flags: %v %v, want the far-end copy marked", fr[0].Frame().Dup, fr[1].Frame().Dup)
 	}
 }
 
@@ -119,7 +146,7 @@ func TestJSONLines(t *testing.T) {
 	if len(lines) != 10 {
 		t.Fatalf("%d JSON lines, want 10:\n%s", len(lines), b.String())
 	}
-	if !strings.Contains(lines[2], `"flags":"S.","seq":0,"ack":1`) {
+	if !strings.Contains(lines[2], `"flags":"S.","seq":5000,"ack":1001,"flow":1,"rel_seq":0,"rel_ack":1`) {
 		t.Errorf("SYN-ACK line lacks relative seq/ack: %s", lines[2])
 	}
 	if !strings.Contains(lines[6], `"op":"connect"`) {
@@ -156,6 +183,14 @@ func TestPcapngInterfacesAndComments(t *testing.T) {
 	}
 	if in, _ := r.Interface(1); in.Name != "server:eth0" {
 		t.Errorf("interface 1 name %q, want server:eth0", in.Name)
+	}
+	// A SYN's acknowledgment field means nothing (its sender leaves whatever there):
+	// its comment gives no ack; the SYN-ACK's does, relative to the SYN.
+	if comments[0] != "pktlab: flow 1, relative seq 0" || comments[1] != "pktlab: flow 1, relative seq 0" {
+		t.Errorf("SYN comments %q, %q; want relative seq 0 and no ack", comments[0], comments[1])
+	}
+	if comments[2] != "pktlab: flow 1, relative seq 0 ack 1" {
+		t.Errorf("SYN-ACK comment %q", comments[2])
 	}
 	// The connect returned after the ACK (frame 4, the sender's copy) and before the
 	// data: the ACK's comment tells it.
@@ -210,22 +245,191 @@ func TestNATRewriteMarked(t *testing.T) {
 	in, out := syn(net.IP{198, 18, 1, 2}, 40000), syn(net.IP{198, 19, 2, 1}, 61000)
 	for _, outFirst := range []bool{false, true} {
 		start := time.Unix(1000, 0)
-		tl := New(start, []Endpoint{{"router", "eth0", -1}, {"router", "eth1", -1}})
+		c := newCapture(start, []Endpoint{{"router", "eth0", -1}, {"router", "eth1", -1}})
+		tl := c.tl
 		if outFirst {
-			tl.AddFrame(start.Add(time.Millisecond), 1, out, true)
-			tl.AddFrame(start.Add(2*time.Millisecond), 0, in, false)
+			c.add(start.Add(time.Millisecond), 1, out, true)
+			c.add(start.Add(2*time.Millisecond), 0, in, false)
 		} else {
-			tl.AddFrame(start.Add(time.Millisecond), 0, in, false)
-			tl.AddFrame(start.Add(2*time.Millisecond), 1, out, true)
+			c.add(start.Add(time.Millisecond), 0, in, false)
+			c.add(start.Add(2*time.Millisecond), 1, out, true)
 		}
 		var got string
 		for _, e := range tl.Frames() {
-			if e.Frame.Index == 1 {
-				got = e.Frame.NAT
+			if f := e.Frame(); f.Index == 1 && f.NAT != nil {
+				got = tl.NATText(f.NAT)
 			}
 		}
 		if want := "198.18.1.2:40000 > 198.19.2.2:80 on router:eth0"; got != want {
 			t.Errorf("outgoing copy first %v: NAT = %q, want %q", outFirst, got, want)
 		}
+	}
+}
+
+// TestJSONMatchesSchema writes a timeline with a record of every kind and holds each
+// line to the schema of docs/json.md; and every kind has its section there.
+func TestJSONMatchesSchema(t *testing.T) {
+	s, err := jsonschema.Load("../docs/json.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := handshake(t)
+	at := tl.Start.Add(time.Millisecond)
+	a, b := netip.MustParseAddrPort("198.18.1.2:40000"), netip.MustParseAddrPort("198.18.1.1:80")
+	pkt := &KernelPacket{Src: a.Addr(), Dst: b.Addr(), Proto: 6, Length: 40, SrcPort: 40000, DstPort: 80, Flags: header.TCPFlagRST}
+	for _, d := range []Data{
+		&UserspaceState{Local: a, From: tcpstate.Listen, To: tcpstate.SynReceived, Cause: "SYN"},
+		&Verdict{ID: 7, Type: TraceRule, Family: "inet", Table: "t", Chain: "c", Hook: "input", RuleHandle: 3, Rule: "tcp dport 80 drop", Verdict: "drop"},
+		&Conntrack{Type: "new", Proto: 6, Orig: Tuple{a.Addr(), b.Addr(), 40000, 80}, Reply: Tuple{b.Addr(), a.Addr(), 80, 40000}, State: "SYN_SENT", Timeout: time.Minute},
+		&Step{Action: "connect", Text: "client: connect c"},
+		&Note{Text: "a note"},
+		&Outcome{Pass: false, Pos: "f.yaml:1:2", Want: "x", Seen: "y"},
+		&Retransmit{Local: a, Remote: b, State: "SYN_SENT", Seq: 1, EndSeq: 2, Flags: header.TCPFlagSYN, CA: "Loss"},
+		&Reset{Sent: true, Local: b, Remote: a, Reason: "NO_SOCKET", Packet: pkt},
+		&Drop{Reason: "NO_SOCKET", ReasonCode: 2, Location: 0xffff, Packet: pkt},
+		&CongestionSample{Local: a, Remote: b, CA: "Open", SndCwnd: 10, SRTT: time.Millisecond},
+	} {
+		tl.Add(at, "client", d)
+	}
+	var out bytes.Buffer
+	if err := tl.WriteJSON(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range s.ValidateLines(out.Bytes()) {
+		t.Error(err)
+	}
+	for k := KindFrame; k <= KindCongestion; k++ {
+		if _, ok := s.Types[k.String()]; !ok {
+			t.Errorf("docs/json.md has no section for %s records", k)
+		}
+	}
+	// The validator is not one that passes everything.
+	for _, bad := range []string{`{"v":1,"type":"note","note":{"text":"x","extra":1}}`, `{"v":2,"type":"note","note":{}}`,
+		`{"v":1,"type":"frame","frame":{"length":"60","summary":""}}`, `{"v":1,"type":"nosuch","nosuch":{}}`, `{"v":1,"type":"note"}`} {
+		if s.Validate([]byte(bad)) == nil {
+			t.Errorf("%s passes the schema", bad)
+		}
+	}
+}
+
+// TestPairingIgnoresOrderAndDelay feeds the two copies of a handshake on one link the
+// way a late ring block does (issue 13: once in four runs of G1 every handshake frame
+// appeared twice, 35 ms after connect() = 0): all of one end's copies first, then the
+// other end's, stamped 35 ms later, with other events between. Each frame must be
+// shown once and counted once, whichever end comes first.
+func TestPairingIgnoresOrderAndDelay(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		senderLate bool
+	}{{"receiver copies late", false}, {"sender copies late", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Unix(1000, 0)
+			c := newCapture(start, []Endpoint{{"client", "eth0", 1}, {"server", "eth0", 0}})
+			// The client sends the SYN and the ACK, the server the SYN-ACK: each
+			// frame's sender copy is on its sender's interface.
+			frames := []struct {
+				client      bool
+				seq, ack    uint32
+				flags       string
+				senderIndex int
+			}{{true, 1000, 0, "S", 0}, {false, 5000, 1001, "S.", 1}, {true, 1001, 5001, ".", 0}}
+			copyOf := func(i int, sender bool) {
+				f := frames[i]
+				idx, at := f.senderIndex, time.Duration(i)*100*time.Microsecond
+				if !sender {
+					idx = 1 - idx
+					at += 10 * time.Microsecond
+				}
+				if sender == tc.senderLate {
+					at += 35 * time.Millisecond
+				}
+				c.add(start.Add(at), idx, tcpFrame(t, f.client, f.seq, f.ack, f.flags, 0), sender)
+			}
+			for i := range frames {
+				copyOf(i, !tc.senderLate)
+			}
+			c.tl.AddCall(Call{Start: start, Dur: 25 * time.Millisecond, Node: "client", Sock: "c", Op: "connect", Args: "198.18.1.1:80"})
+			c.tl.Note(start.Add(30*time.Millisecond), "", "something between")
+			for i := range frames {
+				copyOf(i, tc.senderLate)
+			}
+			var b bytes.Buffer
+			if err := c.tl.WriteText(&b); err != nil {
+				t.Fatal(err)
+			}
+			text := b.String()
+			if n := strings.Count(text, "[f1]"); n != 3+1 { // three frames and the flow index
+				t.Errorf("%d lines tagged [f1], want 3 frames and the index:\n%s", n, text)
+			}
+			if !strings.Contains(text, "3 frame(s)") {
+				t.Errorf("flow index does not count 3 frames:\n%s", text)
+			}
+			for _, e := range c.tl.Frames() {
+				if f := e.Frame(); f.Dup == f.Out {
+					t.Errorf("frame on %s out=%v dup=%v: the receiver's copy must be the duplicate", c.tl.Endpoints[f.Index], f.Out, f.Dup)
+				}
+			}
+		})
+	}
+}
+
+// TestPairingFirstWithFirst: a frame sent twice with the same bytes (a retransmission)
+// pairs its copies first with first, with the second sender copy arriving before the
+// first receiver copy.
+func TestPairingFirstWithFirst(t *testing.T) {
+	start := time.Unix(1000, 0)
+	c := newCapture(start, []Endpoint{{"client", "eth0", 1}, {"server", "eth0", 0}})
+	syn := tcpFrame(t, true, 1000, 0, "S", 0)
+	a1 := c.add(start, 0, syn, true)
+	a2 := c.add(start.Add(time.Second), 0, syn, true)
+	b1 := c.add(start.Add(10*time.Microsecond), 1, syn, false)
+	b2 := c.add(start.Add(time.Second+10*time.Microsecond), 1, syn, false)
+	if a1.pair != b1 || a2.pair != b2 {
+		t.Errorf("pairs: a1-%p a2-%p, want b1 %p and b2 %p", a1.pair, a2.pair, b1, b2)
+	}
+	if !b1.Dup || !b2.Dup || a1.Dup || a2.Dup {
+		t.Errorf("dup: a1 %v a2 %v b1 %v b2 %v, want the receiver's copies", a1.Dup, a2.Dup, b1.Dup, b2.Dup)
+	}
+}
+
+// TestPairingBounded: copies whose twin never comes are forgotten beyond
+// maxUnpaired, oldest first, so a capture that drops frames on one end cannot make
+// the table grow without bound.
+func TestPairingBounded(t *testing.T) {
+	start := time.Unix(1000, 0)
+	tl := New(start, []Endpoint{{"client", "eth0", 1}, {"server", "eth0", 0}})
+	frame := func(i int) []byte {
+		b := make([]byte, 60)
+		b[12], b[13] = 0x88, 0xb5 // local experimental EtherType: no decoding
+		b[20], b[21], b[22] = byte(i), byte(i>>8), byte(i>>16)
+		return b
+	}
+	n := maxUnpaired + 100
+	for i := 0; i < n; i++ {
+		tl.AddFrame(Captured{Time: start.Add(time.Duration(i)), Index: 0, Data: frame(i), Out: true})
+	}
+	if tl.pairs.n != maxUnpaired || len(tl.pairs.order) > 2*maxUnpaired {
+		t.Fatalf("%d waiting, order %d; want %d, at most %d", tl.pairs.n, len(tl.pairs.order), maxUnpaired, 2*maxUnpaired)
+	}
+	old := tl.AddFrame(Captured{Time: start, Index: 1, Data: frame(0)})
+	recent := tl.AddFrame(Captured{Time: start, Index: 1, Data: frame(n - 1)})
+	if old.pair != nil || recent.pair == nil {
+		t.Errorf("the oldest copy should be forgotten (paired %v) and the newest kept (paired %v)", old.pair != nil, recent.pair != nil)
+	}
+}
+
+// BenchmarkAddFrame is the timeline's part of the run path per frame: a 74-byte SYN
+// recorded on both ends of a link (decode, flow, pairing), on a live timeline so that
+// memory stays flat; per copy.
+func BenchmarkAddFrame(b *testing.B) {
+	t := &testing.T{}
+	mss := layers.TCPOption{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{0x05, 0xb4}}
+	syn := tcpFrame(t, true, 1000, 0, "S", 0, mss)
+	tl := NewLive(time.Unix(1000, 0), []Endpoint{{"client", "eth0", 1}, {"server", "eth0", 0}}, func(Event) {})
+	at := time.Unix(1000, 0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		tl.AddFrame(Captured{Time: at, Index: i & 1, Data: syn, Out: i&1 == 0, Line: "IP 198.18.1.2.40000 > 198.18.1.1.80: Flags [S]"})
 	}
 }

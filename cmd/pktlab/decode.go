@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,8 +17,6 @@ import (
 )
 
 func init() { rootCmd.AddCommand(newDecodeCmd()) }
-
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
 
 func newDecodeCmd() *cobra.Command {
 	var filter, filterFile string

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -24,6 +25,7 @@ type drillFlags struct {
 	tolerance int
 	ipVersion string
 	allowHost bool
+	json      bool
 	options   []string
 }
 
@@ -83,6 +85,7 @@ parse (file:line:col and why; nothing is created).`,
 	f.IntVarP(&fl.jobs, "jobs", "j", 1, "run up to `N` scripts at once, each in its own lab")
 	f.IntVar(&fl.tolerance, "tolerance_usecs", -1, "timing tolerance in `µs` (default: the script's, else 4000)")
 	f.StringVar(&fl.ipVersion, "ip_version", "", "ipv4, ipv6 or ipv4-mapped-ipv6 (default: the script's, else ipv4)")
+	f.BoolVar(&fl.json, "json", false, "print every event, each run's verdict and the divergence as JSON lines")
 	f.BoolVar(&fl.allowHost, "allow-host-sysctl", false, "run shell lines that write host-global settings (they change the whole machine)")
 	f.StringArrayVarP(&fl.options, "option", "D", nil, "a script option as `name=value` (e.g. -D mss=1000), as the script's --name=value lines")
 	return cmd
@@ -158,7 +161,7 @@ func runDrill(ctx context.Context, stdout io.Writer, args []string, fl drillFlag
 			failed++
 		}
 	}
-	if len(outcomes) > 1 {
+	if len(outcomes) > 1 && !fl.json {
 		printDrillSummary(stdout, outcomes)
 	}
 	if err := interrupted(ctx); err != nil {
@@ -214,7 +217,11 @@ func runOneScript(ctx context.Context, s *drill.Script, opts []drill.Option, fl 
 			o.status, o.text = "error", b.Bytes()
 			return o
 		}
-		writeDrillResult(&b, res, fl.verbose)
+		if fl.json {
+			writeDrillJSON(&b, res)
+		} else {
+			writeDrillResult(&b, res, fl.verbose)
+		}
 		results = append(results, res)
 	}
 	o.passed = true
@@ -223,7 +230,12 @@ func runOneScript(ctx context.Context, s *drill.Script, opts []drill.Option, fl 
 	}
 	o.status = map[bool]string{true: "pass", false: "FAIL"}[o.passed]
 	if len(results) == 2 {
-		writeDrillCompare(&b, drill.Compare(results[0], results[1]))
+		d := drill.Compare(results[0], results[1])
+		if fl.json {
+			newJSONLines(&b).Encode(drillDivergenceJSON(s.File, d))
+		} else {
+			writeDrillCompare(&b, d)
+		}
 	}
 	o.text = b.Bytes()
 	return o
@@ -281,4 +293,67 @@ func printDrillSummary(w io.Writer, outs []drillOutcome) {
 		}
 	}
 	fmt.Fprintf(w, "%d of %d passed\n", pass, len(outs))
+}
+
+// drillEventJSON is one event of a run, as --json prints it.
+type drillEventJSON struct {
+	Type     string  `json:"type"` // "event"
+	Script   string  `json:"script"`
+	Stack    string  `json:"stack"`
+	Line     int     `json:"line"`
+	Kind     string  `json:"kind"`
+	Expected float64 `json:"expected_s"`
+	At       float64 `json:"at_s"`
+	Packet   string  `json:"packet,omitempty"`
+	Result   string  `json:"result,omitempty"`
+	Note     string  `json:"note,omitempty"`
+}
+
+// drillResultJSON is a run's verdict.
+type drillResultJSON struct {
+	Type     string          `json:"type"` // "result"
+	Script   string          `json:"script"`
+	Stack    string          `json:"stack"`
+	Passed   bool            `json:"passed"`
+	Mismatch *drill.Mismatch `json:"mismatch,omitempty"`
+	Message  string          `json:"message,omitempty"`
+	Warnings []string        `json:"warnings,omitempty"`
+	End      float64         `json:"script_s"`
+	Wall     float64         `json:"wall_s"`
+}
+
+// newJSONLines writes one JSON value a line, packets' < and > left as they are.
+func newJSONLines(w io.Writer) *json.Encoder {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc
+}
+
+func writeDrillJSON(w io.Writer, res *drill.Result) {
+	enc := newJSONLines(w)
+	for _, st := range res.Steps {
+		enc.Encode(drillEventJSON{Type: "event", Script: res.Script.File, Stack: res.Stack, Line: st.Event.Pos.Line,
+			Kind: st.Event.Kind.String(), Expected: st.Expected.Seconds(), At: st.At.Seconds(), Packet: st.Packet, Result: st.Result, Note: st.Note})
+	}
+	r := drillResultJSON{Type: "result", Script: res.Script.File, Stack: res.Stack, Passed: res.Passed(), Mismatch: res.Mismatch,
+		Warnings: res.Warnings, End: res.End.Seconds(), Wall: res.Wall.Seconds()}
+	if res.Mismatch != nil {
+		r.Message = res.Mismatch.Error()
+	}
+	enc.Encode(r)
+}
+
+func drillDivergenceJSON(script string, d *drill.Divergence) any {
+	type div struct {
+		Type   string `json:"type"` // "divergence"
+		Script string `json:"script"`
+		Agree  bool   `json:"agree"`
+		Line   int    `json:"line,omitempty"`
+		Kernel string `json:"kernel,omitempty"`
+		User   string `json:"userspace,omitempty"`
+	}
+	if d == nil {
+		return div{Type: "divergence", Script: script, Agree: true}
+	}
+	return div{Type: "divergence", Script: script, Line: d.Pos.Line, Kernel: d.Kernel, User: d.User}
 }

@@ -60,3 +60,46 @@ func TestDrillHelpTeaches(t *testing.T) {
 		}
 	}
 }
+
+// TestDrillBoth runs one script on both stacks and shows where they part: the kernel
+// ACKs the first data at once, pktlab's TCP 40 ms later (docs/drill.md).
+func TestDrillBoth(t *testing.T) {
+	privtest.Require(t)
+	out, errs, code := run(t, "drill", "--stack", "both", "--tolerance_usecs", "10000", drillData+"passive-open.pkt")
+	for _, w := range []string{
+		"passive-open.pkt: pass (kernel stack",
+		"passive-open.pkt:19: error handling packet: timing error: expected outbound packet at 0.010000 sec but happened at 0.050000 sec",
+		"first divergence at ../../drill/testdata/passive-open.pkt:19:",
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("--stack both output lacks %q (exit %d)\n%s%s", w, code, out, errs)
+		}
+	}
+	if code != 1 {
+		t.Errorf("exit %d, want 1 (the userspace run fails)", code)
+	}
+}
+
+// TestDrillUserspaceNeedsNoLab: --stack userspace runs without a lab, and a script's
+// shell lines are reported as skipped.
+func TestDrillUserspaceNeedsNoLab(t *testing.T) {
+	out, errs, code := run(t, "drill", "--stack", "userspace", drillData+"retransmit.pkt")
+	if code != 0 || !strings.Contains(out, "retransmit.pkt: pass (userspace stack, script time 1.410 s") || !strings.Contains(out, "skipped: the userspace stack has no node") {
+		t.Errorf("exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// TestDrillJSON: --json gives one event per line and the verdict with its message.
+func TestDrillJSON(t *testing.T) {
+	out, errs, code := run(t, "drill", "--json", "--stack", "userspace", drillData+"fail-seq.pkt")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	last := lines[len(lines)-1]
+	if code != 1 || !strings.HasPrefix(last, `{"type":"result"`) || !strings.Contains(last, `"passed":false`) ||
+		!strings.Contains(last, `"msg":"error handling packet: bad outbound TCP sequence number: expected: 101 actual: 1"`) {
+		t.Errorf("exit %d, last line %s\n%s", code, last, errs)
+	}
+	if !strings.Contains(out, `{"type":"event","script":"../../drill/testdata/fail-seq.pkt","stack":"userspace","line":9,"kind":"packet"`) ||
+		!strings.Contains(out, `"packet":"< S 0:0(0) win 32792 <mss 1000,nop,wscale 7>"`) {
+		t.Errorf("no event line for the inbound SYN:\n%s", out)
+	}
+}

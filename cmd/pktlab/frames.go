@@ -10,6 +10,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/timeline"
 )
 
 // framePrinter prints frames as pktlab capture and decode show them: a timestamp,
@@ -26,15 +27,25 @@ type framePrinter struct {
 	line    []byte
 }
 
-// frameJSON is the --json form of one frame.
-type frameJSON struct {
-	Time      time.Time `json:"time"`
-	Interface string    `json:"interface,omitempty"`
-	Length    int       `json:"length"`
-	Summary   string    `json:"summary"`
-	Layers    []string  `json:"layers"`
-	Error     string    `json:"error,omitempty"`
-	Hex       string    `json:"hex,omitempty"`
+// frameBody is a frame's JSON body (docs/json.md), as every command shows frames:
+// its addresses and TCP fields from the decoded frame (Ethernet), the layers the
+// decoder found and why it stopped.
+func frameBody(d *rawsock.Decoder, derr error, link layers.LinkType, data []byte, iface, summary string, length int) *timeline.FrameJSON {
+	var j timeline.FrameJSON
+	if link == layers.LinkTypeEthernet {
+		p := timeline.Decode(data)
+		j = timeline.FrameOf(&p, iface, summary)
+	} else {
+		j = timeline.FrameJSON{Interface: iface, Summary: summary}
+	}
+	j.Length = length
+	for _, t := range d.Layers() {
+		j.Layers = append(j.Layers, t.String())
+	}
+	if derr != nil {
+		j.Error = derr.Error()
+	}
+	return &j
 }
 
 func (p *framePrinter) decoder(link layers.LinkType) *rawsock.Decoder {
@@ -58,17 +69,11 @@ func (p *framePrinter) print(src int, ts time.Time, link layers.LinkType, data [
 	derr := d.Decode(data)
 	summary := string(p.s.AppendHeaders(p.line[:0], &d.Headers)) // decoded once
 	if p.asJSON {
-		j := frameJSON{Time: ts, Interface: name, Length: length, Summary: summary}
-		for _, t := range d.Layers() {
-			j.Layers = append(j.Layers, t.String())
-		}
-		if derr != nil {
-			j.Error = derr.Error()
-		}
+		j := frameBody(d, derr, link, data, name, summary, length)
 		if p.hex {
 			j.Hex = fmt.Sprintf("%x", data)
 		}
-		return writeJSONLine(p.w, j)
+		return timeline.WriteRecord(p.w, timeline.Record{Type: "frame", Time: ts, Body: j})
 	}
 	b := p.line[:0]
 	b = ts.AppendFormat(b, "15:04:05.000000")
@@ -91,15 +96,6 @@ func (p *framePrinter) print(src int, ts time.Time, link layers.LinkType, data [
 	b = append(b, '\n')
 	p.line = b
 	_, err := p.w.Write(b)
-	return err
-}
-
-func writeJSONLine(w io.Writer, v any) error {
-	b, err := jsonMarshal(v)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(append(b, '\n'))
 	return err
 }
 

@@ -5,10 +5,12 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/pktlab/pktlab/labtest"
@@ -79,6 +81,28 @@ links:
   - [router:eth1, server:eth0]
 `
 
+// startJSONCapture starts pktlab capture with its output to out and returns once it
+// says it is capturing; the rest of its stderr is dropped.
+func startJSONCapture(t *testing.T, out io.Writer, args ...string) *exec.Cmd {
+	t.Helper()
+	c := exec.Command(pktlabBin, append([]string{"capture"}, args...)...)
+	c.Stdout = out
+	r, err := c.StderrPipe()
+	if err == nil {
+		err = c.Start()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Process.Kill() })
+	br := bufio.NewReader(r)
+	if line, err := br.ReadString('\n'); !strings.Contains(line, "capturing on") {
+		t.Fatalf("capture did not start: %q %v", line, err)
+	}
+	go io.Copy(io.Discard, br)
+	return c
+}
+
 // TestCaptureAndSend captures on both router links to pcapng while pktlab send
 // crafts a SYN through the client's routing and waits for the RST, sr1-style. The
 // file must show the SYN on both links (TTL 64, then 63) and open in tshark with the
@@ -86,7 +110,7 @@ links:
 func TestCaptureAndSend(t *testing.T) {
 	lab := labtest.Start(t, crsTopo)
 	file := filepath.Join(t.TempDir(), "router.pcapng")
-	capture := exec.Command(pktlabBin, "capture", lab.Name(), "router:eth0", "router:eth1", "-w", file, "--duration", "3s", "-f", "tcp")
+	capture := exec.Command(pktlabBin, "capture", lab.Name(), "router:eth0", "router:eth1", "-w", file, "-f", "tcp")
 	stderr, err := capture.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -98,10 +122,19 @@ func TestCaptureAndSend(t *testing.T) {
 	if !sc.Scan() || !strings.Contains(sc.Text(), "capturing on") {
 		t.Fatalf("capture did not start: %q", sc.Text())
 	}
-	out, errOut, code := run(t, "send", lab.Name(), "client:eth0", "--tcp", "--syn", "--dport", "80", "--mss", "1400",
+	// The same two frames on eth1 (the SYN, the RST), as JSON records.
+	var jout bytes.Buffer
+	jcap := startJSONCapture(t, &jout, lab.Name(), "router:eth1", "--json", "-c", "2", "--duration", "10s", "-f", "tcp")
+	// A window scale over 14 goes out as given (RFC 7323 §2.3 has the receiver use 14).
+	out, errOut, code := run(t, "send", lab.Name(), "client:eth0", "--tcp", "--syn", "--dport", "80", "--mss", "1400", "--wscale", "99",
 		"--dst", "198.19.2.2", "--l3", "--expect", "tcp and src host 198.19.2.2")
 	if code != 0 || !strings.Contains(out, "198.19.2.2.80 > 198.18.1.2.40000: Flags [R.], seq 0, ack 1001") {
 		t.Errorf("send exit %d, want the RST as answer:\n%s%s", code, out, errOut)
+	}
+	// The answer came back through the router, so both frames are in its rings: stop
+	// the capture as Ctrl-C does, instead of at a time it may reach before the send.
+	if err := capture.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
 	}
 	var rest bytes.Buffer
 	for sc.Scan() {
@@ -110,11 +143,18 @@ func TestCaptureAndSend(t *testing.T) {
 	if err := capture.Wait(); err != nil {
 		t.Fatalf("capture: %v\n%s", err, rest.String())
 	}
+	if err := jcap.Wait(); err != nil {
+		t.Fatalf("capture --json: %v", err)
+	}
+	checkSchema(t, "capture --json", jout.String(), "frame")
+	if n := strings.Count(jout.String(), `"type":"frame"`); n != 2 || !strings.Contains(jout.String(), `"flags":"S","seq":1000`) {
+		t.Errorf("capture --json: %d frames, want the SYN and the RST:\n%s", n, jout.String())
+	}
 	if !strings.Contains(rest.String(), "router:eth1: 2 received by filter, 0 dropped by kernel") {
 		t.Errorf("capture statistics:\n%s", rest.String())
 	}
 	dec, _, _ := run(t, "decode", file, "-v")
-	for _, want := range []string{"router:eth0 IP 198.18.1.2.40000 > 198.19.2.2.80: Flags [S], seq 1000, win 64240, options [mss 1400], length 0",
+	for _, want := range []string{"router:eth0 IP 198.18.1.2.40000 > 198.19.2.2.80: Flags [S], seq 1000, win 64240, options [mss 1400,nop,wscale 99], length 0",
 		"router:eth1 IP 198.18.1.2.40000 > 198.19.2.2.80: Flags [S]", "ttl 64", "ttl 63"} {
 		if !strings.Contains(dec, want) {
 			t.Errorf("decode of the capture lacks %q:\n%s", want, dec)

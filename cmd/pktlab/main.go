@@ -45,6 +45,12 @@ func main() {
 	defer stop()
 	rootCmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
 	err := rootCmd.ExecuteContext(ctx)
+	// A command that a signal cut short fails with whatever its interrupted call
+	// returned (a cancelled read, a removed lab); the status says it was the signal.
+	var se *signalErr
+	if sig := interrupted(ctx); err != nil && sig != nil && !errors.As(err, &se) {
+		err = fmt.Errorf("%w (%w)", err, sig)
+	}
 	stop()
 	os.Exit(exitCode(err))
 }

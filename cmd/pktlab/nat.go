@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -9,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pktlab/pktlab/nat"
+	"github.com/pktlab/pktlab/timeline"
 )
 
 func init() { rootCmd.AddCommand(newNatCmd()) }
@@ -58,10 +58,10 @@ rules: apply them with "pktlab nft LAB NODE apply".`,
 				if err != nil {
 					return err
 				}
-				enc := json.NewEncoder(out)
 				for ev := range events {
 					if asJSON {
-						if err := enc.Encode(ev); err != nil {
+						r := timeline.Record{Type: "conntrack", Time: ev.Time, Node: node.Name(), Body: ev.Record()}
+						if err := timeline.WriteRecord(out, r); err != nil {
 							return err
 						}
 						continue
@@ -75,10 +75,7 @@ rules: apply them with "pktlab nft LAB NODE apply".`,
 				return err
 			}
 			if asJSON {
-				if es == nil {
-					es = []nat.Entry{}
-				}
-				return writeJSON(out, es)
+				return writeEntries(out, node.Name(), es)
 			}
 			return printConntrack(out, es)
 		},
@@ -87,6 +84,18 @@ rules: apply them with "pktlab nft LAB NODE apply".`,
 	c.Flags().BoolVar(&watch, "watch", false, "print conntrack events until interrupted")
 	c.Flags().BoolVar(&flush, "flush", false, "remove every conntrack entry of the node")
 	return c
+}
+
+// writeEntries writes a listing as one conntrack record per entry (docs/json.md),
+// the events' shape without their type.
+func writeEntries(w io.Writer, node string, es []nat.Entry) error {
+	for _, e := range es {
+		ev := nat.Event{Entry: e}
+		if err := timeline.WriteRecord(w, timeline.Record{Type: "conntrack", Node: node, Body: ev.Record()}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func printConntrack(w io.Writer, es []nat.Entry) error {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,17 +88,7 @@ func TestNftCommands(t *testing.T) {
 	if !strings.HasPrefix(ready, "pktlab: tracing packets matching udp dport 5353") {
 		t.Fatalf("trace did not start: %q %v", ready, err)
 	}
-	if err := lab.Node("client").Do(func() error {
-		c, err := net.Dial("udp4", "198.19.2.2:5353")
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		_, err = c.Write([]byte("x"))
-		return err
-	}); err != nil {
-		t.Fatalf("send a datagram from the client: %v", err)
-	}
+	labtest.SendUDP(t, lab.Node("client"), "198.19.2.2:5353")
 	if err := trace.Wait(); err != nil {
 		t.Fatalf("trace: %v", err)
 	}
@@ -110,7 +99,7 @@ func TestNftCommands(t *testing.T) {
 	// The lines of `nft monitor trace`, with the hook after the chain; rule text from
 	// the node's ruleset (counter values as read while tracing).
 	for _, re := range []string{
-		`(?m)^trace id [0-9a-f]{8} ip demo forward packet: iif "eth0" oif "eth1" ether saddr [0-9a-f:]{17} ether daddr [0-9a-f:]{17} ip saddr 198\.18\.1\.2 ip daddr 198\.19\.2\.2 .* udp dport 5353 udp length 9$`,
+		`(?m)^trace id [0-9a-f]{8} ip demo forward packet: iif "eth0" oif "eth1" ether saddr [0-9a-f:]{17} ether daddr [0-9a-f:]{17} ip saddr 198\.18\.1\.2 ip daddr 198\.19\.2\.2 .* udp dport 5353 udp length 14$`,
 		`(?m)^trace id [0-9a-f]{8} ip demo forward \(forward\) rule udp dport 5353 counter packets [01] bytes (0|29) accept \(verdict accept\)$`,
 		`(?m)^trace id [0-9a-f]{8} ip demo post \(postrouting\) rule oifname "eth1" masquerade \(verdict accept\)$`,
 	} {
@@ -141,6 +130,11 @@ func TestNftCommands(t *testing.T) {
 	ct, _, code := run(t, "nat", name, "router", "conntrack")
 	if code != 0 || !strings.Contains(ct, "src=198.18.1.2 dst=198.19.2.2") || !strings.Contains(ct, "src=198.19.2.2 dst=198.19.2.1 sport=5353") {
 		t.Errorf("conntrack (exit %d) lacks the masqueraded entry:\n%s", code, ct)
+	}
+	ct, _, _ = run(t, "nat", name, "router", "conntrack", "--json")
+	checkSchema(t, "nat conntrack --json", ct, "conntrack")
+	if !strings.Contains(ct, `"reply":{"src":"198.19.2.2","dst":"198.19.2.1","sport":5353`) {
+		t.Errorf("conntrack --json lacks the masqueraded entry:\n%s", ct)
 	}
 
 	bad := filepath.Join(t.TempDir(), "bad.nft")

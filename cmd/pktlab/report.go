@@ -15,8 +15,6 @@ import (
 	"github.com/pktlab/pktlab/experiment"
 	"github.com/pktlab/pktlab/picture"
 	"github.com/pktlab/pktlab/rawsock"
-	"github.com/pktlab/pktlab/tcpstate"
-	"github.com/pktlab/pktlab/tcpstate/host"
 	tline "github.com/pktlab/pktlab/timeline"
 )
 
@@ -154,25 +152,24 @@ func (p *pictureFlags) writeTimeline(w io.Writer, tl *tline.Timeline) error {
 	return tl.WriteText(w)
 }
 
-// hostEvent keeps what a ladder of the userspace TCP shows: the frames it sent and
+// event keeps what a ladder of the userspace TCP shows: the frames it sent and
 // received, and its state changes (under its lane, named after its node).
-func (l *frameLadder) hostEvent(e host.Event) {
-	if e.Kind != host.EventTCP {
+func (l *frameLadder) event(e tline.Event) {
+	if l.err != nil {
 		return
 	}
-	node := l.col.Names()[0]
-	switch e.TCP.Kind {
-	case tcpstate.EventSegmentSent, tcpstate.EventSegmentReceived:
+	switch d := e.Data.(type) {
+	case *tline.Frame:
+		if d.Packet.Proto != "tcp" { // the ladder of a connection; ARP and ping answers aside
+			return
+		}
 		dir := picture.DirIn
-		if e.TCP.Kind == tcpstate.EventSegmentSent {
+		if d.Out {
 			dir = picture.DirOut
 		}
-		if e.Frame != nil && l.err == nil {
-			l.err = l.add(0, nil, e.Time, layers.LinkTypeEthernet, e.Frame, dir)
-		}
-	case tcpstate.EventStateChanged:
-		text := fmt.Sprintf("[userspace TCP] %v > %v: %s → %s: %s", e.Local, e.Remote, e.TCP.From, e.TCP.To, e.TCP.Cause)
-		if err := l.col.AddEvent(e.Time, tline.KindState, node, text); err != nil && l.err == nil {
+		l.err = l.add(0, nil, e.Time, layers.LinkTypeEthernet, d.Data, dir)
+	case *tline.UserspaceState:
+		if err := l.col.AddEvent(e.Time, l.col.Names()[0], d); err != nil {
 			l.err = usageError("%v", err)
 		}
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pktlab/pktlab/experiment"
+	"github.com/pktlab/pktlab/timeline"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 )
@@ -161,6 +161,9 @@ func runExperiments(ctx context.Context, stdout, stderr io.Writer, args []string
 	if len(files) > 1 && !fl.json {
 		fmt.Fprintf(stdout, "\n%d of %d experiments passed\n", len(files)-failed, len(files))
 	}
+	if sig := interrupted(ctx); sig != nil {
+		return sig
+	}
 	if failed > 0 {
 		return exitWith(exitFailure, nil)
 	}
@@ -180,6 +183,11 @@ func runOne(ctx context.Context, w, stderr io.Writer, f *experiment.File, fl run
 		}
 	}
 	res, err := experiment.Run(ctx, f, opts)
+	if sig := interrupted(ctx); err == nil && sig != nil {
+		// A run that a signal ended in the middle (a sleep, a wait) saw only part of
+		// the experiment: its expectations cannot pass.
+		err = fmt.Errorf("cut short: %w", sig)
+	}
 	if opts.Progress != nil {
 		fmt.Fprint(stderr, "\r\033[K")
 	}
@@ -192,7 +200,7 @@ func runOne(ctx context.Context, w, stderr io.Writer, f *experiment.File, fl run
 	}
 	if err == nil && fl.write != "" && res != nil {
 		if werr := writePcapng(fl.write, res); werr != nil {
-			fmt.Fprintf(w, "pktlab: %v\n", werr)
+			writeRunNote(w, fl.json, fmt.Sprintf("pktlab: %v", werr))
 			return false
 		}
 	}
@@ -203,7 +211,7 @@ func runOne(ctx context.Context, w, stderr io.Writer, f *experiment.File, fl run
 		}
 	}
 	if res != nil && res.Lab != nil {
-		fmt.Fprintf(w, "lab %s left up (--keep): explore with `pktlab lab show %s`, remove with `pktlab lab down %s`\n", res.LabName, res.LabName, res.LabName)
+		writeRunNote(w, fl.json, fmt.Sprintf("lab %s left up (--keep): explore with `pktlab lab show %s`, remove with `pktlab lab down %s`", res.LabName, res.LabName, res.LabName))
 		res.Lab.Release()
 	}
 	return err == nil && res.Passed()
@@ -262,33 +270,56 @@ func writeRunText(w io.Writer, f *experiment.File, res *experiment.Result, err e
 	fmt.Fprintf(w, "=== %s %s: %d/%d expectations held (%s)\n", verdict, f.Path, pass, len(res.Outcomes), res.Duration.Round(time.Millisecond))
 }
 
+// runJSON is the body of a run's first line: which file, in which lab.
+type runJSON struct {
+	File string `json:"file"`
+	Lab  string `json:"lab,omitempty"`
+}
+
+// resultJSON is the body of a run's last line.
+type resultJSON struct {
+	File   string `json:"file"`
+	OK     bool   `json:"ok"`
+	Passed int    `json:"passed"`
+	Total  int    `json:"total"`
+	Error  string `json:"error,omitempty"`
+}
+
+// writeRunJSON writes a run as docs/json.md says: a "run" line, the timeline's
+// records (the expectations' outcomes among them) and a "result" line.
 func writeRunJSON(w io.Writer, f *experiment.File, res *experiment.Result, err error) {
-	enc := json.NewEncoder(w)
-	head := map[string]any{"kind": "run", "file": f.Path}
-	if res != nil {
-		head["lab"] = res.LabName
+	head := timeline.Record{Type: "run", Body: runJSON{File: f.Path}}
+	sum := resultJSON{File: f.Path}
+	if err != nil {
+		sum.Error = err.Error()
 	}
-	enc.Encode(head)
+	if res != nil {
+		head.Body = runJSON{File: f.Path, Lab: res.LabName}
+		for _, o := range res.Outcomes {
+			if o.Pass {
+				sum.Passed++
+			}
+		}
+		sum.Total = len(res.Outcomes)
+		sum.OK = err == nil && sum.Passed == sum.Total
+	}
+	if res != nil && res.Timeline != nil {
+		head.Time = res.Timeline.Start
+	}
+	timeline.WriteRecord(w, head)
 	if res != nil && res.Timeline != nil {
 		res.Timeline.WriteJSON(w)
 	}
-	sum := map[string]any{"kind": "summary", "file": f.Path}
-	if err != nil {
-		sum["error"] = err.Error()
+	timeline.WriteRecord(w, timeline.Record{Type: "result", Body: sum})
+}
+
+// writeRunNote is a line the run adds after its report: text, or a note record.
+func writeRunNote(w io.Writer, asJSON bool, text string) {
+	if asJSON {
+		timeline.WriteRecord(w, timeline.Record{Type: "note", Body: timeline.Note{Text: text}})
+		return
 	}
-	if res != nil {
-		pass := 0
-		for _, o := range res.Outcomes {
-			if o.Pass {
-				pass++
-			}
-			enc.Encode(map[string]any{"kind": "expect", "file": f.Path, "pos": o.Expect.Pos.String(),
-				"where": o.Where, "pass": o.Pass, "want": o.Want, "seen": o.Seen})
-		}
-		sum["passed"], sum["total"] = pass, len(res.Outcomes)
-		sum["ok"] = err == nil && pass == len(res.Outcomes)
-	}
-	enc.Encode(sum)
+	fmt.Fprintln(w, text)
 }
 
 func isTerminal(w io.Writer) bool {

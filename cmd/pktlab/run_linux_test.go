@@ -112,6 +112,7 @@ func TestRunJSONAndParallel(t *testing.T) {
 	if code != 1 {
 		t.Errorf("exit %d, want 1 (one file fails)\n%s", code, stderr)
 	}
+	checkSchema(t, "run --json", stdout, "run", "frame", "call", "step", "outcome", "result")
 	ok := map[string]bool{}
 	frames := 0
 	sc := bufio.NewScanner(strings.NewReader(stdout))
@@ -121,11 +122,12 @@ func TestRunJSONAndParallel(t *testing.T) {
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 			t.Fatalf("not JSON: %q: %v", sc.Text(), err)
 		}
-		switch m["kind"] {
+		switch m["type"] {
 		case "frame":
 			frames++
-		case "summary":
-			ok[m["file"].(string)] = m["ok"].(bool)
+		case "result":
+			r := m["result"].(map[string]any)
+			ok[r["file"].(string)] = r["ok"].(bool)
 		}
 	}
 	if frames == 0 {

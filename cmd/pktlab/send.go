@@ -18,6 +18,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/timeline"
 )
 
 func init() { rootCmd.AddCommand(newSendCmd()) }
@@ -104,7 +105,7 @@ and prints what went (exit 130).`,
 	f.Uint16Var(&o.win, "win", 64240, "TCP window")
 	f.Uint16Var(&o.urgPtr, "urg-ptr", 0, "TCP urgent pointer")
 	f.Uint16Var(&o.mss, "mss", 0, "TCP MSS option")
-	f.IntVar(&o.wscale, "wscale", -1, "TCP window scale option, shift count 0 to 14")
+	f.IntVar(&o.wscale, "wscale", -1, "TCP window scale option, shift count 0 to 255 as sent (receivers use at most 14, RFC 7323 §2.3)")
 	f.BoolVar(&o.sackOK, "sackok", false, "TCP SACK-permitted option")
 	f.StringVar(&o.ts, "ts", "", "TCP timestamps option VAL:ECR")
 	f.StringVar(&o.sack, "sack", "", "TCP SACK blocks LEFT-RIGHT[,LEFT-RIGHT...]")
@@ -137,8 +138,8 @@ and prints what went (exit 130).`,
 
 // sendResult is the --json output of pktlab send.
 type sendResult struct {
-	Sent   []string   `json:"sent"`
-	Answer *frameJSON `json:"answer,omitempty"`
+	Sent   []string    `json:"sent"`
+	Answer *answerJSON `json:"answer,omitempty"`
 }
 
 func runSend(ctx context.Context, w io.Writer, fs *pflag.FlagSet, labName, arg string, o *sendOpts) error {
@@ -195,7 +196,7 @@ func runSend(ctx context.Context, w io.Writer, fs *pflag.FlagSet, labName, arg s
 			fmt.Fprintf(w, "sent %s %s\n", ep, s)
 		}
 		if res.Answer != nil {
-			fmt.Fprintf(w, "%s %s %s\n", res.Answer.Time.Format("15:04:05.000000"), ep, res.Answer.Summary)
+			fmt.Fprintf(w, "%s %s %s\n", res.Answer.Time.Format("15:04:05.000000"), ep, res.Answer.Frame.Summary)
 		}
 	}
 	if se := interrupted(ctx); se != nil {
@@ -264,7 +265,13 @@ func transmit(ctx context.Context, ep endpoint, dst netip.Addr, frame []byte, o 
 }
 
 // awaitAnswer returns the first incoming frame the socket's filter accepted.
-func awaitAnswer(ctx context.Context, c *rawsock.Conn, ep endpoint, timeout time.Duration) (*frameJSON, error) {
+// answerJSON is the frame that answered, in the frame shape of docs/json.md.
+type answerJSON struct {
+	Time  time.Time           `json:"time"`
+	Frame *timeline.FrameJSON `json:"frame"`
+}
+
+func awaitAnswer(ctx context.Context, c *rawsock.Conn, ep endpoint, timeout time.Duration) (*answerJSON, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	buf := make([]byte, 65536)
@@ -280,13 +287,10 @@ func awaitAnswer(ctx context.Context, c *rawsock.Conn, ep endpoint, timeout time
 			continue // our own frame, or another the node sent
 		}
 		d := rawsock.NewDecoder(layers.LinkTypeEthernet)
-		d.Decode(f.Data)
-		j := &frameJSON{Time: f.Time, Interface: ep.String(), Length: f.Length,
-			Summary: string(rawsock.NewSummarizer().AppendHeaders(nil, &d.Headers))}
-		for _, t := range d.Layers() {
-			j.Layers = append(j.Layers, t.String())
-		}
-		return j, nil
+		derr := d.Decode(f.Data)
+		summary := string(rawsock.NewSummarizer().Append(nil, layers.LinkTypeEthernet, f.Data))
+		data := append([]byte(nil), f.Data...)
+		return &answerJSON{Time: f.Time, Frame: frameBody(d, derr, layers.LinkTypeEthernet, data, ep.String(), summary, f.Length)}, nil
 	}
 }
 

@@ -71,7 +71,10 @@ func (o *sendOpts) validate(fs *pflag.FlagSet) (netip.Addr, error) {
 	for _, b := range []bound{
 		{"-c", o.count, 1, maxSendCount, -1 << 62, "frames to send"},
 		{"--data", o.data, 0, maxSendData, -1 << 62, "payload bytes"},
-		{"--wscale", o.wscale, 0, 14, -1, "a shift count (RFC 7323 §2.3: at most 14; for a larger one on purpose give --tcp-option 3:HEX)"},
+		// The option's one byte, as an experiment's craft step takes it: a shift over
+		// 14 is legal on the wire (RFC 7323 §2.3: the receiver uses 14 and may log
+		// it) and is what a test of that receiver sends, so nothing is clamped.
+		{"--wscale", o.wscale, 0, 255, -1, "a shift count (the option's one byte)"},
 		{"--icmp-type", o.icmpType, 0, 255, -1, "an ICMP type"},
 		{"--ip-length", o.corrupt.IPLength, 1, 65535, 0, "an IPv4 total length / IPv6 payload length"},
 		{"--udp-length", o.corrupt.UDPLength, 1, 65535, 0, "a UDP length"},

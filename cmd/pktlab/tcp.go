@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +22,7 @@ import (
 	"github.com/pktlab/pktlab/tcpstate/clock"
 	"github.com/pktlab/pktlab/tcpstate/host"
 	"github.com/pktlab/pktlab/testlab"
+	"github.com/pktlab/pktlab/timeline"
 )
 
 func init() { rootCmd.AddCommand(newTCPCmd()) }
@@ -166,7 +166,7 @@ func (f *tcpFlags) tcpConfig() tcpstate.Config {
 }
 
 // hostConfig builds the host's configuration; validate has checked the flags.
-func (f *tcpFlags) hostConfig(tl *timeline) *host.Config {
+func (f *tcpFlags) hostConfig(tl *tcpView) *host.Config {
 	// Without --gso every frame in the timeline is a frame on the wire.
 	cfg := &host.Config{Interface: f.iface, Shared: f.shared, TCP: f.tcpConfig(), Events: tl.event, NoGSO: !f.gso, Clock: tl.clk}
 	if f.step {
@@ -216,7 +216,7 @@ Exit status 1 if the connection fails (e.g. refused: ECONNREFUSED).`,
 			if !testlab.InLabRange(remote.Addr()) {
 				return usageError("%v is outside the lab ranges 198.18.0.0/15 and 2001:db8::/32", remote.Addr())
 			}
-			return runTCP(cmd, &f, args[0], args[1], func(ctx context.Context, h *host.Host, tl *timeline) error {
+			return runTCP(cmd, &f, args[0], args[1], func(ctx context.Context, h *host.Host, tl *tcpView) error {
 				c, err := h.Dial(ctx, remote)
 				if err != nil {
 					return err
@@ -265,7 +265,7 @@ and closes when the peer closes (or as --close/--shutdown-wr/--abort say).`,
 			if err := f.validate(); err != nil {
 				return err
 			}
-			return runTCP(cmd, &f, args[0], args[1], func(ctx context.Context, h *host.Host, tl *timeline) error {
+			return runTCP(cmd, &f, args[0], args[1], func(ctx context.Context, h *host.Host, tl *tcpView) error {
 				cfg := f.tcpConfig()
 				ln, err := h.Listen(uint16(port), &cfg, 0)
 				if err != nil {
@@ -295,7 +295,7 @@ and closes when the peer closes (or as --close/--shutdown-wr/--abort say).`,
 // runTCP opens the lab and the host, runs fn and closes everything. A signal
 // (ctx's end) closes the host at once, from under fn: its connections are aborted
 // and its nftables table removed, and fn's blocked reads and writes return.
-func runTCP(cmd *cobra.Command, f *tcpFlags, labName, nodeName string, fn func(context.Context, *host.Host, *timeline) error) error {
+func runTCP(cmd *cobra.Command, f *tcpFlags, labName, nodeName string, fn func(context.Context, *host.Host, *tcpView) error) error {
 	ctx := cmd.Context()
 	l, err := openLab(labName)
 	if err != nil {
@@ -306,7 +306,11 @@ func runTCP(cmd *cobra.Command, f *tcpFlags, labName, nodeName string, fn func(c
 	if err != nil {
 		return err
 	}
-	tl := newTimeline(ctx, cmd.OutOrStdout(), f.asJSON, cmd.InOrStdin(), f.step)
+	iface := f.iface
+	if iface == "" && len(n.Interfaces()) > 0 {
+		iface = n.Interfaces()[0].Name // the host's default
+	}
+	tl := newTCPView(ctx, cmd.OutOrStdout(), f.asJSON, cmd.InOrStdin(), f.step, nodeName, iface)
 	tl.lad = f.pic.newFrameLadder(cmd.OutOrStdout(), []string{nodeName})
 	h, err := host.Start(ctx, n, f.hostConfig(tl))
 	if errors.Is(err, host.ErrAddrInUse) {
@@ -336,7 +340,7 @@ func runTCP(cmd *cobra.Command, f *tcpFlags, labName, nodeName string, fn func(c
 
 // converse sends --send's data, then closes as asked and follows the connection
 // until it is closed or in TIME-WAIT.
-func converse(ctx context.Context, f *tcpFlags, c *host.Conn, tl *timeline) error {
+func converse(ctx context.Context, f *tcpFlags, c *host.Conn, tl *tcpView) error {
 	if f.linger >= 0 {
 		c.SetLinger(f.linger)
 	}
@@ -364,7 +368,7 @@ func converse(ctx context.Context, f *tcpFlags, c *host.Conn, tl *timeline) erro
 	return waitFinished(ctx, c, f.wait)
 }
 
-func echoConn(ctx context.Context, f *tcpFlags, c *host.Conn, tl *timeline) error {
+func echoConn(ctx context.Context, f *tcpFlags, c *host.Conn, tl *tcpView) error {
 	n, err := io.Copy(c, c)
 	tl.note(fmt.Sprintf("echoed %d bytes", n))
 	if err != nil {
@@ -374,7 +378,7 @@ func echoConn(ctx context.Context, f *tcpFlags, c *host.Conn, tl *timeline) erro
 	return waitFinished(ctx, c, f.wait)
 }
 
-func receive(f *tcpFlags, c *host.Conn, tl *timeline) error {
+func receive(f *tcpFlags, c *host.Conn, tl *tcpView) error {
 	var w io.Writer = io.Discard
 	switch f.recv {
 	case "":
@@ -445,136 +449,101 @@ func waitFinished(ctx context.Context, c *host.Conn, limit time.Duration) error 
 	return fmt.Errorf("connection still %v after %v", c.State(), limit)
 }
 
-// timeline prints host events: frames in rawsock's summary format, state changes
-// with causes, with times relative to the first event, on the host's clock.
-type timeline struct {
+// tcpView shows the host's events as they happen, through a live timeline (the
+// record pktlab run keeps, with one captured endpoint: the host's interface): frames
+// with their tcpdump line and relative numbers, state changes with their RFC cause,
+// timers and errors as notes; as text lines or JSON records (docs/json.md). Times are
+// on the host's clock, relative to the start.
+type tcpView struct {
 	ctx    context.Context // ends a --step prompt
 	clk    clock.Clock     // the host's: notes are stamped on it too
 	pause  *clock.Pausable // with --step, clk: stopped while a prompt waits
 	in     io.Reader
 	asJSON bool
+	w      io.Writer
+	tl     *timeline.Timeline
 
-	mu    sync.Mutex // guards w, start, sum, buf and lines
-	w     io.Writer
-	start time.Time
+	mu    sync.Mutex // guards sum, lines and writes to w
 	sum   *rawsock.Summarizer
-	buf   []byte
 	lines chan string  // --step: lines read from in, by a goroutine started at the first prompt
 	lad   *frameLadder // --ladder: events kept to draw at the end instead of printed
 }
 
-func newTimeline(ctx context.Context, w io.Writer, asJSON bool, in io.Reader, step bool) *timeline {
-	t := &timeline{ctx: ctx, clk: clock.Real, w: w, asJSON: asJSON, sum: rawsock.NewSummarizer(), in: in}
+func newTCPView(ctx context.Context, w io.Writer, asJSON bool, in io.Reader, step bool, node, iface string) *tcpView {
+	t := &tcpView{ctx: ctx, clk: clock.Real, w: w, asJSON: asJSON, sum: rawsock.NewSummarizer(), in: in}
 	if step {
 		t.pause = clock.NewPausable(clock.Real)
 		t.clk = t.pause
 	}
+	t.tl = timeline.NewLive(t.clk.Now(), []timeline.Endpoint{{Node: node, Iface: iface, Peer: -1}}, t.show)
 	return t
 }
 
-func (t *timeline) rel(at time.Time) float64 {
-	if t.start.IsZero() {
-		t.start = at
-	}
-	return at.Sub(t.start).Seconds()
-}
-
-type tcpEventJSON struct {
-	Time   float64 `json:"time"`
-	Kind   string  `json:"kind"`
-	Local  string  `json:"local,omitempty"`
-	Remote string  `json:"remote,omitempty"`
-	Event  string  `json:"event,omitempty"`
-	From   string  `json:"from,omitempty"`
-	To     string  `json:"to,omitempty"`
-	State  string  `json:"state,omitempty"`
-	Frame  string  `json:"frame,omitempty"`
-	Cause  string  `json:"cause,omitempty"`
-	Error  string  `json:"error,omitempty"`
-}
-
-func (t *timeline) event(e host.Event) {
-	t.mu.Lock()
+// show writes one event; the timeline calls it in order, one at a time.
+func (t *tcpView) show(e timeline.Event) {
+	t.mu.Lock() // not in the middle of a --step prompt
 	defer t.mu.Unlock()
 	if t.lad != nil {
-		t.lad.hostEvent(e)
+		t.lad.event(e)
 		return
 	}
-	j := tcpEventJSON{Time: t.rel(e.Time), Kind: e.Kind.String(), Cause: e.Text}
-	if e.Kind == host.EventTCP {
-		j.Local, j.Remote = e.Local.String(), e.Remote.String()
-		j.Event, j.Cause, j.State = e.TCP.Kind.String(), e.TCP.Cause, e.Info.State.String()
-		if e.TCP.Kind == tcpstate.EventStateChanged {
-			j.From, j.To = e.TCP.From.String(), e.TCP.To.String()
-		}
-		if e.TCP.Err != nil {
-			j.Error = e.TCP.Err.Error()
-		}
+	if t.asJSON {
+		timeline.WriteRecord(t.w, t.tl.Record(e))
+		return
 	}
+	fmt.Fprintln(t.w, t.tl.Line(e))
+}
+
+// event puts a host event on the timeline.
+func (t *tcpView) event(e host.Event) {
+	node := t.tl.Endpoints[0].Node
 	if e.Frame != nil {
-		t.buf = t.sum.Append(t.buf[:0], layers.LinkTypeEthernet, e.Frame)
-		j.Frame = string(t.buf)
-	} else if e.Kind == host.EventTCP && e.TCP.Kind != tcpstate.EventStateChanged && e.TCP.Kind != tcpstate.EventTimerFired && e.TCP.Kind != tcpstate.EventError {
-		j.Frame = e.TCP.Segment.String()
-	}
-	if t.asJSON {
-		json.NewEncoder(t.w).Encode(j)
+		t.frame(e)
 		return
 	}
-	t.print(j)
+	switch {
+	case e.Kind != host.EventTCP:
+		t.tl.Note(e.Time, node, fmt.Sprintf("%s: %s", e.Kind, e.Text))
+	case e.TCP.Kind == tcpstate.EventStateChanged:
+		t.tl.Add(e.Time, node, &timeline.UserspaceState{Local: e.Local, Remote: e.Remote, From: e.TCP.From, To: e.TCP.To, Cause: e.TCP.Cause})
+	case e.TCP.Kind == tcpstate.EventTimerFired:
+		t.tl.Note(e.Time, node, "timer: "+e.TCP.Cause)
+	case e.TCP.Kind == tcpstate.EventError:
+		t.tl.Note(e.Time, node, fmt.Sprintf("error: %v (%s)", e.TCP.Err, e.TCP.Cause))
+	default: // a segment event without its frame
+		t.tl.Note(e.Time, node, fmt.Sprintf("%s: %v (%s)", e.TCP.Kind, e.TCP.Segment, e.TCP.Cause))
+	}
 }
 
-func (t *timeline) print(j tcpEventJSON) {
-	prefix := fmt.Sprintf("%10.6f ", j.Time)
-	switch j.Event {
-	case "segment-sent":
-		fmt.Fprintf(t.w, "%s> %s", prefix, j.Frame)
-	case "segment-received":
-		fmt.Fprintf(t.w, "%s< %s", prefix, j.Frame)
-	case "segment-dropped":
-		fmt.Fprintf(t.w, "%s  dropped: %s", prefix, j.Frame)
-	case "state-changed":
-		fmt.Fprintf(t.w, "%s  %s → %s: %s\n", prefix, j.From, j.To, j.Cause)
-		return
-	case "timer-fired":
-		fmt.Fprintf(t.w, "%s  timer: %s\n", prefix, j.Cause)
-		return
-	case "error":
-		fmt.Fprintf(t.w, "%s  error: %s (%s)\n", prefix, j.Error, j.Cause)
-		return
+// frame puts a frame the host sent or received on the timeline, with why the
+// userspace TCP sent or dropped it.
+func (t *tcpView) frame(e host.Event) {
+	c := timeline.Captured{Time: e.Time, Data: e.Frame, Out: true}
+	switch {
+	case e.Kind != host.EventTCP: // a neighbour or ping reply
+		c.Cause = fmt.Sprintf("%s: %s", e.Kind, e.Text)
+	case e.TCP.Kind == tcpstate.EventSegmentReceived:
+		c.Out = false
+	case e.TCP.Kind == tcpstate.EventSegmentDropped:
+		c.Out, c.Cause = false, "dropped: "+e.TCP.Cause
 	default:
-		if j.Frame != "" {
-			fmt.Fprintf(t.w, "%s%s: %s (%s)\n", prefix, j.Kind, j.Frame, j.Cause)
-		} else {
-			fmt.Fprintf(t.w, "%s%s: %s\n", prefix, j.Kind, j.Cause)
-		}
-		return
+		c.Cause = e.TCP.Cause
 	}
-	if j.Cause != "" && j.Event != "segment-received" {
-		fmt.Fprintf(t.w, "  (%s)", j.Cause)
-	}
-	fmt.Fprintln(t.w)
+	t.mu.Lock()
+	c.Line = string(t.sum.Append(nil, layers.LinkTypeEthernet, e.Frame))
+	t.mu.Unlock()
+	t.tl.AddFrame(c)
 }
 
-func (t *timeline) note(text string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.lad != nil {
-		return
-	}
-	j := tcpEventJSON{Time: t.rel(t.clk.Now()), Kind: "note", Cause: text}
-	if t.asJSON {
-		json.NewEncoder(t.w).Encode(j)
-		return
-	}
-	fmt.Fprintf(t.w, "%10.6f %s\n", j.Time, text)
+func (t *tcpView) note(text string) {
+	t.tl.Note(t.clk.Now(), "", text)
 }
 
 // step shows the frame about to go and the connection's state, and waits for Enter
 // with the host's clock stopped, so that the wait costs the connection no time: no
 // retransmission timer runs out at the prompt. A signal ends the wait and the frame
 // is not sent; at the end of stdin every frame goes without a prompt.
-func (t *timeline) step(e host.Event) error {
+func (t *tcpView) step(e host.Event) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	summary := string(t.sum.Append(nil, layers.LinkTypeEthernet, e.Frame))

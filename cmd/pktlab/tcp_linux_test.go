@@ -52,8 +52,15 @@ func upperServer(t *testing.T, n *testlab.Node, addr string) {
 	}()
 }
 
+// tcpLine is the part of a JSON record (docs/json.md) the tests read.
 type tcpLine struct {
-	Kind, Event, From, To, Frame, Cause, State string
+	Type  string
+	Frame struct {
+		Dir, Summary, Cause string
+	}
+	State struct {
+		From, To, Cause string
+	} `json:"userspace_state"`
 }
 
 func parseTCPLines(t *testing.T, out string) []tcpLine {
@@ -80,13 +87,14 @@ func TestTCPConnectJSON(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s\n%s", code, stderr, out)
 	}
+	checkSchema(t, "tcp connect --json", out, "frame", "userspace_state", "note")
 	var path []string
 	var syn bool
 	for _, l := range parseTCPLines(t, out) {
-		if l.Event == "state-changed" {
-			path = append(path, l.To)
+		if l.Type == "userspace_state" {
+			path = append(path, l.State.To)
 		}
-		if l.Event == "segment-sent" && strings.Contains(l.Frame, "Flags [S]") && strings.Contains(l.Frame, "198.18.1.102.") {
+		if l.Type == "frame" && l.Frame.Dir == "out" && strings.Contains(l.Frame.Summary, "Flags [S]") && strings.Contains(l.Frame.Summary, "198.18.1.102.") {
 			syn = true
 		}
 	}
@@ -225,7 +233,7 @@ func TestTCPStepFreezesTime(t *testing.T) {
 		t.Errorf("the wait at the prompt made the SYN time out:\n%s", out)
 	}
 	for _, l := range strings.Split(out, "\n") {
-		if strings.Contains(l, " < IP 198.18.1.3.8300 > ") && strings.Contains(l, "Flags [S.]") {
+		if strings.Contains(l, "client:eth0 <") && strings.Contains(l, " IP 198.18.1.3.8300 > ") && strings.Contains(l, "Flags [S.]") {
 			var at float64
 			fmt.Sscanf(strings.TrimSpace(l), "%f", &at)
 			if at >= 1 {

@@ -3,11 +3,9 @@ package main
 import (
 	"container/heap"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 
 	"github.com/pktlab/pktlab/ktrace"
 	"github.com/pktlab/pktlab/testlab"
+	"github.com/pktlab/pktlab/timeline"
 )
 
 func init() { rootCmd.AddCommand(newWatchCmd()) }
@@ -57,16 +56,16 @@ events whose socket or packet has that local or remote port. Events the kernel c
 not queue are counted and reported ("lost"), never dropped silently. Ctrl-C stops it
 and removes every BPF program it attached. Needs root (CAP_BPF and CAP_PERFMON).
 
---json prints one object per line: "time" (RFC 3339, ns), "node", "netns", "event"
-(as above), "sock" (the kernel socket address, hex), "local", "remote", and per
-event "old"/"new" (state), "state", "seq", "end_seq", "flags", "ca", "err", "reason",
-"sent", "packet" {src, dst, proto, sport, dport, seq, ack, flags, length},
-"sock_state", "cwnd" {…}; and at the end {"event":"stats", "lost", "emitted",
-"received", "lost_by_node"}. See docs/ktrace.md.`,
+--json prints one record per line in pktlab's JSON schema (docs/json.md), the records
+pktlab run's timeline has for these events: "kernel_state" (state changes, and a
+socket's end as "gone"), "retransmit", "reset", "drop" (with its "reason"),
+"congestion" (--cwnd), each with "time", "node", "netns" and "sock" (the kernel socket
+address, hex); "lost" when the kernel could not queue events; and at the end "stats"
+{lost, emitted, received, lost_by_node}. See docs/ktrace.md.`,
 		Example: `  sudo pktlab watch crs
   sudo pktlab watch crs client server --port 80
   sudo pktlab watch crs server --cwnd --port 5201
-  sudo pktlab watch crs --json | jq 'select(.event == "drop") | .reason'`,
+  sudo pktlab watch crs --json | jq 'select(.type == "drop") | .drop.reason'`,
 		Args: cobraArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runWatch(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], args[1:], &o)
@@ -99,16 +98,9 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, labName string, nod
 		return err
 	}
 	defer lab.Release()
-	nodes := lab.Nodes()
-	if len(nodeNames) > 0 {
-		nodes = nil
-		for _, name := range nodeNames {
-			n, err := lookupNode(lab, name)
-			if err != nil {
-				return err
-			}
-			nodes = append(nodes, n)
-		}
+	nodes, err := watchNodes(lab, nodeNames)
+	if err != nil {
+		return err
 	}
 	tr, err := ktrace.Open(&ktrace.Options{Congestion: o.cwnd})
 	if errors.Is(err, ktrace.ErrUnsupported) {
@@ -181,6 +173,22 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, labName string, nod
 	return p.err
 }
 
+// watchNodes are the nodes named, or all the lab's.
+func watchNodes(lab *testlab.Lab, names []string) ([]*testlab.Node, error) {
+	if len(names) == 0 {
+		return lab.Nodes(), nil
+	}
+	var nodes []*testlab.Node
+	for _, name := range names {
+		n, err := lookupNode(lab, name)
+		if err != nil {
+			return nil, err
+		}
+		nodes = append(nodes, n)
+	}
+	return nodes, nil
+}
+
 func nodeList(nodes []*testlab.Node) string {
 	var names []string
 	for _, n := range nodes {
@@ -240,11 +248,13 @@ func (p *watchPrinter) print(ev ktrace.Event) {
 	if w.Event == "" || !p.keep(w.ports...) {
 		return
 	}
+	h := ev.EventHeader()
 	if p.o.asJSON {
-		p.json(w)
+		if d := ktrace.Record(ev); d != nil {
+			p.record(timeline.Record{Type: d.Kind().String(), Time: h.Time, Node: h.Node, NetNS: uint32(h.NetNS), Sock: h.Sock, Body: d})
+		}
 		return
 	}
-	h := ev.EventHeader()
 	p.line("%-15s %-8s %-8s %s\n", h.Time.Local().Format("15:04:05.000000"), h.Node, w.Event, w.text)
 }
 
@@ -254,21 +264,29 @@ func (p *watchPrinter) line(format string, args ...any) {
 	}
 }
 
-func (p *watchPrinter) json(v any) {
-	if p.err != nil {
-		return
+func (p *watchPrinter) record(r timeline.Record) {
+	if p.err == nil {
+		p.err = timeline.WriteRecord(p.w, r)
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		p.err = err
-		return
-	}
-	_, p.err = p.w.Write(append(b, '\n'))
+}
+
+// lostJSON is the body of a "lost" record: events of a node the kernel could not
+// queue.
+type lostJSON struct {
+	Count uint64 `json:"count"`
+}
+
+// statsJSON is the body of the "stats" record that ends a watch.
+type statsJSON struct {
+	Lost       uint64            `json:"lost"`
+	Emitted    uint64            `json:"emitted"`
+	Received   uint64            `json:"received"`
+	LostByNode map[string]uint64 `json:"lost_by_node"`
 }
 
 func (p *watchPrinter) lost(node string, n uint64) {
 	if p.o.asJSON {
-		p.json(map[string]any{"event": "lost", "node": node, "count": n})
+		p.record(timeline.Record{Type: "lost", Time: time.Now(), Node: node, Body: lostJSON{n}})
 		return
 	}
 	p.line("%-15s %-8s %-8s %d events the kernel could not queue (ring buffer full)\n", time.Now().Format("15:04:05.000000"), node, "lost", n)
@@ -276,69 +294,21 @@ func (p *watchPrinter) lost(node string, n uint64) {
 
 func (p *watchPrinter) stats(st ktrace.Stats, byNode map[string]uint64) {
 	if p.o.asJSON {
-		p.json(map[string]any{"event": "stats", "lost": st.Lost, "emitted": st.Emitted, "received": st.Received, "lost_by_node": byNode})
+		if byNode == nil {
+			byNode = map[string]uint64{}
+		}
+		p.record(timeline.Record{Type: "stats", Time: time.Now(), Body: statsJSON{st.Lost, st.Emitted, st.Received, byNode}})
 		return
 	}
 	p.line("# %d events, %d lost\n", st.Received, st.Lost)
 }
 
-// watchJSON is one event as --json prints it; text is the DETAILS column.
-type watchJSON struct {
-	Time      time.Time `json:"time"`
-	Node      string    `json:"node"`
-	NetNS     uint32    `json:"netns"`
-	Event     string    `json:"event"`
-	Sock      string    `json:"sock,omitempty"`
-	Local     string    `json:"local,omitempty"`
-	Remote    string    `json:"remote,omitempty"`
-	Old       string    `json:"old,omitempty"`
-	New       string    `json:"new,omitempty"`
-	State     string    `json:"state,omitempty"`
-	Seq       *uint32   `json:"seq,omitempty"`
-	EndSeq    *uint32   `json:"end_seq,omitempty"`
-	Flags     string    `json:"flags,omitempty"`
-	CA        string    `json:"ca,omitempty"`
-	Err       int32     `json:"err,omitempty"`
-	Reason    string    `json:"reason,omitempty"`
-	Sent      *bool     `json:"sent,omitempty"`
-	Packet    *pktJSON  `json:"packet,omitempty"`
-	SockState string    `json:"sock_state,omitempty"`
-	Cwnd      *cwndJSON `json:"cwnd,omitempty"`
-	text      string
-	ports     []uint16
-}
-
-type pktJSON struct {
-	Src    string `json:"src"`
-	Dst    string `json:"dst"`
-	Proto  uint8  `json:"proto"`
-	Sport  uint16 `json:"sport,omitempty"`
-	Dport  uint16 `json:"dport,omitempty"`
-	Seq    uint32 `json:"seq,omitempty"`
-	Ack    uint32 `json:"ack,omitempty"`
-	Flags  string `json:"flags,omitempty"`
-	Length uint16 `json:"length"`
-}
-
-type cwndJSON struct {
-	CA         string `json:"ca"`
-	SndCwnd    uint32 `json:"snd_cwnd"`
-	Ssthresh   uint32 `json:"ssthresh"`
-	SRTTus     int64  `json:"srtt_us"`
-	SndWnd     uint32 `json:"snd_wnd"`
-	RcvWnd     uint32 `json:"rcv_wnd"`
-	SndNxt     uint32 `json:"snd_nxt"`
-	SndUna     uint32 `json:"snd_una"`
-	MSS        uint32 `json:"mss"`
-	PacketsOut uint32 `json:"packets_out"`
-	RetransOut uint32 `json:"retrans_out"`
-}
-
-func addrPort(a netip.AddrPort) string {
-	if !a.IsValid() {
-		return ""
-	}
-	return a.String()
+// watchLine is one event as the text output prints it: its EVENT column, the DETAILS
+// column, and the ports --port selects on.
+type watchLine struct {
+	Event string
+	text  string
+	ports []uint16
 }
 
 func stateName(s ktrace.State) string {
@@ -349,49 +319,29 @@ func stateName(s ktrace.State) string {
 }
 
 // watchEvent turns an event into what watch prints of it.
-func watchEvent(ev ktrace.Event) watchJSON {
-	h := ev.EventHeader()
-	w := watchJSON{Time: h.Time, Node: h.Node, NetNS: uint32(h.NetNS)}
-	if h.Sock != 0 {
-		w.Sock = fmt.Sprintf("%x", h.Sock)
-	}
-	tuple := func(t ktrace.Tuple) {
-		w.Local, w.Remote, w.ports = addrPort(t.Local), addrPort(t.Remote), tuplePorts(t)
-	}
+func watchEvent(ev ktrace.Event) watchLine {
+	var w watchLine
 	switch e := ev.(type) {
 	case *ktrace.StateChange:
 		if e.Protocol != 6 {
-			return watchJSON{} // MPTCP's own sockets: their TCP subflows are shown
+			return watchLine{} // MPTCP's own sockets: their TCP subflows are shown
 		}
-		w.Event, w.Old, w.New = "state", e.Old.String(), e.New.String()
-		tuple(e.Tuple)
-		w.text = fmt.Sprintf("%v %v → %v", e.Tuple, e.Old, e.New)
+		w = watchLine{"state", fmt.Sprintf("%v %v → %v", e.Tuple, e.Old, e.New), tuplePorts(e.Tuple)}
 	case *ktrace.Retransmit:
-		w.Event, w.State, w.Seq, w.EndSeq = "retrans", e.State.String(), &e.Seq, &e.EndSeq
-		w.Flags, w.CA, w.Err = e.Flags.String(), e.CA.String(), e.Err
-		tuple(e.Tuple)
-		w.text = fmt.Sprintf("%v [%v] seq %d:%d %v (%v)", e.Tuple, e.Flags, e.Seq, e.EndSeq, e.State, e.CA)
+		w = watchLine{"retrans", fmt.Sprintf("%v [%v] seq %d:%d %v (%v)", e.Tuple, e.Flags, e.Seq, e.EndSeq, e.State, e.CA), tuplePorts(e.Tuple)}
 	case *ktrace.SynAckRetransmit:
-		w.Event, w.State = "synack", e.State.String()
-		tuple(e.Tuple)
-		w.text = fmt.Sprintf("%v %v", e.Tuple, e.State)
+		w = watchLine{"synack", fmt.Sprintf("%v %v", e.Tuple, e.State), tuplePorts(e.Tuple)}
 	case *ktrace.Reset:
-		w.Event, w.Sent, w.State, w.Reason = "rst-recv", &e.Sent, stateName(e.State), e.Reason
+		w = watchLine{"rst-recv", strings.TrimSpace(fmt.Sprintf("%v %s", e.Tuple, stateName(e.State))), tuplePorts(e.Tuple)}
 		if e.Sent {
 			w.Event = "rst-sent"
 		}
-		tuple(e.Tuple)
-		w.Packet = packetJSON(e.Packet)
 		w.ports = append(w.ports, packetPorts(e.Packet)...)
-		w.text = strings.TrimSpace(fmt.Sprintf("%v %s", e.Tuple, stateName(e.State)))
 		if e.Reason != "" {
 			w.text += " reason " + e.Reason
 		}
 	case *ktrace.Drop:
-		w.Event, w.Reason, w.SockState = "drop", e.Reason, stateName(e.SockState)
-		w.Packet = packetJSON(e.Packet)
-		w.ports = packetPorts(e.Packet)
-		w.text = e.Reason
+		w = watchLine{"drop", e.Reason, packetPorts(e.Packet)}
 		if e.Packet != nil {
 			w.text += " " + e.Packet.String()
 		}
@@ -399,37 +349,12 @@ func watchEvent(ev ktrace.Event) watchJSON {
 			w.text += fmt.Sprintf(" (socket %v in %v)", e.SockTuple, e.SockState)
 		}
 	case *ktrace.CongState:
-		w.Event, w.CA = "cong", e.New.String()
-		tuple(e.Tuple)
-		w.Cwnd = cwnd(e.Cong)
-		w.text = fmt.Sprintf("%v %v → %v cwnd %d ssthresh %d", e.Tuple, e.Cong.CA, e.New, e.SndCwnd, e.Ssthresh)
+		w = watchLine{"cong", fmt.Sprintf("%v %v → %v cwnd %d ssthresh %d", e.Tuple, e.Cong.CA, e.New, e.SndCwnd, e.Ssthresh), tuplePorts(e.Tuple)}
 	case *ktrace.CongSample:
-		w.Event = "cwnd"
-		tuple(e.Tuple)
-		w.Cwnd = cwnd(e.Cong)
-		w.text = fmt.Sprintf("%v cwnd %d ssthresh %d srtt %v snd_wnd %d rcv_wnd %d snd_nxt %d snd_una %d %v",
-			e.Tuple, e.SndCwnd, e.Ssthresh, e.SRTT, e.SndWnd, e.RcvWnd, e.SndNxt, e.SndUna, e.CA)
+		w = watchLine{"cwnd", fmt.Sprintf("%v cwnd %d ssthresh %d srtt %v snd_wnd %d rcv_wnd %d snd_nxt %d snd_una %d %v",
+			e.Tuple, e.SndCwnd, e.Ssthresh, e.SRTT, e.SndWnd, e.RcvWnd, e.SndNxt, e.SndUna, e.CA), tuplePorts(e.Tuple)}
 	case *ktrace.Destroy:
-		w.Event, w.State = "destroy", stateName(e.State)
-		tuple(e.Tuple)
-		w.text = fmt.Sprintf("%v", e.Tuple)
+		w = watchLine{"destroy", fmt.Sprintf("%v", e.Tuple), tuplePorts(e.Tuple)}
 	}
 	return w
-}
-
-func packetJSON(p *ktrace.Packet) *pktJSON {
-	if p == nil {
-		return nil
-	}
-	j := &pktJSON{Src: p.Src.String(), Dst: p.Dst.String(), Proto: p.Proto, Sport: p.SrcPort, Dport: p.DstPort, Length: p.Length}
-	if p.Proto == 6 {
-		j.Seq, j.Ack, j.Flags = p.Seq, p.Ack, p.Flags.String()
-	}
-	return j
-}
-
-func cwnd(c ktrace.Cong) *cwndJSON {
-	return &cwndJSON{CA: c.CA.String(), SndCwnd: c.SndCwnd, Ssthresh: c.Ssthresh, SRTTus: c.SRTT.Microseconds(),
-		SndWnd: c.SndWnd, RcvWnd: c.RcvWnd, SndNxt: c.SndNxt, SndUna: c.SndUna, MSS: c.MSS,
-		PacketsOut: c.PacketsOut, RetransOut: c.RetransOut}
 }

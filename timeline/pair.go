@@ -1,0 +1,97 @@
+package timeline
+
+import "hash/maphash"
+
+// maxUnpaired bounds the frames the pair table waits on: a copy whose twin the other
+// end's capture never delivers (its ring dropped it) is forgotten, oldest first, once
+// this many are waiting.
+const maxUnpaired = 1 << 14
+
+// pairTable pairs the two copies of a frame on one link (the sender's end and the
+// receiver's end of a veth, each its own capture socket). Copies are found by their
+// content, per link, whatever order they reach the timeline in and however late: the
+// capture sockets of two interfaces are read by different goroutines, and a ring block
+// can be handed over tens of milliseconds after its frames were stamped. Identical
+// frames sent twice (a retransmission with the same bytes) pair first with first.
+type pairTable struct {
+	seed    maphash.Seed
+	waiting map[pairKey][]*Frame // unpaired copies with that content, oldest first
+	order   []pairWait           // the same copies in arrival order, for forgetting
+	n       int                  // copies in waiting
+}
+
+type pairKey struct {
+	link int    // the lower endpoint index of the link
+	sum  uint64 // maphash of the frame's bytes
+}
+
+type pairWait struct {
+	key pairKey
+	f   *Frame
+}
+
+func newPairTable() pairTable {
+	return pairTable{seed: maphash.MakeSeed(), waiting: map[pairKey][]*Frame{}}
+}
+
+// match pairs f with a waiting copy of the same bytes from the other end of its link
+// and marks the receiver's copy Dup, or leaves f waiting for its twin.
+func (pt *pairTable) match(f *Frame, link int) {
+	k := pairKey{link, maphash.Bytes(pt.seed, f.Data)}
+	list := pt.waiting[k]
+	for i, g := range list {
+		if g.Index == f.Index || string(g.Data) != string(f.Data) {
+			continue
+		}
+		if f.Out && !g.Out {
+			g.Dup = true // keep the sender's copy as the one shown
+		} else {
+			f.Dup = true
+		}
+		f.pair, g.pair = g, f
+		pt.remove(k, list, i)
+		return
+	}
+	pt.waiting[k] = append(list, f)
+	pt.order = append(pt.order, pairWait{k, f})
+	pt.n++
+	pt.forget()
+}
+
+func (pt *pairTable) remove(k pairKey, list []*Frame, i int) {
+	list = append(list[:i], list[i+1:]...)
+	if len(list) == 0 {
+		delete(pt.waiting, k)
+	} else {
+		pt.waiting[k] = list
+	}
+	pt.n--
+}
+
+// forget drops the oldest waiting copies beyond maxUnpaired, and compacts the arrival
+// order (which still holds copies paired since) when it has grown to twice that.
+func (pt *pairTable) forget() {
+	for pt.n > maxUnpaired {
+		w := pt.order[0]
+		pt.order = pt.order[1:]
+		if w.f.pair != nil {
+			continue
+		}
+		list := pt.waiting[w.key]
+		for i, g := range list {
+			if g == w.f {
+				pt.remove(w.key, list, i)
+				break
+			}
+		}
+	}
+	if len(pt.order) >= 2*maxUnpaired {
+		kept := pt.order[:0]
+		for _, w := range pt.order {
+			if w.f.pair == nil {
+				kept = append(kept, w)
+			}
+		}
+		pt.order = append([]pairWait(nil), kept...)
+	}
+}
