@@ -10,6 +10,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/rawsock/decode"
 	"github.com/pktlab/pktlab/sockdiag"
 	"github.com/pktlab/pktlab/testlab"
 	"github.com/pktlab/pktlab/timeline"
@@ -44,7 +45,7 @@ func startCaptures(lab *testlab.Lab, tl *timeline.Timeline) (*captures, error) {
 	go func() {
 		defer close(c.done)
 		var line []byte
-		var h rawsock.Headers
+		var h decode.Headers
 		err := rawsock.Capture(ctx, c.conns, func(f rawsock.Captured) error {
 			// Data is the capture's buffer, valid during the call only: the frame is
 			// decoded there once, and its headers go with the copy the timeline keeps.

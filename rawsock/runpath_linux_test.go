@@ -8,6 +8,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/rawsock/decode"
 	"github.com/pktlab/pktlab/timeline"
 )
 
@@ -38,7 +39,7 @@ func BenchmarkRunPath(b *testing.B) {
 	buf := make([]byte, 2048)
 	s := rawsock.NewSummarizer()
 	var line []byte
-	var h rawsock.Headers
+	var h decode.Headers
 	n := 0
 	b.ReportAllocs()
 	for b.Loop() {

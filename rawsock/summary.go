@@ -7,6 +7,7 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/pktlab/pktlab/rawsock/decode"
 	"github.com/pktlab/pktlab/rawsock/header"
 )
 
@@ -125,12 +126,12 @@ func (s *Summarizer) Append(dst []byte, link layers.LinkType, frame []byte) []by
 
 // AppendHeaders appends the summary of the frame h was decoded from, reading the
 // headers h holds instead of checking their bytes again. The text is Append's.
-func (s *Summarizer) AppendHeaders(dst []byte, h *Headers) []byte {
-	return s.append(dst, h.link, h.frame, h)
+func (s *Summarizer) AppendHeaders(dst []byte, h *decode.Headers) []byte {
+	return s.append(dst, h.Link(), h.Frame(), h)
 }
 
 // append is Append, with the decoded headers h when there are.
-func (s *Summarizer) append(dst []byte, link layers.LinkType, frame []byte, h *Headers) []byte {
+func (s *Summarizer) append(dst []byte, link layers.LinkType, frame []byte, h *decode.Headers) []byte {
 	switch link {
 	case layers.LinkTypeEthernet:
 		if len(frame) < header.EthernetLen {
@@ -153,7 +154,7 @@ func (s *Summarizer) append(dst []byte, link layers.LinkType, frame []byte, h *H
 	return append(dst, "unsupported link type "+strconv.Itoa(int(link))...)
 }
 
-func (s *Summarizer) appendEtherType(dst []byte, et header.EtherType, b []byte, h *Headers) []byte {
+func (s *Summarizer) appendEtherType(dst []byte, et header.EtherType, b []byte, h *decode.Headers) []byte {
 	switch et {
 	case header.EtherTypeIPv4:
 		return s.appendIPv4(append(dst, "IP "...), b, h)

@@ -3,6 +3,7 @@ package rawsock
 import (
 	"strconv"
 
+	"github.com/pktlab/pktlab/rawsock/decode"
 	"github.com/pktlab/pktlab/rawsock/header"
 )
 
@@ -78,7 +79,7 @@ func (c *ipCtx) formatPorts(dst []byte, sport, dport uint16) []byte {
 
 // appendIPv4 prints an IPv4 packet (RFC 791) and what it carries; h holds the
 // frame's decoded headers, or is nil.
-func (s *Summarizer) appendIPv4(dst []byte, b []byte, h *Headers) []byte {
+func (s *Summarizer) appendIPv4(dst []byte, b []byte, h *decode.Headers) []byte {
 	if len(b) < header.IPv4MinLen {
 		return append(dst, "[|ip]"...)
 	}
@@ -113,7 +114,7 @@ func (s *Summarizer) appendIPv4(dst []byte, b []byte, h *Headers) []byte {
 	payload := b[hlen:min(total, len(b))]
 	length := total - hlen
 	if h != nil {
-		c.tcp = h.tcpAt(payload)
+		c.tcp = h.TCPAt(payload)
 	}
 	if ip.FragmentOffset() != 0 {
 		// Not the first fragment: no transport header to print (print-ip.c).
@@ -173,7 +174,7 @@ func appendUDP(dst []byte, c *ipCtx, b []byte, length int) []byte {
 
 // appendIPv6 prints an IPv6 packet (RFC 8200), its hop-by-hop and fragment headers
 // and what it carries; h holds the frame's decoded headers, or is nil.
-func (s *Summarizer) appendIPv6(dst []byte, b []byte, h *Headers) []byte {
+func (s *Summarizer) appendIPv6(dst []byte, b []byte, h *decode.Headers) []byte {
 	if len(b) < header.IPv6Len {
 		return append(dst, "[|ip6]"...)
 	}
@@ -185,7 +186,7 @@ func (s *Summarizer) appendIPv6(dst []byte, b []byte, h *Headers) []byte {
 	p := b[header.IPv6Len:min(header.IPv6Len+length, len(b))]
 	if next == protoTCP || next == protoUDP {
 		if h != nil {
-			c.tcp = h.tcpAt(p)
+			c.tcp = h.TCPAt(p)
 		}
 		return s.appendTransport(dst, &c, next, p, length)
 	}
@@ -224,7 +225,7 @@ func (s *Summarizer) appendIPv6(dst []byte, b []byte, h *Headers) []byte {
 			return append(dst, "no next header"...)
 		}
 		if h != nil {
-			c.tcp = h.tcpAt(p)
+			c.tcp = h.TCPAt(p)
 		}
 		return s.appendTransport(dst, &c, next, p, length)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/pktlab/pktlab/rawsock/decode"
 	"github.com/pktlab/pktlab/rawsock/header"
 )
 
@@ -42,20 +43,20 @@ func AppendHex(dst []byte, link layers.LinkType, frame []byte, withLink bool) []
 // line per header, indented, every field named. This is pktlab's own format, not
 // tcpdump -v's (see docs/summaries.md); the names of protocol numbers are gopacket's,
 // as they were when the decoder filled gopacket's layers.
-func AppendVerbose(dst []byte, d *Decoder) []byte { return d.Headers.AppendVerbose(dst) }
+func AppendVerbose(dst []byte, d *Decoder) []byte { return AppendHeadersVerbose(dst, &d.Headers) }
 
-// AppendVerbose appends the layered view of the headers: see the function
+// AppendHeadersVerbose appends the layered view of decoded headers: see
 // AppendVerbose.
-func (h *Headers) AppendVerbose(dst []byte) []byte {
+func AppendHeadersVerbose(dst []byte, h *decode.Headers) []byte {
 	for i, t := range h.Layers() {
 		dst = append(dst, "\n"...)
 		dst = append(dst, strings.Repeat("  ", i+1)...)
-		dst = h.appendLayer(dst, t)
+		dst = appendLayer(dst, h, t)
 	}
 	return dst
 }
 
-func (h *Headers) appendLayer(dst []byte, t gopacket.LayerType) []byte {
+func appendLayer(dst []byte, h *decode.Headers, t gopacket.LayerType) []byte {
 	switch t {
 	case layers.LayerTypeEthernet:
 		e := h.Ethernet()
@@ -72,7 +73,7 @@ func (h *Headers) appendLayer(dst []byte, t gopacket.LayerType) []byte {
 		return fmt.Appendf(dst, "ARP op %d, sender %v %v, target %v %v", uint16(a.Op()),
 			netIPString(a.SenderProto()), fmtMAC(a.SenderHW()), netIPString(a.TargetProto()), fmtMAC(a.TargetHW()))
 	case layers.LayerTypeIPv4:
-		return h.appendIPv4Verbose(dst)
+		return appendIPv4Verbose(dst, h)
 	case layers.LayerTypeIPv6:
 		ip := h.IPv6()
 		dst = fmt.Appendf(dst, "IPv6 %v > %v, hlim %d, next %v (%d), payload length %d, class 0x%02x, flow 0x%05x",
@@ -85,7 +86,7 @@ func (h *Headers) appendLayer(dst []byte, t gopacket.LayerType) []byte {
 		f := h.IPv6Frag()
 		return fmt.Appendf(dst, "IPv6 fragment id 0x%08x, offset %d, more %v, next %v", f.ID(), f.Offset(), f.More(), layers.IPProtocol(f.NextHeader()))
 	case layers.LayerTypeTCP:
-		return h.appendTCPVerbose(dst)
+		return appendTCPVerbose(dst, h)
 	case layers.LayerTypeUDP:
 		u := h.UDP()
 		return fmt.Appendf(dst, "UDP %d > %d, length %d, checksum 0x%04x", u.SrcPort(), u.DstPort(), u.Length(), u.Checksum())
@@ -103,7 +104,7 @@ func (h *Headers) appendLayer(dst []byte, t gopacket.LayerType) []byte {
 	return append(dst, t.String()...)
 }
 
-func (h *Headers) appendIPv4Verbose(dst []byte) []byte {
+func appendIPv4Verbose(dst []byte, h *decode.Headers) []byte {
 	ip := h.IPv4()
 	length := int(ip.TotalLength())
 	if length == 0 {
@@ -149,7 +150,7 @@ var verboseFlags = [...]struct {
 }{{header.TCPFlagFIN, "FIN"}, {header.TCPFlagSYN, "SYN"}, {header.TCPFlagRST, "RST"}, {header.TCPFlagPSH, "PSH"},
 	{header.TCPFlagACK, "ACK"}, {header.TCPFlagURG, "URG"}, {header.TCPFlagECE, "ECE"}, {header.TCPFlagCWR, "CWR"}}
 
-func (h *Headers) appendTCPVerbose(dst []byte) []byte {
+func appendTCPVerbose(dst []byte, h *decode.Headers) []byte {
 	t := h.TCP()
 	dst = fmt.Appendf(dst, "TCP %d > %d, seq %d, ack %d, flags [", t.SrcPort(), t.DstPort(), t.Seq(), t.Ack())
 	sep := false

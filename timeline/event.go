@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/rawsock/decode"
 )
 
 // Kind says what an event records: the type of its Data.
@@ -114,8 +114,8 @@ type Captured struct {
 	Out   bool   // sent by the endpoint's node (PACKET_OUTGOING)
 	Line  string // the tcpdump -n line for it on that interface (rawsock.Summarizer)
 	// Headers are the frame's headers as the capture decoded them (over Data, see
-	// rawsock.Headers.On), the zero value if it did not: Data is then decoded here.
-	Headers rawsock.Headers
+	// decode.Headers.On), the zero value if it did not: Data is then decoded here.
+	Headers decode.Headers
 	Cause   string // why pktlab's userspace TCP sent or dropped it, if it is its frame
 }
 

@@ -9,7 +9,7 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 
-	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/rawsock/decode"
 	"github.com/pktlab/pktlab/rawsock/header"
 )
 
@@ -42,7 +42,7 @@ type Packet struct {
 	ARPOp          int
 	Inner          *Packet // the packet quoted inside an ICMP error
 
-	Headers rawsock.Headers
+	Headers decode.Headers
 }
 
 // Decode decodes an Ethernet frame with rawsock's decoder and reads its fields. It never
@@ -54,9 +54,9 @@ func Decode(data []byte) Packet {
 	return p
 }
 
-// FromHeaders reads the fields of a frame already decoded (by a rawsock.Decoder, whose
-// Headers it copies), so that the frame is decoded once.
-func FromHeaders(h *rawsock.Headers) Packet {
+// FromHeaders reads the fields of a frame already decoded (by decode.Headers.Decode
+// or a rawsock.Decoder), copying the headers, so that the frame is decoded once.
+func FromHeaders(h *decode.Headers) Packet {
 	p := Packet{Headers: *h}
 	p.fill()
 	return p
@@ -92,7 +92,7 @@ func (p *Packet) fill() {
 
 // network reads the outermost IP header and the transport after it, reporting
 // whether there was an IP header.
-func (p *Packet) network(h *rawsock.Headers) bool {
+func (p *Packet) network(h *decode.Headers) bool {
 	switch {
 	case h.IPv4() != nil:
 		ip := h.IPv4()
@@ -111,7 +111,7 @@ func (p *Packet) network(h *rawsock.Headers) bool {
 }
 
 // transport reads the transport header after the IP header.
-func (p *Packet) transport(h *rawsock.Headers) {
+func (p *Packet) transport(h *decode.Headers) {
 	switch {
 	case h.TCP() != nil:
 		t := h.TCP()

@@ -1,4 +1,14 @@
-package rawsock
+// Package decode decodes a captured frame once into Headers: where each header lies
+// in the frame's bytes, handed out as rawsock/header views. It follows the headers
+// as gopacket's DecodingLayerParser does over the same layers (its port and protocol
+// registries say what follows what), allocates nothing and never panics.
+//
+// It owns the order of headers in a frame and the kinds of decoding fault
+// (header.ErrTruncated, header.ErrMalformed); the layout of each header is
+// rawsock/header's, the sockets that capture frames and the summaries are rawsock's.
+// It makes no system call, so that the timeline and its renderers, which carry
+// Headers with each frame, import no package that does.
+package decode
 
 import (
 	"errors"
@@ -11,9 +21,7 @@ import (
 	"github.com/pktlab/pktlab/rawsock/header"
 )
 
-// Errors Decoder.Decode wraps: a frame cut short (a header, or the length an outer
-// header gives, runs past its end), or a header whose fields contradict each other.
-// They are rawsock/header's, so errors.Is holds for an error of either package.
+// The errors Decode wraps: rawsock/header's.
 var (
 	ErrTruncated = header.ErrTruncated
 	ErrMalformed = header.ErrMalformed
@@ -173,8 +181,9 @@ func (h *Headers) Ports() (src, dst uint16) {
 	return 0, 0
 }
 
-// tcpAt returns the decoded TCP header when it is the one that starts at b.
-func (h *Headers) tcpAt(b []byte) header.TCP {
+// TCPAt returns the decoded TCP header when it is the one that starts at b (a
+// summary walking the bytes uses it instead of checking the header again).
+func (h *Headers) TCPAt(b []byte) header.TCP {
 	if t := h.TCP(); len(t) > 0 && len(b) > 0 && &t[0] == &b[0] {
 		return t
 	}
@@ -199,26 +208,6 @@ func (h *Headers) Frame() []byte { return h.frame }
 // Link is the frame's pcap link type.
 func (h *Headers) Link() layers.LinkType { return h.link }
 
-// Decoder decodes frames into Headers without allocating: each header is a view
-// checked once by its rawsock/header Parse function. It follows the headers as
-// gopacket's DecodingLayerParser does over the same layers (Ethernet, Linux SLL,
-// ARP, IPv4, IPv6 with hop-by-hop, IPv6 fragment, TCP, UDP, ICMPv4, ICMPv6,
-// Payload; gopacket's registries say what follows what), and
-// TestDecodeMatchesGopacket and FuzzDecodeMatchesGopacket hold the two to the same
-// headers, fields and kind of error. A Decoder is not safe for concurrent use; give
-// each goroutine its own.
-type Decoder struct {
-	Headers
-	link layers.LinkType
-}
-
-// NewDecoder returns a decoder for frames of a pcap link type: layers.LinkTypeEthernet,
-// layers.LinkTypeLinuxSLL (cooked captures) or layers.LinkTypeRaw (IP packets).
-func NewDecoder(link layers.LinkType) *Decoder { return &Decoder{link: link} }
-
-// LinkType returns the link type the decoder was made for.
-func (d *Decoder) LinkType() layers.LinkType { return d.link }
-
 // decodeState is what one Decode carries from header to header.
 type decodeState struct {
 	next gopacket.LayerType // what the last header announces after itself
@@ -232,16 +221,11 @@ type decodeState struct {
 
 var errEmpty = fmt.Errorf("rawsock: decode: empty packet: %w", ErrTruncated)
 
-// Decode decodes one frame into d.Headers, which alias the frame's bytes until the
-// next Decode. It returns an error wrapping ErrTruncated when a header is cut short,
-// ErrMalformed for a header whose fields contradict each other; Layers then lists
-// the headers decoded before the fault. It never panics.
-func (d *Decoder) Decode(frame []byte) error {
-	return d.Headers.Decode(d.link, frame)
-}
-
-// Decode decodes frame, of link type link, into h, as Decoder.Decode does: a Headers
-// value decodes without a Decoder, for a frame that keeps its headers with it.
+// Decode decodes frame, of pcap link type link (layers.LinkTypeEthernet,
+// LinkTypeLinuxSLL for cooked captures, LinkTypeRaw for IP packets), into h, whose
+// views alias the frame's bytes. It returns an error wrapping ErrTruncated when a
+// header is cut short, ErrMalformed for a header whose fields contradict each other;
+// h then holds the headers decoded before the fault. It never panics.
 func (h *Headers) Decode(link layers.LinkType, frame []byte) error {
 	*h = Headers{link: link, frame: frame}
 	first := layers.LayerTypeEthernet

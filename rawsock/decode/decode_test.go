@@ -1,4 +1,4 @@
-package rawsock
+package decode_test
 
 import (
 	"bytes"
@@ -14,6 +14,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/rawsock/decode"
 	"github.com/pktlab/pktlab/rawsock/header"
 )
 
@@ -56,7 +58,7 @@ func newRefDecoder(link layers.LinkType) *refDecoder {
 	return d
 }
 
-// Decode decodes frame and returns nil, ErrTruncated or ErrMalformed: the kind of
+// Decode decodes frame and returns nil, decode.ErrTruncated or decode.ErrMalformed: the kind of
 // fault Decoder must report.
 func (d *refDecoder) Decode(frame []byte) error {
 	d.Fragment = false
@@ -68,7 +70,7 @@ func (d *refDecoder) Decode(frame []byte) error {
 		fi = 1
 	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6:
 		if len(frame) == 0 {
-			return ErrTruncated
+			return decode.ErrTruncated
 		}
 		fi = 2
 		if frame[0]>>4 == 6 {
@@ -99,19 +101,19 @@ func (d *refDecoder) Decode(frame []byte) error {
 	}
 	switch {
 	case err != nil && (p.Truncated || short()):
-		return ErrTruncated
+		return decode.ErrTruncated
 	case err != nil:
-		return ErrMalformed
+		return decode.ErrMalformed
 	case p.Truncated:
-		return ErrTruncated
+		return decode.ErrTruncated
 	}
 	if l := d.layer(last); l != nil && len(l.LayerPayload()) == 0 && !d.Fragment {
 		if next := l.NextLayerType(); next != gopacket.LayerTypePayload && next != gopacket.LayerTypeZero && d.layer(next) != nil {
-			return ErrTruncated
+			return decode.ErrTruncated
 		}
 	}
 	if slices.Contains(d.Decoded, layers.LayerTypeTCP) && !optionsFit(d.TCP.Contents) {
-		return ErrMalformed
+		return decode.ErrMalformed
 	}
 	return nil
 }
@@ -201,7 +203,7 @@ func (d *refDecoder) layer(t gopacket.LayerType) gopacket.DecodingLayer {
 
 // bounds returns the bytes of the header of type t that h holds and the bytes after
 // it, as gopacket's layer would split them.
-func (h *Headers) bounds(t gopacket.LayerType) (contents, payload []byte) {
+func bounds(h *decode.Headers, t gopacket.LayerType) (contents, payload []byte) {
 	switch t {
 	case layers.LayerTypeEthernet:
 		e := h.Ethernet()
@@ -243,7 +245,7 @@ func same(a, b []byte) bool {
 
 // diffDecode decodes frame with d and ref and describes how they differ: kind of
 // error, layer list, fragment flag, or where a header decoded once starts and ends.
-func diffDecode(d *Decoder, ref *refDecoder, frame []byte) string {
+func diffDecode(d *rawsock.Decoder, ref *refDecoder, frame []byte) string {
 	err, refErr := d.Decode(frame), ref.Decode(frame)
 	if known := knownDifference(d, frame, err); known {
 		return ""
@@ -260,7 +262,7 @@ func diffDecode(d *Decoder, ref *refDecoder, frame []byte) string {
 			// header that failed has overwritten the parser's layer of its kind.
 			continue
 		}
-		c, p := d.bounds(t)
+		c, p := bounds(&d.Headers, t)
 		l := ref.layer(t)
 		if !same(c, l.(gopacket.Layer).LayerContents()) || !same(p, l.(gopacket.Layer).LayerPayload()) {
 			return fmt.Sprintf("%v header % x payload %d bytes, parser's % x and %d bytes", t, c, len(p), l.(gopacket.Layer).LayerContents(), len(l.(gopacket.Layer).LayerPayload()))
@@ -273,11 +275,11 @@ func diffDecode(d *Decoder, ref *refDecoder, frame []byte) string {
 // purpose: an ICMPv6 message shorter than the 8 bytes every message type has (RFC
 // 4443 §2.1), which gopacket takes from 4 bytes on, and an IPv6 jumbogram (payload
 // length 0, RFC 2675), which Decoder does not decode.
-func knownDifference(d *Decoder, frame []byte, err error) bool {
+func knownDifference(d *rawsock.Decoder, frame []byte, err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(err, ErrTruncated) && strings.Contains(err.Error(), "ICMPv6 message shorter than 8 bytes") {
+	if errors.Is(err, decode.ErrTruncated) && strings.Contains(err.Error(), "ICMPv6 message shorter than 8 bytes") {
 		return true
 	}
 	return strings.Contains(err.Error(), "jumbograms are not decoded")
@@ -293,15 +295,15 @@ func countOf(ts []gopacket.LayerType, t gopacket.LayerType) int {
 	return n
 }
 
-// errKind is ErrTruncated or ErrMalformed for an error wrapping it, nil for nil.
+// errKind is decode.ErrTruncated or decode.ErrMalformed for an error wrapping it, nil for nil.
 func errKind(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, ErrTruncated):
-		return ErrTruncated
-	case errors.Is(err, ErrMalformed):
-		return ErrMalformed
+	case errors.Is(err, decode.ErrTruncated):
+		return decode.ErrTruncated
+	case errors.Is(err, decode.ErrMalformed):
+		return decode.ErrMalformed
 	}
 	return err
 }
@@ -310,12 +312,12 @@ func errKind(err error) error {
 // testdata/bench.pcap, the same frames without their Ethernet header, and the cooked
 // (Linux SLL) frames of testdata/corpus-cooked.pcap.
 func refFrames(tb testing.TB) (eth, raw, sll [][]byte) {
-	for _, path := range []string{"testdata/corpus.pcapng", "testdata/corpus.pcap", "testdata/corpus-cooked.pcap", "testdata/bench.pcap"} {
+	for _, path := range []string{"../testdata/corpus.pcapng", "../testdata/corpus.pcap", "../testdata/corpus-cooked.pcap", "../testdata/bench.pcap"} {
 		f, err := os.Open(path)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		r, err := NewFileReader(f)
+		r, err := rawsock.NewFileReader(f)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -344,7 +346,7 @@ func refFrames(tb testing.TB) (eth, raw, sll [][]byte) {
 
 // tcpVariants returns copies of an Ethernet+IPv4 TCP frame with other option lists.
 func tcpVariants(frame []byte) [][]byte {
-	if len(frame) < 34 || binary.BigEndian.Uint16(frame[12:]) != 0x0800 || header.IPProtocol(frame[23]) != protoTCP {
+	if len(frame) < 34 || binary.BigEndian.Uint16(frame[12:]) != 0x0800 || header.IPProtocol(frame[23]) != header.IPProtocolTCP {
 		return nil
 	}
 	ihl := int(frame[14]&0x0f) * 4
@@ -388,7 +390,7 @@ func TestDecodeMatchesGopacket(t *testing.T) {
 		link   layers.LinkType
 		frames [][]byte
 	}{{layers.LinkTypeEthernet, frames}, {layers.LinkTypeRaw, raw}, {layers.LinkTypeLinuxSLL, sll}} {
-		d, ref := NewDecoder(tc.link), newRefDecoder(tc.link)
+		d, ref := rawsock.NewDecoder(tc.link), newRefDecoder(tc.link)
 		for i, f := range tc.frames {
 			for cut := len(f); cut >= 0; cut-- {
 				if cut > 100 && cut < len(f)-1 {
@@ -417,15 +419,15 @@ func FuzzDecodeMatchesGopacket(f *testing.F) {
 	for _, fr := range append(raw, sll...) {
 		f.Add(fr)
 	}
-	var ds []*Decoder
+	var ds []*rawsock.Decoder
 	var refs []*refDecoder
 	for _, link := range []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeRaw, layers.LinkTypeLinuxSLL} {
-		ds, refs = append(ds, NewDecoder(link)), append(refs, newRefDecoder(link))
+		ds, refs = append(ds, rawsock.NewDecoder(link)), append(refs, newRefDecoder(link))
 	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		for i, d := range ds {
 			if diff := diffDecode(d, refs[i], frame); diff != "" {
-				t.Errorf("link %v % x: %s", d.link, frame, diff)
+				t.Errorf("link %v % x: %s", d.LinkType(), frame, diff)
 			}
 		}
 	})
