@@ -35,13 +35,14 @@
 //
 // Parsing and printing. Headers are read through rawsock/header, views over the
 // frame's bytes in gVisor's header style (one getter per field, lengths checked once).
-// Decoder decodes a frame into Headers, a small value that records where each header
-// lies in the frame and hands out its view (TCP, IPv4, ARP, …), so that the decoded
-// form travels with the frame to the summary, the timeline and the matchers and the
-// frame is decoded once. It allocates nothing, never panics, follows what gopacket's
-// DecodingLayerParser would over the same layers (TestDecodeMatchesGopacket and its
-// fuzz test hold the headers, their bounds and the kind of error to it), and wraps
-// ErrTruncated or ErrMalformed (rawsock/header's).
+// Decoder decodes a frame into its rawsock/decode.Headers, a small value that records
+// where each header lies in the frame and hands out its view (TCP, IPv4, ARP, …), so
+// that the decoded form travels with the frame to the summary, the timeline and the
+// matchers and the frame is decoded once. It allocates nothing, never panics, follows
+// what gopacket's DecodingLayerParser would over the same layers
+// (TestDecodeMatchesGopacket and its fuzz test, in rawsock/decode, hold the headers,
+// their bounds and the kind of error to it), and wraps ErrTruncated or ErrMalformed
+// (rawsock/header's).
 // Summarizer writes `tcpdump -n` lines, with relative TCP sequence numbers per
 // connection (docs/summaries.md lists the differences), from a decoded frame
 // (AppendHeaders) or from the bytes (Append); AppendVerbose and AppendHex give the -v
