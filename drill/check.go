@@ -3,8 +3,9 @@ package drill
 import (
 	"bytes"
 	"fmt"
-	"github.com/pktlab/pktlab/rawsock/header"
 	"strings"
+
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
 // checkPacket compares an outbound packet with the script's line, in packetdrill's

@@ -8,8 +8,12 @@
 //
 // Two stacks can be the script's local side. Kernel: the Linux kernel of a fresh lab
 // node (package testlab); drill plays the remote host through a tun device inside the
-// node, as packetdrill does, and makes the script's socket calls from a thread in the
-// node. Userspace: pktlab's own TCP machine (package tcpstate) on a manual clock, its
+// node, as packetdrill does (reading what the kernel sends, with the kernel's
+// timestamps, from a packet socket on it), and makes the script's socket calls from
+// a thread in the node. The calls are drill's own rather than package agent's:
+// agent's sockets are named and always O_NONBLOCK, with blocking emulated by poll,
+// while a script numbers its descriptors, reads their flags back (F_GETFL) and
+// expects a blocking call to block in the kernel. Userspace: pktlab's own TCP machine (package tcpstate) on a manual clock, its
 // calls mapped onto the machine's connection API, so one script runs on both and the
 // two runs can be compared event by event (Compare).
 //

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pktlab/pktlab/rawsock"
 	"github.com/pktlab/pktlab/testlab"
 )
 
@@ -22,11 +23,13 @@ type kernelStack struct {
 	lab  *testlab.Lab
 	node *testlab.Node
 	tun  *tunDevice
+	tap  *rawsock.Conn // a packet socket on tun0: what the kernel sends, kernel-stamped
 	nc   *netConfig
 	flow *flow
 	t0   time.Time
 	pkts chan sniffed
 	stop chan struct{}
+	halt context.CancelFunc // ends the tap's reads
 	wg   sync.WaitGroup
 
 	mu  sync.Mutex    // guards t0, fds and cur: blocking calls and sniff run in goroutines
@@ -55,32 +58,55 @@ func newKernelStack(ctx context.Context, nc *netConfig, f *flow) (_ *kernelStack
 	if k.tun, err = openTun(node, nc); err != nil {
 		return nil, err
 	}
+	if k.tap, err = rawsock.Open(node, tunName, nil); err != nil {
+		return nil, fmt.Errorf("drill: packet socket on %s: %w", tunName, err)
+	}
+	var tapCtx context.Context
+	tapCtx, k.halt = context.WithCancel(context.Background())
 	k.t0 = time.Now()
-	k.wg.Add(1)
-	go k.sniff()
+	k.wg.Add(2)
+	go k.sniff(tapCtx)
+	go k.drain()
 	return k, nil
 }
 
-// sniff reads tun0 until close, stamping each packet as it is read.
-func (k *kernelStack) sniff() {
+// sniff reads what the kernel sends through tun0 from a packet socket on it, until
+// close: each packet carries the time the kernel handed it to the device
+// (SO_TIMESTAMPNS), so a loaded machine delays drill's reading, not the times it
+// checks. The frames drill writes into tun0 come in as PACKET_HOST and are skipped.
+func (k *kernelStack) sniff(ctx context.Context) {
 	defer k.wg.Done()
+	buf := make([]byte, 65536)
 	for {
-		buf := make([]byte, 65536)
-		n, err := k.tun.read(buf, time.Now().Add(100*time.Millisecond))
+		f, err := k.tap.ReadFrame(ctx, buf)
+		if err != nil {
+			return
+		}
+		if f.Type != rawsock.PacketOutgoing || f.Truncated() {
+			continue
+		}
+		p := sniffed{b: append([]byte(nil), f.Data...), at: f.Time.Sub(k.origin())}
+		select {
+		case k.pkts <- p:
+		case <-k.stop:
+			return
+		}
+	}
+}
+
+// drain reads and drops what reaches tun0's file descriptor (the same packets the
+// tap stamps), so the device's queue never fills.
+func (k *kernelStack) drain() {
+	defer k.wg.Done()
+	buf := make([]byte, 65536)
+	for {
+		_, err := k.tun.read(buf, time.Now().Add(100*time.Millisecond))
 		select {
 		case <-k.stop:
 			return
 		default:
 		}
-		if errors.Is(err, errTimeout) {
-			continue
-		}
-		if err != nil {
-			return
-		}
-		select {
-		case k.pkts <- sniffed{b: buf[:n], at: k.now()}:
-		case <-k.stop:
+		if err != nil && !errors.Is(err, errTimeout) {
 			return
 		}
 	}
@@ -222,8 +248,14 @@ func (k *kernelStack) close() error {
 	k.fds = map[int64]int{}
 	k.mu.Unlock()
 	close(k.stop)
+	if k.halt != nil {
+		k.halt()
+	}
 	k.wg.Wait()
 	var errs []error
+	if k.tap != nil {
+		errs = append(errs, k.tap.Close())
+	}
 	if k.tun != nil {
 		errs = append(errs, k.tun.close())
 	}

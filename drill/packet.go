@@ -5,13 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/pktlab/pktlab/rawsock/header"
 	"net/netip"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
 func (r *runner) packet(ctx context.Context, e *Event, w window) error {

@@ -2,10 +2,11 @@ package drill
 
 import (
 	"encoding/hex"
-	"github.com/pktlab/pktlab/rawsock/header"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
 // packet parses a < or > line.

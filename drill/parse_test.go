@@ -2,7 +2,6 @@ package drill
 
 import (
 	"fmt"
-	"github.com/pktlab/pktlab/rawsock/header"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,14 +9,22 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
-func TestDrillParseTestdata(t *testing.T) {
-	files, _ := filepath.Glob("testdata/*.pkt")
-	if len(files) == 0 {
-		t.Fatal("no scripts in testdata")
+// testdataScripts returns every script of testdata.
+func testdataScripts(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("testdata/*.pkt")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scripts in testdata: %v", err)
 	}
-	for _, f := range files {
+	return files
+}
+
+func TestDrillParseTestdata(t *testing.T) {
+	for _, f := range testdataScripts(t) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			src, err := os.ReadFile(f)
 			if err != nil {

@@ -16,11 +16,7 @@ var wantRE = regexp.MustCompile(`(?m)^// want: (.*)$`)
 
 // scripts returns testdata's scripts that must pass and those that must fail.
 func scripts(t *testing.T) (pass, fail []string) {
-	files, err := filepath.Glob("testdata/*.pkt")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no scripts in testdata: %v", err)
-	}
-	for _, f := range files {
+	for _, f := range testdataScripts(t) {
 		switch b := filepath.Base(f); {
 		case strings.HasPrefix(b, "fail-"):
 			fail = append(fail, f)
@@ -53,7 +49,14 @@ func describe(res *Result) string {
 	return b.String()
 }
 
-var loadedTolerance = Option{Name: "tolerance_usecs", Value: "150000"}
+// loadedTolerance and loadedPercent are what the kernel runs need on the shared 2-core
+// machine at load 15-25, where the kernel's own timers fire late: RTO backoffs of
+// 800 ms came up to 320 ms late (kernel timestamps). The userspace runs keep the
+// scripts' 10 ms.
+var (
+	loadedTolerance = Option{Name: "tolerance_usecs", Value: "150000"}
+	loadedPercent   = Option{Name: "tolerance_percent", Value: "50"}
+)
 
 // TestDrillKernel runs every passing script against the kernel over IPv4 and IPv6.
 func TestDrillKernel(t *testing.T) {
@@ -61,13 +64,13 @@ func TestDrillKernel(t *testing.T) {
 	pass, _ := scripts(t)
 	for _, ipv := range []string{"ipv4", "ipv6", "ipv4-mapped-ipv6"} {
 		for _, f := range pass {
-			if ipv == "ipv6" && strings.Contains(f, "ipv4-only") {
+			if ipv == "ipv6" && strings.Contains(f, "ipv4-only") || ipv != "ipv6" && strings.Contains(f, "ipv6-only") {
 				continue // not a skip: CI counts skipped privileged tests as failures
 			}
 			t.Run(ipv+"/"+filepath.Base(f), func(t *testing.T) {
-				// The scripts' own tolerance (10 ms) holds on an idle machine; on a
-				// loaded 2-core CI machine the sniffer's wake-up alone can take longer.
-				res := runScript(t, f, "kernel", Option{Name: "ip_version", Value: ipv}, loadedTolerance)
+				// The scripts' own tolerance (10 ms) holds on an idle machine, not on
+				// this loaded one (loadedTolerance).
+				res := runScript(t, f, "kernel", Option{Name: "ip_version", Value: ipv}, loadedTolerance, loadedPercent)
 				if filepath.Base(f) == "shell.pkt" && (len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "kernel.pktlab_no_such_key")) {
 					t.Errorf("warnings %q, want one for the host-global sysctl", res.Warnings)
 				}
@@ -112,14 +115,17 @@ func TestDrillKernelMismatch(t *testing.T) {
 // fix (or a new difference) is noticed.
 var userspaceDiffers = map[string]string{
 	"icmp-ipv4-only.pkt": "icmp-ipv4-only.pkt:18: error handling packet: bad outbound TCP flags: expected: . actual: P.",
+	"icmp-ipv6-only.pkt": "icmp-ipv6-only.pkt:19: error handling packet: bad outbound TCP flags: expected: . actual: P.",
 	"window.pkt":         "window.pkt:21: error handling packet: bad outbound TCP flags: expected: P. actual: .",
 	// Linux delays the ACK of data with a FIN; the machine ACKs a FIN at once.
 	"close-passive.pkt": "close-passive.pkt:19: error handling packet: timing error: expected outbound packet at 0.050000 sec but happened at 0.010000 sec; tolerance 0.010000 sec",
+	// The machine ignores URG and the urgent pointer (tcpstate's doc).
+	"urgent.pkt": "urgent.pkt:14: error handling packet: bad outbound TCP flags: expected: PU. actual: P.",
 	// The machine has NewReno only (Linux's "reno").
 	"congestion.pkt": "congestion.pkt:8: runtime error in setsockopt call: Expected result 0 but got -1 with errno 2 (no such file or directory)",
 	// After a read of 2000 bytes the machine sends a window update; Linux sends one
 	// only when the window would at least double (tcp_cleanup_rbuf).
-	"options-calls.pkt": "options-calls.pkt:26: error handling packet: bad outbound TCP flags: expected: P. actual: .",
+	"options-calls.pkt": "options-calls.pkt:28: error handling packet: bad outbound TCP flags: expected: P. actual: .",
 	// Linux ACKs the first data of a connection at once (quick ACK mode,
 	// tcp_in_quickack_mode); the machine delays it 40 ms.
 	"passive-open.pkt": "passive-open.pkt:19: error handling packet: timing error: expected outbound packet at 0.010000 sec but happened at 0.050000 sec; tolerance 0.010000 sec",

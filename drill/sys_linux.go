@@ -144,7 +144,14 @@ func (k *kernelStack) lifecycle(c *Syscall) (int64, error, string) {
 		}
 		return 0, unix.Listen(k.liveFD(a[0]), int(n)), ""
 	case "accept", "accept4":
-		fd, _, err := unix.Accept4(k.liveFD(a[0]), unix.SOCK_CLOEXEC)
+		flags := int64(0)
+		if len(a) == 4 {
+			var err error
+			if flags, err = intOf(a[3]); err != nil {
+				return 0, err, ""
+			}
+		}
+		fd, _, err := unix.Accept4(k.liveFD(a[0]), int(flags)|unix.SOCK_CLOEXEC)
 		if err != nil {
 			return 0, err, ""
 		}

@@ -30,6 +30,10 @@ func (u *userStack) accept(c *Syscall) (int64, error, string, bool) {
 	conn := s.queue[0]
 	s.queue = s.queue[1:]
 	ns := &usock{typ: unix.SOCK_STREAM, local: conn.m.Local(), bound: true, conn: conn, noDelay: s.noDelay}
+	if len(c.Args) == 4 { // accept4's SOCK_NONBLOCK
+		fl, _ := intOf(c.Args[3])
+		ns.nonblock = fl&unix.SOCK_NONBLOCK != 0
+	}
 	n := u.newFD(c, ns)
 	u.cur = n
 	return n, nil, "", false

@@ -3,7 +3,6 @@ package drill
 import (
 	"encoding/binary"
 	"fmt"
-	"github.com/pktlab/pktlab/rawsock/header"
 	"net"
 	"net/netip"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
 func netipNet(p netip.Prefix) *net.IPNet {

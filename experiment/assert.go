@@ -27,25 +27,7 @@ func (r *run) record(o Outcome) {
 // evaluate checks one expectation against what has been seen so far.
 func (r *run) evaluate(ctx context.Context, e *Expect) Outcome {
 	o := Outcome{Expect: e}
-	switch e.Kind {
-	case ExpFrame:
-		r.caps.sync(2 * time.Second)
-		o.Want, o.Pass, o.Seen = r.checkFrames(e.Frame)
-	case ExpCall:
-		o.Want, o.Pass, o.Seen = r.checkCall(e.Call)
-	case ExpSocket:
-		o.Want, o.Pass, o.Seen = r.checkSocket(e.Socket)
-	case ExpTrace:
-		o.Want, o.Pass, o.Seen = r.checkTrace(e.Trace)
-	case ExpUSState:
-		o.Want, o.Pass, o.Seen = r.checkUSState(e.US)
-	case ExpCT:
-		o.Want, o.Pass, o.Seen = r.checkConntrack(ctx, e.CT)
-	case ExpPacket:
-		o.Want, o.Pass, o.Seen = r.checkPacket(e.Packet)
-	case ExpLink:
-		o.Want, o.Pass, o.Seen = r.checkLink(e.Link)
-	}
+	o.Want, o.Pass, o.Seen = e.Check.check(ctx, r)
 	if e.Desc != "" {
 		o.Want = e.Desc + ": " + o.Want
 	}
@@ -133,7 +115,7 @@ func (r *run) checkSocket(m *SocketMatch) (want string, pass bool, seen string) 
 			n++
 		}
 	}
-	pass = m.Count < 0 && n > 0 || m.Count == n
+	pass = m.Count.holds(n)
 	var lines []string
 	for _, s := range socks {
 		lines = append(lines, s.String())
@@ -144,9 +126,4 @@ func (r *run) checkSocket(m *SocketMatch) (want string, pass bool, seen string) 
 	return want, pass, fmt.Sprintf("%d matching; %s's table: %s", n, m.Node, strings.Join(lines, "; "))
 }
 
-func countWord(n int) string {
-	if n < 0 {
-		return "at least one"
-	}
-	return fmt.Sprint(n)
-}
+func countWord(c Exactly) string { return c.String() }

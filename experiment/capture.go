@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,51 +17,61 @@ import (
 	"github.com/pktlab/pktlab/timeline"
 )
 
-// captures reads every captured interface into the timeline until stopped, through
-// rawsock.Capture (which merges the sockets in timestamp order).
+// captures reads every captured interface into the timeline until stopped: one
+// rawsock.Capture per socket, so that each frame reaches the timeline as soon as it is
+// read (the timeline orders frames by their kernel timestamps). A merged Capture of all
+// the sockets holds every frame back for rawsock.MergeWindow, and expectations that
+// wait for a frame and then read a timer (E4's TIME_WAIT) would see that delay.
 type captures struct {
 	cancel context.CancelFunc
-	done   chan struct{}
-	err    error // why the capture ended, if not stopped; set before done is closed
+	wg     sync.WaitGroup
+	failed chan struct{} // closed when a capture fails
 	conns  []*rawsock.Conn
 	read   []atomic.Uint64 // frames read from each conn
+
+	mu  sync.Mutex // guards err
+	err error      // the first read error that ended a capture before stop
 }
 
 func startCaptures(lab *testlab.Lab, tl *timeline.Timeline) (*captures, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &captures{cancel: cancel, done: make(chan struct{}), read: make([]atomic.Uint64, len(tl.Endpoints))}
+	c := &captures{cancel: cancel, failed: make(chan struct{}), read: make([]atomic.Uint64, len(tl.Endpoints))}
 	for _, ep := range tl.Endpoints {
 		conn, err := rawsock.Open(lab.Node(ep.Node), ep.Iface, nil)
 		if err != nil {
-			close(c.done)
 			c.stop()
 			return nil, fmt.Errorf("capture on %s: %w", ep, err)
 		}
 		c.conns = append(c.conns, conn)
 	}
-	sums := make([]*rawsock.Summarizer, len(c.conns)) // as tcpdump on each interface
-	for i := range sums {
-		sums[i] = rawsock.NewSummarizer()
+	for i, conn := range c.conns {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			sum := rawsock.NewSummarizer() // as tcpdump on the interface
+			var line []byte
+			var h decode.Headers
+			err := rawsock.Capture(ctx, []*rawsock.Conn{conn}, func(f rawsock.Captured) error {
+				// Data is the capture's buffer, valid during the call only: the frame is
+				// decoded there once, and its headers go with the copy the timeline keeps.
+				h.Decode(layers.LinkTypeEthernet, f.Frame.Data) // a fault leaves the headers before it
+				line = sum.AppendHeaders(line[:0], &h)
+				data := append([]byte(nil), f.Frame.Data...)
+				tl.AddFrame(timeline.Captured{Time: f.Frame.Time, Index: i, Data: data,
+					Out: f.Frame.Type == rawsock.PacketOutgoing, Line: string(line), Headers: h.On(data)})
+				c.read[i].Add(1)
+				return nil
+			})
+			if err != nil && ctx.Err() == nil {
+				c.mu.Lock()
+				if c.err == nil {
+					c.err = err
+					close(c.failed)
+				}
+				c.mu.Unlock()
+			}
+		}()
 	}
-	go func() {
-		defer close(c.done)
-		var line []byte
-		var h decode.Headers
-		err := rawsock.Capture(ctx, c.conns, func(f rawsock.Captured) error {
-			// Data is the capture's buffer, valid during the call only: the frame is
-			// decoded there once, and its headers go with the copy the timeline keeps.
-			h.Decode(layers.LinkTypeEthernet, f.Frame.Data) // a fault leaves the headers before it
-			line = sums[f.Source].AppendHeaders(line[:0], &h)
-			data := append([]byte(nil), f.Frame.Data...)
-			tl.AddFrame(timeline.Captured{Time: f.Frame.Time, Index: f.Source, Data: data,
-				Out: f.Frame.Type == rawsock.PacketOutgoing, Line: string(line), Headers: h.On(data)})
-			c.read[f.Source].Add(1)
-			return nil
-		})
-		if err != nil && ctx.Err() == nil {
-			c.err = err
-		}
-	}()
 	return c, nil
 }
 
@@ -82,8 +93,8 @@ func (c *captures) sync(timeout time.Duration) {
 	for i := range c.conns {
 		for c.read[i].Load() < want[i] && time.Now().Before(end) {
 			select {
-			case <-c.done:
-				return // the capture failed: nothing more will be read
+			case <-c.failed:
+				return // a capture failed: its frames will not all come
 			case <-time.After(2 * time.Millisecond):
 			}
 		}
@@ -98,10 +109,12 @@ func (c *captures) stop() error {
 		return nil
 	}
 	c.cancel()
-	<-c.done
+	c.wg.Wait()
 	for _, conn := range c.conns {
 		conn.Close()
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.err != nil {
 		return fmt.Errorf("capture failed, its frames are incomplete: %w", c.err)
 	}

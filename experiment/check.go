@@ -8,10 +8,12 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// ifaceRef is a node's interface named by a packet_open step or a link expectation.
+// ifaceRef is a node's interface named by a packet_open step, a craft's via or a link
+// expectation; the node is the step's, known once the whole step is read.
 type ifaceRef struct {
-	s *Step // Node and Iface
-	n *yaml.Node
+	s     *Step
+	iface string
+	n     *yaml.Node
 }
 
 type sockRef struct {
@@ -56,11 +58,11 @@ func (p *parser) check(f *File) {
 	}
 	for _, r := range p.ifaceRefs {
 		n := t.Node(r.s.Node)
-		if n == nil || r.s.Iface == "" {
+		if n == nil || r.iface == "" {
 			continue // reported with the node
 		}
-		if n.Interface(r.s.Iface) == nil && !(n.Kind == testlab.KindBridge && r.s.Iface == testlab.BridgeName) {
-			p.Errorf(r.n, "node %s has no interface %q", r.s.Node, r.s.Iface)
+		if n.Interface(r.iface) == nil && !(n.Kind == testlab.KindBridge && r.iface == testlab.BridgeName) {
+			p.Errorf(r.n, "node %s has no interface %q", r.s.Node, r.iface)
 		}
 	}
 	packets := map[string]*Step{}

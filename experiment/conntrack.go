@@ -73,7 +73,7 @@ func (r *run) checkConntrack(ctx context.Context, m *CTMatch) (want string, pass
 		}
 		lines = append(lines, "\n      "+s)
 	}
-	pass = m.Count < 0 && n > 0 || m.Count == n
+	pass = m.Count.holds(n)
 	if len(lines) == 0 {
 		lines = []string{" (table empty)"}
 	}

@@ -27,6 +27,7 @@ type Craft struct {
 	Via      string // interface of the step's node for an Ethernet send ("": raw IP socket)
 	Count    int
 	Interval time.Duration
+	size     int // size: bytes of payload, made when the packet is built (spec)
 }
 
 var (
@@ -134,8 +135,7 @@ func (p *parser) craftVia(s *Step, c *Craft, v *yaml.Node) {
 		return
 	}
 	c.Via = via
-	s.Iface = via
-	p.ifaceRefs = append(p.ifaceRefs, ifaceRef{s, v})
+	p.ifaceRefs = append(p.ifaceRefs, ifaceRef{s, via, v})
 }
 
 func (p *parser) mac(v *yaml.Node, what string) net.HardwareAddr {
@@ -203,7 +203,9 @@ func (p *parser) craftTransport(c *Craft, proto string, v *yaml.Node) {
 				p.Errorf(k, "%s: give data (text) or size (bytes), not both", proto)
 			}
 			data = k
-			c.Payload = make([]byte, p.Integer(v, "size", 0, 65000))
+			// Made when the packet is built: parsing allocates in proportion to the
+			// file, not to what it asks for.
+			c.Payload, c.size = nil, p.Integer(v, "size", 0, 65000)
 		case "bad_checksum":
 			c.Corrupt.BadChecksum = p.Bool(v, "bad_checksum")
 		case "data_offset":
@@ -356,12 +358,22 @@ func (c *Craft) flagString() string {
 	return b.String()
 }
 
+// spec is the packet's layout with its payload: the data given, or size zero bytes.
+func (c *Craft) spec() rawsock.CraftSpec {
+	spec := c.CraftSpec
+	if c.size > 0 {
+		spec.Payload = make([]byte, c.size)
+	}
+	return spec
+}
+
 // sendCraft builds the packet and sends it from node n Count times, Interval apart:
 // through a raw IP socket, or with Via as an Ethernet frame on a packet socket.
 func sendCraft(ctx context.Context, n *testlab.Node, c *Craft) error {
 	var send func() error
 	if c.Via == "" {
-		pkt, err := c.Packet()
+		spec := c.spec()
+		pkt, err := spec.Packet()
 		if err != nil {
 			return err
 		}
@@ -372,7 +384,7 @@ func sendCraft(ctx context.Context, n *testlab.Node, c *Craft) error {
 		defer conn.Close()
 		send = func() error { return conn.WritePacket(ctx, pkt, c.Dst) }
 	} else {
-		spec := c.CraftSpec
+		spec := c.spec()
 		if err := craftMACs(n, c.Via, &spec); err != nil {
 			return err
 		}

@@ -107,7 +107,7 @@ func TestParseCraft(t *testing.T) {
 	if !c.Dst.Is6() || c.TTL != 9 || c.TOS != 0x20 || c.Count != 3 || c.Interval.Milliseconds() != 20 {
 		t.Errorf("IP fields: %+v", c)
 	}
-	if !c.SYN || !c.ECE || !c.CWR || c.ACK || c.Urgent != 5 || c.Seq != 7 || len(c.Payload) != 4 {
+	if !c.SYN || !c.ECE || !c.CWR || c.ACK || c.Urgent != 5 || c.Seq != 7 || len(c.spec().Payload) != 4 {
 		t.Errorf("TCP fields: %+v", c.CraftSpec)
 	}
 	if !c.Corrupt.BadChecksum || c.Corrupt.TCPDataOffset != 15 {

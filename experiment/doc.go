@@ -18,7 +18,18 @@
 //	  - call: {step: conn, errno: 0}
 //
 // Every error in a file is reported as file:line:col with what is wrong, and a file with
-// errors creates nothing. The package owns the file format, the runner and the
+// errors creates nothing. That includes the nftables texts (nft:, nft steps, trace
+// filters): Parse checks each one with filter.Validate where pktlab's subset of nft
+// covers it, and otherwise with nft --check in a network namespace of its own thread
+// that the kernel removes when the check ends (never the host's, never a lab's), with
+// the node's interface names present and its earlier texts applied first.
+//
+// Frame and packet expectations are tables of fields (fields.go): each field is
+// declared once, with how it is parsed, matched and described, and a field left out
+// is no condition at all, so it matches anything (packetimpact's rule). Gaps between
+// matching frames are checked either as gaps: [..] ± tolerance (for kernel timers) or
+// as min_gap: D, the lower bound a sender that waits between sends guarantees on a
+// loaded machine. The package owns the file format, the runner and the
 // assertions; it does not own the lab (testlab), frame capture and parsing (rawsock),
 // socket calls (agent) or kernel socket tables (sockdiag), and it never prints: a run
 // returns a Result holding the timeline and each expectation's outcome.

@@ -59,3 +59,18 @@ func TestParseNFTBeyondFilter(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestParseNFTWithoutNamespace: where the check may not make its namespace (a user's
+// --check), a text beyond filter's subset is not refused for that: the run needs the
+// same privilege and checks it then. A text filter refuses is still refused when there
+// is no checker at all.
+func TestParseNFTWithoutNamespace(t *testing.T) {
+	src := labOK + "steps:\n  - {node: server, nft: \"delete table arp a\"}\n"
+	denied := func(_, _ []string, _ string) (string, bool, error) { return "", false, errNoNamespace }
+	if _, err := parse("x.yaml", []byte(src), denied); err != nil {
+		t.Errorf("without a namespace: %v", err)
+	}
+	if _, err := parse("x.yaml", []byte(src), nil); err == nil {
+		t.Error("without a checker, a text beyond filter's subset was accepted")
+	}
+}

@@ -26,8 +26,8 @@ func nftCheckInNamespace(ifaces, before []string, text string) (out string, ok b
 		// The thread is never unlocked: it leaves the caller's namespace, so it must
 		// end with this goroutine instead of going back to the scheduler.
 		runtime.LockOSThread()
-		if err = unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			err = fmt.Errorf("new network namespace: %w (nft --check needs root)", err)
+		if uerr := unix.Unshare(unix.CLONE_NEWNET); uerr != nil {
+			err = fmt.Errorf("%w: %v", errNoNamespace, uerr)
 			return
 		}
 		for i, name := range ifaces {

@@ -13,6 +13,7 @@ import (
 	"github.com/pktlab/pktlab/agent"
 	"github.com/pktlab/pktlab/rawsock"
 	"github.com/pktlab/pktlab/rawsock/capfilter"
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/timeline"
 )
 
@@ -136,21 +137,19 @@ func (ps *psock) readLoop(ctx context.Context, tl *timeline.Timeline) {
 		pf := pframe{at: f.Time, typ: f.Type, proto: f.Protocol, length: len(f.Data)}
 		var text []byte
 		if ps.cfg.Cooked {
-			// A cooked frame starts at the network header: decode and summarize it
-			// behind a header rebuilt from sockaddr_ll (source address, EtherType),
-			// as tcpdump does for Linux cooked captures; its length stays its own.
-			eth := make([]byte, 14, 14+len(f.Data))
-			copy(eth[6:12], f.Addr[:6])
-			binary.BigEndian.PutUint16(eth[12:], uint16(f.Protocol))
-			pf.pkt = timeline.Decode(append(eth, f.Data...))
+			// A cooked frame starts at the network header, of the EtherType
+			// sockaddr_ll gives: summarized behind a Linux cooked header rebuilt
+			// from it, as tcpdump does; its length stays its own.
+			pf.pkt = received(f.Data, header.EtherType(f.Protocol))
 			sll := make([]byte, 16, 16+len(f.Data))
 			binary.BigEndian.PutUint16(sll[14:], uint16(f.Protocol))
 			text = sum.Append(nil, layers.LinkTypeLinuxSLL, append(sll, f.Data...))
 		} else {
-			pf.pkt = timeline.Decode(f.Data)
+			if eth, err := header.ParseEthernet(f.Data); err == nil {
+				pf.pkt = received(eth.Payload(), eth.Type())
+			}
 			text = sum.Append(nil, layers.LinkTypeEthernet, f.Data)
 		}
-		pf.pkt.Len = len(f.Data)
 		pf.text = string(text)
 		ps.mu.Lock()
 		ps.frames = append(ps.frames, pf)
@@ -158,6 +157,57 @@ func (ps *psock) readLoop(ctx context.Context, tl *timeline.Timeline) {
 		ps.read.Add(1)
 		tl.Note(f.Time, ps.node, fmt.Sprintf("[packet socket %s on %s] %d bytes, %s: %s", ps.name, ps.iface, pf.length, f.Type, pf.text))
 	}
+}
+
+// received reads what a packet expectation matches of a frame a packet socket
+// received (protocol, addresses, ICMP type) through rawsock/header's views, from the
+// network header of EtherType et on. What it cannot read is left as for an
+// undecodable frame.
+func received(b []byte, et header.EtherType) timeline.Packet {
+	p := timeline.Packet{Proto: fmt.Sprintf("0x%04x", uint16(et)), MSS: -1, WScale: -1, ICMPType: -1, ICMPCode: -1}
+	var proto header.IPProtocol
+	var l4 []byte
+	switch et {
+	case header.EtherTypeARP:
+		if a, err := header.ParseARP(b); err == nil {
+			p.Proto, p.Src, p.Dst = "arp", a.SenderIP(), a.TargetIP()
+		}
+		return p
+	case header.EtherTypeIPv4:
+		ip, _ := header.ParseIPv4(b) // a view of the bytes there are, if cut short
+		if ip == nil {
+			return p
+		}
+		p.Proto, p.Src, p.Dst = "ip", ip.Src(), ip.Dst()
+		proto, l4 = ip.Protocol(), ip.Payload()
+	case header.EtherTypeIPv6:
+		ip, _ := header.ParseIPv6(b)
+		if ip == nil {
+			return p
+		}
+		p.Proto, p.Src, p.Dst = "ip6", ip.Src(), ip.Dst()
+		it := ip.ExtHeaders()
+		for it.Next() {
+		}
+		proto, l4 = it.Transport()
+	default:
+		return p
+	}
+	switch proto {
+	case header.IPProtocolTCP:
+		p.Proto = "tcp"
+	case header.IPProtocolUDP:
+		p.Proto = "udp"
+	case header.IPProtocolICMPv4:
+		if m, err := header.ParseICMPv4(l4); err == nil {
+			p.Proto, p.ICMPType, p.ICMPCode = "icmp", int(m.Type()), int(m.Code())
+		}
+	case header.IPProtocolICMPv6:
+		if m, err := header.ParseICMPv6(l4); err == nil {
+			p.Proto, p.ICMPType, p.ICMPCode = "icmp6", int(m.Type()), int(m.Code())
+		}
+	}
+	return p
 }
 
 // sync waits until the reader has taken every frame the kernel queued so far.

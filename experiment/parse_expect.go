@@ -25,8 +25,6 @@ func (p *parser) expects(n *yaml.Node) []*Expect {
 	return out
 }
 
-var expectKinds = []string{"frame", "call", "socket", "trace", "us_state", "conntrack", "packet", "link"}
-
 // expect parses one expectation: a mapping with one kind key (and an optional desc).
 func (p *parser) expect(n *yaml.Node) *Expect {
 	if n.Kind != yaml.MappingNode {
@@ -34,37 +32,19 @@ func (p *parser) expect(n *yaml.Node) *Expect {
 		return nil
 	}
 	e := &Expect{Pos: p.At(n)}
-	p.Mapping(n, "expectation", append([]string{"desc"}, expectKinds...), func(k, v *yaml.Node) {
+	p.Mapping(n, "expectation", expectKeys(), func(k, v *yaml.Node) {
 		if k.Value == "desc" {
 			e.Desc, _ = p.Scalar(v, "desc")
 			return
 		}
-		if e.Kind != "" {
-			p.Errorf(k, "an expectation checks one thing: it has both %q and %q", e.Kind, k.Value)
+		if e.Check != nil {
+			p.Errorf(k, "an expectation checks one thing: it has both %q and %q", e.Kind(), k.Value)
 			return
 		}
-		e.Kind = ExpectKind(k.Value)
-		switch e.Kind {
-		case ExpFrame:
-			e.Frame = p.frameMatch(v)
-		case ExpCall:
-			e.Call = p.callMatch(v)
-		case ExpSocket:
-			e.Socket = p.socketMatch(v)
-		case ExpTrace:
-			e.Trace = p.traceMatch(v)
-		case ExpUSState:
-			e.US = p.usStateMatch(v)
-		case ExpCT:
-			e.CT = p.ctMatch(v)
-		case ExpPacket:
-			e.Packet = p.packetMatch(v)
-		case ExpLink:
-			e.Link = p.linkMatch(v)
-		}
+		e.Check = p.expectKind(k.Value, v)
 	})
-	if e.Kind == "" {
-		p.Errorf(n, "expectation has no kind: give one of %s", strings.Join(expectKinds, ", "))
+	if e.Check == nil {
+		p.Errorf(n, "expectation has no kind: give one of %s", strings.Join(expectKeys()[1:], ", "))
 		return nil
 	}
 	return e
@@ -168,7 +148,7 @@ func (p *parser) callMatch(n *yaml.Node) *CallMatch {
 }
 
 func (p *parser) socketMatch(n *yaml.Node) *SocketMatch {
-	m := &SocketMatch{Count: -1}
+	m := &SocketMatch{}
 	p.Mapping(n, "socket", []string{"node", "local", "remote", "state", "count", "min_timer"}, func(k, v *yaml.Node) {
 		switch k.Value {
 		case "node":
@@ -187,7 +167,7 @@ func (p *parser) socketMatch(n *yaml.Node) *SocketMatch {
 				m.State = st.String()
 			}
 		case "count":
-			m.Count = p.Integer(v, "count", 0, 1<<20)
+			m.Count = p.count(v)
 		case "min_timer":
 			m.MinTimer = p.Duration(v, "min_timer")
 		}
@@ -213,7 +193,7 @@ func (p *parser) filterError(v *yaml.Node, expr string, err error) {
 }
 
 func (p *parser) traceMatch(n *yaml.Node) *TraceMatch {
-	m := &TraceMatch{Count: -1}
+	m := &TraceMatch{}
 	p.Mapping(n, "trace", []string{"node", "hooks", "chains", "verdicts", "final", "count"}, func(k, v *yaml.Node) {
 		switch k.Value {
 		case "node":
@@ -234,7 +214,7 @@ func (p *parser) traceMatch(n *yaml.Node) *TraceMatch {
 		case "final":
 			m.Final, _ = p.Scalar(v, "final")
 		case "count":
-			m.Count = p.Integer(v, "count", 0, 1<<20)
+			m.Count = p.count(v)
 		}
 	})
 	if m.Node == "" {
@@ -265,7 +245,7 @@ func (p *parser) usStateMatch(n *yaml.Node) *USStateMatch {
 }
 
 func (p *parser) ctMatch(n *yaml.Node) *CTMatch {
-	m := &CTMatch{Count: -1}
+	m := &CTMatch{}
 	p.Mapping(n, "conntrack", []string{"node", "has", "count"}, func(k, v *yaml.Node) {
 		switch k.Value {
 		case "node":
@@ -274,7 +254,7 @@ func (p *parser) ctMatch(n *yaml.Node) *CTMatch {
 		case "has":
 			m.Has = yamlpos.Values(p.List(v, "has"))
 		case "count":
-			m.Count = p.Integer(v, "count", 0, 1<<20)
+			m.Count = p.count(v)
 		}
 	})
 	if m.Node == "" {
@@ -309,7 +289,7 @@ func (p *parser) packetMatch(n *yaml.Node) *PacketMatch {
 }
 
 func (p *parser) linkMatch(n *yaml.Node) *LinkMatch {
-	m := &LinkMatch{Promiscuity: -1}
+	m := &LinkMatch{}
 	p.Mapping(n, "link", []string{"on", "promiscuity"}, func(k, v *yaml.Node) {
 		switch k.Value {
 		case "on":
@@ -320,13 +300,13 @@ func (p *parser) linkMatch(n *yaml.Node) *LinkMatch {
 					return
 				}
 				m.Node, m.Iface = ep.Node, ep.Interface
-				p.ifaceRefs = append(p.ifaceRefs, ifaceRef{&Step{Node: ep.Node, Iface: ep.Interface}, v})
+				p.ifaceRefs = append(p.ifaceRefs, ifaceRef{&Step{Node: ep.Node}, ep.Interface, v})
 			}
 		case "promiscuity":
 			m.Promiscuity = p.Integer(v, "promiscuity", 0, 1<<20)
 		}
 	})
-	if m.Node == "" || m.Promiscuity < 0 {
+	if m.Node == "" || !yamlpos.HasKey(n, "promiscuity") {
 		p.Errorf(n, "link needs on (node:interface) and promiscuity (the count netlink reports)")
 	}
 	return m
@@ -337,9 +317,7 @@ func (p *parser) linkMatch(n *yaml.Node) *LinkMatch {
 func (p *parser) quantity(q *Quantity, after, before *string, k, v *yaml.Node) {
 	switch k.Value {
 	case "count":
-		if c, ok := p.intValue(v, "count", 0, 1<<20); ok {
-			q.Count = &c
-		}
+		q.Count = p.count(v)
 	case "min_count":
 		q.MinCount = p.Integer(v, "min_count", 1, 1<<20)
 	case "none":
@@ -356,9 +334,18 @@ func (p *parser) quantity(q *Quantity, after, before *string, k, v *yaml.Node) {
 	}
 }
 
+// count reads an exact count of matching items.
+func (p *parser) count(v *yaml.Node) Exactly {
+	n, ok := p.intValue(v, "count", 0, 1<<20)
+	if !ok {
+		return Exactly{}
+	}
+	return exactly(n)
+}
+
 // checkQuantity refuses none together with a count.
 func (p *parser) checkQuantity(n *yaml.Node, kind string, q Quantity) {
-	if q.None && (q.Count != nil || q.MinCount > 0) {
+	if q.None && (q.Count.set || q.MinCount > 0) {
 		p.Errorf(n, "%s: none: true cannot be combined with count or min_count", kind)
 	}
 }

@@ -79,7 +79,7 @@ func (p *parser) step(n *yaml.Node) *Step {
 		p.Errorf(n, "a step must be a mapping like {node: client, connect: c, addr: 198.18.1.1:80}, not %s", yamlpos.KindName(n))
 		return nil
 	}
-	s := &Step{Pos: p.At(n), Timeout: DefaultStepTimeout, Backlog: 16, Size: 65536, Mode: "level"}
+	s := &Step{Pos: p.At(n), Timeout: DefaultStepTimeout}
 	var actKey, actVal *yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if _, ok := actionArgs[Action(n.Content[i].Value)]; ok {
@@ -95,8 +95,13 @@ func (p *parser) step(n *yaml.Node) *Step {
 		return nil
 	}
 	s.Action = Action(actKey.Value)
-	if s.Action == ActPktOpen {
-		s.Packet = &PacketConfig{Protocol: rawsock.ProtoAll}
+	switch {
+	case slices.Contains(connActions, s.Action):
+		s.Conn = &Conn{Backlog: 16, Size: 65536, Mode: "level"}
+	case s.Action == ActExec:
+		s.Exec = &Exec{}
+	case s.Action == ActPktOpen:
+		s.PacketOpen = &PacketOpen{Packet: &PacketConfig{Protocol: rawsock.ProtoAll}}
 	}
 	allowed := append(append([]string{actKey.Value}, commonKeys...), actionArgs[s.Action]...)
 	p.Mapping(n, string(s.Action)+" step", allowed, func(k, v *yaml.Node) { p.stepKey(s, k, v) })
@@ -187,7 +192,7 @@ func init() {
 		"tcp":    func(p *parser, s *Step, v *yaml.Node) { s.TCP = p.tcpConfig(v) },
 		"iface": func(p *parser, s *Step, v *yaml.Node) {
 			s.Iface, _ = p.Scalar(v, "iface")
-			p.ifaceRefs = append(p.ifaceRefs, ifaceRef{s, v})
+			p.ifaceRefs = append(p.ifaceRefs, ifaceRef{s, s.Iface, v})
 		},
 		"cooked":   func(p *parser, s *Step, v *yaml.Node) { s.Packet.Cooked = p.Bool(v, "cooked") },
 		"promisc":  func(p *parser, s *Step, v *yaml.Node) { s.Packet.Promisc = p.Bool(v, "promisc") },

@@ -28,7 +28,7 @@ func TestParseOK(t *testing.T) {
 	if len(f.Sysctls) != 1 || f.Sysctls[0].Key != "net.ipv4.tcp_timestamps" {
 		t.Errorf("sysctls = %+v", f.Sysctls)
 	}
-	fm := f.Expect[0].Frame
+	fm := f.Expect[0].Check.(*FrameMatch)
 	if got, want := describeFrame(fm), "a frame flags [S], seq 0 on client:eth0"; got != want {
 		t.Errorf("frame match reads %q, want %q", got, want)
 	}

@@ -7,12 +7,16 @@ import (
 	"testing"
 )
 
-// TestParseDoesNotMaterialiseSizes parses a file whose send asks for the largest size
-// allowed: the bytes are made when the step runs, so parsing allocates in proportion
-// to the file, not to what it asks for (FuzzParse spent seconds per input on a
-// `size: 1073741824`, issue 13).
+// TestParseDoesNotMaterialiseSizes parses a file whose sends ask for the largest size
+// allowed, and a hundred crafts of 65 000 bytes each: the bytes are made when the step
+// runs, so parsing allocates in proportion to the file, not to what it asks for
+// (FuzzParse spent seconds per input on a `size: 1073741824`, issue 13).
 func TestParseDoesNotMaterialiseSizes(t *testing.T) {
-	src := fmt.Sprintf("%ssteps: [{node: client, connect: c, addr: 198.18.1.1:80}, {node: client, send: c, size: %d}, {node: client, send: c, size: %d}]\n", labOK, MaxStepSize, MaxStepSize)
+	var crafts strings.Builder
+	for range 100 {
+		crafts.WriteString(", {node: client, craft: {src: 198.18.1.2, dst: 198.18.1.1, udp: {dport: 9, size: 65000}}}")
+	}
+	src := fmt.Sprintf("%ssteps: [{node: client, connect: c, addr: 198.18.1.1:80}, {node: client, send: c, size: %d}, {node: client, send: c, size: %d}%s]\n", labOK, MaxStepSize, MaxStepSize, crafts.String())
 	if _, err := Parse("x.yaml", []byte(src)); err != nil {
 		t.Fatal(err)
 	}
@@ -28,6 +32,9 @@ func TestParseDoesNotMaterialiseSizes(t *testing.T) {
 	}
 	if got := len(f.Steps[1].payload()); got != MaxStepSize {
 		t.Errorf("the send step's payload is %d bytes, want %d", got, MaxStepSize)
+	}
+	if got := len(f.Steps[3].Craft.spec().Payload); got != 65000 {
+		t.Errorf("the craft's payload is %d bytes, want 65000", got)
 	}
 }
 

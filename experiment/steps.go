@@ -77,7 +77,7 @@ func (r *run) step(ctx context.Context, s *Step) error {
 // waitStep polls its expectation until it holds or the step's timeout, and records
 // the outcome.
 func (r *run) waitStep(ctx context.Context, s *Step, start time.Time) {
-	ok := r.wait(ctx, "wait until "+s.Until.Kind.String(), s.Timeout, func() bool {
+	ok := r.wait(ctx, "wait until "+s.Until.Kind().String(), s.Timeout, func() bool {
 		return r.evaluate(ctx, s.Until).Pass
 	})
 	o := r.evaluate(ctx, s.Until)
@@ -183,7 +183,7 @@ func describe(s *Step) string {
 	if s.Sock != "" {
 		b.WriteString(" " + s.Sock)
 	}
-	if s.Addr.IsValid() {
+	if s.Conn != nil && s.Addr.IsValid() {
 		b.WriteString(" " + s.Addr.String())
 	}
 	switch s.Action {

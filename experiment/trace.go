@@ -96,7 +96,7 @@ func (r *run) checkTrace(m *TraceMatch) (want string, pass bool, seen string) {
 				p.ID, strings.Join(hooks, " → "), strings.Join(chains, " → "), strings.Join(verdicts, ", "), p.Final()))
 		}
 	}
-	pass = m.Count < 0 && n > 0 || m.Count == n
+	pass = m.Count.holds(n)
 	seen = fmt.Sprintf("%d matching of %d traced packet(s)%s", n, len(paths), strings.Join(lines, ""))
 	return want, pass, seen
 }

@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"time"
@@ -93,7 +94,9 @@ const (
 	ActUSInput    Action = "us_input"    // hold: queue the node's received segments; release: process them
 )
 
-// Step is one thing the experiment does.
+// Step is one thing the experiment does: what every step has, then the arguments of
+// its kind of action, each kind its own type. Only the kind's own part is set: a sleep
+// has no Conn, a send no Exec.
 type Step struct {
 	Pos     Pos
 	ID      string // for expectations; "" if none given
@@ -101,7 +104,22 @@ type Step struct {
 	Action  Action
 	Sock    string // the socket the action works on (the action key's value)
 	Timeout time.Duration
+	Expect  []*Expect // checked right after the step
 
+	*Conn                     // the socket actions and the us_ actions (userspace TCP)
+	*Exec                     // exec
+	*PacketOpen               // packet_open
+	Craft       *Craft        // craft
+	Sysctls     []NodeSetting // sysctl
+	Ruleset     string        // nft
+	Duration    time.Duration // sleep
+	Until       *Expect       // wait
+	Branches    [][]*Step     // parallel
+}
+
+// Conn is what a socket action (kernel socket through the node's agent) or a
+// userspace TCP action (us_…) is given.
+type Conn struct {
 	Addr     netip.AddrPort // listen/connect address
 	Bind     netip.AddrPort // explicit bind before connect (socket/connect)
 	HasBind  bool
@@ -112,6 +130,7 @@ type Step struct {
 	Opts     []SockOpt
 	As       string // accept: name of the new socket
 	Data     []byte // send
+	fill     bool   // send: Data is Size bytes of a pattern, made by payload
 	To       netip.AddrPort
 	HasTo    bool
 	Size     int    // recv: max bytes
@@ -119,31 +138,35 @@ type Step struct {
 	How      string // shutdown: rd|wr|rdwr
 	Mode     string // epoll: edge|level
 	Events   []string
-	Sysctls  []NodeSetting
-	Ruleset  string
-	Duration time.Duration    // sleep
-	Argv     []string         // exec
-	MustOK   bool             // exec: fail the run when the program fails
-	Until    *Expect          // wait
-	Branches [][]*Step        // parallel
-	Craft    *Craft           // craft
 	TCP      *tcpstate.Config // us_dial, us_listen: the userspace connection's options
 	Input    string           // us_input: hold or release
-	Iface    string           // packet_open: the node's interface
-	Packet   *PacketConfig    // packet_open
-
-	fill       bool       // send: Data is Size bytes of a pattern, made by payload
-	filterExpr string     // packet_open: compiled once cooked is known
-	filterNode *yaml.Node // where it was written, for errors
-	Expect     []*Expect  // checked right after the step
 }
+
+// Exec is a program a step runs in its node.
+type Exec struct {
+	Argv   []string
+	MustOK bool // fail the run when the program fails
+}
+
+// PacketOpen is a packet socket of the file's own that a step opens.
+type PacketOpen struct {
+	Iface      string // the node's interface
+	Packet     *PacketConfig
+	filterExpr string     // compiled once cooked is known
+	filterNode *yaml.Node // where it was written, for errors
+}
+
+// connActions are the actions whose step has a Conn.
+var connActions = []Action{ActSocket, ActListen, ActConnect, ActAccept, ActSend, ActRecv, ActShutdown, ActClose,
+	ActSetsockopt, ActSockError, ActEpoll, ActUSListen, ActUSDial, ActUSAccept, ActUSSend, ActUSRecv,
+	ActUSShutdown, ActUSClose, ActUSAbort, ActUSForget, ActUSInput}
 
 // MaxStepSize bounds the size of a send or a receive (64 MiB): a file cannot make
 // pktlab allocate more than this for one step.
 const MaxStepSize = 64 << 20
 
 // payload is what a send step sends: its data, or Size bytes of a..z repeated.
-func (s *Step) payload() []byte {
+func (s *Conn) payload() []byte {
 	if !s.fill {
 		return s.Data
 	}
@@ -189,19 +212,24 @@ const (
 	ExpLink    ExpectKind = "link"      // an interface's state (promiscuity)
 )
 
-// Expect is one assertion.
+// Expect is one assertion: where it is written, what it shows, and its check, a
+// value of the type of its kind.
 type Expect struct {
-	Pos    Pos
-	Kind   ExpectKind
-	Desc   string // optional "what this shows"
-	Frame  *FrameMatch
-	Call   *CallMatch
-	Socket *SocketMatch
-	Trace  *TraceMatch
-	US     *USStateMatch
-	CT     *CTMatch
-	Packet *PacketMatch
-	Link   *LinkMatch
+	Pos   Pos
+	Desc  string // optional "what this shows"
+	Check Check
+}
+
+// Kind names what the expectation checks.
+func (e *Expect) Kind() ExpectKind { return e.Check.Kind() }
+
+// Check is what one expectation checks, one type per kind: *FrameMatch, *CallMatch,
+// *SocketMatch, *TraceMatch, *USStateMatch, *CTMatch, *PacketMatch, *LinkMatch.
+type Check interface {
+	Kind() ExpectKind
+	// check evaluates the expectation against what the run has seen so far: what it
+	// wants in words, whether it holds, and what was seen (also on a pass).
+	check(ctx context.Context, r *run) (want string, pass bool, seen string)
 }
 
 // CTMatch counts a node's conntrack entries whose text (as conntrack -L prints it:
@@ -210,7 +238,7 @@ type Expect struct {
 type CTMatch struct {
 	Node  string
 	Has   []string
-	Count int // exact; -1 means at least one
+	Count Exactly
 }
 
 // USStateMatch checks a userspace TCP connection's states: the whole path from its
@@ -231,7 +259,7 @@ type TraceMatch struct {
 	Chains   []string // chain names in the order met, without repeats
 	Verdicts []string // the verdicts of the rule events, in order (continue, drop…)
 	Final    string   // accept or drop
-	Count    int      // exact; -1 means at least one
+	Count    Exactly
 }
 
 // FrameMatch selects frames and says how many must be seen. Its fields (frameFields)
@@ -277,14 +305,37 @@ type SocketMatch struct {
 	Local    netip.AddrPort
 	Remote   netip.AddrPort
 	State    string
-	Count    int // exact; -1 means at least one
+	Count    Exactly
 	MinTimer time.Duration
+}
+
+// Exactly is an exact count of matching items; unset, it means at least one.
+type Exactly struct {
+	n   int
+	set bool
+}
+
+// exactly is the count n.
+func exactly(n int) Exactly { return Exactly{n, true} }
+
+func (c Exactly) holds(n int) bool {
+	if !c.set {
+		return n > 0
+	}
+	return n == c.n
+}
+
+func (c Exactly) String() string {
+	if !c.set {
+		return "at least one"
+	}
+	return fmt.Sprint(c.n)
 }
 
 // Quantity is how many matching items an expectation wants: exactly Count if set, at
 // least MinCount if set, none, or else at least one.
 type Quantity struct {
-	Count    *int
+	Count    Exactly
 	MinCount int
 	None     bool
 }
@@ -294,12 +345,10 @@ func (q Quantity) holds(n int) bool {
 	switch {
 	case q.None:
 		return n == 0
-	case q.Count != nil:
-		return n == *q.Count
-	case q.MinCount > 0:
+	case q.MinCount > 0 && !q.Count.set:
 		return n >= q.MinCount
 	}
-	return n > 0
+	return q.Count.holds(n)
 }
 
 // phrase says q of what (a noun phrase without its article) where.
@@ -307,8 +356,8 @@ func (q Quantity) phrase(what, where string) string {
 	switch {
 	case q.None:
 		return "no " + what + " " + where
-	case q.Count != nil:
-		return fmt.Sprintf("exactly %d × %s %s", *q.Count, what, where)
+	case q.Count.set:
+		return fmt.Sprintf("exactly %d × %s %s", q.Count.n, what, where)
 	case q.MinCount > 0:
 		return fmt.Sprintf("at least %d × %s %s", q.MinCount, what, where)
 	}

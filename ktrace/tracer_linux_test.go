@@ -195,24 +195,12 @@ func TestCloseRemovesEverything(t *testing.T) {
 	}
 	// The kernel frees a detached program after an RCU grace period, so its ID
 	// leaves the list a moment after Close: wait for the list to say so.
-	deadline := time.Now().Add(failAfter)
 	for _, k := range kinds {
-		for {
-			var left []uint32
+		labtest.Until(t, k.name+"s of the tracer to leave the kernel's list", func() (bool, error) {
 			live := bpfIDs(t, k.cmd)
-			for _, id := range k.ours {
-				if slices.Contains(live, id) {
-					left = append(left, id)
-				}
-			}
-			if len(left) == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%ss %v left %v after Close", k.name, left, failAfter)
-			}
-			time.Sleep(10 * time.Millisecond) // polling the kernel's list, not a sync point
-		}
+			left := slices.DeleteFunc(slices.Clone(k.ours), func(id uint32) bool { return !slices.Contains(live, id) })
+			return len(left) == 0, fmt.Errorf("%v left after Close", left)
+		})
 	}
 }
 

@@ -26,7 +26,8 @@ export PATH="$PATH:/usr/local/go/bin"
 #   stress-ng    the load (stress-ng --cpu 2) the suite must pass beside, to check that
 #                tests sync on the kernel and not on time
 #   chromium     the HTML report's browser tests (headless, driven by chromedp)
-packages="nftables tcpdump tshark iproute2 ethtool python3-scapy util-linux conntrack bpftrace bpftool stress-ng chromium"
+#   procps       sysctl, which drill's packetdrill scripts run inside their lab node
+packages="nftables tcpdump tshark iproute2 ethtool python3-scapy util-linux conntrack bpftrace bpftool stress-ng chromium procps"
 missing=""
 for p in $packages; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

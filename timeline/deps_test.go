@@ -19,7 +19,9 @@ func TestNoSyscallPackages(t *testing.T) {
 		switch {
 		case dep == "golang.org/x/sys/unix",
 			strings.HasPrefix(dep, "github.com/pktlab/pktlab/") && forbidden[strings.TrimPrefix(dep, "github.com/pktlab/pktlab/")]:
-			t.Errorf("timeline depends on %s", dep)
+			t.Errorf("timeline depends on %s: the timeline imports no system-call package (docs/architecture.md); "+
+				"what it needs of such a package (a decoded frame's headers, say) belongs in one that makes no system calls, "+
+				"such as rawsock/header, or is handed to it by the caller (Captured)", dep)
 		}
 	}
 }

@@ -124,7 +124,7 @@ func TestCaptureAndSend(t *testing.T) {
 	}
 	// The same two frames on eth1 (the SYN, the RST), as JSON records.
 	var jout bytes.Buffer
-	jcap := startJSONCapture(t, &jout, lab.Name(), "router:eth1", "--json", "-c", "2", "--duration", "10s", "-f", "tcp")
+	jcap := startJSONCapture(t, &jout, lab.Name(), "router:eth1", "--json", "-c", "2", "--duration", labtest.FailAfter.String(), "-f", "tcp") // -c ends it; the duration only a hang
 	// A window scale over 14 goes out as given (RFC 7323 §2.3 has the receiver use 14).
 	out, errOut, code := run(t, "send", lab.Name(), "client:eth0", "--tcp", "--syn", "--dport", "80", "--mss", "1400", "--wscale", "99",
 		"--dst", "198.19.2.2", "--l3", "--expect", "tcp and src host 198.19.2.2")

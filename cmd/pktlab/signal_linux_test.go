@@ -551,3 +551,35 @@ func subscribed(n *testlab.Node) (bool, error) {
 	}
 	return false, err
 }
+
+// TestLabExecEndsOnSignal: lab exec ends at SIGINT or SIGTERM with exit 128 + the
+// signal, and the command it ran in the node is gone with it.
+func TestLabExecEndsOnSignal(t *testing.T) {
+	lab := labtest.Start(t, tcpLab)
+	for _, sig := range signals {
+		t.Run(sig.String(), func(t *testing.T) {
+			p := start(t, "lab", "exec", lab.Name(), "client", "--", "sleep", "600")
+			pid := p.cmd.Process.Pid
+			var child int
+			// A child is listed under the thread that forked it (proc(5)), here the one
+			// locked in the node's namespace.
+			labtest.Until(t, "lab exec to start its command", func() (bool, error) {
+				files, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+				for _, f := range files {
+					if b, _ := os.ReadFile(f); len(b) > 0 {
+						_, err := fmt.Sscan(string(b), &child)
+						return err == nil, err
+					}
+				}
+				return false, err
+			})
+			if _, code := p.signal(t, sig); code != 128+int(sig) {
+				t.Errorf("exit %d, want %d:\n%s", code, 128+int(sig), p.output())
+			}
+			// The child was killed and reaped by lab exec before it exited.
+			if err := syscall.Kill(child, 0); !errors.Is(err, syscall.ESRCH) {
+				t.Errorf("the command (pid %d) outlived lab exec: kill -0 = %v", child, err)
+			}
+		})
+	}
+}
