@@ -99,6 +99,21 @@ type endpoint struct {
 
 func (e endpoint) String() string { return e.node.Name() + ":" + e.iface }
 
+// openEndpoints attaches to lab labName and resolves NODE:IF arguments in it (exit 2
+// on bad input). The caller releases the lab; on an error it is released already.
+func openEndpoints(labName string, args []string) (*testlab.Lab, []endpoint, error) {
+	l, err := openLab(labName)
+	if err != nil {
+		return nil, nil, err
+	}
+	eps, err := parseEndpoints(l, args)
+	if err != nil {
+		l.Release()
+		return nil, nil, err
+	}
+	return l, eps, nil
+}
+
 // parseEndpoints resolves NODE:IF arguments (exit 2 on bad input).
 func parseEndpoints(l *testlab.Lab, args []string) ([]endpoint, error) {
 	var eps []endpoint
@@ -190,15 +205,11 @@ func runCapture(ctx context.Context, stdout, stderr io.Writer, labName string, a
 	if err != nil {
 		return err
 	}
-	l, err := openLab(labName)
+	l, eps, err := openEndpoints(labName, args)
 	if err != nil {
 		return err
 	}
 	defer l.Release()
-	eps, err := parseEndpoints(l, args)
-	if err != nil {
-		return err
-	}
 	conns, fis, err := openCaptures(eps, o, proto, prog)
 	defer func() {
 		for _, c := range conns {

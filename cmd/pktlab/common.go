@@ -29,6 +29,21 @@ func openLab(name string) (*testlab.Lab, error) {
 	return l, err
 }
 
+// withNode attaches to lab labName, finds its node nodeName and runs fn on them,
+// releasing the lab after; a missing lab or node is a usage error (exit 2).
+func withNode(labName, nodeName string, fn func(*testlab.Lab, *testlab.Node) error) error {
+	l, err := openLab(labName)
+	if err != nil {
+		return err
+	}
+	defer l.Release()
+	n, err := lookupNode(l, nodeName)
+	if err != nil {
+		return err
+	}
+	return fn(l, n)
+}
+
 // lookupNode finds a node of a lab, with an error listing the nodes there are (exit 2).
 func lookupNode(l *testlab.Lab, name string) (*testlab.Node, error) {
 	n, err := l.LookupNode(name)
