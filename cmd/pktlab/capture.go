@@ -99,19 +99,9 @@ type endpoint struct {
 
 func (e endpoint) String() string { return e.node.Name() + ":" + e.iface }
 
-// openEndpoints attaches to lab labName and resolves NODE:IF arguments in it (exit 2
-// on bad input). The caller releases the lab; on an error it is released already.
+// openEndpoints is openIn for NODE:IF arguments (exit 2 on bad input).
 func openEndpoints(labName string, args []string) (*testlab.Lab, []endpoint, error) {
-	l, err := openLab(labName)
-	if err != nil {
-		return nil, nil, err
-	}
-	eps, err := parseEndpoints(l, args)
-	if err != nil {
-		l.Release()
-		return nil, nil, err
-	}
-	return l, eps, nil
+	return openIn(labName, func(l *testlab.Lab) ([]endpoint, error) { return parseEndpoints(l, args) })
 }
 
 // parseEndpoints resolves NODE:IF arguments (exit 2 on bad input).

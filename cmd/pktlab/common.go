@@ -29,18 +29,35 @@ func openLab(name string) (*testlab.Lab, error) {
 	return l, err
 }
 
-// withNode attaches to lab labName, finds its node nodeName and runs fn on them,
-// releasing the lab after; a missing lab or node is a usage error (exit 2).
-func withNode(labName, nodeName string, fn func(*testlab.Lab, *testlab.Node) error) error {
+// openIn attaches to lab labName and returns what find looks up in it (a node, NODE:IF
+// endpoints). The caller releases the lab; on an error (openLab's or find's) it is
+// released already.
+func openIn[T any](labName string, find func(*testlab.Lab) (T, error)) (*testlab.Lab, T, error) {
+	var none T
 	l, err := openLab(labName)
+	if err != nil {
+		return nil, none, err
+	}
+	v, err := find(l)
+	if err != nil {
+		l.Release()
+		return nil, none, err
+	}
+	return l, v, nil
+}
+
+// openNode is openIn for one node; a missing lab or node is a usage error (exit 2).
+func openNode(labName, nodeName string) (*testlab.Lab, *testlab.Node, error) {
+	return openIn(labName, func(l *testlab.Lab) (*testlab.Node, error) { return lookupNode(l, nodeName) })
+}
+
+// withNode runs fn on lab labName's node nodeName (openNode), releasing the lab after.
+func withNode(labName, nodeName string, fn func(*testlab.Lab, *testlab.Node) error) error {
+	l, n, err := openNode(labName, nodeName)
 	if err != nil {
 		return err
 	}
 	defer l.Release()
-	n, err := lookupNode(l, nodeName)
-	if err != nil {
-		return err
-	}
 	return fn(l, n)
 }
 
