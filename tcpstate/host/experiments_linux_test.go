@@ -7,9 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -728,25 +726,8 @@ func retransmittedSYNs(t *testing.T, n *testlab.Node) int64 {
 	return v
 }
 
-// synRetrans reads TcpExt TCPSynRetrans from node n's /proc/net/netstat, a header
-// line of names and a line of values per group, as nstat does.
-func synRetrans(n *testlab.Node) (int64, error) {
-	var b []byte
-	if err := n.Do(func() (err error) { b, err = os.ReadFile("/proc/thread-self/net/netstat"); return err }); err != nil {
-		return 0, err
-	}
-	lines := strings.Split(string(b), "\n")
-	for i := 0; i+1 < len(lines); i += 2 {
-		names, vals := strings.Fields(lines[i]), strings.Fields(lines[i+1])
-		if len(names) == 0 || names[0] != "TcpExt:" || len(vals) != len(names) {
-			continue
-		}
-		if j := slices.Index(names, "TCPSynRetrans"); j > 0 {
-			return strconv.ParseInt(vals[j], 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no TcpExt TCPSynRetrans in node %s's /proc/net/netstat", n.Name())
-}
+// synRetrans reads the TcpExt TCPSynRetrans counter of node n.
+func synRetrans(n *testlab.Node) (int64, error) { return labtest.NetStat(n, "TcpExt", "TCPSynRetrans") }
 
 func TestLabHoldSimultaneousOpen(t *testing.T) {
 	// C5 against Linux, staged with Hold: the kernel connects first and its SYN waits

@@ -186,7 +186,10 @@ func TestManualClockRetransmitsUnsentSYN(t *testing.T) {
 	}
 	rec.waitFor(t, "the first ARP request", func(evs []Event) bool { return arps(evs) == 1 })
 	clk.Set(t0.Add(time.Second))
-	rec.waitFor(t, "the first retransmission timeout", func(evs []Event) bool { return len(timeouts(evs)) == 1 })
+	// The timeout is reported before the SYN is queued again and its ARP request
+	// goes, stamped with the clock's time then: move the clock on only after it, or
+	// the next request falls in the same 200 ms and is not sent.
+	rec.waitFor(t, "the first retransmission timeout and its ARP request", func(evs []Event) bool { return len(timeouts(evs)) == 1 && arps(evs) == 2 })
 	clk.Set(t0.Add(3 * time.Second))
 	evs := rec.waitFor(t, "the second retransmission timeout", func(evs []Event) bool { return len(timeouts(evs)) == 2 && arps(evs) == 3 })
 	if got := timeouts(evs); !got[0].Equal(t0.Add(time.Second)) || !got[1].Equal(t0.Add(3*time.Second)) {
