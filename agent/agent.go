@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pktlab/pktlab/internal/enumname"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,15 +22,9 @@ const (
 	UDP
 )
 
-func (k Kind) String() string {
-	switch k {
-	case TCP:
-		return "tcp"
-	case UDP:
-		return "udp"
-	}
-	return fmt.Sprintf("Kind(%d)", int(k))
-}
+var kindNames = [...]string{TCP: "tcp", UDP: "udp"}
+
+func (k Kind) String() string { return enumname.Name(k, kindNames[:], "Kind(%d)") }
 
 // Config says where the agent runs. A nil Do runs calls on the current thread (the
 // host's namespace: tests use loopback only).

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/pktlab/pktlab/internal/enumname"
 	"golang.org/x/sys/unix"
 )
 
@@ -231,17 +232,9 @@ const (
 	ShutRDWR How = unix.SHUT_RDWR
 )
 
-func (h How) String() string {
-	switch h {
-	case ShutRD:
-		return "SHUT_RD"
-	case ShutWR:
-		return "SHUT_WR"
-	case ShutRDWR:
-		return "SHUT_RDWR"
-	}
-	return fmt.Sprintf("How(%d)", int(h))
-}
+var howNames = [...]string{ShutRD: "SHUT_RD", ShutWR: "SHUT_WR", ShutRDWR: "SHUT_RDWR"}
+
+func (h How) String() string { return enumname.Name(h, howNames[:], "How(%d)") }
 
 // Shutdown shuts down part of a full-duplex connection (shutdown(2)).
 func (a *Agent) Shutdown(name string, how How) (Call, error) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -66,6 +67,9 @@ func DefaultConfig() Config {
 // Apply sets the options of o on c, in order; a bad value is an *Error at its position.
 func (c *Config) Apply(opts []Option) error {
 	for _, o := range opts {
+		if !knownOption(o.Name) {
+			return &Error{Pos: o.Pos, Msg: fmt.Sprintf("unknown option --%s (supported: %s)", o.Name, strings.Join(optionNames(), ", "))}
+		}
 		if err := c.set(o.Name, o.Value); err != nil {
 			return &Error{Pos: o.Pos, Msg: fmt.Sprintf("--%s=%s: %v", o.Name, o.Value, err)}
 		}

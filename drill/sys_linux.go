@@ -4,6 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -14,9 +19,52 @@ import (
 // descriptors from any thread. Sockets are blocking unless the script makes them
 // non-blocking, as in packetdrill: a blocking call blocks its goroutine.
 func (k *kernelStack) call(ctx context.Context, c *Syscall) <-chan callResult {
-	done := make(chan callResult, 1)
-	go func() { done <- k.callNow(c) }()
+	done, tid := onOwnThread(func() callResult { return k.callNow(c) })
+	if c.EndSet {
+		awaitBlocked(tid, done)
+	}
 	return done
+}
+
+// onOwnThread runs fn in a goroutine locked to its thread and returns the channel of
+// its result and the thread's id.
+func onOwnThread(fn func() callResult) (chan callResult, int) {
+	done := make(chan callResult, 1)
+	tid := make(chan int, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tid <- unix.Gettid()
+		done <- fn()
+	}()
+	return done, <-tid
+}
+
+// awaitBlocked waits, as packetdrill does before its next event, until the thread of
+// a blocking call sleeps in that call (or the call is done), so that a packet
+// injected next cannot overtake the call's entry into the kernel. A thread asleep
+// in futex is the Go runtime parking it, not the call. Bounded: a call that never
+// gets there is the script's timing problem, reported at its end time.
+// It returns what it saw: "blocked", "done", or "gave up".
+func awaitBlocked(tid int, done chan callResult) string {
+	path := fmt.Sprintf("/proc/self/task/%d/syscall", tid)
+	for start := time.Now(); time.Since(start) < time.Second; time.Sleep(100 * time.Microsecond) {
+		if len(done) > 0 {
+			return "done"
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "gave up"
+		}
+		f := strings.Fields(string(b))
+		if len(f) == 0 || f[0] == "running" {
+			continue
+		}
+		if nr, err := strconv.Atoi(f[0]); err == nil && nr != unix.SYS_FUTEX && nr >= 0 {
+			return "blocked"
+		}
+	}
+	return "gave up"
 }
 
 func (k *kernelStack) callNow(c *Syscall) callResult {

@@ -160,14 +160,14 @@ func startPoller(lab *testlab.Lab, tl *timeline.Timeline) *statePoller {
 						if ok {
 							from = old.String()
 						}
-						tl.Add(now, n.Name(), &timeline.KernelState{Local: s.Local, Remote: s.Remote, From: from, To: s.State.String(), Source: "sock_diag"})
+						tl.Add(now, n.Name(), &timeline.KernelState{Local: s.Local, Remote: s.Remote, From: from, To: s.State.String(), Source: sourcePoll})
 						last[k] = s.State
 					}
 				}
 			}
 			for k, st := range last {
 				if !seen[k] {
-					tl.Add(now, k.node, &timeline.KernelState{Local: k.local, Remote: k.remote, From: st.String(), To: timeline.StateGone, Source: "sock_diag"})
+					tl.Add(now, k.node, &timeline.KernelState{Local: k.local, Remote: k.remote, From: st.String(), To: timeline.StateGone, Source: sourcePoll})
 					delete(last, k)
 				}
 			}

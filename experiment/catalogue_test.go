@@ -29,6 +29,21 @@ func report(res *experiment.Result) string {
 	return b.String()
 }
 
+// runFile runs an experiment file with default options and fails the test on a run
+// error.
+func runFile(t *testing.T, path string) *experiment.Result {
+	t.Helper()
+	f, err := experiment.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := experiment.Run(context.Background(), f, experiment.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 // outcome is what one expectation of a fixture must report: whether it passed, and
 // pieces of its want and seen texts.
 type outcome struct {
@@ -41,14 +56,7 @@ type outcome struct {
 func checkOutcomes(t *testing.T, file string, want []outcome) {
 	t.Helper()
 	privtest.Require(t)
-	f, err := experiment.Load(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := experiment.Run(context.Background(), f, experiment.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := runFile(t, file)
 	if len(res.Outcomes) != len(want) {
 		t.Fatalf("%d outcomes, want %d:\n%s", len(res.Outcomes), len(want), report(res))
 	}

@@ -31,6 +31,9 @@
 // as min_gap: D, the lower bound a sender that waits between sends guarantees on a
 // loaded machine. The package owns the file format, the runner and the
 // assertions; it does not own the lab (testlab), frame capture and parsing (rawsock),
-// socket calls (agent) or kernel socket tables (sockdiag), and it never prints: a run
+// socket calls (agent), kernel socket tables (sockdiag) or the kernel's tracepoints
+// (ktrace: the run subscribes each node's namespace and puts the kernel's state
+// changes, retransmissions, resets and drops on the timeline; without BPF it polls
+// sock_diag and says so in Result.Polled), and it never prints: a run
 // returns a Result holding the timeline and each expectation's outcome.
 package experiment

@@ -50,6 +50,9 @@ var expectKinds = []struct {
 	{"socket", kindOf((*parser).socketMatch)}, {"trace", kindOf((*parser).traceMatch)},
 	{"us_state", kindOf((*parser).usStateMatch)}, {"conntrack", kindOf((*parser).ctMatch)},
 	{"packet", kindOf((*parser).packetMatch)}, {"link", kindOf((*parser).linkMatch)},
+	// the kernel's own TCP events (expect_kernel.go)
+	{"kernel_state", kindOf((*parser).kernelStateMatch)}, {"drop", kindOf((*parser).dropMatch)},
+	{"retransmit", kindOf((*parser).retransmitMatch)}, {"reset", kindOf((*parser).resetMatch)},
 }
 
 // kindOf makes a kind's parser one of expectKinds.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pktlab/pktlab/agent"
+	"github.com/pktlab/pktlab/ktrace"
 	"github.com/pktlab/pktlab/testlab"
 	"github.com/pktlab/pktlab/timeline"
 )
@@ -27,6 +28,12 @@ type Options struct {
 	// Progress, when set, is told about long waits (sleep, wait) every second:
 	// what is waited for, elapsed and expected time. It must not block.
 	Progress func(what string, elapsed, total time.Duration)
+	// Tracer, when set, is the kernel tracer the run subscribes its nodes to (one
+	// for many runs saves loading the programs each time); nil opens one for the
+	// run. Congestion adds congestion samples to the timeline (the tracer must
+	// have been opened with ktrace.Options.Congestion).
+	Tracer     *ktrace.Tracer
+	Congestion bool
 }
 
 // Result is what a run saw and how each expectation came out.
@@ -37,6 +44,9 @@ type Result struct {
 	Timeline *timeline.Timeline
 	Outcomes []Outcome
 	Duration time.Duration
+	// Polled says why kernel TCP states came from a sock_diag poll instead of the
+	// kernel's tracepoints (ktrace): "" when they were traced.
+	Polled string
 }
 
 // Passed reports whether every expectation held.
@@ -66,6 +76,8 @@ type run struct {
 	tl     *timeline.Timeline
 	caps   *captures
 	poll   *statePoller
+	kern   *kernelEvents
+	polled string // why the poll replaced kernel tracing
 	traces *tracers
 	ct     *ctWatch
 
@@ -111,16 +123,19 @@ func Run(ctx context.Context, f *File, opts Options) (*Result, error) {
 	if err := r.setup(ctx); err != nil {
 		r.ct.stop()
 		r.poll.stop()
+		r.kern.stop(ctx)
 		r.traces.stop()
 		r.caps.stop()
 		return nil, err
 	}
 	res.Timeline = r.tl
+	res.Polled = r.polled
 	err = r.steps(ctx, f.Steps)
 	// Let frames still in flight (a last ACK, an RST) reach the captures, and the
 	// capture readers catch up with what the kernel queued.
 	time.Sleep(150 * time.Millisecond)
 	r.caps.sync(5 * time.Second)
+	r.kern.syncFor(ctx, 2*time.Second)
 	for _, ps := range r.psocks {
 		ps.sync(2 * time.Second)
 	}
@@ -133,6 +148,7 @@ func Run(ctx context.Context, f *File, opts Options) (*Result, error) {
 	r.closePacketSockets()
 	r.ct.stop()
 	r.poll.stop()
+	r.kern.stop(ctx)
 	r.traces.stop()
 	if cerr := r.caps.stop(); cerr != nil && err == nil {
 		err = fmt.Errorf("experiment %s: %w", f.Path, cerr)
@@ -161,7 +177,9 @@ func (r *run) setup(ctx context.Context) error {
 		return fmt.Errorf("experiment %s: %w", r.f.Path, err)
 	}
 	r.caps = caps
-	r.poll = startPoller(r.lab, r.tl)
+	if r.polled, err = r.startKernelOrPoll(); err != nil {
+		return err
+	}
 	r.ct = r.startConntrack()
 	return r.startTracers(ctx)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mdlayher/netlink"
+	"github.com/pktlab/pktlab/internal/enumname"
 	"github.com/pktlab/pktlab/timeline"
 	"golang.org/x/sys/unix"
 )
@@ -21,16 +22,10 @@ const (
 	TracePolicy TraceType = unix.NFT_TRACETYPE_POLICY
 )
 
+var traceTypeNames = [...]string{TraceRule: "rule", TraceReturn: "return", TracePolicy: "policy"}
+
 func (t TraceType) String() string {
-	switch t {
-	case TraceRule:
-		return "rule"
-	case TraceReturn:
-		return "return"
-	case TracePolicy:
-		return "policy"
-	}
-	return fmt.Sprintf("tracetype(%d)", uint32(t))
+	return enumname.Name(t, traceTypeNames[:], "tracetype(%d)")
 }
 
 // Verdict codes carried in NFTA_VERDICT_CODE (netfilter.h NF_*, nf_tables.h NFT_*).

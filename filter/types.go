@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/google/nftables"
+	"github.com/pktlab/pktlab/internal/enumname"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,40 +20,26 @@ const (
 	FamilyNetdev Family = unix.NFPROTO_NETDEV
 )
 
-var familyNames = map[Family]string{FamilyIP: "ip", FamilyIP6: "ip6", FamilyINet: "inet", FamilyNetdev: "netdev"}
-
 // Families outside the subset, named only to list what nft put in a node.
 const (
 	familyARP    Family = unix.NFPROTO_ARP
 	familyBridge Family = unix.NFPROTO_BRIDGE
 )
 
-func (f Family) String() string {
-	if s, ok := familyNames[f]; ok {
-		return s
-	}
-	switch f {
-	case familyARP:
-		return "arp"
-	case familyBridge:
-		return "bridge"
-	}
-	return fmt.Sprintf("family(%d)", uint8(f))
+var familyNames = [...]string{
+	FamilyIP: "ip", FamilyIP6: "ip6", FamilyINet: "inet", FamilyNetdev: "netdev", familyARP: "arp", familyBridge: "bridge",
 }
+
+func (f Family) String() string { return enumname.Name(f, familyNames[:], "family(%d)") }
 
 // subsetFamily reports the table families whose rules and base chains pktlab speaks.
 func subsetFamily(f Family) bool {
-	_, ok := familyNames[f]
-	return ok
+	return f == FamilyIP || f == FamilyIP6 || f == FamilyINet || f == FamilyNetdev
 }
 
 func parseFamily(s string) (Family, bool) {
-	for f, n := range familyNames {
-		if n == s {
-			return f, true
-		}
-	}
-	return 0, false
+	f, ok := enumname.Parse[Family](familyNames[:], s)
+	return f, ok && subsetFamily(f)
 }
 
 // Hook is a netfilter hook (nft(8) "CHAINS"). Values are NF_INET_* / NF_NETDEV_*.
@@ -79,22 +66,14 @@ func hookName(f Family, h Hook) string {
 		}
 		return fmt.Sprintf("hook(%d)", uint32(h))
 	}
-	if int(h) < len(inetHookNames) {
-		return inetHookNames[h]
-	}
-	return fmt.Sprintf("hook(%d)", uint32(h))
+	return enumname.Name(h, inetHookNames, "hook(%d)")
 }
 
 func parseHook(f Family, s string) (Hook, bool) {
 	if f == FamilyNetdev {
 		return HookIngress, s == "ingress"
 	}
-	for i, n := range inetHookNames {
-		if n == s {
-			return Hook(i), true
-		}
-	}
-	return 0, false
+	return enumname.Parse[Hook](inetHookNames, s)
 }
 
 // ChainType is a base chain type (nft(8) "CHAINS": filter, nat, route).

@@ -2,6 +2,10 @@ package ktrace
 
 import "github.com/pktlab/pktlab/timeline"
 
+// SourceTracepoint is the Source of the timeline's KernelState events made from
+// sock:inet_sock_set_state, beside sock_diag's.
+const SourceTracepoint = "tracepoint"
+
 // Record is the event as the timeline records it: a socket's state change or end
 // as a KernelState, a retransmission (of a segment or a listener's SYN-ACK), a reset
 // sent or received, a drop with its reason, and congestion samples and state changes.
@@ -13,7 +17,7 @@ func Record(ev Event) timeline.Data {
 		if e.Protocol != 6 {
 			return nil
 		}
-		return &timeline.KernelState{Local: e.Local, Remote: e.Remote, From: e.Old.String(), To: e.New.String(), Source: "tracepoint"}
+		return &timeline.KernelState{Local: e.Local, Remote: e.Remote, From: e.Old.String(), To: e.New.String(), Source: SourceTracepoint}
 	case *Destroy:
 		return &timeline.KernelState{Local: e.Local, Remote: e.Remote, From: stateName(e.State), To: timeline.StateGone, Source: "tcp_destroy_sock"}
 	case *Retransmit:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/pktlab/pktlab/timeline"
 )
 
 // browser is a headless Chromium (Debian's chromium package) with a record of what
@@ -204,6 +207,14 @@ func TestHTMLReportInBrowser(t *testing.T) {
 	if err := b.problems(); err != nil {
 		t.Error(err)
 	}
+	// D3, the same loss with the kernel on both ends, has its retransmission marked too.
+	path, _ = writeReport(t, "D3")
+	if err := b.load(path); err != nil {
+		t.Fatal(err)
+	}
+	if n := eval[int](t, b, `document.querySelectorAll('svg.seqgraph .seg.retx').length`); n != 1 {
+		t.Errorf("D3's time-sequence graph marks %d retransmissions, want 1", n)
+	}
 }
 
 // hoverFirst moves the mouse onto the first arrow and clicks it, as a user would.
@@ -237,6 +248,36 @@ func (b *browser) zoom(t *testing.T) {
 	after := eval[scale](t, b, js)
 	if before.Scale == after.Scale || before.Height == after.Height {
 		t.Errorf("zoom in: scale %s → %s, height %s → %s; want both to change", before.Scale, after.Scale, before.Height, after.Height)
+	}
+}
+
+// TestHTMLCongestionSamples: a timeline with congestion samples (the kernel's, as
+// ktrace reads them) gets a cwnd, ssthresh and srtt graph per socket.
+func TestHTMLCongestionSamples(t *testing.T) {
+	b := newBrowser(t)
+	tl := readCapture(t, "C1").Timeline()
+	local, remote := netip.MustParseAddrPort("198.18.1.2:40000"), netip.MustParseAddrPort("198.18.1.1:80")
+	for i, cwnd := range []uint32{10, 20, 5} {
+		tl.Add(tl.Start.Add(time.Duration(i+1)*time.Millisecond), "client", &timeline.CongestionSample{Local: local, Remote: remote, SndCwnd: cwnd, Ssthresh: 0x7fffffff, SRTT: 100 * time.Microsecond})
+	}
+	path := filepath.Join(t.TempDir(), "cong.html")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteHTML(f, &Report{Title: "cong", Diagram: FromTimeline(tl)}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := b.load(path); err != nil {
+		t.Fatal(err)
+	}
+	got := eval[string](t, b, `(() => { const p = document.querySelector('svg.conggraph path.cwnd'); return p ? p.getAttribute('d') : ''; })()`)
+	if strings.Count(got, " H") != 2 {
+		t.Errorf("cwnd path %q, want 3 samples", got)
+	}
+	if title := eval[string](t, b, `document.querySelector('#cong h3').textContent`); title != "198.18.1.2:40000 > 198.18.1.1:80" {
+		t.Errorf("congestion graph titled %q", title)
 	}
 }
 

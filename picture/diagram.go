@@ -75,6 +75,8 @@ type Row struct {
 	NAT          string // the frame as it entered the node before a rewrite: "a:p > b:q on router:eth0"
 	Drop         string // the verdict that dropped the frame in the receiving node
 	Fail         bool   // a note that reports a failed expectation
+	NATIn        string // the endpoint ("router:eth0") the packet entered on before its rewrite
+	Short        string // what a ladder writes of a non-frame row, when not Line: "SYN-SENT → ESTABLISHED"
 	// Retransmit marks a TCP segment that carries data below the highest sequence
 	// number its sender had sent; DupAck counts the duplicate ACKs in a row (RFC 5681
 	// §2: no data, no SYN or FIN, the same acknowledgment and window as the last).
@@ -94,9 +96,18 @@ type Flow struct {
 
 // Diagram is what the renderers draw: lanes, rows in time order, and the flows.
 type Diagram struct {
-	Lanes []Lane
-	Rows  []Row
-	Flows []Flow
+	Lanes   []Lane
+	Rows    []Row
+	Flows   []Flow
+	Samples []Sample // congestion samples, where the timeline has them
+}
+
+// Sample is one reading of a TCP sender's congestion state (the kernel's tcp_sock).
+type Sample struct {
+	T              time.Duration
+	Socket         string // "local > remote"
+	Cwnd, Ssthresh uint32 // segments
+	SRTT           time.Duration
 }
 
 // FromTimeline converts a timeline. A frame recorded on both ends of a link becomes one
@@ -196,8 +207,10 @@ func (b *builder) add(e timeline.Event) {
 		if d.Node != "" {
 			r.Line = strings.TrimPrefix(r.Line, d.Node+" ")
 		}
-	case *timeline.KernelState, *timeline.UserspaceState:
-		r.Kind = RowState
+	case *timeline.KernelState:
+		r.Kind, r.Short = RowState, d.From+" → "+d.To
+	case *timeline.UserspaceState:
+		r.Kind, r.Short = RowState, "userspace "+d.From.String()+" → "+d.To.String()
 	case *timeline.Verdict:
 		r.Kind = RowVerdict
 		drop = d.Verdict == "drop" || d.Type == timeline.TracePolicy && d.Policy == "drop"
@@ -205,6 +218,9 @@ func (b *builder) add(e timeline.Event) {
 		r.Kind = RowCT
 	case *timeline.Step:
 		r.Kind = RowStep
+	case *timeline.CongestionSample:
+		b.d.Samples = append(b.d.Samples, Sample{T: r.T, Socket: d.Local.String() + " > " + d.Remote.String(), Cwnd: d.SndCwnd, Ssthresh: d.Ssthresh, SRTT: d.SRTT})
+		return
 	case *timeline.Outcome:
 		r.Kind, r.Fail = RowNote, !d.Pass
 	default:
@@ -226,7 +242,7 @@ func (b *builder) frame(e timeline.Event, r Row) {
 	ep := b.tl.Endpoints[f.Index]
 	r.Kind, r.Flow, r.Frame = RowFrame, f.Flow, f
 	if f.NAT != nil {
-		r.NAT = b.tl.NATText(f.NAT)
+		r.NAT, r.NATIn = b.tl.NATText(f.NAT), b.tl.Endpoints[f.NAT.Endpoint].String()
 	}
 	r.Label, r.Line = Label(f), f.Line
 	if r.Line == "" {

@@ -3,11 +3,12 @@
 // state changes written under the lane that changed and verdicts, drops and NAT
 // rewrites marked on the arrows; and a self-contained HTML report of a run or a
 // capture (the same ladder in SVG, a time-sequence graph per TCP flow, the
-// expectations and the flows).
+// cwnd/ssthresh/srtt where the timeline has congestion samples, the expectations and
+// the flows).
 //
-// It reads a *timeline.Timeline through one conversion, FromTimeline, into its own
-// Diagram (lanes and rows), so the renderers do not depend on how the timeline stores
-// its events. It also rebuilds a timeline from frames read out of a capture file or a
+// It reads a *timeline.Timeline through one conversion, FromTimeline, which switches
+// on the timeline's typed events, into its own Diagram (lanes, rows, flows, samples),
+// so the renderers do not depend on how the timeline stores its events. It also rebuilds a timeline from frames read out of a capture file or a
 // live capture (FromFrames), inferring which interfaces are the two ends of one link
 // and which end sent each frame.
 //

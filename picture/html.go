@@ -35,12 +35,36 @@ var reportJS string
 
 // bytesKept is how many payload bytes of a frame the report keeps for its byte view,
 // after the headers: enough to recognise the data, small enough for big runs.
-const bytesKept = 32
+const bytesKept = 16
 
 // htmlData is the report's data, read by report.js: lanes, and rows with short keys.
 type htmlData struct {
-	Lanes []htmlLane `json:"lanes"`
-	Rows  []htmlRow  `json:"rows"`
+	Lanes  []htmlLane  `json:"lanes"`
+	Rows   []htmlRow   `json:"rows"`
+	Graphs []graphData `json:"graphs,omitempty"`
+	Cong   []congData  `json:"cong,omitempty"`
+}
+
+// congData is one socket's congestion samples: t (s), cwnd and ssthresh (segments),
+// srtt (ms).
+type congData struct {
+	Socket string       `json:"s"`
+	Points [][4]float64 `json:"p"`
+}
+
+func congDataOf(d *Diagram) []congData {
+	var out []congData
+	at := map[string]int{}
+	for _, s := range d.Samples {
+		i, ok := at[s.Socket]
+		if !ok {
+			i = len(out)
+			at[s.Socket] = i
+			out = append(out, congData{Socket: s.Socket})
+		}
+		out[i].Points = append(out[i].Points, [4]float64{round6(s.T), float64(s.Cwnd), float64(s.Ssthresh), float64(s.SRTT.Microseconds()) / 1000})
+	}
+	return out
 }
 
 type htmlLane struct {
@@ -49,7 +73,7 @@ type htmlLane struct {
 }
 
 type htmlRow struct {
-	Kind  string  `json:"k"`           // "frame", "call", "state", …
+	Kind  string  `json:"k,omitempty"` // "call", "state", …; "" for a frame
 	T     float64 `json:"t"`           // seconds
 	From  int     `json:"a"`           // lane
 	To    int     `json:"b,omitempty"` // lane of a frame's receiver
@@ -74,10 +98,18 @@ type htmlRow struct {
 // time-sequence graph as tcptrace draws it.
 func WriteHTML(w io.Writer, r *Report) error {
 	data := htmlDataOf(r.Diagram)
-	js, err := json.Marshal(data)
-	if err != nil {
+	for _, g := range seqGraphs(r.Diagram) {
+		data.Graphs = append(data.Graphs, g.data())
+	}
+	data.Cong = congDataOf(r.Diagram)
+	var jb strings.Builder
+	enc := json.NewEncoder(&jb)
+	enc.SetEscapeHTML(false) // "\u003e" in every tcpdump line is 5 bytes a frame
+	if err := enc.Encode(data); err != nil {
 		return fmt.Errorf("picture: report data: %w", err)
 	}
+	// Nothing in the data may end its script element: JSON allows "\/" for "/".
+	js := strings.ReplaceAll(jb.String(), "</", `<\/`)
 	var b strings.Builder
 	esc := html.EscapeString
 	fmt.Fprintf(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>pktlab: %s</title>\n", esc(r.Title))
@@ -100,13 +132,17 @@ func WriteHTML(w io.Writer, r *Report) error {
 <div id="tip" hidden></div>
 <pre id="bytes">click a frame to see its bytes</pre>
 `)
-	writeSeqGraphs(&b, r.Diagram)
+	if len(data.Graphs) > 0 {
+		b.WriteString("<h2>Time-sequence graphs</h2>\n<div id=\"graphs\"></div>\n")
+	}
+	if len(data.Cong) > 0 {
+		b.WriteString("<h2>Congestion window, slow-start threshold and smoothed RTT</h2>\n<div id=\"cong\"></div>\n")
+	}
 	writeExpectations(&b, r.Expectations)
 	writeFlows(&b, r.Diagram)
-	// json.Marshal escapes <, > and &, so the data cannot end the script element.
 	fmt.Fprintf(&b, "<script type=\"application/json\" id=\"pktlab-data\">%s</script>\n", js)
 	b.WriteString("<script>\n" + reportJS + "</script>\n</body></html>\n")
-	_, err = io.WriteString(w, b.String())
+	_, err := io.WriteString(w, b.String())
 	return err
 }
 
@@ -171,7 +207,7 @@ func htmlDataOf(d *Diagram) htmlData {
 }
 
 func htmlRowOf(d *Diagram, r Row, at func(int, string) int, index map[string]int) (htmlRow, bool) {
-	h := htmlRow{Kind: r.Kind.String(), T: r.T.Seconds(), From: -1, Label: r.Line, Fail: r.Fail}
+	h := htmlRow{Kind: r.Kind.String(), T: round6(r.T), From: -1, Label: r.Line, Fail: r.Fail}
 	if r.Kind == RowStep || (r.Kind == RowNote && !r.Fail) {
 		return h, false
 	}
@@ -183,6 +219,7 @@ func htmlRowOf(d *Diagram, r Row, at func(int, string) int, index map[string]int
 		return h, true
 	}
 	f := r.Frame
+	h.Kind = ""
 	h.To, h.Flow, h.Label, h.Line, h.Drop, h.Lost, h.NAT = at(r.To, r.ToIf), r.Flow, r.Label, r.Line, r.Drop, r.Lost, r.NAT
 	if r.Retransmit {
 		h.Label += " retransmit"
@@ -191,8 +228,7 @@ func htmlRowOf(d *Diagram, r Row, at func(int, string) int, index map[string]int
 		h.Label += fmt.Sprintf(" dup ack %d", r.DupAck)
 	}
 	if r.NAT != "" {
-		_, in, _ := strings.Cut(r.NAT, " on ")
-		if i, ok := index[in]; ok {
+		if i, ok := index[r.NATIn]; ok {
 			h.NATIn = i + 1
 		}
 	}

@@ -232,24 +232,12 @@ func (c *canvas) under(ln *line, x int, text, col string) *line {
 }
 
 // shortText is what a non-frame row says in a ladder: a state change as "from → to"
-// (the lane says whose), a call without its node.
+// (the lane says whose), anything else as the timeline says it.
 func shortText(r Row) string {
-	s := r.Line
-	if r.Kind != RowState {
-		return s
+	if r.Short != "" {
+		return r.Short
 	}
-	user := strings.HasPrefix(s, "[userspace TCP]")
-	before, after, ok := strings.Cut(s, " → ")
-	if !ok {
-		return s
-	}
-	from := before[strings.LastIndexByte(before, ' ')+1:]
-	to, _, _ := strings.Cut(after, ":")
-	to, _, _ = strings.Cut(to, " ")
-	if user {
-		return "userspace " + from + " → " + to
-	}
-	return from + " → " + to
+	return r.Line
 }
 
 func (c *canvas) blank(ts string, bars bool) *line {

@@ -20,7 +20,7 @@ import (
 var captures = []string{"C1", "E1", "C5-us-us", "G1", "D3", "D3-us", "B2"}
 
 // readCapture collects the frames of a pcapng file in testdata.
-func readCapture(t *testing.T, name string) *Collector {
+func readCapture(t testing.TB, name string) *Collector {
 	t.Helper()
 	f, err := os.Open(filepath.Join("testdata", name+".pcapng"))
 	if err != nil {

@@ -29,6 +29,7 @@
   }
 
   function shown(r) { return chatter || !r.c; }
+  function isFrame(r) { return !r.k; }
 
   function draw() {
     while (svg.firstChild) svg.removeChild(svg.firstChild);
@@ -54,12 +55,50 @@
       }
       svg.appendChild(el('text', { 'class': sub ? 'lane-iface' : 'lane-name', x: xs[i], y: sub ? 32 : 16, 'text-anchor': 'middle' }, sub ? l.name.slice(l.node.length + 1) : l.name));
     });
-    D.rows.forEach(function (r, i) {
-      if (ys[i] === null) return;
-      svg.appendChild(el('text', { 'class': 'time', x: 4, y: ys[i] + 4 }, r.t.toFixed(6)));
-      if (r.k === 'frame') frame(r, i, ys[i]); else note(r, ys[i]);
-    });
+    layout = ys;
+    rows = el('g', { 'class': 'rows' });
+    svg.appendChild(rows);
+    drawn = null;
+    visibleRows();
     document.getElementById('scale').textContent = 'time scale ' + scale + ' px/s';
+  }
+
+  // A ladder of up to BIG rows is drawn whole. A bigger one draws only the rows in
+  // and near the visible part of the box, again as it scrolls, so that a run of
+  // 100 000 frames opens as fast as a short one.
+  var BIG = 3000, layout = [], rows = null, drawn = null;
+  function visibleRows() {
+    var lo = -Infinity, hi = Infinity;
+    if (D.rows.length > BIG) {
+      lo = box.scrollTop - 2 * box.clientHeight;
+      hi = box.scrollTop + 3 * box.clientHeight;
+      if (drawn && lo >= drawn[0] && hi <= drawn[1]) return;
+      lo -= 2 * box.clientHeight;
+      hi += 2 * box.clientHeight;
+    }
+    drawn = [lo, hi];
+    while (rows.firstChild) rows.removeChild(rows.firstChild);
+    var first = lowerBound(lo);
+    for (var i = first; i < D.rows.length; i++) {
+      var y = layout[i];
+      if (y === null) continue;
+      if (y > hi) break;
+      var r = D.rows[i];
+      rows.appendChild(el('text', { 'class': 'time', x: 4, y: y + 4 }, r.t.toFixed(6)));
+      if (isFrame(r)) frame(r, i, y); else note(r, y);
+    }
+  }
+
+  // lowerBound is the first row at or below y (rows hidden as chatter have no y).
+  function lowerBound(y) {
+    if (y === -Infinity) return 0;
+    var a = 0, b = layout.length;
+    while (a < b) {
+      var m = (a + b) >> 1, k = m;
+      while (k < b && layout[k] === null) k++;
+      if (k === b || layout[k] >= y) b = m; else a = k + 1;
+    }
+    return a;
   }
 
   function frame(r, i, y) {
@@ -84,13 +123,13 @@
     g.addEventListener('mousemove', function (ev) { placeTip(ev); });
     g.addEventListener('mouseleave', function () { tip.hidden = true; });
     g.addEventListener('click', function () { showBytes(r, i); });
-    svg.appendChild(g);
+    rows.appendChild(g);
   }
 
   function note(r, y) {
     var cls = 'note ' + r.k + (r.fail ? ' fail' : '');
     var xa = r.a >= 0 ? xs[r.a] + 6 : LEFT;
-    svg.appendChild(el('text', { 'class': cls, x: xa, y: y + 4 }, r.l));
+    rows.appendChild(el('text', { 'class': cls, x: xa, y: y + 4 }, r.l));
   }
 
   function showTip(r, ev) {
@@ -127,6 +166,93 @@
     bytesView.textContent = head + out.join('\n');
   }
 
+
+  // A time-sequence graph per TCP flow that carried data, as tcptrace draws it: the
+  // sender's segments as bars from seq to seq+len (red when retransmitted, an × where
+  // they died), the receiver's ACK as a step line with the window it offered above,
+  // its SACK blocks, and its duplicate ACKs circled.
+  var GW = 900, GH = 360, GM = 60;
+  function graph(g) {
+    var h3 = document.createElement('h3');
+    h3.textContent = '[f' + g.f + '] data from ' + g.s + ', until its last byte was acknowledged';
+    var s = el('svg', { 'class': 'seqgraph', 'data-flow': g.f, viewBox: '0 0 ' + (GW + 2 * GM) + ' ' + (GH + 2 * GM) });
+    var span = g.t1 > g.t0 ? g.t1 - g.t0 : 0.001;
+    function X(t) { return GM + (t - g.t0) / span * GW; }
+    function Y(q) { return GM + GH - q / g.top * GH; }
+    function add(parent, name, attrs, title) {
+      var e = el(name, attrs);
+      if (title) e.appendChild(el('title', {}, title));
+      parent.appendChild(e);
+      return e;
+    }
+    var ax = add(s, 'g', { 'class': 'axis' });
+    add(ax, 'line', { x1: GM, y1: GM + GH, x2: GM + GW, y2: GM + GH });
+    add(ax, 'line', { x1: GM, y1: GM, x2: GM, y2: GM + GH });
+    ax.appendChild(el('text', { x: GM, y: GM + GH + 16 }, g.t0.toFixed(6) + ' s'));
+    ax.appendChild(el('text', { x: GM + GW, y: GM + GH + 16, 'text-anchor': 'end' }, g.t1.toFixed(6) + ' s'));
+    ax.appendChild(el('text', { x: GM - 4, y: GM + GH, 'text-anchor': 'end' }, '0'));
+    ax.appendChild(el('text', { x: GM - 4, y: GM + 4, 'text-anchor': 'end' }, String(g.top)));
+    var ack = '', win = '';
+    (g.ack || []).forEach(function (a, i) {
+      var x = X(a[0]).toFixed(1), ya = Y(a[1]).toFixed(1), yw = Y(a[2]).toFixed(1);
+      ack += i ? ' H' + x + ' V' + ya : 'M' + x + ',' + ya;
+      win += i ? ' H' + x + ' V' + yw : 'M' + x + ',' + yw;
+      if (a[3] > 0) add(s, 'circle', { 'class': 'dup', cx: x, cy: ya, r: 3 }, a[0].toFixed(6) + ' duplicate ACK ' + a[3] + ' of ' + a[1]);
+    });
+    if (ack) {
+      add(s, 'path', { 'class': 'win', d: win });
+      add(s, 'path', { 'class': 'ack', d: ack });
+    }
+    (g.sack || []).forEach(function (b) {
+      add(s, 'line', { 'class': 'sack', x1: X(b[0]) + 2, y1: Y(b[1]), x2: X(b[0]) + 2, y2: Y(b[2]) }, 'SACK ' + b[1] + ':' + b[2]);
+    });
+    var died = 0;
+    (g.seg || []).forEach(function (q) {
+      var x = X(q[0]), y0 = Y(q[1]), y1 = Y(q[1] + q[2]);
+      var e = add(s, 'g', { 'class': q[3] & 1 ? 'seg retx' : 'seg' }, q[0].toFixed(6) + ' seq ' + q[1] + ':' + (q[1] + q[2]));
+      e.appendChild(el('line', { x1: x, y1: y0, x2: x, y2: y1 }));
+      e.appendChild(el('line', { x1: x - 3, y1: y0, x2: x + 3, y2: y0 }));
+      e.appendChild(el('line', { x1: x - 3, y1: y1, x2: x + 3, y2: y1 }));
+      if (q[3] & 2) add(s, 'text', { 'class': 'died', x: x + 4, y: y1 }, g.died[died++]).appendChild(document.createTextNode('\u00d7'));
+    });
+    var key = add(s, 'g', { 'class': 'key' });
+    [['seg-key', 'data', 60], ['retx-key', 'retransmission', 110], ['ack-key', 'ACK', 220], ['win-key', 'window', 260], ['sack-key', 'SACK', 320], ['dup-key', 'dup ACK', 370]].forEach(function (k) {
+      key.appendChild(el('text', { 'class': k[0], x: k[2], y: 20 }, k[1]));
+    });
+    var box = document.getElementById('graphs');
+    box.appendChild(h3);
+    box.appendChild(s);
+  }
+
+
+  // A socket's congestion samples: cwnd and ssthresh in segments on the left scale,
+  // srtt in milliseconds on its own scale.
+  function congestion(c) {
+    var h3 = document.createElement('h3');
+    h3.textContent = c.s;
+    var s = el('svg', { 'class': 'conggraph', viewBox: '0 0 ' + (GW + 2 * GM) + ' ' + (GH / 2 + 2 * GM) });
+    var p = c.p, t0 = p[0][0], t1 = p[p.length - 1][0], segs = 1, rtt = 0.001;
+    p.forEach(function (q) { segs = Math.max(segs, q[1], q[2] < 1e6 ? q[2] : 0); rtt = Math.max(rtt, q[3]); });
+    var span = t1 > t0 ? t1 - t0 : 0.001, H = GH / 2;
+    function X(t) { return (GM + (t - t0) / span * GW).toFixed(1); }
+    function path(k, max) {
+      var d = '';
+      p.forEach(function (q, i) { var y = (GM + H - Math.min(q[k], max) / max * H).toFixed(1); d += (i ? ' H' + X(q[0]) + ' V' : 'M' + X(q[0]) + ',') + y; });
+      return d;
+    }
+    s.appendChild(el('path', { 'class': 'cwnd', d: path(1, segs) }));
+    s.appendChild(el('path', { 'class': 'ssthresh', d: path(2, segs) }));
+    s.appendChild(el('path', { 'class': 'srtt', d: path(3, rtt) }));
+    s.appendChild(el('text', { x: GM - 4, y: GM + 4, 'text-anchor': 'end' }, segs + ' seg'));
+    s.appendChild(el('text', { x: GM + GW + 4, y: GM + 4 }, rtt.toFixed(3) + ' ms'));
+    s.appendChild(el('text', { x: GM, y: 20, 'class': 'cwnd-key' }, 'cwnd'));
+    s.appendChild(el('text', { x: GM + 50, y: 20, 'class': 'ssthresh-key' }, 'ssthresh'));
+    s.appendChild(el('text', { x: GM + 120, y: 20, 'class': 'srtt-key' }, 'srtt'));
+    var box = document.getElementById('cong');
+    box.appendChild(h3);
+    box.appendChild(s);
+  }
+
   function zoom(f) { scale = Math.max(1, Math.min(1e7, scale * f)); draw(); }
   document.getElementById('zoom-in').addEventListener('click', function () { zoom(2); });
   document.getElementById('zoom-out').addEventListener('click', function () { zoom(0.5); });
@@ -139,11 +265,19 @@
   var drag = null;
   box.addEventListener('mousedown', function (ev) { drag = { x: ev.clientX, y: ev.clientY, l: box.scrollLeft, t: box.scrollTop }; });
   window.addEventListener('mouseup', function () { drag = null; });
+  var pending = false;
+  box.addEventListener('scroll', function () {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(function () { pending = false; visibleRows(); });
+  });
   box.addEventListener('mousemove', function (ev) {
     if (!drag) return;
     box.scrollLeft = drag.l - (ev.clientX - drag.x);
     box.scrollTop = drag.t - (ev.clientY - drag.y);
   });
   draw();
+  (D.graphs || []).forEach(graph);
+  (D.cong || []).forEach(congestion);
   document.body.dataset.ready = '1';
 })();

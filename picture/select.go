@@ -71,10 +71,10 @@ func (d *Diagram) groups() [][]Flow {
 		byTuple[[2]netip.AddrPort{f.Dst, f.Src}] = f.ID
 	}
 	for _, r := range d.Rows {
-		if r.Kind != RowFrame || r.NAT == "" || r.Flow == 0 {
+		if r.Kind != RowFrame || r.Frame.NAT == nil || r.Flow == 0 {
 			continue
 		}
-		if other, ok := byTuple[natTuple(r.NAT)]; ok && find(other) != find(r.Flow) {
+		if other, ok := byTuple[[2]netip.AddrPort{r.Frame.NAT.Src, r.Frame.NAT.Dst}]; ok && find(other) != find(r.Flow) {
 			a, b := find(other), find(r.Flow)
 			parent[max(a, b)] = min(a, b)
 		}
@@ -92,15 +92,6 @@ func (d *Diagram) groups() [][]Flow {
 		out[i] = append(out[i], f)
 	}
 	return out
-}
-
-// natTuple reads the addresses of a frame before its rewrite, "a:p > b:q on node:if".
-func natTuple(s string) [2]netip.AddrPort {
-	s, _, _ = strings.Cut(s, " on ")
-	a, b, _ := strings.Cut(s, " > ")
-	src, _ := netip.ParseAddrPort(a)
-	dst, _ := netip.ParseAddrPort(b)
-	return [2]netip.AddrPort{src, dst}
 }
 
 func (d *Diagram) flowLadder(g []Flow) ladder {

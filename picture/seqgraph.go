@@ -2,18 +2,11 @@ package picture
 
 import (
 	"fmt"
-	"html"
 	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/pktlab/pktlab/timeline"
-)
-
-// Size of a time-sequence graph, in SVG user units.
-const (
-	graphW, graphH = 900.0, 360.0
-	graphMargin    = 60.0
 )
 
 // seqGraph is what a time-sequence graph of one TCP flow draws, as tcptrace does
@@ -137,65 +130,44 @@ func (g *seqGraph) window(r Row) uint32 {
 	return w
 }
 
-func (g *seqGraph) x(t time.Duration) float64 {
-	return graphMargin + float64(t-g.t0)/float64(g.t1-g.t0)*graphW
+// graphData is a time-sequence graph as report.js draws it: times in seconds,
+// sequence numbers relative to the sender's ISN.
+type graphData struct {
+	Flow   int          `json:"f"`
+	Sender string       `json:"s"`
+	T0     float64      `json:"t0"`
+	T1     float64      `json:"t1"`
+	Top    uint32       `json:"top"`
+	Segs   [][4]float64 `json:"seg"`            // t, seq, len, marks (1 retransmission, 2 died)
+	Acks   [][4]float64 `json:"ack"`            // t, ack, window, duplicate number
+	Sacks  [][3]float64 `json:"sack,omitempty"` // t, left, right
+	Died   []string     `json:"died,omitempty"` // why, for the segments marked 2, in order
 }
 
-func (g *seqGraph) y(seq uint32) float64 {
-	return graphMargin + graphH - float64(seq)/float64(g.top)*graphH
-}
-
-func writeSeqGraphs(b *strings.Builder, d *Diagram) {
-	gs := seqGraphs(d)
-	if len(gs) == 0 {
-		return
-	}
-	b.WriteString("<h2>Time-sequence graphs</h2>\n")
-	for _, g := range gs {
-		g.write(b)
-	}
-}
-
-func (g *seqGraph) write(b *strings.Builder) {
-	fmt.Fprintf(b, "<h3>[f%d] data from %s, until its last byte was acknowledged</h3>\n", g.flow.ID, g.sender)
-	fmt.Fprintf(b, `<svg class="seqgraph" data-flow="%d" viewBox="0 0 %.0f %.0f" xmlns="http://www.w3.org/2000/svg">`+"\n",
-		g.flow.ID, graphW+2*graphMargin, graphH+2*graphMargin)
-	g.axes(b)
-	g.ackLines(b)
+func (g *seqGraph) data() graphData {
+	gd := graphData{Flow: g.flow.ID, Sender: g.sender.String(), T0: g.t0.Seconds(), T1: g.t1.Seconds(), Top: g.top}
 	for _, r := range g.segs {
 		if r.T > g.t1 {
 			break
 		}
 		p := &r.Frame.Packet
-		x, y0, y1 := g.x(r.T), g.y(r.Frame.RelSeq), g.y(r.Frame.RelSeq+uint32(p.PayloadLen))
-		cls := "seg"
-		if r.Retransmit {
-			cls = "seg retx"
-		}
 		if p.PayloadLen == 0 && !strings.ContainsAny(p.Flags, "SFR") {
 			continue // a bare ACK from the sender carries no data to draw
 		}
-		fmt.Fprintf(b, `<g class="%s"><title>%s</title><line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/><line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/><line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/></g>`+"\n",
-			cls, html.EscapeString(fmtRel(r.T)+" "+r.Label), x, y0, x, y1, x-3, y0, x+3, y0, x-3, y1, x+3, y1)
-		if r.Lost || r.Drop != "" {
-			fmt.Fprintf(b, `<text class="died" x="%.1f" y="%.1f"><title>%s</title>×</text>`+"\n", x+4, y1, html.EscapeString(r.Drop))
+		mark := 0.0
+		if r.Retransmit {
+			mark++
 		}
+		if r.Lost || r.Drop != "" {
+			mark += 2
+			why := r.Drop
+			if r.Lost {
+				why = "never seen at the other end of the link"
+			}
+			gd.Died = append(gd.Died, why)
+		}
+		gd.Segs = append(gd.Segs, [4]float64{round6(r.T), float64(r.Frame.RelSeq), float64(p.PayloadLen), mark})
 	}
-	b.WriteString(`<g class="key"><text x="60" y="20" class="seg-key">data</text><text x="110" y="20" class="retx-key">retransmission</text><text x="220" y="20" class="ack-key">ACK</text><text x="260" y="20" class="win-key">window</text><text x="320" y="20" class="sack-key">SACK</text><text x="370" y="20" class="dup-key">dup ACK</text></g>` + "\n")
-	b.WriteString("</svg>\n")
-}
-
-func (g *seqGraph) axes(b *strings.Builder) {
-	l, r, t, bot := graphMargin, graphMargin+graphW, graphMargin, graphMargin+graphH
-	fmt.Fprintf(b, `<g class="axis"><line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f"/><line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f"/>`, l, bot, r, bot, l, t, l, bot)
-	fmt.Fprintf(b, `<text x="%.0f" y="%.0f">%s</text><text x="%.0f" y="%.0f" text-anchor="end">%s</text>`, l, bot+16, secs(g.t0), r, bot+16, secs(g.t1))
-	fmt.Fprintf(b, `<text x="%.0f" y="%.0f" text-anchor="end">0</text><text x="%.0f" y="%.0f" text-anchor="end">%d</text></g>`+"\n", l-4, bot, l-4, t+4, g.top)
-}
-
-// ackLines draws the ACK and window step lines, the SACK blocks and the dup ACKs.
-func (g *seqGraph) ackLines(b *strings.Builder) {
-	var ack, win strings.Builder
-	started := false
 	for _, r := range g.acks {
 		p := &r.Frame.Packet
 		if r.T > g.t1 {
@@ -204,26 +176,16 @@ func (g *seqGraph) ackLines(b *strings.Builder) {
 		if !strings.Contains(p.Flags, ".") {
 			continue
 		}
-		x, ya, yw := g.x(r.T), g.y(r.Frame.RelAck), g.y(min(g.top, r.Frame.RelAck+g.window(r)))
-		if !started {
-			fmt.Fprintf(&ack, "M%.1f,%.1f", x, ya)
-			fmt.Fprintf(&win, "M%.1f,%.1f", x, yw)
-			started = true
-		} else {
-			fmt.Fprintf(&ack, " H%.1f V%.1f", x, ya)
-			fmt.Fprintf(&win, " H%.1f V%.1f", x, yw)
-		}
+		gd.Acks = append(gd.Acks, [4]float64{round6(r.T), float64(r.Frame.RelAck), float64(min(g.top, r.Frame.RelAck+g.window(r))), float64(r.DupAck)})
 		for _, blk := range g.sackBlocks(p) {
-			fmt.Fprintf(b, `<line class="sack" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"><title>SACK %d:%d</title></line>`+"\n", x+2, g.y(blk[0]), x+2, g.y(blk[1]), blk[0], blk[1])
-		}
-		if r.DupAck > 0 {
-			fmt.Fprintf(b, `<circle class="dup" cx="%.1f" cy="%.1f" r="3"><title>%s</title></circle>`+"\n", x, ya, html.EscapeString(fmt.Sprintf("%s duplicate ACK %d of %d", fmtRel(r.T), r.DupAck, r.Frame.RelAck)))
+			gd.Sacks = append(gd.Sacks, [3]float64{round6(r.T), float64(blk[0]), float64(blk[1])})
 		}
 	}
-	if started {
-		fmt.Fprintf(b, `<path class="win" d="%s"/>`+"\n"+`<path class="ack" d="%s"/>`+"\n", win.String(), ack.String())
-	}
+	return gd
 }
+
+// round6 is a time in seconds to the microsecond, as the timeline prints it.
+func round6(d time.Duration) float64 { return float64(d.Microseconds()) / 1e6 }
 
 // sackBlocks are an ACK's SACK blocks (RFC 2018 §3) relative to the sender's ISN.
 func (g *seqGraph) sackBlocks(p *timeline.Packet) [][2]uint32 {

@@ -3,6 +3,8 @@ package rawsock
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/pktlab/pktlab/internal/enumname"
 )
 
 // Protocol is an EtherType as a packet socket takes it (linux/if_ether.h), in host
@@ -18,19 +20,9 @@ const (
 	ProtoIPv6 Protocol = 0x86DD // ETH_P_IPV6
 )
 
-func (p Protocol) String() string {
-	switch p {
-	case ProtoAll:
-		return "all"
-	case ProtoIPv4:
-		return "ip"
-	case ProtoARP:
-		return "arp"
-	case ProtoIPv6:
-		return "ip6"
-	}
-	return fmt.Sprintf("0x%04x", uint16(p))
-}
+var protocolNames = map[Protocol]string{ProtoAll: "all", ProtoIPv4: "ip", ProtoARP: "arp", ProtoIPv6: "ip6"}
+
+func (p Protocol) String() string { return enumname.Lookup(p, protocolNames, "0x%04x") }
 
 // ParseProtocol accepts all, ip, arp, ip6 (or ipv4/ipv6) and numbers such as 0x88cc.
 func ParseProtocol(s string) (Protocol, error) {

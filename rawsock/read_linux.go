@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/mdlayher/packet"
+	"github.com/pktlab/pktlab/internal/enumname"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,21 +28,15 @@ const (
 	PacketOutgoing  PacketType = unix.PACKET_OUTGOING  // sent by this host, looped back
 )
 
-func (t PacketType) String() string {
-	switch t {
-	case PacketHost:
-		return "host"
-	case PacketBroadcast:
-		return "broadcast"
-	case PacketMulticast:
-		return "multicast"
-	case PacketOtherHost:
-		return "otherhost"
-	case PacketOutgoing:
-		return "outgoing"
-	}
-	return "pkttype(" + itoa(int(t)) + ")"
+var packetTypeNames = [...]string{
+	PacketHost:      "host",
+	PacketBroadcast: "broadcast",
+	PacketMulticast: "multicast",
+	PacketOtherHost: "otherhost",
+	PacketOutgoing:  "outgoing",
 }
+
+func (t PacketType) String() string { return enumname.Name(t, packetTypeNames[:], "pkttype(%d)") }
 
 // Frame is one received frame. Data aliases the buffer given to ReadFrame.
 type Frame struct {

@@ -3,6 +3,8 @@ package tcpstate
 import (
 	"fmt"
 	"time"
+
+	"github.com/pktlab/pktlab/internal/enumname"
 )
 
 // EventKind says what an Event reports.
@@ -18,23 +20,16 @@ const (
 	EventError                                // the connection failed with Err
 )
 
-func (k EventKind) String() string {
-	switch k {
-	case EventSegmentReceived:
-		return "segment-received"
-	case EventSegmentSent:
-		return "segment-sent"
-	case EventSegmentDropped:
-		return "segment-dropped"
-	case EventStateChanged:
-		return "state-changed"
-	case EventTimerFired:
-		return "timer-fired"
-	case EventError:
-		return "error"
-	}
-	return fmt.Sprintf("EventKind(%d)", uint8(k))
+var eventKindNames = [...]string{
+	EventSegmentReceived: "segment-received",
+	EventSegmentSent:     "segment-sent",
+	EventSegmentDropped:  "segment-dropped",
+	EventStateChanged:    "state-changed",
+	EventTimerFired:      "timer-fired",
+	EventError:           "error",
 }
+
+func (k EventKind) String() string { return enumname.Name(k, eventKindNames[:], "EventKind(%d)") }
 
 // Event is one thing that happened to a connection, with its cause, so that a
 // timeline can explain itself.

@@ -1,8 +1,6 @@
 package tcpstate
 
-import (
-	"strconv"
-)
+import "github.com/pktlab/pktlab/internal/enumname"
 
 // State is a connection state of RFC 9293 §3.3.2.
 type State uint8
@@ -36,12 +34,7 @@ var stateNames = [...]string{
 	TimeWait:    "TIME-WAIT",
 }
 
-func (s State) String() string {
-	if int(s) < len(stateNames) {
-		return stateNames[s]
-	}
-	return "State(" + strconv.Itoa(int(s)) + ")"
-}
+func (s State) String() string { return enumname.Name(s, stateNames[:], "State(%d)") }
 
 // synchronized reports whether the state is one of RFC 9293's synchronized states
 // (ESTABLISHED and later), where §3.10.7.4 applies its full order of checks.

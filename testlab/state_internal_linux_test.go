@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pktlab/pktlab/internal/enumname/enumtest"
 )
 
 // TestAliveByPidAndStartTime: a creator is alive only while its pid exists, is no
@@ -86,4 +88,14 @@ func TestLabOf(t *testing.T) {
 			t.Errorf("LabOf(%q) = %q, %v; want %q", ns, got, ok, want)
 		}
 	}
+}
+
+// TestEnumNames pins the names lab ls prints and the fallback of the lab enums.
+func TestEnumNames(t *testing.T) {
+	enumtest.Names(t, enumtest.Cases{
+		StatusUp: "up", StatusInUse: "in use", StatusCreating: "creating", StatusOrphaned: "orphaned", StatusBroken: "broken",
+		Status(5):  "Status(5)",
+		Status(-1): "Status(-1)",
+		KindHost:   "host", KindBridge: "bridge", NodeKind(2): "NodeKind(2)", NodeKind(-1): "NodeKind(-1)",
+	})
 }

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pktlab/pktlab/internal/enumname"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
@@ -59,21 +60,11 @@ const (
 	StatusBroken                 // the state file cannot be read
 )
 
-func (s Status) String() string {
-	switch s {
-	case StatusUp:
-		return "up"
-	case StatusInUse:
-		return "in use"
-	case StatusCreating:
-		return "creating"
-	case StatusOrphaned:
-		return "orphaned"
-	case StatusBroken:
-		return "broken"
-	}
-	return fmt.Sprintf("Status(%d)", int(s))
+var statusNames = [...]string{
+	StatusUp: "up", StatusInUse: "in use", StatusCreating: "creating", StatusOrphaned: "orphaned", StatusBroken: "broken",
 }
+
+func (s Status) String() string { return enumname.Name(s, statusNames[:], "Status(%d)") }
 
 // Status says whether the lab is up, in use, being created, orphaned or broken. The
 // creator's liveness is checked for every lab that records one (see Alive).

@@ -2,9 +2,10 @@ package testlab
 
 import (
 	"crypto/sha256"
-	"fmt"
 	"net"
 	"net/netip"
+
+	"github.com/pktlab/pktlab/internal/enumname"
 )
 
 // Topology is a parsed and validated lab description.
@@ -33,15 +34,9 @@ const (
 	KindBridge
 )
 
-func (k NodeKind) String() string {
-	switch k {
-	case KindHost:
-		return "host"
-	case KindBridge:
-		return "bridge"
-	}
-	return fmt.Sprintf("NodeKind(%d)", int(k))
-}
+var nodeKindNames = [...]string{KindHost: "host", KindBridge: "bridge"}
+
+func (k NodeKind) String() string { return enumname.Name(k, nodeKindNames[:], "NodeKind(%d)") }
 
 // BridgeName is the name of the bridge device inside a bridge node.
 const BridgeName = "br0"

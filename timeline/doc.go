@@ -13,7 +13,8 @@
 // a frame on one veth (the sender's and the receiver's capture) by their content, so
 // that each frame on a link is shown and counted once whatever order and however late
 // the copies arrive. It marks a frame a node forwards with other addresses as a NAT
-// rewrite.
+// rewrite, finding the copy that came in the same way: by what NAT leaves alone, not
+// by a time window.
 //
 // It renders the record as text (tcpdump-style lines tagged by flow, then an index of
 // the flows), as JSON lines in the one versioned schema every pktlab command writes

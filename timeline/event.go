@@ -119,10 +119,11 @@ type Timeline struct {
 	Start     time.Time
 	Endpoints []Endpoint
 
-	mu     sync.Mutex // guards events, flows, pairs and calls to live
+	mu     sync.Mutex // guards events, flows, pairs, nats and calls to live
 	events []Event
 	flows  flowTable
 	pairs  pairTable
+	nats   natTable
 	live   func(Event) // NewLive: each event as it is added, none kept
 }
 
@@ -144,7 +145,8 @@ func NewLive(start time.Time, eps []Endpoint, live func(Event)) *Timeline {
 // relative numbers. When the other end of the link recorded the same bytes, the
 // receiver's copy is marked Dup, so each frame on a link is shown and counted once;
 // the copies are paired by content (pair.go), in whatever order and however late
-// they arrive.
+// they arrive. A packet a node forwards with other addresses is marked on the copy it
+// sent (NAT), found the same way (nat.go).
 func (tl *Timeline) AddFrame(c Captured) *Frame {
 	ep := tl.Endpoints[c.Index]
 	f := &Frame{Iface: ep.Iface, Index: c.Index, Data: c.Data, Packet: Decode(c.Data), Out: c.Out, Line: c.Line, Cause: c.Cause}
@@ -154,7 +156,7 @@ func (tl *Timeline) AddFrame(c Captured) *Frame {
 		tl.pairs.match(f, tl.link(c.Index))
 	}
 	tl.flows.assign(f)
-	tl.markNAT(c.Time, ep, f)
+	tl.matchNAT(c.Time, ep, f)
 	tl.keep(Event{Time: c.Time, Node: ep.Node, Data: f})
 	return f
 }
@@ -225,41 +227,4 @@ func (tl *Timeline) Select(k Kind) []Event {
 		}
 	}
 	return out
-}
-
-// markNAT notes a frame leaving a node that is a packet the node received on another
-// interface with other addresses or ports: a NAT rewrite (same IPv4 ID, protocol, TCP
-// sequence, acknowledgment and flags, or UDP length). The two copies reach the timeline
-// in either order (one capture socket per interface), so f is compared both ways.
-func (tl *Timeline) markNAT(t time.Time, ep Endpoint, f *Frame) {
-	p := &f.Packet
-	if (p.Proto != "tcp" && p.Proto != "udp") || !p.Src.Is4() {
-		return
-	}
-	for i := len(tl.events) - 1; i >= 0; i-- {
-		e := tl.events[i]
-		if d := t.Sub(e.Time); d > 50*time.Millisecond || d < -50*time.Millisecond {
-			if d > 0 {
-				return
-			}
-			continue
-		}
-		g := e.Frame()
-		if g == nil || g.Out == f.Out || e.Node != ep.Node || tl.Endpoints[g.Index].Iface == ep.Iface {
-			continue
-		}
-		q := &g.Packet
-		same := q.Proto == p.Proto && q.IPID == p.IPID && q.PayloadLen == p.PayloadLen &&
-			q.Seq == p.Seq && q.Ack == p.Ack && q.Flags == p.Flags
-		moved := q.Src != p.Src || q.Dst != p.Dst || q.SPort != p.SPort || q.DPort != p.DPort
-		if !same || !moved {
-			continue
-		}
-		in, out, inIdx := q, f, g.Index
-		if !f.Out {
-			in, out, inIdx = p, g, f.Index
-		}
-		out.NAT = &NAT{Src: netip.AddrPortFrom(in.Src, uint16(in.SPort)), Dst: netip.AddrPortFrom(in.Dst, uint16(in.DPort)), Endpoint: inIdx}
-		return
-	}
 }

@@ -59,13 +59,18 @@ func (pt *pairTable) match(f *Frame, link int) {
 }
 
 func (pt *pairTable) remove(k pairKey, list []*Frame, i int) {
+	removeAt(pt.waiting, k, list, i)
+	pt.n--
+}
+
+// removeAt takes entry i off list, m's list for k, dropping the key with its last.
+func removeAt[K comparable, V any](m map[K][]V, k K, list []V, i int) {
 	list = append(list[:i], list[i+1:]...)
 	if len(list) == 0 {
-		delete(pt.waiting, k)
+		delete(m, k)
 	} else {
-		pt.waiting[k] = list
+		m[k] = list
 	}
-	pt.n--
 }
 
 // forget drops the oldest waiting copies beyond maxUnpaired, and compacts the arrival

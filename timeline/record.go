@@ -27,7 +27,7 @@ type KernelState struct {
 	Remote netip.AddrPort `json:"remote,omitempty"`
 	From   string         `json:"from,omitempty"`
 	To     string         `json:"to,omitempty"`
-	Source string         `json:"source,omitempty"` // who reported it: "sock_diag", "tracepoint"
+	Source string         `json:"source,omitempty"` // who reported it: "tracepoint", "tcp_destroy_sock", "sock_diag poll"
 }
 
 // Kind is KindKernelState.

@@ -243,17 +243,20 @@ func TestNATRewriteMarked(t *testing.T) {
 		return buf.Bytes()
 	}
 	in, out := syn(net.IP{198, 18, 1, 2}, 40000), syn(net.IP{198, 19, 2, 1}, 61000)
-	for _, outFirst := range []bool{false, true} {
+	for _, tc := range []struct {
+		outFirst bool
+		late     time.Duration // how much later the second copy is stamped
+	}{{false, time.Millisecond}, {true, time.Millisecond}, {false, 80 * time.Millisecond}, {true, 80 * time.Millisecond}} {
 		start := time.Unix(1000, 0)
 		c := newCapture(start, []Endpoint{{"router", "eth0", -1}, {"router", "eth1", -1}})
 		tl := c.tl
-		if outFirst {
-			c.add(start.Add(time.Millisecond), 1, out, true)
-			c.add(start.Add(2*time.Millisecond), 0, in, false)
-		} else {
-			c.add(start.Add(time.Millisecond), 0, in, false)
-			c.add(start.Add(2*time.Millisecond), 1, out, true)
+		first, second := func() { c.add(start.Add(time.Millisecond), 0, in, false) }, func() { c.add(start.Add(time.Millisecond+tc.late), 1, out, true) }
+		if tc.outFirst {
+			first, second = func() { c.add(start.Add(time.Millisecond), 1, out, true) }, func() { c.add(start.Add(time.Millisecond+tc.late), 0, in, false) }
 		}
+		first()
+		tl.Note(start.Add(70*time.Millisecond), "router", "something between")
+		second()
 		var got string
 		for _, e := range tl.Frames() {
 			if f := e.Frame(); f.Index == 1 && f.NAT != nil {
@@ -261,7 +264,36 @@ func TestNATRewriteMarked(t *testing.T) {
 			}
 		}
 		if want := "198.18.1.2:40000 > 198.19.2.2:80 on router:eth0"; got != want {
-			t.Errorf("outgoing copy first %v: NAT = %q, want %q", outFirst, got, want)
+			t.Errorf("outgoing copy first %v, second copy %v later: NAT = %q, want %q", tc.outFirst, tc.late, got, want)
+		}
+	}
+}
+
+// TestNATTableBounded: copies of packets a node never forwarded are forgotten beyond
+// maxUnpaired, so the table cannot grow without bound.
+func TestNATTableBounded(t *testing.T) {
+	start := time.Unix(1000, 0)
+	tl := New(start, []Endpoint{{"router", "eth0", -1}, {"router", "eth1", -1}})
+	for i := 0; i < maxUnpaired+100; i++ {
+		f := &Frame{Index: 0, Packet: Packet{Proto: "udp", Src: netip.MustParseAddr("198.18.1.2"), Dst: netip.MustParseAddr("198.19.2.2"), IPID: i, SPort: 5000, DPort: 53}}
+		tl.matchNAT(start.Add(time.Duration(i)), tl.Endpoints[0], f)
+	}
+	n := 0
+	for _, l := range tl.nats.waiting {
+		n += len(l)
+	}
+	if n > maxUnpaired || len(tl.nats.order) > 2*maxUnpaired {
+		t.Errorf("%d waiting, order %d: want at most %d and %d", n, len(tl.nats.order), maxUnpaired, 2*maxUnpaired)
+	}
+	// Datagrams alike in all the key holds (ID 0, one length): a short list each, so
+	// that matching one stays cheap.
+	for i := 0; i < 1000; i++ {
+		f := &Frame{Index: 0, Packet: Packet{Proto: "udp", Src: netip.MustParseAddr("198.18.1.3"), Dst: netip.MustParseAddr("198.19.2.2"), SPort: 5000, DPort: 53}}
+		tl.matchNAT(start, tl.Endpoints[0], f)
+	}
+	for k, l := range tl.nats.waiting {
+		if len(l) > maxAlike {
+			t.Errorf("%d copies wait under %+v, want at most %d", len(l), k, maxAlike)
 		}
 	}
 }

@@ -75,15 +75,21 @@ parse (file:line:col and why; nothing is created).`,
   sudo pktlab drill -j 2 drill/testdata/`,
 		Args: cobraArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case !cmd.Flags().Changed("tolerance_usecs"):
+				fl.tolerance = -1
+			case fl.tolerance < 0:
+				return usageError("--tolerance_usecs %d: want 0 or more µs", fl.tolerance)
+			}
 			return runDrill(cmd.Context(), cmd.OutOrStdout(), args, fl)
 		},
 		ValidArgsFunction: completeFiles,
 	}
 	f := cmd.Flags()
-	f.StringVar(&fl.stack, "stack", "kernel", "the stack under test: `kernel`, userspace or both")
+	f.StringVar(&fl.stack, "stack", "kernel", "the `STACK` under test: kernel, userspace or both")
 	f.BoolVarP(&fl.verbose, "verbose", "v", false, "show every event as it happened: its time, the packet sent or seen, the call's result")
 	f.IntVarP(&fl.jobs, "jobs", "j", 1, "run up to `N` scripts at once, each in its own lab")
-	f.IntVar(&fl.tolerance, "tolerance_usecs", -1, "timing tolerance in `µs` (default: the script's, else 4000)")
+	f.IntVar(&fl.tolerance, "tolerance_usecs", 0, "timing tolerance in `µs` (default: the script's, else 4000)")
 	f.StringVar(&fl.ipVersion, "ip_version", "", "ipv4, ipv6 or ipv4-mapped-ipv6 (default: the script's, else ipv4)")
 	f.BoolVar(&fl.json, "json", false, "print every event, each run's verdict and the divergence as JSON lines")
 	f.BoolVar(&fl.allowHost, "allow-host-sysctl", false, "run shell lines that write host-global settings (they change the whole machine)")

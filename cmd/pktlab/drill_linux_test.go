@@ -27,6 +27,10 @@ func TestDrillExitCodes(t *testing.T) {
 	if !strings.Contains(out, "fail-flags.pkt:11  < S 0:0(0) win 32792") {
 		t.Errorf("-v does not show the inbound SYN:\n%s", out)
 	}
+	_, errs, code = run(t, "drill", "-D", "bogus=1", drillData+"udp.pkt")
+	if code != 2 || !strings.Contains(errs, "unknown option --bogus") {
+		t.Errorf("-D bogus=1: exit %d, want 2\n%s", code, errs)
+	}
 	bad := filepath.Join(t.TempDir(), "bad.pkt")
 	os.WriteFile(bad, []byte("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 < S 0:0(0)\n"), 0o644)
 	out, errs, code = run(t, "drill", bad)

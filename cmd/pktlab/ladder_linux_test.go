@@ -9,8 +9,8 @@ import (
 )
 
 // TestRunLadder runs the handshake with --ladder: two lanes, the three frames as
-// arrows in their directions, the calls and sock_diag's states under their lanes, and
-// the expectations after.
+// arrows in their directions, the calls and the kernel's traced states under their
+// lanes (SYN_SENT → ESTABLISHED right after the SYN-ACK), and the expectations after.
 func TestRunLadder(t *testing.T) {
 	privtest.Require(t)
 	stdout, stderr, code := run(t, "run", "--ladder", "../../examples/C1.yaml")
@@ -46,8 +46,12 @@ func TestRunLadder(t *testing.T) {
 	if strings.Index(conn, "==") > len(head)/2 || strings.Index(acc, "==") < len(head)/3 {
 		t.Errorf("calls not under their lanes:\n%s\n%s\n%s", head, conn, acc)
 	}
-	find(":: new → ESTABLISHED")
-	if !strings.Contains(stdout, "=== PASS ../../examples/C1.yaml: 7/7") {
+	find(":: CLOSE → SYN_SENT")
+	find(":: LISTEN → SYN_RECV")
+	if est := find(":: SYN_SENT → ESTABLISHED"); !strings.Contains(stdout, find("SYN-ACK seq 0 ack 1")+"\n"+est+"\n") {
+		t.Errorf("the client's ESTABLISHED is not drawn right after the SYN-ACK")
+	}
+	if !strings.Contains(stdout, "=== PASS ../../examples/C1.yaml: 10/10") {
 		t.Error("no PASS summary")
 	}
 	for _, l := range lines {
@@ -78,8 +82,8 @@ func TestRunHTML(t *testing.T) {
 			t.Errorf("report lacks %q", want)
 		}
 	}
-	if n := strings.Count(string(page), `<tr class="pass">`); n != 7 {
-		t.Errorf("%d passed expectations in the report, want 7", n)
+	if n := strings.Count(string(page), `<tr class="pass">`); n != 10 {
+		t.Errorf("%d passed expectations in the report, want 10", n)
 	}
 	if _, _, code := run(t, "run", "--html", out, "../../examples/C1.yaml", "../../examples/E1.yaml"); code != 2 {
 		t.Errorf("--html with two files: exit %d, want 2", code)

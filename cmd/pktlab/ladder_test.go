@@ -59,7 +59,7 @@ func TestReportCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`<svg id="ladder"`, `"name":"router:eth0"`, `"nat":"198.18.1.2:40000 \u003e 198.19.2.2:80 on router:eth0"`, "<h2>Flows</h2>"} {
+	for _, want := range []string{`<svg id="ladder"`, `"name":"router:eth0"`, `"nat":"198.18.1.2:40000 > 198.19.2.2:80 on router:eth0"`, "<h2>Flows</h2>"} {
 		if !strings.Contains(string(page), want) {
 			t.Errorf("report lacks %q", want)
 		}

@@ -17,6 +17,9 @@ import (
 var pktlabBin string
 
 func TestMain(m *testing.M) {
+	if bin := os.Getenv("PKTLAB_EXEC_WITHOUT_BPF"); bin != "" {
+		execWithoutBPF(bin) // TestRunWithoutBPF's child; does not return
+	}
 	dir, err := os.MkdirTemp("", "pktlab-cli-test")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pktlab/pktlab/experiment"
+	"github.com/pktlab/pktlab/ktrace"
 	"github.com/pktlab/pktlab/timeline"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -25,8 +26,10 @@ type runFlags struct {
 	keep  bool
 	json  bool
 	jobs  int
+	cwnd  bool
 	html  string
 	pic   pictureFlags
+	trace *ktrace.Tracer // opened once for all files; nil polls sock_diag
 }
 
 func newRunCmd() *cobra.Command {
@@ -71,6 +74,7 @@ is invalid (then nothing is created).`,
 	cmd.Flags().BoolVar(&fl.keep, "keep", false, "leave the lab up after the run, to explore it with the other commands")
 	cmd.Flags().BoolVar(&fl.json, "json", false, "print the timeline and outcomes as JSON lines")
 	cmd.Flags().IntVarP(&fl.jobs, "jobs", "j", 1, "run up to `N` experiments at once, each in its own lab")
+	cmd.Flags().BoolVar(&fl.cwnd, "cwnd", false, "add the kernel's congestion samples (tcp:tcp_probe: cwnd, ssthresh, srtt, windows) to the timeline")
 	cmd.Flags().StringVar(&fl.html, "html", "", "write an HTML report (ladder, time-sequence graphs, expectations) to `FILE`; one experiment only")
 	fl.pic.register(cmd.Flags())
 	return cmd
@@ -132,6 +136,12 @@ func runExperiments(ctx context.Context, stdout, stderr io.Writer, args []string
 	if err := requireRoot(); err != nil {
 		return err
 	}
+	if fl.trace, err = openRunTracer(stderr, fl.cwnd); err != nil {
+		return err
+	}
+	if fl.trace != nil {
+		defer fl.trace.Close()
+	}
 	outs := make([]chan []byte, len(files))
 	fails := make([]bool, len(files))
 	sem := make(chan struct{}, fl.jobs)
@@ -173,7 +183,7 @@ func runExperiments(ctx context.Context, stdout, stderr io.Writer, args []string
 // runOne runs one experiment and writes its report to w; it reports whether every
 // expectation held.
 func runOne(ctx context.Context, w, stderr io.Writer, f *experiment.File, fl runFlags, single bool) bool {
-	opts := experiment.Options{Keep: fl.keep}
+	opts := experiment.Options{Keep: fl.keep, Tracer: fl.trace, Congestion: fl.cwnd}
 	if single && isTerminal(stderr) {
 		opts.Progress = func(what string, elapsed, total time.Duration) {
 			fmt.Fprintf(stderr, "\r%s: %s of %s   ", what, elapsed.Round(time.Second), total)

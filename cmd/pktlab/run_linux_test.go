@@ -70,7 +70,7 @@ func TestRunPassFailAndPcapng(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("C1: exit %d, want 0\n%s\n%s", code, stdout, stderr)
 	}
-	for _, want := range []string{"Flags [S], seq ", "[relative seq 0]", "[relative seq 0 ack 1]", "connect(198.18.1.1:80) = 0", "=== PASS ../../examples/C1.yaml: 7/7"} {
+	for _, want := range []string{"Flags [S], seq ", "[relative seq 0]", "[relative seq 0 ack 1]", "connect(198.18.1.1:80) = 0", "=== PASS ../../examples/C1.yaml: 10/10"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("C1 output lacks %q", want)
 		}

@@ -84,7 +84,12 @@ and prints what went (exit 130).`,
 			return runSend(cmd.Context(), cmd.OutOrStdout(), cmd.Flags(), args[0], args[1], &o)
 		},
 	}
-	f := c.Flags()
+	o.register(c.Flags())
+	return c
+}
+
+// register defines send's flags, named as hping3 and scapy users expect.
+func (o *sendOpts) register(f *pflag.FlagSet) {
 	f.BoolVar(&o.tcp, "tcp", false, "send TCP")
 	f.BoolVar(&o.udp, "udp", false, "send UDP")
 	f.BoolVar(&o.icmp, "icmp", false, "send ICMP/ICMPv6 (the default): echo request unless --icmp-type")
@@ -133,7 +138,6 @@ and prints what went (exit 130).`,
 	f.StringVar(&o.expect, "expect", "", "wait for the first incoming frame matching this tcpdump filter")
 	f.DurationVar(&o.timeout, "timeout", 2*time.Second, "how long --expect waits, more than 0")
 	f.BoolVar(&o.asJSON, "json", false, "print what was sent and received as JSON")
-	return c
 }
 
 // sendResult is the --json output of pktlab send.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/pktlab/pktlab/internal/enumname"
 	"golang.org/x/net/bpf"
 )
 
@@ -22,15 +23,9 @@ const (
 	LinkTypeRaw LinkType = 101
 )
 
-func (l LinkType) String() string {
-	switch l {
-	case LinkTypeEthernet:
-		return "Ethernet"
-	case LinkTypeRaw:
-		return "raw IP"
-	}
-	return fmt.Sprintf("LinkType(%d)", int(l))
-}
+var linkTypeNames = map[LinkType]string{LinkTypeEthernet: "Ethernet", LinkTypeRaw: "raw IP"}
+
+func (l LinkType) String() string { return enumname.Lookup(l, linkTypeNames, "LinkType(%d)") }
 
 // Compile compiles a pcap-filter(7) expression for frames of link type lt to a
 // classic BPF program that returns Snaplen for matching frames and 0 otherwise.

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/pktlab/pktlab/internal/enumname"
 	"github.com/pktlab/pktlab/tcpstate"
 )
 
@@ -20,21 +21,11 @@ const (
 	EventError                         // a socket error the host survived
 )
 
-func (k EventKind) String() string {
-	switch k {
-	case EventTCP:
-		return "tcp"
-	case EventNeighbor:
-		return "neighbor"
-	case EventPing:
-		return "ping"
-	case EventFirewall:
-		return "firewall"
-	case EventError:
-		return "error"
-	}
-	return fmt.Sprintf("EventKind(%d)", uint8(k))
+var eventKindNames = [...]string{
+	EventTCP: "tcp", EventNeighbor: "neighbor", EventPing: "ping", EventFirewall: "firewall", EventError: "error",
 }
+
+func (k EventKind) String() string { return enumname.Name(k, eventKindNames[:], "EventKind(%d)") }
 
 // Event is one thing the host did or saw.
 type Event struct {
