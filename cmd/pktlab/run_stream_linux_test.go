@@ -14,15 +14,17 @@ import (
 // goes: its first timeline line is out while the verdict is not yet (C3's connect
 // takes 7 s to time out), in text and in JSON; the full report still follows.
 func TestRunStreams(t *testing.T) {
-	privtest.Require(t)
-	for _, c := range []struct {
+	type streamed struct {
 		name        string
 		args        []string
-		first, last string
-	}{
+		first, last string // the first timeline line, and the end of the report
+	}
+	cases := []streamed{
 		{"text", []string{"run", "../../examples/C3.yaml"}, "  --  server: listen l 198.18.1.1:80", "=== PASS ../../examples/C3.yaml"},
 		{"json", []string{"run", "--json", "../../examples/C3.yaml"}, `"type":"step"`, `"type":"result"`},
-	} {
+	}
+	privtest.Require(t)
+	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			began := time.Now()
 			p := start(t, c.args...)
