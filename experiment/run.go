@@ -34,6 +34,11 @@ type Options struct {
 	// have been opened with ktrace.Options.Congestion).
 	Tracer     *ktrace.Tracer
 	Congestion bool
+	// Watch, when set, is called once with the lab's name and the run's timeline as
+	// soon as the timeline exists, before any frame is captured or step run: a
+	// command streams the run from there (timeline.Watch). The Result holds the same
+	// timeline, every event kept.
+	Watch func(lab string, tl *timeline.Timeline)
 }
 
 // Result is what a run saw and how each expectation came out.
@@ -172,6 +177,9 @@ func (r *run) setup(ctx context.Context) error {
 	}
 	eps := endpoints(r.lab.Topology(), r.f.Capture)
 	r.tl = timeline.New(time.Now(), eps)
+	if r.opts.Watch != nil {
+		r.opts.Watch(r.lab.Name(), r.tl)
+	}
 	caps, err := startCaptures(r.lab, r.tl)
 	if err != nil {
 		return fmt.Errorf("experiment %s: %w", r.f.Path, err)

@@ -85,6 +85,7 @@ type Frame struct {
 	// rule, when the frame is its own.
 	Cause string
 	pair  *Frame // the copy on the other end of the link
+	shown bool   // handed to a Stream: its Dup no longer changes
 }
 
 // Kind is KindFrame.
@@ -130,6 +131,7 @@ type Timeline struct {
 	pairs  pairTable
 	nats   natTable
 	live   func(Event) // NewLive: each event as it is added, none kept
+	stream *Stream     // Watch: events are also held for it
 }
 
 // New returns a timeline starting now with the captured endpoints.
@@ -173,6 +175,9 @@ func (tl *Timeline) keep(e Event) {
 		return
 	}
 	tl.events = append(tl.events, e)
+	if tl.stream != nil {
+		tl.stream.pending = append(tl.stream.pending, e)
+	}
 }
 
 // link names the veth a captured endpoint is on: the lower of its and its peer's

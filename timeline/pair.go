@@ -43,8 +43,8 @@ func (pt *pairTable) match(f *Frame, link int) {
 		if g.Index == f.Index || string(g.Data) != string(f.Data) {
 			continue
 		}
-		if f.Out && !g.Out {
-			g.Dup = true // keep the sender's copy as the one shown
+		if f.Out && !g.Out && !g.shown {
+			g.Dup = true // keep the sender's copy as the one shown (unless g was streamed)
 		} else {
 			f.Dup = true
 		}

@@ -110,6 +110,21 @@ func icmpText(p *Packet) string {
 // frame seen on both ends of a veth shown once as "a:eth0 > b:eth0", each TCP or UDP
 // frame tagged with its flow ([f1]), then an index of the flows.
 func (tl *Timeline) WriteText(w io.Writer) error {
+	for _, e := range tl.Events() {
+		if f := e.Frame(); f != nil && f.Dup {
+			continue
+		}
+		if _, err := fmt.Fprintln(w, tl.Line(e)); err != nil {
+			return err
+		}
+	}
+	return tl.WriteFlows(w)
+}
+
+// WriteFlows writes the index of the flows that closes the text timeline: each
+// flow's first frame, its frames counted once, and the links it was seen on. A
+// command that streamed the lines (Watch) writes it at the end.
+func (tl *Timeline) WriteFlows(w io.Writer) error {
 	type flowInfo struct {
 		first  *Frame
 		frames int
@@ -119,23 +134,18 @@ func (tl *Timeline) WriteText(w io.Writer) error {
 	var order []int
 	for _, e := range tl.Events() {
 		f := e.Frame()
-		if f != nil && f.Flow > 0 {
-			fi := flows[f.Flow]
-			if fi == nil {
-				fi = &flowInfo{first: f, links: map[string]bool{}}
-				flows[f.Flow] = fi
-				order = append(order, f.Flow)
-			}
-			fi.links[tl.Endpoints[f.Index].String()] = true
-			if !f.Dup {
-				fi.frames++
-			}
-		}
-		if f != nil && f.Dup {
+		if f == nil || f.Flow == 0 {
 			continue
 		}
-		if _, err := fmt.Fprintln(w, tl.Line(e)); err != nil {
-			return err
+		fi := flows[f.Flow]
+		if fi == nil {
+			fi = &flowInfo{first: f, links: map[string]bool{}}
+			flows[f.Flow] = fi
+			order = append(order, f.Flow)
+		}
+		fi.links[tl.Endpoints[f.Index].String()] = true
+		if !f.Dup {
+			fi.frames++
 		}
 	}
 	if len(order) > 0 {

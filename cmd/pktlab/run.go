@@ -153,8 +153,13 @@ func runExperiments(ctx context.Context, stdout, stderr io.Writer, args []string
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
+			if len(files) == 1 { // the one report streams straight out
+				fails[i] = !runOne(ctx, stdout, stderr, f, fl, true)
+				outs[i] <- nil
+				return
+			}
 			var buf bytes.Buffer
-			fails[i] = !runOne(ctx, &buf, stderr, f, fl, len(files) == 1)
+			fails[i] = !runOne(ctx, &buf, stderr, f, fl, false)
 			outs[i] <- buf.Bytes()
 		}()
 	}
@@ -180,19 +185,25 @@ func runExperiments(ctx context.Context, stdout, stderr io.Writer, args []string
 	return nil
 }
 
-// runOne runs one experiment and writes its report to w; it reports whether every
+// runOne runs one experiment and writes its report to w, the timeline as the run
+// goes (runStream) unless it is drawn as a ladder; it reports whether every
 // expectation held.
 func runOne(ctx context.Context, w, stderr io.Writer, f *experiment.File, fl runFlags, single bool) bool {
-	opts := experiment.Options{Keep: fl.keep, Tracer: fl.trace, Congestion: fl.cwnd}
-	if single && isTerminal(stderr) {
-		opts.Progress = func(what string, elapsed, total time.Duration) {
-			fmt.Fprintf(stderr, "\r%s: %s of %s   ", what, elapsed.Round(time.Second), total)
-			if total-elapsed < time.Second {
-				fmt.Fprint(stderr, "\r\033[K")
-			}
-		}
+	opts := experiment.Options{Keep: fl.keep, Tracer: fl.trace, Congestion: fl.cwnd, Progress: runProgress(stderr, single)}
+	out, flush := w, func() {}
+	if !fl.json {
+		out, flush = fl.pic.textOut(w)
+	}
+	var live *runStream
+	if fl.json || !fl.pic.ladder {
+		live = &runStream{w: out, f: f, json: fl.json}
+		opts.Watch = live.watch
 	}
 	res, err := experiment.Run(ctx, f, opts)
+	var streamed *timeline.Timeline
+	if live != nil && live.close() {
+		streamed = live.tl
+	}
 	if sig := interrupted(ctx); err == nil && sig != nil {
 		// A run that a signal ended in the middle (a sleep, a wait) saw only part of
 		// the experiment: its expectations cannot pass.
@@ -201,13 +212,8 @@ func runOne(ctx context.Context, w, stderr io.Writer, f *experiment.File, fl run
 	if opts.Progress != nil {
 		fmt.Fprint(stderr, "\r\033[K")
 	}
-	if fl.json {
-		writeRunJSON(w, f, res, err)
-	} else {
-		tw, flush := fl.pic.textOut(w)
-		writeRunText(tw, f, res, err, &fl.pic)
-		flush()
-	}
+	writeRunReport(out, f, res, err, &fl, streamed)
+	flush()
 	if err == nil && fl.write != "" && res != nil {
 		if werr := writePcapng(fl.write, res); werr != nil {
 			writeRunNote(w, fl.json, fmt.Sprintf("pktlab: %v", werr))
@@ -227,6 +233,38 @@ func runOne(ctx context.Context, w, stderr io.Writer, f *experiment.File, fl run
 	return err == nil && res.Passed()
 }
 
+// runProgress is the Progress of a single run on a terminal: a line on stderr
+// rewritten in place; nil otherwise.
+func runProgress(stderr io.Writer, single bool) func(string, time.Duration, time.Duration) {
+	if !single || !isTerminal(stderr) {
+		return nil
+	}
+	return func(what string, elapsed, total time.Duration) {
+		fmt.Fprintf(stderr, "\r%s: %s of %s   ", what, elapsed.Round(time.Second), total)
+		if total-elapsed < time.Second {
+			fmt.Fprint(stderr, "\r\033[K")
+		}
+	}
+}
+
+// writeRunReport writes what the run's report still lacks once the run ended: all
+// of it, or after a streamed timeline (streamed non-nil) the flows and outcomes.
+func writeRunReport(w io.Writer, f *experiment.File, res *experiment.Result, err error, fl *runFlags, streamed *timeline.Timeline) {
+	switch {
+	case fl.json && streamed != nil:
+		timeline.WriteRecord(w, resultRecord(f, res, err))
+	case fl.json:
+		writeRunJSON(w, f, res, err)
+	case streamed != nil:
+		if werr := streamed.WriteFlows(w); werr != nil {
+			fmt.Fprintf(w, "pktlab: %v\n", werr)
+		}
+		writeRunTail(w, f, res, err)
+	default:
+		writeRunText(w, f, res, err, &fl.pic)
+	}
+}
+
 func writePcapng(path string, res *experiment.Result) error {
 	out, err := os.Create(path)
 	if err != nil {
@@ -240,9 +278,24 @@ func writePcapng(path string, res *experiment.Result) error {
 }
 
 func writeRunText(w io.Writer, f *experiment.File, res *experiment.Result, err error, pic *pictureFlags) {
-	fmt.Fprintf(w, "=== %s", f.Path)
+	lab := ""
 	if res != nil {
-		fmt.Fprintf(w, " (lab %s)", res.LabName)
+		lab = res.LabName
+	}
+	writeRunHead(w, f, lab)
+	if res != nil && res.Timeline != nil {
+		if perr := pic.writeTimeline(w, res.Timeline); perr != nil {
+			fmt.Fprintf(w, "pktlab: %v\n", perr)
+		}
+	}
+	writeRunTail(w, f, res, err)
+}
+
+// writeRunHead is the head of a run's text report: the file, its lab, its comment.
+func writeRunHead(w io.Writer, f *experiment.File, lab string) {
+	fmt.Fprintf(w, "=== %s", f.Path)
+	if lab != "" {
+		fmt.Fprintf(w, " (lab %s)", lab)
 	}
 	fmt.Fprintln(w)
 	if f.Comment != "" {
@@ -251,11 +304,11 @@ func writeRunText(w io.Writer, f *experiment.File, res *experiment.Result, err e
 		}
 		fmt.Fprintln(w)
 	}
-	if res != nil && res.Timeline != nil {
-		if perr := pic.writeTimeline(w, res.Timeline); perr != nil {
-			fmt.Fprintf(w, "pktlab: %v\n", perr)
-		}
-	}
+}
+
+// writeRunTail closes a run's text report: why it failed, if it did, and each
+// expectation's outcome with the verdict.
+func writeRunTail(w io.Writer, f *experiment.File, res *experiment.Result, err error) {
 	if err != nil {
 		fmt.Fprintf(w, "RUN FAILED: %v\n", err)
 	}
@@ -299,19 +352,8 @@ type resultJSON struct {
 // records (the expectations' outcomes among them) and a "result" line.
 func writeRunJSON(w io.Writer, f *experiment.File, res *experiment.Result, err error) {
 	head := timeline.Record{Type: "run", Body: runJSON{File: f.Path}}
-	sum := resultJSON{File: f.Path}
-	if err != nil {
-		sum.Error = err.Error()
-	}
 	if res != nil {
 		head.Body = runJSON{File: f.Path, Lab: res.LabName}
-		for _, o := range res.Outcomes {
-			if o.Pass {
-				sum.Passed++
-			}
-		}
-		sum.Total = len(res.Outcomes)
-		sum.OK = err == nil && sum.Passed == sum.Total
 	}
 	if res != nil && res.Timeline != nil {
 		head.Time = res.Timeline.Start
@@ -320,7 +362,25 @@ func writeRunJSON(w io.Writer, f *experiment.File, res *experiment.Result, err e
 	if res != nil && res.Timeline != nil {
 		res.Timeline.WriteJSON(w)
 	}
-	timeline.WriteRecord(w, timeline.Record{Type: "result", Body: sum})
+	timeline.WriteRecord(w, resultRecord(f, res, err))
+}
+
+// resultRecord is a run's last JSON line: how many expectations held.
+func resultRecord(f *experiment.File, res *experiment.Result, err error) timeline.Record {
+	sum := resultJSON{File: f.Path}
+	if err != nil {
+		sum.Error = err.Error()
+	}
+	if res != nil {
+		for _, o := range res.Outcomes {
+			if o.Pass {
+				sum.Passed++
+			}
+		}
+		sum.Total = len(res.Outcomes)
+		sum.OK = err == nil && sum.Passed == sum.Total
+	}
+	return timeline.Record{Type: "result", Body: sum}
 }
 
 // writeRunNote is a line the run adds after its report: text, or a note record.

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/pktlab/pktlab/experiment"
+	"github.com/pktlab/pktlab/picture"
+	"github.com/pktlab/pktlab/timeline"
+)
+
+// streamWindow is how long an event is held before it is printed: long enough
+// that the two copies of a frame on a link (two capture sockets, read by two
+// goroutines, a ring block handed over tens of milliseconds late) pair, and that
+// events recorded a little out of order sort, short enough to follow a run live.
+const streamWindow = 100 * time.Millisecond
+
+// runStream prints a run's report while it goes: the head (file, lab, comment)
+// and then the timeline's lines (text) or records (JSON) as events arrive; the
+// caller writes the flows and outcomes once the run ended.
+type runStream struct {
+	w      io.Writer
+	f      *experiment.File
+	json   bool
+	mu     sync.Mutex // guards started, stream, tl
+	start  bool       // the head was written
+	tl     *timeline.Timeline
+	stream *timeline.Stream
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+// watch is the run's Options.Watch: it writes the head and starts streaming.
+func (s *runStream) watch(lab string, tl *timeline.Timeline) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.json {
+		timeline.WriteRecord(s.w, timeline.Record{Type: "run", Time: tl.Start, Body: runJSON{File: s.f.Path, Lab: lab}})
+	} else {
+		writeRunHead(s.w, s.f, lab)
+		io.WriteString(s.w, picture.Legend+"\n")
+	}
+	s.start, s.tl = true, tl
+	s.stream = tl.Watch(s.emit)
+	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	go s.release()
+}
+
+// emit writes one event; the timeline is locked (timeline.Watch).
+func (s *runStream) emit(e timeline.Event) {
+	if s.json {
+		timeline.WriteRecord(s.w, s.tl.Record(e))
+		return
+	}
+	if f := e.Frame(); f != nil && f.Dup {
+		return
+	}
+	fmt.Fprintln(s.w, s.tl.Line(e))
+}
+
+// release hands over what is older than the window, every quarter window, until
+// close.
+func (s *runStream) release() {
+	defer close(s.done)
+	tick := time.NewTicker(streamWindow / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-tick.C:
+			s.stream.Release(now.Add(-streamWindow))
+		}
+	}
+}
+
+// close prints what is still held and ends the stream; it reports whether the
+// head was written (a run that failed before its timeline existed wrote none).
+func (s *runStream) close() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stream != nil {
+		close(s.stop)
+		<-s.done
+		s.stream.Close()
+		s.stream = nil
+	}
+	return s.start
+}
