@@ -2,9 +2,9 @@ package experiment
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/timeline"
 )
 
@@ -65,7 +65,7 @@ func ackStats(evs []timeline.Event, idx int) map[*timeline.Frame]ackStat {
 			data[me] = append(data[me], seg{f.RelSeq + uint32(p.PayloadLen), e.Time})
 		}
 		var st ackStat
-		if strings.ContainsRune(p.Flags, '.') {
+		if p.Flags.Has(header.TCPFlagACK) {
 			from := acked[me]
 			covered := map[uint32]bool{} // a retransmitted segment counts once
 			var last time.Time           // its latest copy is the one being acked

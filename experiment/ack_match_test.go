@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/timeline"
 )
 
@@ -13,7 +14,7 @@ func TestAckStats(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	var evs []timeline.Event
 	at := func(ms float64, idx int, fromClient bool, flags string, seq, ack uint32, n int) *timeline.Frame {
-		p := timeline.Packet{Proto: "tcp", Flags: flags, PayloadLen: n, Src: srv, Dst: cli, SPort: 80, DPort: 40000}
+		p := timeline.Packet{Proto: "tcp", Flags: tcpFlags(flags), PayloadLen: n, Src: srv, Dst: cli, SPort: 80, DPort: 40000}
 		if fromClient {
 			p.Src, p.Dst, p.SPort, p.DPort = cli, srv, 40000, 80
 		}
@@ -53,4 +54,14 @@ func TestAckStats(t *testing.T) {
 	if holds(quick) || !holds(late) || holds(dup) {
 		t.Errorf("ack_delay 30ms–200ms: quick %v, late %v, dup %v", holds(quick), holds(late), holds(dup))
 	}
+}
+
+// tcpFlags reads a flag set written in tcpdump letters (S F R P U E W and . for ACK).
+func tcpFlags(s string) header.TCPFlags {
+	var f header.TCPFlags
+	for _, c := range s {
+		f |= map[rune]header.TCPFlags{'S': header.TCPFlagSYN, 'F': header.TCPFlagFIN, 'R': header.TCPFlagRST, 'P': header.TCPFlagPSH,
+			'U': header.TCPFlagURG, 'E': header.TCPFlagECE, 'W': header.TCPFlagCWR, '.': header.TCPFlagACK}[c]
+	}
+	return f
 }

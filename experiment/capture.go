@@ -11,6 +11,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/rawsock/decode"
 	"github.com/pktlab/pktlab/sockdiag"
 	"github.com/pktlab/pktlab/testlab"
 	"github.com/pktlab/pktlab/timeline"
@@ -49,11 +50,15 @@ func startCaptures(lab *testlab.Lab, tl *timeline.Timeline) (*captures, error) {
 			defer c.wg.Done()
 			sum := rawsock.NewSummarizer() // as tcpdump on the interface
 			var line []byte
+			var h decode.Headers
 			err := rawsock.Capture(ctx, []*rawsock.Conn{conn}, func(f rawsock.Captured) error {
-				// Data is the capture's buffer, valid during the call only.
-				line = sum.Append(line[:0], layers.LinkTypeEthernet, f.Frame.Data)
-				tl.AddFrame(timeline.Captured{Time: f.Frame.Time, Index: i, Data: append([]byte(nil), f.Frame.Data...),
-					Out: f.Frame.Type == rawsock.PacketOutgoing, Line: string(line)})
+				// Data is the capture's buffer, valid during the call only: the frame is
+				// decoded there once, and its headers go with the copy the timeline keeps.
+				h.Decode(layers.LinkTypeEthernet, f.Frame.Data) // a fault leaves the headers before it
+				line = sum.AppendHeaders(line[:0], &h)
+				data := append([]byte(nil), f.Frame.Data...)
+				tl.AddFrame(timeline.Captured{Time: f.Frame.Time, Index: i, Data: data,
+					Out: f.Frame.Type == rawsock.PacketOutgoing, Line: string(line), Headers: h.On(data)})
 				c.read[i].Add(1)
 				return nil
 			})

@@ -237,10 +237,10 @@ func (c flagsCond) holds(v *view) bool {
 		return false
 	}
 	if c.exact {
-		return sameFlags(c.want, v.pkt.Flags)
+		return sameFlags(c.want, v.pkt.Flags.String())
 	}
 	for _, f := range c.want {
-		if !strings.ContainsRune(v.pkt.Flags, f) {
+		if !strings.ContainsRune(v.pkt.Flags.String(), f) {
 			return false
 		}
 	}

@@ -37,7 +37,7 @@ func statePath(evs []timeline.Event, node, remote string) (path []string, idx []
 // flags given, sent (out) or received.
 func frameIndex(evs []timeline.Event, node, flags string, out bool) int {
 	for i, e := range evs {
-		if f := e.Frame(); f != nil && e.Node == node && f.Out == out && f.Packet.Flags == flags {
+		if f := e.Frame(); f != nil && e.Node == node && f.Out == out && f.Packet.Flags.String() == flags {
 			return i
 		}
 	}

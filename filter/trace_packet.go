@@ -1,9 +1,7 @@
 package filter
 
 import (
-	"encoding/binary"
 	"fmt"
-	"net/netip"
 	"strings"
 
 	"github.com/pktlab/pktlab/rawsock/header"
@@ -32,8 +30,8 @@ func (e TraceEvent) PacketString() string {
 	} else if e.OIF != 0 {
 		fmt.Fprintf(&b, " oif %d", e.OIF)
 	}
-	if ll := e.LLHeader; len(ll) == 14 {
-		fmt.Fprintf(&b, " ether saddr %s ether daddr %s", macString(ll[6:12]), macString(ll[0:6]))
+	if ll, err := header.ParseEthernet(e.LLHeader); err == nil && len(ll) == header.EthernetLen {
+		fmt.Fprintf(&b, " ether saddr %s ether daddr %s", ll.Src(), ll.Dst())
 	}
 	proto := -1
 	if nh := e.NetworkHeader; len(nh) > 0 {
@@ -48,10 +46,6 @@ func (e TraceEvent) PacketString() string {
 		l4String(&b, proto, e.TransportHeader)
 	}
 	return b.String()
-}
-
-func macString(m []byte) string {
-	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5])
 }
 
 // dscpNames are nft's names for DSCP values (src/proto.c dscp_type); others print as
@@ -73,28 +67,29 @@ func dscpString(tc byte) string {
 }
 
 // ip4String writes the IPv4 header fields (RFC 791 §3.1) and returns the protocol, or
-// -1 when the header is short.
+// -1 when the header is short. The kernel copies the header without its payload, so
+// the fixed header is all that is checked.
 func ip4String(b *strings.Builder, h []byte) int {
-	if len(h) < 20 {
+	if len(h) < header.IPv4MinLen {
 		return -1
 	}
-	src, dst := netip.AddrFrom4([4]byte(h[12:16])), netip.AddrFrom4([4]byte(h[16:20]))
+	ip := header.IPv4(h)
 	fmt.Fprintf(b, " ip saddr %s ip daddr %s ip dscp %s ip ecn %s ip ttl %d ip id %d ip protocol %s ip length %d",
-		src, dst, dscpString(h[1]), ecnNames[h[1]&3], h[8], binary.BigEndian.Uint16(h[4:6]), protoName(h[9]), binary.BigEndian.Uint16(h[2:4]))
-	return int(h[9])
+		ip.Src(), ip.Dst(), dscpString(ip.TOS()), ecnNames[ip.ECN()], ip.TTL(), ip.ID(), protoName(byte(ip.Protocol())), ip.TotalLength())
+	return int(ip.Protocol())
 }
 
 // ip6String writes the IPv6 header fields (RFC 8200 §3) and returns the next header,
 // or -1 when the header is short.
 func ip6String(b *strings.Builder, h []byte) int {
-	if len(h) < 40 {
+	if len(h) < header.IPv6Len {
 		return -1
 	}
-	tc := byte(binary.BigEndian.Uint16(h[0:2]) >> 4)
-	src, dst := netip.AddrFrom16([16]byte(h[8:24])), netip.AddrFrom16([16]byte(h[24:40]))
+	ip := header.IPv6(h)
+	tc := ip.TrafficClass()
 	fmt.Fprintf(b, " ip6 saddr %s ip6 daddr %s ip6 dscp %s ip6 ecn %s ip6 flowlabel %d ip6 nexthdr %s ip6 length %d ip6 hoplimit %d",
-		src, dst, dscpString(tc), ecnNames[tc&3], binary.BigEndian.Uint32(h[0:4])&0xfffff, protoName(h[6]), binary.BigEndian.Uint16(h[4:6]), h[7])
-	return int(h[6])
+		ip.Src(), ip.Dst(), dscpString(tc), ecnNames[ip.ECN()], ip.FlowLabel(), protoName(byte(ip.NextHeader())), ip.PayloadLength(), ip.HopLimit())
+	return int(ip.NextHeader())
 }
 
 var l4Names = map[byte]string{1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 132: "sctp", 136: "udplite", 47: "gre", 50: "esp", 51: "ah"}
@@ -113,15 +108,15 @@ var icmp6Types = map[byte]string{1: "destination-unreachable", 2: "packet-too-bi
 // l4String writes the transport header fields of the protocols pktlab's rules match.
 func l4String(b *strings.Builder, proto int, h []byte) {
 	switch {
-	case proto == 6 && len(h) >= 20: // RFC 9293 §3.1
+	case proto == 6 && len(h) >= header.TCPMinLen: // RFC 9293 §3.1
 		// nft 1.0.6 prints a flag combination as a number (0x12); names joined by
 		// "|" say the same and parse back as nft syntax.
-		flags := header.TCPFlags(h[13]).NftString("|")
+		t := header.TCP(h)
 		fmt.Fprintf(b, " tcp sport %d tcp dport %d tcp flags == %s tcp window %d",
-			binary.BigEndian.Uint16(h[0:2]), binary.BigEndian.Uint16(h[2:4]), flags, binary.BigEndian.Uint16(h[14:16]))
-	case proto == 17 && len(h) >= 8: // RFC 768
-		fmt.Fprintf(b, " udp sport %d udp dport %d udp length %d",
-			binary.BigEndian.Uint16(h[0:2]), binary.BigEndian.Uint16(h[2:4]), binary.BigEndian.Uint16(h[4:6]))
+			t.SrcPort(), t.DstPort(), t.Flags().NftString("|"), t.Window())
+	case proto == 17 && len(h) >= header.UDPLen: // RFC 768
+		u := header.UDP(h)
+		fmt.Fprintf(b, " udp sport %d udp dport %d udp length %d", u.SrcPort(), u.DstPort(), u.Length())
 	case (proto == 1 || proto == 58) && len(h) >= 4: // RFC 792, RFC 4443 §2.1
 		kw, names := "icmp", icmpTypes
 		if proto == 58 {
@@ -132,8 +127,9 @@ func l4String(b *strings.Builder, proto int, h []byte) {
 			typ = s
 		}
 		fmt.Fprintf(b, " %s type %s %s code %d", kw, typ, kw, h[1])
-		if echo := proto == 1 && (h[0] == 0 || h[0] == 8) || proto == 58 && (h[0] == 128 || h[0] == 129); echo && len(h) >= 8 {
-			fmt.Fprintf(b, " %s id %d %s sequence %d", kw, binary.BigEndian.Uint16(h[4:6]), kw, binary.BigEndian.Uint16(h[6:8]))
+		if echo := proto == 1 && (h[0] == 0 || h[0] == 8) || proto == 58 && (h[0] == 128 || h[0] == 129); echo && len(h) >= header.ICMPv4MinLen {
+			m := header.ICMPv4(h) // echo id and sequence sit alike in ICMPv6 (RFC 4443 §4.1)
+			fmt.Fprintf(b, " %s id %d %s sequence %d", kw, m.ID(), kw, m.Seq())
 		}
 	}
 }

@@ -87,7 +87,7 @@ func (c colors) arrow(r Row) string {
 	if r.Lost || r.Drop != "" {
 		return red
 	}
-	fl := r.Frame.Packet.Flags
+	fl := r.Frame.Packet.Flags.String()
 	switch {
 	case strings.Contains(fl, "R"):
 		return red

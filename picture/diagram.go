@@ -318,7 +318,7 @@ func (b *builder) tcp(r *Row) {
 		b.dirs[k] = s
 	}
 	n := uint32(p.PayloadLen)
-	if strings.ContainsAny(p.Flags, "SF") {
+	if strings.ContainsAny(p.Flags.String(), "SF") {
 		n++
 	}
 	end := f.RelSeq + n
@@ -328,10 +328,10 @@ func (b *builder) tcp(r *Row) {
 	if int32(end-s.nxt) > 0 {
 		s.nxt = end
 	}
-	if !strings.Contains(p.Flags, ".") {
+	if !strings.Contains(p.Flags.String(), ".") {
 		return
 	}
-	pure := n == 0 && !strings.Contains(p.Flags, "R")
+	pure := n == 0 && !strings.Contains(p.Flags.String(), "R")
 	// A SACK block tells the ACK is a duplicate whatever the window (RFC 6675 §2).
 	sameWin := uint32(p.Window) == s.win || hasSACK(p)
 	if pure && s.acked && f.RelAck == s.ack && sameWin {

@@ -35,7 +35,7 @@ func Label(f *timeline.Frame) string {
 
 func tcpLabel(f *timeline.Frame) string {
 	p := &f.Packet
-	has := func(c string) bool { return strings.Contains(p.Flags, c) }
+	has := func(c string) bool { return strings.Contains(p.Flags.String(), c) }
 	var w []string
 	switch {
 	case has("S") && has("."):

@@ -103,7 +103,7 @@ func TestCollectorPairsLinkEnds(t *testing.T) {
 	}
 	d := FromTimeline(tl)
 	for _, r := range d.Rows {
-		if r.Kind == RowFrame && r.Frame.Packet.Flags == "S" {
+		if r.Kind == RowFrame && r.Frame.Packet.Flags.String() == "S" {
 			if from, to := d.Lanes[r.From].Name, d.Lanes[r.To].Name; from != "client" || to != "server" {
 				t.Errorf("SYN drawn from %s to %s, want client to server", from, to)
 			}
@@ -119,7 +119,7 @@ func TestLadderLostFrame(t *testing.T) {
 	// Take the server's copy of the SYN away: it was sent and never arrived.
 	for i, f := range c.frames {
 		p := timeline.Decode(f.Data)
-		if p.Flags == "S" && c.names[f.Iface] == "server:eth0" {
+		if p.Flags.String() == "S" && c.names[f.Iface] == "server:eth0" {
 			c.frames = append(c.frames[:i], c.frames[i+1:]...)
 			break
 		}

@@ -72,12 +72,12 @@ func newSeqGraph(d *Diagram, fl Flow) (seqGraph, bool) {
 		case src == g.sender && r.From == lane[g.sender]:
 			g.segs = append(g.segs, r)
 			g.base = p.Seq - r.Frame.RelSeq
-			if strings.Contains(p.Flags, "S") && synS == nil {
+			if strings.Contains(p.Flags.String(), "S") && synS == nil {
 				synS = &g.segs[len(g.segs)-1]
 			}
 		case src != g.sender && r.To == lane[g.sender]:
 			g.acks = append(g.acks, r)
-			if strings.Contains(p.Flags, "S") && synR == nil {
+			if strings.Contains(p.Flags.String(), "S") && synR == nil {
 				synR = &g.acks[len(g.acks)-1]
 			}
 		}
@@ -97,21 +97,21 @@ func (g *seqGraph) bounds() {
 	var data uint32
 	for _, r := range g.segs {
 		g.t0 = min(g.t0, r.T)
-		if r.Frame.Packet.PayloadLen > 0 || strings.ContainsAny(r.Frame.Packet.Flags, "SF") {
+		if r.Frame.Packet.PayloadLen > 0 || strings.ContainsAny(r.Frame.Packet.Flags.String(), "SF") {
 			g.t1 = max(g.t1, r.T)
 			data = max(data, r.Frame.RelSeq+uint32(r.Frame.Packet.PayloadLen))
 		}
 	}
 	for _, r := range g.acks {
 		g.t0 = min(g.t0, r.T)
-		if r.T >= g.t1 && strings.Contains(r.Frame.Packet.Flags, ".") && int32(r.Frame.RelAck-data) >= 0 {
+		if r.T >= g.t1 && strings.Contains(r.Frame.Packet.Flags.String(), ".") && int32(r.Frame.RelAck-data) >= 0 {
 			g.t1 = r.T
 			break
 		}
 	}
 	top := data
 	for _, r := range g.acks {
-		if r.T <= g.t1 && strings.Contains(r.Frame.Packet.Flags, ".") {
+		if r.T <= g.t1 && strings.Contains(r.Frame.Packet.Flags.String(), ".") {
 			top = max(top, r.Frame.RelAck)
 		}
 	}
@@ -124,7 +124,7 @@ func (g *seqGraph) bounds() {
 // window is the receive window an ACK offers, in bytes.
 func (g *seqGraph) window(r Row) uint32 {
 	w := uint32(r.Frame.Packet.Window)
-	if !strings.Contains(r.Frame.Packet.Flags, "S") {
+	if !strings.Contains(r.Frame.Packet.Flags.String(), "S") {
 		w <<= g.shift
 	}
 	return w
@@ -151,7 +151,7 @@ func (g *seqGraph) data() graphData {
 			break
 		}
 		p := &r.Frame.Packet
-		if p.PayloadLen == 0 && !strings.ContainsAny(p.Flags, "SFR") {
+		if p.PayloadLen == 0 && !strings.ContainsAny(p.Flags.String(), "SFR") {
 			continue // a bare ACK from the sender carries no data to draw
 		}
 		mark := 0.0
@@ -173,7 +173,7 @@ func (g *seqGraph) data() graphData {
 		if r.T > g.t1 {
 			break
 		}
-		if !strings.Contains(p.Flags, ".") {
+		if !strings.Contains(p.Flags.String(), ".") {
 			continue
 		}
 		gd.Acks = append(gd.Acks, [4]float64{round6(r.T), float64(r.Frame.RelAck), float64(min(g.top, r.Frame.RelAck+g.window(r))), float64(r.DupAck)})

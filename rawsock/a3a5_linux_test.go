@@ -176,28 +176,28 @@ func TestA5DirectDelivery(t *testing.T) {
 			}
 			switch {
 			case d.Has(layers.LayerTypeARP):
-				arp := d.ARP
+				arp := d.ARP()
 				if arp.Op() == header.ARPRequest && arp.TargetIP() == addrB {
-					if d.Ethernet.Dst().String() != "ff:ff:ff:ff:ff:ff" {
-						t.Errorf("%s: ARP request to %v, want broadcast", c.Node(), d.Ethernet.Dst())
+					if d.Ethernet().Dst().String() != "ff:ff:ff:ff:ff:ff" {
+						t.Errorf("%s: ARP request to %v, want broadcast", c.Node(), d.Ethernet().Dst())
 					}
 					seen = append(seen, "arp-request")
 				}
 				if arp.Op() == header.ARPReply && arp.SenderHW().String() == ifB.MAC.String() {
 					seen = append(seen, "arp-reply")
 				}
-			case d.Has(layers.LayerTypeICMPv4) && d.ICMPv4.ID() == 0x1234:
-				typ := d.ICMPv4.Type()
+			case d.Has(layers.LayerTypeICMPv4) && d.ICMPv4().ID() == 0x1234:
+				typ := d.ICMPv4().Type()
 				wantDst := ifB.MAC
 				name := "echo-request"
 				if typ == header.ICMPv4EchoReply {
 					wantDst, name = ifA.MAC, "echo-reply"
 				}
-				if d.IPv4.TTL() != 64 {
-					t.Errorf("%s: %s with TTL %d, want 64 (no hop on a link)", c.Node(), name, d.IPv4.TTL())
+				if d.IPv4().TTL() != 64 {
+					t.Errorf("%s: %s with TTL %d, want 64 (no hop on a link)", c.Node(), name, d.IPv4().TTL())
 				}
-				if d.Ethernet.Dst().String() != wantDst.String() {
-					t.Errorf("%s: %s to MAC %v, want the peer's %v", c.Node(), name, d.Ethernet.Dst(), wantDst)
+				if d.Ethernet().Dst().String() != wantDst.String() {
+					t.Errorf("%s: %s to MAC %v, want the peer's %v", c.Node(), name, d.Ethernet().Dst(), wantDst)
 				}
 				seen = append(seen, name)
 			}

@@ -166,32 +166,24 @@ func (r *recorder) awaitFrame(t *testing.T, what string, src int, match func(b [
 // isEchoFrom matches ping's ICMPv4 echo message of the given type and sequence.
 func isEchoFrom(typ uint8, seq uint16) func(d *rawsock.Decoder) bool {
 	return func(d *rawsock.Decoder) bool {
-		return d.Has(layers.LayerTypeICMPv4) && uint8(d.ICMPv4.Type()) == typ && d.ICMPv4.Seq() == seq
+		return d.Has(layers.LayerTypeICMPv4) && uint8(d.ICMPv4().Type()) == typ && d.ICMPv4().Seq() == seq
 	}
 }
 
 // isEcho6Reply matches an ICMPv6 echo reply.
 func isEcho6Reply(d *rawsock.Decoder) bool {
-	return d.Has(layers.LayerTypeICMPv6) && d.ICMPv6.Type() == header.ICMPv6EchoReply
+	return d.Has(layers.LayerTypeICMPv6) && d.ICMPv6().Type() == header.ICMPv6EchoReply
 }
 
 // isTCP matches a TCP segment on port 5001 from the given side with exactly flags
 // and the given payload length.
 func isTCP(fromClient bool, flags string, n int) func(d *rawsock.Decoder) bool {
 	return func(d *rawsock.Decoder) bool {
-		if !d.Has(layers.LayerTypeTCP) || (d.TCP.DstPort() == 5001) != fromClient || (d.TCP.SrcPort() == 5001) == fromClient {
+		if !d.Has(layers.LayerTypeTCP) || (d.TCP().DstPort() == 5001) != fromClient || (d.TCP().SrcPort() == 5001) == fromClient {
 			return false
 		}
-		got, fl := "", d.TCP.Flags()
-		for _, f := range []struct {
-			on header.TCPFlags
-			c  string
-		}{{header.TCPFlagSYN, "S"}, {header.TCPFlagFIN, "F"}, {header.TCPFlagRST, "R"}, {header.TCPFlagPSH, "P"}, {header.TCPFlagACK, "."}} {
-			if fl&f.on != 0 {
-				got += f.c
-			}
-		}
-		return got == flags && len(d.TCP.Payload()) == n
+		got := d.TCP().Flags() & (header.TCPFlagSYN | header.TCPFlagFIN | header.TCPFlagRST | header.TCPFlagPSH | header.TCPFlagACK)
+		return got.String() == flags && len(d.TCP().Payload()) == n
 	}
 }
 

@@ -55,8 +55,8 @@ func extract(d *rawsock.Decoder) fields {
 		f.Layers += l.String() + "/"
 	}
 	if d.Has(layers.LayerTypeIPv4) {
-		f.TTL = d.IPv4.TTL()
-		for o := d.IPv4.Options(); len(o) > 0; { // RFC 791 §3.1; ParseIPv4 checked the lengths
+		f.TTL = d.IPv4().TTL()
+		for o := d.IPv4().Options(); len(o) > 0; { // RFC 791 §3.1; ParseIPv4 checked the lengths
 			f.IPOpts++
 			if o[0] == 0 {
 				break
@@ -69,10 +69,10 @@ func extract(d *rawsock.Decoder) fields {
 		}
 	}
 	if d.Has(layers.LayerTypeIPv6) {
-		f.TTL, f.HBH = d.IPv6.HopLimit(), d.HopByHop.Bytes != nil
+		f.TTL, f.HBH = d.IPv6().HopLimit(), d.HopByHop() != nil
 	}
 	if d.Has(layers.LayerTypeTCP) {
-		t := d.TCP
+		t := d.TCP()
 		for _, b := range []struct {
 			bit header.TCPFlags
 			s   string
@@ -92,10 +92,10 @@ func extract(d *rawsock.Decoder) fields {
 		}
 	}
 	if d.Has(layers.LayerTypeICMPv4) {
-		f.MTU = d.ICMPv4.MTU()
+		f.MTU = d.ICMPv4().MTU()
 	}
 	if d.Has(gopacket.LayerTypePayload) {
-		f.Payload = string(d.Payload)
+		f.Payload = string(d.Payload())
 	}
 	f.Frag = d.Fragment
 	return f

@@ -33,13 +33,20 @@
 // Ethernet frame (Frame); `pktlab send` and experiment files both craft through it.
 // NeighborMAC reads a node's neighbour table for a frame's destination.
 //
-// Parsing and printing. Decoder decodes into reused gopacket layers, calling each
-// layer's decoder directly (as gopacket's DecodingLayerParser would, without its
-// overhead; TestDecodeMatchesParser holds it to the parser), never panics, and wraps
-// ErrTruncated or ErrMalformed.
+// Parsing and printing. Headers are read through rawsock/header, views over the
+// frame's bytes in gVisor's header style (one getter per field, lengths checked once).
+// Decoder decodes a frame into its rawsock/decode.Headers, a small value that records
+// where each header lies in the frame and hands out its view (TCP, IPv4, ARP, …), so
+// that the decoded form travels with the frame to the summary, the timeline and the
+// matchers and the frame is decoded once. It allocates nothing, never panics, follows
+// what gopacket's DecodingLayerParser would over the same layers
+// (TestDecodeMatchesGopacket and its fuzz test, in rawsock/decode, hold the headers,
+// their bounds and the kind of error to it), and wraps ErrTruncated or ErrMalformed
+// (rawsock/header's).
 // Summarizer writes `tcpdump -n` lines, with relative TCP sequence numbers per
-// connection (docs/summaries.md lists the differences); AppendVerbose and AppendHex
-// give the -v and -x views. FileWriter writes pcapng (one interface block named
+// connection (docs/summaries.md lists the differences), from a decoded frame
+// (AppendHeaders) or from the bytes (Append); AppendVerbose and AppendHex give the -v
+// and -x views. FileWriter writes pcapng (one interface block named
 // "node:iface" per capture point) or classic pcap, handing its writer whole records
 // only, so that a killed capture leaves a file that reads to its last write.
 // FileReader reads either format itself (gzip is refused), bounded by the formats'
@@ -52,5 +59,8 @@
 //
 // What rawsock must not touch: the host's own network namespace (every socket is
 // opened inside a lab node), any interface flag (promiscuity is a socket membership),
-// and capture-filter compilation, which belongs to rawsock/capfilter. It never prints.
+// capture-filter compilation, which belongs to rawsock/capfilter, and the layout of
+// headers, which belongs to rawsock/header. gopacket stays for crafting (Serialize
+// lays out its layers), for what follows what (its port and protocol registries) and
+// for the names of protocol numbers in the verbose view. It never prints.
 package rawsock

@@ -56,13 +56,13 @@ func TestOpenIPThroughRouting(t *testing.T) {
 			return ""
 		}
 		switch {
-		case d.Has(layers.LayerTypeICMPv4) && d.ICMPv4.ID() == 77:
-			if d.ICMPv4.Type() == header.ICMPv4EchoRequest {
+		case d.Has(layers.LayerTypeICMPv4) && d.ICMPv4().ID() == 77:
+			if d.ICMPv4().Type() == header.ICMPv4EchoRequest {
 				return "v4 request"
 			}
 			return "v4 reply"
-		case d.Has(layers.LayerTypeICMPv6) && d.ICMPv6.ID() == 77:
-			switch d.ICMPv6.Type() {
+		case d.Has(layers.LayerTypeICMPv6) && d.ICMPv6().ID() == 77:
+			switch d.ICMPv6().Type() {
 			case header.ICMPv6EchoRequest:
 				return "v6 request"
 			case header.ICMPv6EchoReply:
@@ -83,11 +83,11 @@ func TestOpenIPThroughRouting(t *testing.T) {
 				f := fs[len(fs)-1]
 				if k := kind(f.Data); k == side.kinds[0] || k == side.kinds[1] {
 					got[k]++
-					if k == "v4 request" && (d.IPv4.TTL() != 63 || d.IPv4.HeaderLen() != 24) {
-						t.Errorf("server got IPv4 echo with TTL %d header length %d, want 63 and 24", d.IPv4.TTL(), d.IPv4.HeaderLen())
+					if k == "v4 request" && (d.IPv4().TTL() != 63 || d.IPv4().HeaderLen() != 24) {
+						t.Errorf("server got IPv4 echo with TTL %d header length %d, want 63 and 24", d.IPv4().TTL(), d.IPv4().HeaderLen())
 					}
-					if k == "v6 request" && d.IPv6.HopLimit() != 63 {
-						t.Errorf("server got IPv6 echo with hop limit %d, want 63", d.IPv6.HopLimit())
+					if k == "v6 request" && d.IPv6().HopLimit() != 63 {
+						t.Errorf("server got IPv6 echo with hop limit %d, want 63", d.IPv6().HopLimit())
 					}
 				}
 			}

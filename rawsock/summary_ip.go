@@ -3,6 +3,7 @@ package rawsock
 import (
 	"strconv"
 
+	"github.com/pktlab/pktlab/rawsock/decode"
 	"github.com/pktlab/pktlab/rawsock/header"
 )
 
@@ -22,6 +23,7 @@ type ipCtx struct {
 	v6       bool
 	src, dst []byte // addresses, 4 or 16 bytes
 	direct   bool   // the transport header follows the fixed IP header directly
+	pfx      *prefixCache
 	// tcp is the TCP header a Decoder found where the transport starts, nil
 	// when there was no decoder or no whole header.
 	tcp header.TCP
@@ -53,6 +55,14 @@ func (c *ipCtx) appendAddrs(dst []byte) []byte {
 // the IP header directly, and "sport > dport: " after extension headers, as tcpdump
 // does.
 func (c *ipCtx) appendPorts(dst []byte, sport, dport uint16) []byte {
+	if c.direct && c.pfx != nil {
+		return c.pfx.append(dst, c, sport, dport)
+	}
+	return c.formatPorts(dst, sport, dport)
+}
+
+// formatPorts is appendPorts without the cache.
+func (c *ipCtx) formatPorts(dst []byte, sport, dport uint16) []byte {
 	if c.direct {
 		dst = c.appendSrc(dst)
 		dst = append(dst, '.')
@@ -69,7 +79,7 @@ func (c *ipCtx) appendPorts(dst []byte, sport, dport uint16) []byte {
 
 // appendIPv4 prints an IPv4 packet (RFC 791) and what it carries; h holds the
 // frame's decoded headers, or is nil.
-func (s *Summarizer) appendIPv4(dst []byte, b []byte, h *Headers) []byte {
+func (s *Summarizer) appendIPv4(dst []byte, b []byte, h *decode.Headers) []byte {
 	if len(b) < header.IPv4MinLen {
 		return append(dst, "[|ip]"...)
 	}
@@ -99,12 +109,12 @@ func (s *Summarizer) appendIPv4(dst []byte, b []byte, h *Headers) []byte {
 	// 16-byte moves that stall on the 8-byte stores just made (store forwarding),
 	// ≈ 10 ns a line.
 	var c ipCtx
-	c.src, c.dst, c.direct = ip.SrcBytes(), ip.DstBytes(), true
+	c.src, c.dst, c.direct, c.pfx = ip.SrcBytes(), ip.DstBytes(), true, &s.pfx
 	proto := ip.Protocol()
 	payload := b[hlen:min(total, len(b))]
 	length := total - hlen
 	if h != nil {
-		c.tcp = h.tcpAt(payload)
+		c.tcp = h.TCPAt(payload)
 	}
 	if ip.FragmentOffset() != 0 {
 		// Not the first fragment: no transport header to print (print-ip.c).
@@ -164,19 +174,19 @@ func appendUDP(dst []byte, c *ipCtx, b []byte, length int) []byte {
 
 // appendIPv6 prints an IPv6 packet (RFC 8200), its hop-by-hop and fragment headers
 // and what it carries; h holds the frame's decoded headers, or is nil.
-func (s *Summarizer) appendIPv6(dst []byte, b []byte, h *Headers) []byte {
+func (s *Summarizer) appendIPv6(dst []byte, b []byte, h *decode.Headers) []byte {
 	if len(b) < header.IPv6Len {
 		return append(dst, "[|ip6]"...)
 	}
 	ip := header.IPv6(b)
 	var c ipCtx // field by field, as in appendIPv4
-	c.v6, c.src, c.dst, c.direct = true, ip.SrcBytes(), ip.DstBytes(), true
+	c.v6, c.src, c.dst, c.direct, c.pfx = true, ip.SrcBytes(), ip.DstBytes(), true, &s.pfx
 	length := int(ip.PayloadLength())
 	next := ip.NextHeader()
 	p := b[header.IPv6Len:min(header.IPv6Len+length, len(b))]
 	if next == protoTCP || next == protoUDP {
 		if h != nil {
-			c.tcp = h.tcpAt(p)
+			c.tcp = h.TCPAt(p)
 		}
 		return s.appendTransport(dst, &c, next, p, length)
 	}
@@ -215,7 +225,7 @@ func (s *Summarizer) appendIPv6(dst []byte, b []byte, h *Headers) []byte {
 			return append(dst, "no next header"...)
 		}
 		if h != nil {
-			c.tcp = h.tcpAt(p)
+			c.tcp = h.TCPAt(p)
 		}
 		return s.appendTransport(dst, &c, next, p, length)
 	}

@@ -117,7 +117,11 @@ func (s *Summarizer) relative(c *ipCtx, sport, dport uint16, seq, ack uint32, fl
 		base, found = s.flows[k]
 	} else {
 		k4 = flowKey4{src: [4]byte(a), dst: [4]byte(b), ports: ports}
-		base, found = s.flows4[k4]
+		if s.last4.ok && s.last4.key == k4 {
+			base, found = s.last4.base, true
+		} else {
+			base, found = s.flows4[k4]
+		}
 	}
 	if !found || flags&tcpSYN != 0 {
 		if rev {
@@ -129,8 +133,12 @@ func (s *Summarizer) relative(c *ipCtx, sport, dport uint16, seq, ack uint32, fl
 			s.flows[k] = base
 		} else {
 			s.flows4[k4] = base
+			s.last4 = lastFlow4{k4, base, true}
 		}
 		return seq, ack, base, rev
+	}
+	if !c.v6 {
+		s.last4 = lastFlow4{k4, base, true}
 	}
 	if rev {
 		return seq - base.ack, ack - base.seq, base, rev

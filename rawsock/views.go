@@ -7,6 +7,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/pktlab/pktlab/rawsock/decode"
 	"github.com/pktlab/pktlab/rawsock/header"
 )
 
@@ -42,69 +43,69 @@ func AppendHex(dst []byte, link layers.LinkType, frame []byte, withLink bool) []
 // line per header, indented, every field named. This is pktlab's own format, not
 // tcpdump -v's (see docs/summaries.md); the names of protocol numbers are gopacket's,
 // as they were when the decoder filled gopacket's layers.
-func AppendVerbose(dst []byte, d *Decoder) []byte { return d.Headers.AppendVerbose(dst) }
+func AppendVerbose(dst []byte, d *Decoder) []byte { return AppendHeadersVerbose(dst, &d.Headers) }
 
-// AppendVerbose appends the layered view of the headers: see the function
+// AppendHeadersVerbose appends the layered view of decoded headers: see
 // AppendVerbose.
-func (h *Headers) AppendVerbose(dst []byte) []byte {
+func AppendHeadersVerbose(dst []byte, h *decode.Headers) []byte {
 	for i, t := range h.Layers() {
 		dst = append(dst, "\n"...)
 		dst = append(dst, strings.Repeat("  ", i+1)...)
-		dst = h.appendLayer(dst, t)
+		dst = appendLayer(dst, h, t)
 	}
 	return dst
 }
 
-func (h *Headers) appendLayer(dst []byte, t gopacket.LayerType) []byte {
+func appendLayer(dst []byte, h *decode.Headers, t gopacket.LayerType) []byte {
 	switch t {
 	case layers.LayerTypeEthernet:
-		e := h.Ethernet
+		e := h.Ethernet()
 		et := layers.EthernetType(e.Type())
 		if e.Type() < header.EtherTypeMinII {
 			et = layers.EthernetTypeLLC
 		}
 		return fmt.Appendf(dst, "Ethernet %v > %v, type %v (0x%04x)", e.Src(), e.Dst(), et, uint16(et))
 	case layers.LayerTypeLinuxSLL:
-		s := h.SLL
+		s := h.SLL()
 		return fmt.Appendf(dst, "Linux cooked: packet type %v, address %v, protocol %v", layers.LinuxSLLPacketType(s.PacketType()), s.Addr(), layers.EthernetType(s.Type()))
 	case layers.LayerTypeARP:
-		a := h.ARP
+		a := h.ARP()
 		return fmt.Appendf(dst, "ARP op %d, sender %v %v, target %v %v", uint16(a.Op()),
 			netIPString(a.SenderProto()), fmtMAC(a.SenderHW()), netIPString(a.TargetProto()), fmtMAC(a.TargetHW()))
 	case layers.LayerTypeIPv4:
-		return h.appendIPv4Verbose(dst)
+		return appendIPv4Verbose(dst, h)
 	case layers.LayerTypeIPv6:
-		ip := h.IPv6
+		ip := h.IPv6()
 		dst = fmt.Appendf(dst, "IPv6 %v > %v, hlim %d, next %v (%d), payload length %d, class 0x%02x, flow 0x%05x",
 			ip.Src(), ip.Dst(), ip.HopLimit(), layers.IPProtocol(ip.NextHeader()), uint8(ip.NextHeader()), ip.PayloadLength(), ip.TrafficClass(), ip.FlowLabel())
-		if hbh := h.HopByHop; hbh.Bytes != nil {
+		if hbh := h.HopByHop(); hbh != nil {
 			dst = fmt.Appendf(dst, ", hop-by-hop [%d options, next %v]", countTLVOptions(hbh.Options()), layers.IPProtocol(hbh.NextHeader()))
 		}
 		return dst
 	case layers.LayerTypeIPv6Fragment:
-		f := h.IPv6Frag
+		f := h.IPv6Frag()
 		return fmt.Appendf(dst, "IPv6 fragment id 0x%08x, offset %d, more %v, next %v", f.ID(), f.Offset(), f.More(), layers.IPProtocol(f.NextHeader()))
 	case layers.LayerTypeTCP:
-		return h.appendTCPVerbose(dst)
+		return appendTCPVerbose(dst, h)
 	case layers.LayerTypeUDP:
-		u := h.UDP
+		u := h.UDP()
 		return fmt.Appendf(dst, "UDP %d > %d, length %d, checksum 0x%04x", u.SrcPort(), u.DstPort(), u.Length(), u.Checksum())
 	case layers.LayerTypeICMPv4:
-		c := h.ICMPv4
+		c := h.ICMPv4()
 		tc := layers.CreateICMPv4TypeCode(uint8(c.Type()), uint8(c.Code()))
 		return fmt.Appendf(dst, "ICMP type %d code %d (%v), id %d, seq %d, checksum 0x%04x", tc.Type(), tc.Code(), tc, c.ID(), c.Seq(), c.Checksum())
 	case layers.LayerTypeICMPv6:
-		c := h.ICMPv6
+		c := h.ICMPv6()
 		tc := layers.CreateICMPv6TypeCode(uint8(c.Type()), uint8(c.Code()))
 		return fmt.Appendf(dst, "ICMPv6 type %d code %d (%v), checksum 0x%04x", tc.Type(), tc.Code(), tc, c.Checksum())
 	case gopacket.LayerTypePayload:
-		return fmt.Appendf(dst, "Payload %d bytes", len(h.Payload))
+		return fmt.Appendf(dst, "Payload %d bytes", len(h.Payload()))
 	}
 	return append(dst, t.String()...)
 }
 
-func (h *Headers) appendIPv4Verbose(dst []byte) []byte {
-	ip := h.IPv4
+func appendIPv4Verbose(dst []byte, h *decode.Headers) []byte {
+	ip := h.IPv4()
 	length := int(ip.TotalLength())
 	if length == 0 {
 		length = min(len(ip), 0xffff) // segmentation offload: the packet's own length
@@ -149,8 +150,8 @@ var verboseFlags = [...]struct {
 }{{header.TCPFlagFIN, "FIN"}, {header.TCPFlagSYN, "SYN"}, {header.TCPFlagRST, "RST"}, {header.TCPFlagPSH, "PSH"},
 	{header.TCPFlagACK, "ACK"}, {header.TCPFlagURG, "URG"}, {header.TCPFlagECE, "ECE"}, {header.TCPFlagCWR, "CWR"}}
 
-func (h *Headers) appendTCPVerbose(dst []byte) []byte {
-	t := h.TCP
+func appendTCPVerbose(dst []byte, h *decode.Headers) []byte {
+	t := h.TCP()
 	dst = fmt.Appendf(dst, "TCP %d > %d, seq %d, ack %d, flags [", t.SrcPort(), t.DstPort(), t.Seq(), t.Ack())
 	sep := false
 	for _, f := range verboseFlags {

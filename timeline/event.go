@@ -6,6 +6,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/pktlab/pktlab/rawsock/decode"
 )
 
 // Kind says what an event records: the type of its Data.
@@ -111,7 +113,10 @@ type Captured struct {
 	Data  []byte // the frame; the timeline keeps it, so the caller must not reuse it
 	Out   bool   // sent by the endpoint's node (PACKET_OUTGOING)
 	Line  string // the tcpdump -n line for it on that interface (rawsock.Summarizer)
-	Cause string // why pktlab's userspace TCP sent or dropped it, if it is its frame
+	// Headers are the frame's headers as the capture decoded them (over Data, see
+	// decode.Headers.On), the zero value if it did not: Data is then decoded here.
+	Headers decode.Headers
+	Cause   string // why pktlab's userspace TCP sent or dropped it, if it is its frame
 }
 
 // Timeline collects events from concurrent producers.
@@ -149,7 +154,7 @@ func NewLive(start time.Time, eps []Endpoint, live func(Event)) *Timeline {
 // sent (NAT), found the same way (nat.go).
 func (tl *Timeline) AddFrame(c Captured) *Frame {
 	ep := tl.Endpoints[c.Index]
-	f := &Frame{Iface: ep.Iface, Index: c.Index, Data: c.Data, Packet: Decode(c.Data), Out: c.Out, Line: c.Line, Cause: c.Cause}
+	f := &Frame{Iface: ep.Iface, Index: c.Index, Data: c.Data, Packet: decodeCaptured(&c), Out: c.Out, Line: c.Line, Cause: c.Cause}
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
 	if ep.Peer >= 0 {

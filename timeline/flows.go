@@ -1,6 +1,10 @@
 package timeline
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/pktlab/pktlab/rawsock/header"
+)
 
 type flowKey struct {
 	proto string
@@ -31,7 +35,7 @@ func (ft *flowTable) assign(f *Frame) {
 		k.a, k.b = dst, src
 	}
 	fl := ft.byKey[k]
-	if fl == nil || (p.Proto == "tcp" && p.Flags == "S" && fl.base[src] != p.Seq && !f.Dup) {
+	if fl == nil || (p.Proto == "tcp" && p.Flags == header.TCPFlagSYN && fl.base[src] != p.Seq && !f.Dup) {
 		// A new SYN on a known 4-tuple starts a new connection (and a new flow number).
 		ft.next++
 		fl = &flow{id: ft.next, base: map[netip.AddrPort]uint32{}}

@@ -154,8 +154,8 @@ func FrameOf(p *Packet, iface, summary string) FrameJSON {
 	}
 	if p.Proto == "tcp" {
 		seq := p.Seq
-		j.Flags, j.Seq = p.Flags, &seq
-		if strings.Contains(p.Flags, ".") {
+		j.Flags, j.Seq = p.Flags.String(), &seq
+		if strings.Contains(p.Flags.String(), ".") {
 			ack := p.Ack
 			j.Ack = &ack
 		}

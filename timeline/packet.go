@@ -1,18 +1,22 @@
 package timeline
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/pktlab/pktlab/rawsock/decode"
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
 // Packet is what pktlab reads out of a frame to annotate and match it. Fields that do not
-// apply are zero (ports, TCP fields) or -1 (ICMP type and code).
+// apply are zero (ports, TCP fields) or -1 (ICMP type and code). Headers is the decoded
+// frame the fields were read from: the views of rawsock/header over the frame's bytes,
+// for anything the fields leave out.
 type Packet struct {
 	Len            int // frame length
 	SrcMAC, DstMAC net.HardwareAddr
@@ -24,7 +28,7 @@ type Packet struct {
 	FragOff        int // bytes
 	IPID           int
 	SPort, DPort   int
-	Flags          string // tcpdump letters: S, S., F., R., P., .
+	Flags          header.TCPFlags // written as tcpdump does: S, S., F., R., P., .
 	Seq, Ack       uint32
 	Window         int
 	Urgent         int      // urgent pointer (meaningful with U)
@@ -37,157 +41,183 @@ type Packet struct {
 	MTU            int // next-hop MTU of ICMP frag-needed / ICMPv6 packet too big
 	ARPOp          int
 	Inner          *Packet // the packet quoted inside an ICMP error
+
+	Headers decode.Headers
 }
 
-// Decode reads an Ethernet frame. It never fails: undecodable parts are left zero.
+// Decode decodes an Ethernet frame with rawsock's decoder and reads its fields. It never
+// fails: what does not decode is left zero.
 func Decode(data []byte) Packet {
-	p := Packet{Len: len(data), MSS: -1, WScale: -1, ICMPType: -1, ICMPCode: -1}
-	pk := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.DecodeOptions{Lazy: true, NoCopy: true})
-	if eth, ok := pk.Layer(layers.LayerTypeEthernet).(*layers.Ethernet); ok {
-		p.SrcMAC, p.DstMAC = eth.SrcMAC, eth.DstMAC
-		p.Proto = fmt.Sprintf("0x%04x", uint16(eth.EthernetType))
-	}
-	p.fill(pk)
+	var p Packet
+	p.Headers.Decode(layers.LinkTypeEthernet, data) // a fault leaves the headers before it
+	p.fill()
 	return p
 }
 
-func (p *Packet) fill(pk gopacket.Packet) {
-	for _, l := range pk.Layers() {
-		switch l := l.(type) {
-		case *layers.ARP:
-			p.Proto, p.ARPOp = "arp", int(l.Operation)
-			p.Src, _ = netip.AddrFromSlice(l.SourceProtAddress)
-			p.Dst, _ = netip.AddrFromSlice(l.DstProtAddress)
-		case *layers.IPv4:
-			if p.Src.IsValid() { // a quoted header inside ICMP is decoded separately
-				return
+// FromHeaders reads the fields of a frame already decoded (by decode.Headers.Decode
+// or a rawsock.Decoder), copying the headers, so that the frame is decoded once.
+func FromHeaders(h *decode.Headers) Packet {
+	p := Packet{Headers: *h}
+	p.fill()
+	return p
+}
+
+// decodeCaptured reads a captured frame's fields from the headers its capture
+// decoded, or decodes it when the capture did not.
+func decodeCaptured(c *Captured) Packet {
+	if c.Headers.Frame() != nil {
+		h := c.Headers.On(c.Data)
+		return FromHeaders(&h)
+	}
+	return Decode(c.Data)
+}
+
+// fill reads the fields from p.Headers.
+func (p *Packet) fill() {
+	h := &p.Headers
+	p.Len, p.MSS, p.WScale, p.ICMPType, p.ICMPCode = len(h.Frame()), -1, -1, -1, -1
+	if e := h.Ethernet(); e != nil {
+		p.SrcMAC, p.DstMAC = e.Src(), e.Dst()
+		if h.ARP() == nil && h.IPv4() == nil && h.IPv6() == nil {
+			p.Proto = fmt.Sprintf("0x%04x", uint16(e.Type()))
+		}
+	}
+	if a := h.ARP(); a != nil {
+		p.Proto, p.ARPOp = "arp", int(a.Op())
+		p.Src, p.Dst = h.Addrs()
+		return
+	}
+	p.network(h)
+}
+
+// network reads the outermost IP header and the transport after it, reporting
+// whether there was an IP header.
+func (p *Packet) network(h *decode.Headers) bool {
+	switch {
+	case h.IPv4() != nil:
+		ip := h.IPv4()
+		p.Proto = "ip"
+		p.TTL, p.ECN, p.IPID = int(ip.TTL()), int(ip.ECN()), int(ip.ID())
+		p.DF, p.MF, p.FragOff = ip.DontFragment(), ip.MoreFragments(), ip.FragmentOffset()
+	case h.IPv6() != nil:
+		p.Proto = "ip6"
+		p.TTL, p.ECN = int(h.IPv6().HopLimit()), int(h.IPv6().ECN())
+	default:
+		return false
+	}
+	p.Src, p.Dst = h.Addrs()
+	p.transport(h)
+	return true
+}
+
+// transport reads the transport header after the IP header.
+func (p *Packet) transport(h *decode.Headers) {
+	switch {
+	case h.TCP() != nil:
+		t := h.TCP()
+		p.Proto = "tcp"
+		p.SPort, p.DPort = int(t.SrcPort()), int(t.DstPort())
+		p.Seq, p.Ack, p.Window, p.Urgent = t.Seq(), t.Ack(), int(t.Window()), int(t.Urgent())
+		p.Flags = t.Flags()
+		p.PayloadLen = len(t.Payload())
+		p.options(t)
+	case h.UDP() != nil:
+		p.Proto = "udp"
+		p.SPort, p.DPort = int(h.UDP().SrcPort()), int(h.UDP().DstPort())
+		p.PayloadLen = len(h.UDP().Payload())
+	case h.ICMPv4() != nil:
+		m := h.ICMPv4()
+		p.Proto = "icmp"
+		p.ICMPType, p.ICMPCode = int(m.Type()), int(m.Code())
+		if m.Type() == header.ICMPv4Unreachable && m.Code() == header.ICMPv4FragNeeded {
+			p.MTU = int(m.MTU())
+		}
+		p.PayloadLen = len(m.Payload())
+		if m.Type() == header.ICMPv4Unreachable || m.Type() == header.ICMPv4TimeExceeded {
+			p.inner(m.Payload())
+		}
+	case h.ICMPv6() != nil:
+		m := h.ICMPv6()
+		p.Proto = "icmp6"
+		p.ICMPType, p.ICMPCode = int(m.Type()), int(m.Code())
+		if m.Type() == header.ICMPv6PacketTooBig {
+			p.MTU = int(m.MTU())
+		}
+		p.PayloadLen = len(m) - 4 // the body after type, code and checksum
+		switch m.Type() {
+		case header.ICMPv6Unreachable, header.ICMPv6PacketTooBig, header.ICMPv6TimeExceeded:
+			if len(m.Payload()) > 0 {
+				p.inner(m.Payload())
 			}
-			p.Proto = "ip"
-			p.Src, _ = netip.AddrFromSlice(l.SrcIP.To4())
-			p.Dst, _ = netip.AddrFromSlice(l.DstIP.To4())
-			p.TTL, p.ECN, p.IPID = int(l.TTL), int(l.TOS&3), int(l.Id)
-			p.DF, p.MF = l.Flags&layers.IPv4DontFragment != 0, l.Flags&layers.IPv4MoreFragments != 0
-			p.FragOff = int(l.FragOffset) * 8
-		case *layers.IPv6:
-			if p.Src.IsValid() {
-				return
-			}
-			p.Proto = "ip6"
-			p.Src, _ = netip.AddrFromSlice(l.SrcIP)
-			p.Dst, _ = netip.AddrFromSlice(l.DstIP)
-			p.TTL, p.ECN = int(l.HopLimit), int(l.TrafficClass&3)
-		case *layers.TCP:
-			p.Proto = "tcp"
-			p.SPort, p.DPort = int(l.SrcPort), int(l.DstPort)
-			p.Seq, p.Ack, p.Window, p.Urgent = l.Seq, l.Ack, int(l.Window), int(l.Urgent)
-			p.Flags = tcpFlags(l)
-			p.PayloadLen = len(l.Payload)
-			p.options(l.Options)
-			return
-		case *layers.UDP:
-			p.Proto = "udp"
-			p.SPort, p.DPort = int(l.SrcPort), int(l.DstPort)
-			p.PayloadLen = len(l.Payload)
-			return
-		case *layers.ICMPv4:
-			p.Proto = "icmp"
-			p.ICMPType, p.ICMPCode = int(l.TypeCode.Type()), int(l.TypeCode.Code())
-			if p.ICMPType == 3 && p.ICMPCode == 4 {
-				p.MTU = int(binary.BigEndian.Uint16([]byte{byte(l.Seq >> 8), byte(l.Seq)}))
-			}
-			p.PayloadLen = len(l.Payload)
-			if p.ICMPType == 3 || p.ICMPType == 11 {
-				p.inner(l.Payload, layers.LayerTypeIPv4)
-			}
-			return
-		case *layers.ICMPv6:
-			p.Proto = "icmp6"
-			p.ICMPType, p.ICMPCode = int(l.TypeCode.Type()), int(l.TypeCode.Code())
-			if p.ICMPType == 2 && len(l.Payload) >= 4 {
-				p.MTU = int(binary.BigEndian.Uint32(l.Payload[:4]))
-			}
-			p.PayloadLen = len(l.Payload)
-			if (p.ICMPType == 1 || p.ICMPType == 2 || p.ICMPType == 3) && len(l.Payload) > 4 {
-				p.inner(l.Payload[4:], layers.LayerTypeIPv6)
-			}
-			return
 		}
 	}
 }
 
-func (p *Packet) inner(b []byte, first gopacket.LayerType) {
+// inner reads the packet an ICMP error quotes (RFC 792, RFC 4443 §2.4): its IP header
+// and as much of the transport header as it holds.
+func (p *Packet) inner(b []byte) {
 	in := Packet{MSS: -1, WScale: -1, ICMPType: -1, ICMPCode: -1}
-	in.fill(gopacket.NewPacket(b, first, gopacket.DecodeOptions{Lazy: true, NoCopy: true}))
-	if in.Src.IsValid() {
+	in.Headers.Decode(layers.LinkTypeRaw, b) // cut short, as quotes are
+	if in.network(&in.Headers) {
 		p.Inner = &in
 	}
 }
 
-// tcpFlags renders flags as tcpdump does: S F R P U E W, then '.' for ACK.
-func tcpFlags(t *layers.TCP) string {
-	var b strings.Builder
-	for _, f := range []struct {
-		on bool
-		c  byte
-	}{{t.SYN, 'S'}, {t.FIN, 'F'}, {t.RST, 'R'}, {t.PSH, 'P'}, {t.URG, 'U'}, {t.ECE, 'E'}, {t.CWR, 'W'}, {t.ACK, '.'}} {
-		if f.on {
-			b.WriteByte(f.c)
-		}
+// options reads the option list in tcpdump's names, with MSS and window scale. Names
+// and texts share one array, and the texts are built without fmt: a frame event is
+// made for every frame a run captures.
+func (p *Packet) options(t header.TCP) {
+	n := 0
+	for it := t.Options(); it.Next(); {
+		n++
 	}
-	if b.Len() == 0 {
-		return "none"
+	if n == 0 {
+		return
 	}
-	return b.String()
-}
-
-func (p *Packet) options(opts []layers.TCPOption) {
-	for _, o := range opts {
+	both := make([]string, 2*n)
+	p.Options, p.OptText = both[:n:n], both[n:]
+	i := 0
+	for it := t.Options(); it.Next(); i++ {
+		o := it.Option()
 		name, text := "", ""
-		switch o.OptionType {
-		case layers.TCPOptionKindEndList:
-			name = "eol"
-		case layers.TCPOptionKindNop:
-			name = "nop"
-		case layers.TCPOptionKindMSS:
+		var b [64]byte
+		switch o.Kind {
+		case header.TCPOptionEOL, header.TCPOptionNOP, header.TCPOptionSACKOK, header.TCPOptionMD5,
+			header.TCPOptionFastOpen, header.TCPOptionMPTCP:
+			name = o.Kind.String()
+		case header.TCPOptionMSS:
 			name = "mss"
-			if len(o.OptionData) == 2 {
-				p.MSS = int(binary.BigEndian.Uint16(o.OptionData))
-				text = fmt.Sprintf("mss %d", p.MSS)
+			if v, ok := o.MSS(); ok {
+				p.MSS = int(v)
+				text = string(strconv.AppendUint(append(b[:0], "mss "...), uint64(v), 10))
 			}
-		case layers.TCPOptionKindWindowScale:
+		case header.TCPOptionWScale:
 			name = "wscale"
-			if len(o.OptionData) == 1 {
-				p.WScale = int(o.OptionData[0])
-				text = fmt.Sprintf("wscale %d", p.WScale)
+			if v, ok := o.WScale(); ok {
+				p.WScale = int(v)
+				text = string(strconv.AppendUint(append(b[:0], "wscale "...), uint64(v), 10))
 			}
-		case layers.TCPOptionKindSACKPermitted:
-			name = "sackOK"
-		case layers.TCPOptionKindSACK:
+		case header.TCPOptionSACK:
 			name = "sack"
 			var blocks []string
-			for i := 0; i+8 <= len(o.OptionData); i += 8 {
-				blocks = append(blocks, fmt.Sprintf("{%d:%d}", binary.BigEndian.Uint32(o.OptionData[i:]), binary.BigEndian.Uint32(o.OptionData[i+4:])))
+			for i := range o.SACKBlocks() {
+				l, r := o.SACKBlock(i)
+				blocks = append(blocks, fmt.Sprintf("{%d:%d}", l, r))
 			}
 			text = fmt.Sprintf("sack %d %s", len(blocks), strings.Join(blocks, ""))
-		case layers.TCPOptionKindTimestamps:
+		case header.TCPOptionTimestamp:
 			name = "TS"
-			if len(o.OptionData) == 8 {
-				text = fmt.Sprintf("TS val %d ecr %d", binary.BigEndian.Uint32(o.OptionData), binary.BigEndian.Uint32(o.OptionData[4:]))
+			if val, ecr, ok := o.Timestamps(); ok {
+				x := strconv.AppendUint(append(b[:0], "TS val "...), uint64(val), 10)
+				text = string(strconv.AppendUint(append(x, " ecr "...), uint64(ecr), 10))
 			}
-		case 19:
-			name = "md5"
-		case 34:
-			name = "tfo"
-		case layers.TCPOptionKindMultipathTCP:
-			name = "mptcp"
 		default:
 			name = "unknown"
-			text = fmt.Sprintf("unknown-%d", int(o.OptionType))
+			text = "unknown-" + strconv.Itoa(int(o.Kind))
 		}
 		if text == "" {
 			text = name
 		}
-		p.Options = append(p.Options, name)
-		p.OptText = append(p.OptText, text)
+		p.Options[i], p.OptText[i] = name, text
 	}
 }

@@ -76,7 +76,7 @@ func relComment(f *Frame) string {
 	if p.Proto != "tcp" {
 		return ""
 	}
-	if f.HasRelAck && strings.Contains(p.Flags, ".") {
+	if f.HasRelAck && strings.Contains(p.Flags.String(), ".") {
 		return fmt.Sprintf("pktlab: flow %d, relative seq %d ack %d", f.Flow, f.RelSeq, f.RelAck)
 	}
 	return fmt.Sprintf("pktlab: flow %d, relative seq %d", f.Flow, f.RelSeq)

@@ -20,17 +20,17 @@ func (f *Frame) Summary() string {
 	case "tcp":
 		var b strings.Builder
 		fmt.Fprintf(&b, "%s %s.%d > %s.%d: Flags [%s]", ip, p.Src, p.SPort, p.Dst, p.DPort, p.Flags)
-		if p.PayloadLen > 0 || strings.ContainsAny(p.Flags, "SF") {
+		if p.PayloadLen > 0 || strings.ContainsAny(p.Flags.String(), "SF") {
 			end := f.RelSeq + uint32(p.PayloadLen)
 			if p.PayloadLen > 0 {
 				fmt.Fprintf(&b, ", seq %d:%d", f.RelSeq, end)
 			} else {
 				fmt.Fprintf(&b, ", seq %d", f.RelSeq)
 			}
-		} else if strings.Contains(p.Flags, "R") {
+		} else if strings.Contains(p.Flags.String(), "R") {
 			fmt.Fprintf(&b, ", seq %d", f.RelSeq)
 		}
-		if strings.Contains(p.Flags, ".") {
+		if strings.Contains(p.Flags.String(), ".") {
 			fmt.Fprintf(&b, ", ack %d", f.RelAck)
 		}
 		fmt.Fprintf(&b, ", win %d", p.Window)
@@ -38,7 +38,7 @@ func (f *Frame) Summary() string {
 			fmt.Fprintf(&b, ", options [%s]", strings.Join(p.OptText, ","))
 		}
 		fmt.Fprintf(&b, ", length %d", p.PayloadLen)
-		if p.Flags == "S" || p.Flags == "SEW" {
+		if p.Flags.String() == "S" || p.Flags.String() == "SEW" {
 			fmt.Fprintf(&b, " (isn %d)", p.Seq)
 		}
 		return b.String()
@@ -203,9 +203,9 @@ func (tl *Timeline) frameText(f *Frame) string {
 	if text == "" {
 		text = f.Summary()
 	}
-	if p := &f.Packet; p.Proto == "tcp" && strings.ContainsAny(p.Flags, "SR") {
+	if p := &f.Packet; p.Proto == "tcp" && strings.ContainsAny(p.Flags.String(), "SR") {
 		// tcpdump prints these with absolute numbers; say what pktlab counts.
-		if strings.Contains(p.Flags, ".") {
+		if strings.Contains(p.Flags.String(), ".") {
 			text += fmt.Sprintf(" [relative seq %d ack %d]", f.RelSeq, f.RelAck)
 		} else {
 			text += fmt.Sprintf(" [relative seq %d]", f.RelSeq)

@@ -99,6 +99,11 @@ type endpoint struct {
 
 func (e endpoint) String() string { return e.node.Name() + ":" + e.iface }
 
+// openEndpoints is openIn for NODE:IF arguments (exit 2 on bad input).
+func openEndpoints(labName string, args []string) (*testlab.Lab, []endpoint, error) {
+	return openIn(labName, func(l *testlab.Lab) ([]endpoint, error) { return parseEndpoints(l, args) })
+}
+
 // parseEndpoints resolves NODE:IF arguments (exit 2 on bad input).
 func parseEndpoints(l *testlab.Lab, args []string) ([]endpoint, error) {
 	var eps []endpoint
@@ -190,15 +195,11 @@ func runCapture(ctx context.Context, stdout, stderr io.Writer, labName string, a
 	if err != nil {
 		return err
 	}
-	l, err := openLab(labName)
+	l, eps, err := openEndpoints(labName, args)
 	if err != nil {
 		return err
 	}
 	defer l.Release()
-	eps, err := parseEndpoints(l, args)
-	if err != nil {
-		return err
-	}
 	conns, fis, err := openCaptures(eps, o, proto, prog)
 	defer func() {
 		for _, c := range conns {

@@ -67,7 +67,7 @@ func (p *framePrinter) print(src int, ts time.Time, link layers.LinkType, data [
 	}
 	d := p.decoder(link)
 	derr := d.Decode(data)
-	summary := string(p.s.Append(p.line[:0], link, data))
+	summary := string(p.s.AppendHeaders(p.line[:0], &d.Headers)) // decoded once
 	if p.asJSON {
 		j := frameBody(d, derr, link, data, name, summary, length)
 		if p.hex {

@@ -310,28 +310,21 @@ node's network namespace, and exits with its exit status. The same as
 			if cmd.ArgsLenAtDash() != 2 {
 				return usageError("lab exec: put -- between the node and the command: pktlab lab exec %s %s -- CMD", args[0], args[1])
 			}
-			l, err := openLab(args[0])
-			if err != nil {
-				return err
-			}
-			defer l.Release()
-			n, err := lookupNode(l, args[1])
-			if err != nil {
-				return err
-			}
-			c := exec.CommandContext(cmd.Context(), args[2], args[3:]...)
-			c.Stdin, c.Stdout, c.Stderr = os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr()
-			if err := n.Start(c); err != nil {
-				return fmt.Errorf("lab %s node %s: %w", l.Name(), n.Name(), err)
-			}
-			if err := c.Wait(); err != nil {
-				var ee *exec.ExitError
-				if errors.As(err, &ee) && ee.ExitCode() >= 0 {
-					return exitWith(ee.ExitCode(), nil)
+			return withNode(args[0], args[1], func(l *testlab.Lab, n *testlab.Node) error {
+				c := exec.CommandContext(cmd.Context(), args[2], args[3:]...)
+				c.Stdin, c.Stdout, c.Stderr = os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr()
+				if err := n.Start(c); err != nil {
+					return fmt.Errorf("lab %s node %s: %w", l.Name(), n.Name(), err)
 				}
-				return err
-			}
-			return nil
+				if err := c.Wait(); err != nil {
+					var ee *exec.ExitError
+					if errors.As(err, &ee) && ee.ExitCode() >= 0 {
+						return exitWith(ee.ExitCode(), nil)
+					}
+					return err
+				}
+				return nil
+			})
 		},
 	}
 	return c

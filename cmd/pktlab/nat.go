@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pktlab/pktlab/nat"
+	"github.com/pktlab/pktlab/testlab"
 	"github.com/pktlab/pktlab/timeline"
 )
 
@@ -36,54 +37,52 @@ rules: apply them with "pktlab nft LAB NODE apply".`,
 			if watch && flush {
 				return usageError("pktlab nat: --watch and --flush exclude each other")
 			}
-			lab, err := openLab(args[0])
-			if err != nil {
-				return err
-			}
-			defer lab.Release()
-			node, err := lookupNode(lab, args[1])
-			if err != nil {
-				return err
-			}
-			ct, err := nat.ForNode(node)
-			if err != nil {
-				return err
-			}
-			ctx, out := cmd.Context(), cmd.OutOrStdout()
-			switch {
-			case flush:
-				return ct.Flush(ctx)
-			case watch:
-				events, wait, err := ct.Watch(ctx)
-				if err != nil {
-					return err
-				}
-				for ev := range events {
-					if asJSON {
-						r := timeline.Record{Type: "conntrack", Time: ev.Time, Node: node.Name(), Body: ev.Record()}
-						if err := timeline.WriteRecord(out, r); err != nil {
-							return err
-						}
-						continue
-					}
-					fmt.Fprintf(out, "[%s] %-7s %s\n", ev.Time.Format("15:04:05.000"), ev.Type, ev.Entry)
-				}
-				return wait()
-			}
-			es, err := ct.List(ctx)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return writeEntries(out, node.Name(), es)
-			}
-			return printConntrack(out, es)
+			return withNode(args[0], args[1], func(_ *testlab.Lab, node *testlab.Node) error {
+				return natConntrack(cmd, node, asJSON, watch, flush)
+			})
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print entries (or events) as JSON")
 	c.Flags().BoolVar(&watch, "watch", false, "print conntrack events until interrupted")
 	c.Flags().BoolVar(&flush, "flush", false, "remove every conntrack entry of the node")
 	return c
+}
+
+// natConntrack lists, watches or flushes node's conntrack table.
+func natConntrack(cmd *cobra.Command, node *testlab.Node, asJSON, watch, flush bool) error {
+	ct, err := nat.ForNode(node)
+	if err != nil {
+		return err
+	}
+	ctx, out := cmd.Context(), cmd.OutOrStdout()
+	switch {
+	case flush:
+		return ct.Flush(ctx)
+	case watch:
+		events, wait, err := ct.Watch(ctx)
+		if err != nil {
+			return err
+		}
+		for ev := range events {
+			if asJSON {
+				r := timeline.Record{Type: "conntrack", Time: ev.Time, Node: node.Name(), Body: ev.Record()}
+				if err := timeline.WriteRecord(out, r); err != nil {
+					return err
+				}
+				continue
+			}
+			fmt.Fprintf(out, "[%s] %-7s %s\n", ev.Time.Format("15:04:05.000"), ev.Type, ev.Entry)
+		}
+		return wait()
+	}
+	es, err := ct.List(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeEntries(out, node.Name(), es)
+	}
+	return printConntrack(out, es)
 }
 
 // writeEntries writes a listing as one conntrack record per entry (docs/json.md),

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pktlab/pktlab/filter"
 	"github.com/pktlab/pktlab/internal/inputfile"
+	"github.com/pktlab/pktlab/testlab"
 )
 
 func init() { rootCmd.AddCommand(newNftCmd()) }
@@ -80,32 +81,25 @@ func runNft(cmd *cobra.Command, o *nftOpts, args []string) error {
 	default:
 		return usageError("pktlab nft: unknown action %q (apply, list, flush, counters, trace)", action)
 	}
-	lab, err := openLab(args[0])
-	if err != nil {
-		return err
-	}
-	defer lab.Release()
-	node, err := lookupNode(lab, args[1])
-	if err != nil {
-		return err
-	}
-	conn, err := filter.ForNode(node)
-	if err != nil {
-		return err
-	}
-	ctx := cmd.Context()
-	out := cmd.OutOrStdout()
-	switch action {
-	case "apply":
-		return nftApply(ctx, conn, args[3], cmd.InOrStdin())
-	case "list":
-		return nftList(ctx, conn, o, out)
-	case "flush":
-		return nftFlush(ctx, conn, o)
-	case "counters":
-		return nftCounters(ctx, conn, o, out)
-	}
-	return nftTrace(ctx, conn, o, out, cmd.ErrOrStderr())
+	return withNode(args[0], args[1], func(_ *testlab.Lab, node *testlab.Node) error {
+		conn, err := filter.ForNode(node)
+		if err != nil {
+			return err
+		}
+		ctx := cmd.Context()
+		out := cmd.OutOrStdout()
+		switch action {
+		case "apply":
+			return nftApply(ctx, conn, args[3], cmd.InOrStdin())
+		case "list":
+			return nftList(ctx, conn, o, out)
+		case "flush":
+			return nftFlush(ctx, conn, o)
+		case "counters":
+			return nftCounters(ctx, conn, o, out)
+		}
+		return nftTrace(ctx, conn, o, out, cmd.ErrOrStderr())
+	})
 }
 
 func nftApply(ctx context.Context, conn *filter.Conn, file string, stdin io.Reader) error {

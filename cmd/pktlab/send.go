@@ -151,15 +151,11 @@ func runSend(ctx context.Context, w io.Writer, fs *pflag.FlagSet, labName, arg s
 	if err != nil {
 		return err
 	}
-	l, err := openLab(labName)
+	l, eps, err := openEndpoints(labName, []string{arg})
 	if err != nil {
 		return err
 	}
 	defer l.Release()
-	eps, err := parseEndpoints(l, []string{arg})
-	if err != nil {
-		return err
-	}
 	ep := eps[0]
 	spec, err := buildSpec(ep, dst, o)
 	if err != nil {

@@ -297,15 +297,11 @@ and closes when the peer closes (or as --close/--shutdown-wr/--abort say).`,
 // and its nftables table removed, and fn's blocked reads and writes return.
 func runTCP(cmd *cobra.Command, f *tcpFlags, labName, nodeName string, fn func(context.Context, *host.Host, *tcpView) error) error {
 	ctx := cmd.Context()
-	l, err := openLab(labName)
+	l, n, err := openNode(labName, nodeName)
 	if err != nil {
 		return err
 	}
 	defer l.Release()
-	n, err := lookupNode(l, nodeName)
-	if err != nil {
-		return err
-	}
 	iface := f.iface
 	if iface == "" && len(n.Interfaces()) > 0 {
 		iface = n.Interfaces()[0].Name // the host's default

@@ -32,35 +32,43 @@ func DumpRaw(raw []bpf.RawInstruction) string {
 	return b.String()
 }
 
+// loadImage is image for BPF_LD and BPF_LDX (bpf_image.c): both load an immediate
+// (BPF_IMM), a scratch cell (BPF_MEM) or the length (BPF_LEN); ld, ldh and ldb also
+// read the packet (BPF_ABS, BPF_IND), ldx its nibble form (ldxb, BPF_MSH). ok is false
+// for a mode the class does not have.
+func loadImage(op uint16, k uint32) (name, arg string, ok bool) {
+	ldx := op&0x07 == 0x01
+	name = "ld"
+	if ldx {
+		name = "ldx"
+	}
+	switch mode := op & 0xe0; {
+	case mode == 0x00:
+		return name, fmt.Sprintf("#0x%x", k), true
+	case mode == 0x60:
+		return name, fmt.Sprintf("M[%d]", k), true
+	case mode == 0x80:
+		return name, "#pktlen", true
+	case mode == 0x20 && !ldx:
+		return loadSize[op&0x18], fmt.Sprintf("[%d]", k), true
+	case mode == 0x40 && !ldx:
+		return loadSize[op&0x18], fmt.Sprintf("[x + %d]", k), true
+	case mode == 0xa0 && ldx:
+		return "ldxb", fmt.Sprintf("4*([%d]&0xf)", k), true
+	}
+	return "", "", false
+}
+
+// loadSize is the mnemonic of a packet load by its size (BPF_W, BPF_H, BPF_B).
+var loadSize = map[uint16]string{0x00: "ld", 0x08: "ldh", 0x10: "ldb"}
+
 // image returns the mnemonic and operand of one instruction (bpf_image.c).
 func image(ri bpf.RawInstruction, n int) (string, string) {
 	k := ri.K
-	size := map[uint16]string{0x00: "ld", 0x08: "ldh", 0x10: "ldb"}
 	switch cls := ri.Op & 0x07; cls {
-	case 0x00: // BPF_LD
-		sz := size[ri.Op&0x18]
-		switch ri.Op & 0xe0 {
-		case 0x20:
-			return sz, fmt.Sprintf("[%d]", k)
-		case 0x40:
-			return sz, fmt.Sprintf("[x + %d]", k)
-		case 0x80:
-			return "ld", "#pktlen"
-		case 0x00:
-			return "ld", fmt.Sprintf("#0x%x", k)
-		case 0x60:
-			return "ld", fmt.Sprintf("M[%d]", k)
-		}
-	case 0x01: // BPF_LDX
-		switch ri.Op & 0xe0 {
-		case 0x00:
-			return "ldx", fmt.Sprintf("#0x%x", k)
-		case 0x60:
-			return "ldx", fmt.Sprintf("M[%d]", k)
-		case 0xa0:
-			return "ldxb", fmt.Sprintf("4*([%d]&0xf)", k)
-		case 0x80:
-			return "ldx", "#pktlen"
+	case 0x00, 0x01: // BPF_LD, BPF_LDX
+		if name, arg, ok := loadImage(ri.Op, k); ok {
+			return name, arg
 		}
 	case 0x02:
 		return "st", fmt.Sprintf("M[%d]", k)

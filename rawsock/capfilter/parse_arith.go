@@ -67,15 +67,10 @@ func compare(c bpf.JumpTest, a, b uint32) bool {
 // loadGuard is what must hold before proto[…] can be read.
 func (p *parser) loadGuard(pq pqual) node {
 	o := p.o
+	if et := pq.etherType(); et != 0 {
+		return o.etherType(et)
+	}
 	switch pq {
-	case pqIP:
-		return o.etherType(etherTypeIPv4)
-	case pqIP6:
-		return o.etherType(etherTypeIPv6)
-	case pqARP:
-		return o.etherType(etherTypeARP)
-	case pqRARP:
-		return o.etherType(etherTypeRARP)
 	case pqTCP, pqUDP, pqICMP, pqSCTP, pqIGMP:
 		// IPv4 only and first fragments only, as libpcap (gencode.c gen_load).
 		return and2(o.ipProto(pq.ipProtocol()), o.ipFirstFragment())

@@ -77,15 +77,10 @@ func (p *parser) dqual() dir {
 // gen_proto_abbrev.
 func (p *parser) protoAbbrev(pq pqual, t token) node {
 	o := p.o
+	if et := pq.etherType(); et != 0 {
+		return o.etherType(et)
+	}
 	switch pq {
-	case pqIP:
-		return o.etherType(etherTypeIPv4)
-	case pqIP6:
-		return o.etherType(etherTypeIPv6)
-	case pqARP:
-		return o.etherType(etherTypeARP)
-	case pqRARP:
-		return o.etherType(etherTypeRARP)
 	case pqTCP, pqUDP, pqSCTP:
 		return o.proto(pq.ipProtocol())
 	case pqICMP, pqIGMP:

@@ -51,6 +51,22 @@ func (p pqual) ipProtocol() uint32 {
 	return 0
 }
 
+// etherType returns the EtherType of a network-layer qualifier (ip, ip6, arp, rarp), or
+// 0 for the others.
+func (p pqual) etherType() uint32 {
+	switch p {
+	case pqIP:
+		return etherTypeIPv4
+	case pqIP6:
+		return etherTypeIPv6
+	case pqARP:
+		return etherTypeARP
+	case pqRARP:
+		return etherTypeRARP
+	}
+	return 0
+}
+
 // dir is a direction qualifier.
 type dir int
 

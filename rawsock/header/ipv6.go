@@ -218,3 +218,7 @@ func (h IPv6OptionsHeader) NextHeader() IPProtocol { return IPProtocol(h[0]) }
 
 // Len is the header's length in bytes: (Hdr Ext Len + 1) × 8.
 func (h IPv6OptionsHeader) Len() int { return (int(h[1]) + 1) * 8 }
+
+// Options is the TLV option area of a header whose length was checked (as
+// IPv6ExtIterator does).
+func (h IPv6OptionsHeader) Options() []byte { return h[2:h.Len()] }

@@ -288,5 +288,25 @@ func (it *TCPOptionIterator) Option() TCPOption { return it.cur }
 // past the header (ErrMalformed).
 func (it *TCPOptionIterator) Err() error { return it.err }
 
+// CheckOptions walks the option list as the iterator does, without making the
+// options, and returns the kind of the first option whose length is below 2 or runs
+// past the header, with ok false.
+func (t TCP) CheckOptions() (bad TCPOptionKind, ok bool) {
+	for b := t.OptionBytes(); len(b) > 0; {
+		switch b[0] {
+		case byte(TCPOptionEOL):
+			return 0, true
+		case byte(TCPOptionNOP):
+			b = b[1:]
+			continue
+		}
+		if len(b) < 2 || b[1] < 2 || int(b[1]) > len(b) {
+			return TCPOptionKind(b[0]), false
+		}
+		b = b[b[1]:]
+	}
+	return 0, true
+}
+
 // Padding is, once Next stopped at EOL, the bytes after it in the option area.
 func (it *TCPOptionIterator) Padding() []byte { return it.pad }

@@ -37,14 +37,14 @@ func TestFrameRoundTrip(t *testing.T) {
 			if err := d.Decode(frame); err != nil {
 				t.Fatalf("decode: %v", err)
 			}
-			got := segmentOf(d.TCP)
+			got := segmentOf(d.TCP())
 			if len(got.Payload) == 0 {
 				got.Payload = nil
 			}
 			if diff := cmp.Diff(tc.seg, got); diff != "" {
 				t.Errorf("round trip (-want +got):\n%s", diff)
 			}
-			if !d.TCP.Flags().Has(header.TCPFlagACK) && tc.seg.Flags&header.TCPFlagACK != 0 {
+			if !d.TCP().Flags().Has(header.TCPFlagACK) && tc.seg.Flags&header.TCPFlagACK != 0 {
 				t.Errorf("ACK lost")
 			}
 		})

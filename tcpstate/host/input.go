@@ -26,20 +26,20 @@ func (h *Host) input(frame []byte, at time.Time) {
 		return
 	}
 	d := &h.dec.Headers
-	if d.ARP != nil {
-		h.arpInput(d.ARP)
+	if d.ARP() != nil {
+		h.arpInput(d.ARP())
 		return
 	}
-	src, dstIP := d.Src(), d.Dst()
-	srcMAC := d.Ethernet.Src()
+	src, dstIP := d.Addrs()
+	srcMAC := d.Ethernet().Src()
 	switch {
-	case d.ICMPv4 != nil:
+	case d.ICMPv4() != nil:
 		if h.isOurs(dstIP) && !h.cfg.Shared {
-			h.pingInput4(src, dstIP, d.ICMPv4)
+			h.pingInput4(src, dstIP, d.ICMPv4())
 		}
-	case d.ICMPv6 != nil:
-		h.icmp6Input(src, dstIP, d.ICMPv6, srcMAC)
-	case d.TCP != nil:
+	case d.ICMPv6() != nil:
+		h.icmp6Input(src, dstIP, d.ICMPv6(), srcMAC)
+	case d.TCP() != nil:
 		if !h.isOurs(dstIP) || d.Fragment {
 			return
 		}
@@ -49,7 +49,7 @@ func (h *Host) input(frame []byte, at time.Time) {
 		}
 		h.learn(src, srcMAC, false)
 		h.inFrame = frame
-		h.tcpInput(src, dstIP, d.TCP)
+		h.tcpInput(src, dstIP, d.TCP())
 		h.inFrame = nil
 	}
 }

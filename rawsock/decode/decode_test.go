@@ -1,4 +1,4 @@
-package rawsock
+package decode_test
 
 import (
 	"bytes"
@@ -14,6 +14,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/rawsock/decode"
 	"github.com/pktlab/pktlab/rawsock/header"
 )
 
@@ -56,7 +58,7 @@ func newRefDecoder(link layers.LinkType) *refDecoder {
 	return d
 }
 
-// Decode decodes frame and returns nil, ErrTruncated or ErrMalformed: the kind of
+// Decode decodes frame and returns nil, decode.ErrTruncated or decode.ErrMalformed: the kind of
 // fault Decoder must report.
 func (d *refDecoder) Decode(frame []byte) error {
 	d.Fragment = false
@@ -68,7 +70,7 @@ func (d *refDecoder) Decode(frame []byte) error {
 		fi = 1
 	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6:
 		if len(frame) == 0 {
-			return ErrTruncated
+			return decode.ErrTruncated
 		}
 		fi = 2
 		if frame[0]>>4 == 6 {
@@ -99,19 +101,19 @@ func (d *refDecoder) Decode(frame []byte) error {
 	}
 	switch {
 	case err != nil && (p.Truncated || short()):
-		return ErrTruncated
+		return decode.ErrTruncated
 	case err != nil:
-		return ErrMalformed
+		return decode.ErrMalformed
 	case p.Truncated:
-		return ErrTruncated
+		return decode.ErrTruncated
 	}
 	if l := d.layer(last); l != nil && len(l.LayerPayload()) == 0 && !d.Fragment {
 		if next := l.NextLayerType(); next != gopacket.LayerTypePayload && next != gopacket.LayerTypeZero && d.layer(next) != nil {
-			return ErrTruncated
+			return decode.ErrTruncated
 		}
 	}
 	if slices.Contains(d.Decoded, layers.LayerTypeTCP) && !optionsFit(d.TCP.Contents) {
-		return ErrMalformed
+		return decode.ErrMalformed
 	}
 	return nil
 }
@@ -201,38 +203,39 @@ func (d *refDecoder) layer(t gopacket.LayerType) gopacket.DecodingLayer {
 
 // bounds returns the bytes of the header of type t that h holds and the bytes after
 // it, as gopacket's layer would split them.
-func (h *Headers) bounds(t gopacket.LayerType) (contents, payload []byte) {
+func bounds(h *decode.Headers, t gopacket.LayerType) (contents, payload []byte) {
 	switch t {
 	case layers.LayerTypeEthernet:
-		p := h.Ethernet.Payload()
-		if n := int(h.Ethernet.Type()); n < 0x0600 {
+		e := h.Ethernet()
+		p := e.Payload()
+		if n := int(e.Type()); n < 0x0600 {
 			p = p[:min(n, len(p))] // an 802.3 length
 		}
-		return h.Ethernet[:14], p
+		return e[:14], p
 	case layers.LayerTypeLinuxSLL:
-		return h.SLL[:16], h.SLL.Payload()
+		return h.SLL()[:16], h.SLL().Payload()
 	case layers.LayerTypeARP:
-		return h.ARP[:h.ARP.Len()], h.ARP.Payload()
+		a := h.ARP()
+		return a[:a.Len()], a.Payload()
 	case layers.LayerTypeIPv4:
-		return h.IPv4[:h.IPv4.HeaderLen()], h.IPv4.Payload()
+		ip := h.IPv4()
+		return ip[:ip.HeaderLen()], ip.Payload()
 	case layers.LayerTypeIPv6:
-		p := h.IPv6.Payload()
-		if h.HopByHop.Bytes != nil {
-			p = p[len(h.HopByHop.Bytes):]
-		}
-		return h.IPv6[:40], p
+		ip := h.IPv6()
+		return ip[:40], ip.Payload()[len(h.HopByHop()):]
 	case layers.LayerTypeIPv6Fragment:
-		return h.IPv6Frag[:8], h.IPv6Frag.Payload()
+		return h.IPv6Frag()[:8], h.IPv6Frag().Payload()
 	case layers.LayerTypeTCP:
-		return h.TCP[:h.TCP.DataOffset()], h.TCP.Payload()
+		t := h.TCP()
+		return t[:t.DataOffset()], t.Payload()
 	case layers.LayerTypeUDP:
-		return h.UDP[:8], h.UDP.Payload()
+		return h.UDP()[:8], h.UDP().Payload()
 	case layers.LayerTypeICMPv4:
-		return h.ICMPv4[:8], h.ICMPv4.Payload()
+		return h.ICMPv4()[:8], h.ICMPv4().Payload()
 	case layers.LayerTypeICMPv6:
-		return h.ICMPv6[:4], h.ICMPv6[4:]
+		return h.ICMPv6()[:4], h.ICMPv6()[4:]
 	}
-	return h.Payload, nil
+	return h.Payload(), nil
 }
 
 // same reports whether a and b are the same bytes of the frame (not only equal).
@@ -242,12 +245,12 @@ func same(a, b []byte) bool {
 
 // diffDecode decodes frame with d and ref and describes how they differ: kind of
 // error, layer list, fragment flag, or where a header decoded once starts and ends.
-func diffDecode(d *Decoder, ref *refDecoder, frame []byte) string {
+func diffDecode(d *rawsock.Decoder, ref *refDecoder, frame []byte) string {
 	err, refErr := d.Decode(frame), ref.Decode(frame)
 	if known := knownDifference(d, frame, err); known {
 		return ""
 	}
-	if kind(err) != refErr {
+	if errKind(err) != refErr {
 		return fmt.Sprintf("error %v, parser's %v", err, refErr)
 	}
 	if !slices.Equal(d.Layers(), ref.Decoded) || d.Fragment != ref.Fragment {
@@ -259,7 +262,7 @@ func diffDecode(d *Decoder, ref *refDecoder, frame []byte) string {
 			// header that failed has overwritten the parser's layer of its kind.
 			continue
 		}
-		c, p := d.bounds(t)
+		c, p := bounds(&d.Headers, t)
 		l := ref.layer(t)
 		if !same(c, l.(gopacket.Layer).LayerContents()) || !same(p, l.(gopacket.Layer).LayerPayload()) {
 			return fmt.Sprintf("%v header % x payload %d bytes, parser's % x and %d bytes", t, c, len(p), l.(gopacket.Layer).LayerContents(), len(l.(gopacket.Layer).LayerPayload()))
@@ -272,11 +275,11 @@ func diffDecode(d *Decoder, ref *refDecoder, frame []byte) string {
 // purpose: an ICMPv6 message shorter than the 8 bytes every message type has (RFC
 // 4443 §2.1), which gopacket takes from 4 bytes on, and an IPv6 jumbogram (payload
 // length 0, RFC 2675), which Decoder does not decode.
-func knownDifference(d *Decoder, frame []byte, err error) bool {
+func knownDifference(d *rawsock.Decoder, frame []byte, err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(err, ErrTruncated) && strings.Contains(err.Error(), "ICMPv6 message shorter than 8 bytes") {
+	if errors.Is(err, decode.ErrTruncated) && strings.Contains(err.Error(), "ICMPv6 message shorter than 8 bytes") {
 		return true
 	}
 	return strings.Contains(err.Error(), "jumbograms are not decoded")
@@ -292,15 +295,15 @@ func countOf(ts []gopacket.LayerType, t gopacket.LayerType) int {
 	return n
 }
 
-// kind is ErrTruncated or ErrMalformed for an error wrapping it, nil for nil.
-func kind(err error) error {
+// errKind is decode.ErrTruncated or decode.ErrMalformed for an error wrapping it, nil for nil.
+func errKind(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, ErrTruncated):
-		return ErrTruncated
-	case errors.Is(err, ErrMalformed):
-		return ErrMalformed
+	case errors.Is(err, decode.ErrTruncated):
+		return decode.ErrTruncated
+	case errors.Is(err, decode.ErrMalformed):
+		return decode.ErrMalformed
 	}
 	return err
 }
@@ -309,12 +312,12 @@ func kind(err error) error {
 // testdata/bench.pcap, the same frames without their Ethernet header, and the cooked
 // (Linux SLL) frames of testdata/corpus-cooked.pcap.
 func refFrames(tb testing.TB) (eth, raw, sll [][]byte) {
-	for _, path := range []string{"testdata/corpus.pcapng", "testdata/corpus.pcap", "testdata/corpus-cooked.pcap", "testdata/bench.pcap"} {
+	for _, path := range []string{"../testdata/corpus.pcapng", "../testdata/corpus.pcap", "../testdata/corpus-cooked.pcap", "../testdata/bench.pcap"} {
 		f, err := os.Open(path)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		r, err := NewFileReader(f)
+		r, err := rawsock.NewFileReader(f)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -343,7 +346,7 @@ func refFrames(tb testing.TB) (eth, raw, sll [][]byte) {
 
 // tcpVariants returns copies of an Ethernet+IPv4 TCP frame with other option lists.
 func tcpVariants(frame []byte) [][]byte {
-	if len(frame) < 34 || binary.BigEndian.Uint16(frame[12:]) != 0x0800 || header.IPProtocol(frame[23]) != protoTCP {
+	if len(frame) < 34 || binary.BigEndian.Uint16(frame[12:]) != 0x0800 || header.IPProtocol(frame[23]) != header.IPProtocolTCP {
 		return nil
 	}
 	ihl := int(frame[14]&0x0f) * 4
@@ -387,7 +390,7 @@ func TestDecodeMatchesGopacket(t *testing.T) {
 		link   layers.LinkType
 		frames [][]byte
 	}{{layers.LinkTypeEthernet, frames}, {layers.LinkTypeRaw, raw}, {layers.LinkTypeLinuxSLL, sll}} {
-		d, ref := NewDecoder(tc.link), newRefDecoder(tc.link)
+		d, ref := rawsock.NewDecoder(tc.link), newRefDecoder(tc.link)
 		for i, f := range tc.frames {
 			for cut := len(f); cut >= 0; cut-- {
 				if cut > 100 && cut < len(f)-1 {
@@ -416,15 +419,15 @@ func FuzzDecodeMatchesGopacket(f *testing.F) {
 	for _, fr := range append(raw, sll...) {
 		f.Add(fr)
 	}
-	var ds []*Decoder
+	var ds []*rawsock.Decoder
 	var refs []*refDecoder
 	for _, link := range []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeRaw, layers.LinkTypeLinuxSLL} {
-		ds, refs = append(ds, NewDecoder(link)), append(refs, newRefDecoder(link))
+		ds, refs = append(ds, rawsock.NewDecoder(link)), append(refs, newRefDecoder(link))
 	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		for i, d := range ds {
 			if diff := diffDecode(d, refs[i], frame); diff != "" {
-				t.Errorf("link %v % x: %s", d.link, frame, diff)
+				t.Errorf("link %v % x: %s", d.LinkType(), frame, diff)
 			}
 		}
 	})
