@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -136,6 +137,8 @@ func runExperiments(ctx context.Context, stdout, stderr io.Writer, args []string
 	if err := requireRoot(); err != nil {
 		return err
 	}
+	ctx, stopPipe := onBrokenPipe(ctx)
+	defer stopPipe()
 	if fl.trace, err = openRunTracer(stderr, fl.cwnd); err != nil {
 		return err
 	}
@@ -204,10 +207,10 @@ func runOne(ctx context.Context, w, stderr io.Writer, f *experiment.File, fl run
 	if live != nil && live.close() {
 		streamed = live.tl
 	}
-	if sig := interrupted(ctx); err == nil && sig != nil {
-		// A run that a signal ended in the middle (a sleep, a wait) saw only part of
-		// the experiment: its expectations cannot pass.
-		err = fmt.Errorf("cut short: %w", sig)
+	if sig := interrupted(ctx); sig != nil && !errors.Is(err, experiment.ErrInterrupted) {
+		// A run that a signal ended saw only part of the experiment: it neither
+		// passes nor fails, it was interrupted.
+		err = fmt.Errorf("%w: %w", experiment.ErrInterrupted, sig)
 	}
 	if opts.Progress != nil {
 		fmt.Fprint(stderr, "\r\033[K")
@@ -309,6 +312,10 @@ func writeRunHead(w io.Writer, f *experiment.File, lab string) {
 // writeRunTail closes a run's text report: why it failed, if it did, and each
 // expectation's outcome with the verdict.
 func writeRunTail(w io.Writer, f *experiment.File, res *experiment.Result, err error) {
+	if errors.Is(err, experiment.ErrInterrupted) {
+		fmt.Fprintf(w, "=== %s: %v; the timeline above is what it saw, the expectations were not checked\n", f.Path, err)
+		return
+	}
 	if err != nil {
 		fmt.Fprintf(w, "RUN FAILED: %v\n", err)
 	}

@@ -1,14 +1,19 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pktlab/pktlab/experiment"
 	"github.com/pktlab/pktlab/picture"
 	"github.com/pktlab/pktlab/timeline"
+	"golang.org/x/sys/unix"
 )
 
 // streamWindow is how long an event is held before it is printed: long enough
@@ -88,4 +93,33 @@ func (s *runStream) close() bool {
 		s.stream = nil
 	}
 	return s.start
+}
+
+// onBrokenPipe ends ctx as a signal does when the reader of stdout went away
+// (`pktlab run … | head`): the run stops, removes its lab and exits 141, where the
+// SIGPIPE of its next streamed line would have killed it with the lab still up. A
+// SIGPIPE of any other write (a lab socket's) is left alone: only a stdout whose
+// pipe reports an error (POLLERR, poll(2)) ends the run.
+func onBrokenPipe(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGPIPE)
+	go func() {
+		for {
+			select {
+			case <-sigs:
+				fds := []unix.PollFd{{Fd: int32(os.Stdout.Fd()), Events: unix.POLLOUT}}
+				if n, err := unix.Poll(fds, 0); err == nil && n > 0 && fds[0].Revents&unix.POLLERR != 0 {
+					cancel(&signalErr{syscall.SIGPIPE})
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		cancel(nil)
+	}
 }

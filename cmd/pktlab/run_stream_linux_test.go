@@ -3,11 +3,16 @@
 package main
 
 import (
+	"bufio"
+	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pktlab/pktlab/internal/privtest"
+	"github.com/pktlab/pktlab/testlab"
 )
 
 // TestRunStreams: with stdout to a pipe, pktlab run prints C3's timeline as the run
@@ -39,5 +44,37 @@ func TestRunStreams(t *testing.T) {
 				t.Errorf("run ended with %v, want a passing run ending with %q:\n%s", p.err, c.last, p.output())
 			}
 		})
+	}
+}
+
+// TestRunStopsWhenOutputCloses: `pktlab run … | head -1`: once the reader of its
+// stdout is gone, the run stops at its next streamed line, removes its lab and exits
+// 141 (128 + SIGPIPE), instead of being killed by the SIGPIPE with its lab up.
+func TestRunStopsWhenOutputCloses(t *testing.T) {
+	privtest.Require(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(pktlabBin, "run", "../../examples/C3.yaml")
+	cmd.Stdout = w
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	name := runningLab(t, cmd.Process.Pid)
+	t.Cleanup(func() { testlab.ForceDown(name) })
+	first, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil || !strings.HasPrefix(first, "=== ../../examples/C3.yaml") {
+		t.Fatalf("first line %q, %v", first, err)
+	}
+	r.Close()
+	err = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 128+int(syscall.SIGPIPE) {
+		t.Errorf("exit %d (%v), want %d", code, err, 128+int(syscall.SIGPIPE))
+	}
+	if ns := namespacesOf(name); len(ns) != 0 {
+		t.Errorf("namespaces %v left after the output closed", ns)
 	}
 }
