@@ -52,9 +52,11 @@ func describe(res *Result) string {
 // loadedTolerance and loadedPercent are what the kernel runs need on the shared 2-core
 // machine at load 15-25, where the kernel's own timers fire late: RTO backoffs of
 // 800 ms came up to 320 ms late (kernel timestamps). The userspace runs keep the
-// scripts' 10 ms.
+// scripts' 10 ms. In CI a blocking call's return was once 161 ms late at load ~15, so
+// the bound is 500 ms: load only ever makes events late, and the fail-*.pkt scripts,
+// run at their own tolerance, keep the timing check itself tested (events too early).
 var (
-	loadedTolerance = Option{Name: "tolerance_usecs", Value: "150000"}
+	loadedTolerance = Option{Name: "tolerance_usecs", Value: "500000"}
 	loadedPercent   = Option{Name: "tolerance_percent", Value: "50"}
 )
 

@@ -35,7 +35,12 @@ type capture struct {
 
 func captureTCP(t *testing.T, n *testlab.Node) *capture {
 	t.Helper()
-	conn, err := rawsock.Open(n, "eth0", &rawsock.Config{Cooked: true})
+	// A ring socket: the kernel stamps each frame as it hands it over (tpacket_rcv, in
+	// the path of the packet, before TCP sees it). A recvmsg socket's frame is stamped
+	// when it is read while the kernel's timestamp key is still being switched on
+	// (net_enable_timestamp defers that to a work item), which under load put a
+	// SYN-ACK after the state change it caused.
+	conn, err := rawsock.Open(n, "eth0", &rawsock.Config{Cooked: true, Ring: rawsock.MinRing})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,7 +102,16 @@ skipped=$(grep -cE '^\s*--- SKIP' "$work/log")
 
 status=0
 if [ "$rc" -ne 0 ]; then
-  echo "go test failed (exit $rc); full log follows"; echo "-----"; grep -vE '^\s*--- PASS|^=== (RUN|PAUSE|CONT|NAME)' "$work/log" | tail -n 400
+  echo "go test failed (exit $rc); what each failed test printed follows"; echo "-----"
+  # A failed test's lines: under -v, a test's output follows its "=== RUN|CONT|NAME"
+  # line until the next such header (parallel tests interleave). At most 3000 lines.
+  grep -E '^\s*--- FAIL: ' "$work/log" | sed -E 's/^\s*--- FAIL: ([^ ]+).*/\1/' | sort -u >"$work/failed"
+  awk -v list="$work/failed" 'BEGIN { while ((getline n < list) > 0) bad[n] = 1 }
+    /^=== (RUN|CONT|NAME|PAUSE) / { show = ($3 in bad); if (show) print; next }
+    /^(ok|FAIL|PASS)(\s|$)/ { show = 0 }
+    show' "$work/log" | head -n 3000
+  echo "-----"; echo "last lines of the log:"; grep -vE '^\s*--- PASS|^=== (RUN|PAUSE|CONT|NAME)' "$work/log" | tail -n 60
+  cp "$work/log" "${TMPDIR:-/tmp}/pktlab-test.log" 2>/dev/null && echo "full log: ${TMPDIR:-/tmp}/pktlab-test.log"
   status=1
 fi
 

@@ -33,7 +33,8 @@ type framePrinter struct {
 func frameBody(d *rawsock.Decoder, derr error, link layers.LinkType, data []byte, iface, summary string, length int) *timeline.FrameJSON {
 	var j timeline.FrameJSON
 	if link == layers.LinkTypeEthernet {
-		p := timeline.Decode(data)
+		h := d.Headers.On(data) // the headers d decoded, over data: not decoded again
+		p := timeline.FromHeaders(&h)
 		j = timeline.FrameOf(&p, iface, summary)
 	} else {
 		j = timeline.FrameJSON{Interface: iface, Summary: summary}

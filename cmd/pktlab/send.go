@@ -288,7 +288,7 @@ func awaitAnswer(ctx context.Context, c *rawsock.Conn, ep endpoint, timeout time
 		}
 		d := rawsock.NewDecoder(layers.LinkTypeEthernet)
 		derr := d.Decode(f.Data)
-		summary := string(rawsock.NewSummarizer().Append(nil, layers.LinkTypeEthernet, f.Data))
+		summary := string(rawsock.NewSummarizer().AppendHeaders(nil, &d.Headers))
 		data := append([]byte(nil), f.Data...)
 		return &answerJSON{Time: f.Time, Frame: frameBody(d, derr, layers.LinkTypeEthernet, data, ep.String(), summary, f.Length)}, nil
 	}
