@@ -77,6 +77,7 @@ is invalid (then nothing is created).`,
 	cmd.Flags().IntVarP(&fl.jobs, "jobs", "j", 1, "run up to `N` experiments at once, each in its own lab")
 	cmd.Flags().BoolVar(&fl.cwnd, "cwnd", false, "add the kernel's congestion samples (tcp:tcp_probe: cwnd, ssthresh, srtt, windows) to the timeline")
 	cmd.Flags().StringVar(&fl.html, "html", "", "write an HTML report (ladder, time-sequence graphs, expectations) to `FILE`; one experiment only")
+	fl.pic.textChatter = true
 	fl.pic.register(cmd.Flags())
 	return cmd
 }
@@ -199,13 +200,12 @@ func runOne(ctx context.Context, w, stderr io.Writer, f *experiment.File, fl run
 	}
 	var live *runStream
 	if fl.json || !fl.pic.ladder {
-		live = &runStream{w: out, f: f, json: fl.json}
+		live = &runStream{w: out, f: f, json: fl.json, chatter: fl.pic.chatter}
 		opts.Watch = live.watch
 	}
 	res, err := experiment.Run(ctx, f, opts)
-	var streamed *timeline.Timeline
-	if live != nil && live.close() {
-		streamed = live.tl
+	if live != nil && !live.close() {
+		live = nil // the run failed before its timeline existed: nothing streamed
 	}
 	if sig := interrupted(ctx); sig != nil && !errors.Is(err, experiment.ErrInterrupted) {
 		// A run that a signal ended saw only part of the experiment: it neither
@@ -215,7 +215,7 @@ func runOne(ctx context.Context, w, stderr io.Writer, f *experiment.File, fl run
 	if opts.Progress != nil {
 		fmt.Fprint(stderr, "\r\033[K")
 	}
-	writeRunReport(out, f, res, err, &fl, streamed)
+	writeRunReport(out, f, res, err, &fl, live)
 	flush()
 	if err == nil && fl.write != "" && res != nil {
 		if werr := writePcapng(fl.write, res); werr != nil {
@@ -252,16 +252,14 @@ func runProgress(stderr io.Writer, single bool) func(string, time.Duration, time
 
 // writeRunReport writes what the run's report still lacks once the run ended: all
 // of it, or after a streamed timeline (streamed non-nil) the flows and outcomes.
-func writeRunReport(w io.Writer, f *experiment.File, res *experiment.Result, err error, fl *runFlags, streamed *timeline.Timeline) {
+func writeRunReport(w io.Writer, f *experiment.File, res *experiment.Result, err error, fl *runFlags, streamed *runStream) {
 	switch {
 	case fl.json && streamed != nil:
 		timeline.WriteRecord(w, resultRecord(f, res, err))
 	case fl.json:
 		writeRunJSON(w, f, res, err)
 	case streamed != nil:
-		if werr := streamed.WriteFlows(w); werr != nil {
-			fmt.Fprintf(w, "pktlab: %v\n", werr)
-		}
+		streamed.writeEnd(w)
 		writeRunTail(w, f, res, err)
 	default:
 		writeRunText(w, f, res, err, &fl.pic)

@@ -26,15 +26,17 @@ const streamWindow = 100 * time.Millisecond
 // and then the timeline's lines (text) or records (JSON) as events arrive; the
 // caller writes the flows and outcomes once the run ended.
 type runStream struct {
-	w      io.Writer
-	f      *experiment.File
-	json   bool
-	mu     sync.Mutex // guards started, stream, tl
-	start  bool       // the head was written
-	tl     *timeline.Timeline
-	stream *timeline.Stream
-	stop   chan struct{}
-	done   chan struct{}
+	w       io.Writer
+	f       *experiment.File
+	json    bool
+	chatter bool       // show link-local chatter (--chatter), else count it in hidden
+	hidden  int        // chatter events left out of the text
+	mu      sync.Mutex // guards started, stream, tl
+	start   bool       // the head was written
+	tl      *timeline.Timeline
+	stream  *timeline.Stream
+	stop    chan struct{}
+	done    chan struct{}
 }
 
 // watch is the run's Options.Watch: it writes the head and starts streaming.
@@ -62,7 +64,22 @@ func (s *runStream) emit(e timeline.Event) {
 	if f := e.Frame(); f != nil && f.Dup {
 		return
 	}
+	if !s.chatter && timeline.Chatter(e) {
+		s.hidden++
+		return
+	}
 	fmt.Fprintln(s.w, s.tl.Line(e))
+}
+
+// writeEnd writes what closes a streamed text timeline: the flows, and how many
+// events of chatter it left out.
+func (s *runStream) writeEnd(w io.Writer) {
+	if err := s.tl.WriteFlows(w); err != nil {
+		fmt.Fprintf(w, "pktlab: %v\n", err)
+	}
+	if s.hidden > 0 {
+		fmt.Fprintf(w, "hidden: %d event(s) of link-local chatter (MLD reports, solicitations to multicast, IPv6 link-local, the kernel's drops of them); --chatter shows them\n", s.hidden)
+	}
 }
 
 // release hands over what is older than the window, every quarter window, until

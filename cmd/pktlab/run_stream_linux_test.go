@@ -17,16 +17,21 @@ import (
 
 // TestRunStreams: with stdout to a pipe, pktlab run prints C3's timeline as the run
 // goes: its first timeline line is out while the verdict is not yet (C3's connect
-// takes 7 s to time out), in text and in JSON; the full report still follows.
+// takes 7 s to time out), in text and in JSON; the full report still follows. The
+// text hides the IPv6 stacks' link-local chatter and says how much it hid, unless
+// --chatter; JSON keeps everything.
 func TestRunStreams(t *testing.T) {
 	type streamed struct {
 		name        string
 		args        []string
 		first, last string // the first timeline line, and the end of the report
+		has, hasNot string // in the whole output: the IPv6 nodes' chatter shown, or hidden and counted
 	}
+	const text, pass = "  --  server: listen l 198.18.1.1:80", "=== PASS ../../examples/C3.yaml"
 	cases := []streamed{
-		{"text", []string{"run", "../../examples/C3.yaml"}, "  --  server: listen l 198.18.1.1:80", "=== PASS ../../examples/C3.yaml"},
-		{"json", []string{"run", "--json", "../../examples/C3.yaml"}, `"type":"step"`, `"type":"result"`},
+		{"text", []string{"run", "../../examples/C3.yaml"}, text, pass, "\nhidden: ", "ff02::"},
+		{"chatter", []string{"run", "--chatter", "../../examples/C3.yaml"}, text, pass, "ff02::16", "\nhidden: "},
+		{"json", []string{"run", "--json", "../../examples/C3.yaml"}, `"type":"step"`, `"type":"result"`, "ff02::16", "hidden"},
 	}
 	privtest.Require(t)
 	for _, c := range cases {
@@ -42,6 +47,9 @@ func TestRunStreams(t *testing.T) {
 			<-p.exited
 			if p.err != nil || !strings.Contains(p.output(), c.last) {
 				t.Errorf("run ended with %v, want a passing run ending with %q:\n%s", p.err, c.last, p.output())
+			}
+			if out := p.output(); !strings.Contains(out, c.has) || strings.Contains(out, c.hasNot) {
+				t.Errorf("output lacks %q or holds %q:\n%s", c.has, c.hasNot, out)
 			}
 		})
 	}
