@@ -54,8 +54,15 @@ data_offset, truncate_option); count and interval. It goes through the node's ro
 on a raw IP socket, or with via: IFACE as an Ethernet frame on a packet socket, with
 src_mac and dst_mac (see examples/README.md).
 
+One file's timeline streams: each line is printed about 100 ms after its event (so
+that the two copies of a frame on a link pair), the flows and outcomes at the end. The
+text leaves out link-local multicast chatter (MLD reports, solicitations to multicast,
+IPv6 link-local) and counts it after the flows; --chatter shows it, --json keeps all.
+
 Exit status: 0 when every expectation of every file holds, 1 otherwise, 2 when a file
-is invalid (then nothing is created).`,
+is invalid (then nothing is created), 128 + the signal on SIGINT or SIGTERM (the
+timeline so far, "run interrupted", no expectation checked, the lab removed), 141 when
+the output pipe closes.`,
 		Example: `  sudo pktlab run examples/C1.yaml
   sudo pktlab run -w handshake.pcapng examples/C1.yaml && tshark -r handshake.pcapng
   sudo pktlab run -j 4 examples/
