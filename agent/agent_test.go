@@ -368,3 +368,55 @@ func (d deadlineOnly) Deadline() (time.Time, bool) { return d.dl, true }
 func (d deadlineOnly) Done() <-chan struct{}       { return nil }
 func (d deadlineOnly) Err() error                  { return nil }
 func (d deadlineOnly) Value(key any) any           { return nil }
+
+// TestSetOptNameCongestion sets TCP_CONGESTION by name and reads it back from the
+// kernel: reno, which every process may choose; cubic, which this machine leaves out
+// of tcp_allowed_congestion_control, so only CAP_NET_ADMIN may choose it per socket
+// (EPERM otherwise); an algorithm the kernel lacks is ENOENT; a malformed name or a
+// name given to a numeric option never reaches the kernel.
+func TestSetOptNameCongestion(t *testing.T) {
+	a := newAgent(t)
+	ok(t)(a.Open("c", TCP, 4))
+	fd := a.socks["c"].fd
+	cc := func() string {
+		t.Helper()
+		v, err := unix.GetsockoptString(fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	c := ok(t)(a.SetOptName("c", OptCongestion, "reno"))
+	if got := cc(); got != "reno" {
+		t.Errorf("after %s the kernel says %q", c, got)
+	}
+	if got := c.String(); got != `test c setsockopt(TCP_CONGESTION "reno") = 0` {
+		t.Errorf("call string: got %q", got)
+	}
+	c, err := a.SetOptName("c", OptCongestion, "cubic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if unix.Geteuid() == 0 {
+		if c.Errno != 0 || cc() != "cubic" {
+			t.Errorf("as root, %s; the kernel says %q, want cubic", c, cc())
+		}
+	} else if c.ErrnoName() != "EPERM" {
+		t.Errorf("unprivileged cubic: got %s, want EPERM", c)
+	}
+	c, _ = a.SetOptName("c", OptCongestion, "pktlab_nosuch")
+	if c.ErrnoName() != "ENOENT" {
+		t.Errorf("unknown algorithm: got %s, want ENOENT", c)
+	}
+	for _, bad := range []string{"", "Cubic", "a b", "sixteen_chars_xx"} {
+		if _, err := a.SetOptName("c", OptCongestion, bad); err == nil {
+			t.Errorf("name %q was accepted", bad)
+		}
+	}
+	if _, err := a.SetOpt("c", OptCongestion, 1); err == nil {
+		t.Error("SetOpt took a number for TCP_CONGESTION")
+	}
+	if _, err := a.SetOptName("c", OptNoDelay, "reno"); err == nil {
+		t.Error("SetOptName took a name for TCP_NODELAY")
+	}
+}

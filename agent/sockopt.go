@@ -27,31 +27,77 @@ const (
 	OptMaxSeg    Opt = "maxseg"    // bytes; TCP_MAXSEG
 	OptPMTUDisc  Opt = "pmtudisc"  // IP_MTU_DISCOVER: 0 dont (no DF), 1 want, 2 do, 3 probe (ip(7))
 	OptTTL       Opt = "ttl"       // IP_TTL
+	// OptCongestion is the one option whose value is a name: TCP_CONGESTION, the
+	// socket's congestion control (tcp(7)), set with SetOptName. Per socket, a process
+	// with CAP_NET_ADMIN may choose any algorithm the kernel has loaded, also one that
+	// net.ipv4.tcp_allowed_congestion_control leaves out (cubic, where a lab node's
+	// sysctl net.ipv4.tcp_congestion_control=cubic fails with EPERM).
+	OptCongestion Opt = "congestion"
 )
+
+// congestionNameMax is TCP_CA_NAME_MAX (16) less the terminating NUL.
+const congestionNameMax = 15
 
 // optLevel maps an option to its level and name.
 var optLevel = map[Opt]struct {
 	level, name int
 	cname       string
 }{
-	OptLinger:    {unix.SOL_SOCKET, unix.SO_LINGER, "SO_LINGER"},
-	OptReuseAddr: {unix.SOL_SOCKET, unix.SO_REUSEADDR, "SO_REUSEADDR"},
-	OptNoDelay:   {unix.IPPROTO_TCP, unix.TCP_NODELAY, "TCP_NODELAY"},
-	OptCork:      {unix.IPPROTO_TCP, unix.TCP_CORK, "TCP_CORK"},
-	OptKeepAlive: {unix.SOL_SOCKET, unix.SO_KEEPALIVE, "SO_KEEPALIVE"},
-	OptKeepIdle:  {unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, "TCP_KEEPIDLE"},
-	OptKeepIntvl: {unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, "TCP_KEEPINTVL"},
-	OptKeepCnt:   {unix.IPPROTO_TCP, unix.TCP_KEEPCNT, "TCP_KEEPCNT"},
-	OptRcvBuf:    {unix.SOL_SOCKET, unix.SO_RCVBUF, "SO_RCVBUF"},
-	OptSndBuf:    {unix.SOL_SOCKET, unix.SO_SNDBUF, "SO_SNDBUF"},
-	OptMaxSeg:    {unix.IPPROTO_TCP, unix.TCP_MAXSEG, "TCP_MAXSEG"},
-	OptPMTUDisc:  {unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, "IP_MTU_DISCOVER"},
-	OptTTL:       {unix.IPPROTO_IP, unix.IP_TTL, "IP_TTL"},
+	OptLinger:     {unix.SOL_SOCKET, unix.SO_LINGER, "SO_LINGER"},
+	OptReuseAddr:  {unix.SOL_SOCKET, unix.SO_REUSEADDR, "SO_REUSEADDR"},
+	OptNoDelay:    {unix.IPPROTO_TCP, unix.TCP_NODELAY, "TCP_NODELAY"},
+	OptCork:       {unix.IPPROTO_TCP, unix.TCP_CORK, "TCP_CORK"},
+	OptKeepAlive:  {unix.SOL_SOCKET, unix.SO_KEEPALIVE, "SO_KEEPALIVE"},
+	OptKeepIdle:   {unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, "TCP_KEEPIDLE"},
+	OptKeepIntvl:  {unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, "TCP_KEEPINTVL"},
+	OptKeepCnt:    {unix.IPPROTO_TCP, unix.TCP_KEEPCNT, "TCP_KEEPCNT"},
+	OptRcvBuf:     {unix.SOL_SOCKET, unix.SO_RCVBUF, "SO_RCVBUF"},
+	OptSndBuf:     {unix.SOL_SOCKET, unix.SO_SNDBUF, "SO_SNDBUF"},
+	OptMaxSeg:     {unix.IPPROTO_TCP, unix.TCP_MAXSEG, "TCP_MAXSEG"},
+	OptPMTUDisc:   {unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, "IP_MTU_DISCOVER"},
+	OptTTL:        {unix.IPPROTO_IP, unix.IP_TTL, "IP_TTL"},
+	OptCongestion: {unix.IPPROTO_TCP, unix.TCP_CONGESTION, "TCP_CONGESTION"},
 }
 
 // Opts lists the option names, for error messages.
 func Opts() []string {
-	return []string{"linger", "reuseaddr", "nodelay", "cork", "keepalive", "keepidle", "keepintvl", "keepcnt", "rcvbuf", "sndbuf", "maxseg", "pmtudisc", "ttl"}
+	return []string{"linger", "reuseaddr", "nodelay", "cork", "keepalive", "keepidle", "keepintvl", "keepcnt", "rcvbuf", "sndbuf", "maxseg", "pmtudisc", "ttl", "congestion"}
+}
+
+// NamedOpt reports whether o takes a name (SetOptName) instead of a number.
+func NamedOpt(o Opt) bool { return o == OptCongestion }
+
+// ValidCongestionName reports whether v can be a congestion control's name: 1 to 15
+// lower-case letters, digits or underscores, as the kernel's algorithms are named.
+func ValidCongestionName(v string) bool {
+	if len(v) == 0 || len(v) > congestionNameMax {
+		return false
+	}
+	for _, c := range v {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// SetOptName sets an option whose value is a name (setsockopt(2) with a string):
+// today only OptCongestion. An algorithm the kernel does not have is ENOENT in the
+// call, as setsockopt returns it.
+func (a *Agent) SetOptName(name string, o Opt, v string) (Call, error) {
+	s, err := a.lookup(name)
+	if err != nil {
+		return Call{}, err
+	}
+	if !NamedOpt(o) {
+		return Call{}, fmt.Errorf("agent: socket option %q takes a number, not a name", o)
+	}
+	if !ValidCongestionName(v) {
+		return Call{}, fmt.Errorf("agent: %q is not a congestion control name (1 to %d of a-z, 0-9, _)", v, congestionNameMax)
+	}
+	lv := optLevel[o]
+	c := a.begin(name, OpSetsockopt, fmt.Sprintf("%s %q", lv.cname, v))
+	return a.finish(c, unix.SetsockoptString(s.fd, lv.level, lv.name, v)), nil
 }
 
 // ValidOpt reports whether o is an option the agent knows.
@@ -66,6 +112,9 @@ func (a *Agent) SetOpt(name string, o Opt, v int) (Call, error) {
 	lv, ok := optLevel[o]
 	if !ok {
 		return Call{}, fmt.Errorf("agent: unknown socket option %q (one of %s)", o, strings.Join(Opts(), ", "))
+	}
+	if NamedOpt(o) {
+		return Call{}, fmt.Errorf("agent: socket option %q takes a name: use SetOptName", o)
 	}
 	if o == OptLinger {
 		l := &unix.Linger{Onoff: 1, Linger: int32(v)}

@@ -200,3 +200,17 @@ func TestUserspaceOneHostPerNode(t *testing.T) {
 		t.Errorf("userspace hosts: %d tables installed, %d removed; want one host, started and closed once:\n%s", installed, removed, b.String())
 	}
 }
+
+// TestCongestionPerSocket: opts {congestion: NAME} sets TCP_CONGESTION per socket, and
+// the kernel reports the algorithm for the connection (ss -ti): cubic on the client,
+// although it is not in this machine's allowed list, reno on the accepted socket; an
+// algorithm the kernel lacks is ENOENT.
+func TestCongestionPerSocket(t *testing.T) {
+	checkOutcomes(t, "testdata/congestion.yaml", []outcome{
+		{true, []string{"step conn: errno 0"}, []string{"connect("}},
+		{true, []string{"step reno: errno 0"}, []string{`setsockopt(TCP_CONGESTION "reno") = 0`}},
+		{true, []string{"step nosuch: errno ENOENT"}, []string{`setsockopt(TCP_CONGESTION "pktlab_nosuch") = -1 ENOENT`}},
+		{true, []string{"step ssc: errno 0"}, []string{"cubic"}},
+		{true, []string{"step sss: errno 0"}, []string{"reno"}},
+	})
+}

@@ -231,13 +231,22 @@ func (p *parser) stepOpts(s *Step, v *yaml.Node) {
 			p.Errorf(ok, "unknown socket option %q (one of %s)", ok.Value, strings.Join(agent.Opts(), ", "))
 			return
 		}
+		if agent.NamedOpt(agent.Opt(ok.Value)) {
+			if name, isScalar := p.Scalar(ov, ok.Value); isScalar {
+				if !agent.ValidCongestionName(name) {
+					p.Errorf(ov, "%s %q is not a congestion control name such as cubic, reno or bbr", ok.Value, name)
+				}
+				s.Opts = append(s.Opts, SockOpt{Name: ok.Value, Text: name})
+			}
+			return
+		}
 		val := 0
 		if ov.Value == "true" || ov.Value == "false" {
 			val = b2i(p.Bool(ov, ok.Value))
 		} else {
 			val = p.Integer(ov, ok.Value, -1, 1<<30)
 		}
-		s.Opts = append(s.Opts, SockOpt{ok.Value, val})
+		s.Opts = append(s.Opts, SockOpt{Name: ok.Value, Value: val})
 	})
 }
 

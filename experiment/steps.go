@@ -364,7 +364,13 @@ func openSock(a *agent.Agent, s *Step, kind agent.Kind) (agent.Call, bool, error
 func setOpts(a *agent.Agent, s *Step) (agent.Call, bool, error) {
 	var last agent.Call
 	for _, o := range s.Opts {
-		c, err := a.SetOpt(s.Sock, agent.Opt(o.Name), o.Value)
+		var c agent.Call
+		var err error
+		if agent.NamedOpt(agent.Opt(o.Name)) {
+			c, err = a.SetOptName(s.Sock, agent.Opt(o.Name), o.Text)
+		} else {
+			c, err = a.SetOpt(s.Sock, agent.Opt(o.Name), o.Value)
+		}
 		if err != nil || !c.OK() {
 			return c, false, err
 		}

@@ -195,6 +195,7 @@ func (s *Step) Label() string {
 type SockOpt struct {
 	Name  string
 	Value int
+	Text  string // the value of an option that takes a name (congestion: cubic)
 }
 
 // ExpectKind names what an expectation checks.
