@@ -207,7 +207,7 @@ func runOne(ctx context.Context, w, stderr io.Writer, f *experiment.File, fl run
 	}
 	var live *runStream
 	if fl.json || !fl.pic.ladder {
-		live = &runStream{w: out, f: f, json: fl.json, chatter: fl.pic.chatter}
+		live = &runStream{w: out, f: f, json: fl.json, chatter: fl.pic.chatter, clear: opts.Progress != nil && !fl.json && isTerminal(w)}
 		opts.Watch = live.watch
 	}
 	res, err := experiment.Run(ctx, f, opts)

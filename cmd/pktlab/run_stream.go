@@ -29,14 +29,17 @@ type runStream struct {
 	w       io.Writer
 	f       *experiment.File
 	json    bool
-	chatter bool       // show link-local chatter (--chatter), else count it in hidden
-	hidden  int        // chatter events left out of the text
-	mu      sync.Mutex // guards started, stream, tl
-	start   bool       // the head was written
-	tl      *timeline.Timeline
-	stream  *timeline.Stream
-	stop    chan struct{}
-	done    chan struct{}
+	chatter bool // show link-local chatter (--chatter), else count it in hidden
+	hidden  int  // chatter events left out of the text
+	// clear starts each text line by erasing the terminal's line, where the progress
+	// line (on stderr, the same terminal) may stand.
+	clear  bool
+	mu     sync.Mutex // guards started, stream, tl
+	start  bool       // the head was written
+	tl     *timeline.Timeline
+	stream *timeline.Stream
+	stop   chan struct{}
+	done   chan struct{}
 }
 
 // watch is the run's Options.Watch: it writes the head and starts streaming.
@@ -67,6 +70,9 @@ func (s *runStream) emit(e timeline.Event) {
 	if !s.chatter && timeline.Chatter(e) {
 		s.hidden++
 		return
+	}
+	if s.clear {
+		io.WriteString(s.w, "\r\033[K")
 	}
 	fmt.Fprintln(s.w, s.tl.Line(e))
 }
