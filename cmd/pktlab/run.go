@@ -55,7 +55,8 @@ on a raw IP socket, or with via: IFACE as an Ethernet frame on a packet socket, 
 src_mac and dst_mac (see examples/README.md).
 
 One file's timeline streams: each line is printed about 100 ms after its event (so
-that the two copies of a frame on a link pair), the flows and outcomes at the end. The
+that the two copies of a frame on a link pair), the flows and outcomes at the end (a
+failed expectation is marked inline too, where it was checked). The
 text leaves out link-local multicast chatter (MLD reports, solicitations to multicast,
 IPv6 link-local) and counts it after the flows; --chatter shows it, --json keeps all.
 

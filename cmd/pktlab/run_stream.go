@@ -71,6 +71,9 @@ func (s *runStream) emit(e timeline.Event) {
 		s.hidden++
 		return
 	}
+	if o, ok := e.Data.(*timeline.Outcome); ok && o.Pass {
+		return // the outcomes are listed at the end; inline, only a failure stands out
+	}
 	if s.clear {
 		io.WriteString(s.w, "\r\033[K")
 	}

@@ -51,6 +51,9 @@ func TestRunStreams(t *testing.T) {
 			if out := p.output(); !strings.Contains(out, c.has) || strings.Contains(out, c.hasNot) {
 				t.Errorf("output lacks %q or holds %q:\n%s", c.has, c.hasNot, out)
 			}
+			if out := p.output(); strings.Contains(out, "!!  PASS") {
+				t.Errorf("an expectation that held is marked inline too, not only listed at the end:\n%s", out)
+			}
 		})
 	}
 }
