@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -40,6 +41,11 @@ type Options struct {
 	// timeline, every event kept.
 	Watch func(lab string, tl *timeline.Timeline)
 }
+
+// ErrInterrupted is the error of a run its caller's context ended before the run
+// did (Ctrl-C): the Result holds the timeline so far and the outcomes checked until
+// then; the expectations of the end of the run were not checked.
+var ErrInterrupted = errors.New("run interrupted")
 
 // Result is what a run saw and how each expectation came out.
 type Result struct {
@@ -101,6 +107,7 @@ type run struct {
 // (unless opts.Keep). An error means the run itself failed (lab, capture, a step that
 // could not be carried out); failed expectations are in the Result, not errors.
 func Run(ctx context.Context, f *File, opts Options) (*Result, error) {
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, f.Timeout)
 	defer cancel()
 	name := opts.LabName
@@ -136,6 +143,11 @@ func Run(ctx context.Context, f *File, opts Options) (*Result, error) {
 	res.Timeline = r.tl
 	res.Polled = r.polled
 	err = r.steps(ctx, f.Steps)
+	if parent.Err() != nil {
+		// The caller ended the run (a signal): what it saw is only part of the
+		// experiment, so the expectations at its end are not checked, not failed.
+		err = fmt.Errorf("%w: %w", ErrInterrupted, context.Cause(parent))
+	}
 	// Let frames still in flight (a last ACK, an RST) reach the captures, and the
 	// capture readers catch up with what the kernel queued.
 	time.Sleep(150 * time.Millisecond)

@@ -1,6 +1,7 @@
 package timeline
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -37,5 +38,34 @@ func TestStreamPairsSortsAndStaysTrue(t *testing.T) {
 	c.tl.Note(start.Add(4*time.Millisecond), "", "after close")
 	if len(got) != 5 {
 		t.Errorf("an event after Close was handed over")
+	}
+}
+
+// TestChatter: MLD reports, solicitations to a multicast group and link-local IPv6
+// are chatter, and so is the kernel's drop of one; ARP, a global neighbour
+// advertisement and TCP are not.
+func TestChatter(t *testing.T) {
+	ll, global := netip.MustParseAddr("fe80::1"), netip.MustParseAddr("2001:db8::1")
+	mld, solicited := netip.MustParseAddr("ff02::16"), netip.MustParseAddr("ff02::1:ff00:2")
+	frame := func(proto string, src, dst netip.Addr, icmp int) Event {
+		return Event{Data: &Frame{Packet: Packet{Proto: proto, Src: src, Dst: dst, ICMPType: icmp}}}
+	}
+	for _, c := range []struct {
+		e    Event
+		want bool
+	}{
+		{frame("icmp6", ll, mld, 143), true},
+		{frame("icmp6", global, solicited, 135), true},
+		{frame("icmp6", netip.IPv6Unspecified(), solicited, 135), true},
+		{frame("ip6", ll, mld, 0), true},
+		{Event{Data: &Drop{Reason: "NOT_SPECIFIED", Packet: &KernelPacket{Src: ll, Dst: mld}}}, true},
+		{frame("icmp6", global, global, 136), false},
+		{frame("arp", netip.MustParseAddr("198.18.1.2"), netip.MustParseAddr("198.18.1.1"), 0), false},
+		{frame("tcp", global, global, 0), false},
+		{Event{Data: &Drop{Reason: "NETFILTER_DROP", Packet: &KernelPacket{Src: global, Dst: global}}}, false},
+	} {
+		if got := Chatter(c.e); got != c.want {
+			t.Errorf("Chatter(%s) = %v, want %v", (&Timeline{}).Text(c.e), got, c.want)
+		}
 	}
 }

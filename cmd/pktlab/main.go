@@ -82,8 +82,11 @@ func signalContext() (context.Context, func()) {
 type signalErr struct{ sig syscall.Signal }
 
 func (e *signalErr) Error() string {
-	if e.sig == syscall.SIGTERM {
+	switch e.sig {
+	case syscall.SIGTERM:
 		return "terminated (SIGTERM)"
+	case syscall.SIGPIPE:
+		return "output closed (SIGPIPE)"
 	}
 	return "interrupted (SIGINT)"
 }

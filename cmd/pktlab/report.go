@@ -28,13 +28,20 @@ type pictureFlags struct {
 	color   string
 
 	useColor bool // resolved for the command's stdout by resolve
+	// textChatter says that the command's text timeline hides link-local chatter
+	// too (run), so --chatter goes without --ladder.
+	textChatter bool
 }
 
 func (p *pictureFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&p.ladder, "ladder", false, "draw a ladder diagram per flow: one lane per node, one arrow per frame")
 	fs.IntVar(&p.flow, "flow", 0, "with --ladder, draw only flow `N` (the [fN] of the timeline)")
 	fs.IntVar(&p.width, "width", 0, "with --ladder, draw in `COLUMNS` (default: the terminal's width, else 80)")
-	fs.BoolVar(&p.chatter, "chatter", false, "with --ladder, also draw ARP, neighbour discovery and multicast listener reports")
+	help := "with --ladder, also draw ARP, neighbour discovery and multicast listener reports"
+	if p.textChatter {
+		help += "; in the text timeline, also show link-local multicast chatter (MLD reports, solicitations to multicast, IPv6 link-local), otherwise hidden and counted"
+	}
+	fs.BoolVar(&p.chatter, "chatter", false, help)
 	fs.StringVar(&p.color, "color", "auto", "colour the output: auto (on a terminal, unless NO_COLOR is set), always or never")
 }
 
@@ -46,7 +53,7 @@ func (p *pictureFlags) validate() error {
 	if p.flow < 0 || p.width < 0 {
 		return usageError("--flow and --width take a positive number")
 	}
-	if (p.flow != 0 || p.width != 0 || p.chatter) && !p.ladder {
+	if (p.flow != 0 || p.width != 0 || p.chatter && !p.textChatter) && !p.ladder {
 		return usageError("--flow, --width and --chatter go with --ladder")
 	}
 	return nil

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -53,8 +54,16 @@ data_offset, truncate_option); count and interval. It goes through the node's ro
 on a raw IP socket, or with via: IFACE as an Ethernet frame on a packet socket, with
 src_mac and dst_mac (see examples/README.md).
 
+One file's timeline streams: each line is printed about 100 ms after its event (so
+that the two copies of a frame on a link pair), the flows and outcomes at the end (a
+failed expectation is marked inline too, where it was checked). The
+text leaves out link-local multicast chatter (MLD reports, solicitations to multicast,
+IPv6 link-local) and counts it after the flows; --chatter shows it, --json keeps all.
+
 Exit status: 0 when every expectation of every file holds, 1 otherwise, 2 when a file
-is invalid (then nothing is created).`,
+is invalid (then nothing is created), 128 + the signal on SIGINT or SIGTERM (the
+timeline so far, "run interrupted", no expectation checked, the lab removed), 141 when
+the output pipe closes.`,
 		Example: `  sudo pktlab run examples/C1.yaml
   sudo pktlab run -w handshake.pcapng examples/C1.yaml && tshark -r handshake.pcapng
   sudo pktlab run -j 4 examples/
@@ -76,6 +85,7 @@ is invalid (then nothing is created).`,
 	cmd.Flags().IntVarP(&fl.jobs, "jobs", "j", 1, "run up to `N` experiments at once, each in its own lab")
 	cmd.Flags().BoolVar(&fl.cwnd, "cwnd", false, "add the kernel's congestion samples (tcp:tcp_probe: cwnd, ssthresh, srtt, windows) to the timeline")
 	cmd.Flags().StringVar(&fl.html, "html", "", "write an HTML report (ladder, time-sequence graphs, expectations) to `FILE`; one experiment only")
+	fl.pic.textChatter = true
 	fl.pic.register(cmd.Flags())
 	return cmd
 }
@@ -136,6 +146,8 @@ func runExperiments(ctx context.Context, stdout, stderr io.Writer, args []string
 	if err := requireRoot(); err != nil {
 		return err
 	}
+	ctx, stopPipe := onBrokenPipe(ctx)
+	defer stopPipe()
 	if fl.trace, err = openRunTracer(stderr, fl.cwnd); err != nil {
 		return err
 	}
@@ -196,23 +208,22 @@ func runOne(ctx context.Context, w, stderr io.Writer, f *experiment.File, fl run
 	}
 	var live *runStream
 	if fl.json || !fl.pic.ladder {
-		live = &runStream{w: out, f: f, json: fl.json}
+		live = &runStream{w: out, f: f, json: fl.json, chatter: fl.pic.chatter, clear: opts.Progress != nil && !fl.json && isTerminal(w)}
 		opts.Watch = live.watch
 	}
 	res, err := experiment.Run(ctx, f, opts)
-	var streamed *timeline.Timeline
-	if live != nil && live.close() {
-		streamed = live.tl
+	if live != nil && !live.close() {
+		live = nil // the run failed before its timeline existed: nothing streamed
 	}
-	if sig := interrupted(ctx); err == nil && sig != nil {
-		// A run that a signal ended in the middle (a sleep, a wait) saw only part of
-		// the experiment: its expectations cannot pass.
-		err = fmt.Errorf("cut short: %w", sig)
+	if sig := interrupted(ctx); sig != nil && !errors.Is(err, experiment.ErrInterrupted) {
+		// A run that a signal ended saw only part of the experiment: it neither
+		// passes nor fails, it was interrupted.
+		err = fmt.Errorf("%w: %w", experiment.ErrInterrupted, sig)
 	}
 	if opts.Progress != nil {
 		fmt.Fprint(stderr, "\r\033[K")
 	}
-	writeRunReport(out, f, res, err, &fl, streamed)
+	writeRunReport(out, f, res, err, &fl, live)
 	flush()
 	if err == nil && fl.write != "" && res != nil {
 		if werr := writePcapng(fl.write, res); werr != nil {
@@ -249,16 +260,14 @@ func runProgress(stderr io.Writer, single bool) func(string, time.Duration, time
 
 // writeRunReport writes what the run's report still lacks once the run ended: all
 // of it, or after a streamed timeline (streamed non-nil) the flows and outcomes.
-func writeRunReport(w io.Writer, f *experiment.File, res *experiment.Result, err error, fl *runFlags, streamed *timeline.Timeline) {
+func writeRunReport(w io.Writer, f *experiment.File, res *experiment.Result, err error, fl *runFlags, streamed *runStream) {
 	switch {
 	case fl.json && streamed != nil:
 		timeline.WriteRecord(w, resultRecord(f, res, err))
 	case fl.json:
 		writeRunJSON(w, f, res, err)
 	case streamed != nil:
-		if werr := streamed.WriteFlows(w); werr != nil {
-			fmt.Fprintf(w, "pktlab: %v\n", werr)
-		}
+		streamed.writeEnd(w)
 		writeRunTail(w, f, res, err)
 	default:
 		writeRunText(w, f, res, err, &fl.pic)
@@ -309,6 +318,10 @@ func writeRunHead(w io.Writer, f *experiment.File, lab string) {
 // writeRunTail closes a run's text report: why it failed, if it did, and each
 // expectation's outcome with the verdict.
 func writeRunTail(w io.Writer, f *experiment.File, res *experiment.Result, err error) {
+	if errors.Is(err, experiment.ErrInterrupted) {
+		fmt.Fprintf(w, "=== %s: %v; the timeline above is what it saw, the expectations were not checked\n", f.Path, err)
+		return
+	}
 	if err != nil {
 		fmt.Fprintf(w, "RUN FAILED: %v\n", err)
 	}

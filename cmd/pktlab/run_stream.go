@@ -1,14 +1,19 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pktlab/pktlab/experiment"
 	"github.com/pktlab/pktlab/picture"
 	"github.com/pktlab/pktlab/timeline"
+	"golang.org/x/sys/unix"
 )
 
 // streamWindow is how long an event is held before it is printed: long enough
@@ -21,9 +26,14 @@ const streamWindow = 100 * time.Millisecond
 // and then the timeline's lines (text) or records (JSON) as events arrive; the
 // caller writes the flows and outcomes once the run ended.
 type runStream struct {
-	w      io.Writer
-	f      *experiment.File
-	json   bool
+	w       io.Writer
+	f       *experiment.File
+	json    bool
+	chatter bool // show link-local chatter (--chatter), else count it in hidden
+	hidden  int  // chatter events left out of the text
+	// clear starts each text line by erasing the terminal's line, where the progress
+	// line (on stderr, the same terminal) may stand.
+	clear  bool
 	mu     sync.Mutex // guards started, stream, tl
 	start  bool       // the head was written
 	tl     *timeline.Timeline
@@ -57,7 +67,28 @@ func (s *runStream) emit(e timeline.Event) {
 	if f := e.Frame(); f != nil && f.Dup {
 		return
 	}
+	if !s.chatter && timeline.Chatter(e) {
+		s.hidden++
+		return
+	}
+	if o, ok := e.Data.(*timeline.Outcome); ok && o.Pass {
+		return // the outcomes are listed at the end; inline, only a failure stands out
+	}
+	if s.clear {
+		io.WriteString(s.w, "\r\033[K")
+	}
 	fmt.Fprintln(s.w, s.tl.Line(e))
+}
+
+// writeEnd writes what closes a streamed text timeline: the flows, and how many
+// events of chatter it left out.
+func (s *runStream) writeEnd(w io.Writer) {
+	if err := s.tl.WriteFlows(w); err != nil {
+		fmt.Fprintf(w, "pktlab: %v\n", err)
+	}
+	if s.hidden > 0 {
+		fmt.Fprintf(w, "hidden: %d event(s) of link-local chatter (MLD reports, solicitations to multicast, IPv6 link-local, the kernel's drops of them); --chatter shows them\n", s.hidden)
+	}
 }
 
 // release hands over what is older than the window, every quarter window, until
@@ -88,4 +119,33 @@ func (s *runStream) close() bool {
 		s.stream = nil
 	}
 	return s.start
+}
+
+// onBrokenPipe ends ctx as a signal does when the reader of stdout went away
+// (`pktlab run … | head`): the run stops, removes its lab and exits 141, where the
+// SIGPIPE of its next streamed line would have killed it with the lab still up. A
+// SIGPIPE of any other write (a lab socket's) is left alone: only a stdout whose
+// pipe reports an error (POLLERR, poll(2)) ends the run.
+func onBrokenPipe(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGPIPE)
+	go func() {
+		for {
+			select {
+			case <-sigs:
+				fds := []unix.PollFd{{Fd: int32(os.Stdout.Fd()), Events: unix.POLLOUT}}
+				if n, err := unix.Poll(fds, 0); err == nil && n > 0 && fds[0].Revents&unix.POLLERR != 0 {
+					cancel(&signalErr{syscall.SIGPIPE})
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		cancel(nil)
+	}
 }
