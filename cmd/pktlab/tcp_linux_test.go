@@ -99,9 +99,11 @@ func TestTCPConnectJSON(t *testing.T) {
 			syn = true
 		}
 	}
+	// TIME-WAIT lasts 1 s here: on a loaded machine it can end (CLOSED) before the
+	// command has finished writing --recv and exits, so a last CLOSED may follow.
 	want := "SYN-SENT ESTABLISHED FIN-WAIT-1 FIN-WAIT-2 TIME-WAIT"
-	if strings.Join(path, " ") != want {
-		t.Errorf("state path %v, want %s", path, want)
+	if got := strings.Join(path, " "); got != want && got != want+" CLOSED" {
+		t.Errorf("state path %v, want %s (then CLOSED if TIME-WAIT ended first)", path, want)
 	}
 	if !syn {
 		t.Errorf("no SYN frame summary from the own address:\n%s", out)
