@@ -75,14 +75,19 @@ func (k *kernelStack) fcntl(c *Syscall) (int64, error, string) {
 	return int64(v), err, ""
 }
 
+// sockoptTarget reads a set/getsockopt call's socket, level and option name.
+func (k *kernelStack) sockoptTarget(a []*Expr) (fd int, level, opt int64, err error) {
+	fd = k.liveFD(a[0])
+	if level, err = intOf(a[1]); err != nil {
+		return 0, 0, 0, err
+	}
+	opt, err = intOf(a[2])
+	return fd, level, opt, err
+}
+
 func (k *kernelStack) setsockopt(c *Syscall) (int64, error, string) {
 	a := c.Args
-	fd := k.liveFD(a[0])
-	level, err := intOf(a[1])
-	if err != nil {
-		return 0, err, ""
-	}
-	opt, err := intOf(a[2])
+	fd, level, opt, err := k.sockoptTarget(a)
 	if err != nil {
 		return 0, err, ""
 	}
@@ -91,7 +96,8 @@ func (k *kernelStack) setsockopt(c *Syscall) (int64, error, string) {
 	case v.Kind == ExprString:
 		// TCP_CONGESTION: per socket, so a script can have cubic although the node
 		// inherits bbr and cubic is not in net.ipv4.tcp_allowed_congestion_control
-		// (a socket's own choice needs no permission when it is loaded or built in).
+		// (per socket, an algorithm outside that list needs CAP_NET_ADMIN, which the
+		// run has; without it the kernel says EPERM).
 		return 0, unix.SetsockoptString(fd, int(level), int(opt), v.Str), ""
 	case v.Kind == ExprStruct && field(v, "onoff") != nil:
 		on, _ := intOf(field(v, "onoff"))
@@ -107,12 +113,7 @@ func (k *kernelStack) setsockopt(c *Syscall) (int64, error, string) {
 
 func (k *kernelStack) getsockopt(c *Syscall) (int64, error, string) {
 	a := c.Args
-	fd := k.liveFD(a[0])
-	level, err := intOf(a[1])
-	if err != nil {
-		return 0, err, ""
-	}
-	opt, err := intOf(a[2])
+	fd, level, opt, err := k.sockoptTarget(a)
 	if err != nil {
 		return 0, err, ""
 	}
