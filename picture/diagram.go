@@ -343,15 +343,6 @@ func (b *builder) tcp(r *Row) {
 	s.ack, s.win, s.acked = f.RelAck, uint32(p.Window), true
 }
 
-func hasSACK(p *timeline.Packet) bool {
-	for _, o := range p.Options {
-		if o == "sack" {
-			return true
-		}
-	}
-	return false
-}
-
 // forwardWindow is how long a router may take to forward a frame.
 const forwardWindow = 50 * time.Millisecond
 

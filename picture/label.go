@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/timeline"
 )
 
@@ -63,12 +64,47 @@ func tcpLabel(f *timeline.Frame) string {
 	if p.Window == 0 && !has("R") {
 		w = append(w, "win 0")
 	}
-	for _, o := range p.OptText {
-		if strings.HasPrefix(o, "sack ") {
-			w = append(w, "sack")
-		}
+	if hasSACK(p) {
+		w = append(w, "sack")
 	}
 	return strings.Join(w, " ")
+}
+
+// sackOptions returns a TCP segment's SACK options (RFC 2018 §3), read from its
+// decoded header, with how many there are.
+func sackOptions(p *timeline.Packet) ([4]header.TCPOption, int) {
+	var out [4]header.TCPOption // a 40-byte option space holds at most four
+	n := 0
+	t := p.Headers.TCP()
+	if t == nil {
+		return out, 0
+	}
+	for it := t.Options(); it.Next(); {
+		if o := it.Option(); o.Kind == header.TCPOptionSACK && n < len(out) {
+			out[n] = o
+			n++
+		}
+	}
+	return out, n
+}
+
+// hasSACK reports whether a TCP segment carries a SACK option.
+func hasSACK(p *timeline.Packet) bool {
+	_, n := sackOptions(p)
+	return n > 0
+}
+
+// sackBlocks are a TCP segment's SACK blocks, left and right edges as sent.
+func sackBlocks(p *timeline.Packet) [][2]uint32 {
+	opts, n := sackOptions(p)
+	var out [][2]uint32
+	for _, o := range opts[:n] {
+		for i := range o.SACKBlocks() {
+			l, r := o.SACKBlock(i)
+			out = append(out, [2]uint32{l, r})
+		}
+	}
+	return out
 }
 
 func icmpLabel(p *timeline.Packet) string {
