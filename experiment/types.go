@@ -177,6 +177,24 @@ func (s *Conn) payload() []byte {
 	return b
 }
 
+// step is the step with this id (ids are unique in a file, and every id an
+// expectation names exists: Parse checks both), in a parallel group or not.
+func (f *File) step(id string) *Step { return findStep(f.Steps, id) }
+
+func findStep(steps []*Step, id string) *Step {
+	for _, s := range steps {
+		if s.ID == id {
+			return s
+		}
+		for _, b := range s.Branches {
+			if found := findStep(b, id); found != nil {
+				return found
+			}
+		}
+	}
+	return nil
+}
+
 // Label names the step for humans: its id, or action and socket.
 func (s *Step) Label() string {
 	if s.ID != "" {

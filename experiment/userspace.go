@@ -96,14 +96,14 @@ func (r *run) closeUserspace() {
 	}
 }
 
-// usStep carries out a userspace TCP action and returns it as a Call record, so call
-// expectations read it like a kernel socket call.
-func (r *run) usStep(ctx context.Context, s *Step) (agent.Call, error) {
+// usStep carries out a userspace TCP action and records it on the timeline as a Call,
+// so call expectations read it like a kernel socket call.
+func (r *run) usStep(ctx context.Context, s *Step) error {
 	u, err := r.userspace(ctx, s.Node)
 	if err != nil {
-		return agent.Call{}, err
+		return err
 	}
-	c := agent.Call{Start: time.Now(), Node: s.Node, Sock: s.Sock, Op: agent.Op(s.Action)}
+	c := agent.Call{Start: time.Now(), Node: s.Node, Sock: s.Sock, Op: agent.Op(s.Action), Step: s.ID}
 	sctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	var opErr error
@@ -122,7 +122,7 @@ func (r *run) usStep(ctx context.Context, s *Step) (agent.Call, error) {
 		c.Args = fmt.Sprintf("port %d, backlog %d", s.Addr.Port(), s.Backlog)
 		l, err := u.h.Listen(s.Addr.Port(), s.TCP, s.Backlog)
 		if err != nil {
-			return c, err
+			return err
 		}
 		u.mu.Lock()
 		u.listeners[s.Sock] = l
@@ -141,7 +141,7 @@ func (r *run) usStep(ctx context.Context, s *Step) (agent.Call, error) {
 		l := u.listeners[s.Sock]
 		u.mu.Unlock()
 		if l == nil {
-			return c, fmt.Errorf("no userspace listener %q on %s", s.Sock, s.Node)
+			return fmt.Errorf("no userspace listener %q on %s", s.Sock, s.Node)
 		}
 		cn, err := l.AcceptContext(sctx)
 		opErr = err
@@ -152,7 +152,7 @@ func (r *run) usStep(ctx context.Context, s *Step) (agent.Call, error) {
 	default:
 		cn := u.conn(s.Sock)
 		if cn == nil {
-			return c, fmt.Errorf("no userspace connection %q on %s", s.Sock, s.Node)
+			return fmt.Errorf("no userspace connection %q on %s", s.Sock, s.Node)
 		}
 		deadline, _ := sctx.Deadline()
 		opErr = usConnStep(s, cn, deadline, &c)
@@ -160,7 +160,7 @@ func (r *run) usStep(ctx context.Context, s *Step) (agent.Call, error) {
 	c.Dur = time.Since(c.Start)
 	usResult(&c, opErr)
 	r.tl.AddCall(c)
-	return c, nil
+	return nil
 }
 
 // conn is the named connection, or nil.
