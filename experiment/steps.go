@@ -161,8 +161,8 @@ func describe(s *Step) string {
 	if s.Sock != "" {
 		b.WriteString(" " + s.Sock)
 	}
-	if s.Conn != nil && s.Addr.IsValid() {
-		b.WriteString(" " + s.Addr.String())
+	if c := s.conn(); c != nil && c.Addr.IsValid() {
+		b.WriteString(" " + c.Addr.String())
 	}
 	switch s.Action {
 	case ActSleep:
@@ -256,10 +256,10 @@ var sockActions = map[Action]func(a *agent.Agent, ctx context.Context, s *Step) 
 		if c, ok, err := openSock(a, s, agent.TCP); !ok {
 			return c, err
 		}
-		if c, err := a.Bind(s.Sock, s.Addr); err != nil || !c.OK() {
+		if c, err := a.Bind(s.Sock, s.Socket.Addr); err != nil || !c.OK() {
 			return c, err
 		}
-		return a.Listen(s.Sock, s.Backlog)
+		return a.Listen(s.Sock, s.Socket.Backlog)
 	},
 	ActConnect: func(a *agent.Agent, ctx context.Context, s *Step) (agent.Call, error) {
 		if !slices.Contains(a.Sockets(), s.Sock) {
@@ -269,20 +269,20 @@ var sockActions = map[Action]func(a *agent.Agent, ctx context.Context, s *Step) 
 		} else if c, ok, err := setOpts(a, s); !ok {
 			return c, err
 		}
-		return observed(a.Connect(ctx, s.Sock, s.Addr, s.Nonblock))
+		return observed(a.Connect(ctx, s.Sock, s.Socket.Addr, s.Nonblock))
 	},
 	ActAccept: func(a *agent.Agent, ctx context.Context, s *Step) (agent.Call, error) {
-		return observed(a.Accept(ctx, s.Sock, s.As))
+		return observed(a.Accept(ctx, s.Sock, s.Socket.As))
 	},
 	ActSend: func(a *agent.Agent, ctx context.Context, s *Step) (agent.Call, error) {
 		var to *netip.AddrPort
 		if s.HasTo {
 			to = &s.To
 		}
-		return a.SendFlags(ctx, s.Sock, s.payload(), to, s.Nonblock, s.Flags)
+		return a.SendFlags(ctx, s.Sock, s.Socket.payload(), to, s.Nonblock, s.Flags)
 	},
 	ActRecv: func(a *agent.Agent, ctx context.Context, s *Step) (agent.Call, error) {
-		return a.RecvFlags(ctx, s.Sock, s.Size, s.Nonblock, s.Flags)
+		return a.RecvFlags(ctx, s.Sock, s.Socket.Size, s.Nonblock, s.Flags)
 	},
 	ActShutdown: func(a *agent.Agent, _ context.Context, s *Step) (agent.Call, error) {
 		how := map[string]agent.How{"rd": agent.ShutRD, "wr": agent.ShutWR, "rdwr": agent.ShutRDWR}[s.How]
@@ -333,8 +333,8 @@ func openSock(a *agent.Agent, s *Step, kind agent.Kind) (agent.Call, bool, error
 	if c, ok, err := setOpts(a, s); !ok {
 		return c, false, err
 	}
-	if s.HasBind {
-		if c, err := a.Bind(s.Sock, s.Bind); err != nil || !c.OK() {
+	if s.Socket.HasBind {
+		if c, err := a.Bind(s.Sock, s.Socket.Bind); err != nil || !c.OK() {
 			return c, false, err
 		}
 	}

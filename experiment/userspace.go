@@ -119,8 +119,8 @@ func (r *run) usStep(ctx context.Context, s *Step) error {
 			c.Info = fmt.Sprintf("%d held segment(s) processed", c.Ret)
 		}
 	case ActUSListen:
-		c.Args = fmt.Sprintf("port %d, backlog %d", s.Addr.Port(), s.Backlog)
-		l, err := u.h.Listen(s.Addr.Port(), s.TCP, s.Backlog)
+		c.Args = fmt.Sprintf("port %d, backlog %d", s.Userspace.Addr.Port(), s.Userspace.Backlog)
+		l, err := u.h.Listen(s.Userspace.Addr.Port(), s.TCP, s.Userspace.Backlog)
 		if err != nil {
 			return err
 		}
@@ -128,15 +128,15 @@ func (r *run) usStep(ctx context.Context, s *Step) error {
 		u.listeners[s.Sock] = l
 		u.mu.Unlock()
 	case ActUSDial:
-		c.Args = s.Addr.String()
-		cn, err := u.h.DialWith(sctx, s.Addr, &host.DialOptions{LocalPort: s.Bind.Port(), TCP: s.TCP})
+		c.Args = s.Userspace.Addr.String()
+		cn, err := u.h.DialWith(sctx, s.Userspace.Addr, &host.DialOptions{LocalPort: s.Userspace.Bind.Port(), TCP: s.TCP})
 		opErr = err
 		if cn != nil {
 			u.name(s.Sock, cn)
 			c.Info = "local " + cn.LocalAddr().String()
 		}
 	case ActUSAccept:
-		c.Args = "→ " + s.As
+		c.Args = "→ " + s.Userspace.As
 		u.mu.Lock()
 		l := u.listeners[s.Sock]
 		u.mu.Unlock()
@@ -146,7 +146,7 @@ func (r *run) usStep(ctx context.Context, s *Step) error {
 		cn, err := l.AcceptContext(sctx)
 		opErr = err
 		if cn != nil {
-			u.name(s.As, cn)
+			u.name(s.Userspace.As, cn)
 			c.Info = "peer " + cn.RemoteAddr().String()
 		}
 	default:
@@ -175,13 +175,13 @@ func usConnStep(s *Step, cn *host.Conn, deadline time.Time, c *agent.Call) error
 	var opErr error
 	switch s.Action {
 	case ActUSSend:
-		c.Args, c.Data = fmt.Sprintf("%d bytes", len(s.Data)), s.Data
+		c.Args, c.Data = fmt.Sprintf("%d bytes", len(s.Userspace.Data)), s.Userspace.Data
 		cn.SetWriteDeadline(deadline)
-		c.Ret, opErr = cn.Write(s.Data)
+		c.Ret, opErr = cn.Write(s.Userspace.Data)
 	case ActUSRecv:
-		c.Args = fmt.Sprintf("max %d", s.Size)
+		c.Args = fmt.Sprintf("max %d", s.Userspace.Size)
 		cn.SetReadDeadline(deadline)
-		buf := make([]byte, s.Size)
+		buf := make([]byte, s.Userspace.Size)
 		n, err := cn.Read(buf)
 		c.Ret, c.Data, opErr = n, buf[:n], err
 		if err == io.EOF {
