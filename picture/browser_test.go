@@ -151,19 +151,25 @@ func (b *browser) do(t testing.TB, steps ...chromedp.Action[chromedp.Void]) {
 func writeReport(t *testing.T, name string) (string, *Diagram) {
 	t.Helper()
 	d := FromTimeline(readCapture(t, name).Timeline())
-	path := filepath.Join(t.TempDir(), name+".html")
+	return writeHTMLFile(t, &Report{Title: name, Comment: "a <comment> & more", Diagram: d,
+		Expectations: []Expectation{{Pos: "x.yaml:1:1", Where: "end of run", Pass: false, Want: "w", Seen: "s"}}}), d
+}
+
+// writeHTMLFile writes a report to a file of the test's and returns its path.
+func writeHTMLFile(tb testing.TB, r *Report) string {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "report.html")
 	f, err := os.Create(path)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	if err := WriteHTML(f, &Report{Title: name, Comment: "a <comment> & more", Diagram: d,
-		Expectations: []Expectation{{Pos: "x.yaml:1:1", Where: "end of run", Pass: false, Want: "w", Seen: "s"}}}); err != nil {
-		t.Fatal(err)
+	if err := WriteHTML(f, r); err != nil {
+		tb.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	return path, d
+	return path
 }
 
 // TestHTMLReportInBrowser loads the report of D3-us in Chromium: nothing fetched, no
@@ -281,15 +287,7 @@ func TestHTMLCongestionSamples(t *testing.T) {
 	for i, cwnd := range []uint32{10, 20, 5} {
 		tl.Add(tl.Start.Add(time.Duration(i+1)*time.Millisecond), "client", &timeline.CongestionSample{Local: local, Remote: remote, SndCwnd: cwnd, Ssthresh: 0x7fffffff, SRTT: 100 * time.Microsecond})
 	}
-	path := filepath.Join(t.TempDir(), "cong.html")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteHTML(f, &Report{Title: "cong", Diagram: FromTimeline(tl)}); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	path := writeHTMLFile(t, &Report{Title: "cong", Diagram: FromTimeline(tl)})
 	if err := b.load(path); err != nil {
 		t.Fatal(err)
 	}

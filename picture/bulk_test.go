@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -141,18 +139,7 @@ func BenchmarkLadderD3us(b *testing.B) {
 func writeBulkReport(tb testing.TB) (string, *Diagram) {
 	tb.Helper()
 	d := FromTimeline(bulk(tb, 99_996, 100).Timeline())
-	path := filepath.Join(tb.TempDir(), "bulk.html")
-	f, err := os.Create(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := WriteHTML(f, &Report{Title: "bulk", Diagram: d}); err != nil {
-		tb.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	return path, d
+	return writeHTMLFile(tb, &Report{Title: "bulk", Diagram: d}), d
 }
 
 // TestHTML100kInBrowser opens the report of 100 000 frames in chromium: its first
