@@ -14,81 +14,55 @@ import (
 // number is a retransmission; a bare SYN with another sequence number from a side
 // that already sent is a new connection on the 4-tuple.
 func TestFlowsPerConnection(t *testing.T) {
+	// A frame from the client (c) or the server, and the flow and relative numbers it
+	// gets; the ack only where the frame's ACK flag makes it mean something.
 	type frame struct {
-		client bool
-		seq    uint32
-		ack    uint32
-		flags  string
+		client     bool
+		seq, ack   uint32
+		flags      string
+		flow       int
+		relSeq     uint32
+		relAck     uint32
+		meaningful bool
 	}
-	type got struct {
-		Flow           int
-		RelSeq, RelAck uint32
-		HasRelAck      bool
-	}
+	const c, s = true, false
 	cases := []struct {
 		name   string
 		frames []frame
-		want   []got
-	}{{
-		name: "simultaneous open, the server's SYN first",
-		frames: []frame{
-			{false, 5000, 0, "S"},
-			{true, 1000, 0, "S"},
-			{false, 5000, 1001, "S."},
-			{true, 1000, 5001, "S."},
-			{true, 1001, 5001, "R."},
-		},
-		want: []got{{1, 0, 0, false}, {1, 0, 0, false}, {1, 0, 1, true}, {1, 0, 1, true}, {1, 1, 1, true}},
-	}, {
-		name: "simultaneous open, the client's SYN first",
-		frames: []frame{
-			{true, 1000, 0, "S"},
-			{false, 5000, 0, "S"},
-			{true, 1000, 5001, "S."},
-			{false, 5000, 1001, "S."},
-		},
-		want: []got{{1, 0, 0, false}, {1, 0, 0, false}, {1, 0, 1, true}, {1, 0, 1, true}},
-	}, {
-		name: "SYN retransmitted, then answered",
-		frames: []frame{
-			{true, 1000, 0, "S"},
-			{true, 1000, 0, "S"},
-			{false, 5000, 1001, "S."},
-		},
-		want: []got{{1, 0, 0, false}, {1, 0, 0, false}, {1, 0, 1, true}},
-	}, {
-		name: "a new connection on the 4-tuple after a reset",
-		frames: []frame{
-			{true, 1000, 0, "S"},
-			{false, 0, 1001, "R."},
-			{true, 9000, 0, "S"},
-			{false, 7000, 9001, "S."},
-		},
-		want: []got{{1, 0, 0, false}, {1, 0, 1, true}, {2, 0, 0, false}, {2, 0, 1, true}},
-	}, {
-		name: "the other side's first SYN after the first connection's answer",
-		frames: []frame{
-			{true, 1000, 0, "S"},
-			{false, 5000, 1001, "S."},
-			{false, 8000, 0, "S"},
-		},
-		want: []got{{1, 0, 0, false}, {1, 0, 1, true}, {2, 0, 0, false}},
-	}}
+	}{
+		{"simultaneous open, the server's SYN first", []frame{
+			{s, 5000, 0, "S", 1, 0, 0, false}, {c, 1000, 0, "S", 1, 0, 0, false},
+			{s, 5000, 1001, "S.", 1, 0, 1, true}, {c, 1000, 5001, "S.", 1, 0, 1, true},
+			{c, 1001, 5001, "R.", 1, 1, 1, true}}},
+		{"simultaneous open, the client's SYN first", []frame{
+			{c, 1000, 0, "S", 1, 0, 0, false}, {s, 5000, 0, "S", 1, 0, 0, false},
+			{c, 1000, 5001, "S.", 1, 0, 1, true}, {s, 5000, 1001, "S.", 1, 0, 1, true}}},
+		{"SYN retransmitted, then answered", []frame{
+			{c, 1000, 0, "S", 1, 0, 0, false}, {c, 1000, 0, "S", 1, 0, 0, false},
+			{s, 5000, 1001, "S.", 1, 0, 1, true}}},
+		{"a new connection on the 4-tuple after a reset", []frame{
+			{c, 1000, 0, "S", 1, 0, 0, false}, {s, 0, 1001, "R.", 1, 0, 1, true},
+			{c, 9000, 0, "S", 2, 0, 0, false}, {s, 7000, 9001, "S.", 2, 0, 1, true}}},
+		{"the other side's first SYN after the first connection's answer", []frame{
+			{c, 1000, 0, "S", 1, 0, 0, false}, {s, 5000, 1001, "S.", 1, 0, 1, true},
+			{s, 8000, 0, "S", 2, 0, 0, false}}},
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Unix(1000, 0)
-			c := newCapture(start, []Endpoint{{"client", "eth0", -1}})
-			var out []got
+			cp := newCapture(start, []Endpoint{{"client", "eth0", -1}})
+			var want, got []frame
 			for i, f := range tc.frames {
 				// All on the client's end: each frame is one copy, sent or received.
-				fr := c.add(start.Add(time.Duration(i)*time.Millisecond), 0, tcpFrame(t, f.client, f.seq, f.ack, f.flags, 0), f.client)
-				g := got{Flow: fr.Flow, RelSeq: fr.RelSeq}
-				if strings.Contains(f.flags, ".") { // a bare SYN's ack field means nothing
-					g.RelAck, g.HasRelAck = fr.RelAck, fr.HasRelAck
+				fr := cp.add(start.Add(time.Duration(i)*time.Millisecond), 0, tcpFrame(t, f.client, f.seq, f.ack, f.flags, 0), f.client)
+				g := f
+				g.flow, g.relSeq, g.relAck, g.meaningful = fr.Flow, fr.RelSeq, 0, false
+				if strings.Contains(f.flags, ".") {
+					g.relAck, g.meaningful = fr.RelAck, fr.HasRelAck
 				}
-				out = append(out, g)
+				want, got = append(want, f), append(got, g)
 			}
-			if d := cmp.Diff(tc.want, out); d != "" {
+			if d := cmp.Diff(want, got, cmp.AllowUnexported(frame{})); d != "" {
 				t.Errorf("flows and relative numbers (-want +got):\n%s", d)
 			}
 		})
