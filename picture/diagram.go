@@ -344,7 +344,7 @@ func (b *builder) tcp(r *Row) {
 }
 
 func hasSACK(p *timeline.Packet) bool {
-	for _, o := range p.Options {
+	for _, o := range p.Options() {
 		if o == "sack" {
 			return true
 		}

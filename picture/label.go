@@ -63,7 +63,7 @@ func tcpLabel(f *timeline.Frame) string {
 	if p.Window == 0 && !has("R") {
 		w = append(w, "win 0")
 	}
-	for _, o := range p.OptText {
+	for _, o := range p.OptText() {
 		if strings.HasPrefix(o, "sack ") {
 			w = append(w, "sack")
 		}

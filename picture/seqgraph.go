@@ -190,7 +190,7 @@ func round6(d time.Duration) float64 { return float64(d.Microseconds()) / 1e6 }
 // sackBlocks are an ACK's SACK blocks (RFC 2018 §3) relative to the sender's ISN.
 func (g *seqGraph) sackBlocks(p *timeline.Packet) [][2]uint32 {
 	var out [][2]uint32
-	for _, o := range p.OptText {
+	for _, o := range p.OptText() {
 		rest, ok := strings.CutPrefix(o, "sack ")
 		if !ok {
 			continue

@@ -72,8 +72,7 @@ func (c *runCapture) record(b *testing.B, tl *timeline.Timeline, idx int, at tim
 		b.Fatal(err)
 	}
 	c.line = c.sum.AppendHeaders(c.line[:0], &c.h)
-	data := bytes.Clone(f.Data)
-	tl.AddFrame(timeline.Captured{Time: at, Index: idx, Data: data, Out: c.out, Line: string(c.line), Headers: c.h.On(data)})
+	tl.AddFrame(timeline.Captured{Time: at, Index: idx, Data: f.Data, Out: c.out, Line: c.line, Headers: c.h})
 }
 
 // BenchmarkRunPath is the whole path of a captured frame in `pktlab run`, per
