@@ -16,8 +16,13 @@ const dropWindow = 20 * time.Millisecond
 // a retransmission, a RST sent or received, a packet dropped with the kernel's
 // reason, in a few words under the lane of its node, with the ends of its
 // connection so that a ladder draws it in its flow's. A drop of a frame that had
-// arrived at that node also ends the frame's arrow in an X.
+// arrived at that node also ends the frame's arrow in an X. A drop of link-local
+// chatter (timeline.Chatter), and one of neither a packet nor a socket (a queue
+// purged), say nothing of a connection and make no row.
 func (b *builder) kernel(e timeline.Event, r Row) {
+	if d, ok := e.Data.(*timeline.Drop); ok && (timeline.Chatter(e) || d.Packet == nil && !d.Local.IsValid()) {
+		return
+	}
 	r.Kind = RowKernel
 	if e.Node != "" {
 		r.From = b.lane(e.Node, true)
