@@ -224,7 +224,7 @@ func (k *kernelEvents) synFor(held heldState) *synSeen {
 // claimSYN marks the SYN of a socket whose port the tracer gave as no held change's.
 func (k *kernelEvents) claimSYN(node string, local, remote netip.AddrPort) {
 	for i := range k.syns {
-		if syn := &k.syns[i]; syn.node == node && syn.src == local && syn.dst == remote {
+		if syn := &k.syns[i]; syn.node == node && syn.src == unmapped(local) && syn.dst == unmapped(remote) {
 			syn.used = true
 		}
 	}
@@ -234,9 +234,13 @@ func (k *kernelEvents) claimSYN(node string, local, remote netip.AddrPort) {
 // to its remote end, from its local address, not before it.
 func matchesSYN(held heldState, syn *synSeen) bool {
 	st := held.state
-	return syn.dst == st.Remote && (st.Local.Addr().IsUnspecified() || syn.src.Addr().Unmap() == st.Local.Addr().Unmap()) &&
+	return syn.dst == unmapped(st.Remote) && (st.Local.Addr().IsUnspecified() || syn.src.Addr() == st.Local.Addr().Unmap()) &&
 		!syn.time.Before(held.time.Add(-synSlack))
 }
+
+// unmapped is a as an IPv4 frame carries it when a is an IPv4-mapped IPv6 address
+// (a dual-stack socket's view of an IPv4 peer).
+func unmapped(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()) }
 
 // flushHeld puts the held changes on the timeline as they are.
 func (k *kernelEvents) flushHeld() {
