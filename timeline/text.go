@@ -173,7 +173,9 @@ func (tl *Timeline) Line(e Event) string {
 	case *Frame:
 		return fmt.Sprintf("%s %s %-27s %s", ts, flowTag(d), tl.where(d), tl.frameText(d))
 	case *Call:
-		return fmt.Sprintf("%s  ==  %s", ts, d)
+		// A program's output (an exec step's info) goes on indented lines, as its
+		// note does.
+		return fmt.Sprintf("%s  ==  %s", ts, strings.ReplaceAll(d.String(), "\n", "\n        "))
 	case *Step:
 		return fmt.Sprintf("%s  --  %s", ts, d.Text)
 	}
