@@ -211,20 +211,40 @@ func decodeBody(body json.RawMessage, v any, then func() error) error {
 }
 
 // eventDecoders turn a record's body into the timeline's type: the inverse of
-// timeline.Record and the records' MarshalJSON methods (record_json.go there).
+// timeline.Record and the records' MarshalJSON methods (record_json.go there), which
+// write some fields their own way (a state by name, a duration in a unit): withKey
+// reads that key apart.
 var eventDecoders = map[string]func(body json.RawMessage, env envelope) (timeline.Data, error){
 	"call":            decodeCall,
 	"kernel_state":    plain[timeline.KernelState],
 	"userspace_state": decodeUserspaceState,
-	"verdict":         decodeVerdict,
-	"conntrack":       decodeConntrack,
 	"step":            plain[timeline.Step],
 	"note":            plain[timeline.Note],
 	"outcome":         plain[timeline.Outcome],
-	"retransmit":      decodeRetransmit,
-	"reset":           decodeReset,
-	"drop":            decodeDrop,
-	"congestion":      decodeCongestion,
+	"verdict": withKey("type", func(v *timeline.Verdict, t string) (err error) {
+		v.Type, err = parseVerdictType(t)
+		return err
+	}),
+	"conntrack": withKey("timeout_s", func(c *timeline.Conntrack, s int64) error {
+		c.Timeout = time.Duration(s) * time.Second
+		return nil
+	}),
+	"congestion": withKey("srtt_us", func(c *timeline.CongestionSample, us int64) error {
+		c.SRTT = time.Duration(us) * time.Microsecond
+		return nil
+	}),
+	"retransmit": withKey("flags", func(r *timeline.Retransmit, f string) (err error) {
+		r.Flags, err = parseFlags(f)
+		return err
+	}),
+	"reset": withKey("packet", func(r *timeline.Reset, p *kernelPacket) (err error) {
+		r.Packet, err = p.packet()
+		return err
+	}),
+	"drop": withKey("packet", func(d *timeline.Drop, p *kernelPacket) (err error) {
+		d.Packet, err = p.packet()
+		return err
+	}),
 }
 
 // plain decodes a record whose body is its type's fields as they are.
@@ -234,6 +254,36 @@ func plain[T any, P interface {
 }](body json.RawMessage, _ envelope) (timeline.Data, error) {
 	v := P(new(T))
 	return v, decodeBody(body, v, nil)
+}
+
+// withKey decodes a record whose body is its type's fields but key, which it
+// decodes into a V and hands to set with the record.
+func withKey[T any, V any, P interface {
+	*T
+	timeline.Data
+}](key string, set func(P, V) error) func(json.RawMessage, envelope) (timeline.Data, error) {
+	return func(body json.RawMessage, _ envelope) (timeline.Data, error) {
+		var keys map[string]json.RawMessage
+		if err := decodeBody(body, &keys, nil); err != nil {
+			return nil, err
+		}
+		var v V
+		if raw, ok := keys[key]; ok {
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return nil, fmt.Errorf("%q: %v", key, err)
+			}
+			delete(keys, key)
+		}
+		rest, err := json.Marshal(keys)
+		if err != nil {
+			return nil, err
+		}
+		rec := P(new(T))
+		if err := json.Unmarshal(rest, rec); err != nil {
+			return nil, err
+		}
+		return rec, set(rec, v)
+	}
 }
 
 func decodeCall(body json.RawMessage, env envelope) (timeline.Data, error) {
@@ -246,14 +296,11 @@ func decodeCall(body json.RawMessage, env envelope) (timeline.Data, error) {
 	if j.Data != "" {
 		c.Data = []byte(j.Data)
 	}
+	var err error
 	if j.Errno != "" {
-		e, err := parseErrno(j.Errno)
-		if err != nil {
-			return nil, err
-		}
-		c.Errno = e
+		c.Errno, err = parseErrno(j.Errno)
 	}
-	return c, nil
+	return c, err
 }
 
 func parseErrno(name string) (syscall.Errno, error) {
@@ -291,39 +338,16 @@ func parseState(s string) (tcpstate.State, error) {
 	return 0, fmt.Errorf("%q is no RFC 9293 state", s)
 }
 
-func decodeVerdict(body json.RawMessage, _ envelope) (timeline.Data, error) {
-	var j struct {
-		timeline.Verdict
-		Type string `json:"type"`
-	}
-	if err := decodeBody(body, &j, nil); err != nil {
-		return nil, err
-	}
-	v := j.Verdict
-	if j.Type != "" {
-		for t := timeline.TraceRule; t <= timeline.TracePolicy; t++ {
-			if t.String() == j.Type {
-				v.Type = t
-			}
-		}
-		if v.Type == 0 {
-			return nil, fmt.Errorf("verdict type %q", j.Type)
+func parseVerdictType(s string) (timeline.VerdictType, error) {
+	for t := timeline.TraceRule; t <= timeline.TracePolicy; t++ {
+		if t.String() == s {
+			return t, nil
 		}
 	}
-	return &v, nil
-}
-
-func decodeConntrack(body json.RawMessage, _ envelope) (timeline.Data, error) {
-	var j struct {
-		timeline.Conntrack
-		TimeoutS int64 `json:"timeout_s"`
+	if s == "" {
+		return 0, nil
 	}
-	if err := decodeBody(body, &j, nil); err != nil {
-		return nil, err
-	}
-	c := j.Conntrack
-	c.Timeout = time.Duration(j.TimeoutS) * time.Second
-	return &c, nil
+	return 0, fmt.Errorf("verdict type %q", s)
 }
 
 // parseFlags reads TCP flags as tcpdump letters (header.TCPFlags.String).
@@ -359,61 +383,6 @@ func (p *kernelPacket) packet() (*timeline.KernelPacket, error) {
 	var err error
 	k.Flags, err = parseFlags(p.Flags)
 	return &k, err
-}
-
-func decodeRetransmit(body json.RawMessage, _ envelope) (timeline.Data, error) {
-	var j struct {
-		timeline.Retransmit
-		Flags string `json:"flags"`
-	}
-	if err := decodeBody(body, &j, nil); err != nil {
-		return nil, err
-	}
-	r := j.Retransmit
-	var err error
-	r.Flags, err = parseFlags(j.Flags)
-	return &r, err
-}
-
-func decodeReset(body json.RawMessage, _ envelope) (timeline.Data, error) {
-	var j struct {
-		timeline.Reset
-		Packet *kernelPacket `json:"packet"`
-	}
-	if err := decodeBody(body, &j, nil); err != nil {
-		return nil, err
-	}
-	r := j.Reset
-	var err error
-	r.Packet, err = j.Packet.packet()
-	return &r, err
-}
-
-func decodeDrop(body json.RawMessage, _ envelope) (timeline.Data, error) {
-	var j struct {
-		timeline.Drop
-		Packet *kernelPacket `json:"packet"`
-	}
-	if err := decodeBody(body, &j, nil); err != nil {
-		return nil, err
-	}
-	d := j.Drop
-	var err error
-	d.Packet, err = j.Packet.packet()
-	return &d, err
-}
-
-func decodeCongestion(body json.RawMessage, _ envelope) (timeline.Data, error) {
-	var j struct {
-		timeline.CongestionSample
-		SRTTUS int64 `json:"srtt_us"`
-	}
-	if err := decodeBody(body, &j, nil); err != nil {
-		return nil, err
-	}
-	c := j.CongestionSample
-	c.SRTT = time.Duration(j.SRTTUS) * time.Microsecond
-	return &c, nil
 }
 
 // RunRecord is an event of a run's timeline as a line of run --json: its record
