@@ -187,7 +187,12 @@ func (r *run) setup(ctx context.Context) error {
 		}
 	}
 	eps := endpoints(r.lab.Topology(), r.f.Capture)
-	r.tl = timeline.New(time.Now(), eps)
+	// The start without its monotonic reading: frames carry the kernel's wall-clock
+	// stamps, so every event's time since the start (a call's, stamped by
+	// time.Now(), as a frame's) is then a difference of wall clocks, the one the JSON
+	// lines write and pktlab report reads back; with the reading, a call's would be
+	// on the monotonic clock, apart from the wall clock by its slew.
+	r.tl = timeline.New(time.Now().Round(0), eps)
 	if r.opts.Watch != nil {
 		r.opts.Watch(r.lab.Name(), r.tl)
 	}

@@ -402,8 +402,11 @@ func (b *builder) answered(i int, q *timeline.Packet) {
 	e := b.d.Rows[i]
 	for j := i - 1; j >= 0 && e.T-b.d.Rows[j].T < time.Second; j-- {
 		r := &b.d.Rows[j]
+		if r.Kind != RowFrame {
+			continue // a call, a state or a verdict has no packet
+		}
 		p := &r.Frame.Packet
-		if r.Kind == RowFrame && r.To == e.From && r.Drop == "" && p.Proto == q.Proto && p.Src == q.Src && p.Dst == q.Dst && p.SPort == q.SPort && p.DPort == q.DPort {
+		if r.To == e.From && r.Drop == "" && p.Proto == q.Proto && p.Src == q.Src && p.Dst == q.Dst && p.SPort == q.SPort && p.DPort == q.DPort {
 			r.Drop = "answered with " + e.Label
 			return
 		}

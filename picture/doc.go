@@ -9,9 +9,12 @@
 //
 // It reads a *timeline.Timeline through one conversion, FromTimeline, which switches
 // on the timeline's typed events, into its own Diagram (lanes, rows, flows, samples),
-// so the renderers do not depend on how the timeline stores its events. It also rebuilds a timeline from frames read out of a capture file or a
-// live capture (FromFrames), inferring which interfaces are the two ends of one link
-// and which end sent each frame.
+// so the renderers do not depend on how the timeline stores its events. It also
+// rebuilds a timeline from frames read out of a capture file or a live capture
+// (Collector), inferring which interfaces are the two ends of one link and which end
+// sent each frame, and from a run's JSON lines (ReadRun: the frames' bytes, the other
+// records decoded into the timeline's types), so that the report of a run's --json
+// output is the report of the run.
 //
 // It never prints and owns no sockets: every renderer writes to the io.Writer it is
 // given, and the CLI decides widths and colours.

@@ -33,6 +33,10 @@ type Captured struct {
 	Time  time.Time
 	Data  []byte // an Ethernet frame
 	Dir   Direction
+	// Flow is the frame's flow number as the run that recorded it numbered it (a
+	// run's JSON lines), 0 to let the timeline number the flows in time order: a run
+	// numbers them in the order its captures handed the frames over.
+	Flow int
 }
 
 // Bounds of what a collector keeps, so that no input sizes an allocation without one.
@@ -50,13 +54,18 @@ type Collector struct {
 	frames []Captured
 	others []other
 	bytes  int
+	start  time.Time // the timeline's start, when told (SetStart)
+	// keepOrder adds the other events among the frames in the order they came
+	// (ReadRun: the order of the timeline that was written), not after them.
+	keepOrder bool
 }
 
 // other is an event besides the frames, such as a state change.
 type other struct {
-	t    time.Time
-	node string
-	data timeline.Data
+	t     time.Time
+	node  string
+	data  timeline.Data
+	after int // how many frames were added before it
 }
 
 // NewCollector collects frames of the interfaces named ("node:iface" as pktlab names
@@ -68,6 +77,9 @@ func (c *Collector) Names() []string { return c.names }
 
 // SetNames replaces the interface names (a pcapng file may add interfaces as it goes).
 func (c *Collector) SetNames(names []string) { c.names = append(c.names[:0], names...) }
+
+// SetStart sets the start of the timeline, which is otherwise its first event's time.
+func (c *Collector) SetStart(t time.Time) { c.start = t }
 
 // Add keeps a copy of the frame. It fails once MaxFrames or MaxBytes would be passed.
 func (c *Collector) Add(f Captured) error {
@@ -89,7 +101,7 @@ func (c *Collector) AddEvent(t time.Time, node string, d timeline.Data) error {
 	if len(c.frames)+len(c.others) >= MaxFrames {
 		return fmt.Errorf("picture: more than %d events to draw", MaxFrames)
 	}
-	c.others = append(c.others, other{t, node, d})
+	c.others = append(c.others, other{t, node, d, len(c.frames)})
 	return nil
 }
 
@@ -115,19 +127,15 @@ func (c *Collector) Timeline() *timeline.Timeline {
 			eps[i].Node = ""
 		}
 	}
-	start := time.Time{}
-	if len(fs) > 0 {
-		start = fs[0].Time
-	}
-	for _, o := range c.others {
-		if start.IsZero() || o.t.Before(start) {
-			start = o.t
-		}
-	}
-	tl := timeline.New(start, eps)
+	tl := timeline.New(c.startTime(fs), eps)
 	sums := make([]*rawsock.Summarizer, len(c.names)) // as tcpdump on each interface
 	var line []byte
-	for _, f := range fs {
+	next := 0 // with keepOrder, the next of the others to add
+	for i, f := range fs {
+		for ; c.keepOrder && next < len(c.others) && c.others[next].after <= i; next++ {
+			o := c.others[next]
+			tl.Add(o.t, o.node, o.data)
+		}
 		out := f.Dir == DirOut
 		if f.Dir == DirUnknown && macs[f.Iface] != nil {
 			out = bytes.Equal(srcMAC(f.Data), macs[f.Iface])
@@ -136,14 +144,34 @@ func (c *Collector) Timeline() *timeline.Timeline {
 			sums[f.Iface] = rawsock.NewSummarizer()
 		}
 		line = sums[f.Iface].Append(line[:0], layers.LinkTypeEthernet, f.Data)
-		tl.AddFrame(timeline.Captured{Time: f.Time, Index: f.Iface, Data: f.Data, Out: out, Line: line})
+		fr := tl.AddFrame(timeline.Captured{Time: f.Time, Index: f.Iface, Data: f.Data, Out: out, Line: line})
+		if f.Flow != 0 {
+			fr.Flow = f.Flow
+		}
 	}
 	// After the frames, so that a state change stamped as the segment that caused it
 	// arrived is drawn under it.
-	for _, o := range c.others {
+	for _, o := range c.others[next:] {
 		tl.Add(o.t, o.node, o.data)
 	}
 	return tl
+}
+
+// startTime is the timeline's start: as set, or its first event's time.
+func (c *Collector) startTime(fs []Captured) time.Time {
+	start := c.start
+	if !start.IsZero() {
+		return start
+	}
+	if len(fs) > 0 {
+		start = fs[0].Time
+	}
+	for _, o := range c.others {
+		if start.IsZero() || o.t.Before(start) {
+			start = o.t
+		}
+	}
+	return start
 }
 
 func (c *Collector) knowsDirection(iface int) bool {

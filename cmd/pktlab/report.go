@@ -187,18 +187,22 @@ func init() { rootCmd.AddCommand(newReportCmd()) }
 func newReportCmd() *cobra.Command {
 	var out string
 	c := &cobra.Command{
-		Use:   "report FILE.pcapng -o FILE.html",
-		Short: "Write an HTML report of a capture file: ladder, time-sequence graphs, flows",
-		Long: `Reads a pcap or pcapng file (such as one written by pktlab run -w or pktlab capture -w)
-and writes one self-contained HTML file: the ladder of its frames (a lane per node, or per
-interface of a node with several, so that a NAT rewrite is drawn across the router's
-lanes; zoom and pan in time, a frame's tcpdump line on hover and its bytes on click;
-frames that died marked where), a time-sequence graph of each TCP flow that carried
-data (segments, ACK and window lines, SACK blocks, retransmissions and duplicate ACKs
-marked, as tcptrace draws them) and the table of flows. The page fetches nothing: its
-style, script and data are inline. pktlab run --html writes the same for a run, with
-the experiment's comment and expectations.`,
-		Example: `  pktlab report handshake.pcapng -o handshake.html
+		Use:   "report RUN.jsonl|FILE.pcapng -o FILE.html",
+		Short: "Write an HTML report of a run's JSON lines or a capture file: ladder, time-sequence graphs, flows",
+		Long: `Reads the JSON lines of a run (pktlab run --json > RUN.jsonl), or a pcap or pcapng file
+(such as one written by pktlab run -w or pktlab capture -w), and writes one
+self-contained HTML file: the ladder of its frames (a lane per node, or per interface
+of a node with several, so that a NAT rewrite is drawn across the router's lanes; zoom
+and pan in time, a frame's tcpdump line on hover and its bytes on click; frames that
+died marked where), a time-sequence graph of each TCP flow that carried data
+(segments, ACK and window lines, SACK blocks, retransmissions and duplicate ACKs
+marked, as tcptrace draws them) and the table of flows. The report of a run's JSON
+lines is the one pktlab run --html writes: with the experiment's comment, its calls,
+state changes and verdicts under the lanes, and its expectations with want and seen.
+The page fetches nothing: its style, script and data are inline.`,
+		Example: `  sudo pktlab run --json examples/D3.yaml > d3.jsonl
+  pktlab report d3.jsonl -o d3.html
+  pktlab report handshake.pcapng -o handshake.html
   sudo pktlab run --html c1.html examples/C1.yaml`,
 		Args: cobraArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -213,6 +217,17 @@ the experiment's comment and expectations.`,
 }
 
 func runReport(ctx context.Context, path, out string) error {
+	isJSON, err := startsJSON(ctx, path)
+	if err != nil {
+		return err
+	}
+	if isJSON {
+		rep, err := jsonReport(ctx, path)
+		if err != nil {
+			return err
+		}
+		return writeReportFile(out, rep)
+	}
 	f, r, err := openCaptureFile(ctx, path)
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pktlab/pktlab/experiment"
 	"github.com/pktlab/pktlab/ktrace"
+	"github.com/pktlab/pktlab/picture"
 	"github.com/pktlab/pktlab/timeline"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -346,10 +347,12 @@ func writeRunTail(w io.Writer, f *experiment.File, res *experiment.Result, err e
 	fmt.Fprintf(w, "=== %s %s: %d/%d expectations held (%s)\n", verdict, f.Path, pass, len(res.Outcomes), res.Duration.Round(time.Millisecond))
 }
 
-// runJSON is the body of a run's first line: which file, in which lab.
+// runJSON is the body of a run's first line: which file, in which lab, and the
+// experiment's comment (which pktlab report shows).
 type runJSON struct {
-	File string `json:"file"`
-	Lab  string `json:"lab,omitempty"`
+	File    string `json:"file"`
+	Lab     string `json:"lab,omitempty"`
+	Comment string `json:"comment,omitempty"`
 }
 
 // resultJSON is the body of a run's last line.
@@ -362,18 +365,21 @@ type resultJSON struct {
 }
 
 // writeRunJSON writes a run as docs/json.md says: a "run" line, the timeline's
-// records (the expectations' outcomes among them) and a "result" line.
+// records (the expectations' outcomes among them; frames with their bytes, for
+// pktlab report) and a "result" line.
 func writeRunJSON(w io.Writer, f *experiment.File, res *experiment.Result, err error) {
-	head := timeline.Record{Type: "run", Body: runJSON{File: f.Path}}
+	head := timeline.Record{Type: "run", Body: runJSON{File: f.Path, Comment: f.Comment}}
 	if res != nil {
-		head.Body = runJSON{File: f.Path, Lab: res.LabName}
+		head.Body = runJSON{File: f.Path, Lab: res.LabName, Comment: f.Comment}
 	}
 	if res != nil && res.Timeline != nil {
 		head.Time = res.Timeline.Start
 	}
 	timeline.WriteRecord(w, head)
 	if res != nil && res.Timeline != nil {
-		res.Timeline.WriteJSON(w)
+		for _, e := range res.Timeline.Events() {
+			timeline.WriteRecord(w, picture.RunRecord(res.Timeline, e))
+		}
 	}
 	timeline.WriteRecord(w, resultRecord(f, res, err))
 }

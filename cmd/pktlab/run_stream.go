@@ -47,7 +47,7 @@ func (s *runStream) watch(lab string, tl *timeline.Timeline) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.json {
-		timeline.WriteRecord(s.w, timeline.Record{Type: "run", Time: tl.Start, Body: runJSON{File: s.f.Path, Lab: lab}})
+		timeline.WriteRecord(s.w, timeline.Record{Type: "run", Time: tl.Start, Body: runJSON{File: s.f.Path, Lab: lab, Comment: s.f.Comment}})
 	} else {
 		writeRunHead(s.w, s.f, lab)
 		io.WriteString(s.w, picture.Legend+"\n")
@@ -61,7 +61,7 @@ func (s *runStream) watch(lab string, tl *timeline.Timeline) {
 // emit writes one event; the timeline is locked (timeline.Watch).
 func (s *runStream) emit(e timeline.Event) {
 	if s.json {
-		timeline.WriteRecord(s.w, s.tl.Record(e))
+		timeline.WriteRecord(s.w, picture.RunRecord(s.tl, e))
 		return
 	}
 	if f := e.Frame(); f != nil && f.Dup {

@@ -1,6 +1,6 @@
 // Package inputfile opens and reads the files pktlab takes as input (topologies,
-// experiments, nftables rulesets, capture filter files, capture files), so that no
-// input can make pktlab read without end or wait without end.
+// experiments, nftables rulesets, capture filter files, capture files, pktlab's own
+// JSON lines), so that no input can make pktlab read without end or wait without end.
 //
 // Every input is a regular file: a device (/dev/zero, /dev/stdin of a terminal), a FIFO
 // or a socket is refused before a byte is read, and a FIFO is opened with O_NONBLOCK so
@@ -46,6 +46,10 @@ var (
 	// Capture: pcap and pcapng files are read one record at a time, so their size is
 	// not limited; they must still be regular files, and reading is cancellable.
 	Capture = Kind{What: "capture file", Limit: 0}
+	// JSONLines: pktlab's JSON lines read back (pktlab report of a run's --json), one
+	// line at a time. A run of 100 000 full-size frames writes about 300 MiB, the
+	// most a report draws (picture.MaxFrames, MaxBytes) under 600 MiB.
+	JSONLines = Kind{What: "JSON lines file", Limit: 1 << 30}
 )
 
 // Error says why an input file was refused.
