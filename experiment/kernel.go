@@ -32,6 +32,8 @@ type kernelEvents struct {
 
 	mu      sync.Mutex // guards pending
 	pending map[uint64]heldState
+
+	missed uint64 // the tracer's Stats.Missed when the run began
 }
 
 // heldState is a CLOSE → SYN_SENT change waiting for its socket's local port.
@@ -68,6 +70,7 @@ func startKernel(lab *testlab.Lab, tl *timeline.Timeline, tr *ktrace.Tracer, con
 		}
 		k.own = true
 	}
+	k.missed = k.tr.Stats().Missed
 	for _, n := range lab.Nodes() {
 		sub, err := k.tr.SubscribeNode(n)
 		if err != nil {
@@ -208,6 +211,10 @@ func (k *kernelEvents) stop(ctx context.Context) {
 	}
 	k.syncFor(ctx, 2*time.Second)
 	k.flushHeld()
+	if n := k.tr.Stats().Missed - k.missed; n > 0 {
+		k.tl.Note(time.Now(), "", fmt.Sprintf("kernel tracing: %d events missed machine-wide during the run, "+
+			"this run's perhaps among them (a tracepoint's two programs were both busy on one CPU)", n))
+	}
 	for _, s := range k.subs {
 		if n := s.sub.Lost(); n > 0 {
 			k.tl.Note(time.Now(), s.node, fmt.Sprintf("kernel tracing: %d events lost (the ring buffer was full)", n))
