@@ -1,7 +1,8 @@
 // Package agent is pktlab's kernel socket agent: it drives Linux sockets inside a lab
 // node with direct system calls (golang.org/x/sys/unix), so that every call's exact
 // result and errno (ECONNREFUSED, EINPROGRESS, EPIPE…) is observed and logged as a typed
-// Call record with its time, arguments and result.
+// Call record with its time, arguments and result; the calls made through a step's
+// view (ForStep) carry that experiment step's id.
 //
 // Sockets are created on a thread inside the node's network namespace (testlab's
 // Node.Do), and a socket stays in the namespace it was created in, so every later call on

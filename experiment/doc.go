@@ -1,8 +1,9 @@
 // Package experiment reads pktlab experiment files and runs them: it builds the lab,
-// applies nftables rulesets and sysctls, captures every link, runs the steps (kernel
-// socket agent calls, pktlab's userspace TCP, crafted packets, packet sockets of the
-// file's own, sysctl and nft changes, sleeps, waits, programs) in order or in parallel
-// groups, records everything on one timeline and checks the expectations.
+// applies nftables rulesets (through filter.ApplyText) and sysctls, captures every
+// link, runs the steps (kernel socket agent calls, pktlab's userspace TCP, crafted
+// packets, packet sockets of the file's own, sysctl and nft changes, sleeps, waits,
+// programs) in order or in parallel groups, records everything on one timeline and
+// checks the expectations.
 //
 // An experiment file is YAML:
 //
@@ -21,8 +22,14 @@
 // errors creates nothing. That includes the nftables texts (nft:, nft steps, trace
 // filters): Parse checks each one with filter.Validate where pktlab's subset of nft
 // covers it, and otherwise with nft --check in a network namespace of its own thread
-// that the kernel removes when the check ends (never the host's, never a lab's), with
-// the node's interface names present and its earlier texts applied first.
+// that the kernel removes when the check ends (filter.CheckText: never the host's,
+// never a lab's), with the node's interface names present and its earlier texts
+// applied first.
+//
+// A step's calls (agent calls, userspace TCP actions, a program's run) go on the
+// timeline carrying the step's id (timeline.Call.Step), and call expectations read
+// them there: the step's result is the call that failed and ended it, else its main
+// call.
 //
 // Frame and packet expectations are tables of fields (fields.go): each field is
 // declared once, with how it is parsed, matched and described, and a field left out

@@ -3,8 +3,6 @@ package experiment
 import (
 	"errors"
 	"fmt"
-	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/pktlab/pktlab/filter"
@@ -22,16 +20,14 @@ type nftText struct {
 
 // nftChecker runs nft --check on text in a throwaway network namespace of its own
 // (never the host's) that has the given interfaces and in which before was applied
-// first. It returns nft's output, and ok false when nft refused the text; err means
-// the check itself could not run (no nft, no privilege).
-type nftChecker func(ifaces, before []string, text string) (out string, ok bool, err error)
-
-// errNoNamespace is a checker's error when it may not make its namespace.
-var errNoNamespace = errors.New("cannot make a network namespace for nft --check (it needs root)")
+// first, as filter.CheckText does: a *filter.NFTError when nft refuses the text, and
+// another error when the check itself could not run (filter.ErrCheckNamespace without
+// the privilege, no nft).
+type nftChecker func(ifaces, before []string, text string) error
 
 // checkNFT checks every nftables text of the file before any lab exists: through
 // filter.Validate where pktlab's subset of nft covers it, and otherwise with nft
-// --check (nftCheckInNamespace), with the node's earlier texts applied first so that
+// --check (filter.CheckText), with the node's earlier texts applied first so that
 // a step adding a rule to a table of the setup is checked against that table. An error
 // is reported at the text's position in the file. Trace filters are installed by the
 // filter package, so its subset must cover them.
@@ -54,16 +50,18 @@ func (p *parser) checkNFT(t *testlab.Topology, check nftChecker) {
 		}
 		_, verr := filter.Validate("nft", []byte(x.text), ifs)
 		if verr != nil && check != nil {
-			out, ok, err := check(names, applied[x.node], x.text)
+			err := check(names, applied[x.node], x.text)
+			var refused *filter.NFTError
 			switch {
-			case errors.Is(err, errNoNamespace):
+			case err == nil:
+			case errors.Is(err, filter.ErrCheckNamespace):
 				// Without the privilege to make a namespace (a user's run or --check),
 				// nothing can run either: pktlab run says it needs root, and as root the
 				// text is checked.
-			case err != nil:
+			case errors.As(err, &refused):
+				p.nftError(x, refused)
+			default:
 				p.Errorf(x.v, "nft ruleset of %s: %s; and nft --check could not run: %v", x.node, filterMsg(verr), err)
-			case !ok:
-				p.nftError(x, out)
 			}
 		} else if verr != nil {
 			p.nftFilterError(x, verr)
@@ -118,20 +116,13 @@ func filterMsg(err error) string {
 	return strings.TrimPrefix(err.Error(), "filter: ")
 }
 
-// nftErrorLine is how nft places an error: "/dev/stdin:4:6-11: Error: Interface does
-// not exist".
-var nftErrorLine = regexp.MustCompile(`(?m)^[^\n:]*:(\d+):(\d+)(?:-\d+)?: Error: (.*)$`)
-
 // nftError reports what nft --check refused, at the place in the file it names.
-func (p *parser) nftError(x nftText, out string) {
-	m := nftErrorLine.FindStringSubmatch(out)
-	if m == nil {
-		p.Errorf(x.v, "nft ruleset of %s: nft --check refuses it: %s", x.node, strings.TrimSpace(out))
+func (p *parser) nftError(x nftText, e *filter.NFTError) {
+	if e.Line == 0 {
+		p.Errorf(x.v, "nft ruleset of %s: nft --check refuses it: %s", x.node, e.Msg)
 		return
 	}
-	line, _ := strconv.Atoi(m[1])
-	col, _ := strconv.Atoi(m[2])
-	p.Errs = append(p.Errs, &Error{Pos: p.textPos(x.v, line, col), Msg: "nft ruleset of " + x.node + ": " + m[3] + " (nft --check)"})
+	p.Errs = append(p.Errs, &Error{Pos: p.textPos(x.v, e.Line, e.Col), Msg: "nft ruleset of " + x.node + ": " + e.Msg + " (nft --check)"})
 }
 
 // textPos is the file position of line and col (from 1) of the text of scalar v: in

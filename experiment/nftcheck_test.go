@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/pktlab/pktlab/filter"
 	"github.com/pktlab/pktlab/internal/privtest"
 )
 
@@ -66,7 +67,7 @@ func TestParseNFTBeyondFilter(t *testing.T) {
 // is no checker at all.
 func TestParseNFTWithoutNamespace(t *testing.T) {
 	src := labOK + "steps:\n  - {node: server, nft: \"delete table arp a\"}\n"
-	denied := func(_, _ []string, _ string) (string, bool, error) { return "", false, errNoNamespace }
+	denied := func(_, _ []string, _ string) error { return filter.ErrCheckNamespace }
 	if _, err := parse("x.yaml", []byte(src), denied); err != nil {
 		t.Errorf("without a namespace: %v", err)
 	}

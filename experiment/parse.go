@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/pktlab/pktlab/filter"
 	"github.com/pktlab/pktlab/internal/inputfile"
 	"github.com/pktlab/pktlab/internal/yamlpos"
 	"github.com/pktlab/pktlab/testlab"
@@ -42,7 +43,7 @@ func Load(path string) (*File, error) {
 // Parse parses and checks an experiment. path names the file in errors and anchors a
 // relative lab path.
 func Parse(path string, src []byte) (*File, error) {
-	return parse(path, src, nftCheckInNamespace)
+	return parse(path, src, filter.CheckText)
 }
 
 // parse is Parse with the checker of the nftables texts that filter's subset does not

@@ -1,19 +1,18 @@
 package experiment
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/pktlab/pktlab/agent"
+	"github.com/pktlab/pktlab/filter"
 	"github.com/pktlab/pktlab/ktrace"
 	"github.com/pktlab/pktlab/testlab"
 	"github.com/pktlab/pktlab/timeline"
@@ -182,7 +181,7 @@ func (r *run) setup(ctx context.Context) error {
 		}
 	}
 	for _, n := range r.f.NFT {
-		if err := applyNFT(ctx, r.lab.Node(n.Node), n.Ruleset); err != nil {
+		if err := filter.ApplyText(ctx, r.lab.Node(n.Node), n.Ruleset); err != nil {
 			return fmt.Errorf("%s: %w", n.Pos, err)
 		}
 	}
@@ -224,22 +223,6 @@ func endpoints(t *testlab.Topology, capture []testlab.Endpoint) []timeline.Endpo
 		}
 	}
 	return out
-}
-
-// applyNFT loads a ruleset with `nft -f -` inside the node (the reference parser of
-// nft syntax; the filter package checks rules in Go).
-func applyNFT(ctx context.Context, n *testlab.Node, ruleset string) error {
-	cmd := exec.CommandContext(ctx, "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(ruleset)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := n.Start(cmd); err != nil {
-		return fmt.Errorf("nft on node %s: %w (is nft installed?)", n.Name(), err)
-	}
-	if err := cmd.Wait(); err != nil {
-		return fmt.Errorf("nft -f on node %s: %v: %s", n.Name(), err, strings.TrimSpace(out.String()))
-	}
-	return nil
 }
 
 func (r *run) agent(node string) *agent.Agent {

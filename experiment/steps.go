@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pktlab/pktlab/agent"
+	"github.com/pktlab/pktlab/filter"
 	"github.com/pktlab/pktlab/timeline"
 )
 
@@ -64,7 +65,7 @@ func (r *run) step(ctx context.Context, s *Step) error {
 		r.tl.Note(time.Now(), s.Node, "sent crafted "+s.Craft.String())
 		return nil
 	case ActNFT:
-		if err := applyNFT(ctx, r.lab.Node(s.Node), s.Ruleset); err != nil {
+		if err := filter.ApplyText(ctx, r.lab.Node(s.Node), s.Ruleset); err != nil {
 			return fmt.Errorf("%s: %w", s.Pos, err)
 		}
 		return nil

@@ -5,8 +5,15 @@
 // rules, sets, named counters and quotas and counter values back from the kernel and
 // renders them exactly as `nft list ruleset` does (a rule it cannot render exactly is a
 // `# pktlab: unsupported` line with its raw expressions, never another rule; named
-// sets, other stateful objects and flowtables are marker lines too), validates a file without a kernel (Validate), and decodes nftables trace
-// events (NFNLGRP_NFTRACE) into typed events grouped per packet.
+// sets, other stateful objects and flowtables are marker lines too), validates a file
+// without a kernel (Validate), and decodes nftables trace events (NFNLGRP_NFTRACE)
+// into typed events grouped per packet.
+//
+// A text beyond the subset (another family, a delete) goes to nft itself, run by this
+// package so that it is the one that writes rules: CheckText runs nft --check in a
+// throwaway network namespace of its own thread, and ApplyText applies a checked text
+// in a node, compiled here where the subset covers it and with nft -f inside the node
+// otherwise.
 //
 // What filter owns: nftables objects inside lab nodes, and the pktlab trace chain
 // (table "pktlab_trace") it adds while tracing. Tables pktlab creates carry a userdata

@@ -269,10 +269,14 @@ func (c *canvas) under(ln *line, x int, text, col string) *line {
 }
 
 // shortText is what a non-frame row says in a ladder: a state change as "from → to"
-// (the lane says whose), anything else as the timeline says it.
+// (the lane says whose), anything else as the timeline says it, on one line (a
+// program's call ends at the first line of its output).
 func shortText(r Row) string {
 	if r.Short != "" {
 		return r.Short
+	}
+	if first, _, more := strings.Cut(r.Line, "\n"); more {
+		return first + " …"
 	}
 	return r.Line
 }

@@ -263,3 +263,12 @@ func TestColorTimeline(t *testing.T) {
 		t.Errorf("the legend is %d columns, over 80", len([]rune(Legend)))
 	}
 }
+
+// TestShortTextOneLine: a row of a program's call, whose output spans lines, is one
+// line of the ladder.
+func TestShortTextOneLine(t *testing.T) {
+	r := Row{Kind: RowCall, Line: "nft exec(list ruleset) = 0 [table ip t {\n\tchain c {\n}\n] <3ms>"}
+	if got, want := shortText(r), "nft exec(list ruleset) = 0 [table ip t { …"; got != want {
+		t.Errorf("shortText = %q, want %q", got, want)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -54,6 +55,25 @@ func TestArchitecture(t *testing.T) {
 			for _, imp := range p.Imports {
 				if strings.HasPrefix(imp, "github.com/google/nftables") && rel(p) != "filter" {
 					t.Errorf("%s imports %s: nftables rules are written by package filter", rel(p), imp)
+				}
+			}
+		}
+	})
+	t.Run("only filter runs nft", func(t *testing.T) {
+		// Texts beyond filter's subset are checked and applied by nft through
+		// filter.CheckText and filter.ApplyText, so that one package writes rules.
+		nft := regexp.MustCompile(`exec\.Command(Context)?\(([^,()]+, )?"nft"`)
+		for _, p := range ps {
+			if rel(p) == "filter" {
+				continue
+			}
+			for _, f := range p.GoFiles {
+				b, err := os.ReadFile(filepath.Join(p.Dir, f))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if nft.Match(b) {
+					t.Errorf("%s/%s runs nft: nftables rules are written by package filter (ApplyText)", rel(p), f)
 				}
 			}
 		}
