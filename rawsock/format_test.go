@@ -88,5 +88,18 @@ func FuzzTCPOptions(f *testing.F) {
 				t.Errorf("options % x: %q (%v), general walk %q (%v)", opts, got, gotOK, want, wantOK)
 			}
 		}
+		if len(opts) > 40 || len(opts)%4 != 0 {
+			return
+		}
+		// A header with these options: Linux's layouts print through
+		// appendLinuxOptions, with the text of the walk.
+		tcp := header.TCP(append(make([]byte, 20, 20+len(opts)), opts...))
+		tcp[12] = byte(5+len(opts)/4) << 4
+		want, _ := walkTCPOptions([]byte(", options ["), opts, true, base, false, false)
+		if got, ok := appendLinuxOptions(nil, tcp); ok && string(got) != string(want) {
+			t.Errorf("options % x (%v): %q, general walk %q", opts, tcp.OptionLayout(), got, want)
+		} else if !ok && tcp.OptionLayout() != header.TCPOptionsOther {
+			t.Errorf("options % x: %v, but appendLinuxOptions refuses them", opts, tcp.OptionLayout())
+		}
 	})
 }

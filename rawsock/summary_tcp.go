@@ -73,11 +73,45 @@ func (s *Summarizer) appendTCP(dst []byte, c *ipCtx, b []byte, length int) []byt
 			return append(dst, ", options [|tcp]"...)
 		}
 		var ok bool
-		if dst, ok = appendTCPOptions(append(dst, ", options ["...), t.OptionBytes(), base, rev); !ok {
-			return dst
+		if dst, ok = appendLinuxOptions(dst, t); !ok {
+			if dst, ok = appendTCPOptions(append(dst, ", options ["...), t.OptionBytes(), base, rev); !ok {
+				return dst
+			}
 		}
 	}
 	return appendLength(dst, length)
+}
+
+// linuxOptionsTextMax bounds what appendLinuxOptions writes: ", options [mss " and
+// 5 digits, ",sackOK,TS val " and 10, " ecr " and 10, ",nop,wscale " and 3, "]",
+// and the 10 bytes a number may write past its end.
+const linuxOptionsTextMax = 15 + 5 + 15 + 10 + 5 + 10 + 12 + 3 + 1 + 10
+
+// appendLinuxOptions appends ", options [...]" for an option list of one of Linux's
+// layouts (header.TCP.OptionLayout) with its fields read at their fixed offsets,
+// the text appendTCPOptions writes for it; ok false, nothing written, for any other
+// list.
+func appendLinuxOptions(dst []byte, t header.TCP) (_ []byte, ok bool) {
+	layout := t.OptionLayout()
+	if layout == header.TCPOptionsOther {
+		return dst, false
+	}
+	o := t.OptionBytes()
+	l := len(dst)
+	dst = room(dst, linuxOptionsTextMax)
+	w := dst[l : l+linuxOptionsTextMax]
+	var i int
+	if layout == header.TCPOptionsLinuxSYN {
+		i = putUint(w, put(w, 0, ", options [mss "), uint32(binary.BigEndian.Uint16(o[2:])))
+		i = putUint(w, put(w, i, ",sackOK,TS val "), binary.BigEndian.Uint32(o[8:]))
+		i = putUint(w, put(w, i, " ecr "), binary.BigEndian.Uint32(o[12:]))
+		i = putUint(w, put(w, i, ",nop,wscale "), uint32(o[19]))
+	} else {
+		i = putUint(w, put(w, 0, ", options [nop,nop,TS val "), binary.BigEndian.Uint32(o[4:]))
+		i = putUint(w, put(w, i, " ecr "), binary.BigEndian.Uint32(o[8:]))
+	}
+	w[i] = ']'
+	return dst[:l+i+1], true
 }
 
 // segmentTextMax bounds what appendSegment writes: the flags (16 bytes), ", seq "
