@@ -64,12 +64,25 @@ func appendUint32(dst []byte, v uint32) []byte {
 // made once (appendSegment, appendKnownOptions). It splits v into groups of four
 // digits first, so that the divisions of each group do not wait on one another.
 func putUint(w []byte, i int, v uint32) int {
-	if v < 10 {
-		w[i] = byte('0' + v)
+	d := (*[10]byte)(w[i : i+10])
+	// Most numbers of a line are short (windows, lengths, relative sequence
+	// numbers, the MSS): those take a comparison or two, not decimalLen.
+	switch {
+	case v < 10:
+		d[0] = byte('0' + v)
 		return i + 1
+	case v < 100:
+		binary.LittleEndian.PutUint16(d[:], pairs[v])
+		return i + 2
+	case v < 1000:
+		d[0] = byte('0' + v/100)
+		binary.LittleEndian.PutUint16(d[1:], pairs[v%100])
+		return i + 3
+	case v < 10000:
+		binary.LittleEndian.PutUint32(d[:], uint32(pairs[v/100])|uint32(pairs[v%100])<<16)
+		return i + 4
 	}
 	n := decimalLen(v)
-	d := (*[10]byte)(w[i : i+10])
 	switch {
 	case n <= 4:
 		put4(d[:], v, n)

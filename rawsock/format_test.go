@@ -18,6 +18,9 @@ func TestAppendUint(t *testing.T) {
 			break
 		}
 	}
+	for v := range uint64(10001) { // every number of one group of digits
+		vals = append(vals, v)
+	}
 	r := uint32(1)
 	for range 100000 { // a linear congruential walk over 32-bit values
 		r = r*1664525 + 1013904223
@@ -87,6 +90,20 @@ func FuzzTCPOptions(f *testing.F) {
 			if string(got) != string(want) || gotOK != wantOK {
 				t.Errorf("options % x: %q (%v), general walk %q (%v)", opts, got, gotOK, want, wantOK)
 			}
+		}
+		if len(opts) > 40 || len(opts)%4 != 0 {
+			return
+		}
+		// A header with these options: appendSegment prints Linux's layouts
+		// itself, with the text of the walk.
+		tcp := header.TCP(append(make([]byte, 20, 20+len(opts)), opts...))
+		tcp[12] = byte(5+len(opts)/4) << 4
+		walk, ok := walkTCPOptions([]byte("Flags [none], win 0, options ["), opts, true, base, false, false)
+		want := string(walk) + ", length 0"
+		if got, done := appendSegment(nil, tcp, 0, 0, 0, 0, true); done && (!ok || string(got) != want) {
+			t.Errorf("options % x (%v): %q, general walk %q", opts, tcp.OptionLayout(), got, want)
+		} else if !done && tcp.OptionLayout() != header.TCPOptionsOther {
+			t.Errorf("options % x: %v, but appendSegment does not print them", opts, tcp.OptionLayout())
 		}
 	})
 }

@@ -67,28 +67,35 @@ func (s *Summarizer) appendTCP(dst []byte, c *ipCtx, b []byte, length int) []byt
 		return append(dst, ']')
 	}
 	length -= hlen
-	dst = appendSegment(dst, flags, seq, ack, t.Window(), t.Urgent(), length)
-	if hlen > 20 {
-		if len(b) < hlen {
-			return append(dst, ", options [|tcp]"...)
-		}
-		var ok bool
-		if dst, ok = appendTCPOptions(append(dst, ", options ["...), t.OptionBytes(), base, rev); !ok {
-			return dst
-		}
+	var done bool
+	if dst, done = appendSegment(dst, t, flags, seq, ack, length, len(b) >= hlen); done {
+		return dst
+	}
+	if len(b) < hlen {
+		return append(dst, ", options [|tcp]"...)
+	}
+	var ok bool
+	if dst, ok = appendTCPOptions(append(dst, ", options ["...), t.OptionBytes(), base, rev); !ok {
+		return dst
 	}
 	return appendLength(dst, length)
 }
 
 // segmentTextMax bounds what appendSegment writes: the flags (16 bytes), ", seq "
 // and two numbers of 10 digits (27), ", ack " and one (16), ", win " and ", urg "
-// with 5 digits each (22), and the 10 bytes the last number may write past its end.
-const segmentTextMax = 16 + 27 + 16 + 22 + 10
+// with 5 digits each (22); Linux's options: ", options [mss " and 5 digits,
+// ",sackOK,TS val " and 10, " ecr " and 10, ",nop,wscale " and 3, "]" (76);
+// ", length " and 5 digits (14); and the 10 bytes the last number may write past
+// its end.
+const segmentTextMax = 16 + 27 + 16 + 22 + 76 + 14 + 10
 
 // appendSegment appends the flags, sequence and acknowledgement numbers, window and
-// urgent pointer of a segment with length bytes of data, as print-tcp.c prints them,
+// urgent pointer of segment t with length bytes of data, as print-tcp.c prints them,
 // through one window of segmentTextMax bytes: one check of dst's room for the lot.
-func appendSegment(dst []byte, flags header.TCPFlags, seq, ack uint32, win, urg uint16, length int) []byte {
+// When t has no options, or one of Linux's lists (header.TCP.OptionLayout) and its
+// header is whole, it goes on to the options, their fields read at fixed offsets
+// (the text appendTCPOptions writes for them), and the length: the line is done.
+func appendSegment(dst []byte, t header.TCP, flags header.TCPFlags, seq, ack uint32, length int, whole bool) (_ []byte, done bool) {
 	l := len(dst)
 	dst = room(dst, segmentTextMax)
 	w := dst[l : l+segmentTextMax]
@@ -105,11 +112,32 @@ func appendSegment(dst []byte, flags header.TCPFlags, seq, ack uint32, win, urg 
 	if flags&tcpACK != 0 {
 		i = putUint(w, put(w, i, ", ack "), ack)
 	}
-	i = putUint(w, put(w, i, ", win "), uint32(win))
+	i = putUint(w, put(w, i, ", win "), uint32(t.Window()))
 	if flags&tcpURG != 0 {
-		i = putUint(w, put(w, i, ", urg "), uint32(urg))
+		i = putUint(w, put(w, i, ", urg "), uint32(t.Urgent()))
 	}
-	return dst[:l+i]
+	if t.DataOffset() > header.TCPMinLen {
+		layout := header.TCPOptionsOther
+		if whole {
+			layout = t.OptionLayout()
+		}
+		o := t[header.TCPMinLen:min(t.DataOffset(), len(t))]
+		switch layout {
+		case header.TCPOptionsOther:
+			return dst[:l+i], false
+		case header.TCPOptionsLinuxSYN:
+			i = putUint(w, put(w, i, ", options [mss "), uint32(binary.BigEndian.Uint16(o[2:])))
+			i = putUint(w, put(w, i, ",sackOK,TS val "), binary.BigEndian.Uint32(o[8:]))
+			i = putUint(w, put(w, i, " ecr "), binary.BigEndian.Uint32(o[12:]))
+			i = putUint(w, put(w, i, ",nop,wscale "), uint32(o[19]))
+		default:
+			i = putUint(w, put(w, i, ", options [nop,nop,TS val "), binary.BigEndian.Uint32(o[4:]))
+			i = putUint(w, put(w, i, " ecr "), binary.BigEndian.Uint32(o[8:]))
+		}
+		w[i] = ']'
+		i++
+	}
+	return dst[:l+putUint(w, put(w, i, ", length "), uint32(length))], true
 }
 
 // relative turns seq and ack into numbers relative to the connection's first

@@ -313,8 +313,14 @@ func (h *Headers) decodeEtherIPv4TCP(s *decodeState) {
 	h.off[kEthernet], h.end[kEthernet] = 0, uint32(len(f))
 	h.off[kIPv4], h.end[kIPv4] = ipOff, uint32(ipOff+total)
 	h.off[kTCP], h.end[kTCP] = tcpOff, uint32(ipOff+total)
-	s.next = portsNext(layers.TCPPort(binary.BigEndian.Uint16(t[2:4])).LayerType(), layers.TCPPort(binary.BigEndian.Uint16(t[0:2])).LayerType())
-	s.rest, s.pos, s.tcp = t[doff:], tcpOff+doff, true
+	s.next, s.rest, s.pos, s.tcp = tcpNext(header.TCP(t)), t[doff:], tcpOff+doff, true
+	if s.next == gopacket.LayerTypePayload && len(s.rest) > 0 {
+		// The segment's data, as decodeLayers pushes it.
+		h.layers[3], h.n = kPayload, 4
+		h.present |= 1 << kPayload
+		h.off[kPayload], h.end[kPayload] = uint32(s.pos), uint32(ipOff+total)
+		s.next, s.rest, s.pos = gopacket.LayerTypeZero, nil, ipOff+total
+	}
 }
 
 // fail wraps the error of a header Parse. After an outer header's length ran past
@@ -374,7 +380,7 @@ func (h *Headers) decodeLayers(s *decodeState) error {
 			var v header.TCP
 			if v, err = header.ParseTCP(data); err == nil {
 				s.tcp = s.tcp || h.present&(1<<kTCP) == 0
-				err = h.push(s, kTCP, v, v.DataOffset(), portsNext(layers.TCPPort(v.DstPort()).LayerType(), layers.TCPPort(v.SrcPort()).LayerType()), v.Payload())
+				err = h.push(s, kTCP, v, v.DataOffset(), tcpNext(v), v.Payload())
 			}
 		case layers.LayerTypeUDP:
 			err = h.decodeUDP(s, data)
@@ -487,20 +493,24 @@ func (h *Headers) decodeUDP(s *decodeState, data []byte) error {
 	if err != nil {
 		s.short = layers.LayerTypeUDP
 	}
-	next := portsNext(layers.UDPPort(v.DstPort()).LayerType(), layers.UDPPort(v.SrcPort()).LayerType())
+	next := layers.UDPPort(v.DstPort()).LayerType()
+	if next == gopacket.LayerTypePayload {
+		next = layers.UDPPort(v.SrcPort()).LayerType()
+	}
 	if next == layers.LayerTypeAGUEVar0 && len(v.Payload()) > 0 && v.Payload()[0]>>6 == 1 {
 		next = layers.LayerTypeAGUEVar1 // as gopacket's UDP.NextLayerType tells GUE variants apart
 	}
 	return h.push(s, kUDP, v, header.UDPLen, next, v.Payload())
 }
 
-// portsNext is what gopacket's TCP and UDP layers announce: the layer the
-// destination port's registry entry names, else the source port's.
-func portsNext(dst, src gopacket.LayerType) gopacket.LayerType {
-	if dst != gopacket.LayerTypePayload {
-		return dst
+// tcpNext is what gopacket's TCP layer announces: the layer the destination port's
+// registry entry names, else the source port's (as UDP's does, in decodeUDP). The
+// source port is looked up only when the destination's entry is Payload.
+func tcpNext(t header.TCP) gopacket.LayerType {
+	if next := layers.TCPPort(t.DstPort()).LayerType(); next != gopacket.LayerTypePayload {
+		return next
 	}
-	return src
+	return layers.TCPPort(t.SrcPort()).LayerType()
 }
 
 // etherNext is Ethernet.NextLayerType (EthernetType.LayerType): the layer type

@@ -1,8 +1,11 @@
 package header_test
 
 import (
+	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/pktlab/pktlab/rawsock/header"
 )
@@ -30,6 +33,8 @@ func TestNames(t *testing.T) {
 		{"option", header.TCPOptionSACKOK.String(), "sackOK"},
 		{"option number", header.TCPOptionKind(99).String(), "unknown-99"},
 		{"arp", header.ARPReply.String(), "reply"},
+		{"option layout", header.TCPOptionsLinuxSYN.String(), "linux-syn"},
+		{"option layout number", header.TCPOptionLayout(7).String(), "TCPOptionLayout(7)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.got != tc.want {
@@ -99,5 +104,65 @@ func TestTCPOptions(t *testing.T) {
 	short := syn[:30]
 	if _, err := header.ParseTCP(short); !errors.Is(err, header.ErrTruncated) {
 		t.Errorf("header cut inside its options: %v, want ErrTruncated", err)
+	}
+}
+
+// TestOptionLayout holds OptionLayout to the option iterator: Linux's two lists
+// are told apart, and every list changed in one byte, or cut or padded, is a layout
+// only when the iterator finds in it the options of that layout, each of its length.
+func TestOptionLayout(t *testing.T) {
+	hdr := func(opts []byte) header.TCP {
+		b := make([]byte, 20, 20+len(opts))
+		b[12] = byte(5+len(opts)/4) << 4
+		return header.TCP(append(b, opts...))
+	}
+	want := map[header.TCPOptionLayout][]header.TCPOption{
+		header.TCPOptionsLinuxSYN: {{Kind: header.TCPOptionMSS, Data: make([]byte, 2)}, {Kind: header.TCPOptionSACKOK, Data: []byte{}},
+			{Kind: header.TCPOptionTimestamp, Data: make([]byte, 8)}, {Kind: header.TCPOptionNOP}, {Kind: header.TCPOptionWScale, Data: make([]byte, 1)}},
+		header.TCPOptionsLinuxData: {{Kind: header.TCPOptionNOP}, {Kind: header.TCPOptionNOP}, {Kind: header.TCPOptionTimestamp, Data: make([]byte, 8)}},
+	}
+	// shape is the options' kinds and lengths, the way want lists them.
+	shape := func(tcp header.TCP) []header.TCPOption {
+		var out []header.TCPOption
+		for it := tcp.Options(); it.Next(); {
+			o := it.Option()
+			out = append(out, header.TCPOption{Kind: o.Kind, Data: make([]byte, len(o.Data))})
+			if o.Kind == header.TCPOptionNOP || o.Kind == header.TCPOptionEOL {
+				out[len(out)-1].Data = nil
+			}
+		}
+		return out
+	}
+	syn := []byte{2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7}
+	data := []byte{1, 1, 8, 10, 0xf7, 0xd5, 0xd9, 0x0c, 0xc8, 0x34, 0x33, 0x1b}
+	if got := hdr(syn).OptionLayout(); got != header.TCPOptionsLinuxSYN {
+		t.Errorf("Linux's SYN options: %v", got)
+	}
+	if got := hdr(data).OptionLayout(); got != header.TCPOptionsLinuxData {
+		t.Errorf("Linux's data options: %v", got)
+	}
+	var lists [][]byte
+	for _, l := range [][]byte{syn, data} {
+		for i := range l {
+			for _, v := range []byte{0, 1, 2, 3, 4, 5, 8, 10, 12, 255} {
+				m := bytes.Clone(l)
+				m[i] = v
+				lists = append(lists, m)
+			}
+		}
+		lists = append(lists, l[:len(l)-4], append(bytes.Clone(l), 1, 1, 1, 1), append([]byte{1, 1, 1, 1}, l...))
+	}
+	for _, l := range lists {
+		tcp := hdr(l)
+		layout := tcp.OptionLayout()
+		if layout == header.TCPOptionsOther {
+			continue
+		}
+		if diff := cmp.Diff(want[layout], shape(tcp)); diff != "" {
+			t.Errorf("% x is %v, but its options are not (-layout +iterator):\n%s", l, layout, diff)
+		}
+		if _, ok := tcp.CheckOptions(); !ok {
+			t.Errorf("% x is %v, but CheckOptions refuses it", l, layout)
+		}
 	}
 }

@@ -292,6 +292,9 @@ func (it *TCPOptionIterator) Err() error { return it.err }
 // options, and returns the kind of the first option whose length is below 2 or runs
 // past the header, with ok false.
 func (t TCP) CheckOptions() (bad TCPOptionKind, ok bool) {
+	if t.OptionLayout() != TCPOptionsOther {
+		return 0, true // well formed by its layout
+	}
 	for b := t.OptionBytes(); len(b) > 0; {
 		switch b[0] {
 		case byte(TCPOptionEOL):
@@ -306,6 +309,49 @@ func (t TCP) CheckOptions() (bad TCPOptionKind, ok bool) {
 		b = b[b[1]:]
 	}
 	return 0, true
+}
+
+// TCPOptionLayout names the option lists Linux writes on most segments
+// (tcp_options_write in net/ipv4/tcp_output.c, with the default sysctls: timestamps
+// and SACK on), each option with the length its kind has, so that a reader can take
+// their fields at fixed offsets instead of walking the list.
+type TCPOptionLayout uint8
+
+// The layouts OptionLayout tells apart.
+const (
+	// TCPOptionsOther is any other list (or none): walk it.
+	TCPOptionsOther TCPOptionLayout = iota
+	// TCPOptionsLinuxData is NOP, NOP, timestamps (TS val at option byte 4, TS ecr
+	// at 8): every segment after the handshake.
+	TCPOptionsLinuxData
+	// TCPOptionsLinuxSYN is MSS (its value at 2), SACK permitted, timestamps (at 8
+	// and 12), NOP, window scale (its shift at 19): every SYN and SYN-ACK.
+	TCPOptionsLinuxSYN
+)
+
+func (l TCPOptionLayout) String() string {
+	switch l {
+	case TCPOptionsOther:
+		return "other"
+	case TCPOptionsLinuxData:
+		return "linux-data"
+	case TCPOptionsLinuxSYN:
+		return "linux-syn"
+	}
+	return "TCPOptionLayout(" + strconv.Itoa(int(l)) + ")"
+}
+
+// OptionLayout is the layout of the option list, when it is one of Linux's.
+func (t TCP) OptionLayout() TCPOptionLayout {
+	b := t.OptionBytes()
+	switch {
+	case len(b) == 12 && binary.LittleEndian.Uint32(b) == 0x0a080101:
+		return TCPOptionsLinuxData
+	case len(b) == 20 && binary.LittleEndian.Uint16(b) == 0x0402 && binary.LittleEndian.Uint32(b[4:]) == 0x0a080204 &&
+		binary.LittleEndian.Uint16(b[16:]) == 0x0301 && b[18] == 3:
+		return TCPOptionsLinuxSYN
+	}
+	return TCPOptionsOther
 }
 
 // Padding is, once Next stopped at EOL, the bytes after it in the option area.
