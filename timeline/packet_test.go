@@ -53,3 +53,28 @@ func TestCapturedHeadersDecodedOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestMSSAndWScale: the two options read as numbers are found wherever they stand,
+// and a frame without them has -1, also when other options hold bytes of their kinds
+// (a timestamp of 0x02030203).
+func TestMSSAndWScale(t *testing.T) {
+	cases := []struct {
+		name        string
+		opts        []layers.TCPOption
+		mss, wscale int
+	}{
+		{"none", nil, -1, -1},
+		{"data segment", []layers.TCPOption{rawsock.OptNOP(), rawsock.OptNOP(), rawsock.OptTimestamps(0x02030203, 3)}, -1, -1},
+		{"SYN", []layers.TCPOption{rawsock.OptMSS(1460), rawsock.OptSACKPermitted(), rawsock.OptTimestamps(7, 0), rawsock.OptNOP(), rawsock.OptWScale(7)}, 1460, 7},
+		{"after a timestamp", []layers.TCPOption{rawsock.OptTimestamps(2, 3), rawsock.OptMSS(536)}, 536, -1},
+		{"window scale only", []layers.TCPOption{rawsock.OptNOP(), rawsock.OptWScale(14)}, -1, 14},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := Decode(tcpFrame(t, true, 1, 0, "S", 0, c.opts...))
+			if p.MSS != c.mss || p.WScale != c.wscale {
+				t.Errorf("MSS %d, WScale %d; want %d, %d (options %v)", p.MSS, p.WScale, c.mss, c.wscale, p.OptText())
+			}
+		})
+	}
+}

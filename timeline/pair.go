@@ -17,10 +17,12 @@ const maxUnpaired = 1 << 14
 // can be handed over tens of milliseconds after its frames were stamped. Identical
 // frames sent twice (a retransmission with the same bytes) pair first with first.
 type pairTable struct {
-	seed    maphash.Seed
-	waiting map[pairKey][]*Frame // unpaired copies with that content, oldest first
-	order   []pairWait           // the same copies in arrival order, for forgetting
-	n       int                  // copies in waiting
+	seed maphash.Seed
+	// waiting holds the oldest unpaired copy with that content, the head of a list
+	// of them oldest first (Frame.waitNext): a copy waits without an allocation.
+	waiting map[pairKey]*Frame
+	order   []pairWait // the same copies in arrival order, for forgetting
+	n       int        // copies in waiting
 }
 
 type pairKey struct {
@@ -48,15 +50,15 @@ type pairWait struct {
 }
 
 func newPairTable() pairTable {
-	return pairTable{seed: maphash.MakeSeed(), waiting: map[pairKey][]*Frame{}}
+	return pairTable{seed: maphash.MakeSeed(), waiting: map[pairKey]*Frame{}}
 }
 
 // match pairs f with a waiting copy of the same bytes from the other end of its link
 // and marks the receiver's copy Dup, or leaves f waiting for its twin.
 func (pt *pairTable) match(f *Frame, link int) {
 	k := pairKey{link, pt.contentSum(f.Data)}
-	list := pt.waiting[k]
-	for i, g := range list {
+	var last *Frame
+	for g := pt.waiting[k]; g != nil; last, g = g, g.waitNext {
 		if g.Index == f.Index || string(g.Data) != string(f.Data) {
 			continue
 		}
@@ -66,17 +68,31 @@ func (pt *pairTable) match(f *Frame, link int) {
 			f.Dup = true
 		}
 		f.pair, g.pair = g, f
-		pt.remove(k, list, i)
+		pt.unlink(k, last, g)
 		return
 	}
-	pt.waiting[k] = append(list, f)
+	if last == nil {
+		pt.waiting[k] = f
+	} else {
+		last.waitNext = f
+	}
 	pt.order = append(pt.order, pairWait{k, f})
 	pt.n++
 	pt.forget()
 }
 
-func (pt *pairTable) remove(k pairKey, list []*Frame, i int) {
-	removeAt(pt.waiting, k, list, i)
+// unlink takes g off k's list of waiting copies, in which prev comes before it (nil
+// when g is the first).
+func (pt *pairTable) unlink(k pairKey, prev, g *Frame) {
+	switch {
+	case prev != nil:
+		prev.waitNext = g.waitNext
+	case g.waitNext != nil:
+		pt.waiting[k] = g.waitNext
+	default:
+		delete(pt.waiting, k)
+	}
+	g.waitNext = nil
 	pt.n--
 }
 
@@ -99,10 +115,10 @@ func (pt *pairTable) forget() {
 		if w.f.pair != nil {
 			continue
 		}
-		list := pt.waiting[w.key]
-		for i, g := range list {
+		var prev *Frame
+		for g := pt.waiting[w.key]; g != nil; prev, g = g, g.waitNext {
 			if g == w.f {
-				pt.remove(w.key, list, i)
+				pt.unlink(w.key, prev, g)
 				break
 			}
 		}
