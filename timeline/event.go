@@ -129,10 +129,10 @@ type Timeline struct {
 	Start     time.Time
 	Endpoints []Endpoint // fixed by New
 
-	stores []frameStore   // one per endpoint: the frames' bytes, lines and records
-	nodes  []endpointNode // each endpoint's node, for NAT matching
+	nodes []endpointNode // each endpoint's node, for NAT matching
 
-	mu sync.Mutex // guards full, events, flows, pairs, nats, stream and calls to live
+	mu    sync.Mutex // guards store, full, events, flows, pairs, nats, stream and calls to live
+	store frameStore // the frames' bytes, lines and records
 	// full and events are the events recorded, in the order recorded: chunks that
 	// are full, then the one being filled.
 	full   [][]Event
@@ -146,7 +146,7 @@ type Timeline struct {
 
 // New returns a timeline starting now with the captured endpoints.
 func New(start time.Time, eps []Endpoint) *Timeline {
-	return &Timeline{Start: start, Endpoints: eps, stores: make([]frameStore, len(eps)), nodes: endpointNodes(eps),
+	return &Timeline{Start: start, Endpoints: eps, nodes: endpointNodes(eps),
 		flows: flowTable{byKey: map[flowKey]*flow{}}, pairs: newPairTable()}
 }
 
@@ -168,12 +168,16 @@ func NewLive(start time.Time, eps []Endpoint, live func(Event)) *Timeline {
 // sent (NAT), found the same way (nat.go).
 func (tl *Timeline) AddFrame(c Captured) *Frame {
 	ep := tl.Endpoints[c.Index]
-	f := tl.stores[c.Index].add(&c)
-	f.Iface = ep.Iface
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
+	var spot pairSpot
 	if ep.Peer >= 0 {
-		tl.pairs.match(f, tl.link(c.Index))
+		spot = tl.pairs.find(c.Data, c.Index, tl.link(c.Index))
+	}
+	f := tl.store.add(&c, spot.twin)
+	f.Iface = ep.Iface
+	if ep.Peer >= 0 {
+		tl.pairs.settle(f, spot)
 	}
 	tl.flows.assign(f)
 	tl.matchNAT(c.Time, c.Index, f)

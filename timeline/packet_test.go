@@ -78,3 +78,35 @@ func TestMSSAndWScale(t *testing.T) {
 		})
 	}
 }
+
+// TestTwinsKeptOnce: the two copies of a frame on a link (its sender's end and its
+// receiver's) are kept once: the second shares the first's bytes and fields, each
+// with the line its own interface's summarizer wrote; a frame that is no twin (other
+// bytes) has its own copy.
+func TestTwinsKeptOnce(t *testing.T) {
+	tl := New(time.Unix(0, 0), []Endpoint{{"a", "eth0", 1}, {"b", "eth0", 0}})
+	syn := tcpFrame(t, true, 1000, 0, "S", 0, rawsock.OptMSS(1460))
+	buf := bytes.Clone(syn) // one capture buffer, reused
+	sent := tl.AddFrame(Captured{Time: time.Unix(1, 0), Index: 0, Data: buf, Out: true, Line: []byte("on a")})
+	clear(buf)
+	copy(buf, syn)
+	recv := tl.AddFrame(Captured{Time: time.Unix(1, 1000), Index: 1, Data: buf, Line: []byte("on b")})
+	other := tcpFrame(t, true, 2000, 0, "S", 0, rawsock.OptMSS(1460))
+	third := tl.AddFrame(Captured{Time: time.Unix(2, 0), Index: 1, Data: other})
+	clear(buf)
+	if sent.pair != recv || !recv.Dup || sent.Dup {
+		t.Fatalf("the copies did not pair: pair %p (want %p), dup %v %v", sent.pair, recv, sent.Dup, recv.Dup)
+	}
+	if &recv.Data[0] != &sent.Data[0] || !bytes.Equal(recv.Data, syn) {
+		t.Errorf("the receiver's copy keeps bytes of its own (or the wrong ones)")
+	}
+	if sent.Line != "on a" || recv.Line != "on b" {
+		t.Errorf("lines %q and %q, want each interface's own", sent.Line, recv.Line)
+	}
+	if recv.Packet.Seq != 1000 || recv.Packet.MSS != 1460 || recv.Packet.Headers.TCP().Seq() != 1000 {
+		t.Errorf("the receiver's copy reads seq %d, mss %d", recv.Packet.Seq, recv.Packet.MSS)
+	}
+	if &third.Data[0] == &sent.Data[0] || third.Packet.Seq != 2000 {
+		t.Errorf("a frame with other bytes shares its twin's (seq %d)", third.Packet.Seq)
+	}
+}

@@ -53,30 +53,45 @@ func newPairTable() pairTable {
 	return pairTable{seed: maphash.MakeSeed(), waiting: map[pairKey]*Frame{}}
 }
 
-// match pairs f with a waiting copy of the same bytes from the other end of its link
-// and marks the receiver's copy Dup, or leaves f waiting for its twin.
-func (pt *pairTable) match(f *Frame, link int) {
-	k := pairKey{link, pt.contentSum(f.Data)}
-	var last *Frame
-	for g := pt.waiting[k]; g != nil; last, g = g, g.waitNext {
-		if g.Index == f.Index || string(g.Data) != string(f.Data) {
-			continue
+// pairSpot is where find left a copy's content in the table: its key, its twin
+// and the copy before the twin in the key's list, or the list's last copy.
+type pairSpot struct {
+	k                pairKey
+	twin, prev, last *Frame
+}
+
+// find looks for the twin of a copy of data captured on endpoint idx of the link:
+// a waiting copy of the same bytes from the link's other end.
+func (pt *pairTable) find(data []byte, idx, link int) pairSpot {
+	s := pairSpot{k: pairKey{link, pt.contentSum(data)}}
+	for g := pt.waiting[s.k]; g != nil; s.last, g = g, g.waitNext {
+		if g.Index != idx && string(g.Data) == string(data) {
+			s.twin, s.prev = g, s.last
+			return s
 		}
+	}
+	return s
+}
+
+// settle pairs f with the twin find found and marks the receiver's copy Dup, or
+// leaves f waiting for its twin.
+func (pt *pairTable) settle(f *Frame, s pairSpot) {
+	if g := s.twin; g != nil {
 		if f.Out && !g.Out && !g.shown {
 			g.Dup = true // keep the sender's copy as the one shown (unless g was streamed)
 		} else {
 			f.Dup = true
 		}
 		f.pair, g.pair = g, f
-		pt.unlink(k, last, g)
+		pt.unlink(s.k, s.prev, g)
 		return
 	}
-	if last == nil {
-		pt.waiting[k] = f
+	if s.last == nil {
+		pt.waiting[s.k] = f
 	} else {
-		last.waitNext = f
+		s.last.waitNext = f
 	}
-	pt.order = append(pt.order, pairWait{k, f})
+	pt.order = append(pt.order, pairWait{s.k, f})
 	pt.n++
 	pt.forget()
 }
