@@ -3,7 +3,7 @@ package timeline
 import (
 	"fmt"
 	"net/netip"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
@@ -252,7 +252,9 @@ func (tl *Timeline) Events() []Event {
 	}
 	out = append(out, tl.events...)
 	tl.mu.Unlock()
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	if !slices.IsSortedFunc(out, byTime) {
+		slices.SortStableFunc(out, byTime)
+	}
 	return out
 }
 
