@@ -52,27 +52,42 @@ func appendUint(dst []byte, v uint64) []byte {
 	return appendUint32(dst, uint32(v))
 }
 
-// appendUint32 appends v ≥ 10 in decimal. It splits v into groups of four digits
-// first, so that the divisions of each group do not wait on one another.
+// appendUint32 appends v ≥ 10 in decimal.
 func appendUint32(dst []byte, v uint32) []byte {
-	n := decimalLen(v)
 	l := len(dst)
 	dst = room(dst, 10)
-	w := (*[10]byte)(dst[l : l+10])
+	return dst[:putUint(dst[:l+10], l, v)]
+}
+
+// putUint writes v in decimal at w[i:], which has room for 10 digits, and returns
+// the index after it: appendUint for text written through a window whose room was
+// made once (appendSegment, appendKnownOptions). It splits v into groups of four
+// digits first, so that the divisions of each group do not wait on one another.
+func putUint(w []byte, i int, v uint32) int {
+	if v < 10 {
+		w[i] = byte('0' + v)
+		return i + 1
+	}
+	n := decimalLen(v)
+	d := (*[10]byte)(w[i : i+10])
 	switch {
 	case n <= 4:
-		put4(w[:], v, n)
+		put4(d[:], v, n)
 	case n <= 8:
-		put4(w[:], v/1e4, n-4)
-		put4(w[n-4:], v%1e4, 4)
+		put4(d[:], v/1e4, n-4)
+		put4(d[n-4:], v%1e4, 4)
 	default:
 		h, m := v/1e8, v%1e8
-		put4(w[:], h, n-8)
-		put4(w[n-8:], m/1e4, 4)
-		put4(w[n-4:], m%1e4, 4)
+		put4(d[:], h, n-8)
+		put4(d[n-8:], m/1e4, 4)
+		put4(d[n-4:], m%1e4, 4)
 	}
-	return dst[:l+n]
+	return i + n
 }
+
+// put writes s at w[i:] and returns the index after it; s is a constant in every
+// call, so the copy is a store or two.
+func put(w []byte, i int, s string) int { return i + copy(w[i:i+len(s)], s) }
 
 // put4 writes v < 10000 as n digits, zero-padded, at the start of w.
 func put4(w []byte, v uint32, n int) {

@@ -82,8 +82,8 @@ func FuzzTCPOptions(f *testing.F) {
 	base := seqBase{seq: 1000, ack: 2000}
 	f.Fuzz(func(t *testing.T, opts []byte) {
 		for _, rev := range []bool{false, true} {
-			got, gotOK := walkTCPOptions(nil, opts, base, rev, true)
-			want, wantOK := walkTCPOptions(nil, opts, base, rev, false)
+			got, gotOK := walkTCPOptions(nil, opts, true, base, rev, true)
+			want, wantOK := walkTCPOptions(nil, opts, true, base, rev, false)
 			if string(got) != string(want) || gotOK != wantOK {
 				t.Errorf("options % x: %q (%v), general walk %q (%v)", opts, got, gotOK, want, wantOK)
 			}

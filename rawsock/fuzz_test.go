@@ -2,45 +2,20 @@ package rawsock_test
 
 import (
 	"errors"
-	"io"
-	"os"
 	"testing"
 
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/pktlab/pktlab/rawsock"
+	"github.com/pktlab/pktlab/rawsock/internal/testcorpus"
 )
-
-// corpusFrames returns the frames of testdata/corpus.pcapng, captured in a lab.
-func corpusFrames(tb testing.TB) [][]byte {
-	f, err := os.Open("testdata/corpus.pcapng")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	r, err := rawsock.NewFileReader(f)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var out [][]byte
-	for {
-		fr, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			tb.Fatal(err)
-		}
-		out = append(out, append([]byte(nil), fr.Data...))
-	}
-}
 
 // FuzzDecode feeds arbitrary frames to the decoder and the summarizer, as Ethernet
 // frames and as bare IP packets: neither may panic, and a frame the decoder accepts
 // must summarize to a non-empty line.
 func FuzzDecode(f *testing.F) {
-	for _, fr := range corpusFrames(f) {
-		f.Add(fr)
+	for _, fr := range testcorpus.Read(f, ".", "testdata/corpus.pcapng") {
+		f.Add(fr.Data)
 	}
 	eth := rawsock.NewDecoder(layers.LinkTypeEthernet)
 	raw := rawsock.NewDecoder(layers.LinkTypeRaw)

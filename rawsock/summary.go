@@ -70,7 +70,8 @@ func (p *prefixCache) append(dst []byte, c *ipCtx, sport, dport uint16) []byte {
 	}
 	l := len(dst)
 	for i := range p.e {
-		if e := &p.e[i]; e.key == key && e.n > 0 {
+		// Word by word: == on the array is a call to memequal.
+		if e := &p.e[i]; e.key[0] == key[0] && e.key[4] == key[4] && e.key[1] == key[1] && e.key[2] == key[2] && e.key[3] == key[3] && e.n > 0 {
 			// One fixed-size copy of the whole entry, as the number appenders do.
 			dst = room(dst, len(e.text))
 			*(*[104]byte)(dst[l : l+len(e.text)]) = e.text
@@ -127,6 +128,11 @@ func (s *Summarizer) Append(dst []byte, link layers.LinkType, frame []byte) []by
 // AppendHeaders appends the summary of the frame h was decoded from, reading the
 // headers h holds instead of checking their bytes again. The text is Append's.
 func (s *Summarizer) AppendHeaders(dst []byte, h *decode.Headers) []byte {
+	if t, ok := h.EtherIPv4TCP(); ok && h.Link() == layers.LinkTypeEthernet {
+		if out, ok := s.appendIPv4TCP(dst, h.Frame()[header.EthernetLen:], t); ok {
+			return out
+		}
+	}
 	return s.append(dst, h.Link(), h.Frame(), h)
 }
 

@@ -53,13 +53,13 @@ func (s *Summarizer) appendTCP(dst []byte, c *ipCtx, b []byte, length int) []byt
 	}
 	seq, ack := t.Seq(), t.Ack()
 	flags := t.Flags()
-	dst = appendFlags(dst, flags)
 	var base seqBase
 	rev := false
 	if !s.Absolute && flags&tcpACK != 0 {
 		seq, ack, base, rev = s.relative(c, sport, dport, seq, ack, flags)
 	}
 	if hlen > length {
+		dst = appendFlags(dst, flags)
 		dst = append(dst, " [bad hdr length "...)
 		dst = appendUint(dst, uint64(hlen))
 		dst = append(dst, " - too long, > "...)
@@ -67,24 +67,7 @@ func (s *Summarizer) appendTCP(dst []byte, c *ipCtx, b []byte, length int) []byt
 		return append(dst, ']')
 	}
 	length -= hlen
-	if length > 0 || flags&(tcpSYN|tcpFIN|tcpRST) != 0 {
-		dst = append(dst, ", seq "...)
-		dst = appendUint(dst, uint64(seq))
-		if length > 0 {
-			dst = append(dst, ':')
-			dst = appendUint(dst, uint64(seq+uint32(length)))
-		}
-	}
-	if flags&tcpACK != 0 {
-		dst = append(dst, ", ack "...)
-		dst = appendUint(dst, uint64(ack))
-	}
-	dst = append(dst, ", win "...)
-	dst = appendUint(dst, uint64(t.Window()))
-	if flags&tcpURG != 0 {
-		dst = append(dst, ", urg "...)
-		dst = appendUint(dst, uint64(t.Urgent()))
-	}
+	dst = appendSegment(dst, flags, seq, ack, t.Window(), t.Urgent(), length)
 	if hlen > 20 {
 		if len(b) < hlen {
 			return append(dst, ", options [|tcp]"...)
@@ -95,6 +78,38 @@ func (s *Summarizer) appendTCP(dst []byte, c *ipCtx, b []byte, length int) []byt
 		}
 	}
 	return appendLength(dst, length)
+}
+
+// segmentTextMax bounds what appendSegment writes: the flags (16 bytes), ", seq "
+// and two numbers of 10 digits (27), ", ack " and one (16), ", win " and ", urg "
+// with 5 digits each (22), and the 10 bytes the last number may write past its end.
+const segmentTextMax = 16 + 27 + 16 + 22 + 10
+
+// appendSegment appends the flags, sequence and acknowledgement numbers, window and
+// urgent pointer of a segment with length bytes of data, as print-tcp.c prints them,
+// through one window of segmentTextMax bytes: one check of dst's room for the lot.
+func appendSegment(dst []byte, flags header.TCPFlags, seq, ack uint32, win, urg uint16, length int) []byte {
+	l := len(dst)
+	dst = room(dst, segmentTextMax)
+	w := dst[l : l+segmentTextMax]
+	f := &flagText[flags]
+	*(*[16]byte)(w[:16]) = f.b
+	i := int(f.n)
+	if length > 0 || flags&(tcpSYN|tcpFIN|tcpRST) != 0 {
+		i = putUint(w, put(w, i, ", seq "), seq)
+		if length > 0 {
+			w[i] = ':'
+			i = putUint(w, i+1, seq+uint32(length))
+		}
+	}
+	if flags&tcpACK != 0 {
+		i = putUint(w, put(w, i, ", ack "), ack)
+	}
+	i = putUint(w, put(w, i, ", win "), uint32(win))
+	if flags&tcpURG != 0 {
+		i = putUint(w, put(w, i, ", urg "), uint32(urg))
+	}
+	return dst[:l+i]
 }
 
 // relative turns seq and ack into numbers relative to the connection's first
@@ -109,7 +124,7 @@ func (s *Summarizer) relative(c *ipCtx, sport, dport uint16, seq, ack uint32, fl
 	// IPv4 and IPv6 connections live in maps of their own, so that the IPv4 key is
 	// short and no IPv4 key equals an IPv6 one.
 	var base seqBase
-	var found bool
+	var found, last bool
 	var k flowKey
 	var k4 flowKey4
 	if c.v6 {
@@ -118,7 +133,7 @@ func (s *Summarizer) relative(c *ipCtx, sport, dport uint16, seq, ack uint32, fl
 	} else {
 		k4 = flowKey4{src: [4]byte(a), dst: [4]byte(b), ports: ports}
 		if s.last4.ok && s.last4.key == k4 {
-			base, found = s.last4.base, true
+			base, found, last = s.last4.base, true, true
 		} else {
 			base, found = s.flows4[k4]
 		}
@@ -133,17 +148,24 @@ func (s *Summarizer) relative(c *ipCtx, sport, dport uint16, seq, ack uint32, fl
 			s.flows[k] = base
 		} else {
 			s.flows4[k4] = base
-			s.last4 = lastFlow4{k4, base, true}
+			s.setLast4(k4, base)
 		}
 		return seq, ack, base, rev
 	}
-	if !c.v6 {
-		s.last4 = lastFlow4{k4, base, true}
+	if !c.v6 && !last {
+		s.setLast4(k4, base)
 	}
 	if rev {
 		return seq - base.ack, ack - base.seq, base, rev
 	}
 	return seq - base.seq, ack - base.ack, base, rev
+}
+
+// setLast4 keeps k and its base aside as the IPv4 connection met last. Field by
+// field: a composite literal is built in a temporary and copied with 16-byte moves
+// that stall on the narrower stores just made (store forwarding).
+func (s *Summarizer) setLast4(k flowKey4, base seqBase) {
+	s.last4.key, s.last4.base, s.last4.ok = k, base, true
 }
 
 // TCP option kinds tcpdump names (IANA TCP parameters).
@@ -162,42 +184,23 @@ const (
 // "[len N]"), and a length running past the header prints "[bad opt]" and ends the
 // summary (ok false).
 func appendTCPOptions(dst []byte, opts []byte, base seqBase, rev bool) ([]byte, bool) {
-	return walkTCPOptions(dst, opts, base, rev, true)
+	return walkTCPOptions(dst, opts, true, base, rev, true)
 }
 
-// walkTCPOptions is appendTCPOptions; with fast false it prints every option through
-// appendOption, so that a test can hold the shortcut for well-formed options to it.
-func walkTCPOptions(dst []byte, opts []byte, base seqBase, rev bool, fast bool) ([]byte, bool) {
-	for first := true; len(opts) > 0; first = false {
-		if !first {
-			dst = append(dst, ',')
-		}
+// walkTCPOptions is appendTCPOptions from an option that is the list's first or
+// not; with fast false it prints every option through appendOption, so that a test
+// can hold the shortcut for well-formed options to it.
+func walkTCPOptions(dst []byte, opts []byte, first bool, base seqBase, rev bool, fast bool) ([]byte, bool) {
+	for ; len(opts) > 0; first = false {
 		if fast {
-			// The options every Linux segment carries, with the length their
-			// kind has, printed as appendOption would, sooner.
-			switch k := opts[0]; {
-			case k == optNOP:
-				dst = append(dst, "nop"...)
-				opts = opts[1:]
-				continue
-			case k == optTimestamp && len(opts) >= 10 && opts[1] == 10:
-				dst = appendUint(append(dst, "TS val "...), uint64(binary.BigEndian.Uint32(opts[2:])))
-				dst = appendUint(append(dst, " ecr "...), uint64(binary.BigEndian.Uint32(opts[6:])))
-				opts = opts[10:]
-				continue
-			case k == optMSS && len(opts) >= 4 && opts[1] == 4:
-				dst = appendUint(append(dst, "mss "...), uint64(binary.BigEndian.Uint16(opts[2:])))
-				opts = opts[4:]
-				continue
-			case k == optSACKOK && len(opts) >= 2 && opts[1] == 2:
-				dst = append(dst, "sackOK"...)
-				opts = opts[2:]
-				continue
-			case k == optWScale && len(opts) >= 3 && opts[1] == 3:
-				dst = appendUint(append(dst, "wscale "...), uint64(opts[2]))
-				opts = opts[3:]
+			var n int
+			if dst, n = appendKnownOptions(dst, opts, first); n > 0 {
+				opts = opts[n:]
 				continue
 			}
+		}
+		if !first {
+			dst = append(dst, ',')
 		}
 		var ok, end bool
 		if dst, opts, ok, end = appendOption(dst, opts, first, base, rev); !ok {
@@ -208,6 +211,45 @@ func walkTCPOptions(dst []byte, opts []byte, base seqBase, rev bool, fast bool) 
 		}
 	}
 	return append(dst, ']'), true
+}
+
+// appendKnownOptions appends the options at the start of opts that every Linux
+// segment carries, each with the length its kind has (NOP, MSS, window scale, SACK
+// permitted, timestamps), as appendOption prints them, and returns how many bytes of
+// opts it printed: 0 when the first option is of another kind. It writes through one
+// window: no option takes more than 4 bytes of text per byte (",nop"; ",TS val
+// 4294967295 ecr 4294967295" for 10), and a number may write 10 bytes.
+func appendKnownOptions(dst []byte, opts []byte, first bool) ([]byte, int) {
+	l := len(dst)
+	dst = room(dst, 4*len(opts)+10)
+	w := dst[l:cap(dst)]
+	i, n := 0, 0
+	for n < len(opts) {
+		o := opts[n:]
+		j := i
+		if !first {
+			w[j] = ','
+			j++
+		}
+		switch k := o[0]; {
+		case k == optNOP:
+			j, n = put(w, j, "nop"), n+1
+		case k == optTimestamp && len(o) >= 10 && o[1] == 10:
+			j = putUint(w, put(w, j, "TS val "), binary.BigEndian.Uint32(o[2:]))
+			j = putUint(w, put(w, j, " ecr "), binary.BigEndian.Uint32(o[6:]))
+			n += 10
+		case k == optMSS && len(o) >= 4 && o[1] == 4:
+			j, n = putUint(w, put(w, j, "mss "), uint32(binary.BigEndian.Uint16(o[2:]))), n+4
+		case k == optSACKOK && len(o) >= 2 && o[1] == 2:
+			j, n = put(w, j, "sackOK"), n+2
+		case k == optWScale && len(o) >= 3 && o[1] == 3:
+			j, n = putUint(w, put(w, j, "wscale "), uint32(o[2])), n+3
+		default:
+			return dst[:l+i], n
+		}
+		i, first = j, false
+	}
+	return dst[:l+i], n
 }
 
 // appendOption prints the option at the start of opts and returns the bytes after

@@ -11,6 +11,7 @@
 package decode
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -181,6 +182,17 @@ func (h *Headers) Ports() (src, dst uint16) {
 	return 0, 0
 }
 
+// EtherIPv4TCP returns the TCP header of a frame whose first headers are Ethernet,
+// IPv4 and TCP, in that order (so the TCP header follows the IPv4 header, whatever
+// its length, and the packet is no fragment), with ok true; a summary of such a
+// frame takes a shorter path.
+func (h *Headers) EtherIPv4TCP() (t header.TCP, ok bool) {
+	if h.n < 3 || h.layers[0] != kEthernet || h.layers[1] != kIPv4 || h.layers[2] != kTCP {
+		return nil, false
+	}
+	return h.frame[h.off[kTCP]:h.end[kTCP]:h.end[kTCP]], true
+}
+
 // TCPAt returns the decoded TCP header when it is the one that starts at b (a
 // summary walking the bytes uses it instead of checking the header again).
 func (h *Headers) TCPAt(b []byte) header.TCP {
@@ -242,6 +254,9 @@ func (h *Headers) Decode(link layers.LinkType, frame []byte) error {
 		}
 	}
 	s := decodeState{next: first, rest: frame}
+	if link == layers.LinkTypeEthernet && fastPath {
+		h.decodeEtherIPv4TCP(&s)
+	}
 	if err := h.decodeLayers(&s); err != nil {
 		return h.fail(first, err, s.short != 0)
 	}
@@ -257,6 +272,49 @@ func (h *Headers) Decode(link layers.LinkType, frame []byte) error {
 		}
 	}
 	return nil
+}
+
+// fastPath enables decodeEtherIPv4TCP; TestFastPathMatches turns it off to hold the
+// shortcut to decodeLayers.
+var fastPath = true
+
+// decodeEtherIPv4TCP decodes at once the headers of the frame a capture holds most
+// often: Ethernet, an IPv4 header without options of a packet that is no fragment,
+// and a whole TCP header. It makes the pushes decodeLayers makes for those three
+// headers, without its dispatch on the type each announces and the checks a frame
+// of another shape needs, and leaves s where decodeLayers goes on: after the TCP
+// header, with what its ports announce. A frame of any other shape, or whose
+// registries (EthernetTypeMetadata, IPProtocolMetadata) say otherwise, is left to
+// decodeLayers whole (s unchanged). TestFastPathMatches holds both to the same
+// Headers and errors.
+func (h *Headers) decodeEtherIPv4TCP(s *decodeState) {
+	f := s.rest
+	if len(f) < header.EthernetLen+header.IPv4MinLen+header.TCPMinLen ||
+		binary.BigEndian.Uint16(f[12:14]) != uint16(header.EtherTypeIPv4) || f[14]&0x0f != 5 {
+		return
+	}
+	ip := f[header.EthernetLen:]
+	total := int(binary.BigEndian.Uint16(ip[2:4]))
+	// A total length of 0 (segmentation offload), one running past the frame or too
+	// short for a TCP header, a fragment, another protocol: decodeLayers.
+	if total < header.IPv4MinLen+header.TCPMinLen || total > len(ip) ||
+		binary.BigEndian.Uint16(ip[6:8])&0x3fff != 0 || header.IPProtocol(ip[9]) != header.IPProtocolTCP {
+		return
+	}
+	t := ip[header.IPv4MinLen:total]
+	doff := int(t[12]>>4) * 4
+	if doff < header.TCPMinLen || doff > len(t) ||
+		etherNext(header.EtherTypeIPv4) != layers.LayerTypeIPv4 || ipNext(header.IPProtocolTCP) != layers.LayerTypeTCP {
+		return
+	}
+	const ipOff, tcpOff = header.EthernetLen, header.EthernetLen + header.IPv4MinLen
+	h.layers[0], h.layers[1], h.layers[2], h.n = kEthernet, kIPv4, kTCP, 3
+	h.present = 1<<kEthernet | 1<<kIPv4 | 1<<kTCP
+	h.off[kEthernet], h.end[kEthernet] = 0, uint32(len(f))
+	h.off[kIPv4], h.end[kIPv4] = ipOff, uint32(ipOff+total)
+	h.off[kTCP], h.end[kTCP] = tcpOff, uint32(ipOff+total)
+	s.next = portsNext(layers.TCPPort(binary.BigEndian.Uint16(t[2:4])).LayerType(), layers.TCPPort(binary.BigEndian.Uint16(t[0:2])).LayerType())
+	s.rest, s.pos, s.tcp = t[doff:], tcpOff+doff, true
 }
 
 // fail wraps the error of a header Parse. After an outer header's length ran past

@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +15,7 @@ import (
 	"github.com/pktlab/pktlab/rawsock"
 	"github.com/pktlab/pktlab/rawsock/decode"
 	"github.com/pktlab/pktlab/rawsock/header"
+	"github.com/pktlab/pktlab/rawsock/internal/testcorpus"
 )
 
 // refDecoder is the decoder as it was before Decoder read rawsock/header's views: a
@@ -312,34 +311,15 @@ func errKind(err error) error {
 // testdata/bench.pcap, the same frames without their Ethernet header, and the cooked
 // (Linux SLL) frames of testdata/corpus-cooked.pcap.
 func refFrames(tb testing.TB) (eth, raw, sll [][]byte) {
-	for _, path := range []string{"../testdata/corpus.pcapng", "../testdata/corpus.pcap", "../testdata/corpus-cooked.pcap", "../testdata/bench.pcap"} {
-		f, err := os.Open(path)
-		if err != nil {
-			tb.Fatal(err)
+	for _, fr := range testcorpus.Read(tb, "..", testcorpus.Files...) {
+		if fr.Link == layers.LinkTypeLinuxSLL {
+			sll = append(sll, fr.Data)
+			continue
 		}
-		r, err := rawsock.NewFileReader(f)
-		if err != nil {
-			tb.Fatal(err)
+		eth = append(eth, fr.Data)
+		if len(fr.Data) > 14 {
+			raw = append(raw, fr.Data[14:])
 		}
-		for {
-			fr, err := r.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				tb.Fatal(err)
-			}
-			frame := bytes.Clone(fr.Data)
-			if fr.Link == layers.LinkTypeLinuxSLL {
-				sll = append(sll, frame)
-				continue
-			}
-			eth = append(eth, frame)
-			if len(frame) > 14 {
-				raw = append(raw, frame[14:])
-			}
-		}
-		f.Close()
 	}
 	return eth, raw, sll
 }

@@ -4,17 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
-	"os"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
-	"github.com/pktlab/pktlab/rawsock"
 	"github.com/pktlab/pktlab/rawsock/header"
+	"github.com/pktlab/pktlab/rawsock/internal/testcorpus"
 )
 
 // fields is what a view and gopacket's layer both say about a header, in one form,
@@ -241,44 +239,26 @@ var kinds = []gopacket.LayerType{layers.LayerTypeEthernet, layers.LayerTypeLinux
 // the bytes from its start to the end of the frame, by the kind gopacket gives it.
 func corpus(tb testing.TB) map[gopacket.LayerType][][]byte {
 	out := map[gopacket.LayerType][][]byte{}
-	for _, path := range []string{"../testdata/corpus.pcapng", "../testdata/corpus.pcap", "../testdata/corpus-cooked.pcap", "../testdata/bench.pcap"} {
-		f, err := os.Open(path)
-		if err != nil {
-			tb.Fatal(err)
+	for _, fr := range testcorpus.Read(tb, "..", testcorpus.Files...) {
+		first := layers.LayerTypeEthernet
+		if fr.Link == layers.LinkTypeLinuxSLL {
+			first = layers.LayerTypeLinuxSLL
 		}
-		r, err := rawsock.NewFileReader(f)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		for {
-			fr, err := r.Next()
-			if errors.Is(err, io.EOF) {
-				break
+		data := fr.Data
+		p := gopacket.NewPacket(data, first, gopacket.NoCopy)
+		for _, l := range p.Layers() {
+			t := l.LayerType()
+			if t == gopacket.LayerTypePayload || t == gopacket.LayerTypeDecodeFailure {
+				continue
 			}
-			if err != nil {
-				tb.Fatal(err)
+			off := len(data) - len(l.LayerContents()) - len(l.LayerPayload())
+			if ip6, ok := l.(*layers.IPv6); ok && ip6.HopByHop != nil {
+				off -= len(ip6.HopByHop.Contents)
 			}
-			first := layers.LayerTypeEthernet
-			if fr.Link == layers.LinkTypeLinuxSLL {
-				first = layers.LayerTypeLinuxSLL
-			}
-			data := bytes.Clone(fr.Data)
-			p := gopacket.NewPacket(data, first, gopacket.NoCopy)
-			for _, l := range p.Layers() {
-				t := l.LayerType()
-				if t == gopacket.LayerTypePayload || t == gopacket.LayerTypeDecodeFailure {
-					continue
-				}
-				off := len(data) - len(l.LayerContents()) - len(l.LayerPayload())
-				if ip6, ok := l.(*layers.IPv6); ok && ip6.HopByHop != nil {
-					off -= len(ip6.HopByHop.Contents)
-				}
-				if off >= 0 && off <= len(data) {
-					out[t] = append(out[t], data[off:])
-				}
+			if off >= 0 && off <= len(data) {
+				out[t] = append(out[t], data[off:])
 			}
 		}
-		f.Close()
 	}
 	return out
 }
