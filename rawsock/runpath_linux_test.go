@@ -81,12 +81,16 @@ func (c *runCapture) record(b *testing.B, tl *timeline.Timeline, idx int, at tim
 // (experiment's capture callback, see record). A timeline holds 4096 copies, then
 // the next one starts.
 //
-// lab is what a run of the catalogue does: a client, a router and a server, every
-// end of both links captured (experiment captures both ends of every link by
-// default), so each frame on the wire is four copies, one per interface, each read
-// from its own ring by its own capture: the timeline pairs the two ends of each link
-// and matches the router's way in and out (NAT). one-end is one captured interface
-// alone, no pairing (BenchmarkRunPath as it was first written).
+// lab is what `pktlab run` does with a file of the catalogue: a client, a router and
+// a server, every end of both links captured (experiment captures both ends of every
+// link by default), so each frame on the wire is four copies, one per interface, each
+// read from its own ring by its own capture: the timeline pairs the two ends of each
+// link and matches the router's way in and out (NAT); and the run's live output
+// watches the timeline (timeline.Watch, as cmd/pktlab's runStream), which holds each
+// event until it is 100 ms old and hands it over in time order, here to an emit that
+// renders nothing (what it prints is output, not the record). one-end is one captured
+// interface alone, no pairing, nothing watching (BenchmarkRunPath as it was first
+// written).
 func BenchmarkRunPath(b *testing.B) {
 	fs := runFrames(b)
 	fwd := forwarded(fs)
@@ -98,26 +102,42 @@ func BenchmarkRunPath(b *testing.B) {
 		eps := []timeline.Endpoint{{Node: "client", Iface: "eth0", Peer: 1}, {Node: "router", Iface: "eth0", Peer: 0},
 			{Node: "router", Iface: "eth1", Peer: 3}, {Node: "server", Iface: "eth0", Peer: 2}}
 		caps := []*runCapture{newCap(fs, true), newCap(fs, false), newCap(fwd, true), newCap(fwd, false)}
-		runCopies(b, eps, caps)
+		runCopies(b, eps, caps, true)
 	})
 	b.Run("one-end", func(b *testing.B) {
-		runCopies(b, []timeline.Endpoint{{Node: "client", Iface: "eth0", Peer: -1}}, []*runCapture{newCap(fs, true)})
+		runCopies(b, []timeline.Endpoint{{Node: "client", Iface: "eth0", Peer: -1}}, []*runCapture{newCap(fs, true)}, false)
 	})
 }
 
 // runCopies records copies through caps in turn, each wire frame 100 µs after the one
-// before and its copies one microsecond apart.
-func runCopies(b *testing.B, eps []timeline.Endpoint, caps []*runCapture) {
+// before and its copies one microsecond apart. With watch, a stream watches each
+// timeline and is released every 25 ms of the frames' time up to 100 ms before, as
+// cmd/pktlab's runStream does every quarter of its window.
+func runCopies(b *testing.B, eps []timeline.Endpoint, caps []*runCapture, watch bool) {
 	t0 := time.Unix(1000, 0)
-	tl := timeline.New(t0, eps)
+	var tl *timeline.Timeline
+	var st *timeline.Stream
+	start := func() {
+		tl = timeline.New(t0, eps)
+		if watch {
+			st = tl.Watch(func(timeline.Event) {})
+		}
+	}
+	start()
 	n := 0
 	b.ReportAllocs()
 	for b.Loop() {
 		i := n % len(caps)
 		at := t0.Add(time.Duration(n/len(caps))*100*time.Microsecond + time.Duration(i)*time.Microsecond)
 		caps[i].record(b, tl, i, at)
-		if n++; n%4096 == 0 {
-			tl = timeline.New(t0, eps)
+		if n++; watch && n%(250*len(caps)) == 0 {
+			st.Release(at.Add(-100 * time.Millisecond))
+		}
+		if n%4096 == 0 {
+			if watch {
+				st.Close()
+			}
+			start()
 		}
 	}
 	if len(tl.Events()) == 0 {

@@ -8,11 +8,14 @@
 // Producers (experiment's captures and watchers, pktlab tcp's userspace host, the
 // kernel tracer) add events; readers (the text, JSON-lines and pcapng renderers here,
 // experiment's expectations, reports) read them back with Events, Frames and Select.
-// A frame arrives decoded and summarized (Captured); the timeline assigns its flow
-// and sequence numbers relative per flow as tcpdump does, and pairs the two copies of
-// a frame on one veth (the sender's and the receiver's capture) by their content, so
-// that each frame on a link is shown and counted once whatever order and however late
-// the copies arrive. It marks a frame a node forwards with other addresses as a NAT
+// A frame arrives decoded and summarized (Captured), in its capture's buffers; the
+// timeline copies its bytes and line into chunks of its own (no allocation per frame:
+// a run records every frame of every link), assigns its flow and sequence numbers
+// relative per flow as tcpdump does, and pairs the two copies of a frame on one veth
+// (the sender's and the receiver's capture) by their content, so that each frame on a
+// link is shown and counted once whatever order and however late the copies arrive;
+// the second copy shares the first's bytes and fields. What is text (a frame's TCP
+// options as tcpdump writes them) is rendered when it is read, not kept. It marks a frame a node forwards with other addresses as a NAT
 // rewrite, finding the copy that came in the same way: by what NAT leaves alone, not
 // by a time window.
 //

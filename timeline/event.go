@@ -3,7 +3,7 @@ package timeline
 import (
 	"fmt"
 	"net/netip"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
@@ -83,9 +83,10 @@ type Frame struct {
 	NAT       *NAT   // the same packet entered this node with other addresses
 	// Cause is why pktlab's userspace TCP sent (or dropped) the frame, citing the
 	// rule, when the frame is its own.
-	Cause string
-	pair  *Frame // the copy on the other end of the link
-	shown bool   // handed to a Stream: its Dup no longer changes
+	Cause    string
+	pair     *Frame // the copy on the other end of the link
+	waitNext *Frame // the next copy waiting for its twin with the same contentSum (pair.go)
+	shown    bool   // handed to a Stream: its Dup no longer changes
 }
 
 // Kind is KindFrame.
@@ -126,12 +127,15 @@ type Captured struct {
 // Timeline collects events from concurrent producers.
 type Timeline struct {
 	Start     time.Time
-	Endpoints []Endpoint
+	Endpoints []Endpoint // fixed by New
 
-	stores []frameStore   // one per endpoint: the frames' bytes, lines and records
-	nodes  []endpointNode // each endpoint's node, for NAT matching
+	nodes []endpointNode // each endpoint's node, for NAT matching
 
-	mu     sync.Mutex // guards events, flows, pairs, nats and calls to live
+	mu    sync.Mutex // guards store, full, events, flows, pairs, nats, stream and calls to live
+	store frameStore // the frames' bytes, lines and records
+	// full and events are the events recorded, in the order recorded: chunks that
+	// are full, then the one being filled.
+	full   [][]Event
 	events []Event
 	flows  flowTable
 	pairs  pairTable
@@ -142,7 +146,7 @@ type Timeline struct {
 
 // New returns a timeline starting now with the captured endpoints.
 func New(start time.Time, eps []Endpoint) *Timeline {
-	return &Timeline{Start: start, Endpoints: eps, stores: make([]frameStore, len(eps)), nodes: endpointNodes(eps),
+	return &Timeline{Start: start, Endpoints: eps, nodes: endpointNodes(eps),
 		flows: flowTable{byKey: map[flowKey]*flow{}}, pairs: newPairTable()}
 }
 
@@ -164,12 +168,16 @@ func NewLive(start time.Time, eps []Endpoint, live func(Event)) *Timeline {
 // sent (NAT), found the same way (nat.go).
 func (tl *Timeline) AddFrame(c Captured) *Frame {
 	ep := tl.Endpoints[c.Index]
-	f := tl.stores[c.Index].add(&c)
-	f.Iface = ep.Iface
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
+	var spot pairSpot
 	if ep.Peer >= 0 {
-		tl.pairs.match(f, tl.link(c.Index))
+		spot = tl.pairs.find(c.Data, c.Index, tl.link(c.Index))
+	}
+	f := tl.store.add(&c, spot.twin)
+	f.Iface = ep.Iface
+	if ep.Peer >= 0 {
+		tl.pairs.settle(f, spot)
 	}
 	tl.flows.assign(f)
 	tl.matchNAT(c.Time, c.Index, f)
@@ -182,6 +190,14 @@ func (tl *Timeline) keep(e Event) {
 	if tl.live != nil {
 		tl.live(e)
 		return
+	}
+	if len(tl.events) == cap(tl.events) {
+		// A full chunk stays where it is: growing one slice would copy every event
+		// recorded so far, again and again as a run goes.
+		if tl.events != nil {
+			tl.full = append(tl.full, tl.events)
+		}
+		tl.events = make([]Event, 0, min(max(2*cap(tl.events), 64), 4096))
 	}
 	tl.events = append(tl.events, e)
 	if tl.stream != nil {
@@ -226,9 +242,19 @@ func (tl *Timeline) add(e Event) {
 // order they were recorded in).
 func (tl *Timeline) Events() []Event {
 	tl.mu.Lock()
-	out := append([]Event(nil), tl.events...)
+	n := len(tl.events)
+	for _, c := range tl.full {
+		n += len(c)
+	}
+	out := make([]Event, 0, n)
+	for _, c := range tl.full {
+		out = append(out, c...)
+	}
+	out = append(out, tl.events...)
 	tl.mu.Unlock()
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	if !slices.IsSortedFunc(out, byTime) {
+		slices.SortStableFunc(out, byTime)
+	}
 	return out
 }
 

@@ -13,12 +13,22 @@ type flowKey struct {
 
 type flow struct {
 	id   int
-	base map[netip.AddrPort]uint32 // first sequence number sent by each side
+	base [2]firstSeq // the first sequence number sent by each side: a, b of its key
+}
+
+// firstSeq is the first sequence number a side of a flow sent, if it sent one.
+type firstSeq struct {
+	seq uint32
+	ok  bool
 }
 
 type flowTable struct {
 	byKey map[flowKey]*flow
 	next  int
+	// last is the flow of the last frame assigned, under lastKey: frames come in runs
+	// of one connection, and its key compares faster than it hashes.
+	last    *flow
+	lastKey flowKey
 }
 
 // assign gives a TCP or UDP frame its flow number and, for TCP, sequence and
@@ -31,25 +41,34 @@ func (ft *flowTable) assign(f *Frame) {
 	}
 	src, dst := netip.AddrPortFrom(p.Src, uint16(p.SPort)), netip.AddrPortFrom(p.Dst, uint16(p.DPort))
 	k := flowKey{p.Proto, src, dst}
+	s, d := 0, 1 // the sides of src and dst in the flow's base
 	if src.Compare(dst) > 0 {
 		k.a, k.b = dst, src
+		s, d = 1, 0
 	}
-	fl := ft.byKey[k]
-	if fl == nil || p.Proto == "tcp" && !f.Dup && fl.newConnection(src, p) {
+	if src == dst {
+		d = s
+	}
+	fl := ft.last
+	if fl == nil || k != ft.lastKey {
+		fl = ft.byKey[k]
+	}
+	if fl == nil || p.Proto == "tcp" && !f.Dup && fl.newConnection(s, p) {
 		ft.next++
-		fl = &flow{id: ft.next, base: map[netip.AddrPort]uint32{}}
+		fl = &flow{id: ft.next}
 		ft.byKey[k] = fl
 	}
+	ft.last, ft.lastKey = fl, k
 	f.Flow = fl.id
 	if p.Proto != "tcp" {
 		return
 	}
-	if _, ok := fl.base[src]; !ok {
-		fl.base[src] = p.Seq
+	if !fl.base[s].ok {
+		fl.base[s] = firstSeq{p.Seq, true}
 	}
-	f.RelSeq = p.Seq - fl.base[src]
-	if b, ok := fl.base[dst]; ok {
-		f.RelAck, f.HasRelAck = p.Ack-b, true
+	f.RelSeq = p.Seq - fl.base[s].seq
+	if b := fl.base[d]; b.ok {
+		f.RelAck, f.HasRelAck = p.Ack-b.seq, true
 	} else {
 		// Nothing captured from the other side yet: no base to be relative to.
 		f.RelAck = p.Ack
@@ -61,11 +80,11 @@ func (ft *flowTable) assign(f *Frame) {
 // with another sequence number. A bare SYN from the side that has sent nothing yet
 // is not one: in a simultaneous open both ends send a bare SYN on one connection
 // (RFC 9293 §3.5, Figure 8). A SYN repeated with its sequence number is a
-// retransmission.
-func (fl *flow) newConnection(src netip.AddrPort, p *Packet) bool {
+// retransmission. side is the sender's side of the flow.
+func (fl *flow) newConnection(side int, p *Packet) bool {
 	if p.Flags != header.TCPFlagSYN {
 		return false
 	}
-	base, ok := fl.base[src]
-	return ok && base != p.Seq
+	base := fl.base[side]
+	return base.ok && base.seq != p.Seq
 }

@@ -16,9 +16,22 @@ import (
 // maxUnpaired.
 type natTable struct {
 	waiting map[natKey][]natWait
+	spare   []natWait // room for new lists of waiting, one entry each (spareList)
 	order   []natWait // arrival order, for forgetting
 	seq     uint64    // numbers the copies, to tell a forgotten one from a waiting one
 	n       int       // copies waiting
+}
+
+// spareList returns an empty list with room for one copy, taken from a chunk of them:
+// nearly every list holds one copy until its twin comes, and a router's every frame
+// waits in one, so that waiting costs no allocation of its own.
+func (nt *natTable) spareList() []natWait {
+	if len(nt.spare) == 0 {
+		nt.spare = make([]natWait, 256)
+	}
+	l := nt.spare[:0:1]
+	nt.spare = nt.spare[1:]
+	return l
 }
 
 // maxAlike bounds the copies waiting under one key: packets alike in everything the
@@ -27,8 +40,8 @@ type natTable struct {
 const maxAlike = 64
 
 type natKey struct {
-	node      int // the node's first endpoint
-	proto     string
+	node      int  // the node's first endpoint
+	udp       bool // else TCP
 	ipid, len int
 	seq, ack  uint32
 	flags     header.TCPFlags
@@ -52,7 +65,7 @@ func (tl *Timeline) matchNAT(t time.Time, idx int, f *Frame) {
 	}
 	nt := &tl.nats
 	ep := tl.Endpoints[idx]
-	k := natKey{node.first, p.Proto, p.IPID, p.PayloadLen, p.Seq, p.Ack, p.Flags}
+	k := natKey{node.first, p.Proto == "udp", p.IPID, p.PayloadLen, p.Seq, p.Ack, p.Flags}
 	best, bestHop := -1, false
 	for i, w := range nt.waiting[k] {
 		g := w.f
@@ -77,7 +90,11 @@ func (tl *Timeline) matchNAT(t time.Time, idx int, f *Frame) {
 		if nt.waiting == nil {
 			nt.waiting = map[natKey][]natWait{}
 		}
-		nt.waiting[k] = append(nt.waiting[k], w)
+		list := nt.waiting[k]
+		if list == nil {
+			list = nt.spareList()
+		}
+		nt.waiting[k] = append(list, w)
 		nt.order = append(nt.order, w)
 		nt.n++
 		if list := nt.waiting[k]; len(list) > maxAlike {

@@ -1,6 +1,7 @@
 package timeline
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/netip"
@@ -154,7 +155,13 @@ func (p *Packet) inner(b []byte) {
 }
 
 // options reads the TCP options pktlab matches on as numbers: MSS and window scale.
+// Options without a byte of either kind hold neither, and need no walk: a data
+// segment's nop, nop, timestamps most often.
 func (p *Packet) options(t header.TCP) {
+	b := t.OptionBytes()
+	if bytes.IndexByte(b, byte(header.TCPOptionMSS)) < 0 && bytes.IndexByte(b, byte(header.TCPOptionWScale)) < 0 {
+		return
+	}
 	for it := t.Options(); it.Next(); {
 		o := it.Option()
 		switch o.Kind {

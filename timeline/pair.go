@@ -17,10 +17,12 @@ const maxUnpaired = 1 << 14
 // can be handed over tens of milliseconds after its frames were stamped. Identical
 // frames sent twice (a retransmission with the same bytes) pair first with first.
 type pairTable struct {
-	seed    maphash.Seed
-	waiting map[pairKey][]*Frame // unpaired copies with that content, oldest first
-	order   []pairWait           // the same copies in arrival order, for forgetting
-	n       int                  // copies in waiting
+	seed maphash.Seed
+	// waiting holds the oldest unpaired copy with that content, the head of a list
+	// of them oldest first (Frame.waitNext): a copy waits without an allocation.
+	waiting map[pairKey]*Frame
+	order   []pairWait // the same copies in arrival order, for forgetting
+	n       int        // copies in waiting
 }
 
 type pairKey struct {
@@ -48,35 +50,64 @@ type pairWait struct {
 }
 
 func newPairTable() pairTable {
-	return pairTable{seed: maphash.MakeSeed(), waiting: map[pairKey][]*Frame{}}
+	return pairTable{seed: maphash.MakeSeed(), waiting: map[pairKey]*Frame{}}
 }
 
-// match pairs f with a waiting copy of the same bytes from the other end of its link
-// and marks the receiver's copy Dup, or leaves f waiting for its twin.
-func (pt *pairTable) match(f *Frame, link int) {
-	k := pairKey{link, pt.contentSum(f.Data)}
-	list := pt.waiting[k]
-	for i, g := range list {
-		if g.Index == f.Index || string(g.Data) != string(f.Data) {
-			continue
+// pairSpot is where find left a copy's content in the table: its key, its twin
+// and the copy before the twin in the key's list, or the list's last copy.
+type pairSpot struct {
+	k                pairKey
+	twin, prev, last *Frame
+}
+
+// find looks for the twin of a copy of data captured on endpoint idx of the link:
+// a waiting copy of the same bytes from the link's other end.
+func (pt *pairTable) find(data []byte, idx, link int) pairSpot {
+	s := pairSpot{k: pairKey{link, pt.contentSum(data)}}
+	for g := pt.waiting[s.k]; g != nil; s.last, g = g, g.waitNext {
+		if g.Index != idx && string(g.Data) == string(data) {
+			s.twin, s.prev = g, s.last
+			return s
 		}
+	}
+	return s
+}
+
+// settle pairs f with the twin find found and marks the receiver's copy Dup, or
+// leaves f waiting for its twin.
+func (pt *pairTable) settle(f *Frame, s pairSpot) {
+	if g := s.twin; g != nil {
 		if f.Out && !g.Out && !g.shown {
 			g.Dup = true // keep the sender's copy as the one shown (unless g was streamed)
 		} else {
 			f.Dup = true
 		}
 		f.pair, g.pair = g, f
-		pt.remove(k, list, i)
+		pt.unlink(s.k, s.prev, g)
 		return
 	}
-	pt.waiting[k] = append(list, f)
-	pt.order = append(pt.order, pairWait{k, f})
+	if s.last == nil {
+		pt.waiting[s.k] = f
+	} else {
+		s.last.waitNext = f
+	}
+	pt.order = append(pt.order, pairWait{s.k, f})
 	pt.n++
 	pt.forget()
 }
 
-func (pt *pairTable) remove(k pairKey, list []*Frame, i int) {
-	removeAt(pt.waiting, k, list, i)
+// unlink takes g off k's list of waiting copies, in which prev comes before it (nil
+// when g is the first).
+func (pt *pairTable) unlink(k pairKey, prev, g *Frame) {
+	switch {
+	case prev != nil:
+		prev.waitNext = g.waitNext
+	case g.waitNext != nil:
+		pt.waiting[k] = g.waitNext
+	default:
+		delete(pt.waiting, k)
+	}
+	g.waitNext = nil
 	pt.n--
 }
 
@@ -99,10 +130,10 @@ func (pt *pairTable) forget() {
 		if w.f.pair != nil {
 			continue
 		}
-		list := pt.waiting[w.key]
-		for i, g := range list {
+		var prev *Frame
+		for g := pt.waiting[w.key]; g != nil; prev, g = g, g.waitNext {
 			if g == w.f {
-				pt.remove(w.key, list, i)
+				pt.unlink(w.key, prev, g)
 				break
 			}
 		}

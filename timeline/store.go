@@ -1,25 +1,22 @@
 package timeline
 
 import (
-	"sync"
 	"unsafe"
 
 	"github.com/gopacket/gopacket/layers"
 )
 
-// frameStore keeps what a timeline holds of the frames captured on one endpoint:
-// their bytes and summary lines, appended to chunks and never rewritten, and their
-// Frame records, taken from slabs. A run records every frame of every link, so that
-// recording one allocates nothing of its own (a chunk holds hundreds of frames), and
-// the chunks hold no pointer for the garbage collector to follow. Chunks and slabs
-// start small, so that a timeline of a few frames stays small, and double up to a
-// bound. One store per endpoint, each with its own lock, because each endpoint has its
-// own capture goroutine: they copy at once, not in turn under the timeline's lock.
+// frameStore keeps what a timeline holds of its frames: their bytes and summary
+// lines, appended to chunks and never rewritten, and their Frame records, taken from
+// slabs. A run records every frame of every link, so that recording one allocates
+// nothing of its own (a chunk holds hundreds of frames), and the chunks hold no
+// pointer for the garbage collector to follow. Chunks and slabs start small, so that
+// a timeline of a few frames stays small, and double up to a bound. The timeline's
+// lock guards it.
 type frameStore struct {
-	mu     sync.Mutex // guards chunk, frames and slab
-	chunk  []byte     // the chunk being filled: len is what is used
-	frames []Frame    // what is left of the slab being used
-	slab   int        // the length of that slab
+	chunk  []byte  // the chunk being filled: len is what is used
+	frames []Frame // what is left of the slab being used
+	slab   int     // the length of that slab
 }
 
 // Bounds of the chunks and slabs. A frame larger than a quarter of the largest
@@ -31,7 +28,7 @@ const (
 	maxSlab  = 512
 )
 
-// frame returns a zero Frame of the store's; s.mu is held.
+// frame returns a zero Frame of the store's.
 func (s *frameStore) frame() *Frame {
 	if len(s.frames) == 0 {
 		s.slab = max(min(2*s.slab, maxSlab), minSlab)
@@ -43,7 +40,7 @@ func (s *frameStore) frame() *Frame {
 }
 
 // bytes copies b into the store and returns the copy, whose capacity is its length
-// (appending to it copies it elsewhere); s.mu is held.
+// (appending to it copies it elsewhere).
 func (s *frameStore) bytes(b []byte) []byte {
 	if len(b) > maxChunk/4 {
 		return append([]byte(nil), b...)
@@ -58,7 +55,7 @@ func (s *frameStore) bytes(b []byte) []byte {
 }
 
 // string copies b into the store and returns it as a string, with no allocation of
-// its own; s.mu is held. The bytes of a chunk are written once and never changed, so
+// its own. The bytes of a chunk are written once and never changed, so
 // the string is immutable as unsafe.String requires.
 func (s *frameStore) string(b []byte) string {
 	if len(b) == 0 {
@@ -70,12 +67,20 @@ func (s *frameStore) string(b []byte) string {
 
 // add records a captured frame in the store: a Frame with copies of its bytes and
 // line, and its fields read from the headers its capture decoded, carried over to
-// the copy (or decoded from the copy when it has none).
-func (s *frameStore) add(c *Captured) *Frame {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// the copy (or decoded from the copy when it has none). A frame whose twin (the same
+// bytes, captured at the other end of its link) is recorded shares the twin's bytes
+// and fields: a frame on a link is kept and read once, not once per end.
+func (s *frameStore) add(c *Captured, twin *Frame) *Frame {
 	f := s.frame()
 	f.Index, f.Out, f.Cause = c.Index, c.Out, c.Cause
+	if twin != nil {
+		f.Data, f.Packet = twin.Data, twin.Packet
+		f.Line = twin.Line
+		if string(c.Line) != twin.Line {
+			f.Line = s.string(c.Line)
+		}
+		return f
+	}
 	f.Data = s.bytes(c.Data)
 	f.Line = s.string(c.Line)
 	if c.Headers.Frame() != nil {
