@@ -330,3 +330,20 @@ func TestHTMLBrokenPageFails(t *testing.T) {
 		})
 	}
 }
+
+// TestHTMLScriptSafe: text in the data that would end a script element or open an
+// HTML comment in it ("</script>", "<!--") is drawn as it is, and the page works.
+func TestHTMLScriptSafe(t *testing.T) {
+	b := newBrowser(t)
+	tl := readCapture(t, "C1").Timeline()
+	const info = `</script><!--<script>x</script>`
+	tl.AddCall(timeline.Call{Start: tl.Start.Add(time.Millisecond), Node: "client", Sock: "c", Op: "recv", Ret: 3, Info: info})
+	path := writeHTMLFile(t, &Report{Title: "script", Diagram: FromTimeline(tl)})
+	if err := b.load(path); err != nil {
+		t.Fatal(err)
+	}
+	got := eval[string](t, b, `Array.from(document.querySelectorAll('#ladder .note.call'), e => e.textContent).join('\n')`)
+	if !strings.Contains(got, info) {
+		t.Errorf("call rows %q, want one with %q", got, info)
+	}
+}
