@@ -129,7 +129,8 @@ func (c *Collector) Timeline() *timeline.Timeline {
 	}
 	tl := timeline.New(c.startTime(fs), eps)
 	sums := make([]*rawsock.Summarizer, len(c.names)) // as tcpdump on each interface
-	next := 0                                         // with keepOrder, the next of the others to add
+	var line []byte
+	next := 0 // with keepOrder, the next of the others to add
 	for i, f := range fs {
 		for ; c.keepOrder && next < len(c.others) && c.others[next].after <= i; next++ {
 			o := c.others[next]
@@ -142,7 +143,7 @@ func (c *Collector) Timeline() *timeline.Timeline {
 		if sums[f.Iface] == nil {
 			sums[f.Iface] = rawsock.NewSummarizer()
 		}
-		line := string(sums[f.Iface].Append(nil, layers.LinkTypeEthernet, f.Data))
+		line = sums[f.Iface].Append(line[:0], layers.LinkTypeEthernet, f.Data)
 		fr := tl.AddFrame(timeline.Captured{Time: f.Time, Index: f.Iface, Data: f.Data, Out: out, Line: line})
 		if f.Flow != 0 {
 			fr.Flow = f.Flow

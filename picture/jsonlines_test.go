@@ -28,7 +28,7 @@ func runTimeline(t *testing.T, name string) *timeline.Timeline {
 	flows := 0
 	for _, e := range fs {
 		f := e.Frame()
-		tl.AddFrame(timeline.Captured{Time: e.Time, Index: f.Index, Data: f.Data, Out: f.Out, Line: f.Line})
+		tl.AddFrame(timeline.Captured{Time: e.Time, Index: f.Index, Data: f.Data, Out: f.Out, Line: []byte(f.Line)})
 		flows = max(flows, f.Flow)
 	}
 	// A run numbers its flows in the order its captures hand the frames over, not
