@@ -14,8 +14,9 @@ import (
 
 // TestSACKFromDecodedOptions: the SACK blocks a ladder marks and a time-sequence graph
 // draws are read from the frame's decoded TCP options (rawsock/header), not from the
-// option text the timeline renders for tcpdump's line: with that text gone, an ACK
-// with two SACK blocks still has them, relative to the sender's ISN in the graph.
+// option text the timeline renders for tcpdump's line (Packet.OptText, which a frame
+// does not keep): an ACK with two SACK blocks has them, relative to the sender's ISN
+// in the graph.
 func TestSACKFromDecodedOptions(t *testing.T) {
 	blocks := [][2]uint32{{5001, 6001}, {7001, 8001}}
 	data := make([]byte, 16)
@@ -36,7 +37,6 @@ func TestSACKFromDecodedOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := timeline.Decode(buf.Bytes())
-	p.Options, p.OptText = nil, nil // what tcpdump's line says of the options
 	if d := cmp.Diff(blocks, sackBlocks(&p)); d != "" {
 		t.Errorf("SACK blocks (-want +got):\n%s", d)
 	}

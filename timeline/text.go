@@ -34,8 +34,8 @@ func (f *Frame) Summary() string {
 			fmt.Fprintf(&b, ", ack %d", f.RelAck)
 		}
 		fmt.Fprintf(&b, ", win %d", p.Window)
-		if len(p.OptText) > 0 {
-			fmt.Fprintf(&b, ", options [%s]", strings.Join(p.OptText, ","))
+		if opts := p.OptText(); len(opts) > 0 {
+			fmt.Fprintf(&b, ", options [%s]", strings.Join(opts, ","))
 		}
 		fmt.Fprintf(&b, ", length %d", p.PayloadLen)
 		if p.Flags.String() == "S" || p.Flags.String() == "SEW" {
