@@ -66,3 +66,30 @@ func TestCallExpectationsReadTheTimeline(t *testing.T) {
 		})
 	}
 }
+
+// TestWindowReadsStepEvents: after: and before: bound frames by the times the steps'
+// Step events were recorded; a step that has not begun is no bound.
+func TestWindowReadsStepEvents(t *testing.T) {
+	start := time.Now()
+	tl := timeline.New(start, nil)
+	a, b := start.Add(time.Second), start.Add(2*time.Second)
+	tl.Add(b, "c", &timeline.Step{ID: "b", Action: "send"})
+	tl.Add(start.Add(time.Millisecond), "c", &timeline.Step{Action: "sleep"})
+	tl.Add(a, "c", &timeline.Step{ID: "a", Action: "connect"})
+	r := &run{tl: tl}
+	for _, tc := range []struct {
+		after, before string
+		from, to      time.Time
+	}{
+		{"", "", start, time.Time{}},
+		{"a", "b", a, b},
+		{"b", "", b, time.Time{}},
+		{"", "a", start, a},
+		{"later", "later", time.Time{}, time.Time{}},
+	} {
+		from, to := r.window(tc.after, tc.before)
+		if !from.Equal(tc.from) || !to.Equal(tc.to) {
+			t.Errorf("window(%q, %q) = %v, %v; want %v, %v", tc.after, tc.before, from.Sub(start), to.Sub(start), tc.from.Sub(start), tc.to.Sub(start))
+		}
+	}
+}

@@ -86,16 +86,22 @@ func minGapMatch(evs []timeline.Event, min time.Duration) (bool, string) {
 	return ok, fmt.Sprintf("[%s], want each at least %s", strings.Join(got, " "), min)
 }
 
-// window is the time span of step ids after and before ("" for no bound).
+// window is the time span of step ids after and before ("" for no bound), from the
+// times their Step events were recorded; a step that has not begun yet is no bound
+// (the zero time).
 func (r *run) window(after, before string) (from, to time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	from = r.tl.Start
 	if after != "" {
-		from = r.started[after]
+		from = time.Time{}
 	}
-	if before != "" {
-		to = r.started[before]
+	for _, e := range r.tl.Select(timeline.KindStep) {
+		id := e.Data.(*timeline.Step).ID
+		if id != "" && id == after {
+			from = e.Time
+		}
+		if id != "" && id == before {
+			to = e.Time
+		}
 	}
 	return from, to
 }

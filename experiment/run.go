@@ -93,12 +93,11 @@ type run struct {
 
 	usStart sync.Mutex // held while a node's userspace host is looked up, started and stored
 
-	mu      sync.Mutex // guards agents, us, psocks, started, out
-	agents  map[string]*agent.Agent
-	us      map[string]*usNode
-	psocks  map[string]*psock    // the file's packet sockets, by name
-	started map[string]time.Time // step id -> when it began
-	out     []Outcome
+	mu     sync.Mutex // guards agents, us, psocks, out
+	agents map[string]*agent.Agent
+	us     map[string]*usNode
+	psocks map[string]*psock // the file's packet sockets, by name
+	out    []Outcome
 }
 
 // Run builds the lab of f, runs the steps, checks the expectations and removes the lab
@@ -126,8 +125,7 @@ func Run(ctx context.Context, f *File, opts Options) (*Result, error) {
 	} else {
 		defer lab.Close()
 	}
-	r := &run{f: f, opts: opts, lab: lab, agents: map[string]*agent.Agent{}, us: map[string]*usNode{}, psocks: map[string]*psock{},
-		started: map[string]time.Time{}}
+	r := &run{f: f, opts: opts, lab: lab, agents: map[string]*agent.Agent{}, us: map[string]*usNode{}, psocks: map[string]*psock{}}
 	defer r.closeAgents()
 	begin := time.Now()
 	if err := r.setup(ctx); err != nil {

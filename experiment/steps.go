@@ -36,12 +36,7 @@ func (r *run) steps(ctx context.Context, steps []*Step) error {
 
 func (r *run) step(ctx context.Context, s *Step) error {
 	now := time.Now()
-	if s.ID != "" {
-		r.mu.Lock()
-		r.started[s.ID] = now
-		r.mu.Unlock()
-	}
-	r.tl.Add(now, s.Node, &timeline.Step{Action: string(s.Action), Text: describe(s)})
+	r.tl.Add(now, s.Node, &timeline.Step{ID: s.ID, Action: string(s.Action), Text: describe(s)})
 	switch s.Action {
 	case ActSleep:
 		r.wait(ctx, fmt.Sprintf("sleep %s", s.Duration), s.Duration, nil)

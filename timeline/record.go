@@ -170,6 +170,7 @@ func (c *Conntrack) Entry() string {
 
 // Step is an experiment step beginning.
 type Step struct {
+	ID     string `json:"id,omitempty"`     // the step's id in the file ("" if it has none)
 	Action string `json:"action,omitempty"` // the step's action ("connect", "sleep", "exec", …)
 	Text   string `json:"text,omitempty"`   // the step as the file says it, for a reader
 }
