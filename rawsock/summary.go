@@ -72,9 +72,14 @@ func (p *prefixCache) append(dst []byte, c *ipCtx, sport, dport uint16) []byte {
 	for i := range p.e {
 		// Word by word: == on the array is a call to memequal.
 		if e := &p.e[i]; e.key[0] == key[0] && e.key[4] == key[4] && e.key[1] == key[1] && e.key[2] == key[2] && e.key[3] == key[3] && e.n > 0 {
-			// One fixed-size copy of the whole entry, as the number appenders do.
+			// One fixed-size copy, as the number appenders do: of the 48 bytes
+			// that hold any IPv4 prefix, else of the whole entry.
 			dst = room(dst, len(e.text))
-			*(*[104]byte)(dst[l : l+len(e.text)]) = e.text
+			if e.n <= 48 {
+				*(*[48]byte)(dst[l : l+48]) = [48]byte(e.text[:48])
+			} else {
+				*(*[104]byte)(dst[l : l+len(e.text)]) = e.text
+			}
 			return dst[:l+int(e.n)]
 		}
 	}

@@ -257,8 +257,10 @@ func (h *Headers) Decode(link layers.LinkType, frame []byte) error {
 	if link == layers.LinkTypeEthernet && fastPath {
 		h.decodeEtherIPv4TCP(&s)
 	}
-	if err := h.decodeLayers(&s); err != nil {
-		return h.fail(first, err, s.short != 0)
+	if len(s.rest) > 0 || h.n == 0 { // decodeLayers' own condition
+		if err := h.decodeLayers(&s); err != nil {
+			return h.fail(first, err, s.short != 0)
+		}
 	}
 	if s.short != 0 {
 		return fmt.Errorf("rawsock: decode %v: %w", h.last(first), ErrTruncated)
