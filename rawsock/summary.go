@@ -70,8 +70,9 @@ func (p *prefixCache) append(dst []byte, c *ipCtx, sport, dport uint16) []byte {
 	}
 	l := len(dst)
 	for i := range p.e {
-		// Word by word: == on the array is a call to memequal.
-		if e := &p.e[i]; e.key[0] == key[0] && e.key[4] == key[4] && e.key[1] == key[1] && e.key[2] == key[2] && e.key[3] == key[3] && e.n > 0 {
+		// Word by word: == on the array is a call to memequal. An IPv4 key's
+		// k[1:4] are zero, so an entry of that family (k[4]) has them equal.
+		if e := &p.e[i]; e.key[0] == key[0] && e.key[4] == key[4] && (!c.v6 || e.key[1] == key[1] && e.key[2] == key[2] && e.key[3] == key[3]) && e.n > 0 {
 			// One fixed-size copy, as the number appenders do: of the 48 bytes
 			// that hold any IPv4 prefix, else of the whole entry.
 			dst = room(dst, len(e.text))

@@ -124,12 +124,11 @@ func appendSegment(dst []byte, t header.TCP, flags header.TCPFlags, seq, ack uin
 		i = putUint(w, put(w, i, ", urg "), uint32(t.Urgent()))
 	}
 	if t.DataOffset() > header.TCPMinLen {
-		layout := header.TCPOptionsOther
-		if whole {
-			layout = t.OptionLayout()
+		if !whole {
+			return dst[:l+i], false
 		}
-		o := t[header.TCPMinLen:min(t.DataOffset(), len(t))]
-		switch layout {
+		o := t.OptionBytes()
+		switch header.OptionLayoutOf(o) {
 		case header.TCPOptionsOther:
 			return dst[:l+i], false
 		case header.TCPOptionsLinuxSYN:
