@@ -134,10 +134,8 @@ func (s *Summarizer) Append(dst []byte, link layers.LinkType, frame []byte) []by
 // AppendHeaders appends the summary of the frame h was decoded from, reading the
 // headers h holds instead of checking their bytes again. The text is Append's.
 func (s *Summarizer) AppendHeaders(dst []byte, h *decode.Headers) []byte {
-	if t, ok := h.EtherIPv4TCP(); ok && h.Link() == layers.LinkTypeEthernet {
-		if out, ok := s.appendIPv4TCP(dst, h.Frame()[header.EthernetLen:], t); ok {
-			return out
-		}
+	if out, ok := s.appendIPv4TCP(dst, h); ok {
+		return out
 	}
 	return s.append(dst, h.Link(), h.Frame(), h)
 }

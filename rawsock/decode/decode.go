@@ -256,6 +256,9 @@ func (h *Headers) Decode(link layers.LinkType, frame []byte) error {
 	s := decodeState{next: first, rest: frame}
 	if link == layers.LinkTypeEthernet && fastPath {
 		h.decodeEtherIPv4TCP(&s)
+		if h.n > 0 && len(s.rest) == 0 && !s.tcp && (s.next == gopacket.LayerTypePayload || s.next == gopacket.LayerTypeZero) {
+			return nil // nothing left that the checks below look at
+		}
 	}
 	if len(s.rest) > 0 || h.n == 0 { // decodeLayers' own condition
 		if err := h.decodeLayers(&s); err != nil {
