@@ -61,16 +61,23 @@ func appendUint32(dst []byte, v uint32) []byte {
 
 // putUint writes v in decimal at w[i:], which has room for 10 digits, and returns
 // the index after it: appendUint for text written through a window whose room was
-// made once (appendSegment, appendKnownOptions). It splits v into groups of four
-// digits first, so that the divisions of each group do not wait on one another.
+// made once (appendSegment, appendKnownOptions). A digit is written in place (a
+// window scale, an echo reply of 0, a relative number); more take putDigits.
 func putUint(w []byte, i int, v uint32) int {
-	d := (*[10]byte)(w[i : i+10])
-	// Most numbers of a line are short (windows, lengths, relative sequence
-	// numbers, the MSS): those take a comparison or two, not decimalLen.
-	switch {
-	case v < 10:
-		d[0] = byte('0' + v)
+	if v < 10 {
+		w[i] = byte('0' + v)
 		return i + 1
+	}
+	return putDigits(w, i, v)
+}
+
+// putDigits is putUint for v ≥ 10. Most numbers of a line are short (windows,
+// lengths, relative sequence numbers, the MSS): those take a comparison or two, not
+// decimalLen. A longer one is split into groups of four digits, so that the
+// divisions of each group do not wait on one another.
+func putDigits(w []byte, i int, v uint32) int {
+	d := (*[10]byte)(w[i : i+10])
+	switch {
 	case v < 100:
 		binary.LittleEndian.PutUint16(d[:], pairs[v])
 		return i + 2

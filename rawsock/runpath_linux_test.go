@@ -147,18 +147,4 @@ func runCopies(b *testing.B, eps []timeline.Endpoint, caps []*runCapture, watch 
 
 // BenchmarkRunPathDecodeSummary is BenchmarkDecodeSummary over BenchmarkRunPath's
 // frames, to set the two side by side.
-func BenchmarkRunPathDecodeSummary(b *testing.B) {
-	fs := runFrames(b)
-	d := rawsock.NewDecoder(layers.LinkTypeEthernet)
-	s := rawsock.NewSummarizer()
-	line := make([]byte, 0, 256)
-	i := 0
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := d.Decode(fs[i%len(fs)]); err != nil {
-			b.Fatal(err)
-		}
-		line = s.AppendHeaders(line[:0], &d.Headers)
-		i++
-	}
-}
+func BenchmarkRunPathDecodeSummary(b *testing.B) { benchDecodeSummary(b, runFrames(b), false) }

@@ -70,11 +70,17 @@ func (p *prefixCache) append(dst []byte, c *ipCtx, sport, dport uint16) []byte {
 	}
 	l := len(dst)
 	for i := range p.e {
-		// Word by word: == on the array is a call to memequal.
-		if e := &p.e[i]; e.key[0] == key[0] && e.key[4] == key[4] && e.key[1] == key[1] && e.key[2] == key[2] && e.key[3] == key[3] && e.n > 0 {
-			// One fixed-size copy of the whole entry, as the number appenders do.
+		// Word by word: == on the array is a call to memequal. An IPv4 key's
+		// k[1:4] are zero, so an entry of that family (k[4]) has them equal.
+		if e := &p.e[i]; e.key[0] == key[0] && e.key[4] == key[4] && (!c.v6 || e.key[1] == key[1] && e.key[2] == key[2] && e.key[3] == key[3]) && e.n > 0 {
+			// One fixed-size copy, as the number appenders do: of the 48 bytes
+			// that hold any IPv4 prefix, else of the whole entry.
 			dst = room(dst, len(e.text))
-			*(*[104]byte)(dst[l : l+len(e.text)]) = e.text
+			if e.n <= 48 {
+				*(*[48]byte)(dst[l : l+48]) = [48]byte(e.text[:48])
+			} else {
+				*(*[104]byte)(dst[l : l+len(e.text)]) = e.text
+			}
 			return dst[:l+int(e.n)]
 		}
 	}
@@ -128,10 +134,8 @@ func (s *Summarizer) Append(dst []byte, link layers.LinkType, frame []byte) []by
 // AppendHeaders appends the summary of the frame h was decoded from, reading the
 // headers h holds instead of checking their bytes again. The text is Append's.
 func (s *Summarizer) AppendHeaders(dst []byte, h *decode.Headers) []byte {
-	if t, ok := h.EtherIPv4TCP(); ok && h.Link() == layers.LinkTypeEthernet {
-		if out, ok := s.appendIPv4TCP(dst, h.Frame()[header.EthernetLen:], t); ok {
-			return out
-		}
+	if out, ok := s.appendIPv4TCP(dst, h); ok {
+		return out
 	}
 	return s.append(dst, h.Link(), h.Frame(), h)
 }

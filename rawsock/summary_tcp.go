@@ -51,12 +51,19 @@ func (s *Summarizer) appendTCP(dst []byte, c *ipCtx, b []byte, length int) []byt
 		dst = appendUint(dst, uint64(hlen))
 		return append(dst, " - too short, < 20]"...)
 	}
+	return s.appendTCPFields(dst, c, t, len(b) >= hlen, length)
+}
+
+// appendTCPFields is appendTCP after the ports, for a header t of 20 bytes or more
+// (whole: its options too) of a segment of length bytes according to the IP header.
+func (s *Summarizer) appendTCPFields(dst []byte, c *ipCtx, t header.TCP, whole bool, length int) []byte {
+	hlen := t.DataOffset()
 	seq, ack := t.Seq(), t.Ack()
 	flags := t.Flags()
 	var base seqBase
 	rev := false
 	if !s.Absolute && flags&tcpACK != 0 {
-		seq, ack, base, rev = s.relative(c, sport, dport, seq, ack, flags)
+		seq, ack, base, rev = s.relative(c, t.SrcPort(), t.DstPort(), seq, ack, flags)
 	}
 	if hlen > length {
 		dst = appendFlags(dst, flags)
@@ -68,10 +75,10 @@ func (s *Summarizer) appendTCP(dst []byte, c *ipCtx, b []byte, length int) []byt
 	}
 	length -= hlen
 	var done bool
-	if dst, done = appendSegment(dst, t, flags, seq, ack, length, len(b) >= hlen); done {
+	if dst, done = appendSegment(dst, t, flags, seq, ack, length, whole); done {
 		return dst
 	}
-	if len(b) < hlen {
+	if !whole {
 		return append(dst, ", options [|tcp]"...)
 	}
 	var ok bool
@@ -117,12 +124,11 @@ func appendSegment(dst []byte, t header.TCP, flags header.TCPFlags, seq, ack uin
 		i = putUint(w, put(w, i, ", urg "), uint32(t.Urgent()))
 	}
 	if t.DataOffset() > header.TCPMinLen {
-		layout := header.TCPOptionsOther
-		if whole {
-			layout = t.OptionLayout()
+		if !whole {
+			return dst[:l+i], false
 		}
-		o := t[header.TCPMinLen:min(t.DataOffset(), len(t))]
-		switch layout {
+		o := t.OptionBytes()
+		switch header.OptionLayoutOf(o) {
 		case header.TCPOptionsOther:
 			return dst[:l+i], false
 		case header.TCPOptionsLinuxSYN:

@@ -256,9 +256,14 @@ func (h *Headers) Decode(link layers.LinkType, frame []byte) error {
 	s := decodeState{next: first, rest: frame}
 	if link == layers.LinkTypeEthernet && fastPath {
 		h.decodeEtherIPv4TCP(&s)
+		if h.n > 0 && len(s.rest) == 0 && !s.tcp && (s.next == gopacket.LayerTypePayload || s.next == gopacket.LayerTypeZero) {
+			return nil // nothing left that the checks below look at
+		}
 	}
-	if err := h.decodeLayers(&s); err != nil {
-		return h.fail(first, err, s.short != 0)
+	if len(s.rest) > 0 || h.n == 0 { // decodeLayers' own condition
+		if err := h.decodeLayers(&s); err != nil {
+			return h.fail(first, err, s.short != 0)
+		}
 	}
 	if s.short != 0 {
 		return fmt.Errorf("rawsock: decode %v: %w", h.last(first), ErrTruncated)
@@ -313,7 +318,10 @@ func (h *Headers) decodeEtherIPv4TCP(s *decodeState) {
 	h.off[kEthernet], h.end[kEthernet] = 0, uint32(len(f))
 	h.off[kIPv4], h.end[kIPv4] = ipOff, uint32(ipOff+total)
 	h.off[kTCP], h.end[kTCP] = tcpOff, uint32(ipOff+total)
-	s.next, s.rest, s.pos, s.tcp = tcpNext(header.TCP(t)), t[doff:], tcpOff+doff, true
+	// The options are checked at the end (s.tcp), unless there are none or their
+	// layout is one of Linux's, which are well formed.
+	s.next, s.rest, s.pos = tcpNext(header.TCP(t)), t[doff:], tcpOff+doff
+	s.tcp = doff > header.TCPMinLen && header.OptionLayoutOf(t[header.TCPMinLen:doff]) == header.TCPOptionsOther
 	if s.next == gopacket.LayerTypePayload && len(s.rest) > 0 {
 		// The segment's data, as decodeLayers pushes it.
 		h.layers[3], h.n = kPayload, 4

@@ -342,8 +342,11 @@ func (l TCPOptionLayout) String() string {
 }
 
 // OptionLayout is the layout of the option list, when it is one of Linux's.
-func (t TCP) OptionLayout() TCPOptionLayout {
-	b := t.OptionBytes()
+func (t TCP) OptionLayout() TCPOptionLayout { return OptionLayoutOf(t.OptionBytes()) }
+
+// OptionLayoutOf is OptionLayout of an option list b (TCP.OptionBytes), for a
+// reader that holds it already.
+func OptionLayoutOf(b []byte) TCPOptionLayout {
 	switch {
 	case len(b) == 12 && binary.LittleEndian.Uint32(b) == 0x0a080101:
 		return TCPOptionsLinuxData
