@@ -33,10 +33,23 @@ type Captured struct {
 	Time  time.Time
 	Data  []byte // an Ethernet frame
 	Dir   Direction
-	// Flow is the frame's flow number as the run that recorded it numbered it (a
-	// run's JSON lines), 0 to let the timeline number the flows in time order: a run
-	// numbers them in the order its captures handed the frames over.
-	Flow int
+	// Run is what the run that recorded the frame said of it (its record in the
+	// run's JSON lines), nil to let the timeline work it out.
+	Run *RunFrame
+}
+
+// RunFrame is what a run's timeline decided of a frame from the order frames reached
+// it, which is the order its captures handed them over (a ring block of one
+// interface may come tens of milliseconds after later frames of another), not time
+// order: the flow numbers, which copy of a frame on a link is the receiver's, each
+// side's first sequence number, the NAT pairs. The timeline rebuilt from the frames
+// in time order takes the run's word for them.
+type RunFrame struct {
+	Flow           int
+	RelSeq, RelAck uint32
+	HasRelAck      bool
+	Dup            bool
+	NAT            *timeline.NAT
 }
 
 // Bounds of what a collector keeps, so that no input sizes an allocation without one.
@@ -145,8 +158,8 @@ func (c *Collector) Timeline() *timeline.Timeline {
 		}
 		line = sums[f.Iface].Append(line[:0], layers.LinkTypeEthernet, f.Data)
 		fr := tl.AddFrame(timeline.Captured{Time: f.Time, Index: f.Iface, Data: f.Data, Out: out, Line: line})
-		if f.Flow != 0 {
-			fr.Flow = f.Flow
+		if r := f.Run; r != nil {
+			fr.Flow, fr.RelSeq, fr.RelAck, fr.HasRelAck, fr.Dup, fr.NAT = r.Flow, r.RelSeq, r.RelAck, r.HasRelAck, r.Dup, r.NAT
 		}
 	}
 	// After the frames, so that a state change stamped as the segment that caused it

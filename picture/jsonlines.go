@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/netip"
 	"syscall"
 	"time"
 
@@ -158,12 +159,10 @@ func (rd *runReader) runRecord(body json.RawMessage) error {
 	})
 }
 
-// frame keeps a frame record's bytes, on its interface, in its direction.
+// frame keeps a frame record's bytes, on its interface, in its direction, and for a
+// run's record (one with a time since the start) what the run decided of it.
 func (rd *runReader) frame(env envelope, body json.RawMessage) error {
-	var f struct {
-		Interface, Dir, Hex string
-		Flow                int
-	}
+	var f timeline.FrameJSON
 	if err := decodeBody(body, &f, nil); err != nil {
 		return err
 	}
@@ -177,23 +176,56 @@ func (rd *runReader) frame(env envelope, body json.RawMessage) error {
 	if err != nil {
 		return fmt.Errorf(`frame record: "hex": %v`, err)
 	}
-	if f.Interface == "" {
-		f.Interface = "?"
-	}
-	i, ok := rd.iface[f.Interface]
-	if !ok {
-		i = len(rd.iface)
-		rd.iface[f.Interface] = i
-		rd.run.Frames.SetNames(append(rd.run.Frames.Names(), f.Interface))
-	}
-	dir := DirUnknown
+	c := Captured{Iface: rd.index(f.Interface), Time: *env.Time, Data: data}
 	switch f.Dir {
 	case "out":
-		dir = DirOut
+		c.Dir = DirOut
 	case "in":
-		dir = DirIn
+		c.Dir = DirIn
 	}
-	return rd.run.Frames.Add(Captured{Iface: i, Time: *env.Time, Data: data, Dir: dir, Flow: f.Flow})
+	if env.T != nil {
+		if c.Run, err = rd.runFrame(&f); err != nil {
+			return err
+		}
+	}
+	return rd.run.Frames.Add(c)
+}
+
+// index is the collector's index of an interface, named as the frame records name it.
+func (rd *runReader) index(name string) int {
+	if name == "" {
+		name = "?"
+	}
+	i, ok := rd.iface[name]
+	if !ok {
+		i = len(rd.iface)
+		rd.iface[name] = i
+		rd.run.Frames.SetNames(append(rd.run.Frames.Names(), name))
+	}
+	return i
+}
+
+// runFrame is what a run's frame record says the run decided of the frame.
+func (rd *runReader) runFrame(j *timeline.FrameJSON) (*RunFrame, error) {
+	r := &RunFrame{Flow: j.Flow, Dup: j.Dup}
+	if j.RelSeq != nil {
+		r.RelSeq = *j.RelSeq
+	}
+	switch {
+	case j.RelAck != nil:
+		r.RelAck, r.HasRelAck = *j.RelAck, true
+	case j.Ack != nil:
+		r.RelAck = *j.Ack // the timeline's RelAck without the other side's first
+	}
+	if nat := j.NAT; nat != nil {
+		src, err1 := netip.ParseAddrPort(nat.Src)
+		dst, err2 := netip.ParseAddrPort(nat.Dst)
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, fmt.Errorf(`frame record: "nat": %v`, err)
+		}
+		r.NAT = &timeline.NAT{Src: src, Dst: dst, Endpoint: rd.index(nat.Interface)}
+	}
+	return r, nil
 }
 
 // decodeBody unmarshals a record's body into v and then calls then, if not nil.

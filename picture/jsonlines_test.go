@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/netip"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,26 +18,22 @@ import (
 )
 
 // runTimeline is a capture's timeline with one event of every other kind a run
-// records, at the times of its frames, a step recorded before the frame of its
-// first instant, and its flows numbered from the last.
+// records, at the times of its frames, and a step recorded before the frame of its
+// first instant, its frames added out of time order as a run's may be.
 func runTimeline(t *testing.T, name string) *timeline.Timeline {
 	t.Helper()
 	capt := readCapture(t, name).Timeline()
 	fs := capt.Frames()
 	tl := timeline.New(capt.Start, capt.Endpoints)
 	tl.Add(fs[0].Time, "", &timeline.Step{Action: "listen", Text: "s listen 198.18.1.1:80"})
-	flows := 0
-	for _, e := range fs {
+	// A run adds frames as its captures hand them over: a ring block of one
+	// interface may come after later frames of another. Here each interface's frames
+	// come after all those of the interfaces after it.
+	byIface := append([]timeline.Event(nil), fs...)
+	sort.SliceStable(byIface, func(i, j int) bool { return byIface[i].Frame().Index > byIface[j].Frame().Index })
+	for _, e := range byIface {
 		f := e.Frame()
 		tl.AddFrame(timeline.Captured{Time: e.Time, Index: f.Index, Data: f.Data, Out: f.Out, Line: []byte(f.Line)})
-		flows = max(flows, f.Flow)
-	}
-	// A run numbers its flows in the order its captures hand the frames over, not
-	// always in time order.
-	for _, e := range tl.Frames() {
-		if f := e.Frame(); f.Flow > 0 {
-			f.Flow = flows + 1 - f.Flow
-		}
 	}
 	at := func(i int) time.Time { return fs[i%len(fs)].Time }
 	a, b := netip.MustParseAddrPort("198.18.1.2:40000"), netip.MustParseAddrPort("198.18.1.1:80")
