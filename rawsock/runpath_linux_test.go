@@ -61,7 +61,9 @@ type runCapture struct {
 // record is one frame through experiment's capture callback (startCaptures in
 // experiment/capture.go, kept in step with it): read from the ring into the read
 // buffer, decoded once there, summarized from those headers, and handed to the
-// timeline, which keeps its own copy of the bytes and the line.
+// timeline, which keeps its own copy of the bytes and the line. What the callback
+// does after (telling the kernel watcher of the frame, which looks only at a sent
+// bare SYN, and counting it) is left out.
 func (c *runCapture) record(b *testing.B, tl *timeline.Timeline, idx int, at time.Time) {
 	f, ok := c.ring.RingRead(c.buf)
 	if !ok {
