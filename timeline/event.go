@@ -65,20 +65,22 @@ func (e Event) Frame() *Frame {
 	return f
 }
 
-// Frame is a captured frame.
+// Frame is a captured frame. Its interface is the timeline's endpoint Index
+// (Timeline.Endpoints); its bytes and line are the timeline's to keep, shared with
+// the frame's other copy on the link (pair), and must not be written to.
 type Frame struct {
-	Iface  string // interface name within the event's node
-	Index  int    // capture interface index (pcapng interface id)
+	Index  int // capture interface index (pcapng interface id)
 	Data   []byte
 	Packet Packet // decoded
 	Out    bool   // sent by this node (PACKET_OUTGOING), not received
 	Dup    bool   // the same frame is also recorded on the other end of the link, and this is the receiver's copy
-	Flow   int    // flow number (1-based), 0 when not TCP/UDP
-	RelSeq uint32 // sequence number relative to the flow direction's first
-	RelAck uint32 // acknowledgment number relative to the other direction's first; see HasRelAck
 	// HasRelAck says that the other direction's first sequence number was captured
 	// before this frame, so RelAck means something: a SYN's ack field does not.
 	HasRelAck bool
+	shown     bool   // handed to a Stream: its Dup no longer changes
+	RelSeq    uint32 // sequence number relative to the flow direction's first
+	RelAck    uint32 // acknowledgment number relative to the other direction's first; see HasRelAck
+	Flow      int    // flow number (1-based), 0 when not TCP/UDP
 	Line      string // the tcpdump -n line rawsock's Summarizer printed for it on this interface
 	NAT       *NAT   // the same packet entered this node with other addresses
 	// Cause is why pktlab's userspace TCP sent (or dropped) the frame, citing the
@@ -86,7 +88,6 @@ type Frame struct {
 	Cause    string
 	pair     *Frame // the copy on the other end of the link
 	waitNext *Frame // the next copy waiting for its twin with the same contentSum (pair.go)
-	shown    bool   // handed to a Stream: its Dup no longer changes
 }
 
 // Kind is KindFrame.
@@ -175,7 +176,6 @@ func (tl *Timeline) AddFrame(c Captured) *Frame {
 		spot = tl.pairs.find(c.Data, c.Index, tl.link(c.Index))
 	}
 	f := tl.store.add(&c, spot.twin)
-	f.Iface = ep.Iface
 	if ep.Peer >= 0 {
 		tl.pairs.settle(f, spot)
 	}

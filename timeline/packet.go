@@ -21,29 +21,44 @@ import (
 // rendered from the headers when it is asked for, so that a frame event holds no
 // string of its own.
 type Packet struct {
-	Len            int // frame length
-	SrcMAC, DstMAC net.HardwareAddr
-	Proto          string // tcp, udp, icmp, icmp6, arp, ip, ip6, or the EtherType in hex
-	Src, Dst       netip.Addr
-	TTL            int // IPv4 TTL or IPv6 hop limit
-	ECN            int // the IP header's ECN bits
-	DF, MF         bool
-	FragOff        int // bytes
-	IPID           int
-	SPort, DPort   int
-	Flags          header.TCPFlags // written as tcpdump does: S, S., F., R., P., .
-	Seq, Ack       uint32
-	Window         int
-	Urgent         int // urgent pointer (meaningful with U)
-	MSS, WScale    int // -1 when absent; the other TCP options: Options, OptText
-	PayloadLen     int
-	ICMPType       int
-	ICMPCode       int
-	MTU            int // next-hop MTU of ICMP frag-needed / ICMPv6 packet too big
-	ARPOp          int
-	Inner          *Packet // the packet quoted inside an ICMP error
+	Len          int    // frame length
+	Proto        string // tcp, udp, icmp, icmp6, arp, ip, ip6, or the EtherType in hex
+	Src, Dst     netip.Addr
+	TTL          int // IPv4 TTL or IPv6 hop limit
+	ECN          int // the IP header's ECN bits
+	DF, MF       bool
+	FragOff      int // bytes
+	IPID         int
+	SPort, DPort int
+	Flags        header.TCPFlags // written as tcpdump does: S, S., F., R., P., .
+	Seq, Ack     uint32
+	Window       int
+	Urgent       int // urgent pointer (meaningful with U)
+	MSS, WScale  int // -1 when absent; the other TCP options: Options, OptText
+	PayloadLen   int
+	ICMPType     int
+	ICMPCode     int
+	MTU          int // next-hop MTU of ICMP frag-needed / ICMPv6 packet too big
+	ARPOp        int
+	Inner        *Packet // the packet quoted inside an ICMP error
 
 	Headers decode.Headers
+}
+
+// SrcMAC is the Ethernet source address, nil without an Ethernet header.
+func (p *Packet) SrcMAC() net.HardwareAddr {
+	if e := p.Headers.Ethernet(); e != nil {
+		return e.Src()
+	}
+	return nil
+}
+
+// DstMAC is the Ethernet destination address, nil without an Ethernet header.
+func (p *Packet) DstMAC() net.HardwareAddr {
+	if e := p.Headers.Ethernet(); e != nil {
+		return e.Dst()
+	}
+	return nil
 }
 
 // Decode decodes an Ethernet frame with rawsock's decoder and reads its fields. It never
@@ -68,7 +83,6 @@ func (p *Packet) fill() {
 	h := &p.Headers
 	p.Len, p.MSS, p.WScale, p.ICMPType, p.ICMPCode = len(h.Frame()), -1, -1, -1, -1
 	if e := h.Ethernet(); e != nil {
-		p.SrcMAC, p.DstMAC = e.Src(), e.Dst()
 		if h.ARP() == nil && h.IPv4() == nil && h.IPv6() == nil {
 			p.Proto = fmt.Sprintf("0x%04x", uint16(e.Type()))
 		}

@@ -50,7 +50,7 @@ func (f *Frame) Summary() string {
 		if p.ARPOp == 1 {
 			return fmt.Sprintf("ARP, Request who-has %s tell %s, length %d", p.Dst, p.Src, p.Len)
 		}
-		return fmt.Sprintf("ARP, Reply %s is-at %s, length %d", p.Src, p.SrcMAC, p.Len)
+		return fmt.Sprintf("ARP, Reply %s is-at %s, length %d", p.Src, p.SrcMAC(), p.Len)
 	case "ip", "ip6":
 		s := fmt.Sprintf("%s %s > %s: ip-proto, length %d", ip, p.Src, p.Dst, p.Len)
 		if p.MF || p.FragOff > 0 {
