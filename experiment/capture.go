@@ -31,6 +31,18 @@ type captures struct {
 
 	mu  sync.Mutex // guards err
 	err error      // the first read error that ended a capture before stop
+
+	seen atomic.Pointer[frameFunc] // told of each frame once it is on the timeline (tell)
+}
+
+// frameFunc is told of a frame captured on node at t, once it is on the timeline.
+type frameFunc func(t time.Time, node string, f *timeline.Frame)
+
+// tell has fn told of every frame from now on.
+func (c *captures) tell(fn frameFunc) {
+	if c != nil {
+		c.seen.Store(&fn)
+	}
 }
 
 func startCaptures(lab *testlab.Lab, tl *timeline.Timeline) (*captures, error) {
@@ -57,8 +69,11 @@ func startCaptures(lab *testlab.Lab, tl *timeline.Timeline) (*captures, error) {
 				// and of its headers (rawsock's BenchmarkRunPath does the same).
 				h.Decode(layers.LinkTypeEthernet, f.Frame.Data) // a fault leaves the headers before it
 				line = sum.AppendHeaders(line[:0], &h)
-				tl.AddFrame(timeline.Captured{Time: f.Frame.Time, Index: i, Data: f.Frame.Data,
+				fr := tl.AddFrame(timeline.Captured{Time: f.Frame.Time, Index: i, Data: f.Frame.Data,
 					Out: f.Frame.Type == rawsock.PacketOutgoing, Line: line, Headers: h})
+				if seen := c.seen.Load(); seen != nil {
+					(*seen)(f.Frame.Time, tl.Endpoints[i].Node, fr)
+				}
 				c.read[i].Add(1)
 				return nil
 			})

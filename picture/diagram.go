@@ -170,6 +170,7 @@ func (b *builder) index(evs []timeline.Event) {
 		if f.Dup {
 			b.recv[string(f.Data)] = append(b.recv[string(f.Data)], e)
 		}
+		b.learnISN(f, true)
 		if f.Out && e.Node != "" && f.Packet.Src.IsValid() && f.NAT == nil {
 			if _, ok := b.owner[f.Packet.Src]; !ok {
 				b.owner[f.Packet.Src] = e.Node
@@ -278,7 +279,7 @@ func (b *builder) frame(e timeline.Event, r Row) {
 		r.From, r.To, r.ToIf = b.addrLane(src), b.lane(ep.Node, true), ep.Iface
 	}
 	b.tcp(&r)
-	b.learnISN(f)
+	b.learnISN(f, false)
 	b.lastIn[r.To] = len(b.d.Rows)
 	b.d.Rows = append(b.d.Rows, r)
 	b.flow(f, r.T)

@@ -16,8 +16,13 @@ const dropWindow = 20 * time.Millisecond
 // a retransmission, a RST sent or received, a packet dropped with the kernel's
 // reason, in a few words under the lane of its node, with the ends of its
 // connection so that a ladder draws it in its flow's. A drop of a frame that had
-// arrived at that node also ends the frame's arrow in an X.
+// arrived at that node also ends the frame's arrow in an X. A drop of link-local
+// chatter (timeline.Chatter), and one of neither a packet nor a socket (a queue
+// purged), say nothing of a connection and make no row.
 func (b *builder) kernel(e timeline.Event, r Row) {
+	if d, ok := e.Data.(*timeline.Drop); ok && (timeline.Chatter(e) || d.Packet == nil && !d.Local.IsValid()) {
+		return
+	}
 	r.Kind = RowKernel
 	if e.Node != "" {
 		r.From = b.lane(e.Node, true)
@@ -38,16 +43,22 @@ func (b *builder) kernel(e timeline.Event, r Row) {
 }
 
 // learnISN keeps the first sequence number each side of a TCP flow sent, to write
-// the kernel's sequence numbers relative to it as the arrows do.
-func (b *builder) learnISN(f *timeline.Frame) {
+// the kernel's sequence numbers relative to it as the arrows do. index learns the
+// first connection's of each 4-tuple (a kernel event may come before its flow's
+// first frame: a SYN dropped on its way out); each frame, in time order, the one
+// of the connection it is of.
+func (b *builder) learnISN(f *timeline.Frame, first bool) {
 	p := &f.Packet
-	if p.Proto != "tcp" || f.Flow == 0 {
+	if p.Proto != "tcp" || f.Flow == 0 || f.Dup {
 		return
 	}
 	if b.isn == nil {
 		b.isn = map[[2]netip.AddrPort]uint32{}
 	}
-	b.isn[[2]netip.AddrPort{netip.AddrPortFrom(p.Src, uint16(p.SPort)), netip.AddrPortFrom(p.Dst, uint16(p.DPort))}] = p.Seq - f.RelSeq
+	k := [2]netip.AddrPort{netip.AddrPortFrom(p.Src, uint16(p.SPort)), netip.AddrPortFrom(p.Dst, uint16(p.DPort))}
+	if _, ok := b.isn[k]; !ok || !first {
+		b.isn[k] = p.Seq - f.RelSeq
+	}
 }
 
 // rel is seq relative to the first sequence number src sent to dst, or seq itself
@@ -108,13 +119,21 @@ func packetEnds(p *timeline.KernelPacket, local, remote netip.AddrPort) [2]netip
 	return [2]netip.AddrPort{netip.AddrPortFrom(p.Src, p.SrcPort), netip.AddrPortFrom(p.Dst, p.DstPort)}
 }
 
+// didItsWork are the drop reasons (enum skb_drop_reason) of a packet freed after
+// the kernel read what it came for, or of no packet on its way in: such a free is
+// not where a frame died. NOT_SPECIFIED is what a TIME_WAIT socket's answered FIN
+// and plain kfree_skb calls give; TCP_OLD_DATA a segment whose ACK was taken and
+// whose data was had already (the SYN-ACK of a simultaneous open, a spurious
+// retransmission); TCP_OFOMERGE one merged into the out-of-order queue.
+var didItsWork = map[string]bool{"NOT_SPECIFIED": true, "TCP_OLD_DATA": true, "TCP_OFOMERGE": true,
+	"QUEUE_PURGE": true, "SOCKET_CLOSE": true}
+
 // markDrop ends in an X the arrow of the frame the kernel dropped: the latest frame
 // into the dropping node, shortly before, with the packet's addresses, ports and
-// TCP numbers. A free the kernel gives no reason for (NOT_SPECIFIED, as for a
-// segment a TIME_WAIT socket answers) marks nothing: the frame may have done its work.
+// TCP numbers, unless the reason says the frame did its work (didItsWork).
 func (b *builder) markDrop(r Row, d *timeline.Drop) bool {
 	p := d.Packet
-	if p == nil || r.From < 0 || d.Reason == "NOT_SPECIFIED" {
+	if p == nil || r.From < 0 || didItsWork[d.Reason] {
 		return false
 	}
 	rows := b.d.Rows

@@ -17,8 +17,10 @@ import (
 // d3WithKernel is D3's capture with the kernel events a run of D3 records beside
 // it (ktrace's, as `pktlab run examples/D3.yaml` shows them): the client's
 // CLOSE → SYN_SENT, the server's nftables drop of the second data segment, the
-// client's fast retransmission of it; and two the flow's ladder must leave out: a
-// queue purge of no packet and no socket, and a drop of another connection's segment.
+// client's fast retransmission of it, a free of the last ACK after the client took
+// it (TCP_OLD_DATA: no death of a frame); and three the flow's ladder must leave out: a
+// queue purge of no packet and no socket and a drop of link-local chatter (no row
+// at all), and a drop of another connection's segment.
 func d3WithKernel(t *testing.T) *Collector {
 	t.Helper()
 	c := readCapture(t, "D3")
@@ -53,6 +55,12 @@ func d3WithKernel(t *testing.T) *Collector {
 	add(seg.Time.Add(19*time.Microsecond), "server", &timeline.Drop{Reason: "NETFILTER_DROP", Packet: kp})
 	add(seg.Time.Add(30*time.Microsecond), "server", &timeline.Drop{Reason: "QUEUE_PURGE"})
 	add(seg.Time.Add(40*time.Microsecond), "server", &timeline.Drop{Reason: "NO_SOCKET", Packet: &other})
+	mld := &timeline.KernelPacket{Src: netip.MustParseAddr("fe80::1"), Dst: netip.MustParseAddr("ff02::16"), Proto: 58}
+	add(seg.Time.Add(50*time.Microsecond), "server", &timeline.Drop{Reason: "IPV6DISABLED", Packet: mld})
+	last := evs[len(evs)-1] // the server's ack 3001
+	lp := &last.Frame().Packet
+	add(last.Time.Add(15*time.Microsecond), "client", &timeline.Drop{Reason: "TCP_OLD_DATA", Packet: &timeline.KernelPacket{Src: lp.Src, Dst: lp.Dst, Proto: 6,
+		SrcPort: uint16(lp.SPort), DstPort: uint16(lp.DPort), Seq: lp.Seq, Ack: lp.Ack, Flags: lp.Flags}})
 	rp := &re.Frame().Packet
 	add(re.Time.Add(11*time.Microsecond), "client", &timeline.Retransmit{Local: client, Remote: server, State: "ESTABLISHED",
 		Seq: rp.Seq, EndSeq: rp.Seq + uint32(rp.PayloadLen), Flags: header.TCPFlagPSH | header.TCPFlagACK, CA: "Recovery"})
@@ -123,10 +131,19 @@ func TestLadderKernelRows(t *testing.T) {
 		if !strings.Contains(arrow, "PSH seq 1001 ack 1 len 1000 DROP") || !strings.Contains(arrow, "X|") {
 			t.Errorf("%d columns: the dropped segment's arrow, above its drop, does not end in an X: %q", width, arrow)
 		}
+		l, _ = find("kt drop TCP_OLD_DATA ack 3001")
+		if arrow, _ := find(" ack 3001 -"); !beside(l, "kt drop TCP_OLD_DATA ack 3001", clientX) || strings.Contains(arrow, "X") || strings.Contains(arrow, "DROP") {
+			t.Errorf("%d columns: the free of a frame that did its work is not beside the client's lane, or its arrow ends in an X:\n%s\n%s", width, arrow, l)
+		}
 		if l, _ := find(":: CLOSE → SYN_SENT"); !beside(l, ":: CLOSE → SYN_SENT", clientX) {
 			t.Errorf("%d columns: the state change is not beside the client's lane: %q", width, l)
 		}
-		for _, out := range []string{"QUEUE_PURGE", "NO_SOCKET"} {
+		for _, r := range d.Rows {
+			if strings.Contains(r.Short, "QUEUE_PURGE") || strings.Contains(r.Short, "IPV6DISABLED") {
+				t.Errorf("a row of a drop of no connection: %+v", r)
+			}
+		}
+		for _, out := range []string{"QUEUE_PURGE", "NO_SOCKET", "IPV6DISABLED"} {
 			if strings.Contains(b.String(), out) {
 				t.Errorf("%d columns: the ladder of the flow shows a kernel event not of it (%s)", width, out)
 			}
