@@ -47,7 +47,8 @@ func (e *LineError) Error() string { return fmt.Sprintf("%d: %s", e.Line, e.Msg)
 // paired by content, which gives the links); the other records of the timeline are
 // decoded into its types and kept in the order read, so that the report draws the
 // timeline the run had. Records of types it does not know and keys it does not know
-// are skipped, as docs/json.md asks of a reader. Errors are *LineError.
+// are skipped, as docs/json.md asks of a reader. A line it cannot read is a
+// *LineError; an error of r is returned as it is.
 func ReadRun(r io.Reader) (*Run, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), MaxJSONLine)
