@@ -93,22 +93,33 @@ type envelope struct {
 	Node string     `json:"node"`
 }
 
+// record is a line as the envelope and, for a frame, its body: a frame, the most
+// common record by far, is decoded in one pass.
+type record struct {
+	envelope
+	Frame *timeline.FrameJSON `json:"frame"`
+}
+
 func (rd *runReader) line(b []byte) error {
-	var env envelope
-	if err := json.Unmarshal(b, &env); err != nil {
+	var rec record
+	if err := json.Unmarshal(b, &rec); err != nil {
 		return fmt.Errorf("not a JSON record: %v", err)
 	}
+	env := rec.envelope
 	switch {
 	case env.V == nil || env.Type == "":
 		return errors.New(`not a pktlab record: no "v" or "type"`)
 	case *env.V != timeline.SchemaVersion:
 		return fmt.Errorf("schema version %d; this pktlab reads version %d", *env.V, timeline.SchemaVersion)
 	}
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(b, &keys); err != nil {
-		return fmt.Errorf("not a JSON object: %v", err)
+	var body json.RawMessage
+	if env.Type != "frame" {
+		var keys map[string]json.RawMessage
+		if err := json.Unmarshal(b, &keys); err != nil {
+			return fmt.Errorf("not a JSON object: %v", err)
+		}
+		body = keys[env.Type]
 	}
-	body := keys[env.Type]
 	rd.records++
 	// The run record's time is the timeline's start; without one, a record's time
 	// less its time since the start (printed to the microsecond) is close to it.
@@ -127,7 +138,7 @@ func (rd *runReader) line(b []byte) error {
 		var res struct{ Error string }
 		return decodeBody(body, &res, func() error { rd.run.Error = res.Error; return nil })
 	case "frame":
-		return rd.frame(env, body)
+		return rd.frame(env, rec.Frame)
 	}
 	dec, ok := eventDecoders[env.Type]
 	if !ok {
@@ -162,10 +173,9 @@ func (rd *runReader) runRecord(body json.RawMessage) error {
 
 // frame keeps a frame record's bytes, on its interface, in its direction, and for a
 // run's record (one with a time since the start) what the run decided of it.
-func (rd *runReader) frame(env envelope, body json.RawMessage) error {
-	var f timeline.FrameJSON
-	if err := decodeBody(body, &f, nil); err != nil {
-		return err
+func (rd *runReader) frame(env envelope, f *timeline.FrameJSON) error {
+	if f == nil {
+		return errors.New("no body")
 	}
 	if env.Time == nil {
 		return errors.New(`frame record without "time"`)
@@ -185,7 +195,7 @@ func (rd *runReader) frame(env envelope, body json.RawMessage) error {
 		c.Dir = DirIn
 	}
 	if env.T != nil {
-		if c.Run, err = rd.runFrame(&f); err != nil {
+		if c.Run, err = rd.runFrame(f); err != nil {
 			return err
 		}
 	}

@@ -170,3 +170,25 @@ func TestReadRunBadInput(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkReadRun100k reads back the JSON lines of BenchmarkReport100k's 100 000
+// frames (both copies of each, as run --json writes them) and rebuilds the timeline.
+func BenchmarkReadRun100k(b *testing.B) {
+	tl := bulk(b, 99_996, 100).Timeline()
+	var lines bytes.Buffer
+	for _, e := range tl.Events() {
+		if err := timeline.WriteRecord(&lines, RunRecord(tl, e)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		run, err := ReadRun(bytes.NewReader(lines.Bytes()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		run.Frames.Timeline()
+	}
+	b.ReportMetric(float64(lines.Len())/float64(len(tl.Frames())), "json-bytes/frame")
+}
