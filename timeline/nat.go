@@ -64,12 +64,12 @@ func (tl *Timeline) matchNAT(t time.Time, idx int, f *Frame) {
 		return
 	}
 	nt := &tl.nats
-	ep := tl.Endpoints[idx]
 	k := natKey{node.first, p.Proto == "udp", p.IPID, p.PayloadLen, p.Seq, p.Ack, p.Flags}
+	list := nt.waiting[k]
 	best, bestHop := -1, false
-	for i, w := range nt.waiting[k] {
+	for i, w := range list {
 		g := w.f
-		if g.Out == f.Out || tl.Endpoints[g.Index].Iface == ep.Iface {
+		if g.Out == f.Out || g.Index == idx {
 			continue
 		}
 		// Of several copies alike (the IPv4 ID is 0 in every DF datagram of an
@@ -80,32 +80,18 @@ func (tl *Timeline) matchNAT(t time.Time, idx int, f *Frame) {
 			in, out = p, &g.Packet
 		}
 		hop := in.TTL == out.TTL+1
-		if best < 0 || hop && !bestHop || hop == bestHop && absDur(t.Sub(w.t)) < absDur(t.Sub(nt.waiting[k][best].t)) {
+		if best < 0 || hop && !bestHop || hop == bestHop && absDur(t.Sub(w.t)) < absDur(t.Sub(list[best].t)) {
 			best, bestHop = i, hop
 		}
 	}
 	if best < 0 {
-		nt.seq++
-		w := natWait{k, f, t, nt.seq}
-		if nt.waiting == nil {
-			nt.waiting = map[natKey][]natWait{}
-		}
-		list := nt.waiting[k]
-		if list == nil {
-			list = nt.spareList()
-		}
-		nt.waiting[k] = append(list, w)
-		nt.order = append(nt.order, w)
-		nt.n++
-		if list := nt.waiting[k]; len(list) > maxAlike {
-			nt.remove(k, list[0].n)
-		}
-		nt.forget()
+		nt.wait(k, list, natWait{k, f, t, 0})
 		return
 	}
 	// The two copies of a packet the node forwarded: a rewrite if the addresses moved.
-	g := nt.waiting[k][best].f
-	nt.remove(k, nt.waiting[k][best].n)
+	g := list[best].f
+	removeAt(nt.waiting, k, list, best)
+	nt.n--
 	q := &g.Packet
 	if q.Src == p.Src && q.Dst == p.Dst && q.SPort == p.SPort && q.DPort == p.DPort {
 		return
@@ -115,6 +101,28 @@ func (tl *Timeline) matchNAT(t time.Time, idx int, f *Frame) {
 		in, out, inIdx = p, g, f.Index
 	}
 	out.NAT = &NAT{Src: netip.AddrPortFrom(in.Src, uint16(in.SPort)), Dst: netip.AddrPortFrom(in.Dst, uint16(in.DPort)), Endpoint: inIdx}
+}
+
+// wait adds w to k's list of waiting copies, list, dropping the oldest of a list
+// grown beyond maxAlike and the oldest copies beyond maxUnpaired.
+func (nt *natTable) wait(k natKey, list []natWait, w natWait) {
+	nt.seq++
+	w.n = nt.seq
+	if nt.waiting == nil {
+		nt.waiting = map[natKey][]natWait{}
+	}
+	if list == nil {
+		list = nt.spareList()
+	}
+	list = append(list, w)
+	nt.order = append(nt.order, w)
+	nt.n++
+	if len(list) > maxAlike {
+		list = append(list[:0], list[1:]...)
+		nt.n--
+	}
+	nt.waiting[k] = list
+	nt.forget()
 }
 
 // endpointNode is what NAT matching needs of an endpoint's node: its first endpoint,
