@@ -39,6 +39,12 @@ type Config struct {
 // different sockets (parallel experiment steps); calls on one socket are not serialised
 // beyond what the kernel does.
 type Agent struct {
+	*node
+	step string // Call.Step of every call made through this Agent (ForStep)
+}
+
+// node is what an agent and its step views share.
+type node struct {
 	cfg Config
 
 	mu    sync.Mutex         // guards socks and calls
@@ -62,8 +68,13 @@ func New(cfg Config) *Agent {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Agent{cfg: cfg, socks: make(map[string]*socket)}
+	return &Agent{node: &node{cfg: cfg, socks: make(map[string]*socket)}}
 }
+
+// ForStep is a view of the agent whose calls carry Step: step, so that a reader of
+// the calls (an experiment's expectations) knows which step made each. It shares
+// the agent's sockets and records: closing either closes both.
+func (a *Agent) ForStep(step string) *Agent { return &Agent{node: a.node, step: step} }
 
 // Calls returns every call made so far, in completion order.
 func (a *Agent) Calls() []Call {
@@ -113,7 +124,7 @@ func (a *Agent) lookup(name string) (*socket, error) {
 
 // begin starts a Call record.
 func (a *Agent) begin(sock string, op Op, args string) Call {
-	return Call{Start: a.cfg.Now(), Node: a.cfg.Node, Sock: sock, Op: op, Args: args}
+	return Call{Start: a.cfg.Now(), Node: a.cfg.Node, Sock: sock, Op: op, Args: args, Step: a.step}
 }
 
 // finish stamps the duration and errno, logs and emits the call.

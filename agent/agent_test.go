@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -418,5 +419,25 @@ func TestSetOptNameCongestion(t *testing.T) {
 	}
 	if _, err := a.SetOptName("c", OptNoDelay, "reno"); err == nil {
 		t.Error("SetOptName took a name for TCP_NODELAY")
+	}
+}
+
+// TestForStep: the calls made through a step's view carry the step's id and land in
+// the one record of the agent, on the sockets the agent holds.
+func TestForStep(t *testing.T) {
+	a := newAgent(t)
+	var emitted []Call
+	a.cfg.Emit = func(c Call) { emitted = append(emitted, c) }
+	ok(t)(a.ForStep("open").Open("c", TCP, 4))
+	ok(t)(a.SetOpt("c", OptNoDelay, 1))
+	c, err := a.ForStep("bind").Bind("c", netip.AddrPortFrom(loop, 0))
+	must(t, c, err)
+	var got []string
+	for _, c := range emitted {
+		got = append(got, string(c.Op)+":"+c.Step)
+	}
+	want := []string{"socket:open", "setsockopt:", "bind:bind"}
+	if fmt.Sprint(got) != fmt.Sprint(want) || len(a.Calls()) != 3 {
+		t.Errorf("calls by step: got %v, want %v; the agent logged %d", got, want, len(a.Calls()))
 	}
 }

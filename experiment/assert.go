@@ -53,9 +53,7 @@ func (r *run) checkCall(m *CallMatch) (want string, pass bool, seen string) {
 		parts = append(parts, map[bool]string{true: "still blocked at its timeout", false: "not blocked"}[*m.Blocked])
 	}
 	want = fmt.Sprintf("step %s: %s", m.Step, strings.Join(parts, ", "))
-	r.mu.Lock()
-	c, ok := r.results[m.Step]
-	r.mu.Unlock()
+	c, ok := r.stepCall(m.Step)
 	if !ok {
 		return want, false, "the step made no socket call (did it run?)"
 	}
@@ -75,6 +73,26 @@ func (r *run) checkCall(m *CallMatch) (want string, pass bool, seen string) {
 		(m.Info == "" || strings.Contains(c.Info, m.Info)) &&
 		(m.Blocked == nil || *m.Blocked == c.Timed)
 	return want, pass, seen
+}
+
+// stepCall is the result of the step with this id, read from its calls on the
+// timeline (Call.Step): the call that failed and ended the step, else its main call,
+// which is the last but for a socket step's (socket(2), before its options and bind).
+func (r *run) stepCall(id string) (timeline.Call, bool) {
+	var calls []*timeline.Call
+	for _, e := range r.tl.Select(timeline.KindCall) {
+		if c := e.Data.(*timeline.Call); c.Step == id {
+			calls = append(calls, c)
+		}
+	}
+	if len(calls) == 0 {
+		return timeline.Call{}, false
+	}
+	last := calls[len(calls)-1]
+	if s := r.f.step(id); s != nil && s.Action == ActSocket && !callFailed(*last) {
+		return *calls[0], true
+	}
+	return *last, true
 }
 
 // callFailed reports a call that did not succeed: an errno, still blocked at its

@@ -31,6 +31,18 @@ type captures struct {
 
 	mu  sync.Mutex // guards err
 	err error      // the first read error that ended a capture before stop
+
+	seen atomic.Pointer[frameFunc] // told of each frame once it is on the timeline (tell)
+}
+
+// frameFunc is told of a frame captured on node at t, once it is on the timeline.
+type frameFunc func(t time.Time, node string, f *timeline.Frame)
+
+// tell has fn told of every frame from now on.
+func (c *captures) tell(fn frameFunc) {
+	if c != nil {
+		c.seen.Store(&fn)
+	}
 }
 
 func startCaptures(lab *testlab.Lab, tl *timeline.Timeline) (*captures, error) {
@@ -53,12 +65,15 @@ func startCaptures(lab *testlab.Lab, tl *timeline.Timeline) (*captures, error) {
 			var h decode.Headers
 			err := rawsock.Capture(ctx, []*rawsock.Conn{conn}, func(f rawsock.Captured) error {
 				// Data is the capture's buffer, valid during the call only: the frame is
-				// decoded there once, and its headers go with the copy the timeline keeps.
+				// decoded there once, and the timeline keeps a copy of it, of its line
+				// and of its headers (rawsock's BenchmarkRunPath does the same).
 				h.Decode(layers.LinkTypeEthernet, f.Frame.Data) // a fault leaves the headers before it
 				line = sum.AppendHeaders(line[:0], &h)
-				data := append([]byte(nil), f.Frame.Data...)
-				tl.AddFrame(timeline.Captured{Time: f.Frame.Time, Index: i, Data: data,
-					Out: f.Frame.Type == rawsock.PacketOutgoing, Line: string(line), Headers: h.On(data)})
+				fr := tl.AddFrame(timeline.Captured{Time: f.Frame.Time, Index: i, Data: f.Frame.Data,
+					Out: f.Frame.Type == rawsock.PacketOutgoing, Line: line, Headers: h})
+				if seen := c.seen.Load(); seen != nil {
+					(*seen)(f.Frame.Time, tl.Endpoints[i].Node, fr)
+				}
 				c.read[i].Add(1)
 				return nil
 			})

@@ -93,7 +93,7 @@ func (p *parser) checkSockets(steps []*Step, open map[string]bool) {
 			if !open[key] {
 				p.Errs = append(p.Errs, &Error{Pos: s.Pos, Msg: "accept on " + s.Sock + ": no earlier step on node " + s.Node + " opens it (listen first)"})
 			}
-			open[s.Node+"/"+s.As] = true
+			open[s.Node+"/"+s.conn().As] = true
 		case ActSend, ActRecv, ActShutdown, ActClose, ActSetsockopt, ActSockError, ActEpoll,
 			ActUSSend, ActUSRecv, ActUSShutdown, ActUSClose, ActUSAbort, ActUSForget, ActPktClose:
 			if !open[key] {

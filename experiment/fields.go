@@ -278,19 +278,20 @@ type optsCond struct {
 }
 
 func (c optsCond) holds(v *view) bool {
+	opts := v.pkt.Options()
 	switch c.mode {
 	case "exactly":
-		return slices.Equal(c.list, v.pkt.Options)
+		return slices.Equal(c.list, opts)
 	case "including":
 		for _, o := range c.list {
-			if !slices.Contains(v.pkt.Options, o) {
+			if !slices.Contains(opts, o) {
 				return false
 			}
 		}
 		return true
 	}
 	for _, o := range c.list {
-		if slices.Contains(v.pkt.Options, o) {
+		if slices.Contains(opts, o) {
 			return false
 		}
 	}

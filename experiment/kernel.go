@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pktlab/pktlab/ktrace"
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/testlab"
 	"github.com/pktlab/pktlab/timeline"
 )
@@ -30,20 +31,45 @@ type kernelEvents struct {
 	tl   *timeline.Timeline
 	subs []*kernelSub
 
-	mu      sync.Mutex // guards pending
+	mu      sync.Mutex // guards pending and syns
 	pending map[uint64]heldState
+	syns    []synSeen // the latest SYNs the nodes sent, oldest first, at most maxSYNs
+
+	missed uint64 // the tracer's Stats.Missed when the run began
 }
 
 // heldState is a CLOSE → SYN_SENT change waiting for its socket's local port.
 // connect() sets SYN_SENT before it picks the port (tcp_v4_connect, then
-// inet_hash_connect), so the tracepoint reports local port 0; the socket's next
-// event (ESTABLISHED, a SYN retransmission, a RST, CLOSE) has the port, and the
-// change goes on the timeline with it, at its own time.
+// inet_hash_connect), so the tracepoint reports local port 0. The port is in the
+// SYN that connect() sends microseconds later: when the capture puts that frame on
+// the timeline (or had put it there before the change came), the change goes on
+// the timeline with the SYN's source port, at its own time, so that a streamed
+// timeline shows it in its place (C3's SYN is never answered, and its socket's next
+// event, the retransmission, comes a second later). Where no SYN tells the port
+// for certain (the interface is not captured, two connects to one peer at once),
+// the socket's next event (ESTABLISHED, a SYN retransmission, a RST, CLOSE) does.
 type heldState struct {
 	time  time.Time
 	node  string
 	state *timeline.KernelState
 }
+
+// synSeen is a bare SYN a node sent, as its capture put it on the timeline.
+type synSeen struct {
+	time     time.Time
+	node     string
+	src, dst netip.AddrPort
+	seq      uint32
+	used     bool // it told a held change its port, or it is a socket's whose port the tracer gave
+}
+
+const (
+	// maxSYNs bounds the SYNs kept for a change that reaches the timeline after its SYN.
+	maxSYNs = 64
+	// synSlack is how far before a SYN_SENT change its SYN may be stamped: the
+	// tracer's clock is converted to the packet sockets' (ktrace.Header.Time).
+	synSlack = time.Millisecond
+)
 
 // kernelSub is one node's subscription and the goroutine that moves its events to
 // the timeline.
@@ -68,6 +94,7 @@ func startKernel(lab *testlab.Lab, tl *timeline.Timeline, tr *ktrace.Tracer, con
 		}
 		k.own = true
 	}
+	k.missed = k.tr.Stats().Missed
 	for _, n := range lab.Nodes() {
 		sub, err := k.tr.SubscribeNode(n)
 		if err != nil {
@@ -124,12 +151,96 @@ func (k *kernelEvents) add(ev ktrace.Event) {
 		k.tl.Add(held.time, held.node, held.state)
 		delete(k.pending, h.Sock)
 	}
-	if st, ok := d.(*timeline.KernelState); ok && st.Local.Port() == 0 && st.To == "SYN_SENT" && h.Sock != 0 {
-		k.pending[h.Sock] = heldState{h.Time, h.Node, st}
+	st, _ := d.(*timeline.KernelState)
+	switch {
+	case st == nil || st.To != "SYN_SENT":
+	case st.Local.Port() != 0:
+		k.claimSYN(h.Node, st.Local, st.Remote) // its SYN is no other socket's
+	case h.Sock != 0:
+		held := heldState{h.Time, h.Node, st}
+		if syn := k.synFor(held); syn != nil {
+			syn.used = true
+			st.Local = netip.AddrPortFrom(st.Local.Addr(), syn.src.Port())
+			break
+		}
+		k.pending[h.Sock] = held
 		return
 	}
 	k.tl.Add(h.Time, h.Node, d)
 }
+
+// frame is told of each frame a capture put on the timeline (captures.seen). A bare
+// SYN a node sent, the first with its addresses and sequence number (not a
+// retransmission), releases the node's held SYN_SENT change of the socket it is
+// from, with its source port; or is kept for a change still to come.
+func (k *kernelEvents) frame(t time.Time, node string, f *timeline.Frame) {
+	p := &f.Packet
+	if !f.Out || p.Proto != "tcp" || p.Flags != header.TCPFlagSYN {
+		return
+	}
+	syn := synSeen{time: t, node: node, src: netip.AddrPortFrom(p.Src, uint16(p.SPort)), dst: netip.AddrPortFrom(p.Dst, uint16(p.DPort)), seq: p.Seq}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for i := range k.syns {
+		if o := &k.syns[i]; o.node == node && o.src == syn.src && o.dst == syn.dst && o.seq == syn.seq {
+			return // sent again
+		}
+	}
+	var sock uint64
+	n := 0
+	for s, held := range k.pending {
+		if held.node == node && matchesSYN(held, &syn) {
+			sock, n = s, n+1
+		}
+	}
+	if n == 1 {
+		held := k.pending[sock]
+		held.state.Local = netip.AddrPortFrom(held.state.Local.Addr(), syn.src.Port())
+		k.tl.Add(held.time, held.node, held.state)
+		delete(k.pending, sock)
+		syn.used = true
+	}
+	if len(k.syns) == maxSYNs {
+		k.syns = append(k.syns[:0], k.syns[1:]...)
+	}
+	k.syns = append(k.syns, syn)
+}
+
+// synFor is the one SYN seen that a held change can be from, or nil when there is
+// none or more than one.
+func (k *kernelEvents) synFor(held heldState) *synSeen {
+	var found *synSeen
+	for i := range k.syns {
+		if syn := &k.syns[i]; !syn.used && syn.node == held.node && matchesSYN(held, syn) {
+			if found != nil {
+				return nil
+			}
+			found = syn
+		}
+	}
+	return found
+}
+
+// claimSYN marks the SYN of a socket whose port the tracer gave as no held change's.
+func (k *kernelEvents) claimSYN(node string, local, remote netip.AddrPort) {
+	for i := range k.syns {
+		if syn := &k.syns[i]; syn.node == node && syn.src == unmapped(local) && syn.dst == unmapped(remote) {
+			syn.used = true
+		}
+	}
+}
+
+// matchesSYN reports whether a SYN can be the one the held change's connect() sent:
+// to its remote end, from its local address, not before it.
+func matchesSYN(held heldState, syn *synSeen) bool {
+	st := held.state
+	return syn.dst == unmapped(st.Remote) && (st.Local.Addr().IsUnspecified() || syn.src.Addr() == st.Local.Addr().Unmap()) &&
+		!syn.time.Before(held.time.Add(-synSlack))
+}
+
+// unmapped is a as an IPv4 frame carries it when a is an IPv4-mapped IPv6 address
+// (a dual-stack socket's view of an IPv4 peer).
+func unmapped(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()) }
 
 // flushHeld puts the held changes on the timeline as they are.
 func (k *kernelEvents) flushHeld() {
@@ -208,6 +319,10 @@ func (k *kernelEvents) stop(ctx context.Context) {
 	}
 	k.syncFor(ctx, 2*time.Second)
 	k.flushHeld()
+	if n := k.tr.Stats().Missed - k.missed; n > 0 {
+		k.tl.Note(time.Now(), "", fmt.Sprintf("kernel tracing: %d events missed machine-wide during the run, "+
+			"this run's perhaps among them (a tracepoint's two programs were both busy on one CPU)", n))
+	}
 	for _, s := range k.subs {
 		if n := s.sub.Lost(); n > 0 {
 			k.tl.Note(time.Now(), s.node, fmt.Sprintf("kernel tracing: %d events lost (the ring buffer was full)", n))
@@ -227,6 +342,7 @@ func (r *run) startKernelOrPoll() (string, error) {
 	k, err := startKernel(r.lab, r.tl, r.opts.Tracer, r.opts.Congestion)
 	if err == nil {
 		r.kern = k
+		r.caps.tell(k.frame)
 		return "", nil
 	}
 	if !errors.Is(err, ktrace.ErrUnsupported) {

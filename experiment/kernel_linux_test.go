@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pktlab/pktlab/experiment"
 	"github.com/pktlab/pktlab/internal/privtest"
@@ -251,5 +252,83 @@ func TestSharedTracerParallelRuns(t *testing.T) {
 	}
 	if st := tr.Stats(); st.Lost != 0 {
 		t.Errorf("%d events lost", st.Lost)
+	}
+}
+
+// TestSynSentStreamsInPlace: C3's client connects without binding, so the kernel
+// reports CLOSE → SYN_SENT before connect() picks the local port, and the SYN is
+// never answered. Streamed as `pktlab run` streams a timeline (each event held for a
+// window of its time, then handed over in time order), the change comes before the
+// SYN it precedes, with the port the SYN is sent from: it is not held until the
+// socket's next event, the retransmission a second later, when the SYN had been
+// handed over long before. The window here is longer than run's 100 ms, for a
+// loaded machine, and far shorter than that second.
+func TestSynSentStreamsInPlace(t *testing.T) {
+	privtest.Require(t)
+	const window = 300 * time.Millisecond
+	f, err := experiment.Load("../examples/C3.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var streamed []timeline.Event
+	var stream *timeline.Stream
+	stop, done := make(chan struct{}), make(chan struct{})
+	opts := experiment.Options{Watch: func(_ string, tl *timeline.Timeline) {
+		stream = tl.Watch(func(e timeline.Event) { streamed = append(streamed, e) })
+		go func() {
+			defer close(done)
+			tick := time.NewTicker(window / 8)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case now := <-tick.C:
+					stream.Release(now.Add(-window))
+				}
+			}
+		}()
+	}}
+	res, err := experiment.Run(context.Background(), f, opts)
+	if stream != nil {
+		close(stop)
+		<-done
+		stream.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Passed() {
+		t.Errorf("C3 failed:\n%s", report(res))
+	}
+	synSent := func(e timeline.Event) bool {
+		st, ok := e.Data.(*timeline.KernelState)
+		return ok && e.Node == "client" && st.From == "CLOSE" && st.To == "SYN_SENT"
+	}
+	state, syn := -1, frameIndex(streamed, "client", "S", true)
+	for i, e := range streamed {
+		if synSent(e) {
+			state = i
+			break
+		}
+	}
+	if state < 0 || syn < 0 {
+		t.Fatalf("streamed: CLOSE → SYN_SENT at %d, the client's SYN at %d\n%s", state, syn, report(res))
+	}
+	st, p := streamed[state].Data.(*timeline.KernelState), &streamed[syn].Frame().Packet
+	if state > syn {
+		t.Errorf("CLOSE → SYN_SENT streamed after the SYN it precedes (event %d, the SYN %d):\n%s", state, syn, res.Timeline.Line(streamed[state]))
+	}
+	if st.Local.Port() == 0 || int(st.Local.Port()) != p.SPort {
+		t.Errorf("CLOSE → SYN_SENT from %v, the SYN from port %d", st.Local, p.SPort)
+	}
+	n := 0
+	for _, e := range res.Timeline.Events() {
+		if synSent(e) {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d CLOSE → SYN_SENT changes on the timeline, want 1", n)
 	}
 }

@@ -99,15 +99,15 @@ type psock struct {
 }
 
 // packetOpen opens a packet socket and starts reading it onto the timeline.
-func (r *run) packetOpen(s *Step) (agent.Call, error) {
-	c := agent.Call{Start: time.Now(), Node: s.Node, Sock: s.Sock, Op: agent.Op(s.Action), Args: s.Iface + ": " + s.Packet.String()}
+func (r *run) packetOpen(s *Step) error {
+	c := agent.Call{Start: time.Now(), Node: s.Node, Sock: s.Sock, Op: agent.Op(s.Action), Args: s.Iface + ": " + s.Packet.String(), Step: s.ID}
 	cfg := &rawsock.Config{Cooked: s.Packet.Cooked, Protocol: s.Packet.Protocol, Promisc: s.Packet.Promisc}
 	if s.Packet.Filter != nil {
 		cfg.Filter = s.Packet.Filter.Instructions()
 	}
 	conn, err := rawsock.Open(r.lab.Node(s.Node), s.Iface, cfg)
 	if err != nil {
-		return c, err
+		return err
 	}
 	// getsockname(2): the protocol the kernel holds, in network byte order read as a
 	// host integer (768 for ETH_P_ALL on a little-endian machine; EXPERIMENTS A4).
@@ -122,7 +122,7 @@ func (r *run) packetOpen(s *Step) (agent.Call, error) {
 	r.mu.Unlock()
 	go ps.readLoop(ctx, r.tl)
 	r.tl.AddCall(c)
-	return c, nil
+	return nil
 }
 
 func (ps *psock) readLoop(ctx context.Context, tl *timeline.Timeline) {
@@ -235,20 +235,20 @@ func (ps *psock) close() error {
 	return ps.conn.Close()
 }
 
-func (r *run) packetClose(s *Step) (agent.Call, error) {
-	c := agent.Call{Start: time.Now(), Node: s.Node, Sock: s.Sock, Op: agent.Op(s.Action)}
+func (r *run) packetClose(s *Step) error {
+	c := agent.Call{Start: time.Now(), Node: s.Node, Sock: s.Sock, Op: agent.Op(s.Action), Step: s.ID}
 	r.mu.Lock()
 	ps := r.psocks[s.Sock]
 	r.mu.Unlock()
 	if ps == nil {
-		return c, fmt.Errorf("no packet socket %q", s.Sock)
+		return fmt.Errorf("no packet socket %q", s.Sock)
 	}
 	if err := ps.close(); err != nil {
-		return c, err
+		return err
 	}
 	c.Dur = time.Since(c.Start)
 	r.tl.AddCall(c)
-	return c, nil
+	return nil
 }
 
 func (r *run) closePacketSockets() {

@@ -96,8 +96,10 @@ func (p *parser) step(n *yaml.Node) *Step {
 	}
 	s.Action = Action(actKey.Value)
 	switch {
-	case slices.Contains(connActions, s.Action):
-		s.Conn = &Conn{Backlog: 16, Size: 65536, Mode: "level"}
+	case sockActions[s.Action] != nil:
+		s.Socket = &Socket{Conn: Conn{Backlog: 16, Size: 65536}, Mode: "level"}
+	case s.Action.userspace():
+		s.Userspace = &Userspace{Conn: Conn{Backlog: 16, Size: 65536}}
 	case s.Action == ActExec:
 		s.Exec = &Exec{}
 	case s.Action == ActPktOpen:
@@ -113,10 +115,10 @@ func (p *parser) step(n *yaml.Node) *Step {
 	if (s.Action == ActListen || s.Action == ActConnect || s.Action == ActUSListen || s.Action == ActUSDial) && !yamlpos.HasKey(n, "addr") {
 		p.Errorf(actKey, "%s needs addr: the address:port to %s", s.Action, s.Action)
 	}
-	if (s.Action == ActAccept || s.Action == ActUSAccept) && s.As == "" {
+	if (s.Action == ActAccept || s.Action == ActUSAccept) && s.conn().As == "" {
 		p.Errorf(actKey, "accept needs as: the name of the accepted socket")
 	}
-	if (s.Action == ActSend || s.Action == ActUSSend) && s.Data == nil && !s.fill {
+	if (s.Action == ActSend || s.Action == ActUSSend) && s.conn().Data == nil && !s.conn().fill {
 		p.Errorf(actKey, "send needs data: (text) or size: (bytes)")
 	}
 	if s.Action == ActPktOpen {
@@ -159,30 +161,37 @@ func init() {
 		"timeout": func(p *parser, s *Step, v *yaml.Node) { s.Timeout = p.Duration(v, "timeout") },
 		"expect":  func(p *parser, s *Step, v *yaml.Node) { s.Expect = p.expects(v) },
 		"addr": func(p *parser, s *Step, v *yaml.Node) {
-			s.Addr = p.addrPort(v, "addr")
-			s.V6 = isV6(s.Addr)
+			c := s.conn()
+			c.Addr = p.addrPort(v, "addr")
+			if s.Socket != nil {
+				s.V6 = isV6(c.Addr)
+			}
 		},
 		"bind": func(p *parser, s *Step, v *yaml.Node) {
-			s.Bind, s.HasBind = p.addrPort(v, "bind"), true
-			s.V6 = s.V6 || isV6(s.Bind)
+			c := s.conn()
+			c.Bind, c.HasBind = p.addrPort(v, "bind"), true
+			if s.Socket != nil {
+				s.V6 = s.V6 || isV6(c.Bind)
+			}
 		},
 		"to":       func(p *parser, s *Step, v *yaml.Node) { s.To, s.HasTo = p.addrPort(v, "to"), true },
-		"backlog":  func(p *parser, s *Step, v *yaml.Node) { s.Backlog = p.Integer(v, "backlog", 0, 65535) },
+		"backlog":  func(p *parser, s *Step, v *yaml.Node) { s.conn().Backlog = p.Integer(v, "backlog", 0, 65535) },
 		"nonblock": func(p *parser, s *Step, v *yaml.Node) { s.Nonblock = p.Bool(v, "nonblock") },
 		"udp":      func(p *parser, s *Step, v *yaml.Node) { s.UDP = p.Bool(v, "udp") },
 		"v6":       func(p *parser, s *Step, v *yaml.Node) { s.V6 = p.Bool(v, "v6") },
 		"ok":       func(p *parser, s *Step, v *yaml.Node) { s.MustOK = p.Bool(v, "ok") },
-		"as":       func(p *parser, s *Step, v *yaml.Node) { s.As, _ = p.Scalar(v, "as") },
+		"as":       func(p *parser, s *Step, v *yaml.Node) { s.conn().As, _ = p.Scalar(v, "as") },
 		"data": func(p *parser, s *Step, v *yaml.Node) {
 			if d, ok := p.Scalar(v, "data"); ok {
-				s.Data = []byte(d)
+				s.conn().Data = []byte(d)
 			}
 		},
 		"size": func(p *parser, s *Step, v *yaml.Node) {
-			s.Size = p.Integer(v, "size", 0, MaxStepSize)
+			c := s.conn()
+			c.Size = p.Integer(v, "size", 0, MaxStepSize)
 			// A send's bytes are made when the step runs (payload): parsing stays
 			// linear in the file's length whatever size it asks for.
-			s.fill = s.Action == ActSend
+			c.fill = s.Action == ActSend
 		},
 		"how":    func(p *parser, s *Step, v *yaml.Node) { s.How = p.word(v, "how", "rd, wr or rdwr", "rd", "wr", "rdwr") },
 		"mode":   func(p *parser, s *Step, v *yaml.Node) { s.Mode = p.word(v, "mode", "edge or level", "edge", "level") },

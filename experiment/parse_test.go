@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -131,5 +132,49 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("errors (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestStepKinds: a socket step and a userspace TCP step each get their own kind's
+// arguments and no other's, from the same keys where both take them.
+func TestStepKinds(t *testing.T) {
+	src := labOK + `steps:
+  - {node: server, listen: l, addr: "[2001:db8::1]:80", backlog: 4, opts: {reuseaddr: 1}}
+  - {node: client, us_dial: u, addr: 198.18.1.1:80, bind: 198.18.1.2:40000, tcp: {mss: 1000}}
+  - {node: client, us_send: u, data: hi}
+  - {node: client, connect: c, addr: 198.18.1.1:80}
+  - {node: client, send: c, size: 5, flags: [oob]}
+  - {node: client, us_input: release}
+`
+	f, err := Parse("x.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type kinds struct {
+		Socket, Userspace bool
+		Conn              Conn
+	}
+	var got []kinds
+	for _, s := range f.Steps {
+		k := kinds{Socket: s.Socket != nil, Userspace: s.Userspace != nil}
+		if c := s.conn(); c != nil {
+			k.Conn = *c
+		}
+		got = append(got, k)
+	}
+	dial, v6 := f.Steps[1].Userspace, f.Steps[0].Socket
+	if dial.TCP == nil || dial.TCP.MSS != 1000 || !v6.V6 || len(v6.Opts) != 1 || f.Steps[4].Flags == 0 || f.Steps[5].Input != "release" {
+		t.Errorf("kind-only arguments parsed wrong: %+v %+v", *dial, *v6)
+	}
+	want := []kinds{
+		{Socket: true, Conn: Conn{Addr: netip.MustParseAddrPort("[2001:db8::1]:80"), Backlog: 4, Size: 65536}},
+		{Userspace: true, Conn: Conn{Addr: netip.MustParseAddrPort("198.18.1.1:80"), Bind: netip.MustParseAddrPort("198.18.1.2:40000"), HasBind: true, Backlog: 16, Size: 65536}},
+		{Userspace: true, Conn: Conn{Data: []byte("hi"), Backlog: 16, Size: 65536}},
+		{Socket: true, Conn: Conn{Addr: netip.MustParseAddrPort("198.18.1.1:80"), Backlog: 16, Size: 65536}},
+		{Socket: true, Conn: Conn{Backlog: 16, Size: 5, fill: true}},
+		{Userspace: true, Conn: Conn{Backlog: 16, Size: 65536}},
+	}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(Conn{}), cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
+		t.Errorf("steps (-want +got):\n%s", diff)
 	}
 }

@@ -94,12 +94,11 @@ type run struct {
 
 	usStart sync.Mutex // held while a node's userspace host is looked up, started and stored
 
-	mu      sync.Mutex // guards agents, us, psocks, results, started, out
+	mu      sync.Mutex // guards agents, us, psocks, started, out
 	agents  map[string]*agent.Agent
 	us      map[string]*usNode
-	psocks  map[string]*psock     // the file's packet sockets, by name
-	results map[string]agent.Call // step id -> its (last or failing) call
-	started map[string]time.Time  // step id -> when it began
+	psocks  map[string]*psock    // the file's packet sockets, by name
+	started map[string]time.Time // step id -> when it began
 	out     []Outcome
 }
 
@@ -129,7 +128,7 @@ func Run(ctx context.Context, f *File, opts Options) (*Result, error) {
 		defer lab.Close()
 	}
 	r := &run{f: f, opts: opts, lab: lab, agents: map[string]*agent.Agent{}, us: map[string]*usNode{}, psocks: map[string]*psock{},
-		results: map[string]agent.Call{}, started: map[string]time.Time{}}
+		started: map[string]time.Time{}}
 	defer r.closeAgents()
 	begin := time.Now()
 	if err := r.setup(ctx); err != nil {

@@ -30,7 +30,7 @@ func TestParseDoesNotMaterialiseSizes(t *testing.T) {
 	if got := after.TotalAlloc - before.TotalAlloc; got > 4<<20 {
 		t.Errorf("parsing a %d-byte file allocated %d bytes", len(src), got)
 	}
-	if got := len(f.Steps[1].payload()); got != MaxStepSize {
+	if got := len(f.Steps[1].Socket.payload()); got != MaxStepSize {
 		t.Errorf("the send step's payload is %d bytes, want %d", got, MaxStepSize)
 	}
 	if got := len(f.Steps[3].Craft.spec().Payload); got != 65000 {

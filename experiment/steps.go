@@ -89,57 +89,39 @@ func (r *run) waitStep(ctx context.Context, s *Step, start time.Time) {
 	r.record(o)
 }
 
-// execStep runs a program in the node; with an id, its result is the step's call.
+// execStep runs a program in the node and records the run as a call: ret is the exit
+// status and info the combined output, which call expectations of the step read.
 func (r *run) execStep(ctx context.Context, s *Step, start time.Time) error {
 	sctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	out, err := r.lab.Node(s.Node).Exec(sctx, s.Argv...)
 	cancel()
-	text := strings.Join(s.Argv, " ")
-	if err != nil {
-		text += fmt.Sprintf(": %v", err)
-	}
-	if o := strings.TrimSpace(string(out)); o != "" {
-		text += "\n" + indent(o)
-	}
-	r.tl.Note(time.Now(), s.Node, text)
-	if s.ID != "" {
-		// The program's result, for call expectations: ret is the exit status and
-		// info the combined output.
-		c := execCall(agent.Call{Start: start, Dur: time.Since(start), Node: s.Node, Sock: s.Argv[0], Op: "exec", Args: strings.Join(s.Argv[1:], " "), Info: string(out)}, err)
-		r.mu.Lock()
-		r.results[s.ID] = c
-		r.mu.Unlock()
-	}
+	r.tl.AddCall(execCall(agent.Call{Start: start, Dur: time.Since(start), Node: s.Node, Sock: s.Argv[0], Op: "exec",
+		Args: strings.Join(s.Argv[1:], " "), Info: string(out), Step: s.ID}, err))
 	if err != nil && s.MustOK {
 		return fmt.Errorf("%s: exec %s on %s failed: %v", s.Pos, strings.Join(s.Argv, " "), s.Node, err)
 	}
 	return nil
 }
 
-// callStep carries out a step whose result is a call record: a socket of the node's
-// agent, a packet socket of the file, or a userspace TCP connection.
+// callStep carries out a step whose calls go on the timeline, carrying the step's id
+// (stepCall): a socket of the node's agent, a packet socket of the file, or a
+// userspace TCP connection.
 func (r *run) callStep(ctx context.Context, s *Step, start time.Time) error {
 	stop := r.progress(s, start)
 	defer stop()
-	var c agent.Call
 	var err error
 	switch {
 	case s.Action == ActPktOpen:
-		c, err = r.packetOpen(s)
+		err = r.packetOpen(s)
 	case s.Action == ActPktClose:
-		c, err = r.packetClose(s)
+		err = r.packetClose(s)
 	case strings.HasPrefix(string(s.Action), "us_"):
-		c, err = r.usStep(ctx, s)
+		err = r.usStep(ctx, s)
 	default:
-		c, err = r.sockStep(ctx, s)
+		err = r.sockStep(ctx, s)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %s: %w", s.Pos, s.Label(), err)
-	}
-	if s.ID != "" {
-		r.mu.Lock()
-		r.results[s.ID] = c
-		r.mu.Unlock()
 	}
 	return nil
 }
@@ -166,10 +148,6 @@ func execCall(c agent.Call, err error) agent.Call {
 	return c
 }
 
-func indent(s string) string {
-	return "        " + strings.ReplaceAll(s, "\n", "\n        ")
-}
-
 // describe is the timeline's line for a step.
 func describe(s *Step) string {
 	var b strings.Builder
@@ -183,8 +161,8 @@ func describe(s *Step) string {
 	if s.Sock != "" {
 		b.WriteString(" " + s.Sock)
 	}
-	if s.Conn != nil && s.Addr.IsValid() {
-		b.WriteString(" " + s.Addr.String())
+	if c := s.conn(); c != nil && c.Addr.IsValid() {
+		b.WriteString(" " + c.Addr.String())
 	}
 	switch s.Action {
 	case ActSleep:
@@ -252,19 +230,23 @@ func (r *run) parallel(ctx context.Context, s *Step) error {
 	return nil
 }
 
-// sockStep carries out an agent action; the returned call is the step's result: the
-// main call, or the first one that failed on the way (socket, setsockopt, bind).
-func (r *run) sockStep(ctx context.Context, s *Step) (agent.Call, error) {
+// sockStep carries out an agent action through a view of the node's agent that puts
+// the step's id on each of its calls.
+func (r *run) sockStep(ctx context.Context, s *Step) error {
 	do := sockActions[s.Action]
 	if do == nil {
-		return agent.Call{}, fmt.Errorf("action %s is not an agent action", s.Action)
+		return fmt.Errorf("action %s is not an agent action", s.Action)
 	}
 	sctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
-	return do(r.agent(s.Node), sctx, s)
+	_, err := do(r.agent(s.Node).ForStep(s.ID), sctx, s)
+	return err
 }
 
 // sockActions carry out each agent action, with ctx bounded by the step's timeout.
+// Each returns the step's result: its main call, or the first one that failed on the
+// way (socket, setsockopt, bind), after which it makes no other; stepCall finds the
+// same call on the timeline.
 var sockActions = map[Action]func(a *agent.Agent, ctx context.Context, s *Step) (agent.Call, error){
 	ActSocket: func(a *agent.Agent, _ context.Context, s *Step) (agent.Call, error) {
 		c, _, err := openSock(a, s, s.kind())
@@ -274,10 +256,10 @@ var sockActions = map[Action]func(a *agent.Agent, ctx context.Context, s *Step) 
 		if c, ok, err := openSock(a, s, agent.TCP); !ok {
 			return c, err
 		}
-		if c, err := a.Bind(s.Sock, s.Addr); err != nil || !c.OK() {
+		if c, err := a.Bind(s.Sock, s.Socket.Addr); err != nil || !c.OK() {
 			return c, err
 		}
-		return a.Listen(s.Sock, s.Backlog)
+		return a.Listen(s.Sock, s.Socket.Backlog)
 	},
 	ActConnect: func(a *agent.Agent, ctx context.Context, s *Step) (agent.Call, error) {
 		if !slices.Contains(a.Sockets(), s.Sock) {
@@ -287,20 +269,20 @@ var sockActions = map[Action]func(a *agent.Agent, ctx context.Context, s *Step) 
 		} else if c, ok, err := setOpts(a, s); !ok {
 			return c, err
 		}
-		return observed(a.Connect(ctx, s.Sock, s.Addr, s.Nonblock))
+		return observed(a.Connect(ctx, s.Sock, s.Socket.Addr, s.Nonblock))
 	},
 	ActAccept: func(a *agent.Agent, ctx context.Context, s *Step) (agent.Call, error) {
-		return observed(a.Accept(ctx, s.Sock, s.As))
+		return observed(a.Accept(ctx, s.Sock, s.Socket.As))
 	},
 	ActSend: func(a *agent.Agent, ctx context.Context, s *Step) (agent.Call, error) {
 		var to *netip.AddrPort
 		if s.HasTo {
 			to = &s.To
 		}
-		return a.SendFlags(ctx, s.Sock, s.payload(), to, s.Nonblock, s.Flags)
+		return a.SendFlags(ctx, s.Sock, s.Socket.payload(), to, s.Nonblock, s.Flags)
 	},
 	ActRecv: func(a *agent.Agent, ctx context.Context, s *Step) (agent.Call, error) {
-		return a.RecvFlags(ctx, s.Sock, s.Size, s.Nonblock, s.Flags)
+		return a.RecvFlags(ctx, s.Sock, s.Socket.Size, s.Nonblock, s.Flags)
 	},
 	ActShutdown: func(a *agent.Agent, _ context.Context, s *Step) (agent.Call, error) {
 		how := map[string]agent.How{"rd": agent.ShutRD, "wr": agent.ShutWR, "rdwr": agent.ShutRDWR}[s.How]
@@ -351,8 +333,8 @@ func openSock(a *agent.Agent, s *Step, kind agent.Kind) (agent.Call, bool, error
 	if c, ok, err := setOpts(a, s); !ok {
 		return c, false, err
 	}
-	if s.HasBind {
-		if c, err := a.Bind(s.Sock, s.Bind); err != nil || !c.OK() {
+	if s.Socket.HasBind {
+		if c, err := a.Bind(s.Sock, s.Socket.Bind); err != nil || !c.OK() {
 			return c, false, err
 		}
 	}

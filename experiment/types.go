@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/pktlab/pktlab/internal/yamlpos"
@@ -96,7 +97,7 @@ const (
 
 // Step is one thing the experiment does: what every step has, then the arguments of
 // its kind of action, each kind its own type. Only the kind's own part is set: a sleep
-// has no Conn, a send no Exec.
+// has no Socket, a send no Exec, a us_send no Socket.
 type Step struct {
 	Pos     Pos
 	ID      string // for expectations; "" if none given
@@ -106,7 +107,8 @@ type Step struct {
 	Timeout time.Duration
 	Expect  []*Expect // checked right after the step
 
-	*Conn                     // the socket actions and the us_ actions (userspace TCP)
+	*Socket                   // the socket actions (a kernel socket through the node's agent)
+	*Userspace                // the us_ actions (pktlab's userspace TCP)
 	*Exec                     // exec
 	*PacketOpen               // packet_open
 	Craft       *Craft        // craft
@@ -117,30 +119,54 @@ type Step struct {
 	Branches    [][]*Step     // parallel
 }
 
-// Conn is what a socket action (kernel socket through the node's agent) or a
-// userspace TCP action (us_…) is given.
+// Conn is what both kinds of connection step (Socket, Userspace) are given: where to
+// listen or connect, what to accept as, what to send, how much to receive.
 type Conn struct {
-	Addr     netip.AddrPort // listen/connect address
-	Bind     netip.AddrPort // explicit bind before connect (socket/connect)
-	HasBind  bool
-	Backlog  int
+	Addr    netip.AddrPort // listen/connect address
+	Bind    netip.AddrPort // explicit bind before connect (socket/connect; us_dial: its port)
+	HasBind bool
+	Backlog int
+	As      string // accept: name of the new socket
+	Data    []byte // send
+	fill    bool   // send: Data is Size bytes of a pattern, made by payload
+	Size    int    // recv: max bytes
+}
+
+// Socket is what a socket action (a kernel socket through the node's agent) is given.
+type Socket struct {
+	Conn
 	Nonblock bool
 	UDP      bool
 	V6       bool
 	Opts     []SockOpt
-	As       string // accept: name of the new socket
-	Data     []byte // send
-	fill     bool   // send: Data is Size bytes of a pattern, made by payload
-	To       netip.AddrPort
+	To       netip.AddrPort // send: the destination of an unconnected UDP socket
 	HasTo    bool
-	Size     int    // recv: max bytes
 	Flags    int    // send/recv flags (MSG_OOB, MSG_WAITALL…)
 	How      string // shutdown: rd|wr|rdwr
 	Mode     string // epoll: edge|level
 	Events   []string
-	TCP      *tcpstate.Config // us_dial, us_listen: the userspace connection's options
-	Input    string           // us_input: hold or release
 }
+
+// Userspace is what a userspace TCP action (us_…) is given.
+type Userspace struct {
+	Conn
+	TCP   *tcpstate.Config // us_dial, us_listen: the userspace connection's options
+	Input string           // us_input: hold or release
+}
+
+// conn is the step's Conn, nil for a step that is no connection step.
+func (s *Step) conn() *Conn {
+	switch {
+	case s.Socket != nil:
+		return &s.Socket.Conn
+	case s.Userspace != nil:
+		return &s.Userspace.Conn
+	}
+	return nil
+}
+
+// userspace reports an action of pktlab's userspace TCP (us_…).
+func (a Action) userspace() bool { return strings.HasPrefix(string(a), "us_") }
 
 // Exec is a program a step runs in its node.
 type Exec struct {
@@ -156,11 +182,6 @@ type PacketOpen struct {
 	filterNode *yaml.Node // where it was written, for errors
 }
 
-// connActions are the actions whose step has a Conn.
-var connActions = []Action{ActSocket, ActListen, ActConnect, ActAccept, ActSend, ActRecv, ActShutdown, ActClose,
-	ActSetsockopt, ActSockError, ActEpoll, ActUSListen, ActUSDial, ActUSAccept, ActUSSend, ActUSRecv,
-	ActUSShutdown, ActUSClose, ActUSAbort, ActUSForget, ActUSInput}
-
 // MaxStepSize bounds the size of a send or a receive (64 MiB): a file cannot make
 // pktlab allocate more than this for one step.
 const MaxStepSize = 64 << 20
@@ -175,6 +196,24 @@ func (s *Conn) payload() []byte {
 		b[i] = 'a' + byte(i%26)
 	}
 	return b
+}
+
+// step is the step with this id (ids are unique in a file, and every id an
+// expectation names exists: Parse checks both), in a parallel group or not.
+func (f *File) step(id string) *Step { return findStep(f.Steps, id) }
+
+func findStep(steps []*Step, id string) *Step {
+	for _, s := range steps {
+		if s.ID == id {
+			return s
+		}
+		for _, b := range s.Branches {
+			if found := findStep(b, id); found != nil {
+				return found
+			}
+		}
+	}
+	return nil
 }
 
 // Label names the step for humans: its id, or action and socket.

@@ -96,14 +96,14 @@ func (r *run) closeUserspace() {
 	}
 }
 
-// usStep carries out a userspace TCP action and returns it as a Call record, so call
-// expectations read it like a kernel socket call.
-func (r *run) usStep(ctx context.Context, s *Step) (agent.Call, error) {
+// usStep carries out a userspace TCP action and records it on the timeline as a Call,
+// so call expectations read it like a kernel socket call.
+func (r *run) usStep(ctx context.Context, s *Step) error {
 	u, err := r.userspace(ctx, s.Node)
 	if err != nil {
-		return agent.Call{}, err
+		return err
 	}
-	c := agent.Call{Start: time.Now(), Node: s.Node, Sock: s.Sock, Op: agent.Op(s.Action)}
+	c := agent.Call{Start: time.Now(), Node: s.Node, Sock: s.Sock, Op: agent.Op(s.Action), Step: s.ID}
 	sctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	var opErr error
@@ -119,40 +119,40 @@ func (r *run) usStep(ctx context.Context, s *Step) (agent.Call, error) {
 			c.Info = fmt.Sprintf("%d held segment(s) processed", c.Ret)
 		}
 	case ActUSListen:
-		c.Args = fmt.Sprintf("port %d, backlog %d", s.Addr.Port(), s.Backlog)
-		l, err := u.h.Listen(s.Addr.Port(), s.TCP, s.Backlog)
+		c.Args = fmt.Sprintf("port %d, backlog %d", s.Userspace.Addr.Port(), s.Userspace.Backlog)
+		l, err := u.h.Listen(s.Userspace.Addr.Port(), s.TCP, s.Userspace.Backlog)
 		if err != nil {
-			return c, err
+			return err
 		}
 		u.mu.Lock()
 		u.listeners[s.Sock] = l
 		u.mu.Unlock()
 	case ActUSDial:
-		c.Args = s.Addr.String()
-		cn, err := u.h.DialWith(sctx, s.Addr, &host.DialOptions{LocalPort: s.Bind.Port(), TCP: s.TCP})
+		c.Args = s.Userspace.Addr.String()
+		cn, err := u.h.DialWith(sctx, s.Userspace.Addr, &host.DialOptions{LocalPort: s.Userspace.Bind.Port(), TCP: s.TCP})
 		opErr = err
 		if cn != nil {
 			u.name(s.Sock, cn)
 			c.Info = "local " + cn.LocalAddr().String()
 		}
 	case ActUSAccept:
-		c.Args = "→ " + s.As
+		c.Args = "→ " + s.Userspace.As
 		u.mu.Lock()
 		l := u.listeners[s.Sock]
 		u.mu.Unlock()
 		if l == nil {
-			return c, fmt.Errorf("no userspace listener %q on %s", s.Sock, s.Node)
+			return fmt.Errorf("no userspace listener %q on %s", s.Sock, s.Node)
 		}
 		cn, err := l.AcceptContext(sctx)
 		opErr = err
 		if cn != nil {
-			u.name(s.As, cn)
+			u.name(s.Userspace.As, cn)
 			c.Info = "peer " + cn.RemoteAddr().String()
 		}
 	default:
 		cn := u.conn(s.Sock)
 		if cn == nil {
-			return c, fmt.Errorf("no userspace connection %q on %s", s.Sock, s.Node)
+			return fmt.Errorf("no userspace connection %q on %s", s.Sock, s.Node)
 		}
 		deadline, _ := sctx.Deadline()
 		opErr = usConnStep(s, cn, deadline, &c)
@@ -160,7 +160,7 @@ func (r *run) usStep(ctx context.Context, s *Step) (agent.Call, error) {
 	c.Dur = time.Since(c.Start)
 	usResult(&c, opErr)
 	r.tl.AddCall(c)
-	return c, nil
+	return nil
 }
 
 // conn is the named connection, or nil.
@@ -175,13 +175,13 @@ func usConnStep(s *Step, cn *host.Conn, deadline time.Time, c *agent.Call) error
 	var opErr error
 	switch s.Action {
 	case ActUSSend:
-		c.Args, c.Data = fmt.Sprintf("%d bytes", len(s.Data)), s.Data
+		c.Args, c.Data = fmt.Sprintf("%d bytes", len(s.Userspace.Data)), s.Userspace.Data
 		cn.SetWriteDeadline(deadline)
-		c.Ret, opErr = cn.Write(s.Data)
+		c.Ret, opErr = cn.Write(s.Userspace.Data)
 	case ActUSRecv:
-		c.Args = fmt.Sprintf("max %d", s.Size)
+		c.Args = fmt.Sprintf("max %d", s.Userspace.Size)
 		cn.SetReadDeadline(deadline)
-		buf := make([]byte, s.Size)
+		buf := make([]byte, s.Userspace.Size)
 		n, err := cn.Read(buf)
 		c.Ret, c.Data, opErr = n, buf[:n], err
 		if err == io.EOF {

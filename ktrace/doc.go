@@ -2,7 +2,7 @@
 // node: every state change of every socket, retransmissions, resets sent and
 // received, drops with the kernel's reason, and (when asked) congestion samples.
 //
-// A Tracer loads one raw tracepoint program per tracepoint (sock:inet_sock_set_state,
+// A Tracer loads two raw tracepoint programs per tracepoint (sock:inet_sock_set_state,
 // tcp:tcp_retransmit_skb, tcp:tcp_retransmit_synack, tcp:tcp_send_reset,
 // tcp:tcp_receive_reset, tcp:tcp_cong_state_set, tcp:tcp_destroy_sock, skb:kfree_skb,
 // and tcp:tcp_probe with Options.Congestion), written with cilium/ebpf's asm package
@@ -11,6 +11,9 @@
 // structs with bpf_probe_read_kernel at offsets taken from the running kernel's BTF
 // (/sys/kernel/btf/vmlinux), never hard-coded; Open refuses a kernel whose tracepoint
 // prototypes (btf_trace_* typedefs) or structs differ from what the programs read.
+// The second program of each pair records only the events the kernel skipped the
+// first for, because it was already running on that CPU (a softirq interrupted it):
+// Stats.Rescued, and Stats.Missed for what both missed (docs/ktrace.md).
 //
 // Every event is attributed to a network namespace by inode (ns.inum): the socket's
 // (sk->__sk_common.skc_net), else the device's the packet is on (skb->dev->nd_net),

@@ -184,4 +184,11 @@ type Stats struct {
 	Received  uint64 // records read from the ring
 	Delivered uint64 // events handed to a subscriber
 	Unknown   uint64 // records for a namespace nobody subscribes to any more, or undecodable
+	// Rescued are events the kernel skipped for a tracepoint's first program,
+	// because it was already running on that CPU (interrupted by a softirq), and
+	// that its second program took instead (prog_linux.go, role).
+	Rescued uint64
+	// Missed are events both programs missed, machine-wide: the namespace of an
+	// event no program ran for is unknown, so a tracer cannot say whose it was.
+	Missed uint64
 }

@@ -51,5 +51,6 @@ const (
 const (
 	statLost    = 0 // bpf_ringbuf_reserve failed: an event the ring had no room for
 	statEmitted = 1 // records submitted
-	statSlots   = 2
+	statRescued = 2 // events a backup program took because its primary was busy
+	statBusy    = 3 // the first primary's busy mark; progSpecs[i]'s is statBusy+i
 )

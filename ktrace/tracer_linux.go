@@ -67,10 +67,13 @@ type Tracer struct {
 	clk    clock
 	maps   progMaps
 	progs  []*ebpf.Program
-	links  []link.Link
-	rd     *ringbuf.Reader
-	done   chan struct{} // closed when the reader goroutine has returned
-	stop   chan struct{} // closed by Close: delivery stops waiting for subscribers
+	// primaries are the first program of each tracepoint (progs holds them too):
+	// their recursion misses, less what the backups took, are Stats.Missed.
+	primaries []*ebpf.Program
+	links     []link.Link
+	rd        *ringbuf.Reader
+	done      chan struct{} // closed when the reader goroutine has returned
+	stop      chan struct{} // closed by Close: delivery stops waiting for subscribers
 
 	received, delivered, unknown atomic.Uint64
 
@@ -131,7 +134,7 @@ func (t *Tracer) load() error {
 	if t.maps.netns, err = ebpf.NewMap(&ebpf.MapSpec{Name: "pktlab_netns", Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: maxNetNS}); err != nil {
 		return unsupported("create namespace map", err)
 	}
-	if t.maps.stats, err = ebpf.NewMap(&ebpf.MapSpec{Name: "pktlab_stats", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: statSlots}); err != nil {
+	if t.maps.stats, err = ebpf.NewMap(&ebpf.MapSpec{Name: "pktlab_stats", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: statBusy + uint32(len(progSpecs))}); err != nil {
 		return unsupported("create stats map", err)
 	}
 	// The exact clock if the kernel has bpf_ktime_get_tai_ns, else the measured one.
@@ -140,20 +143,25 @@ func (t *Tracer) load() error {
 		if s.congestion && !t.opts.Congestion {
 			continue
 		}
-		p, err := t.loadProg(s)
-		if err != nil && i == 0 && t.clk.TAI {
-			t.clk = monoClock()
-			p, err = t.loadProg(s)
+		for _, r := range []role{primary, backup} {
+			p, err := t.loadProg(s, r, statBusy+int32(i))
+			if err != nil && i == 0 && r == primary && t.clk.TAI {
+				t.clk = monoClock()
+				p, err = t.loadProg(s, r, statBusy+int32(i))
+			}
+			if err != nil {
+				return err
+			}
+			t.progs = append(t.progs, p)
+			if r == primary {
+				t.primaries = append(t.primaries, p)
+			}
+			l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: s.tracepoint, Program: p})
+			if err != nil {
+				return unsupported("attach raw tracepoint "+s.tracepoint, err)
+			}
+			t.links = append(t.links, l)
 		}
-		if err != nil {
-			return err
-		}
-		t.progs = append(t.progs, p)
-		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: s.tracepoint, Program: p})
-		if err != nil {
-			return unsupported("attach raw tracepoint "+s.tracepoint, err)
-		}
-		t.links = append(t.links, l)
 	}
 	if t.rd, err = ringbuf.NewReader(t.maps.events); err != nil {
 		return unsupported("map ring buffer", err)
@@ -165,11 +173,15 @@ var progNames = map[uint8]string{kindState: "state", kindRetransmit: "retransmit
 	kindResetSent: "rst_sent", kindResetReceived: "rst_recv", kindProbe: "probe", kindCongState: "cong",
 	kindDestroy: "destroy", kindDrop: "drop"}
 
-func (t *Tracer) loadProg(s progSpec) (*ebpf.Program, error) {
+func (t *Tracer) loadProg(s progSpec, r role, busy int32) (*ebpf.Program, error) {
+	name := "pktlab_" + progNames[s.kind]
+	if r == backup {
+		name = "pktlab_b_" + progNames[s.kind]
+	}
 	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name:         "pktlab_" + progNames[s.kind],
+		Name:         name,
 		Type:         ebpf.RawTracepoint,
-		Instructions: s.build(t.layout, t.maps, t.clk.TAI),
+		Instructions: s.build(t.layout, t.maps, t.clk.TAI, r, busy),
 		// bpf_probe_read_kernel is for GPL-compatible programs only.
 		License: "GPL",
 	})
@@ -357,6 +369,16 @@ func (t *Tracer) Stats() Stats {
 	st := Stats{Received: t.received.Load(), Delivered: t.delivered.Load(), Unknown: t.unknown.Load()}
 	st.Lost = t.counter(statLost)
 	st.Emitted = t.counter(statEmitted)
+	st.Rescued = t.counter(statRescued)
+	var skipped uint64
+	for _, p := range t.primaries {
+		if ps, err := p.Stats(); err == nil {
+			skipped += ps.RecursionMisses
+		}
+	}
+	if skipped > st.Rescued {
+		st.Missed = skipped - st.Rescued
+	}
 	return st
 }
 
@@ -446,7 +468,7 @@ func (t *Tracer) release() error {
 	for _, p := range t.progs {
 		errs = append(errs, p.Close())
 	}
-	t.progs = nil
+	t.progs, t.primaries = nil, nil
 	for _, m := range t.allMaps() {
 		errs = append(errs, m.Close())
 	}

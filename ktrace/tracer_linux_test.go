@@ -184,8 +184,9 @@ func TestCloseRemovesEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(progs) != 9 || len(links) != 9 || len(maps) != 3 {
-		t.Fatalf("tracer has %d programs, %d links, %d maps; want 9, 9, 3", len(progs), len(links), len(maps))
+	// Two programs per tracepoint (a primary and its backup, prog_linux.go).
+	if len(progs) != 18 || len(links) != 18 || len(maps) != 3 {
+		t.Fatalf("tracer has %d programs, %d links, %d maps; want 18, 18, 3", len(progs), len(links), len(maps))
 	}
 	kinds := []struct {
 		name string
@@ -446,4 +447,61 @@ func (s *syncBuilder) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestBackupTakesWhatThePrimaryMissed: the kernel skips a raw tracepoint program on
+// a CPU where it is already running (a softirq that interrupted it), so each
+// tracepoint has a backup program that takes the event when the primary's busy
+// mark is set on that CPU (prog_linux.go, role). The programs run here through
+// BPF_PROG_TEST_RUN on one CPU, with the mark as a running primary leaves it and
+// as an idle one does; Stats.Rescued counts what the backup took.
+func TestBackupTakesWhatThePrimaryMissed(t *testing.T) {
+	privtest.Require(t)
+	tr, err := ktrace.Open(&ktrace.Options{Congestion: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	// A state change with no socket: the programs find no namespace and record
+	// nothing, but the backup counts its take before it looks.
+	args := []uint64{0, 7, 1}
+	const tp = "inet_sock_set_state"
+	run := func(backup bool) {
+		t.Helper()
+		if err := ktrace.RunProgram(tr, tp, backup, 0, args); err != nil {
+			t.Fatalf("run the %s program (backup %v): %v", tp, backup, err)
+		}
+	}
+	mark := func() uint64 {
+		t.Helper()
+		per, err := ktrace.BusyMark(tr, tp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return per[0]
+	}
+
+	run(false)
+	if m := mark(); m != 0 {
+		t.Fatalf("after the primary ran, its busy mark on CPU 0 is %d, want 0 (cleared on the way out)", m)
+	}
+	base := tr.Stats().Rescued
+	run(true)
+	if got := tr.Stats().Rescued - base; got != 0 {
+		t.Errorf("the backup took %d events while the primary was idle, want 0", got)
+	}
+	if err := ktrace.SetBusyMark(tr, tp, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	run(true)
+	run(true)
+	if got := tr.Stats().Rescued - base; got != 2 {
+		t.Errorf("the backup took %d events while the primary was busy on its CPU, want 2", got)
+	}
+	if m := mark(); m != 1 {
+		t.Errorf("the backup changed the primary's mark to %d", m)
+	}
+	if st := tr.Stats(); st.Missed != 0 {
+		t.Errorf("Missed %d with no recursion: %+v", st.Missed, st)
+	}
 }

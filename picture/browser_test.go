@@ -36,7 +36,7 @@ type browser struct {
 	threw    chan struct{} // closed at the page's first exception, for load
 }
 
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t testing.TB) *browser {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
@@ -132,7 +132,7 @@ func (b *browser) problems() error {
 	return nil
 }
 
-func eval[T any](t *testing.T, b *browser, js string) T {
+func eval[T any](t testing.TB, b *browser, js string) T {
 	t.Helper()
 	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[T](js))
 	if err != nil {
@@ -141,7 +141,7 @@ func eval[T any](t *testing.T, b *browser, js string) T {
 	return v
 }
 
-func (b *browser) do(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
+func (b *browser) do(t testing.TB, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	if err := chromedp.Do(b.ctx, steps...); err != nil {
 		t.Fatal(err)
@@ -151,19 +151,25 @@ func (b *browser) do(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
 func writeReport(t *testing.T, name string) (string, *Diagram) {
 	t.Helper()
 	d := FromTimeline(readCapture(t, name).Timeline())
-	path := filepath.Join(t.TempDir(), name+".html")
+	return writeHTMLFile(t, &Report{Title: name, Comment: "a <comment> & more", Diagram: d,
+		Expectations: []Expectation{{Pos: "x.yaml:1:1", Where: "end of run", Pass: false, Want: "w", Seen: "s"}}}), d
+}
+
+// writeHTMLFile writes a report to a file of the test's and returns its path.
+func writeHTMLFile(tb testing.TB, r *Report) string {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "report.html")
 	f, err := os.Create(path)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	if err := WriteHTML(f, &Report{Title: name, Comment: "a <comment> & more", Diagram: d,
-		Expectations: []Expectation{{Pos: "x.yaml:1:1", Where: "end of run", Pass: false, Want: "w", Seen: "s"}}}); err != nil {
-		t.Fatal(err)
+	if err := WriteHTML(f, r); err != nil {
+		tb.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	return path, d
+	return path
 }
 
 // TestHTMLReportInBrowser loads the report of D3-us in Chromium: nothing fetched, no
@@ -204,6 +210,7 @@ func TestHTMLReportInBrowser(t *testing.T) {
 	if retx != 1 || dup != 1 {
 		t.Errorf("time-sequence graph: %d retransmissions and %d dup ACKs marked, want 1 and 1", retx, dup)
 	}
+	b.graphTip(t)
 	if err := b.problems(); err != nil {
 		t.Error(err)
 	}
@@ -220,12 +227,7 @@ func TestHTMLReportInBrowser(t *testing.T) {
 // hoverFirst moves the mouse onto the first arrow and clicks it, as a user would.
 func (b *browser) hoverFirst(t *testing.T, first Row) {
 	t.Helper()
-	box := eval[struct{ X, Y float64 }](t, b, `(() => { const e = document.querySelector('#ladder g.arrow .hit'); e.scrollIntoView(); const r = e.getBoundingClientRect(); return {X: r.x + r.width / 2, Y: r.y + r.height / 2}; })()`)
-	b.do(t, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, box.X, box.Y))
-	tip := eval[string](t, b, `document.getElementById('tip').hidden ? '' : document.getElementById('tip').textContent`)
-	if !strings.HasPrefix(tip, first.Line) {
-		t.Errorf("hover shows %q, want the tcpdump line %q", tip, first.Line)
-	}
+	box := b.hover(t, "#ladder g.arrow", first)
 	b.do(t, chromedp.MouseClickXY(box.X, box.Y))
 	shown := eval[string](t, b, `document.getElementById('bytes').textContent`)
 	var octets []string
@@ -235,6 +237,31 @@ func (b *browser) hoverFirst(t *testing.T, first Row) {
 	want := strings.Join(octets, " ")
 	if !strings.Contains(shown, "0000  "+want) {
 		t.Errorf("click shows:\n%s\nwant its first bytes %s", shown, want)
+	}
+}
+
+// hover moves the mouse onto the arrow sel selects, which must show r's tcpdump line,
+// and returns where the mouse is.
+func (b *browser) hover(t testing.TB, sel string, r Row) struct{ X, Y float64 } {
+	t.Helper()
+	box := eval[struct{ X, Y float64 }](t, b, `(() => { const e = document.querySelector('`+sel+` .hit'); e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect(); return {X: r.x + r.width / 2, Y: r.y + r.height / 2}; })()`)
+	b.do(t, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, box.X, box.Y))
+	tip := eval[string](t, b, `document.getElementById('tip').hidden ? '' : document.getElementById('tip').textContent`)
+	if !strings.HasPrefix(tip, r.Line) {
+		t.Errorf("hover shows %q, want the tcpdump line %q", tip, r.Line)
+	}
+	return box
+}
+
+// graphTip moves the mouse onto the retransmitted segment of the time-sequence
+// graph: the tip names it, and the ACK nearest in time.
+func (b *browser) graphTip(t *testing.T) {
+	t.Helper()
+	at := eval[struct{ X, Y float64 }](t, b, `(() => { const e = document.querySelector('svg.seqgraph .seg.retx line'); e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect(); return {X: r.x + r.width / 2, Y: r.y + r.height / 2}; })()`)
+	b.do(t, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, at.X, at.Y))
+	tip := eval[string](t, b, `document.getElementById('tip').hidden ? '' : document.getElementById('tip').textContent`)
+	if !strings.Contains(tip, "retransmission") || !strings.Contains(tip, " ack ") {
+		t.Errorf("hover on the retransmission shows %q, want the segment (a retransmission) and an ACK", tip)
 	}
 }
 
@@ -260,15 +287,7 @@ func TestHTMLCongestionSamples(t *testing.T) {
 	for i, cwnd := range []uint32{10, 20, 5} {
 		tl.Add(tl.Start.Add(time.Duration(i+1)*time.Millisecond), "client", &timeline.CongestionSample{Local: local, Remote: remote, SndCwnd: cwnd, Ssthresh: 0x7fffffff, SRTT: 100 * time.Microsecond})
 	}
-	path := filepath.Join(t.TempDir(), "cong.html")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteHTML(f, &Report{Title: "cong", Diagram: FromTimeline(tl)}); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	path := writeHTMLFile(t, &Report{Title: "cong", Diagram: FromTimeline(tl)})
 	if err := b.load(path); err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,13 @@ package picture
 
 import (
 	"bytes"
+	"fmt"
 	"net"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -129,4 +133,79 @@ func BenchmarkLadderD3us(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// writeBulkReport writes the report of 100 000 frames (BenchmarkReport100k's).
+func writeBulkReport(tb testing.TB) (string, *Diagram) {
+	tb.Helper()
+	d := FromTimeline(bulk(tb, 99_996, 100).Timeline())
+	return writeHTMLFile(tb, &Report{Title: "bulk", Diagram: d}), d
+}
+
+// TestHTML100kInBrowser opens the report of 100 000 frames in chromium: its first
+// screen shows the first frames and only the rows near the view (a few hundred
+// arrows, not one per frame), and scrolling to the end draws the last frame, whose
+// hover shows its tcpdump line.
+func TestHTML100kInBrowser(t *testing.T) {
+	b := newBrowser(t)
+	path, d := writeBulkReport(t)
+	if err := b.load(path); err != nil {
+		t.Fatal(err)
+	}
+	var frames []Row
+	for _, r := range d.Rows {
+		if r.Kind == RowFrame {
+			frames = append(frames, r)
+		}
+	}
+	if eval[string](t, b, `document.body.dataset.firstScreen || ''`) == "" {
+		t.Error("no first-screen mark")
+	}
+	labels := eval[[]string](t, b, `Array.from(document.querySelectorAll('#ladder g.arrow .label'), e => e.textContent)`)
+	if len(labels) == 0 || len(labels) > 2000 {
+		t.Fatalf("first screen: %d arrows for %d frames, want some and at most 2000", len(labels), len(frames))
+	}
+	if labels[0] != frames[0].Label {
+		t.Errorf("first arrow %q, want the first frame's %q", labels[0], frames[0].Label)
+	}
+	eval[bool](t, b, `(() => { const box = document.getElementById('ladder-box'); box.scrollTop = box.scrollHeight; return true; })()`)
+	lastArrow := fmt.Sprintf(`#ladder g.arrow[data-i="%d"]`, len(frames)-1)
+	b.do(t, chromedp.WaitReady(chromedp.CSS(lastArrow)))
+	last := frames[len(frames)-1]
+	if got := eval[string](t, b, `document.querySelector('`+lastArrow+` .label').textContent`); got != last.Label {
+		t.Errorf("last arrow %q, want the last frame's %q", got, last.Label)
+	}
+	if n := eval[int](t, b, `document.querySelectorAll('#ladder g.arrow').length`); n > 2000 {
+		t.Errorf("after scrolling to the end: %d arrows drawn, want at most 2000", n)
+	}
+	b.hover(t, lastArrow, last)
+	if err := b.problems(); err != nil {
+		t.Error(err)
+	}
+}
+
+// BenchmarkReport100kOpen opens the report of 100 000 frames in headless chromium
+// (Debian's chromium, as the browser tests drive it). first-screen-ms is the time
+// from the start of the navigation until the ladder's first screen has been painted
+// (the page's data-first-screen: performance.now() in a task queued from the frame
+// after the ladder was drawn), ready-ms until the graphs are drawn too.
+func BenchmarkReport100kOpen(b *testing.B) {
+	br := newBrowser(b)
+	path, _ := writeBulkReport(b)
+	var first, ready float64
+	for b.Loop() {
+		if err := br.load(path); err != nil {
+			b.Fatal(err)
+		}
+		m := eval[struct{ First, Ready string }](b, br, `({First: document.body.dataset.firstScreen, Ready: document.body.dataset.readyAt})`)
+		f, err1 := strconv.ParseFloat(m.First, 64)
+		r, err2 := strconv.ParseFloat(m.Ready, 64)
+		if err1 != nil || err2 != nil {
+			b.Fatalf("marks %+v", m)
+		}
+		first, ready = first+f, ready+r
+	}
+	b.ReportMetric(first/float64(b.N), "first-screen-ms")
+	b.ReportMetric(ready/float64(b.N), "ready-ms")
+	b.ReportMetric(0, "ns/op")
 }

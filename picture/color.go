@@ -55,8 +55,19 @@ func (m ColorMode) Use(terminal bool, noColor string) bool {
 	return terminal && noColor == ""
 }
 
-// Legend is one line that says what the text timeline's prefixes mean.
-const Legend = "key: [fN] flow N  -- step  == call  :: state  nf verdict  ct conntrack  !! note"
+// Legend is one line that says what the text timeline's prefixes mean (the flows
+// [fN] are listed at its end).
+const Legend = "key: -- step  == call  :: state  kt kernel  nf verdict  ct conntrack  !! note"
+
+// ladderKey names the marks of the rows under the lanes of a ladder, in this order,
+// each where a ladder has a row of its kind.
+var ladderKey = []struct {
+	kind RowKind
+	text string
+}{
+	{RowCall, "== call"}, {RowState, ":: state"}, {RowKernel, "kt kernel: retransmit, RST, drop"},
+	{RowVerdict, "nf verdict"}, {RowCT, "ct conntrack"}, {RowNote, "!! failed"},
+}
 
 // colors is the palette of a ladder; every field is "" without colour.
 type colors struct {
@@ -109,6 +120,14 @@ func (c colors) kind(r Row) string {
 	return kindColor(r.Kind.Mark())
 }
 
+// mark is the colour of a row's mark in a ladder's key.
+func (c colors) mark(m string) string {
+	if !c.on {
+		return ""
+	}
+	return kindColor(m)
+}
+
 func kindColor(mark string) string {
 	switch mark {
 	case "==":
@@ -123,6 +142,8 @@ func kindColor(mark string) string {
 		return bold
 	case "!!":
 		return magenta
+	case "kt":
+		return red
 	}
 	return ""
 }

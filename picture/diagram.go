@@ -21,10 +21,11 @@ const (
 	RowCT                         // a conntrack event
 	RowStep                       // an experiment step began
 	RowNote                       // anything else, e.g. an expectation's outcome
+	RowKernel                     // the kernel retransmitted, sent or received a RST, or dropped a packet
 )
 
 var rowKindNames = [...]string{RowFrame: "frame", RowCall: "call", RowState: "state",
-	RowVerdict: "verdict", RowCT: "conntrack", RowStep: "step", RowNote: "note"}
+	RowVerdict: "verdict", RowCT: "conntrack", RowStep: "step", RowNote: "note", RowKernel: "kernel"}
 
 func (k RowKind) String() string {
 	if k > 0 && int(k) < len(rowKindNames) {
@@ -48,6 +49,8 @@ func (k RowKind) Mark() string {
 		return "--"
 	case RowNote:
 		return "!!"
+	case RowKernel:
+		return "kt"
 	}
 	return ""
 }
@@ -77,6 +80,9 @@ type Row struct {
 	Fail         bool   // a note that reports a failed expectation
 	NATIn        string // the endpoint ("router:eth0") the packet entered on before its rewrite
 	Short        string // what a ladder writes of a non-frame row, when not Line: "SYN-SENT → ESTABLISHED"
+	// Ends are the two ends of the connection a kernel row is about (its socket's, or
+	// the packet's), either way round; a port is 0 where the kernel did not say it.
+	Ends [2]netip.AddrPort
 	// Retransmit marks a TCP segment that carries data below the highest sequence
 	// number its sender had sent; DupAck counts the duplicate ACKs in a row (RFC 5681
 	// §2: no data, no SYN or FIN, the same acknowledgment and window as the last).
@@ -134,6 +140,7 @@ type builder struct {
 	lastIn map[int]int // lane → row of the last arrow into it
 	flows  map[int]int // flow id → index in d.Flows
 	dirs   map[direction]*sender
+	isn    map[[2]netip.AddrPort]uint32 // (source, destination) → the first sequence number sent
 }
 
 // direction is one side of a TCP flow on one link: a router forwards the same
@@ -163,6 +170,7 @@ func (b *builder) index(evs []timeline.Event) {
 		if f.Dup {
 			b.recv[string(f.Data)] = append(b.recv[string(f.Data)], e)
 		}
+		b.learnISN(f, true)
 		if f.Out && e.Node != "" && f.Packet.Src.IsValid() && f.NAT == nil {
 			if _, ok := b.owner[f.Packet.Src]; !ok {
 				b.owner[f.Packet.Src] = e.Node
@@ -218,6 +226,9 @@ func (b *builder) add(e timeline.Event) {
 		r.Kind = RowCT
 	case *timeline.Step:
 		r.Kind = RowStep
+	case *timeline.Retransmit, *timeline.Reset, *timeline.Drop:
+		b.kernel(e, r)
+		return
 	case *timeline.CongestionSample:
 		b.d.Samples = append(b.d.Samples, Sample{T: r.T, Socket: d.Local.String() + " > " + d.Remote.String(), Cwnd: d.SndCwnd, Ssthresh: d.Ssthresh, SRTT: d.SRTT})
 		return
@@ -268,6 +279,7 @@ func (b *builder) frame(e timeline.Event, r Row) {
 		r.From, r.To, r.ToIf = b.addrLane(src), b.lane(ep.Node, true), ep.Iface
 	}
 	b.tcp(&r)
+	b.learnISN(f, false)
 	b.lastIn[r.To] = len(b.d.Rows)
 	b.d.Rows = append(b.d.Rows, r)
 	b.flow(f, r.T)
@@ -341,15 +353,6 @@ func (b *builder) tcp(r *Row) {
 		s.dups = 0
 	}
 	s.ack, s.win, s.acked = f.RelAck, uint32(p.Window), true
-}
-
-func hasSACK(p *timeline.Packet) bool {
-	for _, o := range p.Options {
-		if o == "sack" {
-			return true
-		}
-	}
-	return false
 }
 
 // forwardWindow is how long a router may take to forward a frame.

@@ -1,6 +1,7 @@
 // Package picture draws what a timeline recorded: a ladder (sequence) diagram for the
 // terminal, one lane per endpoint and one arrow per frame, with kernel and userspace
-// state changes written under the lane that changed and verdicts, drops and NAT
+// state changes written under the lane that changed, the kernel's retransmissions,
+// resets and drops (ktrace's) beside their node's lane, and verdicts, drops and NAT
 // rewrites marked on the arrows; and a self-contained HTML report of a run or a
 // capture (the same ladder in SVG, a time-sequence graph per TCP flow, the
 // cwnd/ssthresh/srtt where the timeline has congestion samples, the expectations and

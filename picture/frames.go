@@ -126,6 +126,7 @@ func (c *Collector) Timeline() *timeline.Timeline {
 	}
 	tl := timeline.New(start, eps)
 	sums := make([]*rawsock.Summarizer, len(c.names)) // as tcpdump on each interface
+	var line []byte
 	for _, f := range fs {
 		out := f.Dir == DirOut
 		if f.Dir == DirUnknown && macs[f.Iface] != nil {
@@ -134,7 +135,7 @@ func (c *Collector) Timeline() *timeline.Timeline {
 		if sums[f.Iface] == nil {
 			sums[f.Iface] = rawsock.NewSummarizer()
 		}
-		line := string(sums[f.Iface].Append(nil, layers.LinkTypeEthernet, f.Data))
+		line = sums[f.Iface].Append(line[:0], layers.LinkTypeEthernet, f.Data)
 		tl.AddFrame(timeline.Captured{Time: f.Time, Index: f.Iface, Data: f.Data, Out: out, Line: line})
 	}
 	// After the frames, so that a state change stamped as the segment that caused it

@@ -37,10 +37,21 @@ var reportJS string
 // after the headers: enough to recognise the data, small enough for big runs.
 const bytesKept = 16
 
-// htmlData is the report's data, read by report.js: lanes, and rows with short keys.
+// htmlData is the report's data, read by report.js. What the first screen needs is
+// parsed as the page opens: the lanes, each row's time (the ladder's layout) and which
+// rows are chatter. The rows themselves are one JSON object a line in a script
+// element of their own, parsed only when the ladder draws them (a report of 100 000
+// frames draws a few hundred at a time), and the graphs are parsed once the ladder
+// has been painted.
 type htmlData struct {
-	Lanes  []htmlLane  `json:"lanes"`
-	Rows   []htmlRow   `json:"rows"`
+	Lanes []htmlLane `json:"lanes"`
+	T     []float64  `json:"t"`              // each row's time, seconds
+	Chat  []int      `json:"chat,omitempty"` // the rows of link-local chatter
+	rows  []htmlRow
+}
+
+// htmlGraphs are the time-sequence and congestion graphs.
+type htmlGraphs struct {
 	Graphs []graphData `json:"graphs,omitempty"`
 	Cong   []congData  `json:"cong,omitempty"`
 }
@@ -74,7 +85,7 @@ type htmlLane struct {
 
 type htmlRow struct {
 	Kind  string  `json:"k,omitempty"` // "call", "state", …; "" for a frame
-	T     float64 `json:"t"`           // seconds
+	T     float64 `json:"-"`           // seconds, in htmlData.T
 	From  int     `json:"a"`           // lane
 	To    int     `json:"b,omitempty"` // lane of a frame's receiver
 	Flow  int     `json:"f,omitempty"`
@@ -87,7 +98,7 @@ type htmlRow struct {
 	NAT   string  `json:"nat,omitempty"`
 	NATIn int     `json:"ni,omitempty"` // lane the packet entered the router on, +1
 	Fail  bool    `json:"fail,omitempty"`
-	Chat  bool    `json:"c,omitempty"` // link-local chatter
+	Chat  bool    `json:"-"` // link-local chatter, in htmlData.Chat
 }
 
 // WriteHTML writes the report as one HTML file that needs nothing else: its style,
@@ -98,18 +109,23 @@ type htmlRow struct {
 // time-sequence graph as tcptrace draws it.
 func WriteHTML(w io.Writer, r *Report) error {
 	data := htmlDataOf(r.Diagram)
+	var graphs htmlGraphs
 	for _, g := range seqGraphs(r.Diagram) {
-		data.Graphs = append(data.Graphs, g.data())
+		graphs.Graphs = append(graphs.Graphs, g.data())
 	}
-	data.Cong = congDataOf(r.Diagram)
-	var jb strings.Builder
-	enc := json.NewEncoder(&jb)
-	enc.SetEscapeHTML(false) // "\u003e" in every tcpdump line is 5 bytes a frame
-	if err := enc.Encode(data); err != nil {
-		return fmt.Errorf("picture: report data: %w", err)
+	graphs.Cong = congDataOf(r.Diagram)
+	js, err := scriptJSON(data)
+	if err != nil {
+		return err
 	}
-	// Nothing in the data may end its script element: JSON allows "\/" for "/".
-	js := strings.ReplaceAll(jb.String(), "</", `<\/`)
+	gjs, err := scriptJSON(graphs)
+	if err != nil {
+		return err
+	}
+	rows, err := rowLines(data.rows)
+	if err != nil {
+		return err
+	}
 	var b strings.Builder
 	esc := html.EscapeString
 	fmt.Fprintf(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>pktlab: %s</title>\n", esc(r.Title))
@@ -132,17 +148,19 @@ func WriteHTML(w io.Writer, r *Report) error {
 <div id="tip" hidden></div>
 <pre id="bytes">click a frame to see its bytes</pre>
 `)
-	if len(data.Graphs) > 0 {
+	if len(graphs.Graphs) > 0 {
 		b.WriteString("<h2>Time-sequence graphs</h2>\n<div id=\"graphs\"></div>\n")
 	}
-	if len(data.Cong) > 0 {
+	if len(graphs.Cong) > 0 {
 		b.WriteString("<h2>Congestion window, slow-start threshold and smoothed RTT</h2>\n<div id=\"cong\"></div>\n")
 	}
 	writeExpectations(&b, r.Expectations)
 	writeFlows(&b, r.Diagram)
 	fmt.Fprintf(&b, "<script type=\"application/json\" id=\"pktlab-data\">%s</script>\n", js)
+	fmt.Fprintf(&b, "<script type=\"text/plain\" id=\"pktlab-rows\">%s</script>\n", rows)
+	fmt.Fprintf(&b, "<script type=\"application/json\" id=\"pktlab-graphs\">%s</script>\n", gjs)
 	b.WriteString("<script>\n" + reportJS + "</script>\n</body></html>\n")
-	_, err := io.WriteString(w, b.String())
+	_, err = io.WriteString(w, b.String())
 	return err
 }
 
@@ -200,11 +218,44 @@ func htmlDataOf(d *Diagram) htmlData {
 	}
 	for _, r := range d.Rows {
 		if h, ok := htmlRowOf(d, r, at, index); ok {
-			data.Rows = append(data.Rows, h)
+			if h.Chat {
+				data.Chat = append(data.Chat, len(data.rows))
+			}
+			data.T = append(data.T, h.T)
+			data.rows = append(data.rows, h)
 		}
 	}
 	return data
 }
+
+// rowLines are the rows as JSON, one object a line, to put in a script element.
+func rowLines(rows []htmlRow) (string, error) {
+	var b strings.Builder
+	enc := json.NewEncoder(&b) // Encode ends each object with a newline
+	enc.SetEscapeHTML(false)
+	for _, h := range rows {
+		if err := enc.Encode(h); err != nil {
+			return "", fmt.Errorf("picture: report row: %w", err)
+		}
+	}
+	return scriptSafe(b.String()), nil
+}
+
+// scriptJSON is v as JSON to put in a script element.
+func scriptJSON(v any) (string, error) {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // "\u003e" in every tcpdump line is 5 bytes a frame
+	if err := enc.Encode(v); err != nil {
+		return "", fmt.Errorf("picture: report data: %w", err)
+	}
+	return scriptSafe(b.String()), nil
+}
+
+// scriptSafe escapes JSON text so that nothing in it ends its script element or
+// changes how the HTML parser reads it ("</script", "<!--"; HTML §13.2.5.4): a "<"
+// appears in JSON text only inside a string, where "\u003c" is the same character.
+func scriptSafe(s string) string { return strings.ReplaceAll(s, "<", `\u003c`) }
 
 func htmlRowOf(d *Diagram, r Row, at func(int, string) int, index map[string]int) (htmlRow, bool) {
 	h := htmlRow{Kind: r.Kind.String(), T: round6(r.T), From: -1, Label: r.Line, Fail: r.Fail}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/pktlab/pktlab/rawsock/header"
 	"github.com/pktlab/pktlab/timeline"
 )
 
@@ -35,40 +36,87 @@ func Label(f *timeline.Frame) string {
 
 func tcpLabel(f *timeline.Frame) string {
 	p := &f.Packet
-	has := func(c string) bool { return strings.Contains(p.Flags.String(), c) }
-	var w []string
-	switch {
-	case has("S") && has("."):
-		w = append(w, "SYN-ACK")
-	case has("S"):
-		w = append(w, "SYN")
-	}
-	for _, fl := range []struct{ c, name string }{{"F", "FIN"}, {"R", "RST"}, {"P", "PSH"}, {"U", "URG"}, {"E", "ECE"}, {"W", "CWR"}} {
-		if has(fl.c) {
-			w = append(w, fl.name)
-		}
-	}
-	if has("S") || has("F") || has("R") || p.PayloadLen > 0 {
-		w = append(w, fmt.Sprintf("seq %d", f.RelSeq))
-	}
-	if has(".") {
-		w = append(w, fmt.Sprintf("ack %d", f.RelAck))
-	}
-	if p.PayloadLen > 0 {
-		w = append(w, fmt.Sprintf("len %d", p.PayloadLen))
-	}
+	w := segmentWords(p.Flags, f.RelSeq, f.RelAck, p.PayloadLen, true)
 	if p.MSS >= 0 {
 		w = append(w, fmt.Sprintf("mss %d", p.MSS))
 	}
-	if p.Window == 0 && !has("R") {
+	if p.Window == 0 && !p.Flags.Has(header.TCPFlagRST) {
 		w = append(w, "win 0")
 	}
-	for _, o := range p.OptText {
-		if strings.HasPrefix(o, "sack ") {
-			w = append(w, "sack")
-		}
+	if hasSACK(p) {
+		w = append(w, "sack")
 	}
 	return strings.Join(w, " ")
+}
+
+// segmentWords are the first words of a TCP segment's short form: its flags (a SYN
+// with ACK is a SYN-ACK; the ACK flag itself shows as the ack number), then its
+// sequence number where it carries data or a flag that occupies one, its
+// acknowledgment number (when withAck), its data length.
+func segmentWords(fl header.TCPFlags, seq, ack uint32, n int, withAck bool) []string {
+	var w []string
+	if fl.Has(header.TCPFlagSYN) {
+		if fl.Has(header.TCPFlagACK) {
+			w = append(w, "SYN-ACK")
+		} else {
+			w = append(w, "SYN")
+		}
+	}
+	for _, x := range []struct {
+		f    header.TCPFlags
+		name string
+	}{{header.TCPFlagFIN, "FIN"}, {header.TCPFlagRST, "RST"}, {header.TCPFlagPSH, "PSH"}, {header.TCPFlagURG, "URG"}, {header.TCPFlagECE, "ECE"}, {header.TCPFlagCWR, "CWR"}} {
+		if fl.Has(x.f) {
+			w = append(w, x.name)
+		}
+	}
+	if fl&(header.TCPFlagSYN|header.TCPFlagFIN|header.TCPFlagRST) != 0 || n > 0 {
+		w = append(w, fmt.Sprintf("seq %d", seq))
+	}
+	if withAck && fl.Has(header.TCPFlagACK) {
+		w = append(w, fmt.Sprintf("ack %d", ack))
+	}
+	if n > 0 {
+		w = append(w, fmt.Sprintf("len %d", n))
+	}
+	return w
+}
+
+// sackOptions returns a TCP segment's SACK options (RFC 2018 §3), read from its
+// decoded header, with how many there are.
+func sackOptions(p *timeline.Packet) ([4]header.TCPOption, int) {
+	var out [4]header.TCPOption // a 40-byte option space holds at most four
+	n := 0
+	t := p.Headers.TCP()
+	if t == nil {
+		return out, 0
+	}
+	for it := t.Options(); it.Next(); {
+		if o := it.Option(); o.Kind == header.TCPOptionSACK && n < len(out) {
+			out[n] = o
+			n++
+		}
+	}
+	return out, n
+}
+
+// hasSACK reports whether a TCP segment carries a SACK option.
+func hasSACK(p *timeline.Packet) bool {
+	_, n := sackOptions(p)
+	return n > 0
+}
+
+// sackBlocks are a TCP segment's SACK blocks, left and right edges as sent.
+func sackBlocks(p *timeline.Packet) [][2]uint32 {
+	opts, n := sackOptions(p)
+	var out [][2]uint32
+	for _, o := range opts[:n] {
+		for i := range o.SACKBlocks() {
+			l, r := o.SACKBlock(i)
+			out = append(out, [2]uint32{l, r})
+		}
+	}
+	return out
 }
 
 func icmpLabel(p *timeline.Packet) string {

@@ -45,8 +45,14 @@ func WriteLadder(w io.Writer, d *Diagram, o LadderOptions) error {
 		width = defaultWidth
 	}
 	pal := palette(o.Color)
+	key := keyLine(ls, pal)
+	if key != nil {
+		if _, err := fmt.Fprintln(w, key.clip(width).String()); err != nil {
+			return err
+		}
+	}
 	for i, l := range ls {
-		if i > 0 {
+		if i > 0 || key != nil {
 			fmt.Fprintln(w)
 		}
 		c := newCanvas(d, l, width, pal)
@@ -55,6 +61,37 @@ func WriteLadder(w io.Writer, d *Diagram, o LadderOptions) error {
 		}
 	}
 	return nil
+}
+
+// keyLine says what the marks of the ladders' rows under the lanes mean, for the
+// kinds they have; nil when they have only arrows.
+func keyLine(ls []ladder, pal colors) *line {
+	has := map[RowKind]bool{}
+	for _, l := range ls {
+		for _, r := range l.rows {
+			has[r.Kind] = true
+		}
+	}
+	ln := &line{}
+	x := 0
+	for _, k := range ladderKey {
+		if !has[k.kind] {
+			continue
+		}
+		sep := 2
+		if x == 0 {
+			ln.put(0, "key:", pal.head)
+			x, sep = len("key:"), 1
+		}
+		mark, words, _ := strings.Cut(k.text, " ")
+		ln.put(x+sep, mark, pal.mark(mark))
+		ln.put(x+sep+len(mark), " "+words, "")
+		x += sep + utf8.RuneCountInString(k.text)
+	}
+	if x == 0 {
+		return nil
+	}
+	return ln
 }
 
 // canvas lays out one ladder: the column of each lane.

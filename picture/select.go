@@ -131,12 +131,26 @@ func (d *Diagram) flowLadder(g []Flow) ladder {
 			continue
 		case r.From >= 0 && !onLane[r.From]:
 			continue
+		case r.Kind == RowKernel:
+			// Only the kernel's events of the flow's connection, whenever they came.
+			if !aboutFlows(r, g) {
+				continue
+			}
 		case !mentions(r.Line, ends) && (r.T < first-nearby || r.T > last+nearby):
 			continue
 		}
 		l.rows = append(l.rows, r)
 	}
 	return l
+}
+
+func aboutFlows(r Row, g []Flow) bool {
+	for _, fl := range g {
+		if r.about(fl.Src, fl.Dst) {
+			return true
+		}
+	}
+	return false
 }
 
 // inFlow reports whether a frame row belongs to the flow: its own frames, and ICMP

@@ -1,7 +1,6 @@
 package picture
 
 import (
-	"fmt"
 	"net/netip"
 	"strings"
 	"time"
@@ -189,19 +188,10 @@ func round6(d time.Duration) float64 { return float64(d.Microseconds()) / 1e6 }
 
 // sackBlocks are an ACK's SACK blocks (RFC 2018 §3) relative to the sender's ISN.
 func (g *seqGraph) sackBlocks(p *timeline.Packet) [][2]uint32 {
-	var out [][2]uint32
-	for _, o := range p.OptText {
-		rest, ok := strings.CutPrefix(o, "sack ")
-		if !ok {
-			continue
-		}
-		_, rest, _ = strings.Cut(rest, " ")
-		for _, blk := range strings.Split(strings.Trim(rest, "{}"), "}{") {
-			var l, r uint32
-			if _, err := fmt.Sscanf(blk, "%d:%d", &l, &r); err == nil {
-				out = append(out, [2]uint32{l - g.base, r - g.base})
-			}
-		}
+	out := sackBlocks(p)
+	for i := range out {
+		out[i][0] -= g.base
+		out[i][1] -= g.base
 	}
 	return out
 }

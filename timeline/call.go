@@ -31,6 +31,10 @@ type Call struct {
 	Data  []byte        // bytes received (recv) or sent (send)
 	Info  string        // extra result: local address, epoll events, SO_ERROR name
 	Timed bool          // the call was still blocked when its timeout expired
+	// Step is the id of the experiment step that made the call ("" for a step
+	// without one): a step's calls are its socket, options and bind on the way and
+	// its main call, and the call expectations of the step read them here.
+	Step string
 }
 
 // Kind is KindCall.

@@ -107,15 +107,18 @@ type Endpoint struct {
 func (e Endpoint) String() string { return e.Node + ":" + e.Iface }
 
 // Captured is a frame as a capture hands it to the timeline, after decode and
-// summary (the path of a frame in docs/architecture.md).
+// summary (the path of a frame in docs/architecture.md). Data and Line are the
+// capture's buffers: the timeline keeps copies of them, so the capture reuses both
+// for its next frame.
 type Captured struct {
 	Time  time.Time
 	Index int    // the endpoint it was captured on
-	Data  []byte // the frame; the timeline keeps it, so the caller must not reuse it
+	Data  []byte // the frame
 	Out   bool   // sent by the endpoint's node (PACKET_OUTGOING)
-	Line  string // the tcpdump -n line for it on that interface (rawsock.Summarizer)
-	// Headers are the frame's headers as the capture decoded them (over Data, see
-	// decode.Headers.On), the zero value if it did not: Data is then decoded here.
+	Line  []byte // the tcpdump -n line for it on that interface (rawsock.Summarizer)
+	// Headers are the frame's headers as the capture decoded them from Data, the
+	// zero value if it did not: Data is then decoded here. The timeline carries them
+	// over to its copy (decode.Headers.On).
 	Headers decode.Headers
 	Cause   string // why pktlab's userspace TCP sent or dropped it, if it is its frame
 }
@@ -124,6 +127,9 @@ type Captured struct {
 type Timeline struct {
 	Start     time.Time
 	Endpoints []Endpoint
+
+	stores []frameStore   // one per endpoint: the frames' bytes, lines and records
+	nodes  []endpointNode // each endpoint's node, for NAT matching
 
 	mu     sync.Mutex // guards events, flows, pairs, nats and calls to live
 	events []Event
@@ -136,7 +142,8 @@ type Timeline struct {
 
 // New returns a timeline starting now with the captured endpoints.
 func New(start time.Time, eps []Endpoint) *Timeline {
-	return &Timeline{Start: start, Endpoints: eps, flows: flowTable{byKey: map[flowKey]*flow{}}, pairs: newPairTable()}
+	return &Timeline{Start: start, Endpoints: eps, stores: make([]frameStore, len(eps)), nodes: endpointNodes(eps),
+		flows: flowTable{byKey: map[flowKey]*flow{}}, pairs: newPairTable()}
 }
 
 // NewLive returns a timeline that keeps no events: it hands each to live as it is
@@ -148,7 +155,8 @@ func NewLive(start time.Time, eps []Endpoint, live func(Event)) *Timeline {
 	return tl
 }
 
-// AddFrame records a captured frame; it decodes the frame and assigns its flow and
+// AddFrame records a captured frame; it keeps a copy of its bytes and line, reads its
+// fields from the headers its capture decoded (or decodes it) and assigns its flow and
 // relative numbers. When the other end of the link recorded the same bytes, the
 // receiver's copy is marked Dup, so each frame on a link is shown and counted once;
 // the copies are paired by content (pair.go), in whatever order and however late
@@ -156,14 +164,15 @@ func NewLive(start time.Time, eps []Endpoint, live func(Event)) *Timeline {
 // sent (NAT), found the same way (nat.go).
 func (tl *Timeline) AddFrame(c Captured) *Frame {
 	ep := tl.Endpoints[c.Index]
-	f := &Frame{Iface: ep.Iface, Index: c.Index, Data: c.Data, Packet: decodeCaptured(&c), Out: c.Out, Line: c.Line, Cause: c.Cause}
+	f := tl.stores[c.Index].add(&c)
+	f.Iface = ep.Iface
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
 	if ep.Peer >= 0 {
 		tl.pairs.match(f, tl.link(c.Index))
 	}
 	tl.flows.assign(f)
-	tl.matchNAT(c.Time, ep, f)
+	tl.matchNAT(c.Time, c.Index, f)
 	tl.keep(Event{Time: c.Time, Node: ep.Node, Data: f})
 	return f
 }

@@ -35,8 +35,7 @@ func (ft *flowTable) assign(f *Frame) {
 		k.a, k.b = dst, src
 	}
 	fl := ft.byKey[k]
-	if fl == nil || (p.Proto == "tcp" && p.Flags == header.TCPFlagSYN && fl.base[src] != p.Seq && !f.Dup) {
-		// A new SYN on a known 4-tuple starts a new connection (and a new flow number).
+	if fl == nil || p.Proto == "tcp" && !f.Dup && fl.newConnection(src, p) {
 		ft.next++
 		fl = &flow{id: ft.next, base: map[netip.AddrPort]uint32{}}
 		ft.byKey[k] = fl
@@ -55,4 +54,18 @@ func (ft *flowTable) assign(f *Frame) {
 		// Nothing captured from the other side yet: no base to be relative to.
 		f.RelAck = p.Ack
 	}
+}
+
+// newConnection reports whether a TCP frame on the flow's 4-tuple opens a new
+// connection (and so a new flow number): a bare SYN from a side that already sent
+// with another sequence number. A bare SYN from the side that has sent nothing yet
+// is not one: in a simultaneous open both ends send a bare SYN on one connection
+// (RFC 9293 §3.5, Figure 8). A SYN repeated with its sequence number is a
+// retransmission.
+func (fl *flow) newConnection(src netip.AddrPort, p *Packet) bool {
+	if p.Flags != header.TCPFlagSYN {
+		return false
+	}
+	base, ok := fl.base[src]
+	return ok && base != p.Seq
 }

@@ -199,9 +199,10 @@ type CallJSON struct {
 	Blocked bool    `json:"blocked,omitempty"`
 	DurMS   float64 `json:"dur_ms"`
 	Text    string  `json:"text"` // the strace-style line
+	Step    string  `json:"step,omitempty"`
 }
 
 func callJSON(c *Call) CallJSON {
 	return CallJSON{Op: string(c.Op), Sock: c.Sock, Args: c.Args, Ret: c.Ret, Errno: c.ErrnoName(), Info: c.Info,
-		Data: string(c.Data), Blocked: c.Timed, DurMS: float64(c.Dur.Microseconds()) / 1000, Text: c.String()}
+		Data: string(c.Data), Blocked: c.Timed, DurMS: float64(c.Dur.Microseconds()) / 1000, Text: c.String(), Step: c.Step}
 }

@@ -1,9 +1,10 @@
 package timeline
 
 import (
-	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
 // natTable finds the two copies of a packet a node forwards with other addresses (a
@@ -26,11 +27,11 @@ type natTable struct {
 const maxAlike = 64
 
 type natKey struct {
-	node      string
+	node      int // the node's first endpoint
 	proto     string
 	ipid, len int
 	seq, ack  uint32
-	flags     string // as tcpdump letters, whatever type Packet keeps them in
+	flags     header.TCPFlags
 }
 
 type natWait struct {
@@ -43,13 +44,15 @@ type natWait struct {
 // matchNAT pairs f with the other copy of its packet on another interface of the node,
 // when that one is waiting, and marks the sent copy with where it came from if the
 // node rewrote the addresses; else f waits.
-func (tl *Timeline) matchNAT(t time.Time, ep Endpoint, f *Frame) {
+func (tl *Timeline) matchNAT(t time.Time, idx int, f *Frame) {
 	p := &f.Packet
-	if (p.Proto != "tcp" && p.Proto != "udp") || !p.Src.Is4() || !tl.forwards(ep.Node) {
+	node := tl.nodes[idx]
+	if (p.Proto != "tcp" && p.Proto != "udp") || !p.Src.Is4() || !node.forwards {
 		return
 	}
 	nt := &tl.nats
-	k := natKey{ep.Node, p.Proto, p.IPID, p.PayloadLen, p.Seq, p.Ack, fmt.Sprint(p.Flags)}
+	ep := tl.Endpoints[idx]
+	k := natKey{node.first, p.Proto, p.IPID, p.PayloadLen, p.Seq, p.Ack, p.Flags}
 	best, bestHop := -1, false
 	for i, w := range nt.waiting[k] {
 		g := w.f
@@ -97,16 +100,27 @@ func (tl *Timeline) matchNAT(t time.Time, ep Endpoint, f *Frame) {
 	out.NAT = &NAT{Src: netip.AddrPortFrom(in.Src, uint16(in.SPort)), Dst: netip.AddrPortFrom(in.Dst, uint16(in.DPort)), Endpoint: inIdx}
 }
 
-// forwards reports whether more than one interface of the node is captured: only
-// then can the timeline see a packet go through it.
-func (tl *Timeline) forwards(node string) bool {
-	n := 0
-	for _, ep := range tl.Endpoints {
-		if ep.Node == node {
-			n++
+// endpointNode is what NAT matching needs of an endpoint's node: its first endpoint,
+// which names it, and whether more than one of its interfaces is captured (only then
+// can the timeline see a packet go through it).
+type endpointNode struct {
+	first    int
+	forwards bool
+}
+
+// endpointNodes tells each endpoint's node, once for all frames.
+func endpointNodes(eps []Endpoint) []endpointNode {
+	out := make([]endpointNode, len(eps))
+	for i, ep := range eps {
+		out[i].first = i
+		for j, o := range eps {
+			if o.Node == ep.Node && j != i {
+				out[i].forwards = true
+				out[i].first = min(out[i].first, j)
+			}
 		}
 	}
-	return n > 1
+	return out
 }
 
 func absDur(d time.Duration) time.Duration {

@@ -16,7 +16,9 @@ import (
 // Packet is what pktlab reads out of a frame to annotate and match it. Fields that do not
 // apply are zero (ports, TCP fields) or -1 (ICMP type and code). Headers is the decoded
 // frame the fields were read from: the views of rawsock/header over the frame's bytes,
-// for anything the fields leave out.
+// for anything the fields leave out. Text (the TCP options as tcpdump writes them) is
+// rendered from the headers when it is asked for, so that a frame event holds no
+// string of its own.
 type Packet struct {
 	Len            int // frame length
 	SrcMAC, DstMAC net.HardwareAddr
@@ -31,10 +33,8 @@ type Packet struct {
 	Flags          header.TCPFlags // written as tcpdump does: S, S., F., R., P., .
 	Seq, Ack       uint32
 	Window         int
-	Urgent         int      // urgent pointer (meaningful with U)
-	Options        []string // tcpdump names, in order: mss, sackOK, TS, nop, wscale
-	OptText        []string // tcpdump rendering: "mss 1460", "TS val 1 ecr 0"
-	MSS, WScale    int      // -1 when absent
+	Urgent         int // urgent pointer (meaningful with U)
+	MSS, WScale    int // -1 when absent; the other TCP options: Options, OptText
 	PayloadLen     int
 	ICMPType       int
 	ICMPCode       int
@@ -60,16 +60,6 @@ func FromHeaders(h *decode.Headers) Packet {
 	p := Packet{Headers: *h}
 	p.fill()
 	return p
-}
-
-// decodeCaptured reads a captured frame's fields from the headers its capture
-// decoded, or decodes it when the capture did not.
-func decodeCaptured(c *Captured) Packet {
-	if c.Headers.Frame() != nil {
-		h := c.Headers.On(c.Data)
-		return FromHeaders(&h)
-	}
-	return Decode(c.Data)
 }
 
 // fill reads the fields from p.Headers.
@@ -163,61 +153,86 @@ func (p *Packet) inner(b []byte) {
 	}
 }
 
-// options reads the option list in tcpdump's names, with MSS and window scale. Names
-// and texts share one array, and the texts are built without fmt: a frame event is
-// made for every frame a run captures.
+// options reads the TCP options pktlab matches on as numbers: MSS and window scale.
 func (p *Packet) options(t header.TCP) {
+	for it := t.Options(); it.Next(); {
+		o := it.Option()
+		switch o.Kind {
+		case header.TCPOptionMSS:
+			if v, ok := o.MSS(); ok {
+				p.MSS = int(v)
+			}
+		case header.TCPOptionWScale:
+			if v, ok := o.WScale(); ok {
+				p.WScale = int(v)
+			}
+		}
+	}
+}
+
+// Options are the TCP options' names as tcpdump prints them, in order: mss, sackOK,
+// TS, nop, wscale, …; nil without TCP options.
+func (p *Packet) Options() []string { return p.optionWords(false) }
+
+// OptText is each TCP option as tcpdump renders it: "mss 1460", "TS val 1 ecr 0",
+// "sack 1 {1:2}"; nil without TCP options.
+func (p *Packet) OptText() []string { return p.optionWords(true) }
+
+// optionWords renders the TCP options: their names, or their texts.
+func (p *Packet) optionWords(text bool) []string {
+	t := p.Headers.TCP()
+	if t == nil {
+		return nil
+	}
 	n := 0
 	for it := t.Options(); it.Next(); {
 		n++
 	}
 	if n == 0 {
-		return
+		return nil
 	}
-	both := make([]string, 2*n)
-	p.Options, p.OptText = both[:n:n], both[n:]
-	i := 0
-	for it := t.Options(); it.Next(); i++ {
-		o := it.Option()
-		name, text := "", ""
-		var b [64]byte
-		switch o.Kind {
-		case header.TCPOptionEOL, header.TCPOptionNOP, header.TCPOptionSACKOK, header.TCPOptionMD5,
-			header.TCPOptionFastOpen, header.TCPOptionMPTCP:
-			name = o.Kind.String()
-		case header.TCPOptionMSS:
-			name = "mss"
-			if v, ok := o.MSS(); ok {
-				p.MSS = int(v)
-				text = string(strconv.AppendUint(append(b[:0], "mss "...), uint64(v), 10))
-			}
-		case header.TCPOptionWScale:
-			name = "wscale"
-			if v, ok := o.WScale(); ok {
-				p.WScale = int(v)
-				text = string(strconv.AppendUint(append(b[:0], "wscale "...), uint64(v), 10))
-			}
-		case header.TCPOptionSACK:
-			name = "sack"
-			var blocks []string
-			for i := range o.SACKBlocks() {
-				l, r := o.SACKBlock(i)
-				blocks = append(blocks, fmt.Sprintf("{%d:%d}", l, r))
-			}
-			text = fmt.Sprintf("sack %d %s", len(blocks), strings.Join(blocks, ""))
-		case header.TCPOptionTimestamp:
-			name = "TS"
-			if val, ecr, ok := o.Timestamps(); ok {
-				x := strconv.AppendUint(append(b[:0], "TS val "...), uint64(val), 10)
-				text = string(strconv.AppendUint(append(x, " ecr "...), uint64(ecr), 10))
-			}
-		default:
-			name = "unknown"
-			text = "unknown-" + strconv.Itoa(int(o.Kind))
+	out := make([]string, 0, n)
+	for it := t.Options(); it.Next(); {
+		name, txt := optionWords(it.Option())
+		if !text {
+			out = append(out, name)
+		} else if txt == "" {
+			out = append(out, name)
+		} else {
+			out = append(out, txt)
 		}
-		if text == "" {
-			text = name
-		}
-		p.Options[i], p.OptText[i] = name, text
 	}
+	return out
+}
+
+// optionWords is one option's tcpdump name and, when it has values, its text.
+func optionWords(o header.TCPOption) (name, text string) {
+	switch o.Kind {
+	case header.TCPOptionEOL, header.TCPOptionNOP, header.TCPOptionSACKOK, header.TCPOptionMD5,
+		header.TCPOptionFastOpen, header.TCPOptionMPTCP:
+		return o.Kind.String(), ""
+	case header.TCPOptionMSS:
+		if v, ok := o.MSS(); ok {
+			return "mss", "mss " + strconv.Itoa(int(v))
+		}
+		return "mss", ""
+	case header.TCPOptionWScale:
+		if v, ok := o.WScale(); ok {
+			return "wscale", "wscale " + strconv.Itoa(int(v))
+		}
+		return "wscale", ""
+	case header.TCPOptionSACK:
+		var b strings.Builder
+		for i := range o.SACKBlocks() {
+			l, r := o.SACKBlock(i)
+			fmt.Fprintf(&b, "{%d:%d}", l, r)
+		}
+		return "sack", fmt.Sprintf("sack %d %s", o.SACKBlocks(), b.String())
+	case header.TCPOptionTimestamp:
+		if val, ecr, ok := o.Timestamps(); ok {
+			return "TS", fmt.Sprintf("TS val %d ecr %d", val, ecr)
+		}
+		return "TS", ""
+	}
+	return "unknown", "unknown-" + strconv.Itoa(int(o.Kind))
 }

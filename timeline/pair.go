@@ -1,6 +1,9 @@
 package timeline
 
-import "hash/maphash"
+import (
+	"hash/maphash"
+	"math/bits"
+)
 
 // maxUnpaired bounds the frames the pair table waits on: a copy whose twin the other
 // end's capture never delivers (its ring dropped it) is forgotten, oldest first, once
@@ -22,7 +25,21 @@ type pairTable struct {
 
 type pairKey struct {
 	link int    // the lower endpoint index of the link
-	sum  uint64 // maphash of the frame's bytes
+	sum  uint64 // contentSum of the frame
+}
+
+// sumEnds is how many bytes of each end of a frame its contentSum reads: its headers
+// (checksums, IP ID, sequence numbers) at the front, its last data at the back.
+// Hashing a full-size frame costs as much as decoding and summarizing it, and frames
+// with these bytes alike are told apart by comparing them whole.
+const sumEnds = 128
+
+// contentSum hashes the bytes at both ends of a frame (all of a short one).
+func (pt *pairTable) contentSum(b []byte) uint64 {
+	if len(b) <= 2*sumEnds {
+		return maphash.Bytes(pt.seed, b)
+	}
+	return maphash.Bytes(pt.seed, b[:sumEnds]) ^ bits.RotateLeft64(maphash.Bytes(pt.seed, b[len(b)-sumEnds:]), 1)
 }
 
 type pairWait struct {
@@ -37,7 +54,7 @@ func newPairTable() pairTable {
 // match pairs f with a waiting copy of the same bytes from the other end of its link
 // and marks the receiver's copy Dup, or leaves f waiting for its twin.
 func (pt *pairTable) match(f *Frame, link int) {
-	k := pairKey{link, maphash.Bytes(pt.seed, f.Data)}
+	k := pairKey{link, pt.contentSum(f.Data)}
 	list := pt.waiting[k]
 	for i, g := range list {
 		if g.Index == f.Index || string(g.Data) != string(f.Data) {

@@ -177,8 +177,8 @@ type Step struct {
 // Kind is KindStep.
 func (*Step) Kind() Kind { return KindStep }
 
-// Note is anything else worth a line: a program's output, a crafted frame sent, a
-// packet socket's read, an error of a watcher.
+// Note is anything else worth a line: a crafted frame sent, a packet socket's read,
+// an error of a watcher.
 type Note struct {
 	Text string `json:"text,omitempty"`
 }

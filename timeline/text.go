@@ -34,8 +34,8 @@ func (f *Frame) Summary() string {
 			fmt.Fprintf(&b, ", ack %d", f.RelAck)
 		}
 		fmt.Fprintf(&b, ", win %d", p.Window)
-		if len(p.OptText) > 0 {
-			fmt.Fprintf(&b, ", options [%s]", strings.Join(p.OptText, ","))
+		if opts := p.OptText(); len(opts) > 0 {
+			fmt.Fprintf(&b, ", options [%s]", strings.Join(opts, ","))
 		}
 		fmt.Fprintf(&b, ", length %d", p.PayloadLen)
 		if p.Flags.String() == "S" || p.Flags.String() == "SEW" {
@@ -173,7 +173,9 @@ func (tl *Timeline) Line(e Event) string {
 	case *Frame:
 		return fmt.Sprintf("%s %s %-27s %s", ts, flowTag(d), tl.where(d), tl.frameText(d))
 	case *Call:
-		return fmt.Sprintf("%s  ==  %s", ts, d)
+		// A program's output (an exec step's info) goes on indented lines, as its
+		// note does.
+		return fmt.Sprintf("%s  ==  %s", ts, strings.ReplaceAll(d.String(), "\n", "\n        "))
 	case *Step:
 		return fmt.Sprintf("%s  --  %s", ts, d.Text)
 	}

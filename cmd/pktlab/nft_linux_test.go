@@ -58,7 +58,7 @@ func TestNftCommands(t *testing.T) {
 		t.Fatalf("apply: exit %d: %s", code, stderr)
 	}
 	router := lab.Node("router")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // a bound on a loaded machine, not a sync point
 	defer cancel()
 	// A table pktlab did not apply: flush without --all must keep it.
 	if out, err := router.Exec(ctx, "nft", "add", "table", "ip", "other"); err != nil {

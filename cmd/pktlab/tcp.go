@@ -526,7 +526,7 @@ func (t *tcpView) frame(e host.Event) {
 		c.Cause = e.TCP.Cause
 	}
 	t.mu.Lock()
-	c.Line = string(t.sum.Append(nil, layers.LinkTypeEthernet, e.Frame))
+	c.Line = t.sum.Append(nil, layers.LinkTypeEthernet, e.Frame)
 	t.mu.Unlock()
 	t.tl.AddFrame(c)
 }

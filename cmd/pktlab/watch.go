@@ -282,6 +282,8 @@ type statsJSON struct {
 	Emitted    uint64            `json:"emitted"`
 	Received   uint64            `json:"received"`
 	LostByNode map[string]uint64 `json:"lost_by_node"`
+	Rescued    uint64            `json:"rescued"`
+	Missed     uint64            `json:"missed"`
 }
 
 func (p *watchPrinter) lost(node string, n uint64) {
@@ -297,10 +299,13 @@ func (p *watchPrinter) stats(st ktrace.Stats, byNode map[string]uint64) {
 		if byNode == nil {
 			byNode = map[string]uint64{}
 		}
-		p.record(timeline.Record{Type: "stats", Time: time.Now(), Body: statsJSON{st.Lost, st.Emitted, st.Received, byNode}})
+		p.record(timeline.Record{Type: "stats", Time: time.Now(), Body: statsJSON{st.Lost, st.Emitted, st.Received, byNode, st.Rescued, st.Missed}})
 		return
 	}
 	p.line("# %d events, %d lost\n", st.Received, st.Lost)
+	if st.Missed > 0 {
+		p.line("# %d events missed machine-wide, of any namespace: a tracepoint's two programs were both busy on that CPU\n", st.Missed)
+	}
 }
 
 // watchLine is one event as the text output prints it: its EVENT column, the DETAILS

@@ -64,7 +64,7 @@ func TestLabConnectionRefused(t *testing.T) {
 	for _, f := range families() {
 		t.Run(f.name+"/userspace client", func(t *testing.T) {
 			h, rec := startHost(t, lab.Node("us"), Config{})
-			_, err := h.Dial(ctxT(t, 5*time.Second), netip.AddrPortFrom(f.kern, 1))
+			_, err := h.Dial(ctxT(t, failAfter), netip.AddrPortFrom(f.kern, 1))
 			if !errors.Is(err, syscall.ECONNREFUSED) {
 				t.Fatalf("dial: %v, want ECONNREFUSED", err)
 			}
@@ -75,7 +75,7 @@ func TestLabConnectionRefused(t *testing.T) {
 		})
 		t.Run(f.name+"/kernel client", func(t *testing.T) {
 			_, rec := startHost(t, lab.Node("us"), Config{})
-			_, err := kernelDial(ctxT(t, 5*time.Second), lab.Node("kern"), netip.AddrPortFrom(f.us, 1).String())
+			_, err := kernelDial(ctxT(t, failAfter), lab.Node("kern"), netip.AddrPortFrom(f.us, 1).String())
 			if !errors.Is(err, syscall.ECONNREFUSED) {
 				t.Fatalf("kernel dial: %v, want ECONNREFUSED", err)
 			}
@@ -134,7 +134,7 @@ func TestLabSimultaneousOpen(t *testing.T) {
 		return nil
 	}}
 	h, rec := startHost(t, lab.Node("us"), cfg)
-	c, err := h.DialWith(ctxT(t, 5*time.Second), netip.AddrPortFrom(kern4, 7000), &DialOptions{LocalPort: 7001})
+	c, err := h.DialWith(ctxT(t, failAfter), netip.AddrPortFrom(kern4, 7000), &DialOptions{LocalPort: 7001})
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -153,7 +153,7 @@ func TestLabSimultaneousOpen(t *testing.T) {
 		t.Errorf("want SYN, SYN, SYN-ACK, SYN-ACK; sent %v received %v", out, in)
 	}
 	k.Write([]byte("x"))
-	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	c.SetReadDeadline(time.Now().Add(failAfter))
 	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
 		t.Errorf("data after simultaneous open: %v", err)
 	}
@@ -212,7 +212,7 @@ func TestLabClose(t *testing.T) {
 			h, rec := startHost(t, lab.Node("us"), Config{Clock: clk, TCP: tcpstate.Config{TimeWait: time.Second}})
 			us, k := pair(t, h, kern, f.kern, f.us, true, nil)
 			us.Close()
-			k.SetReadDeadline(time.Now().Add(2 * time.Second))
+			k.SetReadDeadline(time.Now().Add(failAfter))
 			if n, err := k.Read(make([]byte, 1)); n != 0 || err != io.EOF {
 				t.Fatalf("kernel read %d, %v; want EOF", n, err)
 			}
@@ -243,7 +243,7 @@ func TestLabClose(t *testing.T) {
 			h, rec := startHost(t, lab.Node("us"), Config{})
 			us, k := pair(t, h, kern, f.kern, f.us, false, nil)
 			k.Close()
-			us.SetReadDeadline(time.Now().Add(2 * time.Second))
+			us.SetReadDeadline(time.Now().Add(failAfter))
 			if n, err := us.Read(make([]byte, 1)); n != 0 || err != io.EOF {
 				t.Fatalf("userspace read %d, %v; want EOF", n, err)
 			}
@@ -323,7 +323,7 @@ func TestLabFINRetransmittedIntoTimeWait(t *testing.T) {
 	h, rec := startHost(t, lab.Node("us"), cfg)
 	us, k := pair(t, h, lab.Node("kern"), kern4, us4, true, nil)
 	us.Close()
-	k.SetReadDeadline(time.Now().Add(2 * time.Second))
+	k.SetReadDeadline(time.Now().Add(failAfter))
 	k.Read(make([]byte, 1))
 	k.Close()
 	// The host's clock moves 1 s into TIME-WAIT and stands there while the kernel
@@ -380,7 +380,7 @@ func TestLabLingerZero(t *testing.T) {
 		us, k := pair(t, h, lab.Node("kern"), kern4, us4, true, nil)
 		us.SetLinger(0)
 		us.Close()
-		k.SetReadDeadline(time.Now().Add(2 * time.Second))
+		k.SetReadDeadline(time.Now().Add(failAfter))
 		if _, err := k.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
 			t.Errorf("kernel read: %v, want ECONNRESET", err)
 		}
@@ -398,7 +398,7 @@ func TestLabLingerZero(t *testing.T) {
 		us, k := pair(t, h, lab.Node("kern"), kern4, us4, false, nil)
 		k.(*net.TCPConn).SetLinger(0)
 		k.Close()
-		us.SetReadDeadline(time.Now().Add(2 * time.Second))
+		us.SetReadDeadline(time.Now().Add(failAfter))
 		if _, err := us.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
 			t.Errorf("userspace read: %v, want ECONNRESET", err)
 		}
@@ -489,7 +489,7 @@ func pingFrom(n *testlab.Node, dst netip.Addr) error {
 	if _, err := pc.WriteTo(b, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
 		return err
 	}
-	pc.SetReadDeadline(time.Now().Add(3 * time.Second))
+	pc.SetReadDeadline(time.Now().Add(failAfter))
 	buf := make([]byte, 1500)
 	for {
 		k, _, err := pc.ReadFrom(buf)
@@ -509,7 +509,7 @@ func TestLabRSTBeforeAccept(t *testing.T) {
 	lab := labtest.Start(t, twoNodes)
 	h, _ := startHost(t, lab.Node("us"), Config{})
 	ln := kernelListen(t, lab.Node("kern"), "198.18.1.2:8080")
-	c, err := h.Dial(ctxT(t, 5*time.Second), netip.MustParseAddrPort("198.18.1.2:8080"))
+	c, err := h.Dial(ctxT(t, failAfter), netip.MustParseAddrPort("198.18.1.2:8080"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -530,7 +530,7 @@ func TestLabRSTBeforeAccept(t *testing.T) {
 		t.Fatalf("accept after RST: %v, want the socket", err)
 	}
 	defer k.Close()
-	k.SetReadDeadline(time.Now().Add(2 * time.Second))
+	k.SetReadDeadline(time.Now().Add(failAfter))
 	if _, err := k.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
 		t.Errorf("first read: %v, want ECONNRESET", err)
 	}
@@ -556,7 +556,7 @@ func TestLabPeerLostState(t *testing.T) {
 			if _, err := k.Write([]byte("anyone there?")); err != nil {
 				t.Fatal(err)
 			}
-			k.SetReadDeadline(time.Now().Add(2 * time.Second))
+			k.SetReadDeadline(time.Now().Add(failAfter))
 			if _, err := k.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
 				t.Errorf("kernel read: %v, want ECONNRESET", err)
 			}
@@ -756,7 +756,7 @@ func TestLabHoldSimultaneousOpen(t *testing.T) {
 	})
 	udone := make(chan error, 1)
 	go func() {
-		c, err := h.DialWith(ctxT(t, 5*time.Second), kernAddr, &DialOptions{LocalPort: 40000})
+		c, err := h.DialWith(ctxT(t, failAfter), kernAddr, &DialOptions{LocalPort: 40000})
 		if err == nil {
 			t.Cleanup(func() { c.Close() })
 		}

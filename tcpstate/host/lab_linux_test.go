@@ -191,6 +191,11 @@ func families() []struct {
 	}{{"ipv4", kern4, us4}, {"ipv6", kern6, us6}}
 }
 
+// failAfter bounds a wait that ends on an event (a handshake, data, EOF, a RST):
+// not a sync point, only how long a test waits on a loaded machine before it
+// reports what it saw and fails.
+const failAfter = 60 * time.Second
+
 func ctxT(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
@@ -211,7 +216,7 @@ func TestLabHandshakeUserspaceClient(t *testing.T) {
 					accepted <- c
 				}
 			}()
-			c, err := h.Dial(ctxT(t, 5*time.Second), netip.AddrPortFrom(f.kern, 8080))
+			c, err := h.Dial(ctxT(t, failAfter), netip.AddrPortFrom(f.kern, 8080))
 			if err != nil {
 				t.Fatalf("dial: %v\n%v", err, rec.events())
 			}
@@ -245,12 +250,12 @@ func TestLabHandshakeUserspaceClient(t *testing.T) {
 				t.Fatal(err)
 			}
 			buf := make([]byte, 4)
-			kc.SetReadDeadline(time.Now().Add(3 * time.Second))
+			kc.SetReadDeadline(time.Now().Add(failAfter))
 			if _, err := io.ReadFull(kc, buf); err != nil || string(buf) != "ping" {
 				t.Fatalf("kernel read %q, %v", buf, err)
 			}
 			kc.Write([]byte("pong"))
-			c.SetReadDeadline(time.Now().Add(3 * time.Second))
+			c.SetReadDeadline(time.Now().Add(failAfter))
 			if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "pong" {
 				t.Fatalf("userspace read %q, %v", buf, err)
 			}
