@@ -47,10 +47,17 @@ type prefixCache struct {
 }
 
 type prefixEntry struct {
-	key  prefixKey
-	n    uint8
-	text [104]byte
+	key prefixKey
+	n   uint8
+	// The text, in two arrays: an IPv4 prefix (47 bytes at most) is the copy of
+	// head alone, and copying an array field is a few moves where copying a part
+	// of one is a call to memmove.
+	head [64]byte
+	tail [40]byte
 }
+
+// prefixTextMax is the longest text an entry holds.
+const prefixTextMax = 64 + 40
 
 // prefixKey holds the addresses and ports as words, so that building and comparing
 // it takes a few loads instead of copies: for IPv4 the two addresses in k[0], for
@@ -73,22 +80,21 @@ func (p *prefixCache) append(dst []byte, c *ipCtx, sport, dport uint16) []byte {
 		// Word by word: == on the array is a call to memequal. An IPv4 key's
 		// k[1:4] are zero, so an entry of that family (k[4]) has them equal.
 		if e := &p.e[i]; e.key[0] == key[0] && e.key[4] == key[4] && (!c.v6 || e.key[1] == key[1] && e.key[2] == key[2] && e.key[3] == key[3]) && e.n > 0 {
-			// One fixed-size copy, as the number appenders do: of the 48 bytes
-			// that hold any IPv4 prefix, else of the whole entry.
-			dst = room(dst, len(e.text))
-			if e.n <= 48 {
-				*(*[48]byte)(dst[l : l+48]) = [48]byte(e.text[:48])
-			} else {
-				*(*[104]byte)(dst[l : l+len(e.text)]) = e.text
+			// One fixed-size copy, as the number appenders do.
+			dst = room(dst, prefixTextMax)
+			*(*[64]byte)(dst[l : l+64]) = e.head
+			if e.n > 64 {
+				*(*[40]byte)(dst[l+64 : l+prefixTextMax]) = e.tail
 			}
 			return dst[:l+int(e.n)]
 		}
 	}
 	dst = c.formatPorts(dst, sport, dport)
-	if len(dst)-l <= len(p.e[0].text) { // always, for addresses netip writes
+	if text := dst[l:]; len(text) <= prefixTextMax { // always, for addresses netip writes
 		e := &p.e[p.next]
 		p.next ^= 1
-		e.key, e.n = key, uint8(copy(e.text[:], dst[l:]))
+		e.key, e.n = key, uint8(len(text))
+		copy(e.tail[:], text[copy(e.head[:], text):])
 	}
 	return dst
 }

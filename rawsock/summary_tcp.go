@@ -158,41 +158,42 @@ func (s *Summarizer) relative(c *ipCtx, sport, dport uint16, seq, ack uint32, fl
 	// IPv4 and IPv6 connections live in maps of their own, so that the IPv4 key is
 	// short and no IPv4 key equals an IPv6 one.
 	var base seqBase
-	var found, last bool
-	var k flowKey
-	var k4 flowKey4
 	if c.v6 {
-		k = flowKey{src: [16]byte(a), dst: [16]byte(b), ports: ports}
-		base, found = s.flows[k]
-	} else {
-		k4 = flowKey4{src: [4]byte(a), dst: [4]byte(b), ports: ports}
-		if s.last4.ok && s.last4.key == k4 {
-			base, found, last = s.last4.base, true, true
-		} else {
-			base, found = s.flows4[k4]
-		}
-	}
-	if !found || flags&tcpSYN != 0 {
-		if rev {
-			base = seqBase{seq: ack - 1, ack: seq}
-		} else {
-			base = seqBase{seq: seq, ack: ack - 1}
-		}
-		if c.v6 {
+		k := flowKey{src: [16]byte(a), dst: [16]byte(b), ports: ports}
+		var found bool
+		if base, found = s.flows[k]; !found || flags&tcpSYN != 0 {
+			base = newSeqBase(rev, seq, ack)
 			s.flows[k] = base
-		} else {
-			s.flows4[k4] = base
+			return seq, ack, base, rev
+		}
+	} else {
+		k4 := flowKey4{src: [4]byte(a), dst: [4]byte(b), ports: ports}
+		found := s.last4.ok && s.last4.key == k4
+		if found {
+			base = s.last4.base
+		} else if base, found = s.flows4[k4]; found {
 			s.setLast4(k4, base)
 		}
-		return seq, ack, base, rev
-	}
-	if !c.v6 && !last {
-		s.setLast4(k4, base)
+		if !found || flags&tcpSYN != 0 {
+			base = newSeqBase(rev, seq, ack)
+			s.flows4[k4] = base
+			s.setLast4(k4, base)
+			return seq, ack, base, rev
+		}
 	}
 	if rev {
 		return seq - base.ack, ack - base.seq, base, rev
 	}
 	return seq - base.seq, ack - base.ack, base, rev
+}
+
+// newSeqBase is the base a connection's first segment with ACK records: its own
+// numbers, seq for the side it comes from (the canonical second side when rev).
+func newSeqBase(rev bool, seq, ack uint32) seqBase {
+	if rev {
+		return seqBase{seq: ack - 1, ack: seq}
+	}
+	return seqBase{seq: seq, ack: ack - 1}
 }
 
 // setLast4 keeps k and its base aside as the IPv4 connection met last. Field by
