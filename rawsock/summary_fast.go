@@ -12,11 +12,14 @@ import (
 // the line is appendTCP's, reached without appendEtherType, appendIPv4,
 // appendTransport and appendTCP checking the same bytes again. It returns ok false,
 // having written nothing, for any other frame, and for a packet those print
-// otherwise (a version other than 4, a total length below the header length, a
-// later fragment). TestFastSummaryMatches holds it to Append.
+// otherwise (an EtherType other than IPv4's, a version other than 4, a total
+// length below the header length, a later fragment). TestFastSummaryMatches holds
+// it to Append.
 func (s *Summarizer) appendIPv4TCP(dst []byte, h *decode.Headers) ([]byte, bool) {
 	t, ok := h.EtherIPv4TCP()
-	if !ok || h.Link() != layers.LinkTypeEthernet {
+	// gopacket's registry, which the decoder follows, takes EtherType 0xffff
+	// ("raw") for IPv4 too; the summary prints that type as it is.
+	if !ok || h.Link() != layers.LinkTypeEthernet || header.Ethernet(h.Frame()).Type() != header.EtherTypeIPv4 {
 		return dst, false
 	}
 	ip := header.IPv4(h.Frame()[header.EthernetLen:])

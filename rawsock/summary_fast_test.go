@@ -55,9 +55,10 @@ func withOptions(f []byte, tcp int, opts []byte) []byte {
 // fastSummaryFrames are the frames of the corpus captures and of the benchmarks,
 // and for each Ethernet IPv4 TCP frame among them copies with other option lists,
 // flags, sequence and acknowledgement numbers, windows and urgent pointers, and
-// with the IPv4 fields changed that decide whether a summary takes appendIPv4TCP: a
-// total length of 0, below the header length or past the frame, another version, a
-// fragment, a header with options.
+// with the fields changed that decide whether a summary takes appendIPv4TCP: the
+// EtherType 0xffff, which gopacket's registry decodes as IPv4; a total length of 0,
+// below the header length or past the frame; another version; a fragment; a
+// header with options.
 func fastSummaryFrames(tb testing.TB) []testcorpus.Frame {
 	rng := rand.New(rand.NewPCG(9, 13))
 	var out []testcorpus.Frame
@@ -91,6 +92,7 @@ func fastSummaryFrames(tb testing.TB) []testcorpus.Frame {
 			fn(g)
 			add(g)
 		}
+		edit(func(g []byte) { binary.BigEndian.PutUint16(g[12:], 0xffff) }) // gopacket's "raw": decoded as IPv4
 		edit(func(g []byte) { binary.BigEndian.PutUint16(g[16:], 0) })
 		edit(func(g []byte) { binary.BigEndian.PutUint16(g[16:], 19) })
 		edit(func(g []byte) { binary.BigEndian.PutUint16(g[16:], uint16(tcp-14+20)) })
