@@ -182,22 +182,29 @@ func TestSummaryGoldenFromHeaders(t *testing.T) {
 	}
 }
 
-// FuzzFastSummaryMatches is TestFastSummaryMatches on arbitrary Ethernet frames.
+// FuzzFastSummaryMatches is TestFastSummaryMatches on arbitrary Ethernet frames,
+// with relative and with absolute sequence numbers.
 func FuzzFastSummaryMatches(f *testing.F) {
 	for _, lf := range fastSummaryFrames(f) {
 		if lf.Link == layers.LinkTypeEthernet {
 			f.Add(lf.Data)
 		}
 	}
-	fast, ref := rawsock.NewSummarizer(), rawsock.NewSummarizer()
+	var fast, ref [2]*rawsock.Summarizer
+	for i := range fast {
+		fast[i], ref[i] = rawsock.NewSummarizer(), rawsock.NewSummarizer()
+		fast[i].Absolute, ref[i].Absolute = i == 1, i == 1
+	}
 	d := rawsock.NewDecoder(layers.LinkTypeEthernet)
 	var got, want []byte
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		_ = d.Decode(frame)
-		got = fast.AppendHeaders(got[:0], &d.Headers)
-		want = ref.Append(want[:0], layers.LinkTypeEthernet, frame)
-		if string(got) != string(want) {
-			t.Errorf("% x:\nAppendHeaders %q\nAppend        %q", frame, got, want)
+		for i := range fast {
+			got = fast[i].AppendHeaders(got[:0], &d.Headers)
+			want = ref[i].Append(want[:0], layers.LinkTypeEthernet, frame)
+			if string(got) != string(want) {
+				t.Errorf("absolute %v, % x:\nAppendHeaders %q\nAppend        %q", fast[i].Absolute, frame, got, want)
+			}
 		}
 	})
 }
