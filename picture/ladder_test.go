@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -136,6 +137,43 @@ func TestLadderLostFrame(t *testing.T) {
 	}
 	if !strings.Contains(syn, "LOST") || !strings.Contains(syn, "X ") || strings.Contains(syn, "->|") {
 		t.Errorf("the lost SYN is not drawn stopping half way: %q\n%s", syn, b.String())
+	}
+}
+
+// TestLadderOpenerOnTheLeft: the side that sent the bare SYN gets the left lane even
+// when the SYN-ACK was stamped before the SYN (two interfaces' captures stamp
+// frames apart; on a loaded machine the client was once drawn on the right, with
+// every arrow reversed).
+func TestLadderOpenerOnTheLeft(t *testing.T) {
+	c := readCapture(t, "C1")
+	var synAck time.Time
+	for _, f := range c.frames {
+		if timeline.Decode(f.Data).Flags.String() == "S." {
+			synAck = f.Time
+			break
+		}
+	}
+	for i, f := range c.frames {
+		if timeline.Decode(f.Data).Flags.String() == "S" {
+			c.frames[i].Time = synAck.Add(time.Microsecond)
+		}
+	}
+	var b bytes.Buffer
+	if err := WriteLadder(&b, FromTimeline(c.Timeline()), LadderOptions{Width: 80}); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(b.String(), "\n") {
+		if strings.Contains(l, "client") && strings.Contains(l, "server") {
+			if strings.Index(l, "client") > strings.Index(l, "server") {
+				t.Errorf("lanes %q: the client, which sent the SYN, is not on the left\n%s", l, b.String())
+			}
+			break
+		}
+	}
+	for _, l := range strings.Split(b.String(), "\n") {
+		if strings.Contains(l, "SYN seq 0") && !strings.Contains(l, "->|") {
+			t.Errorf("the SYN is not drawn left to right: %q", l)
+		}
 	}
 }
 

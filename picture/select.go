@@ -3,8 +3,11 @@ package picture
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/pktlab/pktlab/rawsock/header"
 )
 
 // ladder is one diagram to draw: a title, its lanes left to right, its rows.
@@ -115,12 +118,17 @@ func (d *Diagram) flowLadder(g []Flow) ladder {
 		ends = append(ends, fl.Src.String(), fl.Dst.String())
 		first, last = min(first, fl.First), max(last, fl.Last)
 	}
+	opener := -1 // the lane of the first bare SYN's sender
 	for _, r := range d.Rows {
 		if r.Kind == RowFrame && in(r) {
 			l.lanes = appendLane(appendLane(l.lanes, r.From), r.To)
 			onLane[r.From], onLane[r.To] = true, true
+			if opener < 0 && r.Frame != nil && r.Frame.Packet.Proto == "tcp" && r.Frame.Packet.Flags == header.TCPFlagSYN {
+				opener = r.From
+			}
 		}
 	}
+	l.lanes = openerFirst(l.lanes, opener)
 	for _, r := range d.Rows {
 		switch {
 		case r.Kind == RowFrame:
@@ -142,6 +150,18 @@ func (d *Diagram) flowLadder(g []Flow) ladder {
 		l.rows = append(l.rows, r)
 	}
 	return l
+}
+
+// openerFirst moves the lane of the side that opened the connection to the left, as
+// the textbook draws a handshake, whatever the order of the frames' times: two
+// captures stamp a SYN and its SYN-ACK on different interfaces, and on a loaded
+// machine the SYN-ACK was once stamped first (the client then drawn on the right).
+func openerFirst(lanes []int, opener int) []int {
+	i := slices.Index(lanes, opener)
+	if i <= 0 {
+		return lanes
+	}
+	return append([]int{opener}, slices.Delete(slices.Clone(lanes), i, i+1)...)
 }
 
 func aboutFlows(r Row, g []Flow) bool {
