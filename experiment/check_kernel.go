@@ -28,6 +28,9 @@ func (r *run) checkKernel(ctx context.Context, c Check) (want string, pass bool,
 	if r.kern == nil {
 		seen += " (" + r.polled + ")"
 	}
+	if lost, missed := r.kern.losses(); !pass && lost+missed > 0 {
+		seen += fmt.Sprintf(" (kernel tracing lost %d events of this run's nodes and missed %d machine-wide: see the notes)", lost, missed)
+	}
 	return want, pass, seen
 }
 

@@ -36,6 +36,8 @@ type kernelEvents struct {
 	syns    []synSeen // the latest SYNs the nodes sent, oldest first, at most maxSYNs
 
 	missed uint64 // the tracer's Stats.Missed when the run began
+	noted  uint64 // the tracer's Stats.Missed when noteLosses last looked
+	lost   uint64 // events of the run's nodes lost, as noteLosses last counted
 }
 
 // heldState is a CLOSE → SYN_SENT change waiting for its socket's local port.
@@ -79,6 +81,7 @@ type kernelSub struct {
 	sync chan chan struct{} // a request to move everything queued, answered by closing it
 	stop chan struct{}      // closed by stop: move what is queued and return
 	done chan struct{}      // closed when the goroutine has returned
+	lost uint64             // its Lost() when noteLosses last looked
 }
 
 // startKernel subscribes to every node of the lab, on tr, or on a tracer of its own
@@ -95,6 +98,7 @@ func startKernel(lab *testlab.Lab, tl *timeline.Timeline, tr *ktrace.Tracer, con
 		k.own = true
 	}
 	k.missed = k.tr.Stats().Missed
+	k.noted = k.missed
 	for _, n := range lab.Nodes() {
 		sub, err := k.tr.SubscribeNode(n)
 		if err != nil {
@@ -311,6 +315,40 @@ func (k *kernelEvents) syncFor(ctx context.Context, d time.Duration) {
 	}
 }
 
+// noteLosses notes on the timeline what the kernel could not hand over since it last
+// looked: events of a node lost (bpf_ringbuf_reserve failed), and events missed
+// machine-wide (a tracepoint's two programs both busy on a CPU). The run calls it
+// before it checks its expectations, so that a kernel expectation that fails for
+// want of an event is read beside the cause, and again at the end.
+func (k *kernelEvents) noteLosses() {
+	if k == nil {
+		return
+	}
+	if m := k.tr.Stats().Missed; m > k.noted {
+		k.tl.Note(time.Now(), "", fmt.Sprintf("kernel tracing: %d events missed machine-wide during the run, "+
+			"this run's perhaps among them (a tracepoint's two programs were both busy on one CPU)", m-k.noted))
+		k.noted = m
+	}
+	var lost uint64
+	for _, s := range k.subs {
+		if n := s.sub.Lost(); n > s.lost {
+			k.tl.Note(time.Now(), s.node, fmt.Sprintf("kernel tracing: %d events lost (the kernel could not reserve ring buffer space)", n-s.lost))
+			s.lost = n
+		}
+		lost += s.lost
+	}
+	k.lost = lost
+}
+
+// losses are the events of this run's nodes lost and the events missed
+// machine-wide since the run began, as noteLosses last counted them.
+func (k *kernelEvents) losses() (lost, missed uint64) {
+	if k == nil {
+		return 0, 0
+	}
+	return k.lost, k.noted - k.missed
+}
+
 // stop moves the last events to the timeline, notes lost ones, and unsubscribes
 // (closing the tracer if it is the run's own).
 func (k *kernelEvents) stop(ctx context.Context) {
@@ -319,14 +357,8 @@ func (k *kernelEvents) stop(ctx context.Context) {
 	}
 	k.syncFor(ctx, 2*time.Second)
 	k.flushHeld()
-	if n := k.tr.Stats().Missed - k.missed; n > 0 {
-		k.tl.Note(time.Now(), "", fmt.Sprintf("kernel tracing: %d events missed machine-wide during the run, "+
-			"this run's perhaps among them (a tracepoint's two programs were both busy on one CPU)", n))
-	}
+	k.noteLosses()
 	for _, s := range k.subs {
-		if n := s.sub.Lost(); n > 0 {
-			k.tl.Note(time.Now(), s.node, fmt.Sprintf("kernel tracing: %d events lost (the ring buffer was full)", n))
-		}
 		s.sub.Close()
 		close(s.stop)
 		<-s.done

@@ -13,7 +13,9 @@ import (
 	"github.com/pktlab/pktlab/experiment"
 	"github.com/pktlab/pktlab/internal/privtest"
 	"github.com/pktlab/pktlab/ktrace"
+	"github.com/pktlab/pktlab/testlab"
 	"github.com/pktlab/pktlab/timeline"
+	"golang.org/x/sys/unix"
 )
 
 // statePath is the path of the kernel sockets of node whose remote is remote (local
@@ -330,5 +332,80 @@ func TestSynSentStreamsInPlace(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("%d CLOSE → SYN_SENT changes on the timeline, want 1", n)
+	}
+}
+
+// TestLostEventsNotedBeforeChecks: events the kernel could not put in the ring are
+// noted on the timeline before the expectations are checked, and a kernel
+// expectation that fails says so, so that a missing event is read beside its
+// cause. A second subscription to the client's namespace that nobody reads stalls
+// the tracer's reader, and a 4 MiB transfer's congestion samples (one per ACK,
+// segments of one MSS) fill the 64 KiB ring.
+func TestLostEventsNotedBeforeChecks(t *testing.T) {
+	privtest.Require(t)
+	tr, err := ktrace.Open(&ktrace.Options{Congestion: true, RingSize: 64 << 10, Buffer: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	f, err := experiment.Parse("lost.yaml", []byte(`
+lab:
+  nodes:
+    client: {interfaces: {eth0: [198.18.1.2/24]}}
+    server: {interfaces: {eth0: [198.18.1.1/24]}}
+  links:
+    - [client:eth0, server:eth0]
+steps:
+  - {node: client, exec: [ethtool, -K, eth0, tso, "off", gso, "off"], ok: true}
+  - {node: server, listen: l, addr: 198.18.1.1:80}
+  - {node: client, connect: c, addr: 198.18.1.1:80}
+  - {node: server, accept: l, as: s}
+  - {node: client, send: c, size: 4194304}
+  - {node: server, recv: s, size: 4194304, flags: [waitall]}
+expect:
+  - retransmit: {node: client, count: 5}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocker *ktrace.Subscription
+	defer func() {
+		if blocker != nil {
+			blocker.Close()
+		}
+	}()
+	watch := func(lab string, _ *timeline.Timeline) {
+		fd, err := unix.Open("/run/netns/"+testlab.NamespaceName(lab, "client"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer unix.Close(fd)
+		ns, err := ktrace.NetNSOf(fd)
+		if err == nil {
+			blocker, err = tr.Subscribe(ns, "blocker")
+		}
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	res, err := experiment.Run(context.Background(), f, experiment.Options{Tracer: tr, Watch: watch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Outcomes) != 1 || res.Outcomes[0].Pass {
+		t.Fatalf("outcomes %+v, want the one retransmit expectation failed", res.Outcomes)
+	}
+	if seen := res.Outcomes[0].Seen; !strings.Contains(seen, "kernel tracing lost") {
+		t.Errorf("the failed expectation does not name the lost events: %q", seen)
+	}
+	noted := false
+	for _, e := range res.Timeline.Select(timeline.KindNote) {
+		if n := e.Data.(*timeline.Note); e.Node == "client" && strings.Contains(n.Text, "events lost") {
+			noted = true
+		}
+	}
+	if !noted {
+		t.Errorf("no note of the client's lost events; stats %+v", tr.Stats())
 	}
 }

@@ -149,6 +149,7 @@ func Run(ctx context.Context, f *File, opts Options) (*Result, error) {
 	time.Sleep(150 * time.Millisecond)
 	r.caps.sync(5 * time.Second)
 	r.kern.syncFor(ctx, 2*time.Second)
+	r.kern.noteLosses()
 	for _, ps := range r.psocks {
 		ps.sync(2 * time.Second)
 	}
