@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -375,7 +376,7 @@ expect:
 		}
 	}()
 	watch := func(lab string, _ *timeline.Timeline) {
-		fd, err := unix.Open("/run/netns/"+testlab.NamespaceName(lab, "client"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		fd, err := unix.Open(filepath.Join(testlab.NetnsDir, testlab.NamespaceName(lab, "client")), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			t.Error(err)
 			return
